@@ -1,0 +1,151 @@
+/* vk_engine.h - the Vulkan engine: device, memory, pipelines, recorded command sequences.
+ *
+ * Vulkan is loaded at run time through volk, so a machine without a loader, driver or device still
+ * runs (vk_engine_create fails with a message and callers fall back to the CPU).
+ *
+ * Buffers are reached from shaders by buffer device address (VK_KHR_buffer_device_address, core in
+ * 1.2): every kernel takes its tensors as 64-bit addresses in push constants. That sidesteps
+ * maxStorageBufferRange (lavapipe binds at most 128 MiB per descriptor, yet 124M's f32 wte is 154 MB)
+ * and makes a recorded command buffer free of descriptor sets, so it can be replayed as is.
+ * Memory comes from few large blocks (each <= maxMemoryAllocationSize) that we sub-allocate.
+ *
+ * Typical use:
+ *     vk_engine *e; char err[256];
+ *     if (vk_engine_create(&e, -1, err, sizeof err)) { fprintf(stderr, "%s\n", err); ... }
+ *     vk_mem w; vk_mem_alloc(e, &w, bytes, VK_MEM_DEVICE, err, sizeof err);
+ *     vk_upload(e, &w, 0, host_ptr, bytes);
+ *     vk_seq *s = vk_seq_create(e, 64);
+ *     vk_seq_begin(s);
+ *     vk_seq_dispatch(s, vk_pipeline_get(e, "layernorm", NULL, 0), &pc, sizeof pc, n, 1, 1, "ln");
+ *     vk_seq_barrier(s);               // next dispatch reads what this one wrote
+ *     vk_seq_end(s);
+ *     vk_seq_run(s);                   // submit and wait; replay as often as needed
+ */
+#ifndef VKG_VK_ENGINE_H
+#define VKG_VK_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <volk.h>
+
+typedef struct vk_engine vk_engine;
+
+/* What the chosen device can do; probed, never assumed. */
+typedef struct vk_caps {
+    char name[256];                 /* deviceName */
+    char driver[256];               /* driverName + driverInfo */
+    VkPhysicalDeviceType type;      /* discrete, integrated, virtual, cpu */
+    uint32_t api_version;           /* VkPhysicalDeviceProperties.apiVersion */
+    uint32_t vendor_id;             /* PCI vendor */
+    uint8_t uuid[VK_UUID_SIZE];     /* pipelineCacheUUID (keys the pipeline cache) */
+    uint32_t driver_version;        /* raw driverVersion */
+    uint32_t subgroup_size;         /* default subgroup size */
+    bool subgroup_arith;            /* subgroupAdd etc. in compute shaders */
+    bool fp16;                      /* shaderFloat16 */
+    bool int8;                      /* shaderInt8 */
+    bool storage16;                 /* storageBuffer16BitAccess */
+    bool coopmat_nv;                /* VK_NV_cooperative_matrix with an f16 x f16 -> f32 shape */
+    bool coopmat_khr;               /* VK_KHR_cooperative_matrix */
+    bool timestamps;                /* timestampComputeAndGraphics */
+    double timestamp_period_ns;     /* ns per timestamp tick */
+    uint64_t max_storage_range;     /* maxStorageBufferRange */
+    uint64_t max_alloc;             /* maxMemoryAllocationSize */
+    uint32_t max_shared;            /* maxComputeSharedMemorySize */
+    uint32_t max_wg_invocations;    /* maxComputeWorkGroupInvocations */
+    uint32_t max_wg_count[3];       /* maxComputeWorkGroupCount */
+    uint64_t device_local_bytes;    /* size of the largest device-local heap */
+} vk_caps;
+
+/* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual
+ * > cpu). Validation layers are enabled when VKGPT2_VALIDATION=1 (see vk_validation_messages).
+ * Returns 0, or -1 with a one-line reason in err (no loader, no driver, no device, ...). */
+int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen);
+void vk_engine_destroy(vk_engine *e);
+const vk_caps *vk_engine_caps(const vk_engine *e);
+VkDevice vk_engine_device(const vk_engine *e);
+
+/* Prints every device with its properties (for `vkgpt2 devices`). Returns 0, or -1 with err. */
+int vk_list_devices(FILE *out, char *err, size_t errlen);
+
+/* Number of validation messages (warnings and errors) seen since creation. */
+int vk_validation_messages(const vk_engine *e);
+
+/* Words for a VkResult ("VK_ERROR_OUT_OF_DEVICE_MEMORY: out of device memory"). */
+const char *vk_result_str(VkResult r);
+
+/* ---- memory ---- */
+typedef enum vk_mem_kind {
+    VK_MEM_DEVICE = 0,   /* device-local; filled by vk_upload or by shaders */
+    VK_MEM_HOST = 1,     /* host-visible, coherent, mapped; for small per-step parameters and
+                            readbacks of results (host reads and writes through .map) */
+} vk_mem_kind;
+
+typedef struct vk_mem {
+    VkBuffer buffer;          /* the block's buffer */
+    VkDeviceSize offset;      /* offset of this allocation in it */
+    VkDeviceSize size;        /* bytes */
+    VkDeviceAddress addr;     /* device address of the first byte */
+    void *map;                /* host pointer for VK_MEM_HOST, else NULL */
+    int block;                /* owning block (internal) */
+} vk_mem;
+
+/* Sub-allocates size bytes, 256-byte aligned. Returns 0, or -1 with err (e.g. out of device memory,
+ * naming the size asked for and the heap size). */
+int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, char *err,
+                 size_t errlen);
+void vk_mem_free(vk_engine *e, vk_mem *m);
+/* Bytes currently allocated in device-local blocks. */
+uint64_t vk_mem_device_bytes(const vk_engine *e);
+
+/* Blocking copies through a staging buffer. Return 0 or -1 (message on stderr). */
+int vk_upload(vk_engine *e, const vk_mem *dst, VkDeviceSize off, const void *src, size_t n);
+int vk_download(vk_engine *e, const vk_mem *src, VkDeviceSize off, void *dst, size_t n);
+/* Fills n bytes with zero. */
+int vk_fill_zero(vk_engine *e, const vk_mem *dst, VkDeviceSize off, size_t n);
+
+/* ---- pipelines ---- */
+typedef struct vk_pipeline vk_pipeline;
+/* Every pipeline has one push-constant range of VK_PUSH_BYTES bytes and no descriptor sets. */
+#define VK_PUSH_BYTES 128
+
+/* Returns the compute pipeline for the embedded shader `name` (file shaders/<name>.comp, or a
+ * variant name the shader build defines) with specialization constants spec[i] at constant_id i.
+ * Built once per (name, spec) and kept; NULL with a message on stderr if the shader is unknown or
+ * creation fails. */
+vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spec, int n_spec);
+/* Looks up an embedded SPIR-V module: 0 if found. */
+int vk_spirv_find(const char *name, const uint32_t **code, size_t *bytes);
+
+/* ---- recorded command sequences ---- */
+typedef struct vk_seq vk_seq;
+/* A primary command buffer with a fence and a timestamp pool for up to max_dispatches dispatches. */
+vk_seq *vk_seq_create(vk_engine *e, int max_dispatches);
+void vk_seq_destroy(vk_seq *s);
+void vk_seq_begin(vk_seq *s);  /* resets and starts recording */
+/* Records a dispatch; label names it in profiles. push is copied (at most VK_PUSH_BYTES). */
+void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes, uint32_t gx,
+                     uint32_t gy, uint32_t gz, const char *label);
+/* Records a dispatch whose group counts are read by the GPU from buf at off (VkDispatchIndirectCommand). */
+void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
+                              const vk_mem *buf, VkDeviceSize off, const char *label);
+/* Compute-to-compute memory barrier: makes every earlier shader write visible to later reads. */
+void vk_seq_barrier(vk_seq *s);
+/* Copies n bytes between buffers inside the sequence (with the barriers it needs around it). */
+void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst,
+                 VkDeviceSize dst_off, VkDeviceSize n);
+int vk_seq_end(vk_seq *s);     /* 0 or -1 */
+int vk_seq_submit(vk_seq *s);  /* submits; 0 or -1 (e.g. device lost) */
+int vk_seq_wait(vk_seq *s);    /* waits for the last submit; 0 or -1 */
+int vk_seq_run(vk_seq *s);     /* submit + wait */
+/* Counters of what was recorded. */
+int vk_seq_dispatches(const vk_seq *s);
+int vk_seq_barriers(const vk_seq *s);
+/* After a run with timestamps enabled (vk_seq_set_timing before begin): GPU time of dispatch i in
+ * ms and its label. Returns the number of dispatches timed (0 where the device has no timestamps). */
+void vk_seq_set_timing(vk_seq *s, bool on);
+int vk_seq_timings(const vk_seq *s, double *ms, const char **labels, int max);
+
+#endif

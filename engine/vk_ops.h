@@ -1,0 +1,71 @@
+/* vk_ops.h - one recording function per GPT-2 op: the GPU twins of cpu_fallback/cpu_ops.h.
+ *
+ * Each vk_op_* records dispatches into a vk_seq; none records a barrier (the caller knows which
+ * results the next op reads and places vk_seq_barrier itself). Tensors are device addresses
+ * (vk_mem.addr plus an offset). Shapes and semantics are exactly those of the CPU op of the same
+ * name, so every shader is tested against its CPU twin and a float64 reference.
+ *
+ * Values that change from one replay to the next (the number of cached positions n_past, token ids)
+ * are read by the shaders from device memory, never baked into the recording:
+ *   step: a vk_step_params in device or host-visible memory, written before each submit.
+ */
+#ifndef VKG_VK_OPS_H
+#define VKG_VK_OPS_H
+
+#include "../gpt2/tensor.h"
+#include "vk_engine.h"
+
+typedef struct vk_step_params {
+    uint32_t n_past;   /* positions already in the KV cache before this step */
+    uint32_t n;        /* tokens in this step (<= the n the sequence was recorded for) */
+    uint32_t seed;     /* sampler seed for this step */
+    uint32_t pad;      /* keeps 16-byte size */
+} vk_step_params;
+
+typedef struct vk_ops vk_ops;
+
+/* Picks shader variants for the device's capabilities (subgroup size, fp16, coopmat, ...). */
+vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen);
+void vk_ops_destroy(vk_ops *o);
+/* Which matmul variant will serve a problem (for logs and tests): "matvec", "tiled", "coopmat_nv". */
+const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype);
+
+/* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. */
+void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, vkg_dtype wte_type,
+                 VkDeviceAddress wpe, vkg_dtype wpe_type, VkDeviceAddress ids,
+                 VkDeviceAddress step, int n, int d);
+
+/* y = layernorm(x) * g + b over n rows of d (y may equal x). */
+void vk_op_layernorm(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x, VkDeviceAddress g,
+                     VkDeviceAddress b, int n, int d, float eps);
+
+/* Epilogue flags as in cpu_ops.h: 1 = bias, 2 = gelu, 4 = residual (y += old y). */
+/* y[t][o] = epi(sum_i x[t][i] * W[o][i]), W [rows][cols] of type wtype (f32, f16). bias may be 0
+ * when the epilogue has no bias. Rows of x have stride ldx floats, of y stride ldy floats. */
+void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
+                  VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,
+                  int n, int epilogue, int gelu_form);
+
+/* Stores K and V of n new tokens (from qkv [n][3E]) at cache rows n_past .. n_past+n-1. */
+void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddress vcache,
+                    vkg_dtype kv_type, VkDeviceAddress qkv, VkDeviceAddress step, int n, int E);
+
+/* Causal attention of n new tokens over the cache (rows 0 .. n_past+n-1, K/V already stored).
+ * out: [n][E]. n > 1: flash attention (K/V tiles in shared memory, online softmax); n == 1: flash
+ * decoding (the KV length split across workgroups, then a reduction) using scratch, which must
+ * hold vk_attention_scratch_bytes(n_head, head_dim, n_ctx) bytes. */
+void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
+                     VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                     VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
+                     VkDeviceAddress scratch);
+size_t vk_attention_scratch_bytes(int n_head, int head_dim, int n_ctx);
+
+/* Elementwise: x = gelu(x) (form 0 tanh, 1 erf); y += x; softmax over n rows of d. */
+void vk_op_gelu(vk_ops *o, vk_seq *s, VkDeviceAddress x, size_t count, int form);
+void vk_op_add(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x, size_t count);
+void vk_op_softmax(vk_ops *o, vk_seq *s, VkDeviceAddress x, int n, int d);
+
+/* out (uint32) = index of the largest of x[0..n) (lowest on ties). */
+void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n);
+
+#endif
