@@ -1,0 +1,90 @@
+#version 460
+// attn_decode: flash decoding, first pass, for one new token (n == 1) at position n_past.
+// Workgroup (x = split, y = head) attends to the keys [split * chunk, (split + 1) * chunk) that
+// exist (j <= n_past, read from the step parameters at run time) and writes an unnormalised partial
+// result O (head_dim floats) with its running max m and sum l to scratch; splits past the end write
+// the empty partial (O = 0, m = -inf, l = 0). attn_reduce.comp combines the partials.
+// Scratch: O at [(h * n_splits + split) * HD], then (m, l) pairs at
+// [n_head * n_splits * HD + (h * n_splits + split) * 2].
+// 64 invocations: one key each per pass of the chunk for the scores, then one output dim each
+// (dims d = tid + 64 i) for P.V. K/V f32 or packed f16 (-DKV_F16). Spec constant 0: head_dim
+// (<= 128).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "kv_load.glsl"
+
+layout(local_size_x = 64) in;
+layout(constant_id = 0) const uint HD = 64;
+#include "reduce.glsl"
+
+layout(push_constant) uniform Push {
+    F32 part;
+    F32 qkv;
+    U32 kc;
+    U32 vc;
+    StepParams step;
+    uint E;
+    uint chunk;
+    uint n_splits;
+    uint n_head;
+    float scale;
+} pc;
+
+shared float qs[HD];
+shared float ps[64];
+
+void main() {
+    uint tid = gl_LocalInvocationID.x;
+    uint split = gl_WorkGroupID.x, h = gl_WorkGroupID.y;
+    uint kv_len = pc.step.n_past + 1u;
+    uint jb = split * pc.chunk, je = min(jb + pc.chunk, kv_len);
+    uint slot = h * pc.n_splits + split;
+    uint ml = pc.n_head * pc.n_splits * HD + slot * 2u;
+    uint E = pc.E, hc = h * HD;
+    if (jb >= je) {   // whole workgroup
+        for (uint d = tid; d < HD; d += 64u) pc.part.v[slot * HD + d] = 0.0;
+        if (tid == 0u) {
+            pc.part.v[ml] = -1.0 / 0.0;
+            pc.part.v[ml + 1u] = 0.0;
+        }
+        return;
+    }
+    for (uint d = tid; d < HD; d += 64u) qs[d] = pc.qkv.v[hc + d] * pc.scale;
+    barrier();
+
+    float m = -1.0 / 0.0, l = 0.0;
+    float o[2] = float[2](0.0, 0.0);
+    for (uint c0 = jb; c0 < je; c0 += 64u) {
+        uint j = c0 + tid;
+        float s = -1.0 / 0.0;
+        if (j < je) {
+            float acc = 0.0;
+            for (uint d = 0u; d < HD; d++) acc = fma(qs[d], kv_at(pc.kc, j, E, hc + d), acc);
+            s = acc;
+        }
+        float m_new = max(m, wg_max(s));   // finite: key c0 exists
+        float alpha = exp(m - m_new);
+        float p = j < je ? exp(s - m_new) : 0.0;
+        ps[tid] = p;
+        l = l * alpha + wg_sum(p);         // its barriers also publish ps
+        uint cnt = min(64u, je - c0);
+        for (uint i = 0u; i < 2u; i++) {
+            uint d = tid + 64u * i;
+            if (d < HD) {
+                float acc = o[i] * alpha;
+                for (uint jj = 0u; jj < cnt; jj++) acc = fma(ps[jj], kv_at(pc.vc, c0 + jj, E, hc + d), acc);
+                o[i] = acc;
+            }
+        }
+        m = m_new;
+        barrier();   // ps is rewritten by the next pass
+    }
+    for (uint i = 0u; i < 2u; i++) {
+        uint d = tid + 64u * i;
+        if (d < HD) pc.part.v[slot * HD + d] = o[i];
+    }
+    if (tid == 0u) {
+        pc.part.v[ml] = m;
+        pc.part.v[ml + 1u] = l;
+    }
+}
