@@ -25,6 +25,7 @@ cpu_isa cpu_isa_detect(void);            /* best the machine has */
 cpu_isa cpu_isa_active(void);            /* what the kernels use now */
 void cpu_isa_force(cpu_isa isa);         /* tests: use exactly this one (must be supported) */
 const char *cpu_isa_name(cpu_isa isa);
+int cpu_isa_supported(cpu_isa isa);      /* 1 if this machine (and build) can run isa */
 
 /* ---- thread pool ---- */
 typedef struct cpu_pool cpu_pool;
@@ -77,13 +78,46 @@ void cpu_softmax(float *x, int n, int d);
 void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
                    int n, int n_past, int n_head, int head_dim, cpu_pool *pool);
 
-/* Index of the largest of x[0..n) (lowest index on ties). */
+/* Index of the largest of x[0..n) (lowest index on ties; NaNs are skipped; -1 if n <= 0). */
 int cpu_argmax(const float *x, int n);
+
+/* One GELU value, the same formula cpu_gelu and the matmul epilogue use. */
+float cpu_gelu1(float x, int form);
+
+/* Reads a buffer of about `bytes` with all of the pool's threads; returns the best rate in GB/s
+ * (1e9 bytes/s) over a few passes, or 0 on allocation failure. */
+double cpu_measure_bandwidth_gbs(cpu_pool *p, size_t bytes);
 
 /* ---- scalar twins and per-ISA entry points used by the dispatchers and tests ---- */
 float cpu_dot_f32_scalar(const float *a, const float *b, int n);
 float cpu_dot_f16_scalar(const float *a, const uint16_t *b, int n);
 float cpu_dot_f32(const float *a, const float *b, int n); /* dispatched */
 float cpu_dot_f16(const float *a, const uint16_t *b, int n); /* dispatched */
+/* y[i] += a * x[i] (x f32 or f16); dispatched. */
+void cpu_axpy_f32(float *y, float a, const float *x, int n);
+void cpu_axpy_f16(float *y, float a, const uint16_t *x, int n);
+
+/* Matmul tile: acc[t*ldacc + r] = sum_i x[t*ldx + i] * w[r][i] for t < nt (1..4), r < nr, i < in;
+ * w: nr rows of `in` elements of type wt (f32 or f16), contiguous. No epilogue. */
+typedef void (*cpu_mm_tile_fn)(float *acc, int ldacc, const float *x, int ldx, int nt,
+                               const void *w, vkg_dtype wt, int in, int nr);
+void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
+                        vkg_dtype wt, int in, int nr);
+
+/* Per-ISA twins (defined only where the build targets that architecture). */
+float cpu_dot_f32_avx2(const float *a, const float *b, int n);
+float cpu_dot_f16_avx2(const float *a, const uint16_t *b, int n);
+void cpu_axpy_f32_avx2(float *y, float a, const float *x, int n);
+void cpu_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
+void cpu_mm_tile_avx2(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
+                      vkg_dtype wt, int in, int nr);
+float cpu_dot_f32_avx512(const float *a, const float *b, int n);
+float cpu_dot_f16_avx512(const float *a, const uint16_t *b, int n);
+void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
+void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
+void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
+                        vkg_dtype wt, int in, int nr);
+void cpu_axpy_f32_scalar(float *y, float a, const float *x, int n);
+void cpu_axpy_f16_scalar(float *y, float a, const uint16_t *x, int n);
 
 #endif

@@ -1,0 +1,21 @@
+/* embed.c - token + position embedding lookup. */
+#include "cpu_fallback/cpu_ops.h"
+
+void cpu_embed(float *x, const vkg_tensor *wte, const vkg_tensor *wpe, const int32_t *ids, int n,
+               int pos0)
+{
+    const size_t d = (size_t)wte->ne[0];
+    const size_t te = vkg_dtype_size(wte->type), pe = vkg_dtype_size(wpe->type);
+    for (int t = 0; t < n; t++) {
+        const char *tr = (const char *)wte->data + (size_t)ids[t] * d * te;
+        const char *pr = (const char *)wpe->data + (size_t)(pos0 + t) * d * pe;
+        float *y = x + (size_t)t * d;
+        if (wte->type == VKG_F32 && wpe->type == VKG_F32) {
+            const float *a = (const float *)tr, *b = (const float *)pr;
+            for (size_t i = 0; i < d; i++) y[i] = a[i] + b[i];
+        } else {
+            for (size_t i = 0; i < d; i++)
+                y[i] = vkg_load(tr, wte->type, i) + vkg_load(pr, wpe->type, i);
+        }
+    }
+}

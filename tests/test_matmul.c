@@ -1,0 +1,260 @@
+/* test_matmul.c - cpu_matmul (every ISA, f32/f16 weights, epilogues, strides, threading) and the
+ * dot/axpy primitives, against float64 references. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_fallback/cpu_ops.h"
+
+static uint64_t rng_s;
+static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
+static double rng_unif(void) /* [0, 1) */
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
+}
+static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
+
+static int isa_list(cpu_isa *out)
+{
+    int k = 0;
+    for (int i = CPU_ISA_SCALAR; i <= CPU_ISA_NEON; i++)
+        if (cpu_isa_supported((cpu_isa)i)) out[k++] = (cpu_isa)i;
+    return k;
+}
+
+static double gelu_ref(double x, int form)
+{
+    if (form == 1) return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
+typedef struct wmat {
+    vkg_tensor t;
+    float *wf; /* the weights as the kernel sees them (f16 already rounded), for the reference */
+} wmat;
+
+static wmat make_w(int in, int out, vkg_dtype type)
+{
+    wmat m;
+    size_t n = (size_t)in * out;
+    m.wf = malloc(n * sizeof(float));
+    m.t.type = type;
+    m.t.ne[0] = in;
+    m.t.ne[1] = out;
+    m.t.nbytes = n * vkg_dtype_size(type);
+    m.t.data = malloc(m.t.nbytes);
+    for (size_t i = 0; i < n; i++) {
+        float v = rnd(-1, 1);
+        if (type == VKG_F16) {
+            uint16_t h = vkg_f32_to_f16(v);
+            ((uint16_t *)m.t.data)[i] = h;
+            v = vkg_f16_to_f32(h);
+        } else {
+            ((float *)m.t.data)[i] = v;
+        }
+        m.wf[i] = v;
+    }
+    return m;
+}
+
+static void free_w(wmat *m)
+{
+    free(m->wf);
+    free(m->t.data);
+}
+
+/* Runs one matmul on a fresh random problem and checks it against the float64 reference; also
+ * checks it is bitwise equal to the serial scalar... no: returns y for cross-ISA comparison. */
+static void check_one(int n, int in, int out, vkg_dtype type, int epi, int form, cpu_pool *pool,
+                      uint64_t seed)
+{
+    rng_seed(seed);
+    const int ldx = in + 3, ldy = out + 5;
+    wmat w = make_w(in, out, type);
+    float *x = malloc((size_t)n * ldx * sizeof(float));
+    float *bias = malloc((size_t)out * sizeof(float));
+    float *y0 = malloc((size_t)n * ldy * sizeof(float));
+    float *y = malloc((size_t)n * ldy * sizeof(float));
+    float *ys = malloc((size_t)n * ldy * sizeof(float));
+    for (int i = 0; i < n * ldx; i++) x[i] = rnd(-1, 1);
+    for (int o = 0; o < out; o++) bias[o] = rnd(-0.5f, 0.5f);
+    for (int i = 0; i < n * ldy; i++) y0[i] = rnd(-2, 2);
+
+    cpu_isa isas[4];
+    int ni = isa_list(isas);
+    for (int k = 0; k < ni; k++) {
+        cpu_isa_force(isas[k]);
+        memcpy(y, y0, (size_t)n * ldy * sizeof(float));
+        cpu_matmul(y, ldy, x, ldx, &w.t, bias, n, epi, form, pool);
+        if (k == 0) memcpy(ys, y, (size_t)n * ldy * sizeof(float));
+        for (int t = 0; t < n; t++) {
+            for (int o = 0; o < ldy; o++) {
+                const size_t yi = (size_t)t * ldy + o;
+                if (o >= out) { /* padding between rows must be untouched */
+                    cr_assert(y[yi] == y0[yi], "padding overwritten at t %d col %d", t, o);
+                    continue;
+                }
+                double s = 0, sa = 0;
+                for (int i = 0; i < in; i++) {
+                    double p = (double)x[(size_t)t * ldx + i] * w.wf[(size_t)o * in + i];
+                    s += p;
+                    sa += fabs(p);
+                }
+                if (epi & CPU_EPI_BIAS) {
+                    s += bias[o];
+                    sa += fabs(bias[o]);
+                }
+                if (epi & CPU_EPI_GELU) s = gelu_ref(s, form);
+                if (epi & CPU_EPI_RESIDUAL) {
+                    s += y0[yi];
+                    sa += fabs(y0[yi]);
+                }
+                const double tol = 1e-5 * (sa + fabs(s)) + 1e-30;
+                const double err = fabs((double)y[yi] - s);
+                if (!(err <= tol))
+                    cr_assert(0,
+                              "%s %s n=%d in=%d out=%d epi=%d form=%d t=%d o=%d: got %.9g want "
+                              "%.9g (tol %.3g)",
+                              cpu_isa_name(isas[k]), vkg_dtype_name(type), n, in, out, epi, form,
+                              t, o, y[yi], s, tol);
+                const double errs = fabs((double)y[yi] - ys[yi]);
+                if (!(errs <= tol))
+                    cr_assert(0, "%s vs scalar: n=%d in=%d out=%d t=%d o=%d: %.9g vs %.9g",
+                              cpu_isa_name(isas[k]), n, in, out, t, o, y[yi], ys[yi]);
+            }
+        }
+        /* threading never changes the arithmetic: the serial result is bitwise the same */
+        if (pool) {
+            float *y2 = malloc((size_t)n * ldy * sizeof(float));
+            memcpy(y2, y0, (size_t)n * ldy * sizeof(float));
+            cpu_matmul(y2, ldy, x, ldx, &w.t, bias, n, epi, form, NULL);
+            cr_assert(memcmp(y, y2, (size_t)n * ldy * sizeof(float)) == 0,
+                      "%s pool result differs from serial (n=%d in=%d out=%d)",
+                      cpu_isa_name(isas[k]), n, in, out);
+            free(y2);
+        }
+    }
+    cpu_isa_force(cpu_isa_detect());
+    free_w(&w);
+    free(x);
+    free(bias);
+    free(y0);
+    free(y);
+    free(ys);
+}
+
+Test(matmul, shapes_f32_f16)
+{
+    static const int ns[] = {1, 3, 7, 33}, ins[] = {1, 5, 17, 64, 769}, outs[] = {1, 3, 17, 130};
+    uint64_t seed = 1;
+    for (int ty = 0; ty < 2; ty++)
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+            for (size_t b = 0; b < sizeof ins / sizeof *ins; b++)
+                for (size_t c = 0; c < sizeof outs / sizeof *outs; c++)
+                    check_one(ns[a], ins[b], outs[c], ty ? VKG_F16 : VKG_F32, CPU_EPI_NONE, 0,
+                              NULL, seed++);
+}
+
+Test(matmul, epilogues)
+{
+    static const int epis[] = {
+        CPU_EPI_BIAS,
+        CPU_EPI_GELU,
+        CPU_EPI_RESIDUAL,
+        CPU_EPI_BIAS | CPU_EPI_GELU,
+        CPU_EPI_BIAS | CPU_EPI_RESIDUAL,
+        CPU_EPI_GELU | CPU_EPI_RESIDUAL,
+        CPU_EPI_BIAS | CPU_EPI_GELU | CPU_EPI_RESIDUAL,
+    };
+    uint64_t seed = 1000;
+    for (int ty = 0; ty < 2; ty++)
+        for (size_t e = 0; e < sizeof epis / sizeof *epis; e++)
+            for (int form = 0; form < 2; form++) {
+                if (!(epis[e] & CPU_EPI_GELU) && form) continue;
+                check_one(1, 17, 33, ty ? VKG_F16 : VKG_F32, epis[e], form, NULL, seed++);
+                check_one(7, 65, 19, ty ? VKG_F16 : VKG_F32, epis[e], form, NULL, seed++);
+            }
+}
+
+Test(matmul, threaded)
+{
+    cpu_pool *pool = cpu_pool_create(3);
+    cr_assert(pool);
+    uint64_t seed = 5000;
+    for (int ty = 0; ty < 2; ty++) {
+        vkg_dtype t = ty ? VKG_F16 : VKG_F32;
+        check_one(1, 768, 1000, t, CPU_EPI_BIAS, 0, pool, seed++);
+        check_one(5, 769, 301, t, CPU_EPI_BIAS | CPU_EPI_GELU | CPU_EPI_RESIDUAL, 0, pool, seed++);
+        check_one(33, 33, 257, t, CPU_EPI_RESIDUAL, 1, pool, seed++);
+        check_one(3, 5, 3, t, CPU_EPI_NONE, 0, pool, seed++); /* too small to split */
+    }
+    cpu_pool_destroy(pool);
+}
+
+Test(matmul, dot_axpy)
+{
+    static const int lens[] = {0, 1, 5, 7, 8, 15, 16, 17, 33, 64, 100, 769};
+    cpu_isa isas[4];
+    int ni = isa_list(isas);
+    rng_seed(77);
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int n = lens[li];
+        float a[800], b[800], hf[800], y0[800], y[800];
+        uint16_t h[800];
+        for (int i = 0; i < n; i++) {
+            a[i] = rnd(-1, 1);
+            b[i] = rnd(-1, 1);
+            h[i] = vkg_f32_to_f16(rnd(-1, 1));
+            hf[i] = vkg_f16_to_f32(h[i]);
+            y0[i] = rnd(-1, 1);
+        }
+        const float alpha = rnd(-2, 2);
+        double r32 = 0, r16 = 0, s32 = 0, s16 = 0;
+        for (int i = 0; i < n; i++) {
+            r32 += (double)a[i] * b[i];
+            s32 += fabs((double)a[i] * b[i]);
+            r16 += (double)a[i] * hf[i];
+            s16 += fabs((double)a[i] * hf[i]);
+        }
+        for (int k = 0; k < ni; k++) {
+            cpu_isa_force(isas[k]);
+            const char *nm = cpu_isa_name(isas[k]);
+            cr_assert(fabs(cpu_dot_f32(a, b, n) - r32) <= 1e-5 * s32 + 1e-30, "%s dot32 n=%d", nm, n);
+            cr_assert(fabs(cpu_dot_f16(a, h, n) - r16) <= 1e-5 * s16 + 1e-30, "%s dot16 n=%d", nm, n);
+            for (int f16 = 0; f16 < 2; f16++) {
+                memcpy(y, y0, sizeof y);
+                if (f16)
+                    cpu_axpy_f16(y, alpha, h, n);
+                else
+                    cpu_axpy_f32(y, alpha, b, n);
+                for (int i = 0; i < n; i++) {
+                    double xv = f16 ? hf[i] : b[i];
+                    double want = y0[i] + (double)alpha * xv;
+                    double tol = 1e-6 * (fabs(y0[i]) + fabs(alpha * xv)) + 1e-30;
+                    if (!(fabs(y[i] - want) <= tol))
+                        cr_assert(0, "%s axpy f16=%d n=%d i=%d: %.9g vs %.9g", nm, f16, n, i, y[i],
+                                  want);
+                }
+                cr_assert(memcmp(y + n, y0 + n, sizeof(float) * (size_t)(800 - n)) == 0,
+                          "%s axpy wrote past n=%d", nm, n);
+            }
+        }
+    }
+    cpu_isa_force(cpu_isa_detect());
+}
+
+Test(isa, names_and_force)
+{
+    cr_assert(cpu_isa_supported(CPU_ISA_SCALAR));
+    cr_assert(cpu_isa_supported(cpu_isa_detect()));
+    cpu_isa_force(CPU_ISA_SCALAR);
+    cr_assert_eq(cpu_isa_active(), CPU_ISA_SCALAR);
+    cpu_isa_force(cpu_isa_detect());
+    cr_assert_eq(cpu_isa_active(), cpu_isa_detect());
+    cr_assert_str_eq(cpu_isa_name(CPU_ISA_AVX2), "avx2");
+    cr_log_info("detected ISA: %s", cpu_isa_name(cpu_isa_detect()));
+}
