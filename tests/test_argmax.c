@@ -1,0 +1,56 @@
+/* test_argmax.c - cpu_argmax: random rows, ties (lowest index), NaNs, all-negative rows. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "cpu_fallback/cpu_ops.h"
+
+static uint64_t rng_s;
+static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
+static double rng_unif(void) /* [0, 1) */
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
+}
+static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
+
+static int ref_argmax(const float *x, int n)
+{
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i]) && (best < 0 || x[i] > x[best])) best = i;
+    return best < 0 && n > 0 ? 0 : best;
+}
+
+Test(argmax, random)
+{
+    static const int ns[] = {1, 3, 7, 33, 769, 50257};
+    rng_seed(5);
+    float *x = malloc(50257 * sizeof(float));
+    for (int k = 0; k < 6; k++) {
+        const int n = ns[k];
+        for (int rep = 0; rep < 5; rep++) {
+            for (int i = 0; i < n; i++) x[i] = rnd(-10, 10) - (rep == 1 ? 1000.0f : 0.0f);
+            if (rep == 2 && n > 2) { /* a tie: the lower index wins */
+                int a = (int)(rng_unif() * n), b = (int)(rng_unif() * n);
+                x[a] = x[b] = 50.0f;
+            }
+            if (rep == 3)
+                for (int i = 0; i < n; i += 3) x[i] = NAN;
+            if (rep == 4) x[n - 1] = INFINITY;
+            cr_assert_eq(cpu_argmax(x, n), ref_argmax(x, n), "n=%d rep=%d", n, rep);
+        }
+    }
+    free(x);
+}
+
+Test(argmax, edge)
+{
+    float x[3] = {-INFINITY, -INFINITY, -INFINITY};
+    cr_assert_eq(cpu_argmax(x, 3), 0);
+    float y[4] = {1, 2, 2, 1};
+    cr_assert_eq(cpu_argmax(y, 4), 1);
+    cr_assert_eq(cpu_argmax(y, 0), -1);
+}

@@ -1,0 +1,172 @@
+/* test_attention.c - cpu_attention against a float64 causal reference: new tokens after a filled
+ * cache (n_past > 0, n > 1), f32 and f16 caches, head_dim 64 and odd ones, every ISA, with and
+ * without the pool. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_fallback/cpu_ops.h"
+
+static uint64_t rng_s;
+static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
+static double rng_unif(void) /* [0, 1) */
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
+}
+static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
+
+static int isa_list(cpu_isa *out)
+{
+    int k = 0;
+    for (int i = CPU_ISA_SCALAR; i <= CPU_ISA_NEON; i++)
+        if (cpu_isa_supported((cpu_isa)i)) out[k++] = (cpu_isa)i;
+    return k;
+}
+
+/* cache element e of row j as a float */
+static float cache_at(const void *c, vkg_dtype t, size_t idx) { return vkg_load(c, t, idx); }
+
+static void check(int n, int n_past, int n_head, int hd, vkg_dtype kt, cpu_pool *pool,
+                  uint64_t seed)
+{
+    const int E = n_head * hd, n_ctx = n_past + n + 2;
+    const size_t es = vkg_dtype_size(kt);
+    rng_seed(seed);
+    float *qkv = malloc((size_t)n * 3 * E * sizeof(float));
+    for (int i = 0; i < n * 3 * E; i++) qkv[i] = rnd(-1.5f, 1.5f);
+    void *k0 = malloc((size_t)n_ctx * E * es), *v0 = malloc((size_t)n_ctx * E * es);
+    void *kc = malloc((size_t)n_ctx * E * es), *vc = malloc((size_t)n_ctx * E * es);
+    for (size_t i = 0; i < (size_t)n_ctx * E; i++) {
+        float a = rnd(-1.5f, 1.5f), b = rnd(-1.5f, 1.5f);
+        if (kt == VKG_F16) {
+            ((uint16_t *)k0)[i] = vkg_f32_to_f16(a);
+            ((uint16_t *)v0)[i] = vkg_f32_to_f16(b);
+        } else {
+            ((float *)k0)[i] = a;
+            ((float *)v0)[i] = b;
+        }
+    }
+    /* expected K and V (float) for rows 0 .. n_past + n - 1 */
+    float *ke = malloc((size_t)(n_past + n) * E * sizeof(float));
+    float *ve = malloc((size_t)(n_past + n) * E * sizeof(float));
+    for (int j = 0; j < n_past + n; j++)
+        for (int e = 0; e < E; e++) {
+            size_t i = (size_t)j * E + e;
+            if (j < n_past) {
+                ke[i] = cache_at(k0, kt, i);
+                ve[i] = cache_at(v0, kt, i);
+            } else {
+                const float *r = qkv + (size_t)(j - n_past) * 3 * E;
+                ke[i] = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[E + e])) : r[E + e];
+                ve[i] = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
+            }
+        }
+    float *out = malloc((size_t)n * E * sizeof(float)), *first = malloc((size_t)n * E * sizeof(float));
+    double *sc = malloc((size_t)(n_past + n) * sizeof(double));
+    cpu_isa isas[4];
+    const int ni = isa_list(isas);
+    for (int k = 0; k < ni; k++) {
+        cpu_isa_force(isas[k]);
+        memcpy(kc, k0, (size_t)n_ctx * E * es);
+        memcpy(vc, v0, (size_t)n_ctx * E * es);
+        for (int i = 0; i < n * E; i++) out[i] = NAN;
+        cpu_attention(out, qkv, kc, vc, kt, n, n_past, n_head, hd, pool);
+        /* the cache: old rows untouched, new rows hold the new K/V, rows after untouched */
+        for (int j = 0; j < n_ctx; j++)
+            for (int e = 0; e < E; e++) {
+                size_t i = (size_t)j * E + e;
+                if (j < n_past || j >= n_past + n) {
+                    cr_assert(memcmp((char *)kc + i * es, (char *)k0 + i * es, es) == 0 &&
+                                  memcmp((char *)vc + i * es, (char *)v0 + i * es, es) == 0,
+                              "cache row %d changed", j);
+                } else {
+                    cr_assert(cache_at(kc, kt, i) == ke[i] && cache_at(vc, kt, i) == ve[i],
+                              "cache row %d col %d wrong", j, e);
+                }
+            }
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < n_head; h++) {
+                const int L = n_past + t + 1;
+                const float *q = qkv + (size_t)t * 3 * E + (size_t)h * hd;
+                double m = -INFINITY, s = 0;
+                for (int j = 0; j < L; j++) {
+                    double d = 0;
+                    for (int i = 0; i < hd; i++) d += (double)q[i] * ke[(size_t)j * E + h * hd + i];
+                    sc[j] = d / sqrt((double)hd);
+                    if (sc[j] > m) m = sc[j];
+                }
+                for (int j = 0; j < L; j++) {
+                    sc[j] = exp(sc[j] - m);
+                    s += sc[j];
+                }
+                for (int i = 0; i < hd; i++) {
+                    double o = 0, oa = 0;
+                    for (int j = 0; j < L; j++) {
+                        double v = ve[(size_t)j * E + h * hd + i];
+                        o += sc[j] / s * v;
+                        oa += sc[j] / s * fabs(v);
+                    }
+                    double got = out[(size_t)t * E + h * hd + i];
+                    double tol = 2e-5 * oa + 1e-7;
+                    if (!(fabs(got - o) <= tol))
+                        cr_assert(0,
+                                  "%s %s n=%d n_past=%d heads=%d hd=%d t=%d h=%d i=%d: got %.9g "
+                                  "want %.9g",
+                                  cpu_isa_name(isas[k]), vkg_dtype_name(kt), n, n_past, n_head, hd,
+                                  t, h, i, got, o);
+                }
+            }
+        if (k == 0) {
+            memcpy(first, out, (size_t)n * E * sizeof(float));
+        } else {
+            for (int i = 0; i < n * E; i++)
+                if (!(fabs(out[i] - first[i]) <= 2e-5 * (fabs(first[i]) + 1e-2)))
+                    cr_assert(0, "%s vs scalar at %d: %.9g vs %.9g", cpu_isa_name(isas[k]), i,
+                              out[i], first[i]);
+        }
+    }
+    cpu_isa_force(cpu_isa_detect());
+    free(qkv);
+    free(k0);
+    free(v0);
+    free(kc);
+    free(vc);
+    free(ke);
+    free(ve);
+    free(out);
+    free(first);
+    free(sc);
+}
+
+Test(attention, shapes)
+{
+    static const int heads[][2] = {{2, 64}, {3, 5}, {1, 17}, {4, 1}, {1, 80}};
+    static const int steps[][2] = {{1, 0}, {1, 9}, {3, 0}, {7, 5}, {33, 140}};
+    uint64_t seed = 1;
+    for (int ty = 0; ty < 2; ty++)
+        for (int a = 0; a < 5; a++)
+            for (int b = 0; b < 5; b++)
+                check(steps[b][0], steps[b][1], heads[a][0], heads[a][1], ty ? VKG_F16 : VKG_F32,
+                      NULL, seed++);
+}
+
+Test(attention, threaded)
+{
+    cpu_pool *pool = cpu_pool_create(3);
+    cr_assert(pool);
+    check(1, 300, 12, 64, VKG_F32, pool, 77);
+    check(1, 300, 12, 64, VKG_F16, pool, 78);
+    check(9, 20, 12, 64, VKG_F16, pool, 79);
+    check(5, 3, 3, 7, VKG_F32, pool, 80);
+    cpu_pool_destroy(pool);
+}
+
+Test(attention, peaked_scores)
+{
+    /* large q and k make one key dominate: exercises the running-max rescale */
+    check(4, 200, 2, 16, VKG_F32, NULL, 500);
+}

@@ -1,0 +1,68 @@
+/* test_embed.c - cpu_embed with f32 and f16 tables, odd widths and a nonzero start position. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "cpu_fallback/cpu_ops.h"
+
+static uint64_t rng_s;
+static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
+static double rng_unif(void) /* [0, 1) */
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
+}
+static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
+
+static vkg_tensor make_table(int d, int rows, vkg_dtype type)
+{
+    vkg_tensor t = {.type = type, .ne = {d, rows}};
+    t.nbytes = (size_t)d * rows * vkg_dtype_size(type);
+    t.data = malloc(t.nbytes);
+    for (size_t i = 0; i < (size_t)d * rows; i++) {
+        float v = rnd(-1, 1);
+        if (type == VKG_F16)
+            ((uint16_t *)t.data)[i] = vkg_f32_to_f16(v);
+        else
+            ((float *)t.data)[i] = v;
+    }
+    return t;
+}
+
+Test(embed, shapes_and_types)
+{
+    static const int ns[] = {1, 3, 7, 33}, ds[] = {1, 5, 17, 769};
+    rng_seed(11);
+    const int vocab = 97, n_pos = 64;
+    for (int tt = 0; tt < 4; tt++) {
+        vkg_dtype te = tt & 1 ? VKG_F16 : VKG_F32, pe = tt & 2 ? VKG_F16 : VKG_F32;
+        for (int c = 0; c < 4; c++) {
+            const int d = ds[c];
+            vkg_tensor wte = make_table(d, vocab, te), wpe = make_table(d, n_pos, pe);
+            for (int a = 0; a < 4; a++) {
+                const int n = ns[a], pos0 = a == 3 ? 0 : 5 * a;
+                int32_t ids[33];
+                for (int t = 0; t < n; t++) ids[t] = (int32_t)(rng_unif() * vocab);
+                ids[0] = vocab - 1;
+                float *x = malloc((size_t)n * d * sizeof(float));
+                cpu_embed(x, &wte, &wpe, ids, n, pos0);
+                for (int t = 0; t < n; t++)
+                    for (int i = 0; i < d; i++) {
+                        double a1 = vkg_load((const char *)wte.data +
+                                                 (size_t)ids[t] * d * vkg_dtype_size(te), te, i);
+                        double b1 = vkg_load((const char *)wpe.data +
+                                                 (size_t)(pos0 + t) * d * vkg_dtype_size(pe), pe, i);
+                        double want = a1 + b1, got = x[(size_t)t * d + i];
+                        if (!(fabs(got - want) <= 1e-7 * (fabs(a1) + fabs(b1))))
+                            cr_assert(0, "te=%d pe=%d d=%d n=%d t=%d i=%d: %.9g vs %.9g", te, pe,
+                                      d, n, t, i, got, want);
+                    }
+                free(x);
+            }
+            free(wte.data);
+            free(wpe.data);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/* test_softmax.c - cpu_softmax against a float64 reference. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "cpu_fallback/cpu_ops.h"
+
+static uint64_t rng_s;
+static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
+static double rng_unif(void) /* [0, 1) */
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
+}
+static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
+
+static void check(int n, int d, float offset, float spread, uint64_t seed)
+{
+    rng_seed(seed);
+    float *x = malloc((size_t)n * d * sizeof(float)), *x0 = malloc((size_t)n * d * sizeof(float));
+    for (int i = 0; i < n * d; i++) x[i] = x0[i] = offset + rnd(-spread, spread);
+    cpu_softmax(x, n, d);
+    for (int t = 0; t < n; t++) {
+        const float *r = x0 + (size_t)t * d;
+        double m = r[0], s = 0, tot = 0;
+        for (int i = 1; i < d; i++) m = r[i] > m ? r[i] : m;
+        for (int i = 0; i < d; i++) s += exp((double)r[i] - m);
+        for (int i = 0; i < d; i++) {
+            double want = exp((double)r[i] - m) / s, got = x[(size_t)t * d + i];
+            tot += got;
+            if (!(fabs(got - want) <= 1e-5 * want + 1e-30))
+                cr_assert(0, "n=%d d=%d t=%d i=%d: got %.9g want %.9g", n, d, t, i, got, want);
+        }
+        cr_assert(fabs(tot - 1.0) < 1e-5, "row %d sums to %.9g", t, tot);
+    }
+    free(x);
+    free(x0);
+}
+
+Test(softmax, shapes)
+{
+    static const int ns[] = {1, 3, 7, 33}, ds[] = {1, 5, 17, 769};
+    uint64_t seed = 1;
+    for (int a = 0; a < 4; a++)
+        for (int c = 0; c < 4; c++) {
+            check(ns[a], ds[c], 0.0f, 1.0f, seed++);
+            check(ns[a], ds[c], 0.0f, 20.0f, seed++);
+            check(ns[a], ds[c], 1000.0f, 5.0f, seed++);
+        }
+}
+
+Test(softmax, masked_row)
+{
+    float x[4] = {-INFINITY, 1.0f, -INFINITY, 1.0f};
+    cpu_softmax(x, 1, 4);
+    cr_assert(x[0] == 0.0f && x[2] == 0.0f && x[1] == 0.5f && x[3] == 0.5f);
+}
