@@ -57,6 +57,11 @@ typedef struct vk_caps {
     uint32_t max_wg_invocations;    /* maxComputeWorkGroupInvocations */
     uint32_t max_wg_count[3];       /* maxComputeWorkGroupCount */
     uint64_t device_local_bytes;    /* size of the largest device-local heap */
+    /* added by the engine implementation: */
+    uint32_t subgroup_min, subgroup_max; /* subgroup size range (both = subgroup_size without
+                                            subgroup size control) */
+    bool subgroup_size_control;     /* subgroupSizeControl enabled */
+    uint32_t coopmat_m, coopmat_n, coopmat_k; /* the NV f16 x f16 -> f32 shape (0 if none) */
 } vk_caps;
 
 /* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual
@@ -105,6 +110,8 @@ int vk_upload(vk_engine *e, const vk_mem *dst, VkDeviceSize off, const void *src
 int vk_download(vk_engine *e, const vk_mem *src, VkDeviceSize off, void *dst, size_t n);
 /* Fills n bytes with zero. */
 int vk_fill_zero(vk_engine *e, const vk_mem *dst, VkDeviceSize off, size_t n);
+/* Size of the staging buffer: transfers larger than this go in several chunks. */
+size_t vk_staging_bytes(void);
 
 /* ---- pipelines ---- */
 typedef struct vk_pipeline vk_pipeline;
@@ -116,6 +123,9 @@ typedef struct vk_pipeline vk_pipeline;
  * Built once per (name, spec) and kept; NULL with a message on stderr if the shader is unknown or
  * creation fails. */
 vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spec, int n_spec);
+/* Path of the on-disk pipeline cache ($XDG_CACHE_HOME/vkgpt2/<pipelineCacheUUID>-<driverVersion>.bin,
+ * else under $HOME/.cache); written by vk_engine_destroy. "" when there is nowhere to keep it. */
+const char *vk_pipeline_cache_path(const vk_engine *e);
 /* Looks up an embedded SPIR-V module: 0 if found. */
 int vk_spirv_find(const char *name, const uint32_t **code, size_t *bytes);
 

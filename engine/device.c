@@ -1,0 +1,627 @@
+/* device.c - instance, validation, physical device choice, capability probing, logical device. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+#define MAX_EXTS 16
+
+static bool env_is_1(const char *name) {
+    const char *v = getenv(name);
+    return v && strcmp(v, "1") == 0;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                               VkDebugUtilsMessageTypeFlagsEXT types,
+                                               const VkDebugUtilsMessengerCallbackDataEXT *data,
+                                               void *user) {
+    (void)types;
+    vk_engine *e = user;
+    const char *level = "info";
+    if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)
+        level = "error";
+    else if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)
+        level = "warning";
+    if (severity & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT |
+                    VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)) {
+        if (e)
+            e->validation_messages++;
+    }
+    fprintf(stderr, "vkgpt2 validation %s: %s\n", level,
+            data && data->pMessage ? data->pMessage : "(no message)");
+    return VK_FALSE;
+}
+
+static bool has_ext(const VkExtensionProperties *exts, uint32_t n, const char *name) {
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(exts[i].extensionName, name) == 0)
+            return true;
+    return false;
+}
+
+/* Instance extensions of the loader and implicit layers (layer NULL) or of one layer. */
+static VkExtensionProperties *instance_exts(const char *layer, uint32_t *n) {
+    *n = 0;
+    if (vkEnumerateInstanceExtensionProperties(layer, n, NULL) != VK_SUCCESS || *n == 0)
+        return NULL;
+    VkExtensionProperties *exts = calloc(*n, sizeof *exts);
+    if (!exts || vkEnumerateInstanceExtensionProperties(layer, n, exts) < 0) {
+        free(exts);
+        *n = 0;
+        return NULL;
+    }
+    return exts;
+}
+
+static bool have_layer(const char *name) {
+    uint32_t n = 0;
+    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0)
+        return false;
+    VkLayerProperties *layers = calloc(n, sizeof *layers);
+    bool found = false;
+    if (layers && vkEnumerateInstanceLayerProperties(&n, layers) >= 0)
+        for (uint32_t i = 0; i < n; i++)
+            if (strcmp(layers[i].layerName, name) == 0)
+                found = true;
+    free(layers);
+    return found;
+}
+
+int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) {
+    *out = VK_NULL_HANDLE;
+    VkResult r = volkInitialize();
+    if (r != VK_SUCCESS) {
+        snprintf(err, errlen, "Vulkan loader (libvulkan.so.1) not found: %s", vk_result_str(r));
+        return -1;
+    }
+    uint32_t loader_version = volkGetInstanceVersion();
+    if (loader_version < VK_API_VERSION_1_2) {
+        snprintf(err, errlen, "the Vulkan loader supports only Vulkan %u.%u; Vulkan 1.2 is needed",
+                 VK_API_VERSION_MAJOR(loader_version), VK_API_VERSION_MINOR(loader_version));
+        return -1;
+    }
+
+    const char *exts[MAX_EXTS];
+    uint32_t n_exts = 0;
+    const char *layers[1];
+    uint32_t n_layers = 0;
+    VkInstanceCreateFlags flags = 0;
+
+    uint32_t n_avail = 0;
+    VkExtensionProperties *avail = instance_exts(NULL, &n_avail);
+    if (has_ext(avail, n_avail, VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
+        exts[n_exts++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
+        flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    }
+
+    bool validation = e && env_is_1("VKGPT2_VALIDATION");
+    bool debug_utils = false, sync_validation = false;
+    if (validation) {
+        const char *layer = "VK_LAYER_KHRONOS_validation";
+        if (!have_layer(layer)) {
+            fprintf(stderr, "vkgpt2: VKGPT2_VALIDATION=1 but %s is not installed; running without "
+                            "validation\n", layer);
+        } else {
+            layers[n_layers++] = layer;
+            uint32_t n_lext = 0;
+            VkExtensionProperties *lext = instance_exts(layer, &n_lext);
+            debug_utils = has_ext(avail, n_avail, VK_EXT_DEBUG_UTILS_EXTENSION_NAME) ||
+                          has_ext(lext, n_lext, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+            if (debug_utils)
+                exts[n_exts++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+            if (env_is_1("VKGPT2_VALIDATION_SYNC")) {
+                if (has_ext(lext, n_lext, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME)) {
+                    exts[n_exts++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
+                    sync_validation = true;
+                } else {
+                    fprintf(stderr, "vkgpt2: the validation layer lacks %s; no synchronization "
+                                    "validation\n", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+                }
+            }
+            free(lext);
+        }
+    }
+    free(avail);
+
+    VkApplicationInfo app = {
+        .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+        .pApplicationName = "vkgpt2",
+        .applicationVersion = VK_MAKE_API_VERSION(0, 0, 1, 0),
+        .pEngineName = "vkgpt2",
+        .engineVersion = VK_MAKE_API_VERSION(0, 0, 1, 0),
+        .apiVersion = loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2,
+    };
+    VkInstanceCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+        .flags = flags,
+        .pApplicationInfo = &app,
+        .enabledLayerCount = n_layers,
+        .ppEnabledLayerNames = layers,
+        .enabledExtensionCount = n_exts,
+        .ppEnabledExtensionNames = exts,
+    };
+    /* Chained into the create info, the messenger also reports on vkCreateInstance and
+     * vkDestroyInstance themselves. */
+    VkDebugUtilsMessengerCreateInfoEXT dbg = {
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+        .pfnUserCallback = debug_cb,
+        .pUserData = e,
+    };
+    VkValidationFeatureEnableEXT sync_feature =
+        VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    VkValidationFeaturesEXT vfeatures = {
+        .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+        .enabledValidationFeatureCount = 1,
+        .pEnabledValidationFeatures = &sync_feature,
+    };
+    const void **tail = &ci.pNext;
+    if (debug_utils) {
+        *tail = &dbg;
+        tail = &dbg.pNext;
+    }
+    if (sync_validation)
+        *tail = &vfeatures;
+
+    r = vkCreateInstance(&ci, NULL, out);
+    if (r != VK_SUCCESS) {
+        *out = VK_NULL_HANDLE;
+        vk_set_err(err, errlen, "Vulkan: vkCreateInstance failed", r);
+        return -1;
+    }
+    volkLoadInstanceOnly(*out);
+    if (debug_utils && e && vkCreateDebugUtilsMessengerEXT) {
+        dbg.pNext = NULL; /* it chained the validation features into the instance create info */
+        r = vkCreateDebugUtilsMessengerEXT(*out, &dbg, NULL, &e->messenger);
+        if (r != VK_SUCCESS) {
+            e->messenger = VK_NULL_HANDLE;
+            fprintf(stderr, "vkgpt2: vkCreateDebugUtilsMessengerEXT failed: %s\n", vk_result_str(r));
+        }
+    }
+    return 0;
+}
+
+static VkExtensionProperties *device_exts(VkPhysicalDevice phys, uint32_t *n) {
+    *n = 0;
+    if (vkEnumerateDeviceExtensionProperties(phys, NULL, n, NULL) != VK_SUCCESS || *n == 0)
+        return NULL;
+    VkExtensionProperties *exts = calloc(*n, sizeof *exts);
+    if (!exts || vkEnumerateDeviceExtensionProperties(phys, NULL, n, exts) < 0) {
+        free(exts);
+        *n = 0;
+        return NULL;
+    }
+    return exts;
+}
+
+void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
+    memset(p, 0, sizeof *p);
+    vk_caps *c = &p->caps;
+    vkGetPhysicalDeviceProperties(phys, &p->props);
+    vkGetPhysicalDeviceMemoryProperties(phys, &p->mem);
+    uint32_t api = p->props.apiVersion;
+
+    uint32_t n_ext = 0;
+    VkExtensionProperties *exts = device_exts(phys, &n_ext);
+    bool ext_coopmat_nv = has_ext(exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    c->coopmat_khr = has_ext(exts, n_ext, "VK_KHR_cooperative_matrix");
+    p->ext_size_control = api < VK_API_VERSION_1_3 &&
+                          has_ext(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    p->ext_portability = has_ext(exts, n_ext, "VK_KHR_portability_subset");
+    bool ext_driver_props = has_ext(exts, n_ext, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
+    free(exts);
+
+    /* properties */
+    VkPhysicalDeviceSubgroupProperties sub = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sub};
+    VkPhysicalDeviceDriverProperties drv = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    VkPhysicalDeviceSubgroupSizeControlProperties ssc = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
+    VkPhysicalDeviceProperties2 props2 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+    if (api >= VK_API_VERSION_1_2 || ext_driver_props) {
+        drv.pNext = props2.pNext;
+        props2.pNext = &drv;
+    }
+    if (api >= VK_API_VERSION_1_3 || p->ext_size_control) {
+        ssc.pNext = props2.pNext;
+        props2.pNext = &ssc;
+    }
+    if (api >= VK_API_VERSION_1_1)
+        vkGetPhysicalDeviceProperties2(phys, &props2);
+
+    /* features */
+    VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceVulkan13Features f13 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
+    VkPhysicalDeviceSubgroupSizeControlFeatures fssc = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    if (api >= VK_API_VERSION_1_2) {
+        f2.pNext = &f11;
+        f11.pNext = &f12;
+        if (api >= VK_API_VERSION_1_3)
+            f12.pNext = &f13;
+        else if (p->ext_size_control)
+            f12.pNext = &fssc;
+        if (ext_coopmat_nv) {
+            fcm.pNext = f2.pNext;
+            f2.pNext = &fcm;
+        }
+        vkGetPhysicalDeviceFeatures2(phys, &f2);
+    } else {
+        vkGetPhysicalDeviceFeatures(phys, &f2.features);
+    }
+
+    /* queue family: one with compute, preferring one with timestamps */
+    uint32_t n_fam = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(phys, &n_fam, NULL);
+    VkQueueFamilyProperties *fams = n_fam ? calloc(n_fam, sizeof *fams) : NULL;
+    if (fams) {
+        vkGetPhysicalDeviceQueueFamilyProperties(phys, &n_fam, fams);
+        for (uint32_t i = 0; i < n_fam; i++) {
+            if (!(fams[i].queueFlags & VK_QUEUE_COMPUTE_BIT) || fams[i].queueCount == 0)
+                continue;
+            if (!p->has_compute_queue ||
+                (p->timestamp_valid_bits == 0 && fams[i].timestampValidBits > 0)) {
+                p->has_compute_queue = true;
+                p->queue_family = i;
+                p->timestamp_valid_bits = fams[i].timestampValidBits;
+            }
+        }
+        free(fams);
+    }
+
+    /* caps */
+    snprintf(c->name, sizeof c->name, "%s", p->props.deviceName);
+    snprintf(p->driver_name, sizeof p->driver_name, "%s", drv.driverName);
+    snprintf(p->driver_info, sizeof p->driver_info, "%s", drv.driverInfo);
+    if (drv.driverName[0])
+        snprintf(c->driver, sizeof c->driver, "%.120s %.120s", drv.driverName, drv.driverInfo);
+    else
+        snprintf(c->driver, sizeof c->driver, "(unknown driver)");
+    c->type = p->props.deviceType;
+    c->api_version = api;
+    c->vendor_id = p->props.vendorID;
+    memcpy(c->uuid, p->props.pipelineCacheUUID, VK_UUID_SIZE);
+    c->driver_version = p->props.driverVersion;
+    c->subgroup_size = sub.subgroupSize;
+    p->subgroup_ops = sub.supportedOperations;
+    p->subgroup_stages = sub.supportedStages;
+    c->subgroup_arith = (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                        (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+    p->bda = f12.bufferDeviceAddress;
+    c->fp16 = f12.shaderFloat16;
+    c->int8 = f12.shaderInt8;
+    p->storage8 = f12.storageBuffer8BitAccess;
+    c->storage16 = f11.storageBuffer16BitAccess;
+    p->scalar_layout = f12.scalarBlockLayout;
+    p->int64 = f2.features.shaderInt64;
+    p->int16 = f2.features.shaderInt16;
+    if (api >= VK_API_VERSION_1_3) {
+        p->size_control = f13.subgroupSizeControl;
+        p->full_subgroups = f13.computeFullSubgroups;
+        p->maintenance4 = f13.maintenance4;
+    } else if (p->ext_size_control) {
+        p->size_control = fssc.subgroupSizeControl;
+        p->full_subgroups = fssc.computeFullSubgroups;
+    }
+    if (p->size_control && (ssc.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+        ssc.minSubgroupSize > 0) {
+        p->subgroup_min = ssc.minSubgroupSize;
+        p->subgroup_max = ssc.maxSubgroupSize;
+    } else {
+        p->size_control = false;
+        p->subgroup_min = p->subgroup_max = sub.subgroupSize;
+    }
+    c->subgroup_min = p->subgroup_min;
+    c->subgroup_max = p->subgroup_max;
+    c->subgroup_size_control = p->size_control;
+
+    /* cooperative matrix (NV): look for an f16 x f16 -> f32 subgroup shape */
+    if (ext_coopmat_nv && fcm.cooperativeMatrix && vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) {
+        uint32_t n = 0;
+        if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) == VK_SUCCESS && n) {
+            VkCooperativeMatrixPropertiesNV *cm = calloc(n, sizeof *cm);
+            if (cm) {
+                for (uint32_t i = 0; i < n; i++)
+                    cm[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+                if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, cm) >= 0) {
+                    for (uint32_t i = 0; i < n; i++) {
+                        if (cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                            cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                            cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                            cm[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                            cm[i].scope == VK_SCOPE_SUBGROUP_NV) {
+                            p->coopmat_m = cm[i].MSize;
+                            p->coopmat_n = cm[i].NSize;
+                            p->coopmat_k = cm[i].KSize;
+                            c->coopmat_nv = true;
+                            break;
+                        }
+                    }
+                }
+                free(cm);
+            }
+        }
+    }
+    c->coopmat_m = p->coopmat_m;
+    c->coopmat_n = p->coopmat_n;
+    c->coopmat_k = p->coopmat_k;
+
+    c->timestamps = p->props.limits.timestampComputeAndGraphics && p->timestamp_valid_bits > 0;
+    c->timestamp_period_ns = p->props.limits.timestampPeriod;
+    c->max_storage_range = p->props.limits.maxStorageBufferRange;
+    c->max_alloc = m3.maxMemoryAllocationSize;
+    c->max_shared = p->props.limits.maxComputeSharedMemorySize;
+    c->max_wg_invocations = p->props.limits.maxComputeWorkGroupInvocations;
+    for (int i = 0; i < 3; i++)
+        c->max_wg_count[i] = p->props.limits.maxComputeWorkGroupCount[i];
+    for (uint32_t i = 0; i < p->mem.memoryHeapCount; i++)
+        if ((p->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            p->mem.memoryHeaps[i].size > c->device_local_bytes)
+            c->device_local_bytes = p->mem.memoryHeaps[i].size;
+}
+
+const char *vk_probe_unusable(const vk_probe *p) {
+    if (p->caps.api_version < VK_API_VERSION_1_2)
+        return "supports only Vulkan 1.0/1.1 (1.2 is needed)";
+    if (!p->has_compute_queue)
+        return "has no compute queue";
+    if (!p->bda)
+        return "has no bufferDeviceAddress";
+    if (!p->int64)
+        return "has no shaderInt64 (needed for device addresses in shaders)";
+    return NULL;
+}
+
+static int type_rank(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
+    default: return 0;
+    }
+}
+
+static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errlen) {
+    const char *exts[MAX_EXTS];
+    uint32_t n_exts = 0;
+    if (p->ext_portability)
+        exts[n_exts++] = "VK_KHR_portability_subset";
+    if (p->ext_size_control && p->size_control)
+        exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    if (p->caps.coopmat_nv)
+        exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+
+    /* Enable exactly the optional features the device has; shaders are picked by vk_ops from the
+     * resulting caps. */
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE};
+    VkPhysicalDeviceSubgroupSizeControlFeatures fssc = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
+        .subgroupSizeControl = p->size_control,
+        .computeFullSubgroups = p->full_subgroups};
+    VkPhysicalDeviceVulkan13Features f13 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
+        .subgroupSizeControl = p->size_control,
+        .computeFullSubgroups = p->full_subgroups,
+        .maintenance4 = p->maintenance4};
+    VkPhysicalDeviceVulkan12Features f12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+        .bufferDeviceAddress = VK_TRUE,
+        .shaderFloat16 = p->caps.fp16,
+        .shaderInt8 = p->caps.int8,
+        .storageBuffer8BitAccess = p->storage8,
+        .scalarBlockLayout = p->scalar_layout};
+    VkPhysicalDeviceVulkan11Features f11 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+        .pNext = &f12,
+        .storageBuffer16BitAccess = p->caps.storage16};
+    VkPhysicalDeviceFeatures2 f2 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+        .pNext = &f11,
+        .features = {.shaderInt64 = VK_TRUE, .shaderInt16 = p->int16}};
+    if (p->caps.api_version >= VK_API_VERSION_1_3)
+        f12.pNext = &f13;
+    else if (p->ext_size_control && p->size_control)
+        f12.pNext = &fssc;
+    if (p->caps.coopmat_nv) {
+        fcm.pNext = f2.pNext;
+        f2.pNext = &fcm;
+    }
+
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+        .queueFamilyIndex = p->queue_family,
+        .queueCount = 1,
+        .pQueuePriorities = &prio,
+    };
+    VkDeviceCreateInfo dci = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+        .pNext = &f2,
+        .queueCreateInfoCount = 1,
+        .pQueueCreateInfos = &qci,
+        .enabledExtensionCount = n_exts,
+        .ppEnabledExtensionNames = exts,
+    };
+    VkResult r = vkCreateDevice(e->phys, &dci, NULL, &e->device);
+    if (r != VK_SUCCESS) {
+        e->device = VK_NULL_HANDLE;
+        char what[400];
+        snprintf(what, sizeof what, "Vulkan: vkCreateDevice failed on %s", p->caps.name);
+        vk_set_err(err, errlen, what, r);
+        return -1;
+    }
+    volkLoadDevice(e->device);
+    vkGetDeviceQueue(e->device, p->queue_family, 0, &e->queue);
+    e->queue_family = p->queue_family;
+    e->timestamp_valid_bits = p->timestamp_valid_bits;
+    e->device_id = p->props.deviceID;
+    e->mem_props = p->mem;
+    return 0;
+}
+
+int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen) {
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    vk_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of host memory");
+        return -1;
+    }
+    if (vk_instance_create(e, &e->instance, err, errlen))
+        goto fail;
+
+    uint32_t n = 0;
+    VkResult r = vkEnumeratePhysicalDevices(e->instance, &n, NULL);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+        vk_set_err(err, errlen, "Vulkan: vkEnumeratePhysicalDevices failed", r);
+        goto fail;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "Vulkan: no device found (no driver installed, or VK_ICD_FILENAMES / "
+                              "VK_DRIVER_FILES point nowhere)");
+        goto fail;
+    }
+    VkPhysicalDevice *phys = calloc(n, sizeof *phys);
+    vk_probe *probes = calloc(n, sizeof *probes);
+    if (!phys || !probes) {
+        free(phys);
+        free(probes);
+        snprintf(err, errlen, "out of host memory");
+        goto fail;
+    }
+    r = vkEnumeratePhysicalDevices(e->instance, &n, phys);
+    if (r < 0) {
+        free(phys);
+        free(probes);
+        vk_set_err(err, errlen, "Vulkan: vkEnumeratePhysicalDevices failed", r);
+        goto fail;
+    }
+    int chosen = -1;
+    if (device_index >= 0) {
+        if ((uint32_t)device_index >= n) {
+            snprintf(err, errlen, "Vulkan: no device %d (there are %u; see `vkgpt2 devices`)",
+                     device_index, n);
+        } else {
+            vk_probe_device(phys[device_index], &probes[device_index]);
+            const char *why = vk_probe_unusable(&probes[device_index]);
+            if (why)
+                snprintf(err, errlen, "Vulkan: device %d (%s) %s", device_index,
+                         probes[device_index].caps.name, why);
+            else
+                chosen = device_index;
+        }
+    } else {
+        int best_rank = -1;
+        const char *why_last = NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            vk_probe_device(phys[i], &probes[i]);
+            const char *why = vk_probe_unusable(&probes[i]);
+            if (why) {
+                why_last = why;
+                continue;
+            }
+            int rank = type_rank(probes[i].caps.type);
+            if (rank > best_rank) {
+                best_rank = rank;
+                chosen = (int)i;
+            }
+        }
+        if (chosen < 0)
+            snprintf(err, errlen, "Vulkan: no usable device among %u (last one %s)", n,
+                     why_last ? why_last : "unusable");
+    }
+    if (chosen >= 0) {
+        e->phys = phys[chosen];
+        e->caps = probes[chosen].caps;
+    }
+    int rc = chosen >= 0 ? create_device(e, &probes[chosen], err, errlen) : -1;
+    free(phys);
+    free(probes);
+    if (rc)
+        goto fail;
+
+    VkCommandPoolCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+        .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+        .queueFamilyIndex = e->queue_family,
+    };
+    r = vkCreateCommandPool(e->device, &pci, NULL, &e->pool);
+    if (r != VK_SUCCESS) {
+        e->pool = VK_NULL_HANDLE;
+        vk_set_err(err, errlen, "Vulkan: vkCreateCommandPool failed", r);
+        goto fail;
+    }
+    VkCommandBufferAllocateInfo cai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = e->pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    r = vkAllocateCommandBuffers(e->device, &cai, &e->xfer_cmd);
+    if (r != VK_SUCCESS) {
+        e->xfer_cmd = VK_NULL_HANDLE;
+        vk_set_err(err, errlen, "Vulkan: vkAllocateCommandBuffers failed", r);
+        goto fail;
+    }
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    r = vkCreateFence(e->device, &fci, NULL, &e->xfer_fence);
+    if (r != VK_SUCCESS) {
+        e->xfer_fence = VK_NULL_HANDLE;
+        vk_set_err(err, errlen, "Vulkan: vkCreateFence failed", r);
+        goto fail;
+    }
+    if (vk_pipelines_init(e, err, errlen))
+        goto fail;
+    *out = e;
+    return 0;
+
+fail:
+    vk_engine_destroy(e);
+    return -1;
+}
+
+void vk_engine_destroy(vk_engine *e) {
+    if (!e)
+        return;
+    if (e->device) {
+        VkResult r = vkDeviceWaitIdle(e->device);
+        if (r != VK_SUCCESS)
+            fprintf(stderr, "vkgpt2: vkDeviceWaitIdle: %s\n", vk_result_str(r));
+        vk_pipelines_destroy(e);
+        vk_mem_destroy_all(e);
+        if (e->xfer_fence)
+            vkDestroyFence(e->device, e->xfer_fence, NULL);
+        if (e->pool)
+            vkDestroyCommandPool(e->device, e->pool, NULL); /* frees xfer_cmd */
+        vkDestroyDevice(e->device, NULL);
+    }
+    if (e->instance) {
+        if (e->messenger)
+            vkDestroyDebugUtilsMessengerEXT(e->instance, e->messenger, NULL);
+        vkDestroyInstance(e->instance, NULL);
+    }
+    free(e);
+}
+
+const vk_caps *vk_engine_caps(const vk_engine *e) { return &e->caps; }
+
+VkDevice vk_engine_device(const vk_engine *e) { return e->device; }
+
+int vk_validation_messages(const vk_engine *e) { return e ? e->validation_messages : 0; }

@@ -1,0 +1,407 @@
+/* seq.c - recorded command sequences: one primary command buffer with its fence, replayable, with
+ * optional per-dispatch GPU timestamps. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+#define LABEL_BYTES 48
+
+struct vk_seq {
+    vk_engine *e;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkQueryPool queries;        /* 2 per dispatch; VK_NULL_HANDLE without timestamps */
+    int max_dispatches;
+    bool timing;                /* asked for (applies at the next begin) */
+    bool timing_recorded;       /* the recording writes timestamps */
+    bool recording, recorded, pending, failed;
+    int n_dispatches, n_barriers, n_timed;
+    VkPipeline bound;
+    char (*labels)[LABEL_BYTES];
+    double *ms;                 /* per timed dispatch, after the last wait */
+    int n_ms;
+};
+
+static void seq_fail(vk_seq *s, const char *what, VkResult r) {
+    fprintf(stderr, "vkgpt2: %s: %s\n", what, vk_result_str(r));
+    s->failed = true;
+}
+
+vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
+    if (!e)
+        return NULL;
+    vk_seq *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->e = e;
+    s->max_dispatches = max_dispatches > 0 ? max_dispatches : 1;
+    s->labels = calloc((size_t)s->max_dispatches, sizeof *s->labels);
+    s->ms = calloc((size_t)s->max_dispatches, sizeof *s->ms);
+    if (!s->labels || !s->ms) {
+        fprintf(stderr, "vkgpt2: vk_seq_create: out of host memory\n");
+        vk_seq_destroy(s);
+        return NULL;
+    }
+    VkCommandBufferAllocateInfo cai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = e->pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    VkResult r = vkAllocateCommandBuffers(e->device, &cai, &s->cmd);
+    if (r != VK_SUCCESS) {
+        s->cmd = VK_NULL_HANDLE;
+        fprintf(stderr, "vkgpt2: vk_seq_create: vkAllocateCommandBuffers: %s\n", vk_result_str(r));
+        vk_seq_destroy(s);
+        return NULL;
+    }
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    r = vkCreateFence(e->device, &fci, NULL, &s->fence);
+    if (r != VK_SUCCESS) {
+        s->fence = VK_NULL_HANDLE;
+        fprintf(stderr, "vkgpt2: vk_seq_create: vkCreateFence: %s\n", vk_result_str(r));
+        vk_seq_destroy(s);
+        return NULL;
+    }
+    if (e->caps.timestamps) {
+        VkQueryPoolCreateInfo qci = {
+            .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+            .queryType = VK_QUERY_TYPE_TIMESTAMP,
+            .queryCount = 2 * (uint32_t)s->max_dispatches,
+        };
+        r = vkCreateQueryPool(e->device, &qci, NULL, &s->queries);
+        if (r != VK_SUCCESS) { /* no timings, everything else works */
+            s->queries = VK_NULL_HANDLE;
+            fprintf(stderr, "vkgpt2: vk_seq_create: vkCreateQueryPool: %s (no timings)\n",
+                    vk_result_str(r));
+        }
+    }
+    return s;
+}
+
+void vk_seq_destroy(vk_seq *s) {
+    if (!s)
+        return;
+    VkDevice dev = s->e->device;
+    if (s->pending)
+        vk_seq_wait(s);
+    if (s->queries)
+        vkDestroyQueryPool(dev, s->queries, NULL);
+    if (s->fence)
+        vkDestroyFence(dev, s->fence, NULL);
+    if (s->cmd)
+        vkFreeCommandBuffers(dev, s->e->pool, 1, &s->cmd);
+    free(s->labels);
+    free(s->ms);
+    free(s);
+}
+
+void vk_seq_set_timing(vk_seq *s, bool on) { s->timing = on; }
+
+void vk_seq_begin(vk_seq *s) {
+    if (s->pending)
+        vk_seq_wait(s);
+    s->failed = false;
+    s->recorded = false;
+    s->n_dispatches = s->n_barriers = s->n_timed = 0;
+    s->n_ms = 0;
+    s->bound = VK_NULL_HANDLE;
+    VkResult r = vkResetCommandBuffer(s->cmd, 0);
+    if (r != VK_SUCCESS) {
+        seq_fail(s, "vk_seq_begin: vkResetCommandBuffer", r);
+        return;
+    }
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    r = vkBeginCommandBuffer(s->cmd, &bi);
+    if (r != VK_SUCCESS) {
+        seq_fail(s, "vk_seq_begin: vkBeginCommandBuffer", r);
+        return;
+    }
+    s->recording = true;
+    s->timing_recorded = s->timing && s->queries;
+    if (s->timing_recorded)
+        vkCmdResetQueryPool(s->cmd, s->queries, 0, 2 * (uint32_t)s->max_dispatches);
+    /* Barrier: the first dispatches of this sequence read what earlier submissions (a previous
+     * replay, another sequence, an upload) wrote; those writes must be complete and visible to
+     * shaders, copies and indirect-argument reads here. */
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
+                         VK_ACCESS_INDIRECT_COMMAND_READ_BIT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                             VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT,
+                         0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+/* Binds p and pushes the constants; false (and the sequence fails) on bad arguments. */
+static bool prepare(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
+                    const char *what) {
+    if (!s->recording) {
+        fprintf(stderr, "vkgpt2: %s: the sequence is not recording (vk_seq_begin first)\n", what);
+        s->failed = true;
+        return false;
+    }
+    if (!p) {
+        fprintf(stderr, "vkgpt2: %s: no pipeline\n", what);
+        s->failed = true;
+        return false;
+    }
+    if (push_bytes > VK_PUSH_BYTES || (push_bytes && !push)) {
+        fprintf(stderr, "vkgpt2: %s(%s): %zu push-constant bytes (at most %d)\n", what, p->name,
+                push_bytes, VK_PUSH_BYTES);
+        s->failed = true;
+        return false;
+    }
+    if (s->bound != p->pipeline) {
+        vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+        s->bound = p->pipeline;
+    }
+    /* The whole range is pushed (zero-padded) so every byte a shader declares is defined. */
+    uint8_t block[VK_PUSH_BYTES] = {0};
+    if (push_bytes)
+        memcpy(block, push, push_bytes);
+    vkCmdPushConstants(s->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, block);
+    return true;
+}
+
+/* Timestamp before a dispatch; returns its slot or -1. */
+static int time_start(vk_seq *s, const char *label) {
+    if (!s->timing_recorded || s->n_timed >= s->max_dispatches)
+        return -1;
+    int i = s->n_timed++;
+    size_t len = strlen(label);
+    if (len >= LABEL_BYTES)
+        len = LABEL_BYTES - 1;
+    memcpy(s->labels[i], label, len);
+    s->labels[i][len] = '\0';
+    /* At the compute stage: the tick is taken once earlier dispatches have left the shader stage. */
+    vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, s->queries, 2 * (uint32_t)i);
+    return i;
+}
+
+static void time_end(vk_seq *s, int i) {
+    if (i >= 0)
+        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, s->queries,
+                            2 * (uint32_t)i + 1);
+}
+
+void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes, uint32_t gx,
+                     uint32_t gy, uint32_t gz, const char *label) {
+    if (!prepare(s, p, push, push_bytes, "vk_seq_dispatch"))
+        return;
+    const uint32_t *max = s->e->caps.max_wg_count;
+    if (gx > max[0] || gy > max[1] || gz > max[2]) {
+        fprintf(stderr, "vkgpt2: vk_seq_dispatch(%s): %u x %u x %u workgroups exceed the device's "
+                        "%u x %u x %u\n", label ? label : p->name, gx, gy, gz, max[0], max[1],
+                max[2]);
+        s->failed = true;
+        return;
+    }
+    if (gx == 0 || gy == 0 || gz == 0)
+        return; /* nothing to do */
+    int t = time_start(s, label ? label : p->name);
+    vkCmdDispatch(s->cmd, gx, gy, gz);
+    time_end(s, t);
+    s->n_dispatches++;
+}
+
+void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
+                              const vk_mem *buf, VkDeviceSize off, const char *label) {
+    if (!prepare(s, p, push, push_bytes, "vk_seq_dispatch_indirect"))
+        return;
+    if (!buf || !buf->buffer || off % 4 != 0 || off > buf->size ||
+        buf->size - off < sizeof(VkDispatchIndirectCommand)) {
+        fprintf(stderr, "vkgpt2: vk_seq_dispatch_indirect(%s): the group counts must lie in the "
+                        "buffer at a 4-byte aligned offset\n", label ? label : p->name);
+        s->failed = true;
+        return;
+    }
+    /* Barrier: the group counts are usually computed by an earlier dispatch; its shader writes must
+     * be visible to the indirect-argument read of this dispatch. */
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_INDIRECT_COMMAND_READ_BIT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    int t = time_start(s, label ? label : p->name);
+    vkCmdDispatchIndirect(s->cmd, buf->buffer, buf->offset + off);
+    time_end(s, t);
+    s->n_dispatches++;
+}
+
+void vk_seq_barrier(vk_seq *s) {
+    if (!s->recording) {
+        fprintf(stderr, "vkgpt2: vk_seq_barrier: the sequence is not recording\n");
+        s->failed = true;
+        return;
+    }
+    /* Barrier (asked for by the caller): later dispatches read or overwrite what earlier
+     * dispatches wrote (read-after-write and write-after-write between compute shaders). */
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    s->n_barriers++;
+}
+
+void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst,
+                 VkDeviceSize dst_off, VkDeviceSize n) {
+    if (!s->recording) {
+        fprintf(stderr, "vkgpt2: vk_seq_copy: the sequence is not recording\n");
+        s->failed = true;
+        return;
+    }
+    if (!src || !dst || !src->buffer || !dst->buffer || src_off > src->size ||
+        n > src->size - src_off || dst_off > dst->size || n > dst->size - dst_off) {
+        fprintf(stderr, "vkgpt2: vk_seq_copy: %llu bytes overrun the source or destination\n",
+                (unsigned long long)n);
+        s->failed = true;
+        return;
+    }
+    if (n == 0)
+        return;
+    /* Barrier: earlier dispatches may have written the source (read-after-write) or still read
+     * the destination (write-after-read); the copy waits for them. */
+    VkMemoryBarrier before = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
+    VkBufferCopy c = {
+        .srcOffset = src->offset + src_off,
+        .dstOffset = dst->offset + dst_off,
+        .size = n,
+    };
+    vkCmdCopyBuffer(s->cmd, src->buffer, dst->buffer, 1, &c);
+    /* Barrier: later dispatches (or indirect dispatches, or copies) read what the copy wrote. */
+    VkMemoryBarrier after = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
+                         VK_ACCESS_INDIRECT_COMMAND_READ_BIT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                             VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT,
+                         0, 1, &after, 0, NULL, 0, NULL);
+}
+
+int vk_seq_end(vk_seq *s) {
+    if (!s->recording) {
+        fprintf(stderr, "vkgpt2: vk_seq_end: the sequence is not recording\n");
+        return -1;
+    }
+    s->recording = false;
+    /* Barrier: results written by shaders or copies are read by the host (through mapped
+     * host-visible buffers) once the fence has signalled. */
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    VkResult r = vkEndCommandBuffer(s->cmd);
+    if (r != VK_SUCCESS)
+        seq_fail(s, "vk_seq_end: vkEndCommandBuffer", r);
+    if (s->failed)
+        return -1;
+    s->recorded = true;
+    return 0;
+}
+
+int vk_seq_submit(vk_seq *s) {
+    if (!s->recorded || s->failed) {
+        fprintf(stderr, "vkgpt2: vk_seq_submit: nothing (valid) recorded\n");
+        return -1;
+    }
+    if (s->pending && vk_seq_wait(s))
+        return -1;
+    VkResult r = vkResetFences(s->e->device, 1, &s->fence);
+    if (r != VK_SUCCESS) {
+        fprintf(stderr, "vkgpt2: vk_seq_submit: vkResetFences: %s\n", vk_result_str(r));
+        return -1;
+    }
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &s->cmd,
+    };
+    r = vkQueueSubmit(s->e->queue, 1, &si, s->fence);
+    if (r != VK_SUCCESS) {
+        fprintf(stderr, "vkgpt2: vk_seq_submit: vkQueueSubmit: %s\n", vk_result_str(r));
+        return -1;
+    }
+    s->pending = true;
+    return 0;
+}
+
+int vk_seq_wait(vk_seq *s) {
+    if (!s->pending)
+        return 0;
+    VkResult r = vkWaitForFences(s->e->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+    s->pending = false;
+    if (r != VK_SUCCESS) {
+        fprintf(stderr, "vkgpt2: vk_seq_wait: vkWaitForFences: %s\n", vk_result_str(r));
+        return -1;
+    }
+    s->n_ms = 0;
+    if (s->timing_recorded && s->n_timed > 0) {
+        uint32_t n = 2 * (uint32_t)s->n_timed;
+        uint64_t *ticks = calloc(n, sizeof *ticks);
+        if (!ticks)
+            return 0;
+        r = vkGetQueryPoolResults(s->e->device, s->queries, 0, n, n * sizeof *ticks, ticks,
+                                  sizeof *ticks, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+        if (r == VK_SUCCESS) {
+            uint32_t bits = s->e->timestamp_valid_bits;
+            uint64_t mask = bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
+            double period = s->e->caps.timestamp_period_ns;
+            for (int i = 0; i < s->n_timed; i++) {
+                uint64_t t0 = ticks[2 * i] & mask, t1 = ticks[2 * i + 1] & mask;
+                uint64_t d = (t1 - t0) & mask; /* wraps around with the counter */
+                s->ms[i] = (double)d * period * 1e-6;
+            }
+            s->n_ms = s->n_timed;
+        } else {
+            fprintf(stderr, "vkgpt2: vk_seq_wait: vkGetQueryPoolResults: %s\n", vk_result_str(r));
+        }
+        free(ticks);
+    }
+    return 0;
+}
+
+int vk_seq_run(vk_seq *s) {
+    if (vk_seq_submit(s))
+        return -1;
+    return vk_seq_wait(s);
+}
+
+int vk_seq_dispatches(const vk_seq *s) { return s->n_dispatches; }
+
+int vk_seq_barriers(const vk_seq *s) { return s->n_barriers; }
+
+int vk_seq_timings(const vk_seq *s, double *ms, const char **labels, int max) {
+    int n = s->n_ms < max ? s->n_ms : max;
+    for (int i = 0; i < n; i++) {
+        if (ms)
+            ms[i] = s->ms[i];
+        if (labels)
+            labels[i] = s->labels[i];
+    }
+    return n;
+}
