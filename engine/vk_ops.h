@@ -29,6 +29,12 @@ vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen);
 void vk_ops_destroy(vk_ops *o);
 /* Which matmul variant will serve a problem (for logs and tests): "matvec", "tiled", "coopmat_nv". */
 const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype);
+/* Tests and benchmarks: force a matmul variant ("matvec", "tiled", "coopmat_nv"; NULL: automatic;
+ * "coopmat_nv" is honoured only where the device can run it), and turn the subgroup-arithmetic
+ * variants off (0), on (1, where supported) or back to automatic (-1). Affect later recordings. */
+void vk_ops_force_matmul(vk_ops *o, const char *variant);
+void vk_ops_set_subgroup(vk_ops *o, int on);
+bool vk_ops_subgroup(const vk_ops *o);   /* whether the subgroup variants are in use */
 
 /* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. */
 void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, vkg_dtype wte_type,
@@ -46,7 +52,11 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
                   VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,
                   int n, int epilogue, int gelu_form);
 
-/* Stores K and V of n new tokens (from qkv [n][3E]) at cache rows n_past .. n_past+n-1. */
+/* Ops taking `step` read n_past from it at run time, and the number of tokens as min(n, step->n)
+ * (step->n == 0 counts as n), so a sequence recorded for n tokens can replay shorter steps. */
+
+/* Stores K and V of n new tokens (from qkv [n][3E]) at cache rows n_past .. n_past+n-1.
+ * f16 caches need E even. */
 void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddress vcache,
                     vkg_dtype kv_type, VkDeviceAddress qkv, VkDeviceAddress step, int n, int E);
 
@@ -54,6 +64,8 @@ void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddres
  * out: [n][E]. n > 1: flash attention (K/V tiles in shared memory, online softmax); n == 1: flash
  * decoding (the KV length split across workgroups, then a reduction) using scratch, which must
  * hold vk_attention_scratch_bytes(n_head, head_dim, n_ctx) bytes. */
+/* head_dim <= 128. The key range is split into vk_attention_scratch_bytes' splits of n_ctx, so
+ * n_past + 1 <= n_ctx. */
 void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
                      VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
                      VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,

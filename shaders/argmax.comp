@@ -24,9 +24,10 @@ void main() {
     float bv = -1.0 / 0.0;
     uint bi = 0xffffffffu;
     // Each invocation scans ascending indices, so a strict '>' keeps the lowest index of its ties.
+    // NaNs are skipped (v == v is false only for NaN), as in cpu_argmax.
     for (uint i = t; i < pc.n; i += wg) {
         float v = pc.x.v[i];
-        if (v > bv || bi == 0xffffffffu && !(v < bv)) { bv = v; bi = i; }
+        if (v > bv || (bi == 0xffffffffu && v == v)) { bv = v; bi = i; }
     }
     best_v[t] = bv;
     best_i[t] = bi;

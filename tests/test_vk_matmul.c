@@ -1,0 +1,165 @@
+/* test_vk_matmul.c - vk_op_matmul (matvec, tiled; f32 and f16 weights; every epilogue; strides,
+ * unaligned operands, shapes that are not multiples of the tiles) against a float64 reference and
+ * against its CPU twin cpu_matmul. */
+#include "test_vk_common.h"
+
+typedef struct mm_case {
+    int n, rows, cols;
+    int ldx_extra, ldy_extra, x_off; /* stride padding (floats) and x offset (floats) */
+} mm_case;
+
+static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, const char *force,
+                     int subgroup)
+{
+    int n = c->n, rows = c->rows, cols = c->cols;
+    int ldx = cols + c->ldx_extra, ldy = rows + c->ldy_extra;
+    size_t nx = (size_t)n * ldx + c->x_off, ny = (size_t)n * ldy, nw = (size_t)rows * cols;
+    float *x = vkt_rand_floats(nx, -1, 1);
+    float *w = vkt_rand_floats(nw, -1, 1);
+    float *bias = vkt_rand_floats(rows, -1, 1);
+    float *y0 = vkt_rand_floats(ny, -1, 1);
+    uint16_t *wh = wt == VKG_F16 ? vkt_to_f16(w, nw) : NULL;
+
+    vk_mem bx = vkt_buf(t, nx * 4, x), bw = vkt_buf(t, nw * vkg_dtype_size(wt), wh ? (void *)wh : (void *)w);
+    vk_mem bb = vkt_buf(t, (size_t)rows * 4, bias), by = vkt_buf(t, ny * 4, y0);
+    vk_ops_force_matmul(t->o, force);
+    vk_ops_set_subgroup(t->o, subgroup);
+    vkt_begin(t);
+    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, wt,
+                 rows, cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
+    vkt_run(t);
+    float *y = malloc(ny * 4);
+    vkt_get(t, &by, y, ny * 4);
+
+    /* float64 reference; scale = sum of |terms| (through the gelu, whose slope is below 1.13) */
+    double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
+    for (int tk = 0; tk < n; tk++) {
+        for (int o = 0; o < ldy; o++) {
+            size_t yi = (size_t)tk * ldy + o;
+            if (o >= rows) { ref[yi] = y0[yi]; scale[yi] = 0; continue; }
+            double acc = 0, sc = 0;
+            for (int i = 0; i < cols; i++) {
+                double p = (double)x[c->x_off + (size_t)tk * ldx + i] * w[(size_t)o * cols + i];
+                acc += p;
+                sc += fabs(p);
+            }
+            if (epi & CPU_EPI_BIAS) { acc += bias[o]; sc += fabs(bias[o]); }
+            if (epi & CPU_EPI_GELU) { acc = vkt_gelu_ref(acc, form); sc = sc * 1.13 + 1e-6; }
+            if (epi & CPU_EPI_RESIDUAL) { acc += y0[yi]; sc += fabs(y0[yi]); }
+            ref[yi] = acc;
+            scale[yi] = sc;
+        }
+    }
+    char what[160];
+    snprintf(what, sizeof what, "matmul %s n=%d rows=%d cols=%d ldx=%d ldy=%d off=%d %s epi=%d form=%d sg=%d",
+             vk_ops_matmul_variant(t->o, n, wt), n, rows, cols, ldx, ldy, c->x_off, vkg_dtype_name(wt), epi,
+             form, vk_ops_subgroup(t->o));
+    vkt_check(what, y, ref, scale, ny, 1e-5, 1e-6);
+
+    /* CPU twin */
+    float *yc = malloc(ny * 4);
+    memcpy(yc, y0, ny * 4);
+    vkg_tensor W = {wt, {cols, rows}, wh ? (void *)wh : (void *)w, nw * vkg_dtype_size(wt)};
+    cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
+    vkt_check_twin(what, y, yc, scale, ny, 2e-5, 2e-6);
+
+    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bw); vk_mem_free(t->e, &bb); vk_mem_free(t->e, &by);
+    free(x); free(w); free(bias); free(y0); free(wh); free(y); free(yc); free(ref); free(scale);
+}
+
+static const mm_case cases[] = {
+    {1, 7, 5, 0, 0, 0},      {1, 100, 768, 0, 0, 0}, {1, 2305, 768, 0, 0, 0},
+    {3, 2305, 769, 0, 0, 0}, {3, 100, 100, 3, 5, 1}, {8, 64, 96, 0, 0, 0},
+    {17, 100, 769, 0, 0, 0}, {65, 7, 100, 4, 1, 0},  {65, 130, 64, 0, 0, 0},
+    {2, 33, 64, 4, 0, 2},
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+Test(vk_matmul, automatic_variant)
+{
+    vkt t = vkt_open();
+    vkt_seed(1);
+    for (int i = 0; i < N_CASES; i++)
+        for (int wt = 0; wt < 2; wt++)
+            run_case(&t, &cases[i], (vkg_dtype)wt, (i + wt) % 8, (i / 2) % 2, NULL, -1);
+    vkt_close(&t);
+}
+
+Test(vk_matmul, matvec_forced)
+{
+    vkt t = vkt_open();
+    vkt_seed(2);
+    for (int i = 0; i < N_CASES; i++) {
+        if (cases[i].n * cases[i].rows * (long)cases[i].cols > 2000000) continue;
+        for (int wt = 0; wt < 2; wt++)
+            for (int sg = 0; sg < 2; sg++)
+                run_case(&t, &cases[i], (vkg_dtype)wt, (i + 3 * wt + sg) % 8, (i + sg) % 2, "matvec", sg);
+    }
+    vkt_close(&t);
+}
+
+Test(vk_matmul, tiled_forced)
+{
+    vkt t = vkt_open();
+    vkt_seed(3);
+    for (int i = 0; i < N_CASES; i++) {
+        if (cases[i].n * cases[i].rows * (long)cases[i].cols > 2000000) continue;
+        for (int wt = 0; wt < 2; wt++)
+            run_case(&t, &cases[i], (vkg_dtype)wt, (i + 5 * wt) % 8, i % 2, "tiled", -1);
+    }
+    vkt_close(&t);
+}
+
+Test(vk_matmul, variant_picking)
+{
+    vkt t = vkt_open();
+    const vk_caps *c = vk_engine_caps(t.e);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F32), "matvec");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F16), "matvec");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 8, VKG_F16), "matvec");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 9, VKG_F32), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F32), "tiled");
+    const char *big16 = vk_ops_matmul_variant(t.o, 512, VKG_F16);
+    if (c->coopmat_nv && c->coopmat_m == 16 && c->coopmat_n == 16 && c->coopmat_k == 16 && c->fp16 &&
+        c->subgroup_size == 32)
+        cr_assert_str_eq(big16, "coopmat_nv");
+    else
+        cr_assert_str_eq(big16, "tiled");
+    /* coopmat_nv cannot be forced where the device lacks it */
+    vk_ops_force_matmul(t.o, "coopmat_nv");
+    if (!c->coopmat_nv) cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), "tiled");
+    vk_ops_force_matmul(t.o, "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F32), "tiled");
+    vkt_close(&t);
+}
+
+/* A decode-shaped recording replays: the second run starts from the first run's output
+ * (residual epilogue), so stale or skipped dispatches would show. */
+Test(vk_matmul, replay_residual)
+{
+    vkt t = vkt_open();
+    vkt_seed(4);
+    int rows = 300, cols = 256;
+    float *x = vkt_rand_floats(cols, -1, 1), *w = vkt_rand_floats((size_t)rows * cols, -1, 1);
+    vk_mem bx = vkt_buf(&t, cols * 4, x), bw = vkt_buf(&t, (size_t)rows * cols * 4, w);
+    vk_mem by = vkt_buf(&t, rows * 4, NULL);
+    vkt_begin(&t);
+    vk_op_matmul(t.o, t.s, by.addr, rows, bx.addr, cols, bw.addr, VKG_F32, rows, cols, 0, 1,
+                 CPU_EPI_RESIDUAL, 0);
+    cr_assert(vk_seq_end(t.s) == 0);
+    cr_assert_eq(vk_seq_dispatches(t.s), 1);
+    for (int r = 0; r < 3; r++) cr_assert(vk_seq_run(t.s) == 0);
+    float *y = malloc(rows * 4);
+    vkt_get(&t, &by, y, rows * 4);
+    for (int o = 0; o < rows; o++) {
+        double acc = 0, sc = 0;
+        for (int i = 0; i < cols; i++) {
+            acc += (double)x[i] * w[(size_t)o * cols + i];
+            sc += fabs((double)x[i] * w[(size_t)o * cols + i]);
+        }
+        cr_assert(fabs(y[o] - 3 * acc) <= 3e-5 * sc + 1e-6, "row %d: %g vs %g", o, y[o], 3 * acc);
+    }
+    vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bw); vk_mem_free(t.e, &by);
+    free(x); free(w); free(y);
+    vkt_close(&t);
+}
