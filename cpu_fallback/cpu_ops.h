@@ -117,6 +117,12 @@ void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
                         vkg_dtype wt, int in, int nr);
+float cpu_dot_f32_neon(const float *a, const float *b, int n);
+float cpu_dot_f16_neon(const float *a, const uint16_t *b, int n);
+void cpu_axpy_f32_neon(float *y, float a, const float *x, int n);
+void cpu_axpy_f16_neon(float *y, float a, const uint16_t *x, int n);
+void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
+                      vkg_dtype wt, int in, int nr);
 void cpu_axpy_f32_scalar(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_scalar(float *y, float a, const uint16_t *x, int n);
 

@@ -78,6 +78,9 @@ float cpu_dot_f32(const float *a, const float *b, int n)
     case CPU_ISA_AVX512: return cpu_dot_f32_avx512(a, b, n);
     case CPU_ISA_AVX2: return cpu_dot_f32_avx2(a, b, n);
 #endif
+#if defined(__aarch64__)
+    case CPU_ISA_NEON: return cpu_dot_f32_neon(a, b, n);
+#endif
     default: return cpu_dot_f32_scalar(a, b, n);
     }
 }
@@ -88,6 +91,9 @@ float cpu_dot_f16(const float *a, const uint16_t *b, int n)
 #if defined(__x86_64__)
     case CPU_ISA_AVX512: return cpu_dot_f16_avx512(a, b, n);
     case CPU_ISA_AVX2: return cpu_dot_f16_avx2(a, b, n);
+#endif
+#if defined(__aarch64__)
+    case CPU_ISA_NEON: return cpu_dot_f16_neon(a, b, n);
 #endif
     default: return cpu_dot_f16_scalar(a, b, n);
     }
@@ -100,6 +106,9 @@ void cpu_axpy_f32(float *y, float a, const float *x, int n)
     case CPU_ISA_AVX512: cpu_axpy_f32_avx512(y, a, x, n); return;
     case CPU_ISA_AVX2: cpu_axpy_f32_avx2(y, a, x, n); return;
 #endif
+#if defined(__aarch64__)
+    case CPU_ISA_NEON: cpu_axpy_f32_neon(y, a, x, n); return;
+#endif
     default: cpu_axpy_f32_scalar(y, a, x, n); return;
     }
 }
@@ -110,6 +119,9 @@ void cpu_axpy_f16(float *y, float a, const uint16_t *x, int n)
 #if defined(__x86_64__)
     case CPU_ISA_AVX512: cpu_axpy_f16_avx512(y, a, x, n); return;
     case CPU_ISA_AVX2: cpu_axpy_f16_avx2(y, a, x, n); return;
+#endif
+#if defined(__aarch64__)
+    case CPU_ISA_NEON: cpu_axpy_f16_neon(y, a, x, n); return;
 #endif
     default: cpu_axpy_f16_scalar(y, a, x, n); return;
     }
@@ -122,6 +134,9 @@ static cpu_mm_tile_fn pick_tile(vkg_dtype wt)
 #if defined(__x86_64__)
     case CPU_ISA_AVX512: return cpu_mm_tile_avx512;
     case CPU_ISA_AVX2: return cpu_mm_tile_avx2;
+#endif
+#if defined(__aarch64__)
+    case CPU_ISA_NEON: return cpu_mm_tile_neon;
 #endif
     default: return cpu_mm_tile_scalar;
     }
