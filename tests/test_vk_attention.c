@@ -1,0 +1,197 @@
+/* test_vk_attention.c - vk_op_kv_store + vk_op_attention (flash attention for n > 1, flash decoding
+ * with several splits for n == 1; f32 and f16 KV caches; n_past > 0; head sizes that do not fill the
+ * lanes; steps shorter than the recording) against a float64 reference and the CPU twin
+ * cpu_attention. n_past comes from a step-parameter buffer at run time, so one recording replays at
+ * growing positions. */
+#include "test_vk_common.h"
+
+typedef struct attn_env {
+    int n, n_head, hd, n_ctx, E;
+    vkg_dtype kvt;
+    vk_mem bqkv, bk, bv, bout, bscratch, bstep;
+} attn_env;
+
+static size_t kv_bytes(const attn_env *a) { return (size_t)a->n_ctx * a->E * vkg_dtype_size(a->kvt); }
+
+static void env_init(vkt *t, attn_env *a, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt)
+{
+    memset(a, 0, sizeof *a);
+    a->n = n; a->n_head = n_head; a->hd = hd; a->n_ctx = n_ctx; a->E = n_head * hd; a->kvt = kvt;
+    a->bqkv = vkt_buf(t, (size_t)n * 3 * a->E * 4, NULL);
+    a->bk = vkt_buf(t, kv_bytes(a), NULL);
+    a->bv = vkt_buf(t, kv_bytes(a), NULL);
+    a->bout = vkt_buf(t, (size_t)n * a->E * 4, NULL);
+    a->bscratch = vkt_buf(t, vk_attention_scratch_bytes(n_head, hd, n_ctx), NULL);
+    a->bstep = vkt_host_buf(t, sizeof(vk_step_params));
+    /* kv_store, barrier, attention: what the forward pass records */
+    vkt_begin(t);
+    vk_op_kv_store(t->o, t->s, a->bk.addr, a->bv.addr, kvt, a->bqkv.addr, a->bstep.addr, n, a->E);
+    vk_seq_barrier(t->s);
+    vk_op_attention(t->o, t->s, a->bout.addr, a->bqkv.addr, a->bk.addr, a->bv.addr, kvt,
+                    a->bstep.addr, n, n_head, hd, n_ctx, a->bscratch.addr);
+    cr_assert(vk_seq_end(t->s) == 0);
+    cr_assert_eq(vk_seq_dispatches(t->s), n == 1 ? 3 : 2);
+}
+
+static void env_free(vkt *t, attn_env *a)
+{
+    vk_mem_free(t->e, &a->bqkv); vk_mem_free(t->e, &a->bk); vk_mem_free(t->e, &a->bv);
+    vk_mem_free(t->e, &a->bout); vk_mem_free(t->e, &a->bscratch); vk_mem_free(t->e, &a->bstep);
+}
+
+static float kv_get(const void *cache, vkg_dtype t, size_t i) { return vkg_load(cache, t, i); }
+
+/* One step: random caches and qkv, run with (n_past, step_n), check against references. */
+static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
+{
+    int E = a->E, n = a->n, nt = (step_n == 0 || step_n > n) ? n : step_n;
+    size_t ncache = (size_t)a->n_ctx * E, esz = vkg_dtype_size(a->kvt);
+    float *qkv = vkt_rand_floats((size_t)n * 3 * E, -1, 1);
+    float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
+    void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
+    if (a->kvt == VKG_F16) {
+        uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
+        memcpy(k0, kh, ncache * 2); memcpy(v0, vh, ncache * 2);
+        free(kh); free(vh);
+    } else {
+        memcpy(k0, kf, ncache * 4); memcpy(v0, vf, ncache * 4);
+    }
+    cr_assert(vk_upload(t->e, &a->bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
+    cr_assert(vk_upload(t->e, &a->bk, 0, k0, ncache * esz) == 0);
+    cr_assert(vk_upload(t->e, &a->bv, 0, v0, ncache * esz) == 0);
+    cr_assert(vk_fill_zero(t->e, &a->bout, 0, (size_t)n * E * 4) == 0);
+    vk_step_params sp = {(uint32_t)n_past, (uint32_t)step_n, 7, 0};
+    memcpy(a->bstep.map, &sp, sizeof sp);
+    cr_assert(vk_seq_run(t->s) == 0);
+
+    float *out = malloc((size_t)n * E * 4);
+    void *k1 = malloc(ncache * esz), *v1 = malloc(ncache * esz);
+    vkt_get(t, &a->bout, out, (size_t)n * E * 4);
+    vkt_get(t, &a->bk, k1, ncache * esz);
+    vkt_get(t, &a->bv, v1, ncache * esz);
+
+    char what[160];
+    snprintf(what, sizeof what, "attention n=%d (step %d) n_past=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n,
+             nt, n_past, a->n_head, a->hd, a->n_ctx, vkg_dtype_name(a->kvt), vk_ops_subgroup(t->o));
+    /* the store: new rows hold K/V (rounded to f16 within half an ulp, or exact), others unchanged */
+    for (size_t r = 0; r < (size_t)a->n_ctx; r++) {
+        for (int e = 0; e < E; e++) {
+            size_t i = r * E + e;
+            bool fresh = r >= (size_t)n_past && r < (size_t)(n_past + nt);
+            float gk = kv_get(k1, a->kvt, i), gv = kv_get(v1, a->kvt, i);
+            float wk = fresh ? qkv[(r - n_past) * 3 * E + E + e] : kv_get(k0, a->kvt, i);
+            float wv = fresh ? qkv[(r - n_past) * 3 * E + 2 * E + e] : kv_get(v0, a->kvt, i);
+            double tol = (fresh && a->kvt == VKG_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
+            double tolv = (fresh && a->kvt == VKG_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
+            if (!(fabs(gk - wk) <= tol) || !(fabs(gv - wv) <= tolv))
+                cr_assert_fail("%s: cache row %zu col %d: k %g (want %g), v %g (want %g)", what, r, e,
+                               gk, wk, gv, wv);
+        }
+    }
+    /* float64 attention over the caches as stored */
+    double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
+    double *sc = malloc((size_t)(n_past + n) * sizeof *sc);
+    for (int tk = 0; tk < nt; tk++) {
+        int len = n_past + tk + 1;
+        for (int h = 0; h < a->n_head; h++) {
+            const float *q = qkv + (size_t)tk * 3 * E + h * a->hd;
+            double m = -INFINITY, l = 0;
+            for (int j = 0; j < len; j++) {
+                double s = 0;
+                for (int d = 0; d < a->hd; d++) s += (double)q[d] * kv_get(k1, a->kvt, (size_t)j * E + h * a->hd + d);
+                sc[j] = s / sqrt((double)a->hd);
+                if (sc[j] > m) m = sc[j];
+            }
+            for (int j = 0; j < len; j++) { sc[j] = exp(sc[j] - m); l += sc[j]; }
+            for (int d = 0; d < a->hd; d++) {
+                double acc = 0, ab = 0;
+                for (int j = 0; j < len; j++) {
+                    double v = kv_get(v1, a->kvt, (size_t)j * E + h * a->hd + d);
+                    acc += sc[j] * v;
+                    ab += sc[j] * fabs(v);
+                }
+                ref[(size_t)tk * E + h * a->hd + d] = acc / l;
+                scale[(size_t)tk * E + h * a->hd + d] = ab / l;
+            }
+        }
+    }
+    /* rows of tokens beyond the step stay untouched (zero) */
+    vkt_check(what, out, ref, scale, (size_t)n * E, 1e-5, 1e-6);
+
+    /* CPU twin, from the same initial caches */
+    float *outc = calloc((size_t)n * E, 4);
+    cpu_attention(outc, qkv, k0, v0, a->kvt, nt, n_past, a->n_head, a->hd, NULL);
+    double tw = a->kvt == VKG_F16 ? 1e-3 : 2e-5;
+    vkt_check_twin(what, out, outc, scale, (size_t)n * E, tw, 2e-6);
+
+    free(qkv); free(kf); free(vf); free(k0); free(v0); free(out); free(k1); free(v1);
+    free(ref); free(scale); free(sc); free(outc);
+}
+
+static void run_case(int n, int n_head, int hd, int n_ctx, const int *pasts, int n_pasts, int step_n)
+{
+    vkt t = vkt_open();
+    vkt_seed((uint64_t)(n * 1000 + hd * 10 + n_ctx));
+    for (int sg = 0; sg < 2; sg++) {
+        vk_ops_set_subgroup(t.o, sg);
+        for (int kt = 0; kt < 2; kt++) {
+            attn_env a;
+            env_init(&t, &a, n, n_head, hd, n_ctx, (vkg_dtype)kt);
+            for (int i = 0; i < n_pasts; i++) run_step(&t, &a, pasts[i], step_n);
+            env_free(&t, &a);
+        }
+        if (n > 1) break; /* only decode has subgroup variants */
+    }
+    vkt_close(&t);
+}
+
+Test(vk_attention, decode_two_splits)
+{
+    int pasts[] = {0, 37, 63, 64, 99};
+    run_case(1, 3, 64, 100, pasts, 5, 1);
+}
+
+Test(vk_attention, decode_many_splits)
+{
+    int pasts[] = {0, 61, 250, 299};
+    run_case(1, 2, 40, 300, pasts, 4, 0);
+}
+
+Test(vk_attention, decode_long_chunks)
+{
+    /* 2100 positions: 32 splits of 66 keys, more than one pass of 64 per workgroup */
+    int pasts[] = {1, 1000, 2099};
+    run_case(1, 2, 32, 2100, pasts, 3, 1);
+}
+
+Test(vk_attention, prefill)
+{
+    int pasts[] = {0, 20};
+    run_case(17, 2, 64, 128, pasts, 2, 0);
+}
+
+Test(vk_attention, prefill_large)
+{
+    int pasts[] = {10};
+    run_case(65, 2, 64, 128, pasts, 1, 0);
+}
+
+Test(vk_attention, prefill_odd_heads)
+{
+    int pasts[] = {0, 7};
+    run_case(3, 3, 40, 64, pasts, 2, 0);
+}
+
+Test(vk_attention, prefill_hd128)
+{
+    int pasts[] = {5};
+    run_case(33, 1, 128, 64, pasts, 1, 0);
+}
+
+Test(vk_attention, prefill_short_step)
+{
+    /* recorded for 17 tokens, replayed with 9 and then 2 */
+    int pasts[] = {3};
+    run_case(17, 2, 64, 64, pasts, 1, 9);
+    run_case(17, 2, 64, 64, pasts, 1, 2);
+}
