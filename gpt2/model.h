@@ -44,11 +44,13 @@ typedef struct gpt2_layer {
 } gpt2_layer;
 
 typedef struct gpt2_weights {
+    /* wte, wpe and lm_head are f32 or f16 each, independently of wtype (ggml's f16 files keep
+     * wpe f32; HF f16 files have it f16). */
     vkg_tensor wte;            /* [n_vocab][n_embd] token embedding */
     vkg_tensor wpe;            /* [n_ctx][n_embd] position embedding */
     vkg_tensor ln_f_g, ln_f_b; /* [n_embd] final layernorm */
     vkg_tensor lm_head;        /* [n_vocab][n_embd]; same data as wte when tied */
-    gpt2_layer *layers;        /* n_layer blocks */
+    gpt2_layer *layers;        /* n_layer blocks (allocated with gpt2_model_alloc) */
 } gpt2_weights;
 
 /* The vocabulary as raw bytes (GPT-2's byte-to-unicode mapping already undone). */
@@ -81,13 +83,24 @@ typedef struct gpt2_model {
 int gpt2_model_load(gpt2_model *m, const char *path, char *err, size_t errlen);
 void gpt2_model_free(gpt2_model *m);
 
+/* Load flags. A path naming config.json or a .safetensors file loads its directory. Loading
+ * refuses up front a model bigger than physical RAM ($VKGPT2_MEM_LIMIT bytes overrides it). */
+#define GPT2_LOAD_VOCAB_OPTIONAL 1u /* HF: a directory without vocabulary files loads (n_tokens 0) */
+int gpt2_model_load_ex(gpt2_model *m, const char *path, unsigned flags, char *err, size_t errlen);
+
 /* Format readers, used by gpt2_model_load. */
 int gpt2_load_ggml(gpt2_model *m, const char *path, char *err, size_t errlen);
 int gpt2_load_hf(gpt2_model *m, const char *dir, char *err, size_t errlen);
+int gpt2_load_hf_ex(gpt2_model *m, const char *dir, unsigned flags, char *err, size_t errlen);
 
 /* Format writers (for synth and convert). Write m's weights and vocab to path. */
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen);
 int gpt2_write_hf(const gpt2_model *m, const char *dir, char *err, size_t errlen);
+/* HF writer flags (gpt2_write_hf uses none: one model.safetensors, names without prefix). */
+#define GPT2_HF_PREFIX 1u   /* tensor names "transformer.h.0...." */
+#define GPT2_HF_SHARDED 2u  /* two shards + model.safetensors.index.json */
+#define GPT2_HF_NO_VOCAB 4u /* config and weights only */
+int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char *err, size_t errlen);
 
 /* Checks shapes and types of every tensor against hp; fills err on the first mismatch. */
 int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen);
