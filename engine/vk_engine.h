@@ -31,6 +31,7 @@
 
 #include <volk.h>
 
+/* An engine and everything made from it are used from one thread at a time. */
 typedef struct vk_engine vk_engine;
 
 /* What the chosen device can do; probed, never assumed. */
@@ -150,7 +151,9 @@ int vk_seq_end(vk_seq *s);     /* 0 or -1 */
 int vk_seq_submit(vk_seq *s);  /* submits; 0 or -1 (e.g. device lost) */
 int vk_seq_wait(vk_seq *s);    /* waits for the last submit; 0 or -1 */
 int vk_seq_run(vk_seq *s);     /* submit + wait */
-/* Counters of what was recorded. */
+/* Counters of what was recorded: dispatches (direct and indirect) and vk_seq_barrier calls (the
+ * barriers the engine adds by itself around copies, indirect dispatches and at the start and end
+ * of a sequence are not counted). */
 int vk_seq_dispatches(const vk_seq *s);
 int vk_seq_barriers(const vk_seq *s);
 /* After a run with timestamps enabled (vk_seq_set_timing before begin): GPU time of dispatch i in
