@@ -1,0 +1,115 @@
+/* backend_cpu.c - the CPU backend: walks the graph with the SIMD kernels of cpu_ops.h. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../gpt2/backend.h"
+#include "cpu_exec.h"
+
+typedef struct cpu_backend {
+    gpt2_backend base;             /* must be first */
+    gpt2_graph graph_all;          /* step with logits for every row */
+    gpt2_graph graph_last;         /* step with logits for the last row only */
+    cpu_pool *pool;                /* worker threads */
+    float *buf[GPT2_BUF_COUNT];    /* activations, n_batch rows each */
+    void **kcache, **vcache;       /* per layer [n_ctx][E] */
+} cpu_backend;
+
+static bool cpu_supports(const gpt2_backend *b, const gpt2_node *nd)
+{
+    (void)b;
+    return nd->op < GPT2_OP_COUNT;
+}
+
+static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bool all_logits,
+                    float *logits, int32_t *argmax, char *err, size_t errlen)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    if (n < 1 || n > base->params.n_batch || n_past < 0 || n_past + n > hp->n_ctx) {
+        snprintf(err, errlen, "cpu backend: step of %d tokens at position %d does not fit (batch %d, context %d)",
+                 n, n_past, base->params.n_batch, hp->n_ctx);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= hp->n_vocab) {
+            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[i], hp->n_vocab - 1);
+            return -1;
+        }
+    }
+    cpu_step s = {.model = base->model, .ids = ids, .n = n, .n_past = n_past, .kcache = b->kcache,
+                  .vcache = b->vcache, .kv_type = base->params.kv_type, .pool = b->pool};
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
+    if (logits) s.buf[GPT2_BUF_LOGITS] = logits; /* write straight into the caller's memory */
+    const gpt2_graph *g = all_logits && logits ? &b->graph_all : &b->graph_last;
+    for (int i = 0; i < g->n_nodes; i++) cpu_exec_node(&s, &g->nodes[i]);
+    if (argmax) {
+        int rows = g->all_logits ? n : 1;
+        *argmax = cpu_argmax(s.buf[GPT2_BUF_LOGITS] + (size_t)(rows - 1) * hp->n_vocab, hp->n_vocab);
+    }
+    return 0;
+}
+
+static void cpu_destroy(gpt2_backend *base)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    if (!b) return;
+    gpt2_graph_free(&b->graph_all);
+    gpt2_graph_free(&b->graph_last);
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->buf[i]);
+    for (int l = 0; b->kcache && l < base->model->hp.n_layer; l++) {
+        free(b->kcache[l]);
+        free(b->vcache[l]);
+    }
+    free(b->kcache);
+    free(b->vcache);
+    cpu_pool_destroy(b->pool);
+    free(b);
+}
+
+gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
+                                      size_t errlen)
+{
+    const gpt2_hparams *hp = &m->hp;
+    cpu_backend *b = calloc(1, sizeof *b);
+    if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
+    gpt2_backend *base = &b->base;
+    base->name = "cpu";
+    base->model = m;
+    base->params = *p;
+    if (base->params.n_batch < 1) base->params.n_batch = 1;
+    if (base->params.n_batch > hp->n_ctx) base->params.n_batch = hp->n_ctx;
+    if (base->params.kv_type != VKG_F16) base->params.kv_type = VKG_F32;
+    base->supports = cpu_supports;
+    base->eval = cpu_eval;
+    base->destroy = cpu_destroy;
+    b->pool = cpu_pool_create(p->n_threads);
+    snprintf(base->device_name, sizeof base->device_name, "CPU (%s, %d threads)",
+             cpu_isa_name(cpu_isa_active()), cpu_pool_threads(b->pool));
+
+    size_t nb = (size_t)base->params.n_batch;
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) {
+        size_t bytes = nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float);
+        b->buf[i] = malloc(bytes);
+        base->scratch_bytes += bytes;
+        if (!b->buf[i]) goto oom;
+    }
+    size_t kv_row = (size_t)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    b->kcache = calloc((size_t)hp->n_layer, sizeof *b->kcache);
+    b->vcache = calloc((size_t)hp->n_layer, sizeof *b->vcache);
+    if (!b->kcache || !b->vcache) goto oom;
+    for (int l = 0; l < hp->n_layer; l++) {
+        b->kcache[l] = calloc((size_t)hp->n_ctx, kv_row);
+        b->vcache[l] = calloc((size_t)hp->n_ctx, kv_row);
+        if (!b->kcache[l] || !b->vcache[l]) goto oom;
+    }
+    base->kv_bytes = 2 * (size_t)hp->n_layer * (size_t)hp->n_ctx * kv_row;
+    base->weights_bytes = gpt2_weights_bytes(m);
+    if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false))
+        goto oom;
+    return base;
+oom:
+    snprintf(err, errlen, "cpu backend: out of memory allocating activations and KV cache (%d layers x %d positions)",
+             hp->n_layer, hp->n_ctx);
+    cpu_destroy(base);
+    return NULL;
+}

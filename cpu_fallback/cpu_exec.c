@@ -1,0 +1,31 @@
+/* cpu_exec.c - one graph node on the CPU (see cpu_exec.h). */
+#include "cpu_exec.h"
+
+void cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
+{
+    const gpt2_hparams *hp = &s->model->hp;
+    const int E = hp->n_embd;
+    float *in = s->buf[nd->in], *out = s->buf[nd->out];
+    switch (nd->op) {
+    case GPT2_OP_EMBED:
+        cpu_embed(out, nd->w, nd->b, s->ids, s->n, s->n_past);
+        break;
+    case GPT2_OP_LAYERNORM:
+        cpu_layernorm(out, in, nd->w->data, nd->b->data, s->n, E, hp->ln_eps);
+        break;
+    case GPT2_OP_MATMUL: {
+        int ldx = gpt2_buf_width(hp, nd->in), ldy = gpt2_buf_width(hp, nd->out);
+        int rows = s->n;
+        if (nd->last_row_only) { in += (size_t)(s->n - 1) * ldx; rows = 1; }
+        cpu_matmul(out, ldy, in, ldx, nd->w, nd->b ? nd->b->data : NULL, rows, nd->epilogue,
+                   (int)hp->gelu, s->pool);
+        break;
+    }
+    case GPT2_OP_ATTENTION:
+        cpu_attention(out, in, s->kcache[nd->layer], s->vcache[nd->layer], s->kv_type, s->n,
+                      s->n_past, hp->n_head, E / hp->n_head, s->pool);
+        break;
+    default:
+        break;
+    }
+}

@@ -1,0 +1,453 @@
+/* backend_vk.c - the Vulkan backend: executes the graph (gpt2/graph.h) on a GPU.
+ *
+ * Weights are uploaded once; the KV cache and every activation buffer live on the device. Each step
+ * shape (number of tokens, what is read back) is recorded once into command sequences and replayed:
+ * the values that change per step (n_past, n, token ids) sit in a small host-visible buffer that
+ * the shaders read, so nothing is re-recorded per token. Nodes the device cannot or must not run
+ * (VKGPT2_CPU_OPS) split a step into GPU segments with a CPU node between them, moving just the
+ * buffers that node reads and writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cpu_fallback/cpu_exec.h"
+#include "../gpt2/backend.h"
+#include "vk_engine.h"
+#include "vk_ops.h"
+
+#define MAX_PLANS 8      /* recorded step shapes kept at once */
+#define MAX_SEGMENTS 64  /* GPU segments of one step */
+
+typedef enum out_mode { OUT_ARGMAX, OUT_LAST, OUT_ALL } out_mode;
+
+/* A weight on the device, found by the host pointer of its data. */
+typedef struct dev_tensor {
+    const void *host;    /* tensor data in the model */
+    vk_mem mem;          /* device copy */
+} dev_tensor;
+
+/* One part of a recorded step: a GPU sequence, or (seq == NULL) one node run on the CPU. */
+typedef struct segment {
+    vk_seq *seq;                 /* GPU work, or NULL */
+    const gpt2_node *cpu_node;   /* the CPU node when seq is NULL */
+} segment;
+
+/* A recorded step shape. */
+typedef struct plan {
+    int n;                       /* tokens */
+    out_mode mode;               /* what comes back */
+    segment seg[MAX_SEGMENTS];   /* in order */
+    int n_seg;
+    uint64_t last_use;           /* for eviction */
+} plan;
+
+typedef struct vk_backend {
+    gpt2_backend base;           /* must be first */
+    vk_engine *e;                /* device */
+    vk_ops *ops;                 /* shader variants */
+    gpt2_graph graph_all, graph_last; /* step descriptions */
+    dev_tensor *w;               /* uploaded weights */
+    int n_w;
+    vk_mem act[GPT2_BUF_COUNT];  /* activations, n_batch rows each */
+    vk_mem *kc, *vc;             /* per layer KV cache [n_ctx][E] */
+    vk_mem scratch;              /* attention partials */
+    vk_mem step;                 /* host-visible vk_step_params */
+    vk_mem ids;                  /* host-visible int32[n_batch] */
+    vk_mem readback;             /* host-visible logits [n_batch][V] and the argmax */
+    plan plans[MAX_PLANS];       /* recorded step shapes */
+    uint64_t clock;              /* plan use counter */
+    bool cpu_op[GPT2_OP_COUNT];  /* ops forced onto the CPU */
+    cpu_pool *pool;              /* CPU threads for fallback nodes */
+    float *host[GPT2_BUF_COUNT]; /* host copies of activations for CPU nodes */
+    void **host_kc, **host_vc;   /* host KV cache when attention runs on the CPU */
+} vk_backend;
+
+/* ---- weights ---- */
+
+static VkDeviceAddress weight_addr(const vk_backend *b, const vkg_tensor *t)
+{
+    if (!t) return 0;
+    for (int i = 0; i < b->n_w; i++)
+        if (b->w[i].host == t->data) return b->w[i].mem.addr;
+    return 0;
+}
+
+static int upload_tensor(vk_backend *b, const vkg_tensor *t, char *err, size_t errlen)
+{
+    if (!t || !t->data || weight_addr(b, t)) return 0; /* absent, or already there (tied wte) */
+    dev_tensor *d = &b->w[b->n_w];
+    d->host = t->data;
+    if (vk_mem_alloc(b->e, &d->mem, t->nbytes, VK_MEM_DEVICE, err, errlen)) return -1;
+    b->n_w++;
+    b->base.weights_bytes += t->nbytes;
+    if (vk_upload(b->e, &d->mem, 0, t->data, t->nbytes)) {
+        snprintf(err, errlen, "uploading weights to the device failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- recording ---- */
+
+static bool vk_supports(const gpt2_backend *base, const gpt2_node *nd)
+{
+    const vk_backend *b = (const vk_backend *)base;
+    return nd->op < GPT2_OP_COUNT && !b->cpu_op[nd->op];
+}
+
+static VkDeviceAddress act(const vk_backend *b, gpt2_buf buf, int row)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    return b->act[buf].addr + (VkDeviceSize)row * gpt2_buf_width(hp, buf) * sizeof(float);
+}
+
+/* Records node nd for n tokens into s, followed by the barrier the next node needs. */
+static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    const int E = hp->n_embd;
+    switch (nd->op) {
+    case GPT2_OP_EMBED:
+        vk_op_embed(b->ops, s, act(b, nd->out, 0), weight_addr(b, nd->w), nd->w->type,
+                    weight_addr(b, nd->b), nd->b->type, b->ids.addr, b->step.addr, n, E);
+        break;
+    case GPT2_OP_LAYERNORM:
+        vk_op_layernorm(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), weight_addr(b, nd->w),
+                        weight_addr(b, nd->b), n, E, hp->ln_eps);
+        break;
+    case GPT2_OP_MATMUL: {
+        int rows_in = nd->last_row_only ? 1 : n;
+        vk_op_matmul(b->ops, s, act(b, nd->out, 0), gpt2_buf_width(hp, nd->out),
+                     act(b, nd->in, nd->last_row_only ? n - 1 : 0), gpt2_buf_width(hp, nd->in),
+                     weight_addr(b, nd->w), nd->w->type, (int)nd->w->ne[1], (int)nd->w->ne[0],
+                     weight_addr(b, nd->b), rows_in, nd->epilogue, (int)hp->gelu);
+        break;
+    }
+    case GPT2_OP_ATTENTION:
+        vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
+                       b->base.params.kv_type, act(b, nd->in, 0), b->step.addr, n, E);
+        /* Attention reads the K/V rows kv_store just wrote. */
+        vk_seq_barrier(s);
+        vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
+                        b->vc[nd->layer].addr, b->base.params.kv_type, b->step.addr, n, hp->n_head,
+                        E / hp->n_head, hp->n_ctx, b->scratch.addr);
+        break;
+    default:
+        break;
+    }
+    /* Every node reads what the node before it wrote (the graph is a chain through X/XN/...). */
+    vk_seq_barrier(s);
+}
+
+static void plan_free(plan *p)
+{
+    for (int i = 0; i < p->n_seg; i++) vk_seq_destroy(p->seg[i].seq);
+    memset(p, 0, sizeof *p);
+}
+
+/* Records the step shape (n, mode) as segments. */
+static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    const gpt2_graph *g = mode == OUT_ALL ? &b->graph_all : &b->graph_last;
+    p->n = n;
+    p->mode = mode;
+    p->n_seg = 0;
+    vk_seq *cur = NULL;
+    for (int i = 0; i <= g->n_nodes; i++) {
+        const gpt2_node *nd = i < g->n_nodes ? &g->nodes[i] : NULL;
+        bool on_gpu = nd && vk_supports(&b->base, nd);
+        if (on_gpu && !cur) {
+            cur = vk_seq_create(b->e, 4 * g->n_nodes + 8);
+            if (!cur) goto fail;
+            vk_seq_begin(cur);
+        }
+        if (on_gpu) {
+            record_node(b, cur, nd, n);
+            continue;
+        }
+        bool last_node_done = !nd;
+        if (cur) {
+            if (last_node_done) {
+                /* The tail of the step: bring back what the caller asked for. */
+                int rows = mode == OUT_ALL ? n : 1;
+                if (mode == OUT_ARGMAX) {
+                    vk_op_argmax(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
+                } else {
+                    vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback,
+                                sizeof(uint32_t) * 4,
+                                (VkDeviceSize)rows * hp->n_vocab * sizeof(float));
+                }
+            }
+            if (vk_seq_end(cur)) { vk_seq_destroy(cur); goto fail; }
+            if (p->n_seg == MAX_SEGMENTS) { vk_seq_destroy(cur); goto fail; }
+            p->seg[p->n_seg++] = (segment){.seq = cur};
+            cur = NULL;
+        }
+        if (nd) {
+            if (p->n_seg == MAX_SEGMENTS) goto fail;
+            p->seg[p->n_seg++] = (segment){.cpu_node = nd};
+        }
+    }
+    if (n == 1) b->base.counters.decode_cmdbuf_records++;
+    else b->base.counters.prefill_cmdbuf_records++;
+    if (n == 1 && mode != OUT_ALL) {
+        uint64_t d = 0, br = 0;
+        for (int i = 0; i < p->n_seg; i++)
+            if (p->seg[i].seq) { d += vk_seq_dispatches(p->seg[i].seq); br += vk_seq_barriers(p->seg[i].seq); }
+        b->base.counters.dispatches_per_token = d;
+        b->base.counters.barriers_per_token = br;
+    }
+    return 0;
+fail:
+    snprintf(err, errlen, "vulkan backend: recording a %d-token step failed", n);
+    plan_free(p);
+    return -1;
+}
+
+static plan *plan_get(vk_backend *b, int n, out_mode mode, char *err, size_t errlen)
+{
+    plan *victim = &b->plans[0];
+    for (int i = 0; i < MAX_PLANS; i++) {
+        plan *p = &b->plans[i];
+        if (p->n_seg && p->n == n && p->mode == mode) {
+            p->last_use = ++b->clock;
+            return p;
+        }
+        if (!p->n_seg || p->last_use < victim->last_use) victim = p;
+    }
+    plan_free(victim);
+    if (plan_record(b, victim, n, mode, err, errlen)) return NULL;
+    victim->last_use = ++b->clock;
+    return victim;
+}
+
+/* ---- execution ---- */
+
+/* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back. */
+static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, int n_past)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    int rows_out = nd->last_row_only ? 1 : n;
+    size_t in_bytes = (size_t)n * gpt2_buf_width(hp, nd->in) * sizeof(float);
+    size_t out_bytes = (size_t)rows_out * gpt2_buf_width(hp, nd->out) * sizeof(float);
+    if (nd->op != GPT2_OP_EMBED && vk_download(b->e, &b->act[nd->in], 0, b->host[nd->in], in_bytes))
+        return -1;
+    if (nd->in != nd->out && (nd->epilogue & GPT2_EPI_RESIDUAL) &&
+        vk_download(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes))
+        return -1;
+    b->base.counters.readback_bytes_last += in_bytes;
+    cpu_step s = {.model = b->base.model, .ids = ids, .n = n, .n_past = n_past,
+                  .kcache = b->host_kc, .vcache = b->host_vc, .kv_type = b->base.params.kv_type,
+                  .pool = b->pool};
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->host[i];
+    cpu_exec_node(&s, nd);
+    b->base.counters.cpu_fallback_nodes++;
+    return vk_upload(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes);
+}
+
+static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bool all_logits,
+                   float *logits, int32_t *argmax, char *err, size_t errlen)
+{
+    vk_backend *b = (vk_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    if (n < 1 || n > base->params.n_batch || n_past < 0 || n_past + n > hp->n_ctx) {
+        snprintf(err, errlen, "vulkan backend: step of %d tokens at position %d does not fit (batch %d, context %d)",
+                 n, n_past, base->params.n_batch, hp->n_ctx);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= hp->n_vocab) {
+            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[i], hp->n_vocab - 1);
+            return -1;
+        }
+    }
+    out_mode mode = !logits ? OUT_ARGMAX : all_logits ? OUT_ALL : OUT_LAST;
+    plan *p = plan_get(b, n, mode, err, errlen);
+    if (!p) return -1;
+
+    /* The only per-step inputs: positions and ids, read by the shaders from host-visible memory. */
+    vk_step_params sp = {.n_past = (uint32_t)n_past, .n = (uint32_t)n};
+    memcpy(b->step.map, &sp, sizeof sp);
+    memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
+    base->counters.cpu_fallback_nodes = 0;
+    base->counters.readback_bytes_last = 0;
+    for (int i = 0; i < p->n_seg; i++) {
+        if (p->seg[i].seq) {
+            base->counters.submits++;
+            if (vk_seq_run(p->seg[i].seq)) {
+                snprintf(err, errlen, "vulkan backend: the device failed while running a step");
+                return -1;
+            }
+        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, n_past)) {
+            snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
+            return -1;
+        }
+    }
+    const gpt2_node *last = &(mode == OUT_ALL ? &b->graph_all : &b->graph_last)->nodes[b->graph_last.n_nodes - 1];
+    bool head_on_cpu = !vk_supports(base, last);
+    size_t rows = mode == OUT_ALL ? (size_t)n : 1, row_bytes = (size_t)hp->n_vocab * sizeof(float);
+    const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
+                                   : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
+    if (mode == OUT_ARGMAX) {
+        *argmax = head_on_cpu ? cpu_argmax(src, hp->n_vocab) : *(const int32_t *)b->readback.map;
+        base->counters.readback_bytes_last += sizeof(int32_t);
+    } else {
+        memcpy(logits, src, rows * row_bytes);
+        if (argmax) *argmax = cpu_argmax(logits + (rows - 1) * hp->n_vocab, hp->n_vocab);
+        base->counters.readback_bytes_last += rows * row_bytes;
+    }
+    base->counters.readback_bytes += base->counters.readback_bytes_last;
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+static void vk_destroy(gpt2_backend *base)
+{
+    vk_backend *b = (vk_backend *)base;
+    if (!b) return;
+    for (int i = 0; i < MAX_PLANS; i++) plan_free(&b->plans[i]);
+    if (b->e) {
+        for (int i = 0; i < b->n_w; i++) vk_mem_free(b->e, &b->w[i].mem);
+        for (int i = 0; i < GPT2_BUF_COUNT; i++) if (b->act[i].size) vk_mem_free(b->e, &b->act[i]);
+        for (int l = 0; b->kc && l < base->model->hp.n_layer; l++) {
+            if (b->kc[l].size) vk_mem_free(b->e, &b->kc[l]);
+            if (b->vc[l].size) vk_mem_free(b->e, &b->vc[l]);
+        }
+        vk_mem *m[] = {&b->scratch, &b->step, &b->ids, &b->readback};
+        for (size_t i = 0; i < sizeof m / sizeof *m; i++) if (m[i]->size) vk_mem_free(b->e, m[i]);
+    }
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->host[i]);
+    for (int l = 0; b->host_kc && l < base->model->hp.n_layer; l++) {
+        free(b->host_kc[l]);
+        free(b->host_vc[l]);
+    }
+    free(b->host_kc);
+    free(b->host_vc);
+    free(b->kc);
+    free(b->vc);
+    free(b->w);
+    gpt2_graph_free(&b->graph_all);
+    gpt2_graph_free(&b->graph_last);
+    vk_ops_destroy(b->ops);
+    cpu_pool_destroy(b->pool);
+    vk_engine_destroy(b->e);
+    free(b);
+}
+
+/* Parses VKGPT2_CPU_OPS ("embed,layernorm,matmul,attention"; gelu and softmax name the matmul and
+ * attention nodes that contain them). */
+static int parse_cpu_ops(vk_backend *b, const char *list, char *err, size_t errlen)
+{
+    if (!list) return 0;
+    const char *s = list;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        static const struct { const char *name; gpt2_op op; } names[] = {
+            {"embed", GPT2_OP_EMBED}, {"layernorm", GPT2_OP_LAYERNORM}, {"matmul", GPT2_OP_MATMUL},
+            {"gelu", GPT2_OP_MATMUL}, {"attention", GPT2_OP_ATTENTION}, {"softmax", GPT2_OP_ATTENTION}};
+        bool found = len == 0;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (strlen(names[i].name) == len && !strncmp(s, names[i].name, len)) {
+                b->cpu_op[names[i].op] = true;
+                found = true;
+            }
+        if (!found) {
+            snprintf(err, errlen, "VKGPT2_CPU_OPS: unknown op '%.*s' (known: embed, layernorm, matmul, gelu, attention, softmax)",
+                     (int)len, s);
+            return -1;
+        }
+        s += len;
+        if (*s == ',') s++;
+    }
+    return 0;
+}
+
+gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
+                                     size_t errlen)
+{
+    const gpt2_hparams *hp = &m->hp;
+    vk_backend *b = calloc(1, sizeof *b);
+    if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
+    gpt2_backend *base = &b->base;
+    base->name = "vulkan";
+    base->model = m;
+    base->params = *p;
+    if (base->params.n_batch < 1) base->params.n_batch = 1;
+    if (base->params.n_batch > hp->n_ctx) base->params.n_batch = hp->n_ctx;
+    if (base->params.kv_type != VKG_F32) base->params.kv_type = VKG_F16;
+    base->supports = vk_supports;
+    base->eval = vk_eval;
+    base->destroy = vk_destroy;
+    if (parse_cpu_ops(b, p->cpu_ops, err, errlen)) goto fail;
+    if (hp->n_embd / hp->n_head > 128) {
+        snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);
+        goto fail;
+    }
+    if (vk_engine_create(&b->e, p->device, err, errlen)) goto fail;
+    if (!(b->ops = vk_ops_create(b->e, err, errlen))) goto fail;
+    snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
+
+    /* Weights: every tensor the graph names, once each. */
+    if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    b->w = calloc((size_t)b->graph_all.n_nodes * 2 + 2, sizeof *b->w);
+    if (!b->w) { snprintf(err, errlen, "out of memory"); goto fail; }
+    for (int i = 0; i < b->graph_all.n_nodes; i++) {
+        const gpt2_node *nd = &b->graph_all.nodes[i];
+        if (upload_tensor(b, nd->w, err, errlen) || upload_tensor(b, nd->b, err, errlen)) goto fail;
+    }
+
+    /* Activations, KV cache, per-step parameters, readback. */
+    size_t nb = (size_t)base->params.n_batch;
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) {
+        size_t bytes = nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float);
+        if (vk_mem_alloc(b->e, &b->act[i], bytes, VK_MEM_DEVICE, err, errlen)) goto fail;
+        base->scratch_bytes += bytes;
+    }
+    size_t kv_bytes = (size_t)hp->n_ctx * hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    b->kc = calloc((size_t)hp->n_layer, sizeof *b->kc);
+    b->vc = calloc((size_t)hp->n_layer, sizeof *b->vc);
+    if (!b->kc || !b->vc) { snprintf(err, errlen, "out of memory"); goto fail; }
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (vk_mem_alloc(b->e, &b->kc[l], kv_bytes, VK_MEM_DEVICE, err, errlen) ||
+            vk_mem_alloc(b->e, &b->vc[l], kv_bytes, VK_MEM_DEVICE, err, errlen))
+            goto fail;
+        base->kv_bytes += 2 * kv_bytes;
+    }
+    size_t scratch = vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
+    size_t rb = 4 * sizeof(uint32_t) + nb * (size_t)hp->n_vocab * sizeof(float);
+    if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
+        vk_mem_alloc(b->e, &b->step, sizeof(vk_step_params), VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->ids, nb * sizeof(int32_t), VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen))
+        goto fail;
+    base->scratch_bytes += scratch;
+
+    /* Host side for nodes run on the CPU. */
+    bool any_cpu = false;
+    for (int i = 0; i < GPT2_OP_COUNT; i++) any_cpu |= b->cpu_op[i];
+    if (any_cpu) {
+        b->pool = cpu_pool_create(p->n_threads);
+        for (int i = 0; i < GPT2_BUF_COUNT; i++)
+            if (!(b->host[i] = malloc(nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float)))) goto oom;
+        if (b->cpu_op[GPT2_OP_ATTENTION]) {
+            b->host_kc = calloc((size_t)hp->n_layer, sizeof *b->host_kc);
+            b->host_vc = calloc((size_t)hp->n_layer, sizeof *b->host_vc);
+            if (!b->host_kc || !b->host_vc) goto oom;
+            for (int l = 0; l < hp->n_layer; l++)
+                if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes))) goto oom;
+        }
+        if (p->verbose) fprintf(stderr, "vkgpt2: VKGPT2_CPU_OPS=%s: those ops run on the CPU\n", p->cpu_ops);
+    }
+    return base;
+oom:
+    snprintf(err, errlen, "out of host memory for CPU fallback buffers");
+fail:
+    vk_destroy(base);
+    return NULL;
+}

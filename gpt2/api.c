@@ -1,0 +1,366 @@
+/* api.c - the public API of vkgpt2.h: models, tokens, sessions, generation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "vkgpt2.h"
+
+#include "../engine/vk_engine.h"
+
+#include "backend.h"
+#include "model.h"
+#include "sampler.h"
+#include "synth.h"
+#include "tokenizer.h"
+#include "vocab.h"
+
+struct vkg_model {
+    gpt2_model m;           /* weights and vocabulary */
+    gpt2_tokenizer *tok;    /* built on first use; NULL if the model has no vocabulary */
+};
+
+struct vkg_session {
+    vkg_model *model;       /* not owned */
+    gpt2_backend *be;       /* executes steps */
+    int n_past;             /* positions in the KV cache */
+    int32_t *history;       /* every token in the cache, for the repetition penalty */
+    float *logits;          /* last row of logits, n_vocab */
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- models ---- */
+
+vkg_model *vkg_model_load(const char *path, char *err, size_t errlen)
+{
+    vkg_model *m = calloc(1, sizeof *m);
+    if (!m) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (gpt2_model_load(&m->m, path, err, errlen)) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void vkg_model_free(vkg_model *m)
+{
+    if (!m) return;
+    gpt2_tokenizer_free(m->tok);
+    gpt2_model_free(&m->m);
+    free(m);
+}
+
+vkg_model_info vkg_model_get_info(const vkg_model *m)
+{
+    const gpt2_hparams *hp = &m->m.hp;
+    return (vkg_model_info){.n_vocab = hp->n_vocab, .n_ctx = hp->n_ctx, .n_embd = hp->n_embd,
+                            .n_head = hp->n_head, .n_layer = hp->n_layer, .format = m->m.format,
+                            .weight_type = vkg_dtype_name(m->m.wtype),
+                            .weights_bytes = gpt2_weights_bytes(&m->m), .eot = m->m.vocab.eot};
+}
+
+/* ---- tokens ---- */
+
+static gpt2_tokenizer *model_tokenizer(vkg_model *m, char *err, size_t errlen)
+{
+    if (!m->tok) {
+        if (m->m.vocab.n_tokens == 0) {
+            snprintf(err, errlen, "the model has no vocabulary (vocab.json/merges.txt) to tokenize with");
+            return NULL;
+        }
+        m->tok = gpt2_tokenizer_create(&m->m.vocab, err, errlen);
+    }
+    return m->tok;
+}
+
+int vkg_tokenize(vkg_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids,
+                 char *err, size_t errlen)
+{
+    gpt2_tokenizer *t = model_tokenizer(m, err, errlen);
+    if (!t) return -1;
+    return gpt2_tokenize(t, text, len, ids, n_ids, err, errlen);
+}
+
+int vkg_detokenize(const vkg_model *m, const int32_t *ids, size_t n_ids, char **text, size_t *len,
+                   char *err, size_t errlen)
+{
+    *text = gpt2_detokenize_alloc(&m->m.vocab, ids, n_ids, len, err, errlen);
+    return *text ? 0 : -1;
+}
+
+void vkg_free(void *p) { free(p); }
+
+/* ---- sessions ---- */
+
+vkg_session_params vkg_session_defaults(void)
+{
+    return (vkg_session_params){.backend = VKG_BACKEND_AUTO, .device = -1, .n_threads = 0,
+                                .n_batch = 64, .kv_f16 = false, .verbose = false};
+}
+
+vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &m->m.hp;
+    vkg_session *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
+    s->model = m;
+    s->history = malloc((size_t)hp->n_ctx * sizeof *s->history);
+    s->logits = malloc((size_t)hp->n_vocab * sizeof *s->logits);
+    if (!s->history || !s->logits) {
+        snprintf(err, errlen, "out of memory");
+        vkg_session_free(s);
+        return NULL;
+    }
+    gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
+                              .kv_type = p->kv_f16 ? VKG_F16 : VKG_F32, .device = p->device,
+                              .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose};
+    if (p->backend != VKG_BACKEND_CPU) {
+        char why[512];
+        s->be = gpt2_backend_vk_create(&m->m, &bp, why, sizeof why);
+        if (!s->be && p->backend == VKG_BACKEND_VULKAN) {
+            snprintf(err, errlen, "--backend vulkan: %s", why);
+            vkg_session_free(s);
+            return NULL;
+        }
+        if (!s->be) fprintf(stderr, "vkgpt2: no Vulkan device (%s); running on the CPU\n", why);
+    }
+    if (!s->be) s->be = gpt2_backend_cpu_create(&m->m, &bp, err, errlen);
+    if (!s->be) {
+        vkg_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void vkg_session_free(vkg_session *s)
+{
+    if (!s) return;
+    if (s->be) s->be->destroy(s->be);
+    free(s->history);
+    free(s->logits);
+    free(s);
+}
+
+const char *vkg_session_backend(const vkg_session *s) { return s->be->name; }
+const char *vkg_session_device(const vkg_session *s) { return s->be->device_name; }
+void vkg_session_reset(vkg_session *s) { s->n_past = 0; }
+int vkg_session_n_past(const vkg_session *s) { return s->n_past; }
+
+/* Runs n tokens through the backend in steps of n_batch. logits: all rows, or NULL; the last row
+ * always lands in s->logits when want_last. */
+static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logits, bool want_last,
+                       int32_t *argmax, char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &s->model->m.hp;
+    if ((size_t)s->n_past + n > (size_t)hp->n_ctx) {
+        snprintf(err, errlen, "%zu tokens after %d already in the context exceed its %d positions",
+                 n, s->n_past, hp->n_ctx);
+        return -1;
+    }
+    int nb = s->be->params.n_batch;
+    for (size_t i = 0; i < n; i += (size_t)nb) {
+        int step = (int)(n - i < (size_t)nb ? n - i : (size_t)nb);
+        bool last = i + (size_t)step == n;
+        float *out = logits ? logits + i * (size_t)hp->n_vocab : (last && want_last ? s->logits : NULL);
+        if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, last ? argmax : NULL,
+                        err, errlen))
+            return -1;
+        memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
+        s->n_past += step;
+    }
+    if (logits && want_last)
+        memcpy(s->logits, logits + (n - 1) * (size_t)hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+    return 0;
+}
+
+int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, char *err, size_t errlen)
+{
+    if (n_ids == 0) return 0;
+    return eval_tokens(s, ids, n_ids, logits, true, NULL, err, errlen);
+}
+
+/* ---- generation ---- */
+
+vkg_sample_params vkg_sample_defaults(void)
+{
+    return (vkg_sample_params){.n_predict = 200, .temp = 0.9f, .top_k = 40, .top_p = 0.9f,
+                               .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0,
+                               .ignore_eos = false};
+}
+
+int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const vkg_sample_params *p,
+                 vkg_token_cb cb, void *user, int32_t **out_ids, size_t *n_out, vkg_stats *stats,
+                 char *err, size_t errlen)
+{
+    const gpt2_model *gm = &s->model->m;
+    const gpt2_hparams *hp = &gm->hp;
+    double t0 = now_ms();
+    vkg_stats st = {0};
+    int32_t eot = gm->vocab.eot;
+    int rc = -1;
+    int32_t *gen = NULL;
+    size_t n_gen = 0;
+    gpt2_sampler *sampler = NULL;
+    gpt2_stream stream;
+    gpt2_stream_init(&stream, &gm->vocab);
+
+    if (n_prompt == 0 && s->n_past == 0) {
+        if (eot < 0) {
+            snprintf(err, errlen, "empty prompt and the vocabulary has no <|endoftext|> to start from");
+            goto out;
+        }
+        prompt = &eot; /* unconditional generation starts from <|endoftext|>, as GPT-2 was trained */
+        n_prompt = 1;
+    }
+    if ((size_t)s->n_past + n_prompt > (size_t)hp->n_ctx) {
+        snprintf(err, errlen, "the prompt has %zu tokens, more than the model's context of %d",
+                 n_prompt + (size_t)s->n_past, hp->n_ctx);
+        goto out;
+    }
+    int n_predict = p->n_predict < 0 ? 0 : p->n_predict;
+    int room = hp->n_ctx - s->n_past - (int)n_prompt;
+    if (n_predict > room + 1) {
+        /* The last generated token needs no position of its own: it is never evaluated. */
+        fprintf(stderr, "vkgpt2: -n %d clamped to %d: the context holds %d positions\n", n_predict,
+                room + 1, hp->n_ctx);
+        n_predict = room + 1;
+    }
+    gpt2_sampler_params sp = {.temp = p->temp, .top_k = p->top_k, .top_p = p->top_p,
+                              .repeat_penalty = p->repeat_penalty, .repeat_last_n = p->repeat_last_n,
+                              .seed = p->seed};
+    bool need_logits = gpt2_sampler_needs_logits(&sp);
+    sampler = gpt2_sampler_create(&sp, hp->n_vocab);
+    gen = malloc(((size_t)n_predict + 1) * sizeof *gen);
+    if (!sampler || !gen) { snprintf(err, errlen, "out of memory"); goto out; }
+
+    /* Prompt. */
+    int32_t next = -1;
+    double t = now_ms();
+    if (n_prompt && eval_tokens(s, prompt, n_prompt, NULL, need_logits, need_logits ? NULL : &next,
+                                err, errlen))
+        goto out;
+    st.prompt_tokens = (int)n_prompt;
+    st.prompt_ms = now_ms() - t;
+
+    /* Decode: pick, emit, evaluate the pick, repeat. */
+    for (int i = 0; i < n_predict; i++) {
+        if (need_logits) {
+            t = now_ms();
+            next = gpt2_sampler_pick(sampler, s->logits, s->history, s->n_past, (uint64_t)i);
+            st.sample_ms += now_ms() - t;
+        }
+        if (next == eot && !p->ignore_eos) { st.hit_eos = true; break; }
+        gen[n_gen++] = next;
+        if (cb) {
+            const char *piece;
+            size_t len;
+            if (gpt2_stream_feed(&stream, next, &piece, &len, err, errlen)) goto out;
+            if (cb(user, next, piece, len)) break;
+        }
+        if (i + 1 == n_predict) break;
+        if (s->n_past >= hp->n_ctx) {
+            st.hit_context_end = true;
+            break;
+        }
+        t = now_ms();
+        if (eval_tokens(s, &next, 1, NULL, need_logits, need_logits ? NULL : &next, err, errlen))
+            goto out;
+        st.decode_ms += now_ms() - t;
+        st.decode_tokens++;
+    }
+    if (s->n_past >= hp->n_ctx && (int)n_gen < p->n_predict && !st.hit_eos) {
+        st.hit_context_end = true;
+    }
+    if (st.hit_context_end)
+        fprintf(stderr, "vkgpt2: reached the end of the context (%d positions); stopping\n", hp->n_ctx);
+    if (cb) {
+        const char *piece;
+        size_t len;
+        gpt2_stream_flush(&stream, &piece, &len);
+        if (len) cb(user, -1, piece, len);
+    }
+    rc = 0;
+out:
+    st.decode_ms_per_token = st.decode_tokens ? st.decode_ms / st.decode_tokens : 0;
+    st.total_ms = now_ms() - t0;
+    st.weights_bytes = s->be->weights_bytes;
+    st.kv_bytes = s->be->kv_bytes;
+    st.scratch_bytes = s->be->scratch_bytes;
+    const gpt2_counters *c = &s->be->counters;
+    st.decode_cmdbuf_records = c->decode_cmdbuf_records;
+    st.prefill_cmdbuf_records = c->prefill_cmdbuf_records;
+    st.submits = c->submits;
+    st.dispatches_per_token = c->dispatches_per_token;
+    st.barriers_per_token = c->barriers_per_token;
+    st.readback_bytes_per_token = c->readback_bytes_last;
+    st.device_memory_bytes = strcmp(s->be->name, "cpu") ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
+    if (stats) *stats = st;
+    gpt2_stream_free(&stream);
+    gpt2_sampler_free(sampler);
+    if (rc == 0 && out_ids) {
+        *out_ids = gen;
+        *n_out = n_gen;
+    } else {
+        free(gen);
+    }
+    return rc;
+}
+
+/* ---- vocabulary-only models, synthetic models, devices ---- */
+
+vkg_model *vkg_vocab_load(const char *path, char *err, size_t errlen)
+{
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/config.json", path);
+    struct stat sb;
+    bool dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (!dir || stat(probe, &sb) == 0) return vkg_model_load(path, err, errlen);
+    /* A directory without config.json: just a vocabulary. */
+    vkg_model *m = calloc(1, sizeof *m);
+    if (!m) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (gpt2_vocab_load_dir(&m->m.vocab, path, err, errlen)) {
+        free(m);
+        return NULL;
+    }
+    m->m.hp.n_vocab = m->m.vocab.n_tokens;
+    snprintf(m->m.format, sizeof m->m.format, "vocab");
+    return m;
+}
+
+int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t errlen)
+{
+    gpt2_synth_params sp;
+    gpt2_synth_defaults(&sp);
+    if (gpt2_synth_parse_size(&sp, p->size ? p->size : "tiny", err, errlen)) return -1;
+    const char *type = p->type ? p->type : "f32", *format = p->format ? p->format : "hf";
+    if (strcmp(type, "f32") && strcmp(type, "f16")) {
+        snprintf(err, errlen, "synth: type '%s' is not f32 or f16", type);
+        return -1;
+    }
+    if (strcmp(format, "hf") && strcmp(format, "ggml")) {
+        snprintf(err, errlen, "synth: format '%s' is not hf or ggml", format);
+        return -1;
+    }
+    sp.wtype = strcmp(type, "f16") ? VKG_F32 : VKG_F16;
+    sp.seed = p->seed;
+    gpt2_vocab vocab = {0};
+    if (p->vocab_dir) {
+        if (gpt2_vocab_load_dir(&vocab, p->vocab_dir, err, errlen)) return -1;
+        sp.vocab = &vocab;
+    }
+    int rc = gpt2_synth_write(&sp, format, path, err, errlen);
+    gpt2_vocab_free(&vocab);
+    return rc;
+}
+
+int vkg_list_devices(void *file, char *err, size_t errlen)
+{
+    return vk_list_devices(file, err, errlen);
+}

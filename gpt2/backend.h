@@ -1,0 +1,65 @@
+/* backend.h - what a backend is: something that executes the graph (graph.h) over its own KV cache.
+ *
+ * The generation loop (generate.c) sees only this interface. The CPU backend lives in
+ * cpu_fallback/backend_cpu.c, the Vulkan one in engine/backend_vk.c.
+ */
+#ifndef VKG_BACKEND_H
+#define VKG_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "model.h"
+
+typedef struct gpt2_backend_params {
+    int n_threads;         /* CPU threads (<= 0: all cores) */
+    int n_batch;           /* most tokens one step takes */
+    vkg_dtype kv_type;     /* KV cache element type: VKG_F32 or VKG_F16 */
+    int device;            /* Vulkan device index, -1 = best */
+    const char *cpu_ops;   /* Vulkan: comma-separated op names forced onto the CPU, or NULL */
+    bool verbose;          /* notices on stderr */
+} gpt2_backend_params;
+
+/* Counters a backend keeps (reported by --verbose and --json). */
+typedef struct gpt2_counters {
+    uint64_t decode_cmdbuf_records;   /* times a one-token step was recorded */
+    uint64_t prefill_cmdbuf_records;  /* times a many-token step was recorded */
+    uint64_t submits;                 /* queue submissions */
+    uint64_t dispatches_per_token;    /* dispatches in the one-token step */
+    uint64_t barriers_per_token;      /* barriers in the one-token step */
+    uint64_t readback_bytes;          /* bytes read back from the device in total */
+    uint64_t readback_bytes_last;     /* bytes read back by the last step */
+    uint64_t cpu_fallback_nodes;      /* nodes of the last step that ran on the CPU */
+} gpt2_counters;
+
+typedef struct gpt2_backend gpt2_backend;
+struct gpt2_backend {
+    const char *name;                 /* "cpu" or "vulkan" */
+    const gpt2_model *model;          /* the model it serves */
+    gpt2_backend_params params;       /* as created */
+    size_t weights_bytes;             /* weights it holds (device copies or host mappings) */
+    size_t kv_bytes;                  /* KV cache */
+    size_t scratch_bytes;             /* activations and other working memory */
+    gpt2_counters counters;           /* see above */
+    char device_name[256];            /* what it runs on, for reports */
+
+    /* Can this backend run node nd? (The Vulkan backend runs the others on the CPU.) */
+    bool (*supports)(const gpt2_backend *b, const gpt2_node *nd);
+    /* One step: n tokens (1 <= n <= n_batch) at positions n_past.. (n_past + n <= n_ctx).
+     * Writes logits to host memory: n rows when all_logits, else only the last row. If logits is
+     * NULL and argmax is not, stores only the argmax of the last row (a backend may compute it on
+     * the device and read back 4 bytes). Returns 0, or -1 with a one-line message in err. */
+    int (*eval)(gpt2_backend *b, const int32_t *ids, int n, int n_past, bool all_logits,
+                float *logits, int32_t *argmax, char *err, size_t errlen);
+    void (*destroy)(gpt2_backend *b);
+};
+
+gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
+                                      size_t errlen);
+/* NULL with a reason in err when Vulkan, a driver or a device is missing. */
+gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
+                                     size_t errlen);
+
+#endif

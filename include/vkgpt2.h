@@ -1,0 +1,176 @@
+/* vkgpt2.h - GPT-2 inference on any Vulkan GPU, with a SIMD CPU fallback.
+ *
+ * A worked example: load a model, turn a prompt into tokens, generate 32 more, print them as they
+ * come. Error handling is the same everywhere: a function that can fail returns NULL or -1 and
+ * writes one line into the err buffer you pass.
+ *
+ *     #include <stdio.h>
+ *     #include <vkgpt2.h>
+ *
+ *     static int print_piece(void *user, int32_t id, const char *text, size_t len) {
+ *         (void)user; (void)id;
+ *         fwrite(text, 1, len, stdout);        // whole UTF-8 characters only
+ *         return 0;                            // non-zero stops generation
+ *     }
+ *
+ *     int main(void) {
+ *         char err[512];
+ *         vkg_model *m = vkg_model_load("models/gpt2", err, sizeof err);   // HF dir, ggml .bin, ...
+ *         if (!m) { fprintf(stderr, "%s\n", err); return 1; }
+ *
+ *         vkg_session_params sp = vkg_session_defaults();   // backend auto: Vulkan if present
+ *         vkg_session *s = vkg_session_create(m, &sp, err, sizeof err);
+ *         if (!s) { fprintf(stderr, "%s\n", err); return 1; }
+ *
+ *         int32_t *ids; size_t n;
+ *         if (vkg_tokenize(m, "The GPU is", 10, &ids, &n, err, sizeof err)) { ... }
+ *
+ *         vkg_sample_params gp = vkg_sample_defaults();      // top-k 40, top-p 0.9, temp 0.9
+ *         gp.n_predict = 32;
+ *         gp.seed = 42;
+ *         vkg_stats st;
+ *         if (vkg_generate(s, ids, n, &gp, print_piece, NULL, NULL, NULL, &st,
+ *                          err, sizeof err))
+ *             fprintf(stderr, "%s\n", err);
+ *         printf("\n%.2f ms/token on %s\n", st.decode_ms_per_token, vkg_session_device(s));
+ *
+ *         vkg_free(ids);
+ *         vkg_session_free(s);
+ *         vkg_model_free(m);
+ *     }
+ *
+ * Build against it with `pkg-config --cflags --libs vkgpt2`.
+ */
+#ifndef VKGPT2_H
+#define VKGPT2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- models ---- */
+typedef struct vkg_model vkg_model;
+
+typedef struct vkg_model_info {
+    int n_vocab, n_ctx, n_embd, n_head, n_layer; /* shape */
+    const char *format;                           /* "ggml", "hf", ... */
+    const char *weight_type;                      /* "f32", "f16", ... */
+    size_t weights_bytes;                         /* bytes of weights */
+    int32_t eot;                                  /* <|endoftext|> id, or -1 */
+} vkg_model_info;
+
+/* path: a Hugging Face directory (config.json + model.safetensors + vocab.json + merges.txt) or a
+ * ggml GPT-2 file; the format is detected. */
+vkg_model *vkg_model_load(const char *path, char *err, size_t errlen);
+void vkg_model_free(vkg_model *m);
+vkg_model_info vkg_model_get_info(const vkg_model *m);
+
+/* A model that holds only a vocabulary (for tokenize/detokenize): path is a directory with
+ * vocab.json + merges.txt (or encoder.json + vocab.bpe), or any model path (its vocabulary). */
+vkg_model *vkg_vocab_load(const char *path, char *err, size_t errlen);
+
+/* Writes a deterministic synthetic GPT-2 (random weights at realistic scales) for tests, demos and
+ * benchmarks. size: "tiny", "124M", "355M", "774M", "1558M" or "LxExH" (layers x width x heads);
+ * format: "hf" (directory) or "ggml" (file); type: "f32" or "f16"; vocab_dir: GPT-2's real
+ * vocabulary (encoder.json + vocab.bpe or vocab.json + merges.txt) or NULL for a small byte-level
+ * one. */
+typedef struct vkg_synth_params {
+    const char *size, *format, *type, *vocab_dir;
+    uint64_t seed;
+} vkg_synth_params;
+int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t errlen);
+
+/* Prints every Vulkan device and its properties. Returns 0, or -1 with err (no Vulkan). */
+int vkg_list_devices(void *file, char *err, size_t errlen);
+
+/* ---- tokens ---- */
+/* Text (UTF-8, len bytes) to ids in *ids (free with vkg_free). Invalid UTF-8 is an error.
+ * Not thread-safe per model: the tokenizer keeps a cache. */
+int vkg_tokenize(vkg_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids,
+                 char *err, size_t errlen);
+/* Ids to bytes in *text (NUL-terminated, free with vkg_free). */
+int vkg_detokenize(const vkg_model *m, const int32_t *ids, size_t n_ids, char **text,
+                   size_t *len, char *err, size_t errlen);
+void vkg_free(void *p);
+
+/* ---- sessions: a backend, its KV cache and working memory ---- */
+typedef struct vkg_session vkg_session;
+
+typedef enum vkg_backend { VKG_BACKEND_AUTO = 0, VKG_BACKEND_CPU = 1, VKG_BACKEND_VULKAN = 2 } vkg_backend;
+
+typedef struct vkg_session_params {
+    vkg_backend backend;  /* AUTO: Vulkan when a device works, else the CPU (with a notice) */
+    int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu */
+    int n_threads;        /* CPU threads; <= 0 all cores */
+    int n_batch;          /* prompt tokens per step */
+    bool kv_f16;          /* KV cache in f16 (default on Vulkan) instead of f32 */
+    bool verbose;         /* notices on stderr */
+} vkg_session_params;
+
+vkg_session_params vkg_session_defaults(void);
+vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err,
+                                size_t errlen);
+void vkg_session_free(vkg_session *s);
+const char *vkg_session_backend(const vkg_session *s); /* "cpu" or "vulkan" */
+const char *vkg_session_device(const vkg_session *s);  /* what it runs on */
+/* Forgets the KV cache (n_past = 0). */
+void vkg_session_reset(vkg_session *s);
+int vkg_session_n_past(const vkg_session *s);
+
+/* Appends n_ids tokens to the context and writes their logits, [n_ids][n_vocab] f32, to logits
+ * (NULL: none). Fails if the context would overflow. */
+int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, char *err,
+             size_t errlen);
+
+/* ---- generation ---- */
+typedef struct vkg_sample_params {
+    int n_predict;          /* tokens to generate (clamped to the context, with a notice) */
+    float temp;             /* <= 0: greedy */
+    int top_k;              /* <= 0: no limit */
+    float top_p;            /* 1: no limit */
+    float repeat_penalty;   /* 1: off */
+    int repeat_last_n;      /* window of the penalty */
+    uint64_t seed;          /* same seed, same text (per backend) */
+    bool ignore_eos;        /* keep going after <|endoftext|> */
+} vkg_sample_params;
+
+vkg_sample_params vkg_sample_defaults(void);
+
+/* Called for each generated token with the text that became complete (may be empty while a UTF-8
+ * character spans tokens). Return non-zero to stop. */
+typedef int (*vkg_token_cb)(void *user, int32_t id, const char *text, size_t len);
+
+typedef struct vkg_stats {
+    double load_ms;               /* model load (set by the caller's timing; 0 here) */
+    int prompt_tokens;            /* tokens evaluated for the prompt */
+    double prompt_ms;             /* their time */
+    int decode_tokens;            /* tokens generated */
+    double decode_ms;             /* their time (forward passes) */
+    double decode_ms_per_token;   /* decode_ms / decode_tokens */
+    double sample_ms;             /* time spent choosing tokens */
+    double total_ms;              /* everything in vkg_generate */
+    size_t weights_bytes;         /* memory for weights */
+    size_t kv_bytes;              /* KV cache */
+    size_t scratch_bytes;         /* activations */
+    bool hit_context_end;         /* stopped because the context was full */
+    bool hit_eos;                 /* stopped at <|endoftext|> */
+    /* counters from the backend */
+    uint64_t decode_cmdbuf_records, prefill_cmdbuf_records, submits;
+    uint64_t dispatches_per_token, barriers_per_token, readback_bytes_per_token;
+    uint64_t device_memory_bytes;
+} vkg_stats;
+
+/* Evaluates the prompt (in batches of n_batch) after whatever the session holds, then generates.
+   Generated ids go to *out_ids (free with vkg_free) when out_ids is not NULL. */
+int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt,
+                 const vkg_sample_params *p, vkg_token_cb cb, void *user, int32_t **out_ids,
+                 size_t *n_out, vkg_stats *stats, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,496 @@
+/* vkgpt2.c - the vkgpt2 command: generate, eval, tokenize, detokenize, synth, devices.
+ *
+ * It uses libvkgpt2 through its public header only, like any other client.
+ * Sections: usage, options, generate, eval, tokenize/detokenize, synth, devices, main.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vkgpt2.h"
+
+#define DEFAULT_MODEL "models/gpt-2-117M/ggml-model.bin"
+
+/* ---- usage ---- */
+
+static const char usage_text[] =
+    "usage: vkgpt2 [generate] [options]          generate text (the default command)\n"
+    "       vkgpt2 eval -m MODEL --ids \"ID ...\" --logits OUT [options]\n"
+    "       vkgpt2 tokenize -m MODEL_OR_VOCAB_DIR  < text      (ids on one line)\n"
+    "       vkgpt2 detokenize -m MODEL_OR_VOCAB_DIR < ids      (bytes out)\n"
+    "       vkgpt2 synth -o PATH --size S [--format hf|ggml] [--type f32|f16] [--seed N] [--vocab DIR]\n"
+    "       vkgpt2 devices                               list Vulkan devices\n"
+    "\n"
+    "generate options (ggml's gpt-2 flags):\n"
+    "  -m, --model PATH        model: Hugging Face directory or ggml .bin (default " DEFAULT_MODEL ")\n"
+    "  -p, --prompt TEXT       prompt (UTF-8); empty: start from <|endoftext|>\n"
+    "  -f, --file FILE         read the prompt from FILE ('-' for stdin)\n"
+    "  -n, --n_predict N       tokens to generate (default 200; clamped to the context)\n"
+    "  -s, --seed N            sampling seed (default 0; negative: from the clock)\n"
+    "  -t, --threads N         CPU threads (default: all cores)\n"
+    "  -b, --batch_size N      prompt tokens per step (default 64)\n"
+    "      --top_k K           keep the K most likely tokens (default 40; 0: all)\n"
+    "      --top_p P           nucleus mass (default 0.9)\n"
+    "      --temp T            temperature (default 0.9; 0: greedy)\n"
+    "      --repeat-penalty R  penalise the last tokens (default 1.0: off)\n"
+    "      --repeat-last-n N   window of the penalty (default 64)\n"
+    "      --ignore-eos        keep going after <|endoftext|>\n"
+    "      --backend B         auto (default: Vulkan if a device works), cpu or vulkan\n"
+    "      --device N          Vulkan device index (see vkgpt2 devices)\n"
+    "      --kv f16|f32        KV cache type (default f16, f32 with --backend cpu)\n"
+    "      --json              print one JSON object instead of text (ids, text, timings, memory)\n"
+    "  -v, --verbose           more notices and counters on stderr\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "eval options: -m, --ids \"ID ID ...\", --logits OUT (little-endian f32 [n_tokens][n_vocab]),\n"
+    "  -t, -b, --backend, --device, --kv as above.\n"
+    "synth sizes: tiny, 124M, 355M, 774M, 1558M or LxExH (e.g. 4x256x8). --vocab DIR uses GPT-2's\n"
+    "  real vocabulary (encoder.json + vocab.bpe, see tools/fetch-vocab.sh); without it a small\n"
+    "  byte-level one. Synthetic weights are random: their text is noise.\n"
+    "\n"
+    "Text goes to stdout, timings and notices to stderr. Environment: VKGPT2_VALIDATION=1 turns on\n"
+    "Khronos validation, VKGPT2_CPU_OPS=op,... runs the named ops (embed, layernorm, matmul,\n"
+    "attention) on the CPU under the Vulkan backend.\n";
+
+/* ---- options ---- */
+
+typedef struct opts {
+    const char *model;          /* -m */
+    const char *prompt;         /* -p */
+    const char *prompt_file;    /* -f */
+    const char *ids;            /* eval --ids */
+    const char *logits_out;     /* eval --logits */
+    vkg_sample_params sp;       /* sampling */
+    vkg_session_params sess;    /* backend */
+    bool kv_set;                /* --kv given */
+    bool json;                  /* --json */
+} opts;
+
+/* Parses the flags shared by generate and eval. Returns 0, 1 for --help, -1 on error. */
+static int parse_opts(int argc, char **argv, int first, opts *o)
+{
+    o->model = DEFAULT_MODEL;
+    o->sp = vkg_sample_defaults();
+    o->sess = vkg_session_defaults();
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+#define VAL() do { if (!(v = cli_value(argc, argv, &i))) return -1; } while (0)
+#define IS(s, l) (!strcmp(a, s) || !strcmp(a, l))
+        if (IS("-h", "--help")) return 1;
+        else if (IS("-m", "--model")) { VAL(); o->model = v; }
+        else if (IS("-p", "--prompt")) { VAL(); o->prompt = v; }
+        else if (IS("-f", "--file")) { VAL(); o->prompt_file = v; }
+        else if (IS("-n", "--n_predict")) { VAL(); if (cli_int(a, v, 0, 1 << 30, &o->sp.n_predict)) return -1; }
+        else if (IS("-s", "--seed")) { VAL(); if (cli_u64(a, v, &o->sp.seed)) return -1; }
+        else if (IS("-t", "--threads")) { VAL(); if (cli_int(a, v, 1, 1024, &o->sess.n_threads)) return -1; }
+        else if (IS("-b", "--batch_size")) { VAL(); if (cli_int(a, v, 1, 1 << 16, &o->sess.n_batch)) return -1; }
+        else if (IS("--top_k", "--top-k")) { VAL(); if (cli_int(a, v, 0, 1 << 30, &o->sp.top_k)) return -1; }
+        else if (IS("--top_p", "--top-p")) { VAL(); if (cli_float(a, v, 0.0, 1.0, &o->sp.top_p)) return -1; }
+        else if (IS("--temp", "--temperature")) { VAL(); if (cli_float(a, v, 0.0, 1e6, &o->sp.temp)) return -1; }
+        else if (IS("--repeat-penalty", "--repeat_penalty")) { VAL(); if (cli_float(a, v, 1e-6, 1e6, &o->sp.repeat_penalty)) return -1; }
+        else if (IS("--repeat-last-n", "--repeat_last_n")) { VAL(); if (cli_int(a, v, -1, 1 << 30, &o->sp.repeat_last_n)) return -1; }
+        else if (!strcmp(a, "--ignore-eos")) o->sp.ignore_eos = true;
+        else if (!strcmp(a, "--json")) o->json = true;
+        else if (IS("-v", "--verbose")) o->sess.verbose = true;
+        else if (!strcmp(a, "--device")) { VAL(); if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1; }
+        else if (!strcmp(a, "--ids")) { VAL(); o->ids = v; }
+        else if (!strcmp(a, "--logits")) { VAL(); o->logits_out = v; }
+        else if (!strcmp(a, "--kv")) {
+            VAL();
+            if (strcmp(v, "f16") && strcmp(v, "f32")) {
+                fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v);
+                return -1;
+            }
+            o->sess.kv_f16 = !strcmp(v, "f16");
+            o->kv_set = true;
+        } else if (!strcmp(a, "--backend")) {
+            VAL();
+            if (!strcmp(v, "auto")) o->sess.backend = VKG_BACKEND_AUTO;
+            else if (!strcmp(v, "cpu")) o->sess.backend = VKG_BACKEND_CPU;
+            else if (!strcmp(v, "vulkan")) o->sess.backend = VKG_BACKEND_VULKAN;
+            else {
+                fprintf(stderr, "vkgpt2: --backend: '%s' is not auto, cpu or vulkan\n", v);
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 --help)\n", a);
+            return -1;
+        }
+#undef VAL
+#undef IS
+    }
+    /* The KV cache defaults to f16 on the GPU (half the memory traffic), f32 on the CPU. */
+    if (!o->kv_set) o->sess.kv_f16 = o->sess.backend != VKG_BACKEND_CPU;
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Loads the model and opens a session; prints errors. */
+static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms)
+{
+    char err[1024];
+    double t = now_ms();
+    *m = vkg_model_load(o->model, err, sizeof err);
+    if (!*m) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        if (!strcmp(o->model, DEFAULT_MODEL))
+            fprintf(stderr, "vkgpt2: make a model with 'vkgpt2 synth' or fetch one with tools/download-model.sh, then pass -m\n");
+        return -1;
+    }
+    /* On the CPU backend chosen by AUTO the f16 default makes no sense; the session decides. */
+    *s = vkg_session_create(*m, &o->sess, err, sizeof err);
+    if (!*s) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        vkg_model_free(*m);
+        return -1;
+    }
+    *load_ms = now_ms() - t;
+    return 0;
+}
+
+/* ---- generate ---- */
+
+typedef struct gen_out {
+    bool json;              /* collect instead of printing */
+    char *text;             /* collected text */
+    size_t len, cap;
+} gen_out;
+
+static int on_token(void *user, int32_t id, const char *text, size_t len)
+{
+    gen_out *g = user;
+    (void)id;
+    if (!g->json) {
+        if (len && fwrite(text, 1, len, stdout) != len) return 1; /* reader went away */
+        fflush(stdout);
+        return 0;
+    }
+    if (g->len + len + 1 > g->cap) {
+        size_t cap = (g->len + len + 1) * 2;
+        char *t = realloc(g->text, cap);
+        if (!t) return 1;
+        g->text = t;
+        g->cap = cap;
+    }
+    memcpy(g->text + g->len, text, len);
+    g->len += len;
+    return 0;
+}
+
+static void print_ids(FILE *f, const int32_t *ids, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", ids[i]);
+    fputc(']', f);
+}
+
+static int cmd_generate(int argc, char **argv, int first)
+{
+    opts o = {0};
+    int r = parse_opts(argc, argv, first, &o);
+    if (r) { if (r > 0) fputs(usage_text, stdout); return r > 0 ? 0 : 2; }
+    if (o.prompt && o.prompt_file) {
+        fprintf(stderr, "vkgpt2: give -p or -f, not both\n");
+        return 2;
+    }
+    char *file_text = NULL;
+    size_t plen = 0;
+    const char *ptext = o.prompt ? o.prompt : "";
+    if (o.prompt_file) {
+        if (!(file_text = cli_read_file(o.prompt_file, &plen))) return 1;
+        ptext = file_text;
+    } else {
+        plen = strlen(ptext);
+    }
+
+    vkg_model *m;
+    vkg_session *s;
+    double load_ms;
+    if (open_session(&o, &m, &s, &load_ms)) { free(file_text); return 1; }
+
+    char err[1024];
+    int32_t *pids = NULL, *gen = NULL;
+    size_t n_pids = 0, n_gen = 0;
+    int rc = 1;
+    if (vkg_tokenize(m, ptext, plen, &pids, &n_pids, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: prompt%s%s: %s\n", o.prompt_file ? " file " : "",
+                o.prompt_file ? o.prompt_file : "", err);
+        goto out;
+    }
+    vkg_model_info info = vkg_model_get_info(m);
+    if (n_pids > (size_t)info.n_ctx) {
+        fprintf(stderr, "vkgpt2: the prompt has %zu tokens, more than the model's context of %d\n",
+                n_pids, info.n_ctx);
+        goto out;
+    }
+    if (!strcmp(info.format, "synth") || o.sess.verbose)
+        fprintf(stderr, "vkgpt2: model %s (%s, %s, %d layers, %d wide)\n", o.model, info.format,
+                info.weight_type, info.n_layer, info.n_embd);
+    gen_out g = {.json = o.json};
+    if (!o.json) { fwrite(ptext, 1, plen, stdout); fflush(stdout); }
+    vkg_stats st;
+    if (vkg_generate(s, pids, n_pids, &o.sp, on_token, &g, &gen, &n_gen, &st, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        free(g.text);
+        goto out;
+    }
+    st.load_ms = load_ms;
+    if (o.json) {
+        FILE *f = stdout;
+        fputs("{\"prompt_ids\": ", f);
+        print_ids(f, pids, n_pids);
+        fputs(", \"ids\": ", f);
+        print_ids(f, gen, n_gen);
+        fputs(", \"text\": ", f);
+        cli_json_string(f, g.text ? g.text : "", g.len);
+        fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
+        const char *dev = vkg_session_device(s);
+        cli_json_string(f, dev, strlen(dev));
+        fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
+                   "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
+                   "\"total_ms\": %.3f}",
+                st.load_ms, st.prompt_tokens, st.prompt_ms, st.decode_tokens, st.decode_ms_per_token,
+                st.sample_ms, st.total_ms + st.load_ms);
+        fprintf(f, ", \"memory\": {\"weights_bytes\": %zu, \"kv_bytes\": %zu, \"scratch_bytes\": %zu}",
+                st.weights_bytes, st.kv_bytes, st.scratch_bytes);
+        fprintf(f, ", \"counters\": {\"decode_cmdbuf_records\": %llu, \"prefill_cmdbuf_records\": %llu, "
+                   "\"submits\": %llu, \"dispatches_per_token\": %llu, \"barriers_per_token\": %llu, "
+                   "\"readback_bytes_per_token\": %llu, \"device_memory_bytes\": %llu}",
+                (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
+                (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
+                (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token,
+                (unsigned long long)st.device_memory_bytes);
+        fprintf(f, ", \"stopped\": \"%s\"}\n", st.hit_eos ? "eos" : st.hit_context_end ? "context" : "n_predict");
+    } else {
+        fputc('\n', stdout);
+    }
+    free(g.text);
+    fflush(stdout);
+    fprintf(stderr, "\n%s: backend %s on %s\n", "vkgpt2", vkg_session_backend(s), vkg_session_device(s));
+    fprintf(stderr, "%s:     load time = %9.2f ms\n", "vkgpt2", st.load_ms);
+    fprintf(stderr, "%s:   prompt eval = %9.2f ms / %d tokens (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
+            st.prompt_ms, st.prompt_tokens, st.prompt_tokens ? st.prompt_ms / st.prompt_tokens : 0,
+            st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0);
+    fprintf(stderr, "%s:        decode = %9.2f ms / %d tokens (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
+            st.decode_ms, st.decode_tokens, st.decode_ms_per_token,
+            st.decode_ms > 0 ? st.decode_tokens * 1e3 / st.decode_ms : 0);
+    fprintf(stderr, "%s:   sample time = %9.2f ms\n", "vkgpt2", st.sample_ms);
+    fprintf(stderr, "%s:    total time = %9.2f ms\n", "vkgpt2", st.total_ms + st.load_ms);
+    fprintf(stderr, "%s:        memory = weights %.1f MiB, KV cache %.1f MiB, scratch %.1f MiB\n", "vkgpt2",
+            st.weights_bytes / 1048576.0, st.kv_bytes / 1048576.0, st.scratch_bytes / 1048576.0);
+    if (o.sess.verbose)
+        fprintf(stderr, "%s:      counters = decode records %llu, prefill records %llu, submits %llu, "
+                        "dispatches/token %llu, barriers/token %llu, readback bytes/token %llu\n", "vkgpt2",
+                (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
+                (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
+                (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token);
+    rc = 0;
+out:
+    vkg_free(pids);
+    vkg_free(gen);
+    vkg_session_free(s);
+    vkg_model_free(m);
+    free(file_text);
+    return rc;
+}
+
+/* ---- eval ---- */
+
+/* Parses "ID ID ..." (spaces, commas or newlines between). */
+static int parse_ids(const char *what, const char *s, int32_t **ids, size_t *n)
+{
+    size_t cap = 16;
+    *n = 0;
+    *ids = malloc(cap * sizeof **ids);
+    if (!*ids) return -1;
+    while (*s) {
+        while (*s == ' ' || *s == ',' || *s == '\n' || *s == '\t' || *s == '\r') s++;
+        if (!*s) break;
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 0 || v > INT32_MAX ||
+            (*end && *end != ' ' && *end != ',' && *end != '\n' && *end != '\t' && *end != '\r')) {
+            fprintf(stderr, "vkgpt2: %s: '%.20s' is not a token id\n", what, s);
+            free(*ids);
+            return -1;
+        }
+        if (*n == cap) {
+            int32_t *t = realloc(*ids, (cap *= 2) * sizeof *t);
+            if (!t) { free(*ids); return -1; }
+            *ids = t;
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+        s = end;
+    }
+    return 0;
+}
+
+static int cmd_eval(int argc, char **argv, int first)
+{
+    opts o = {0};
+    int r = parse_opts(argc, argv, first, &o);
+    if (r) { if (r > 0) fputs(usage_text, stdout); return r > 0 ? 0 : 2; }
+    if (!o.ids || !o.logits_out) {
+        fprintf(stderr, "vkgpt2: eval needs --ids \"ID ...\" and --logits OUT\n");
+        return 2;
+    }
+    int32_t *ids;
+    size_t n;
+    if (parse_ids("--ids", o.ids, &ids, &n)) return 2;
+    if (!n) { fprintf(stderr, "vkgpt2: --ids: no token ids given\n"); free(ids); return 2; }
+    vkg_model *m;
+    vkg_session *s;
+    double load_ms;
+    if (open_session(&o, &m, &s, &load_ms)) { free(ids); return 1; }
+    vkg_model_info info = vkg_model_get_info(m);
+    int rc = 1;
+    char err[1024];
+    float *logits = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= info.n_vocab) {
+            fprintf(stderr, "vkgpt2: --ids: token %d is outside the vocabulary (0..%d)\n", ids[i], info.n_vocab - 1);
+            goto out;
+        }
+    if (n > (size_t)info.n_ctx) {
+        fprintf(stderr, "vkgpt2: --ids: %zu tokens, more than the model's context of %d\n", n, info.n_ctx);
+        goto out;
+    }
+    logits = malloc(n * (size_t)info.n_vocab * sizeof *logits);
+    if (!logits) { fprintf(stderr, "vkgpt2: out of memory for %zu x %d logits\n", n, info.n_vocab); goto out; }
+    if (vkg_eval(s, ids, n, logits, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+    FILE *f = strcmp(o.logits_out, "-") ? fopen(o.logits_out, "wb") : stdout;
+    if (!f) { fprintf(stderr, "vkgpt2: %s: %s\n", o.logits_out, strerror(errno)); goto out; }
+    size_t w = fwrite(logits, sizeof *logits, n * (size_t)info.n_vocab, f);
+    if ((f != stdout && fclose(f)) || w != n * (size_t)info.n_vocab) {
+        fprintf(stderr, "vkgpt2: %s: write failed\n", o.logits_out);
+        goto out;
+    }
+    fprintf(stderr, "vkgpt2: %zu x %d logits written to %s (backend %s)\n", n, info.n_vocab, o.logits_out,
+            vkg_session_backend(s));
+    rc = 0;
+out:
+    free(logits);
+    free(ids);
+    vkg_session_free(s);
+    vkg_model_free(m);
+    return rc;
+}
+
+/* ---- tokenize / detokenize ---- */
+
+static int cmd_tokens(int argc, char **argv, int first, bool encode)
+{
+    const char *model = DEFAULT_MODEL;
+    for (int i = first; i < argc; i++) {
+        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+            if (!(model = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    char err[1024];
+    vkg_model *m = vkg_vocab_load(model, err, sizeof err);
+    if (!m) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    size_t len;
+    char *in = cli_read_file("-", &len);
+    int rc = 1;
+    if (!in) goto out;
+    if (encode) {
+        int32_t *ids;
+        size_t n;
+        if (vkg_tokenize(m, in, len, &ids, &n, err, sizeof err)) {
+            fprintf(stderr, "vkgpt2: stdin: %s\n", err);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+        putchar('\n');
+        vkg_free(ids);
+    } else {
+        int32_t *ids;
+        size_t n, tlen;
+        char *text;
+        if (parse_ids("stdin", in, &ids, &n)) goto out;
+        if (vkg_detokenize(m, ids, n, &text, &tlen, err, sizeof err)) {
+            fprintf(stderr, "vkgpt2: stdin: %s\n", err);
+            free(ids);
+            goto out;
+        }
+        fwrite(text, 1, tlen, stdout);
+        vkg_free(text);
+        free(ids);
+    }
+    rc = fflush(stdout) ? 1 : 0;
+out:
+    free(in);
+    vkg_model_free(m);
+    return rc;
+}
+
+/* ---- synth ---- */
+
+static int cmd_synth(int argc, char **argv, int first)
+{
+    const char *out = NULL;
+    vkg_synth_params p = {.size = "tiny", .format = "hf", .type = "f32", .vocab_dir = NULL, .seed = 1};
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        if (!(v = cli_value(argc, argv, &i))) return 2;
+        if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
+        else if (!strcmp(a, "--size")) p.size = v;
+        else if (!strcmp(a, "--format")) p.format = v;
+        else if (!strcmp(a, "--type")) p.type = v;
+        else if (!strcmp(a, "--vocab")) p.vocab_dir = v;
+        else if (!strcmp(a, "--seed")) { if (cli_u64(a, v, &p.seed)) return 2; }
+        else { fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 --help)\n", a); return 2; }
+    }
+    if (!out) { fprintf(stderr, "vkgpt2: synth needs -o PATH\n"); return 2; }
+    char err[1024];
+    if (vkg_synth(out, &p, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    fprintf(stderr, "vkgpt2: wrote synthetic GPT-2 %s (%s, %s) to %s\n", p.size, p.format, p.type, out);
+    return 0;
+}
+
+/* ---- devices ---- */
+
+static int cmd_devices(void)
+{
+    char err[1024];
+    if (vkg_list_devices(stdout, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    return 0;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv, 2);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv, 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokens(argc, argv, 2, true);
+    if (!strcmp(cmd, "detokenize")) return cmd_tokens(argc, argv, 2, false);
+    if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv, 2);
+    if (!strcmp(cmd, "devices")) return cmd_devices();
+    if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
+    if (argc > 1 && cmd[0] != '-') {
+        fprintf(stderr, "vkgpt2: unknown command '%s' (see vkgpt2 --help)\n", cmd);
+        return 2;
+    }
+    return cmd_generate(argc, argv, 1); /* ggml style: flags only */
+}
