@@ -259,10 +259,10 @@ typedef struct {
 } pc_attn_prefill;
 
 typedef struct {
-    VkDeviceAddress part, qkv, kc, vc, step;
+    VkDeviceAddress part, qkv, kc, vc, step, kc4;
     uint32_t E, chunk, n_splits, n_head;
     float scale;
-    uint32_t pad;
+    uint32_t wide;
 } pc_attn_decode;
 
 typedef struct {
@@ -291,8 +291,9 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
     }
     uint32_t ns = (uint32_t)attn_splits(n_ctx);
     uint32_t chunk = ceil_div((uint32_t)n_ctx, ns);
-    pc_attn_decode pd = {scratch, qkv, kcache, vcache, step, E, chunk, ns, (uint32_t)n_head,
-                         scale, 0};
+    uint32_t wide = kcache % 16 == 0 && head_dim % (f16 ? 8 : 4) == 0;
+    pc_attn_decode pd = {scratch, qkv, kcache, vcache, step, kcache, E, chunk, ns,
+                         (uint32_t)n_head, scale, wide};
     char name[32];
     snprintf(name, sizeof name, "attn_decode_%s%s", f16 ? "f16" : "f32", o->subgroup ? "_sg" : "");
     dispatch(o, s, name, spec, 1, &pd, sizeof pd, ns, (uint32_t)n_head, 1, "attn_decode");

@@ -6,9 +6,10 @@
 // the empty partial (O = 0, m = -inf, l = 0). attn_reduce.comp combines the partials.
 // Scratch: O at [(h * n_splits + split) * HD], then (m, l) pairs at
 // [n_head * n_splits * HD + (h * n_splits + split) * 2].
-// 64 invocations: one key each per pass of the chunk for the scores, then one output dim each
-// (dims d = tid + 64 i) for P.V. K/V f32 or packed f16 (-DKV_F16). Spec constant 0: head_dim
-// (<= 128).
+// 64 invocations: one key each per pass of the chunk for the scores (reading its K row with 16-byte
+// loads when `wide`: K 16-byte aligned and head_dim % 4 == 0 (f32) or % 8 == 0 (f16)), then one
+// output dim each (dims d = tid + 64 i, coalesced across the workgroup) for P.V. K/V f32 or packed
+// f16 (-DKV_F16). Spec constant 0: head_dim (<= 128).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "kv_load.glsl"
@@ -23,11 +24,13 @@ layout(push_constant) uniform Push {
     U32 kc;
     U32 vc;
     StepParams step;
+    U32x4 kc4;   // the same address as kc, read 16 bytes at a time when wide != 0
     uint E;
     uint chunk;
     uint n_splits;
     uint n_head;
     float scale;
+    uint wide;
 } pc;
 
 shared float qs[HD];
@@ -59,7 +62,28 @@ void main() {
         float s = -1.0 / 0.0;
         if (j < je) {
             float acc = 0.0;
-            for (uint d = 0u; d < HD; d++) acc = fma(qs[d], kv_at(pc.kc, j, E, hc + d), acc);
+            if (pc.wide != 0u) {
+#ifdef KV_F16
+                uint b = (j * E + hc) >> 3;
+                for (uint d8 = 0u; d8 < HD / 8u; d8++) {
+                    uvec4 u = pc.kc4.v[b + d8];
+                    uint d = 8u * d8;
+                    acc += dot(vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y)),
+                               vec4(qs[d], qs[d + 1u], qs[d + 2u], qs[d + 3u]));
+                    acc += dot(vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w)),
+                               vec4(qs[d + 4u], qs[d + 5u], qs[d + 6u], qs[d + 7u]));
+                }
+#else
+                uint b = (j * E + hc) >> 2;
+                for (uint d4 = 0u; d4 < HD / 4u; d4++) {
+                    vec4 k = uintBitsToFloat(pc.kc4.v[b + d4]);
+                    uint d = 4u * d4;
+                    acc += dot(k, vec4(qs[d], qs[d + 1u], qs[d + 2u], qs[d + 3u]));
+                }
+#endif
+            } else {
+                for (uint d = 0u; d < HD; d++) acc = fma(qs[d], kv_at(pc.kc, j, E, hc + d), acc);
+            }
             s = acc;
         }
         float m_new = max(m, wg_max(s));   // finite: key c0 exists

@@ -164,6 +164,14 @@ Test(vk_attention, decode_long_chunks)
     run_case(1, 2, 32, 2100, pasts, 3, 1);
 }
 
+Test(vk_attention, decode_narrow_heads)
+{
+    /* head_dim 18: no 16-byte K loads for f32 or f16; 36: 16-byte loads for f32 only */
+    int pasts[] = {0, 29, 70};
+    run_case(1, 2, 18, 71, pasts, 3, 1);
+    run_case(1, 3, 36, 130, pasts, 3, 1);
+}
+
 Test(vk_attention, prefill)
 {
     int pasts[] = {0, 20};
