@@ -12,10 +12,11 @@
 
 #include "vocab.h"
 
-/* The characters the reference encoder's \s matches: tab, LF, VT, FF, CR, the space separators
- * (Zs), LINE SEPARATOR, PARAGRAPH SEPARATOR and ZERO WIDTH NO-BREAK SPACE. PCRE2's own \s under UCP
- * differs (it leaves out U+FEFF), so the class is spelled out. */
-#define WS "\\t\\n\\x0b\\f\\r\\x20\\xa0\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
+/* \s as OpenAI's encoder (Python's `regex` module) reads it: the Unicode White_Space property, i.e.
+ * tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
+ * U+205F, U+3000. Not U+001C..U+001F (Python's str.isspace has those), not U+FEFF (JavaScript's \s
+ * has it), not U+180E (PCRE2's \h has it): so the class is spelled out rather than left to \s. */
+#define WS "\\t\\n\\x0b\\f\\r\\x20\\x85\\xa0\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
 static const char pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+|[" WS "]+(?![^" WS "])|[" WS "]+";
 

@@ -1,9 +1,9 @@
 /* tokenizer.h - GPT-2's byte-level BPE: text -> ids and ids -> bytes.
  *
  * Encoding follows OpenAI's algorithm exactly: the UTF-8 text is split into pre-tokens by GPT-2's
- * pattern  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+  (with \s
- * meaning what it means in the reference encoder: tab, LF, VT, FF, CR, the Unicode space separators,
- * U+2028, U+2029 and U+FEFF; not U+0085 nor U+001C..U+001F), then each pre-token's bytes are merged
+ * pattern  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+  with \s as
+ * in OpenAI's encoder.py (Python's `regex` module: the Unicode White_Space property, so U+0085 and
+ * U+00A0 are spaces while U+001C..U+001F and U+FEFF are not), then each pre-token's bytes are merged
  * by rank. "<|endoftext|>" inside text is ordinary text; callers that want the eot id append
  * vocab->eot themselves.
  *

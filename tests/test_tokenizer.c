@@ -209,6 +209,24 @@ Test(tokenizer, endoftext_is_ordinary_text)
     free(ids);
 }
 
+/* \s is the Unicode White_Space property, as in OpenAI's encoder.py (Python's `regex` module):
+ * U+0085 and U+3000 are spaces; U+FEFF, U+180E and U+001C are not. */
+Test(tokenizer, whitespace_class_follows_encoder_py)
+{
+    static const int32_t nel[] = {220, 126, 227, 0};
+    expect_ids(" \xc2\x85!", nel, 4);
+    static const int32_t bom[] = {64, 27332, 119, 123, 0};
+    expect_ids("a \xef\xbb\xbf!", bom, 5);
+    static const int32_t mvs[] = {64, 28053, 254, 236, 0};
+    expect_ids("a \xe1\xa0\x8e!", mvs, 5);
+    static const int32_t fs[] = {87, 216, 216, 331};
+    expect_ids("x\x1c\x1c y", fs, 4);
+    static const int32_t ideo[] = {437, 220, 5099, 222, 5099, 222};
+    expect_ids("end \xe3\x80\x80\xe3\x80\x80", ideo, 6);
+    static const int32_t ls[] = {64, 220, 220, 447, 101, 65};
+    expect_ids("a  \xe2\x80\xa8" "b", ls, 6);
+}
+
 Test(tokenizer, round_trips)
 {
     static const char *texts[] = {
