@@ -299,6 +299,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
         base->counters.readback_bytes_last += rows * row_bytes;
     }
     base->counters.readback_bytes += base->counters.readback_bytes_last;
+    base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
     return 0;
 }
 

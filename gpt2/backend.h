@@ -32,6 +32,7 @@ typedef struct gpt2_counters {
     uint64_t readback_bytes;          /* bytes read back from the device in total */
     uint64_t readback_bytes_last;     /* bytes read back by the last step */
     uint64_t cpu_fallback_nodes;      /* nodes of the last step that ran on the CPU */
+    uint64_t validation_messages;     /* Vulkan validation messages so far (0 unless enabled) */
 } gpt2_counters;
 
 typedef struct gpt2_backend gpt2_backend;
