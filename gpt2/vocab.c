@@ -554,10 +554,8 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         if (t == v->eot) continue;
         const char *s = v->tok[t];
         size_t n = v->len[t];
-        if (n < 2) {
-            seterr(err, errlen, "derive merges: token %d has %zu byte(s); a merged token has at least 2", (int)t, n);
-            goto out;
-        }
+        /* Not a merge: too short, a second spelling of an earlier token, or a special token. */
+        if (n < 2 || strmap_find(&sm, s, n) != t || (n == 13 && memcmp(s, "<|endoftext|>", 13) == 0)) continue;
         /* Plain BPE over the token's bytes with the merges learnt so far. */
         size_t k = n;
         for (size_t i = 0; i < n; i++) sym[i] = byte_id[(uint8_t)s[i]];
@@ -585,10 +583,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
                 int32_t score = x > y ? x : y;
                 if (score > best) { best = score; a = x; b = y; }
             }
-            if (a < 0) {
-                seterr(err, errlen, "derive merges: token %d cannot be split into two earlier tokens", (int)t);
-                goto out;
-            }
+            if (a < 0) continue; /* no two earlier tokens make it: BPE can never produce it */
         }
         mg[r][0] = a;
         mg[r][1] = b;

@@ -159,6 +159,34 @@ Test(vocab, derive_merges_matches_real)
     gpt2_vocab_free(&v);
 }
 
+Test(vocab, derive_merges_skips_tokens_that_are_no_merges)
+{
+    gpt2_vocab a, d;
+    char err[256] = "";
+    cr_assert_eq(gpt2_vocab_make_bytes(&a, 60), 0);
+    cr_assert_eq(gpt2_vocab_copy(&d, &a), 0);
+    free(d.merges);
+    d.merges = NULL;
+    d.n_merges = 0;
+    d.eot = -1; /* as a loader that did not look for it leaves it */
+    /* pad with a second spelling of token 300 and with bytes no two tokens make */
+    d.tok = realloc(d.tok, (size_t)(d.n_tokens + 2) * sizeof *d.tok);
+    d.len = realloc(d.len, (size_t)(d.n_tokens + 2) * sizeof *d.len);
+    d.tok[d.n_tokens] = malloc(a.len[300] + 1);
+    memcpy(d.tok[d.n_tokens], a.tok[300], a.len[300]);
+    d.len[d.n_tokens] = a.len[300];
+    d.tok[d.n_tokens + 1] = malloc(4);
+    memcpy(d.tok[d.n_tokens + 1], "\xff\xfe\xfd", 4);
+    d.len[d.n_tokens + 1] = 3;
+    d.n_tokens += 2;
+    cr_assert_eq(gpt2_vocab_derive_merges(&d, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n_merges, a.n_merges);
+    for (int32_t r = 0; r < a.n_merges; r++)
+        cr_assert(d.merges[r][0] == a.merges[r][0] && d.merges[r][1] == a.merges[r][1], "merge %d", (int)r);
+    gpt2_vocab_free(&d);
+    gpt2_vocab_free(&a);
+}
+
 Test(vocab, real_write_load_round_trip, .init = make_tmp, .fini = rm_tmp)
 {
     gpt2_vocab v, w;
@@ -283,6 +311,8 @@ Test(vocab, make_bytes_deterministic_and_round_trips, .init = make_tmp, .fini = 
     cr_assert_eq(gpt2_vocab_make_bytes(&a, 0), 0);
     cr_assert_eq(a.n_tokens, 257);
     cr_assert_eq(a.eot, 256);
+    gpt2_vocab_free(&a);
+    cr_assert_eq(gpt2_vocab_make_bytes(&a, 400), 0); /* the sample has room for 418 */
     gpt2_vocab_free(&a);
     cr_assert_eq(gpt2_vocab_make_bytes(&a, -1), -1);
     cr_assert_eq(gpt2_vocab_make_bytes(&a, 1000000), -1);
