@@ -128,78 +128,68 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     free(ref); free(scale); free(sc); free(outc);
 }
 
-static void run_case(int n, int n_head, int hd, int n_ctx, const int *pasts, int n_pasts, int step_n)
+/* kv_mask: 1 = f32 caches, 2 = f16, 3 = both. Decode also runs with subgroup variants off and on. */
+static void run_case(vkt *t, int n, int n_head, int hd, int n_ctx, const int *pasts, int n_pasts,
+                     int step_n, int kv_mask)
 {
-    vkt t = vkt_open();
-    vkt_seed((uint64_t)(n * 1000 + hd * 10 + n_ctx));
+    vkt_seed((uint64_t)(n * 1000 + hd * 10 + n_ctx + step_n));
     for (int sg = 0; sg < 2; sg++) {
-        vk_ops_set_subgroup(t.o, sg);
+        vk_ops_set_subgroup(t->o, n > 1 ? -1 : sg);
         for (int kt = 0; kt < 2; kt++) {
+            if (!(kv_mask & (1 << kt))) continue;
             attn_env a;
-            env_init(&t, &a, n, n_head, hd, n_ctx, (vkg_dtype)kt);
-            for (int i = 0; i < n_pasts; i++) run_step(&t, &a, pasts[i], step_n);
-            env_free(&t, &a);
+            env_init(t, &a, n, n_head, hd, n_ctx, (vkg_dtype)kt);
+            for (int i = 0; i < n_pasts; i++) run_step(t, &a, pasts[i], step_n);
+            env_free(t, &a);
         }
         if (n > 1) break; /* only decode has subgroup variants */
     }
+}
+
+Test(vk_attention, decode)
+{
+    vkt t = vkt_open();
+    int p1[] = {0, 37, 63, 64, 99};      /* 2 splits of 50 */
+    run_case(&t, 1, 3, 64, 100, p1, 5, 1, 3);
+    int p2[] = {0, 61, 250, 299};        /* 5 splits of 60; step.n 0 means all */
+    run_case(&t, 1, 2, 64, 300, p2, 4, 0, 3);
+    int p3[] = {1, 1000, 2099};          /* 32 splits of 66: two passes of 64 keys per workgroup */
+    run_case(&t, 1, 2, 64, 2100, p3, 3, 1, 3);
     vkt_close(&t);
-}
-
-Test(vk_attention, decode_two_splits)
-{
-    int pasts[] = {0, 37, 63, 64, 99};
-    run_case(1, 3, 64, 100, pasts, 5, 1);
-}
-
-Test(vk_attention, decode_many_splits)
-{
-    int pasts[] = {0, 61, 250, 299};
-    run_case(1, 2, 40, 300, pasts, 4, 0);
-}
-
-Test(vk_attention, decode_long_chunks)
-{
-    /* 2100 positions: 32 splits of 66 keys, more than one pass of 64 per workgroup */
-    int pasts[] = {1, 1000, 2099};
-    run_case(1, 2, 32, 2100, pasts, 3, 1);
 }
 
 Test(vk_attention, decode_narrow_heads)
 {
-    /* head_dim 18: no 16-byte K loads for f32 or f16; 36: 16-byte loads for f32 only */
+    vkt t = vkt_open();
+    /* head_dim 18: no 16-byte K loads for f32 or f16; 40: 16-byte loads for both; 36: f32 only */
     int pasts[] = {0, 29, 70};
-    run_case(1, 2, 18, 71, pasts, 3, 1);
-    run_case(1, 3, 36, 130, pasts, 3, 1);
+    run_case(&t, 1, 2, 18, 71, pasts, 3, 1, 3);
+    run_case(&t, 1, 2, 40, 300, pasts, 3, 1, 3);
+    run_case(&t, 1, 3, 36, 130, pasts, 3, 1, 3);
+    vkt_close(&t);
 }
 
 Test(vk_attention, prefill)
 {
-    int pasts[] = {0, 20};
-    run_case(17, 2, 64, 128, pasts, 2, 0);
+    vkt t = vkt_open();
+    int p1[] = {0, 20};
+    run_case(&t, 17, 2, 64, 128, p1, 2, 0, 3);
+    int p2[] = {10};
+    run_case(&t, 65, 2, 64, 128, p2, 1, 0, 3);
+    /* recorded for 17 tokens, replayed with 9 and with 2 */
+    int p3[] = {3};
+    run_case(&t, 17, 2, 64, 64, p3, 1, 9, 3);
+    run_case(&t, 17, 2, 64, 64, p3, 1, 2, 3);
+    vkt_close(&t);
 }
 
-Test(vk_attention, prefill_large)
+Test(vk_attention, prefill_other_heads)
 {
-    int pasts[] = {10};
-    run_case(65, 2, 64, 128, pasts, 1, 0);
-}
-
-Test(vk_attention, prefill_odd_heads)
-{
-    int pasts[] = {0, 7};
-    run_case(3, 3, 40, 64, pasts, 2, 0);
-}
-
-Test(vk_attention, prefill_hd128)
-{
-    int pasts[] = {5};
-    run_case(33, 1, 128, 64, pasts, 1, 0);
-}
-
-Test(vk_attention, prefill_short_step)
-{
-    /* recorded for 17 tokens, replayed with 9 and then 2 */
-    int pasts[] = {3};
-    run_case(17, 2, 64, 64, pasts, 1, 9);
-    run_case(17, 2, 64, 64, pasts, 1, 2);
+    vkt t = vkt_open();
+    /* 40 dims: 5 per lane; 128: the largest head (shared memory close to 32 KiB) */
+    int p1[] = {0, 7};
+    run_case(&t, 3, 3, 40, 64, p1, 2, 0, 2);
+    int p2[] = {5};
+    run_case(&t, 33, 1, 128, 64, p2, 1, 0, 1);
+    vkt_close(&t);
 }
