@@ -7,6 +7,7 @@
 
 #include "vkgpt2.h"
 
+#include "../cpu_fallback/cpu_ops.h"
 #include "../engine/vk_engine.h"
 
 #include "backend.h"
@@ -363,4 +364,12 @@ int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t err
 int vkg_list_devices(void *file, char *err, size_t errlen)
 {
     return vk_list_devices(file, err, errlen);
+}
+
+double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
+{
+    cpu_pool *p = cpu_pool_create(n_threads);
+    double gbs = cpu_measure_bandwidth_gbs(p, bytes);
+    cpu_pool_destroy(p);
+    return gbs;
 }

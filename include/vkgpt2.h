@@ -87,6 +87,10 @@ int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t err
 /* Prints every Vulkan device and its properties. Returns 0, or -1 with err (no Vulkan). */
 int vkg_list_devices(void *file, char *err, size_t errlen);
 
+/* Host memory read bandwidth in GB/s, measured with n_threads threads (<= 0: all cores) reading a
+ * buffer of `bytes` (use several times the last-level cache). */
+double vkg_measure_host_bandwidth(int n_threads, size_t bytes);
+
 /* ---- tokens ---- */
 /* Text (UTF-8, len bytes) to ids in *ids (free with vkg_free). Invalid UTF-8 is an error.
  * Not thread-safe per model: the tokenizer keeps a cache. */

@@ -16,6 +16,8 @@
 
 #define DEFAULT_MODEL "models/gpt-2-117M/ggml-model.bin"
 
+int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
+
 /* ---- usage ---- */
 
 static const char usage_text[] =
@@ -25,6 +27,7 @@ static const char usage_text[] =
     "       vkgpt2 detokenize -m MODEL_OR_VOCAB_DIR < ids      (bytes out)\n"
     "       vkgpt2 synth -o PATH --size S [--format hf|ggml] [--type f32|f16] [--seed N] [--vocab DIR]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
+    "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
     "\n"
     "generate options (ggml's gpt-2 flags):\n"
     "  -m, --model PATH        model: Hugging Face directory or ggml .bin (default " DEFAULT_MODEL ")\n"
@@ -487,6 +490,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "detokenize")) return cmd_tokens(argc, argv, 2, false);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv, 2);
     if (!strcmp(cmd, "devices")) return cmd_devices();
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv, 2);
     if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
     if (argc > 1 && cmd[0] != '-') {
         fprintf(stderr, "vkgpt2: unknown command '%s' (see vkgpt2 --help)\n", cmd);
