@@ -20,6 +20,73 @@ static void ggml_roundtrip(vkg_dtype wt, bool untied)
     cr_assert_str_eq(b.format, "ggml");
     tu_same_model(&a, &b);
     cr_assert(b.map != NULL);
+    /* Aligned tensors of the right type point into the mapping. */
+    int mapped = 0, n = gpt2_n_tensors(&b.hp);
+    for (int id = 0; id < n; id++) {
+        const char *d = gpt2_tensor_at_c(&b, id)->data, *m0 = b.map;
+        if (d >= m0 && d < m0 + b.map_size) mapped++;
+    }
+    cr_assert(mapped > 0);
+    gpt2_model_free(&a);
+    gpt2_model_free(&b);
+}
+
+/* A ggml file written here by hand with unusual types: f16 vectors (widened to f32), an f32 matrix in
+ * an f16 file (converted to f16), f16 wpe (kept f16). */
+Test(formats, ggml_mixed_types)
+{
+    gpt2_model a, b;
+    tu_synth(&a, VKG_F32, false);
+    const char *p = tu_path("mixed.bin");
+    FILE *f = fopen(p, "wb");
+    int32_t h[8] = {0x67676d6c, a.hp.n_vocab, a.hp.n_ctx, a.hp.n_embd, a.hp.n_head, a.hp.n_layer, 1, a.hp.n_vocab};
+    fwrite(h, 4, 8, f);
+    for (int i = 0; i < a.hp.n_vocab; i++) {
+        fwrite(&a.vocab.len[i], 4, 1, f);
+        fwrite(a.vocab.tok[i], 1, a.vocab.len[i], f);
+    }
+    int n = gpt2_n_tensors(&a.hp);
+    int f32_matrix = GPT2_T_GLOBALS + GPT2_L_ATTN_W;
+    for (int id = 0; id < n; id++) {
+        if (id == GPT2_T_LM_HEAD) continue;
+        const vkg_tensor *t = gpt2_tensor_at_c(&a, id);
+        char name[64];
+        gpt2_tensor_name_ggml(id, name, sizeof name);
+        int32_t tt = id == f32_matrix ? 0 : 1, nd = gpt2_tensor_kind(id) == GPT2_K_VEC ? 1 : 2;
+        int32_t rec[5] = {nd, (int32_t)strlen(name), tt, (int32_t)t->ne[0], (int32_t)t->ne[1]};
+        fwrite(rec, 4, 3 + (size_t)nd, f);
+        fwrite(name, 1, strlen(name), f);
+        size_t cnt = (size_t)t->ne[0] * (size_t)t->ne[1];
+        for (size_t i = 0; i < cnt; i++) {
+            float v = ((const float *)t->data)[i];
+            if (tt == 0) {
+                fwrite(&v, 4, 1, f);
+            } else {
+                uint16_t x = vkg_f32_to_f16(v);
+                fwrite(&x, 2, 1, f);
+            }
+        }
+    }
+    fclose(f);
+    char err[512] = "";
+    cr_assert(gpt2_model_load(&b, p, err, sizeof err) == 0, "%s", err);
+    cr_assert_eq(b.wtype, VKG_F16);
+    cr_assert_eq(b.w.wpe.type, VKG_F16);
+    cr_assert_eq(b.w.wte.type, VKG_F16);
+    cr_assert_eq(b.w.layers[0].attn_w.type, VKG_F16);
+    cr_assert_eq(b.w.layers[1].fc_b.type, VKG_F32);
+    cr_assert_eq(b.w.ln_f_g.type, VKG_F32);
+    for (int id = 0; id < n; id++) {
+        if (id == GPT2_T_LM_HEAD) continue;
+        const vkg_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
+        size_t cnt = (size_t)x->ne[0] * (size_t)x->ne[1];
+        for (size_t i = 0; i < cnt; i++) {
+            float want = vkg_f16_to_f32(vkg_f32_to_f16(((const float *)x->data)[i]));
+            cr_assert_eq(vkg_load(y->data, y->type, i), want, "tensor %d elem %zu", id, i);
+        }
+    }
+    char e2[256];
+    cr_assert(gpt2_model_validate(&b, e2, sizeof e2) == 0, "%s", e2);
     gpt2_model_free(&a);
     gpt2_model_free(&b);
 }
@@ -126,6 +193,10 @@ static void hf_roundtrip(vkg_dtype wt, bool untied, unsigned flags)
     cr_assert(gpt2_model_load(&b, d, err, sizeof err) == 0, "%s", err);
     cr_assert_str_eq(b.format, "hf");
     tu_same_model(&a, &b);
+    if (!(flags & GPT2_HF_SHARDED)) { /* embeddings stay in the mapping */
+        const char *w = b.w.wte.data, *m0 = b.map;
+        cr_assert(w >= m0 && w < m0 + b.map_size);
+    }
     if (!(flags & GPT2_HF_SHARDED)) {
         size_t n;
         unsigned char *buf = tu_read(tu_path("hf/model.safetensors"), &n);
