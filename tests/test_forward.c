@@ -224,3 +224,34 @@ Test(forward, greedy_cpu_equals_vulkan, .timeout = 300)
     be[1]->destroy(be[1]);
     gpt2_model_free(&m);
 }
+
+/* The issue's acceptance check at full size: a synthetic GPT-2 124M (f16 weights, GPT-2's vocabulary
+ * size) gives the same greedy tokens on Vulkan (f16 KV cache) as on the CPU. */
+Test(forward, greedy_124M_cpu_equals_vulkan, .timeout = 600)
+{
+    gpt2_synth_params p;
+    gpt2_synth_defaults(&p);
+    char err[256];
+    cr_assert_eq(gpt2_synth_parse_size(&p, "124M", err, sizeof err), 0, "%s", err);
+    p.wtype = VKG_F16;
+    p.n_vocab = 50257;
+    p.seed = 124;
+    gpt2_model m;
+    cr_assert_eq(gpt2_synth(&m, &p, err, sizeof err), 0, "%s", err);
+    gpt2_backend *be[2] = {make_backend(&m, false, 16, VKG_F32, NULL), make_backend(&m, true, 16, VKG_F16, NULL)};
+    int32_t seq[2][24];
+    for (int k = 0; k < 2; k++) {
+        make_ids(seq[k], 12, m.hp.n_vocab, 5);
+        int32_t next;
+        cr_assert_eq(be[k]->eval(be[k], seq[k], 12, 0, false, NULL, &next, err, sizeof err), 0, "%s", err);
+        for (int i = 12; i < 20; i++) {
+            seq[k][i] = next;
+            cr_assert_eq(be[k]->eval(be[k], &seq[k][i], 1, i, false, NULL, &next, err, sizeof err), 0, "%s", err);
+        }
+    }
+    for (int i = 12; i < 20; i++) cr_expect_eq(seq[0][i], seq[1][i], "token %d: cpu %d, vulkan %d", i, seq[0][i], seq[1][i]);
+    cr_expect_eq(be[1]->counters.validation_messages, 0);
+    be[0]->destroy(be[0]);
+    be[1]->destroy(be[1]);
+    gpt2_model_free(&m);
+}
