@@ -58,7 +58,7 @@ static const char usage_text[] =
     "\n"
     "Text goes to stdout, timings and notices to stderr. Environment: VKGPT2_VALIDATION=1 turns on\n"
     "Khronos validation, VKGPT2_CPU_OPS=op,... runs the named ops (embed, layernorm, matmul,\n"
-    "attention) on the CPU under the Vulkan backend.\n";
+    "gelu, attention, softmax) on the CPU under the Vulkan backend.\n";
 
 /* ---- options ---- */
 
@@ -146,9 +146,12 @@ static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms
     double t = now_ms();
     *m = vkg_model_load(o->model, err, sizeof err);
     if (!*m) {
-        fprintf(stderr, "vkgpt2: %s\n", err);
+        /* One line: the hint for the default path goes on it. */
         if (!strcmp(o->model, DEFAULT_MODEL))
-            fprintf(stderr, "vkgpt2: make a model with 'vkgpt2 synth' or fetch one with tools/download-model.sh, then pass -m\n");
+            fprintf(stderr, "vkgpt2: %s (make a model with 'vkgpt2 synth' or fetch one with "
+                            "tools/download-model.sh, then pass -m)\n", err);
+        else
+            fprintf(stderr, "vkgpt2: %s\n", err);
         return -1;
     }
     /* On the CPU backend chosen by AUTO the f16 default makes no sense; the session decides. */
@@ -233,8 +236,8 @@ static int cmd_generate(int argc, char **argv, int first)
     }
     vkg_model_info info = vkg_model_get_info(m);
     if (n_pids > (size_t)info.n_ctx) {
-        fprintf(stderr, "vkgpt2: the prompt has %zu tokens, more than the model's context of %d\n",
-                n_pids, info.n_ctx);
+        fprintf(stderr, "vkgpt2: prompt%s%s: %zu tokens, more than the model's context of %d\n",
+                o.prompt_file ? " file " : "", o.prompt_file ? o.prompt_file : "", n_pids, info.n_ctx);
         goto out;
     }
     if (!strcmp(info.format, "synth") || o.sess.verbose)
@@ -325,7 +328,8 @@ static int parse_ids(const char *what, const char *s, int32_t **ids, size_t *n)
         long v = strtol(s, &end, 10);
         if (end == s || errno || v < 0 || v > INT32_MAX ||
             (*end && *end != ' ' && *end != ',' && *end != '\n' && *end != '\t' && *end != '\r')) {
-            fprintf(stderr, "vkgpt2: %s: '%.20s' is not a token id\n", what, s);
+            int wl = (int)strcspn(s, " ,\n\t\r");
+            fprintf(stderr, "vkgpt2: %s: '%.*s' is not a token id\n", what, wl > 20 ? 20 : wl, s);
             free(*ids);
             return -1;
         }
