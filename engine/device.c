@@ -475,8 +475,27 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
     return 0;
 }
 
+/* With VKGPT2_KEEP_DRIVERS_LOADED=1 (the tests set it) a first, hidden instance that has enumerated
+ * the devices is kept for the life of the process, so the loader never unloads the drivers. Leak
+ * checkers then still see the drivers' static state, instead of reporting their one-time
+ * allocations as leaks from an unknown (unloaded) module. */
+static VkInstance keep_drivers_instance;
+
+void vk_keep_drivers_loaded(void) {
+    if (keep_drivers_instance || !env_is_1("VKGPT2_KEEP_DRIVERS_LOADED"))
+        return;
+    char err[256];
+    if (vk_instance_create(NULL, &keep_drivers_instance, err, sizeof err))
+        return; /* the real instance will fail the same way and report it */
+    uint32_t n = 0;
+    VkResult r = vkEnumeratePhysicalDevices(keep_drivers_instance, &n, NULL);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE)
+        fprintf(stderr, "vkgpt2: keep-drivers instance: %s\n", vk_result_str(r));
+}
+
 int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen) {
     *out = NULL;
+    vk_keep_drivers_loaded();
     if (err && errlen)
         err[0] = '\0';
     vk_engine *e = calloc(1, sizeof *e);

@@ -125,6 +125,7 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
 
 int vk_list_devices(FILE *out, char *err, size_t errlen) {
     VkInstance instance;
+    vk_keep_drivers_loaded();
     if (vk_instance_create(NULL, &instance, err, errlen))
         return -1;
     uint32_t n = 0;

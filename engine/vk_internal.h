@@ -91,6 +91,9 @@ typedef struct vk_probe {
 /* Creates an instance (validation as asked by the environment when e is given, else none) after
  * loading the loader. Returns 0 or -1 with err. */
 int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen);
+/* With VKGPT2_KEEP_DRIVERS_LOADED=1: keeps the drivers loaded for the life of the process (see
+ * device.c); otherwise nothing. */
+void vk_keep_drivers_loaded(void);
 /* Fills p for phys (the instance's functions must be loaded). */
 void vk_probe_device(VkPhysicalDevice phys, vk_probe *p);
 /* Why phys cannot run the engine, or NULL when it can. */
