@@ -820,6 +820,7 @@ Test(cli, bad_arguments)
         {{"eval", "-m", "tiny", "--ids", "", "--logits", "x.f32"}, "--ids"},
         {{"eval", "-m", "tiny", "--ids", "1", "--logits", "no-such-dir/x.f32"}, "no-such-dir/x.f32"},
         {{"tokenize", "--frobnicate"}, "--frobnicate"},
+        {{"devices", "--frobnicate"}, "--frobnicate"},
         {{"synth", "--size", "tiny"}, "-o"},
         {{"synth", "-o", "s", "--size", "huge"}, "huge"},
         {{"synth", "-o", "s", "--size", "2x65x4"}, "2x65x4"},
@@ -845,7 +846,7 @@ Test(cli, help_mentions_every_flag)
 {
     const char *flags[] = {"-m", "-p", "-f", "-n", "-s", "-t", "-b", "--top_k", "--top_p", "--temp",
                            "--repeat-penalty", "--repeat-last-n", "--ignore-eos", "--backend", "--device",
-                           "--kv", "--json"};
+                           "--kv", "--json", "--ids", "--logits", "-o", "--size", "--vocab", "-v"};
     const char *forms[][1] = {{"--help"}, {"-h"}, {"help"}};
     for (size_t f = 0; f < 3; f++) {
         proc p = run_full(NULL, 0, NULL, ARGS(forms[f][0]));

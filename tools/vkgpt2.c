@@ -476,8 +476,13 @@ static int cmd_synth(int argc, char **argv, int first)
 
 /* ---- devices ---- */
 
-static int cmd_devices(void)
+static int cmd_devices(int argc, char **argv, int first)
 {
+    for (int i = first; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage_text, stdout); return 0; }
+        fprintf(stderr, "vkgpt2: devices takes no arguments ('%s'; see vkgpt2 --help)\n", argv[i]);
+        return 2;
+    }
     char err[1024];
     if (vkg_list_devices(stdout, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
     return 0;
@@ -493,7 +498,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "tokenize")) return cmd_tokens(argc, argv, 2, true);
     if (!strcmp(cmd, "detokenize")) return cmd_tokens(argc, argv, 2, false);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv, 2);
-    if (!strcmp(cmd, "devices")) return cmd_devices();
+    if (!strcmp(cmd, "devices")) return cmd_devices(argc, argv, 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv, 2);
     if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
     if (argc > 1 && cmd[0] != '-') {
