@@ -396,6 +396,43 @@ Test(cli, json_output)
     proc_free(&q);
 }
 
+/* Strict UTF-8 (no overlongs, surrogates or leads past f4). */
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t need = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (!need || i + need > n) return false;
+        for (size_t k = 1; k < need; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+        if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0) ||
+            (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))
+            return false;
+        i += need;
+    }
+    return true;
+}
+
+/* Uniform sampling over the byte-level vocabulary emits every kind of broken byte sequence; the
+ * JSON must stay valid UTF-8 (bad bytes become \ufffd) whatever the text holds. */
+Test(cli, json_text_is_valid_utf8)
+{
+    synth_tiny();
+    for (int seed = 1; seed <= 40; seed++) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", seed);
+        proc p = RUN("-m", "tiny", "-n", "200", "-s", s, "--temp", "1e6", "--top_k", "0", "--top_p", "1",
+                     "--ignore-eos", "--json", "--backend", "cpu");
+        expect_ok(&p, "uniform sampling");
+        cr_assert(valid_utf8((const unsigned char *)p.out, p.out_len), "seed %d: --json output is not UTF-8:\n%s",
+                  seed, p.out);
+        json_doc *d = parse_json(&p);
+        cr_assert(jfield(json_root(d), "ids", JSON_ARRAY)->len == 128); /* <|endoftext|> + 128 = n_ctx + 1 */
+        json_free(d);
+        proc_free(&p);
+    }
+}
+
 Test(cli, json_vulkan_one_record_small_readback)
 {
     synth_tiny();

@@ -95,7 +95,9 @@ char *cli_read_file(const char *path, size_t *len)
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
     if (s[0] < 0x80) return 1;
-    size_t need = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+    /* Leads: c2..df two bytes, e0..ef three, f0..f4 four; c0, c1 and f5..ff start nothing. */
+    size_t need = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
+                : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
     if (!need || need > n) return 0;
     for (size_t i = 1; i < need; i++)
         if ((s[i] & 0xc0) != 0x80) return 0;
