@@ -110,6 +110,9 @@ typedef struct proc {
 
 /* Runs vkgpt2 with args (NULL-terminated, argv[0] excluded). in: stdin bytes (NULL: empty);
  * env: "NAME=VALUE" entries (NULL-terminated, or NULL) that replace or add to the environment. */
+/* When set, the child's stdout goes there (e.g. /dev/full) instead of a file that is read back. */
+static const char *stdout_to;
+
 static proc run_full(const char *in, size_t in_len, const char *const *env, const char *const *args)
 {
     static int seq;
@@ -147,7 +150,7 @@ static proc run_full(const char *in, size_t in_len, const char *const *env, cons
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         int fi = open(in_path, O_RDONLY);
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fo = stdout_to ? open(stdout_to, O_WRONLY) : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
         close(fi);
@@ -182,7 +185,7 @@ static proc run_full(const char *in, size_t in_len, const char *const *env, cons
     } else {
         p.code = WEXITSTATUS(status);
     }
-    p.out = read_file(out_path, &p.out_len);
+    p.out = stdout_to ? calloc(1, 1) : read_file(out_path, &p.out_len);
     p.err = read_file(err_path, &p.err_len);
     cr_assert(p.out && p.err);
     remove(in_path);
@@ -898,4 +901,32 @@ Test(cli, help_mentions_every_flag)
         cr_assert(p.err_len == 0, "help wrote to stderr: %s", p.err);
         proc_free(&p);
     }
+}
+
+/* Output that cannot be written (a full disk) is an error, not a silent success. */
+Test(cli, stdout_write_errors)
+{
+    if (access("/dev/full", W_OK)) cr_skip_test("no /dev/full");
+    synth_tiny();
+    static const struct {
+        const char *in;
+        const char *args[12];
+    } cases[] = {
+        {NULL, {"-m", "tiny", "-p", "hi", "-n", "4", "--backend", "cpu"}},
+        {NULL, {"-m", "tiny", "-p", "hi", "-n", "4", "--backend", "cpu", "--json"}},
+        {NULL, {"eval", "-m", "tiny", "--ids", "1 2", "--logits", "-", "--backend", "cpu"}},
+        {"Hello", {"tokenize", "-m", "tiny"}},
+        {"72 101", {"detokenize", "-m", "tiny"}},
+        {NULL, {"--help"}},
+        {NULL, {"devices"}},
+    };
+    stdout_to = "/dev/full";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        proc p = run_full(cases[i].in, cases[i].in ? strlen(cases[i].in) : 0, NULL, cases[i].args);
+        no_crash(&p, cases[i].args[0]);
+        cr_assert(p.code != 0, "%s ... > /dev/full: exit 0", cases[i].args[0]);
+        cr_assert(strstr(p.err, "write failed"), "%s ... > /dev/full: no error on stderr:\n%s", cases[i].args[0], p.err);
+        proc_free(&p);
+    }
+    stdout_to = NULL;
 }

@@ -68,6 +68,7 @@ char *cli_read_file(const char *path, size_t *len)
         fprintf(stderr, "vkgpt2: %s: %s\n", path, strerror(errno));
         return NULL;
     }
+    errno = 0;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
@@ -79,10 +80,10 @@ char *cli_read_file(const char *path, size_t *len)
         buf = nb;
         cap *= 2;
     }
-    int failed = ferror(f);
+    int failed = ferror(f), why = errno;
     if (f != stdin) fclose(f);
     if (!buf || failed) {
-        fprintf(stderr, "vkgpt2: %s: %s\n", path, buf ? "read error" : "out of memory");
+        fprintf(stderr, "vkgpt2: %s: %s\n", path, !buf ? "out of memory" : why ? strerror(why) : "read error");
         free(buf);
         return NULL;
     }

@@ -380,7 +380,7 @@ static int cmd_eval(int argc, char **argv, int first)
     FILE *f = strcmp(o.logits_out, "-") ? fopen(o.logits_out, "wb") : stdout;
     if (!f) { fprintf(stderr, "vkgpt2: %s: %s\n", o.logits_out, strerror(errno)); goto out; }
     size_t w = fwrite(logits, sizeof *logits, n * (size_t)info.n_vocab, f);
-    if ((f != stdout && fclose(f)) || w != n * (size_t)info.n_vocab) {
+    if ((f != stdout ? fclose(f) : fflush(f) || ferror(f)) || w != n * (size_t)info.n_vocab) {
         fprintf(stderr, "vkgpt2: %s: write failed\n", o.logits_out);
         goto out;
     }
@@ -442,7 +442,7 @@ static int cmd_tokens(int argc, char **argv, int first, bool encode)
         vkg_free(text);
         free(ids);
     }
-    rc = fflush(stdout) ? 1 : 0;
+    rc = 0; /* main checks that stdout took it all */
 out:
     free(in);
     vkg_model_free(m);
@@ -490,7 +490,7 @@ static int cmd_devices(int argc, char **argv, int first)
 
 /* ---- main ---- */
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv, 2);
@@ -506,4 +506,16 @@ int main(int argc, char **argv)
         return 2;
     }
     return cmd_generate(argc, argv, 1); /* ggml style: flags only */
+}
+
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    /* Output that never arrived (a full disk, a closed descriptor) is a failure, not a success. */
+    errno = 0;
+    if (fflush(stdout) || ferror(stdout)) {
+        if (!rc) fprintf(stderr, "vkgpt2: stdout: write failed%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
+        return rc ? rc : 1;
+    }
+    return rc;
 }
