@@ -355,12 +355,6 @@ void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t
         memcpy(dst, src, n * vkg_dtype_size(dt));
         return;
     }
-    if (dt == VKG_F32 && st == VKG_F16) {
-        float *d = dst;
-        const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) d[i] = vkg_f16_to_f32(s[i]);
-        return;
-    }
     for (size_t i = 0; i < n; i++) store_elem(dst, dt, i, vkg_load(src, st, i));
 }
 

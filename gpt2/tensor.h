@@ -100,8 +100,14 @@ static inline uint16_t vkg_f32_to_bf16(float f)
 /* Element i of a row of type t, widened to float. */
 static inline float vkg_load(const void *row, vkg_dtype t, size_t i)
 {
-    if (t == VKG_F32) return ((const float *)row)[i];
-    uint16_t h = ((const uint16_t *)row)[i];
+    /* memcpy: rows inside a mapped file need not be aligned (ggml files have no padding). */
+    if (t == VKG_F32) {
+        float f;
+        memcpy(&f, (const char *)row + 4 * i, 4);
+        return f;
+    }
+    uint16_t h;
+    memcpy(&h, (const char *)row + 2 * i, 2);
     return t == VKG_F16 ? vkg_f16_to_f32(h) : vkg_bf16_to_f32(h);
 }
 
