@@ -16,8 +16,29 @@ typedef enum vkg_dtype {
     VKG_F32 = 0,  /* IEEE binary32 */
     VKG_F16 = 1,  /* IEEE binary16 */
     VKG_BF16 = 2, /* bfloat16 (only seen in files; loaders widen it to f32) */
+    /* ggml block formats: 32 weights per block, f16 scale (and min), ggml's exact byte layouts. */
+    VKG_Q4_0 = 3, /* {f16 d; u8 qs[16]}: w = (nibble - 8) * d; 18 bytes */
+    VKG_Q4_1 = 4, /* {f16 d, m; u8 qs[16]}: w = nibble * d + m; 20 bytes */
+    VKG_Q5_0 = 5, /* {f16 d; u8 qh[4]; u8 qs[16]}: w = (5-bit q - 16) * d; 22 bytes */
+    VKG_Q5_1 = 6, /* {f16 d, m; u8 qh[4]; u8 qs[16]}: w = q * d + m; 24 bytes */
+    VKG_Q8_0 = 7, /* {f16 d; i8 qs[32]}: w = q * d; 34 bytes */
     VKG_DTYPE_COUNT
 } vkg_dtype;
+
+#define VKG_QBLOCK 32 /* weights per quantized block */
+
+static inline int vkg_dtype_is_quant(vkg_dtype t) { return t >= VKG_Q4_0 && t <= VKG_Q8_0; }
+/* Bytes of one block (quantized) or one element (f32, f16, bf16). */
+static inline size_t vkg_dtype_block_bytes(vkg_dtype t)
+{
+    static const unsigned char b[] = {4, 2, 2, 18, 20, 22, 24, 34};
+    return t < VKG_DTYPE_COUNT ? b[t] : 0;
+}
+/* Bytes of a row of n elements (n a multiple of VKG_QBLOCK for block formats). */
+static inline size_t vkg_row_bytes(vkg_dtype t, size_t n)
+{
+    return vkg_dtype_is_quant(t) ? n / VKG_QBLOCK * vkg_dtype_block_bytes(t) : n * vkg_dtype_block_bytes(t);
+}
 
 typedef struct vkg_tensor {
     vkg_dtype type;   /* element type */
@@ -26,10 +47,12 @@ typedef struct vkg_tensor {
     size_t nbytes;    /* ne[0] * ne[1] * element size */
 } vkg_tensor;
 
+/* Element size of the float types (f32, f16, bf16); block formats use vkg_row_bytes. */
 static inline size_t vkg_dtype_size(vkg_dtype t) { return t == VKG_F32 ? 4 : 2; }
 static inline const char *vkg_dtype_name(vkg_dtype t)
 {
-    return t == VKG_F32 ? "f32" : t == VKG_F16 ? "f16" : t == VKG_BF16 ? "bf16" : "?";
+    static const char *n[] = {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"};
+    return t < VKG_DTYPE_COUNT ? n[t] : "?";
 }
 
 /* ---- half and bfloat16 conversion (exact, round-to-nearest-even) ---- */
