@@ -7,6 +7,14 @@
 
 #define MAX_EXTS 16
 
+/* VK_KHR_cooperative_matrix needs Vulkan headers and a volk of 1.3.255 or newer (Debian 12 ships
+ * 1.3.239: there the KHR path compiles out and caps.coopmat_khr stays false). */
+#if defined(VK_KHR_cooperative_matrix) && defined(VOLK_HEADER_VERSION) && VOLK_HEADER_VERSION >= 255
+#define VKG_VK_COOPMAT_KHR 1
+#else
+#define VKG_VK_COOPMAT_KHR 0
+#endif
+
 static bool env_is_1(const char *name) {
     const char *v = getenv(name);
     return v && strcmp(v, "1") == 0;
@@ -209,7 +217,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     uint32_t n_ext = 0;
     VkExtensionProperties *exts = device_exts(phys, &n_ext);
     bool ext_coopmat_nv = has_ext(exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
-    c->coopmat_khr = has_ext(exts, n_ext, "VK_KHR_cooperative_matrix");
+    bool ext_coopmat_khr = has_ext(exts, n_ext, "VK_KHR_cooperative_matrix");
     p->ext_size_control = api < VK_API_VERSION_1_3 &&
                           has_ext(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     p->ext_portability = has_ext(exts, n_ext, "VK_KHR_portability_subset");
@@ -246,6 +254,10 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
     VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+#if VKG_VK_COOPMAT_KHR
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcmk = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+#endif
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     if (api >= VK_API_VERSION_1_2) {
         f2.pNext = &f11;
@@ -258,6 +270,12 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
             fcm.pNext = f2.pNext;
             f2.pNext = &fcm;
         }
+#if VKG_VK_COOPMAT_KHR
+        if (ext_coopmat_khr) {
+            fcmk.pNext = f2.pNext;
+            f2.pNext = &fcmk;
+        }
+#endif
         vkGetPhysicalDeviceFeatures2(phys, &f2);
     } else {
         vkGetPhysicalDeviceFeatures(phys, &f2.features);
@@ -306,6 +324,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     p->storage8 = f12.storageBuffer8BitAccess;
     c->storage16 = f11.storageBuffer16BitAccess;
     p->scalar_layout = f12.scalarBlockLayout;
+    p->memory_model = f12.vulkanMemoryModel;
     p->int64 = f2.features.shaderInt64;
     p->int16 = f2.features.shaderInt16;
     if (api >= VK_API_VERSION_1_3) {
@@ -359,6 +378,46 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     c->coopmat_n = p->coopmat_n;
     c->coopmat_k = p->coopmat_k;
 
+    /* cooperative matrix (KHR): the same search. The shader is SPIR-V 1.6 and may use the Vulkan
+     * memory model, so a Vulkan 1.3 device with vulkanMemoryModel is required as well. */
+#if VKG_VK_COOPMAT_KHR
+    if (ext_coopmat_khr && fcmk.cooperativeMatrix && api >= VK_API_VERSION_1_3 &&
+        p->memory_model && vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR) {
+        uint32_t n = 0;
+        if (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(phys, &n, NULL) == VK_SUCCESS && n) {
+            VkCooperativeMatrixPropertiesKHR *cm = calloc(n, sizeof *cm);
+            if (cm) {
+                for (uint32_t i = 0; i < n; i++)
+                    cm[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+                if (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(phys, &n, cm) >= 0) {
+                    /* prefer 16x16x16 (the shape matmul_coopmat_khr is written for) */
+                    for (uint32_t i = 0; i < n; i++) {
+                        if (cm[i].AType != VK_COMPONENT_TYPE_FLOAT16_KHR ||
+                            cm[i].BType != VK_COMPONENT_TYPE_FLOAT16_KHR ||
+                            cm[i].CType != VK_COMPONENT_TYPE_FLOAT32_KHR ||
+                            cm[i].ResultType != VK_COMPONENT_TYPE_FLOAT32_KHR ||
+                            cm[i].scope != VK_SCOPE_SUBGROUP_KHR || cm[i].saturatingAccumulation)
+                            continue;
+                        bool first = !c->coopmat_khr;
+                        bool is16 = cm[i].MSize == 16 && cm[i].NSize == 16 && cm[i].KSize == 16;
+                        if (first || is16) {
+                            c->coopmat_khr_m = cm[i].MSize;
+                            c->coopmat_khr_n = cm[i].NSize;
+                            c->coopmat_khr_k = cm[i].KSize;
+                            c->coopmat_khr = true;
+                        }
+                        if (is16)
+                            break;
+                    }
+                }
+                free(cm);
+            }
+        }
+    }
+#else
+    (void)ext_coopmat_khr;
+#endif
+
     c->timestamps = p->props.limits.timestampComputeAndGraphics && p->timestamp_valid_bits > 0;
     c->timestamp_period_ns = p->props.limits.timestampPeriod;
     c->max_storage_range = p->props.limits.maxStorageBufferRange;
@@ -404,6 +463,13 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
     if (p->caps.coopmat_nv)
         exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+#if VKG_VK_COOPMAT_KHR
+    if (p->caps.coopmat_khr)
+        exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcmk = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+        .cooperativeMatrix = VK_TRUE};
+#endif
 
     /* Enable exactly the optional features the device has; shaders are picked by vk_ops from the
      * resulting caps. */
@@ -425,7 +491,8 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         .shaderFloat16 = p->caps.fp16,
         .shaderInt8 = p->caps.int8,
         .storageBuffer8BitAccess = p->storage8,
-        .scalarBlockLayout = p->scalar_layout};
+        .scalarBlockLayout = p->scalar_layout,
+        .vulkanMemoryModel = p->memory_model};
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .pNext = &f12,
@@ -442,6 +509,12 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         fcm.pNext = f2.pNext;
         f2.pNext = &fcm;
     }
+#if VKG_VK_COOPMAT_KHR
+    if (p->caps.coopmat_khr) {
+        fcmk.pNext = f2.pNext;
+        f2.pNext = &fcmk;
+    }
+#endif
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {

@@ -49,7 +49,9 @@ typedef struct vk_caps {
     bool int8;                      /* shaderInt8 */
     bool storage16;                 /* storageBuffer16BitAccess */
     bool coopmat_nv;                /* VK_NV_cooperative_matrix with an f16 x f16 -> f32 shape */
-    bool coopmat_khr;               /* VK_KHR_cooperative_matrix */
+    bool coopmat_khr;               /* VK_KHR_cooperative_matrix with an f16 x f16 -> f32 subgroup
+                                       shape, enabled (needs Vulkan 1.3, vulkanMemoryModel and
+                                       headers >= 1.3.255 at build time; else false) */
     bool timestamps;                /* timestampComputeAndGraphics */
     double timestamp_period_ns;     /* ns per timestamp tick */
     uint64_t max_storage_range;     /* maxStorageBufferRange */
@@ -63,6 +65,7 @@ typedef struct vk_caps {
                                             subgroup size control) */
     bool subgroup_size_control;     /* subgroupSizeControl enabled */
     uint32_t coopmat_m, coopmat_n, coopmat_k; /* the NV f16 x f16 -> f32 shape (0 if none) */
+    uint32_t coopmat_khr_m, coopmat_khr_n, coopmat_khr_k; /* the KHR one (16x16x16 preferred) */
 } vk_caps;
 
 /* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual

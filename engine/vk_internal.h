@@ -83,6 +83,7 @@ typedef struct vk_probe {
     uint32_t timestamp_valid_bits;  /* of that family */
     /* features the device has (enabled when present) */
     bool bda, int64, int16, storage8, scalar_layout, size_control, full_subgroups, maintenance4;
+    bool memory_model;              /* vulkanMemoryModel */
     bool ext_size_control;          /* VK_EXT_subgroup_size_control (Vulkan 1.2 devices) */
     bool ext_portability;           /* VK_KHR_portability_subset must then be enabled */
     uint32_t coopmat_m, coopmat_n, coopmat_k; /* an f16 x f16 -> f32 NV shape, 0 if none */

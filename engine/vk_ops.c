@@ -170,19 +170,45 @@ typedef struct {
 
 #define MATVEC_MAX_N 8   /* matvec handles up to this many tokens per weight pass (NT_MAX) */
 
+/* Both cooperative-matrix kernels: 16x16x16 f16 x f16 -> f32 matrices, 4 subgroups of 32, 28 KiB of
+ * shared memory. */
+static bool coopmat_common(const vk_caps *c) {
+    return c->fp16 && c->subgroup_size == 32 && c->max_shared >= 28 * 1024;
+}
+
 static bool coopmat_usable(const vk_ops *o) {
     const vk_caps *c = o->caps;
     return c->coopmat_nv && c->coopmat_m == 16 && c->coopmat_n == 16 && c->coopmat_k == 16 &&
-           c->fp16 && c->subgroup_size == 32 && c->max_shared >= 28 * 1024;
+           coopmat_common(c);
+}
+
+/* matmul_coopmat_khr exists only where the configure step's glslang accepted
+ * GL_KHR_cooperative_matrix (VKG_HAVE_COOPMAT_KHR); caps.coopmat_khr already implies a Vulkan 1.3
+ * device (the shader is SPIR-V 1.6). */
+static bool coopmat_khr_usable(const vk_ops *o) {
+#ifdef VKG_HAVE_COOPMAT_KHR
+    const vk_caps *c = o->caps;
+    return c->coopmat_khr && c->coopmat_khr_m == 16 && c->coopmat_khr_n == 16 &&
+           c->coopmat_khr_k == 16 && c->api_version >= VK_API_VERSION_1_3 && coopmat_common(c);
+#else
+    (void)o;
+    return false;
+#endif
 }
 
 const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype) {
     if (o->force_mm) {
-        if (strcmp(o->force_mm, "coopmat_nv") != 0 || (coopmat_usable(o) && wtype == VKG_F16))
+        bool khr = strcmp(o->force_mm, "coopmat_khr") == 0;
+        bool nv = strcmp(o->force_mm, "coopmat_nv") == 0;
+        if ((!khr && !nv) ||
+            (wtype == VKG_F16 && (khr ? coopmat_khr_usable(o) : coopmat_usable(o))))
             return o->force_mm;
+        /* a cooperative-matrix variant the device cannot run: the automatic choice */
     }
     if (n <= MATVEC_MAX_N)
         return "matvec";
+    if (wtype == VKG_F16 && n >= 32 && coopmat_khr_usable(o))
+        return "coopmat_khr";
     if (wtype == VKG_F16 && n >= 32 && coopmat_usable(o))
         return "coopmat_nv";
     return "tiled";
@@ -215,6 +241,9 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
         uint32_t spec[3] = {wg, rpw, nt};
         dispatch(o, s, name, spec, 3, &pc, sizeof pc, ceil_div((uint32_t)rows, rpw),
                  ceil_div((uint32_t)n, nt), 1, "matvec");
+    } else if (strcmp(v, "coopmat_khr") == 0) {
+        dispatch(o, s, "matmul_coopmat_khr", NULL, 0, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
+                 ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
     } else if (strcmp(v, "coopmat_nv") == 0) {
         dispatch(o, s, "matmul_coopmat_nv", NULL, 0, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
                  ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");

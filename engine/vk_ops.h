@@ -27,10 +27,12 @@ typedef struct vk_ops vk_ops;
 /* Picks shader variants for the device's capabilities (subgroup size, fp16, coopmat, ...). */
 vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen);
 void vk_ops_destroy(vk_ops *o);
-/* Which matmul variant will serve a problem (for logs and tests): "matvec", "tiled", "coopmat_nv". */
+/* Which matmul variant will serve a problem (for logs and tests): "matvec", "tiled", "coopmat_khr",
+ * "coopmat_nv" (KHR preferred where both can run). */
 const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype);
-/* Tests and benchmarks: force a matmul variant ("matvec", "tiled", "coopmat_nv"; NULL: automatic;
- * "coopmat_nv" is honoured only where the device can run it), and turn the subgroup-arithmetic
+/* Tests and benchmarks: force a matmul variant ("matvec", "tiled", "coopmat_khr", "coopmat_nv";
+ * NULL: automatic; the coopmat ones are honoured only where the device (and, for KHR, the build)
+ * can run them, else the automatic choice stands), and turn the subgroup-arithmetic
  * variants off (0), on (1, where supported) or back to automatic (-1). Affect later recordings. */
 void vk_ops_force_matmul(vk_ops *o, const char *variant);
 void vk_ops_set_subgroup(vk_ops *o, int on);

@@ -133,6 +133,43 @@ Test(vk_matmul, variant_picking)
     vkt_close(&t);
 }
 
+static bool is_plain_variant(const char *v)
+{
+    return strcmp(v, "matvec") == 0 || strcmp(v, "tiled") == 0;
+}
+
+/* On a device without cooperative matrices (lavapipe) no coopmat variant is ever picked, and forcing
+ * "coopmat_khr" or "coopmat_nv" falls back to the automatic plain variant, which still computes the
+ * right answer (the coopmat kernels round x to f16, so they are not run through this tolerance). */
+Test(vk_matmul, coopmat_fallback)
+{
+    vkt t = vkt_open();
+    const vk_caps *c = vk_engine_caps(t.e);
+    if (c->coopmat_nv || c->coopmat_khr) {
+        vkt_close(&t);
+        cr_skip_test("the device has cooperative matrices");
+    }
+    static const int ns[] = {1, 8, 9, 31, 32, 33, 64, 65, 512, 4096};
+    static const char *const forced[] = {NULL, "coopmat_khr", "coopmat_nv"};
+    for (int f = 0; f < 3; f++) {
+        vk_ops_force_matmul(t.o, forced[f]);
+        for (int i = 0; i < (int)(sizeof ns / sizeof ns[0]); i++)
+            for (int wt = 0; wt < 2; wt++) {
+                const char *v = vk_ops_matmul_variant(t.o, ns[i], (vkg_dtype)wt);
+                cr_assert(is_plain_variant(v), "force=%s n=%d %s: variant %s", forced[f] ? forced[f] : "none",
+                          ns[i], vkg_dtype_name((vkg_dtype)wt), v);
+            }
+    }
+    vkt_seed(7);
+    static const mm_case fc[] = {{3, 100, 100, 3, 5, 1}, {33, 70, 100, 0, 2, 1}, {65, 130, 64, 0, 0, 0}};
+    for (int f = 1; f < 3; f++)
+        for (int i = 0; i < 3; i++)
+            for (int wt = 0; wt < 2; wt++)
+                run_case(&t, &fc[i], (vkg_dtype)wt, (i + f + wt) % 8, (i + wt) % 2, forced[f], -1);
+    vk_ops_force_matmul(t.o, NULL);
+    vkt_close(&t);
+}
+
 /* A decode-shaped recording replays: the second run starts from the first run's output
  * (residual epilogue), so stale or skipped dispatches would show. */
 Test(vk_matmul, replay_residual)
