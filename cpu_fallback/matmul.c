@@ -7,6 +7,11 @@
  */
 #include "cpu_fallback/cpu_ops.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cpu_fallback/quant.h"
+
 /* ---- scalar twins ---- */
 
 float cpu_dot_f32_scalar(const float *a, const float *b, int n)
@@ -188,11 +193,102 @@ static void mm_task(void *ctx, int task)
     }
 }
 
+/* ---- block-format weights: x quantized once to int8 blocks, then integer dot products ---- */
+
+typedef struct qmm_job {
+    float *y;
+    const vkg_q8a *xq;
+    const char *w;
+    const float *bias;
+    vkg_qdot_fn dot;
+    size_t row_bytes;
+    vkg_dtype wt;
+    int ldy, n, nb, rows, epi, form, rows_per_task;
+} qmm_job;
+
+static inline float epi_apply(float v, int epi, const float *bias, int o, int form, float old)
+{
+    if (epi & CPU_EPI_BIAS) v += bias[o];
+    if (epi & CPU_EPI_GELU) v = cpu_gelu1(v, form);
+    if (epi & CPU_EPI_RESIDUAL) v += old;
+    return v;
+}
+
+static void qmm_task(void *ctx, int task)
+{
+    const qmm_job *j = ctx;
+    const int r0 = task * j->rows_per_task;
+    const int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    for (int t0 = 0; t0 < j->n; t0 += 4) {
+        const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
+        for (int r = r0; r < r1; r++) {
+            float acc[4];
+            j->dot(acc, j->w + (size_t)r * j->row_bytes, j->wt, j->xq + (size_t)t0 * j->nb,
+                   (size_t)j->nb, nt, j->nb);
+            for (int t = 0; t < nt; t++) {
+                float *yo = j->y + (size_t)(t0 + t) * j->ldy + r;
+                *yo = epi_apply(acc[t], j->epi, j->bias, r, j->form, *yo);
+            }
+        }
+    }
+}
+
+typedef struct qact_job {
+    const float *x;
+    vkg_q8a *xq;
+    int ldx, in, nb;
+} qact_job;
+
+static void qact_task(void *ctx, int t)
+{
+    const qact_job *j = ctx;
+    vkg_quantize_act(j->x + (size_t)t * j->ldx, j->xq + (size_t)t * j->nb, (size_t)j->in);
+}
+
+static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W,
+                         const float *bias, int n, int epilogue, int gelu_form, cpu_pool *pool)
+{
+    const int in = (int)W->ne[0], rows = (int)W->ne[1], nb = in / VKG_QBLOCK;
+    vkg_q8a *xq = malloc((size_t)n * (size_t)nb * sizeof *xq);
+    if (!xq) { /* cpu_matmul has no error path; a few KiB per token row */
+        fprintf(stderr, "vkgpt2: out of memory for %d quantized activation rows\n", n);
+        abort();
+    }
+    qact_job aj = {x, xq, ldx, in, nb};
+    cpu_pool_run(n >= 8 ? pool : NULL, qact_task, &aj, n);
+    qmm_job j = {
+        .y = y, .xq = xq, .w = W->data, .bias = bias, .dot = vkg_qdot_pick(),
+        .row_bytes = vkg_row_bytes(W->type, (size_t)in), .wt = W->type, .ldy = ldy, .n = n,
+        .nb = nb, .rows = rows, .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form,
+    };
+    const int threads = cpu_pool_threads(pool);
+    int rpt;
+    if (threads <= 1 || (double)rows * in * n < 32768.0) {
+        rpt = rows;
+    } else if (n == 1) {
+        rpt = (rows + threads * 4 - 1) / (threads * 4);
+        rpt = (rpt + 7) & ~7;
+    } else {
+        size_t cap = 65536 / j.row_bytes;
+        int share = (rows + threads * 4 - 1) / (threads * 4);
+        rpt = (int)(cap < (size_t)share ? cap : (size_t)share);
+    }
+    if (rpt < 2) rpt = 2;
+    if (rpt > rows) rpt = rows;
+    j.rows_per_task = rpt;
+    cpu_pool_run(pool, qmm_task, &j, (rows + rpt - 1) / rpt);
+    free(xq);
+}
+
 void cpu_matmul(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W, const float *bias,
                 int n, int epilogue, int gelu_form, cpu_pool *pool)
 {
     const int in = (int)W->ne[0], rows = (int)W->ne[1];
     if (n <= 0 || rows <= 0) return;
+    if (vkg_dtype_is_quant(W->type)) {
+        matmul_quant(y, ldy, x, ldx, W, bias, n, epilogue, gelu_form, pool);
+        return;
+    }
     mm_job j = {
         .y = y, .x = x, .w = W->data, .bias = bias, .tile = pick_tile(W->type),
         .row_bytes = (size_t)in * vkg_dtype_size(W->type), .wt = W->type,

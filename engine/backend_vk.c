@@ -14,6 +14,7 @@
 #include "../cpu_fallback/cpu_exec.h"
 #include "../gpt2/backend.h"
 #include "vk_engine.h"
+#include "vk_fault.h"
 #include "vk_ops.h"
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
@@ -277,7 +278,10 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
         if (p->seg[i].seq) {
             base->counters.submits++;
             if (vk_seq_run(p->seg[i].seq)) {
-                snprintf(err, errlen, "vulkan backend: the device failed while running a step");
+                VkResult r = vk_seq_last_error(p->seg[i].seq);
+                snprintf(err, errlen, "vulkan backend: the device failed while running a step: %s",
+                         r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+                base->failed = true; /* api.c may go on on the CPU */
                 return -1;
             }
         } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, n_past)) {
@@ -304,6 +308,36 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
 }
 
 /* ---- life cycle ---- */
+
+/* Refuses up front a model whose weights, KV cache and activations together exceed the largest
+ * device-local heap ($VKGPT2_DEVICE_MEM_LIMIT bytes, when set, stands for the heap size). */
+static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p, const vk_caps *caps,
+                               char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &m->hp;
+    uint64_t nb = (uint64_t)p->n_batch, E = (uint64_t)hp->n_embd;
+    uint64_t weights = gpt2_weights_bytes(m);
+    uint64_t kv = 2 * (uint64_t)hp->n_layer * (uint64_t)hp->n_ctx * E * vkg_dtype_size(p->kv_type);
+    uint64_t act = 0;
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) act += nb * (uint64_t)gpt2_buf_width(hp, i) * sizeof(float);
+    act += vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
+    uint64_t need = weights + kv + act, heap = caps->device_local_bytes;
+    const char *env = getenv("VKGPT2_DEVICE_MEM_LIMIT");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (end != env) heap = v;
+    }
+    if (heap && need > heap) {
+        snprintf(err, errlen, "the model needs %.2f MiB (%llu bytes: weights %llu, KV cache %llu, "
+                 "activations %llu) of device memory, but the largest device-local heap holds "
+                 "%.2f MiB (%llu bytes)", need / 1048576.0, (unsigned long long)need,
+                 (unsigned long long)weights, (unsigned long long)kv, (unsigned long long)act,
+                 heap / 1048576.0, (unsigned long long)heap);
+        return -1;
+    }
+    return 0;
+}
 
 static void vk_destroy(gpt2_backend *base)
 {
@@ -390,6 +424,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     if (vk_engine_create(&b->e, p->device, err, errlen)) goto fail;
     if (!(b->ops = vk_ops_create(b->e, err, errlen))) goto fail;
     snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
+    if (check_device_memory(m, &base->params, vk_engine_caps(b->e), err, errlen)) goto fail;
 
     /* Weights: every tensor the graph names, once each. */
     if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false)) {

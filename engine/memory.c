@@ -5,7 +5,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk_fault.h"
 #include "vk_internal.h"
+
+/* ---- injected faults (vk_fault.h) ---- */
+
+static char fault_env[64];              /* VKGPT2_FAULT as last seen */
+static long fault_alloc_at, fault_submit_at; /* 1-based call to fail; 0: none */
+static long n_allocs, n_submits;        /* calls so far (since the variable last changed) */
+
+static void fault_refresh(void) {
+    const char *v = getenv("VKGPT2_FAULT");
+    if (!v)
+        v = "";
+    if (strncmp(v, fault_env, sizeof fault_env - 1) == 0 && strlen(v) < sizeof fault_env)
+        return;
+    snprintf(fault_env, sizeof fault_env, "%s", v);
+    fault_alloc_at = fault_submit_at = 0;
+    n_allocs = n_submits = 0;
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ",");
+        long n = 0;
+        if (len > 6 && strncmp(p, "alloc:", 6) == 0)
+            n = strtol(p + 6, NULL, 10), fault_alloc_at = n > 0 ? n : 0;
+        else if (len > 7 && strncmp(p, "submit:", 7) == 0)
+            n = strtol(p + 7, NULL, 10), fault_submit_at = n > 0 ? n : 0;
+        else
+            fprintf(stderr, "vkgpt2: VKGPT2_FAULT: '%.*s' is not alloc:N or submit:N; ignored\n",
+                    (int)len, p);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+}
+
+VkResult vk_fault_alloc(void) {
+    fault_refresh();
+    return ++n_allocs == fault_alloc_at ? VK_ERROR_OUT_OF_DEVICE_MEMORY : VK_SUCCESS;
+}
+
+VkResult vk_fault_submit(void) {
+    fault_refresh();
+    /* A lost device stays lost. */
+    return fault_submit_at && ++n_submits >= fault_submit_at ? VK_ERROR_DEVICE_LOST : VK_SUCCESS;
+}
 
 static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
 
@@ -241,6 +284,12 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
     m->block = -1;
     if (kind != VK_MEM_DEVICE && kind != VK_MEM_HOST) {
         snprintf(err, errlen, "vk_mem_alloc: unknown memory kind %d", (int)kind);
+        return -1;
+    }
+    VkResult fault = vk_fault_alloc();
+    if (fault != VK_SUCCESS) {
+        snprintf(err, errlen, "cannot allocate %s of %s memory: %s (VKGPT2_FAULT)",
+                 fmt_bytes(s1, sizeof s1, size), kind_name(kind), vk_result_str(fault));
         return -1;
     }
     VkDeviceSize want = round_up(size ? size : 1, VK_MEM_ALIGN);

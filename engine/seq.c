@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk_fault.h"
 #include "vk_internal.h"
 
 #define LABEL_BYTES 48
@@ -22,7 +23,10 @@ struct vk_seq {
     char (*labels)[LABEL_BYTES];
     double *ms;                 /* per timed dispatch, after the last wait */
     int n_ms;
+    VkResult last_error;        /* of the last failed submit or wait (vk_fault.h) */
 };
+
+VkResult vk_seq_last_error(const vk_seq *s) { return s->last_error; }
 
 static void seq_fail(vk_seq *s, const char *what, VkResult r) {
     fprintf(stderr, "vkgpt2: %s: %s\n", what, vk_result_str(r));
@@ -341,9 +345,12 @@ int vk_seq_submit(vk_seq *s) {
         .commandBufferCount = 1,
         .pCommandBuffers = &s->cmd,
     };
-    r = vkQueueSubmit(s->e->queue, 1, &si, s->fence);
+    r = vk_fault_submit();
+    if (r == VK_SUCCESS)
+        r = vkQueueSubmit(s->e->queue, 1, &si, s->fence);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: vk_seq_submit: vkQueueSubmit: %s\n", vk_result_str(r));
+        /* No message here: the caller names the error (vk_seq_last_error) on its one line. */
+        s->last_error = r;
         return -1;
     }
     s->pending = true;
@@ -356,7 +363,7 @@ int vk_seq_wait(vk_seq *s) {
     VkResult r = vkWaitForFences(s->e->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
     s->pending = false;
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: vk_seq_wait: vkWaitForFences: %s\n", vk_result_str(r));
+        s->last_error = r; /* reported by the caller (vk_seq_last_error) */
         return -1;
     }
     s->n_ms = 0;

@@ -28,6 +28,8 @@ struct vkg_session {
     int n_past;             /* positions in the KV cache */
     int32_t *history;       /* every token in the cache, for the repetition penalty */
     float *logits;          /* last row of logits, n_vocab */
+    vkg_backend want;       /* as asked for: AUTO may move from a failed device to the CPU */
+    gpt2_backend_params bp; /* as created (for that CPU backend) */
 };
 
 static double now_ms(void)
@@ -122,6 +124,8 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
                               .kv_type = p->kv_f16 ? VKG_F16 : VKG_F32, .device = p->device,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose};
+    s->want = p->backend;
+    s->bp = bp;
     if (p->backend != VKG_BACKEND_CPU) {
         char why[512];
         s->be = gpt2_backend_vk_create(&m->m, &bp, why, sizeof why);
@@ -130,7 +134,10 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
             vkg_session_free(s);
             return NULL;
         }
-        if (!s->be) fprintf(stderr, "vkgpt2: no Vulkan device (%s); running on the CPU\n", why);
+        if (!s->be && strstr(why, "memory")) /* a device, but too small or out of memory */
+            fprintf(stderr, "vkgpt2: the Vulkan device cannot hold the model (%s); running on the CPU\n", why);
+        else if (!s->be)
+            fprintf(stderr, "vkgpt2: no Vulkan device (%s); running on the CPU\n", why);
     }
     if (!s->be) s->be = gpt2_backend_cpu_create(&m->m, &bp, err, errlen);
     if (!s->be) {
@@ -154,6 +161,31 @@ const char *vkg_session_device(const vkg_session *s) { return s->be->device_name
 void vkg_session_reset(vkg_session *s) { s->n_past = 0; }
 int vkg_session_n_past(const vkg_session *s) { return s->n_past; }
 
+/* The Vulkan backend failed in a step (device lost, out of device memory): unless Vulkan was
+ * forced, go on with a fresh CPU backend that re-evaluates the n_past tokens already in the
+ * context, so the step that failed can be run again. Returns 0, or -1 leaving err as it was. */
+static int move_to_cpu(vkg_session *s, char *err, size_t errlen)
+{
+    if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || !strcmp(s->be->name, "cpu")) return -1;
+    fprintf(stderr, "vkgpt2: %s; continuing on the CPU from the %d tokens in the context\n", err,
+            s->n_past);
+    char why[512];
+    gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, why, sizeof why);
+    if (!cpu) {
+        snprintf(err, errlen, "the Vulkan device failed and no CPU backend could take over: %s", why);
+        return -1;
+    }
+    s->be->destroy(s->be);
+    s->be = cpu;
+    int nb = cpu->params.n_batch;
+    for (int i = 0; i < s->n_past; i += nb) {
+        int step = s->n_past - i < nb ? s->n_past - i : nb;
+        int32_t dummy;
+        if (cpu->eval(cpu, s->history + i, step, i, false, NULL, &dummy, err, errlen)) return -1;
+    }
+    return 0;
+}
+
 /* Runs n tokens through the backend in steps of n_batch. logits: all rows, or NULL; the last row
  * always lands in s->logits when want_last. */
 static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logits, bool want_last,
@@ -171,7 +203,10 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         bool last = i + (size_t)step == n;
         float *out = logits ? logits + i * (size_t)hp->n_vocab : (last && want_last ? s->logits : NULL);
         if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, last ? argmax : NULL,
-                        err, errlen))
+                        err, errlen) &&
+            (move_to_cpu(s, err, errlen) ||
+             s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, last ? argmax : NULL,
+                         err, errlen)))
             return -1;
         memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
         s->n_past += step;

@@ -45,6 +45,8 @@ struct gpt2_backend {
     size_t scratch_bytes;             /* activations and other working memory */
     gpt2_counters counters;           /* see above */
     char device_name[256];            /* what it runs on, for reports */
+    bool failed;                      /* the device failed in a step (lost, out of memory): later
+                                         steps fail too; a session may move to the CPU (api.c) */
 
     /* Can this backend run node nd? (The Vulkan backend runs the others on the CPU.) */
     bool (*supports)(const gpt2_backend *b, const gpt2_node *nd);

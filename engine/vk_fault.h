@@ -1,0 +1,23 @@
+/* vk_fault.h - injected device faults, for testing what the program does when the GPU fails.
+ *
+ * VKGPT2_FAULT="alloc:N" makes the Nth vk_mem_alloc of the process (1-based, counting every call)
+ * fail as if vkAllocateMemory had returned VK_ERROR_OUT_OF_DEVICE_MEMORY; "submit:N" makes the Nth
+ * submission of a recorded sequence (vk_seq_submit, so vk_seq_run: the steps of generation; the
+ * blocking transfers of uploads are not counted) return VK_ERROR_DEVICE_LOST, and every later
+ * submission of the process too, as a lost device would. Several faults: "alloc:3,submit:10".
+ * The variable is read when it changes, which restarts the counts. Unset: no cost but a getenv.
+ */
+#ifndef VKG_VK_FAULT_H
+#define VKG_VK_FAULT_H
+
+#include "vk_engine.h"
+
+/* Called once per vk_mem_alloc / vk_seq_submit: VK_SUCCESS, or the error to report instead. */
+VkResult vk_fault_alloc(void);
+VkResult vk_fault_submit(void);
+
+/* The VkResult of the last failed submit or wait of a sequence (VK_SUCCESS when none failed), so
+ * the caller can name it in its one-line error. */
+VkResult vk_seq_last_error(const vk_seq *s);
+
+#endif

@@ -1,0 +1,404 @@
+/* test_quant.c - ggml block formats: byte layouts against hand-computed blocks, quantize/dequantize
+ * round trips within each format's error bound, the integer dot products (every ISA) and
+ * cpu_matmul / cpu_embed on quantized weights against float64 references. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_fallback/cpu_ops.h"
+#include "cpu_fallback/quant.h"
+
+static uint64_t rng_s;
+static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
+static double rng_unif(void) /* [0, 1) */
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
+}
+static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
+
+static const vkg_dtype QT[] = {VKG_Q4_0, VKG_Q4_1, VKG_Q5_0, VKG_Q5_1, VKG_Q8_0};
+#define NQT 5
+
+static int isa_list(cpu_isa *out)
+{
+    int k = 0;
+    for (int i = CPU_ISA_SCALAR; i <= CPU_ISA_NEON; i++)
+        if (cpu_isa_supported((cpu_isa)i)) out[k++] = (cpu_isa)i;
+    return k;
+}
+
+/* Quantizes x, compares the bytes with want, and checks the dequantized values equal deq. */
+static void check_block(vkg_dtype t, const float *x, const unsigned char *want, size_t nbytes,
+                        const float *deq)
+{
+    unsigned char got[64];
+    cr_assert_eq(vkg_row_bytes(t, 32 * (nbytes / vkg_dtype_block_bytes(t))), nbytes);
+    memset(got, 0xAA, sizeof got);
+    vkg_quantize_row(t, x, got, 32 * (nbytes / vkg_dtype_block_bytes(t)));
+    for (size_t i = 0; i < nbytes; i++)
+        cr_assert_eq(got[i], want[i], "%s: byte %zu is 0x%02x, expected 0x%02x", vkg_dtype_name(t), i,
+                     got[i], want[i]);
+    cr_assert_eq(got[nbytes], 0xAA, "%s wrote past its block", vkg_dtype_name(t));
+    if (deq) {
+        float y[64];
+        vkg_dequantize_row(t, want, y, 32 * (nbytes / vkg_dtype_block_bytes(t)));
+        for (size_t j = 0; j < 32 * (nbytes / vkg_dtype_block_bytes(t)); j++) {
+            cr_assert_eq(y[j], deq[j], "%s: element %zu dequantizes to %g, expected %g",
+                         vkg_dtype_name(t), j, y[j], deq[j]);
+            cr_assert_eq(vkg_load_any(want, t, j), deq[j]);
+        }
+    }
+}
+
+/* Bytes computed by hand (and cross-checked with an independent script) from ggml's layouts. */
+Test(quant, layout_q8_0)
+{
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = (float)(j - 10);
+    x[0] = -127.0f;
+    x[5] = 2.5f;  /* roundf: half away from zero */
+    x[6] = -2.5f;
+    static const unsigned char want[34] = {
+        0x00, 0x3c, 0x81, 0xf7, 0xf8, 0xf9, 0xfa, 0x03, 0xfd, 0xfd, 0xfe, 0xff, 0x00, 0x01,
+        0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+        0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
+    float deq[32];
+    memcpy(deq, x, sizeof deq);
+    deq[5] = 3.0f;
+    deq[6] = -3.0f;
+    check_block(VKG_Q8_0, x, want, sizeof want, deq);
+}
+
+Test(quant, layout_q4_0)
+{
+    /* block A: the largest magnitude is -8 (first of two), so d = 1; element j -> j - 8,
+     * element 16 + j -> 7 - j. Block B: largest is +8, d = -1; 0.5 -> 8, 0.6 -> 7, -7.4 -> 15. */
+    float x[64];
+    for (int j = 0; j < 16; j++) {
+        x[j] = (float)(j - 8);
+        x[16 + j] = (float)(7 - j);
+        x[32 + j] = (float)(8 - j);
+        x[48 + j] = 0.4f;
+    }
+    x[49] = 0.5f;
+    x[50] = 0.6f;
+    x[51] = -7.4f;
+    static const unsigned char want[36] = {
+        0x00, 0x3c, 0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87, 0x78, 0x69, 0x5a, 0x4b,
+        0x3c, 0x2d, 0x1e, 0x0f, /* block B */
+        0x00, 0xbc, 0x80, 0x81, 0x72, 0xf3, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b,
+        0x8c, 0x8d, 0x8e, 0x8f};
+    float deq[64];
+    memcpy(deq, x, 32 * sizeof(float));
+    for (int j = 0; j < 16; j++) deq[32 + j] = x[32 + j];
+    for (int j = 16; j < 32; j++) deq[32 + j] = 0.0f; /* (8 - 8) * -1 */
+    deq[50] = 1.0f; /* q 7 */
+    deq[51] = -7.0f; /* q 15 */
+    check_block(VKG_Q4_0, x, want, sizeof want, deq);
+}
+
+Test(quant, layout_q4_1)
+{
+    float x[32];
+    for (int j = 0; j < 16; j++) {
+        x[j] = (float)(j - 1);
+        x[16 + j] = (float)(14 - j);
+    }
+    x[21] = 3.4f; /* (3.4 + 1) + 0.5 truncates to 4 */
+    x[22] = 3.5f; /* to 5 */
+    static const unsigned char want[20] = {0x00, 0x3c, 0x00, 0xbc, 0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0x45,
+                                           0x56, 0x87, 0x78, 0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f};
+    float deq[32];
+    memcpy(deq, x, sizeof deq);
+    deq[21] = 3.0f;
+    deq[22] = 4.0f;
+    check_block(VKG_Q4_1, x, want, sizeof want, deq);
+}
+
+Test(quant, layout_q5_0)
+{
+    /* element e has 5-bit code (7e mod 32), value code - 16; code 0 (-16) sets d = 1 */
+    float x[32];
+    for (int e = 0; e < 32; e++) x[e] = (float)((e * 7) % 32 - 16);
+    static const unsigned char want[22] = {0x00, 0x3c, 0x98, 0x33, 0x67, 0xcc, 0x00, 0x77, 0xee, 0x55, 0xcc,
+                                           0x33, 0xaa, 0x11, 0x88, 0xff, 0x66, 0xdd, 0x44, 0xbb, 0x22, 0x99};
+    check_block(VKG_Q5_0, x, want, sizeof want, x);
+}
+
+Test(quant, layout_q5_1)
+{
+    /* element e has code (11e + 3) mod 32, value code / 2 - 2: min -2, d = 0.5 */
+    float x[32];
+    for (int e = 0; e < 32; e++) x[e] = (float)((e * 11 + 3) % 32) * 0.5f - 2.0f;
+    static const unsigned char want[24] = {0x00, 0x38, 0x00, 0xc0, 0xa4, 0x6d, 0x5b, 0x92,
+                                           0x33, 0xee, 0x99, 0x44, 0xff, 0xaa, 0x55, 0x00,
+                                           0xbb, 0x66, 0x11, 0xcc, 0x77, 0x22, 0xdd, 0x88};
+    check_block(VKG_Q5_1, x, want, sizeof want, x);
+}
+
+Test(quant, zero_and_constant_blocks)
+{
+    float x[32] = {0}, y[32];
+    unsigned char b[34];
+    for (int k = 0; k < NQT; k++) {
+        vkg_quantize_row(QT[k], x, b, 32);
+        vkg_dequantize_row(QT[k], b, y, 32);
+        for (int j = 0; j < 32; j++) cr_assert_eq(y[j], 0.0f, "%s", vkg_dtype_name(QT[k]));
+    }
+    for (int j = 0; j < 32; j++) x[j] = 0.75f; /* min == max: d = 0, m carries the value */
+    for (int k = 0; k < NQT; k++) {
+        vkg_quantize_row(QT[k], x, b, 32);
+        vkg_dequantize_row(QT[k], b, y, 32);
+        for (int j = 0; j < 32; j++) cr_assert_float_eq(y[j], 0.75f, 1e-3, "%s", vkg_dtype_name(QT[k]));
+    }
+}
+
+/* Largest error a value of block x may get: the rounding step of the format (a full step where
+ * ggml's symmetric formats clamp the positive extreme) plus the f16 rounding of d and m. */
+static double block_bound(vkg_dtype t, const float *x)
+{
+    double mn = x[0], mx = x[0], amax = 0;
+    for (int j = 0; j < 32; j++) {
+        mn = fmin(mn, x[j]);
+        mx = fmax(mx, x[j]);
+        amax = fmax(amax, fabs(x[j]));
+    }
+    /* f16 rounding of a scale or min: relative 2^-11, or half the subnormal spacing 2^-25 */
+#define F16ERR(v) fmax(fabs(v) / 2048, 1.0 / 33554432)
+    double b;
+    switch (t) {
+    case VKG_Q4_0: b = amax / 8 + 8 * F16ERR(amax / 8); break;
+    case VKG_Q5_0: b = amax / 16 + 16 * F16ERR(amax / 16); break;
+    case VKG_Q4_1: b = (mx - mn) / 30 + 15 * F16ERR((mx - mn) / 15) + F16ERR(mn); break;
+    case VKG_Q5_1: b = (mx - mn) / 62 + 31 * F16ERR((mx - mn) / 31) + F16ERR(mn); break;
+    default: b = amax / 254 + 127 * F16ERR(amax / 127); break;
+    }
+#undef F16ERR
+    return b * (1 + 1e-5) + amax * 1e-6;
+}
+
+Test(quant, round_trip_bounds)
+{
+    const size_t n = 32 * 257;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    unsigned char *b = malloc(n / 32 * 34);
+    double rms[NQT];
+    for (int k = 0; k < NQT; k++) {
+        rng_seed(100 + k);
+        for (size_t i = 0; i < n; i++) {
+            /* mixed scales and offsets per block, some blocks all one sign */
+            size_t blk = i / 32;
+            float scale = (float)pow(10.0, (double)(blk % 7) - 3.0);
+            float off = blk % 5 == 0 ? 2.0f * scale : 0.0f;
+            x[i] = rnd(-scale, scale) + off;
+        }
+        vkg_quantize_row(QT[k], x, b, n);
+        vkg_dequantize_row(QT[k], b, y, n);
+        double se = 0, sx = 0;
+        for (size_t i = 0; i < n; i++) {
+            double bound = block_bound(QT[k], x + i / 32 * 32);
+            double e = fabs((double)y[i] - x[i]);
+            cr_assert(e <= bound, "%s: element %zu: |%g - %g| = %g > bound %g", vkg_dtype_name(QT[k]), i,
+                      y[i], x[i], e, bound);
+            if (i / 32 % 7 == 3) { /* unit-scale blocks for the RMS comparison */
+                se += e * e;
+                sx += 1;
+            }
+        }
+        rms[k] = sqrt(se / sx);
+    }
+    /* q4_0 > q4_1 > q5_0 > q5_1 > q8_0 on uniform data */
+    cr_expect(rms[4] < rms[3] && rms[3] < rms[2] && rms[2] < rms[1] && rms[1] < rms[0],
+              "rms q4_0 %g q4_1 %g q5_0 %g q5_1 %g q8_0 %g", rms[0], rms[1], rms[2], rms[3], rms[4]);
+    free(x);
+    free(y);
+    free(b);
+}
+
+Test(quant, act_quantizer_twins)
+{
+    cpu_isa isas[4];
+    int ni = isa_list(isas);
+    const size_t n = 32 * 40;
+    float *x = malloc(n * sizeof *x);
+    vkg_q8a *a = malloc(n / 32 * sizeof *a), *b = malloc(n / 32 * sizeof *b);
+    rng_seed(7);
+    for (size_t i = 0; i < n; i++) x[i] = rnd(-3, 3) * (float)(i / 32 % 3);
+    vkg_quantize_act_scalar(x, a, n);
+    for (size_t k = 0; k < n / 32; k++) {
+        double amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmax(amax, fabs(x[k * 32 + j]));
+        cr_assert_float_eq(a[k].d, amax / 127, 1e-7 * (amax + 1e-30));
+        int s = 0;
+        for (int j = 0; j < 32; j++) {
+            s += a[k].qs[j];
+            cr_assert_leq(fabs(a[k].qs[j] * (double)a[k].d - x[k * 32 + j]), a[k].d * 0.5001 + 1e-30);
+        }
+        cr_assert_float_eq(a[k].s, a[k].d * (float)s, 1e-6 * fabs(a[k].s) + 1e-30);
+    }
+    for (int ii = 0; ii < ni; ii++) {
+        cpu_isa_force(isas[ii]);
+        vkg_quantize_act(x, b, n);
+        cr_assert(memcmp(a, b, n / 32 * sizeof *a) == 0, "%s activation quantizer differs from scalar",
+                  cpu_isa_name(isas[ii]));
+    }
+    cpu_isa_force(cpu_isa_detect());
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* One quantized matmul against float64 on the dequantized weights; the allowed error is what the
+ * int8 activations can cost (half a step per element times |w|) plus f32 summation slack. */
+static void check_qmm(vkg_dtype t, int n, int in, int out, int epi, cpu_pool *pool, uint64_t seed)
+{
+    rng_seed(seed);
+    const int ldx = in + 3, ldy = out + 5;
+    const size_t rb = vkg_row_bytes(t, (size_t)in);
+    float *wsrc = malloc((size_t)in * sizeof(float));
+    double *wd = malloc((size_t)in * out * sizeof(double));
+    float *wf = malloc((size_t)in * sizeof(float));
+    vkg_tensor W = {.type = t, .ne = {in, out}, .nbytes = rb * out};
+    W.data = malloc(W.nbytes);
+    for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) wsrc[i] = rnd(-1, 1) + (o % 3 == 0 ? 0.5f : 0.0f);
+        vkg_quantize_row(t, wsrc, (char *)W.data + o * rb, (size_t)in);
+        vkg_dequantize_row(t, (char *)W.data + o * rb, wf, (size_t)in);
+        for (int i = 0; i < in; i++) wd[(size_t)o * in + i] = wf[i];
+    }
+    float *x = malloc((size_t)n * ldx * sizeof(float));
+    float *bias = malloc((size_t)out * sizeof(float));
+    float *y = malloc((size_t)n * ldy * sizeof(float));
+    float *y0 = malloc((size_t)n * ldy * sizeof(float));
+    for (int k = 0; k < n * ldx; k++) x[k] = rnd(-2, 2) * (k % 7 == 0 ? 3.0f : 1.0f);
+    for (int o = 0; o < out; o++) bias[o] = rnd(-1, 1);
+    for (int k = 0; k < n * ldy; k++) y[k] = y0[k] = rnd(-1, 1);
+    cpu_matmul(y, ldy, x, ldx, &W, bias, n, epi, 0, pool);
+    for (int tk = 0; tk < n; tk++) {
+        const float *xr = x + (size_t)tk * ldx;
+        for (int o = 0; o < out; o++) {
+            double s = 0, mag = 0, qerr = 0;
+            for (int b = 0; b < in / 32; b++) {
+                double amax = 0, wabs = 0;
+                for (int j = 0; j < 32; j++) {
+                    amax = fmax(amax, fabs(xr[b * 32 + j]));
+                    wabs += fabs(wd[(size_t)o * in + b * 32 + j]);
+                }
+                qerr += amax / 127 * 0.5 * wabs;
+            }
+            for (int i = 0; i < in; i++) {
+                s += wd[(size_t)o * in + i] * xr[i];
+                mag += fabs(wd[(size_t)o * in + i] * xr[i]);
+            }
+            double tol = qerr * 1.001 + 2e-6 * mag + 1e-6;
+            if (epi & CPU_EPI_BIAS) s += bias[o];
+            if (epi & CPU_EPI_RESIDUAL) s += y0[(size_t)tk * ldy + o];
+            double got = y[(size_t)tk * ldy + o];
+            cr_assert(fabs(got - s) <= tol, "%s %s n=%d in=%d out=%d: y[%d][%d] = %.7g, want %.7g (tol %.3g)",
+                      vkg_dtype_name(t), cpu_isa_name(cpu_isa_active()), n, in, out, tk, o, got, s, tol);
+        }
+        for (int o = out; o < ldy; o++) /* the stride gap stays untouched */
+            cr_assert_eq(y[(size_t)tk * ldy + o], y0[(size_t)tk * ldy + o]);
+    }
+    free(wsrc);
+    free(wd);
+    free(wf);
+    free(W.data);
+    free(x);
+    free(bias);
+    free(y);
+    free(y0);
+}
+
+Test(quant, matmul_every_isa)
+{
+    cpu_isa isas[4];
+    int ni = isa_list(isas);
+    static const int shapes[][3] = {{1, 32, 1}, {1, 96, 37}, {3, 64, 9}, {5, 160, 67}, {8, 256, 33}};
+    for (int ii = 0; ii < ni; ii++) {
+        cpu_isa_force(isas[ii]);
+        for (int k = 0; k < NQT; k++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                check_qmm(QT[k], shapes[s][0], shapes[s][1], shapes[s][2],
+                          s % 2 ? CPU_EPI_BIAS | CPU_EPI_RESIDUAL : CPU_EPI_NONE, NULL, 1000 + 17 * k + s);
+    }
+    cpu_isa_force(cpu_isa_detect());
+}
+
+Test(quant, matmul_threaded)
+{
+    cpu_pool *p = cpu_pool_create(3);
+    for (int k = 0; k < NQT; k++) {
+        check_qmm(QT[k], 1, 512, 301, CPU_EPI_BIAS, p, 50 + k);
+        check_qmm(QT[k], 7, 384, 129, CPU_EPI_BIAS | CPU_EPI_RESIDUAL, p, 60 + k);
+    }
+    cpu_pool_destroy(p);
+}
+
+Test(quant, qdot_twins_agree)
+{
+    /* the SIMD dot of every format equals the scalar twin up to f32 summation order */
+    cpu_isa isas[4];
+    int ni = isa_list(isas);
+    const int nb = 24;
+    float xf[4 * 24 * 32], wsrc[24 * 32];
+    vkg_q8a xq[4 * 24];
+    unsigned char w[24 * 34];
+    rng_seed(99);
+    for (int i = 0; i < 4 * nb * 32; i++) xf[i] = rnd(-1, 1);
+    vkg_quantize_act_scalar(xf, xq, 4 * nb * 32);
+    for (int k = 0; k < NQT; k++) {
+        for (int i = 0; i < nb * 32; i++) wsrc[i] = rnd(-1, 1.5f);
+        vkg_quantize_row(QT[k], wsrc, w, nb * 32);
+        for (int nt = 1; nt <= 4; nt++) {
+            float ref[4], got[4] = {0};
+            vkg_qdot_scalar(ref, w, QT[k], xq, nb, nt, nb);
+            for (int ii = 0; ii < ni; ii++) {
+                cpu_isa_force(isas[ii]);
+                vkg_qdot_pick()(got, w, QT[k], xq, nb, nt, nb);
+                for (int t = 0; t < nt; t++)
+                    cr_assert_float_eq(got[t], ref[t], 1e-4 * (1 + fabsf(ref[t])), "%s %s nt %d",
+                                       vkg_dtype_name(QT[k]), cpu_isa_name(isas[ii]), nt);
+            }
+        }
+    }
+    cpu_isa_force(cpu_isa_detect());
+}
+
+Test(quant, embed_quantized_wte)
+{
+    const int d = 96, rows = 11, ctx = 6;
+    rng_seed(5);
+    float *src = malloc((size_t)d * sizeof(float)), *row = malloc((size_t)d * sizeof(float));
+    float *pe = malloc((size_t)d * ctx * sizeof(float));
+    for (int i = 0; i < d * ctx; i++) pe[i] = rnd(-1, 1);
+    vkg_tensor wpe = {.type = VKG_F32, .ne = {d, ctx}, .data = pe, .nbytes = (size_t)d * ctx * 4};
+    for (int k = 0; k < NQT; k++) {
+        size_t rb = vkg_row_bytes(QT[k], (size_t)d);
+        vkg_tensor wte = {.type = QT[k], .ne = {d, rows}, .nbytes = rb * rows};
+        wte.data = malloc(wte.nbytes);
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < d; i++) src[i] = rnd(-1, 1);
+            vkg_quantize_row(QT[k], src, (char *)wte.data + r * rb, (size_t)d);
+        }
+        int32_t ids[4] = {10, 0, 3, 10};
+        float *x = malloc(4 * (size_t)d * sizeof(float));
+        cpu_embed(x, &wte, &wpe, ids, 4, 2);
+        for (int t = 0; t < 4; t++) {
+            vkg_dequantize_row(QT[k], (char *)wte.data + ids[t] * rb, row, (size_t)d);
+            for (int i = 0; i < d; i++) {
+                double want = (double)row[i] + pe[(size_t)(2 + t) * d + i];
+                cr_assert_float_eq(x[(size_t)t * d + i], want, 1e-6, "%s", vkg_dtype_name(QT[k]));
+            }
+        }
+        free(x);
+        free(wte.data);
+    }
+    free(src);
+    free(row);
+    free(pe);
+}
