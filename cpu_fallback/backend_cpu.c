@@ -49,6 +49,15 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
     return 0;
 }
 
+/* The CPU backend picks greedily by itself; any other draw is made by the caller's sampler from the
+ * logits. */
+static bool cpu_set_pick(gpt2_backend *b, const gpt2_sampler_params *sp, uint64_t step)
+{
+    (void)b;
+    (void)step;
+    return !sp || !gpt2_sampler_needs_logits(sp);
+}
+
 static void cpu_destroy(gpt2_backend *base)
 {
     cpu_backend *b = (cpu_backend *)base;
@@ -81,6 +90,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     if (base->params.kv_type != VKG_F16) base->params.kv_type = VKG_F32;
     base->supports = cpu_supports;
     base->eval = cpu_eval;
+    base->set_pick = cpu_set_pick;
     base->destroy = cpu_destroy;
     b->pool = cpu_pool_create(p->n_threads);
     snprintf(base->device_name, sizeof base->device_name, "CPU (%s, %d threads)",

@@ -20,7 +20,8 @@
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
 #define MAX_SEGMENTS 64  /* GPU segments of one step */
 
-typedef enum out_mode { OUT_ARGMAX, OUT_LAST, OUT_ALL } out_mode;
+/* What a step brings back: the argmax id, a sampled id, the last row of logits, or every row. */
+typedef enum out_mode { OUT_ARGMAX, OUT_SAMPLE, OUT_LAST, OUT_ALL } out_mode;
 
 /* A weight on the device, found by the host pointer of its data. */
 typedef struct dev_tensor {
@@ -56,6 +57,8 @@ typedef struct vk_backend {
     vk_mem step;                 /* host-visible vk_step_params */
     vk_mem ids;                  /* host-visible int32[n_batch] */
     vk_mem readback;             /* host-visible logits [n_batch][V] and the argmax */
+    vk_mem sparams;              /* host-visible vk_sample_params of the next draw */
+    bool sampling;               /* eval draws with sparams instead of taking the argmax */
     plan plans[MAX_PLANS];       /* recorded step shapes */
     uint64_t clock;              /* plan use counter */
     bool cpu_op[GPT2_OP_COUNT];  /* ops forced onto the CPU */
@@ -147,20 +150,26 @@ static void plan_free(plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Records the step shape (n, mode) as segments. */
+/* Records the step shape (n, mode) as segments. A plan that already holds this shape (only under
+ * params.rerecord) is recorded again into its own command buffers, as a re-recording engine would. */
 static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, size_t errlen)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
     const gpt2_graph *g = mode == OUT_ALL ? &b->graph_all : &b->graph_last;
+    vk_seq *reuse[MAX_SEGMENTS];
+    int n_reuse = 0;
+    for (int i = 0; i < p->n_seg; i++)
+        if (p->seg[i].seq) reuse[n_reuse++] = p->seg[i].seq;
     p->n = n;
     p->mode = mode;
     p->n_seg = 0;
     vk_seq *cur = NULL;
+    int used = 0;
     for (int i = 0; i <= g->n_nodes; i++) {
         const gpt2_node *nd = i < g->n_nodes ? &g->nodes[i] : NULL;
         bool on_gpu = nd && vk_supports(&b->base, nd);
         if (on_gpu && !cur) {
-            cur = vk_seq_create(b->e, 4 * g->n_nodes + 8);
+            cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
             if (!cur) goto fail;
             vk_seq_begin(cur);
         }
@@ -175,6 +184,9 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, 
                 int rows = mode == OUT_ALL ? n : 1;
                 if (mode == OUT_ARGMAX) {
                     vk_op_argmax(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
+                } else if (mode == OUT_SAMPLE) {
+                    vk_op_sample(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0),
+                                 b->sparams.addr, hp->n_vocab);
                 } else {
                     vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback,
                                 sizeof(uint32_t) * 4,
@@ -203,6 +215,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, 
     return 0;
 fail:
     snprintf(err, errlen, "vulkan backend: recording a %d-token step failed", n);
+    while (used < n_reuse) vk_seq_destroy(reuse[used++]);
     plan_free(p);
     return -1;
 }
@@ -214,6 +227,7 @@ static plan *plan_get(vk_backend *b, int n, out_mode mode, char *err, size_t err
         plan *p = &b->plans[i];
         if (p->n_seg && p->n == n && p->mode == mode) {
             p->last_use = ++b->clock;
+            if (b->base.params.rerecord && plan_record(b, p, n, mode, err, errlen)) return NULL;
             return p;
         }
         if (!p->n_seg || p->last_use < victim->last_use) victim = p;
@@ -264,7 +278,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
             return -1;
         }
     }
-    out_mode mode = !logits ? OUT_ARGMAX : all_logits ? OUT_ALL : OUT_LAST;
+    out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST) : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
     plan *p = plan_get(b, n, mode, err, errlen);
     if (!p) return -1;
 
@@ -294,8 +308,13 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
     size_t rows = mode == OUT_ALL ? (size_t)n : 1, row_bytes = (size_t)hp->n_vocab * sizeof(float);
     const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
                                    : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
-    if (mode == OUT_ARGMAX) {
-        *argmax = head_on_cpu ? cpu_argmax(src, hp->n_vocab) : *(const int32_t *)b->readback.map;
+    if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
+        if (head_on_cpu) {
+            /* The LM head ran on the CPU (set_pick refuses to sample then). */
+            *argmax = cpu_argmax(src, hp->n_vocab);
+        } else {
+            *argmax = *(const int32_t *)b->readback.map;
+        }
         base->counters.readback_bytes_last += sizeof(int32_t);
     } else {
         memcpy(logits, src, rows * row_bytes);
@@ -305,6 +324,22 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
     base->counters.readback_bytes += base->counters.readback_bytes_last;
     base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
     return 0;
+}
+
+static bool vk_set_pick(gpt2_backend *base, const gpt2_sampler_params *sp, uint64_t step)
+{
+    vk_backend *b = (vk_backend *)base;
+    b->sampling = false;
+    if (!sp || !gpt2_sampler_needs_logits(sp)) return true;           /* greedy: argmax */
+    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
+    if (sp->top_k < 1 || sp->top_k > VK_SAMPLE_MAX_K || b->cpu_op[GPT2_OP_MATMUL]) return false;
+    vk_sample_params p = {.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
+                          .top_p = sp->top_p < 1 ? sp->top_p : 1.0f,
+                          .step = (uint32_t)step, .seed_lo = (uint32_t)sp->seed,
+                          .seed_hi = (uint32_t)(sp->seed >> 32)};
+    memcpy(b->sparams.map, &p, sizeof p);
+    b->sampling = true;
+    return true;
 }
 
 /* ---- life cycle ---- */
@@ -351,7 +386,7 @@ static void vk_destroy(gpt2_backend *base)
             if (b->kc[l].size) vk_mem_free(b->e, &b->kc[l]);
             if (b->vc[l].size) vk_mem_free(b->e, &b->vc[l]);
         }
-        vk_mem *m[] = {&b->scratch, &b->step, &b->ids, &b->readback};
+        vk_mem *m[] = {&b->scratch, &b->step, &b->ids, &b->readback, &b->sparams};
         for (size_t i = 0; i < sizeof m / sizeof *m; i++) if (m[i]->size) vk_mem_free(b->e, m[i]);
     }
     for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->host[i]);
@@ -372,34 +407,6 @@ static void vk_destroy(gpt2_backend *base)
     free(b);
 }
 
-/* Parses VKGPT2_CPU_OPS ("embed,layernorm,matmul,attention"; gelu and softmax name the matmul and
- * attention nodes that contain them). */
-static int parse_cpu_ops(vk_backend *b, const char *list, char *err, size_t errlen)
-{
-    if (!list) return 0;
-    const char *s = list;
-    while (*s) {
-        size_t len = strcspn(s, ",");
-        static const struct { const char *name; gpt2_op op; } names[] = {
-            {"embed", GPT2_OP_EMBED}, {"layernorm", GPT2_OP_LAYERNORM}, {"matmul", GPT2_OP_MATMUL},
-            {"gelu", GPT2_OP_MATMUL}, {"attention", GPT2_OP_ATTENTION}, {"softmax", GPT2_OP_ATTENTION}};
-        bool found = len == 0;
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if (strlen(names[i].name) == len && !strncmp(s, names[i].name, len)) {
-                b->cpu_op[names[i].op] = true;
-                found = true;
-            }
-        if (!found) {
-            snprintf(err, errlen, "VKGPT2_CPU_OPS: unknown op '%.*s' (known: embed, layernorm, matmul, gelu, attention, softmax)",
-                     (int)len, s);
-            return -1;
-        }
-        s += len;
-        if (*s == ',') s++;
-    }
-    return 0;
-}
-
 gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
                                      size_t errlen)
 {
@@ -415,8 +422,9 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     if (base->params.kv_type != VKG_F32) base->params.kv_type = VKG_F16;
     base->supports = vk_supports;
     base->eval = vk_eval;
+    base->set_pick = vk_set_pick;
     base->destroy = vk_destroy;
-    if (parse_cpu_ops(b, p->cpu_ops, err, errlen)) goto fail;
+    if (gpt2_parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) goto fail;
     if (hp->n_embd / hp->n_head > 128) {
         snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);
         goto fail;
@@ -460,7 +468,8 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
         vk_mem_alloc(b->e, &b->step, sizeof(vk_step_params), VK_MEM_HOST, err, errlen) ||
         vk_mem_alloc(b->e, &b->ids, nb * sizeof(int32_t), VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen))
+        vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->sparams, sizeof(vk_sample_params), VK_MEM_HOST, err, errlen))
         goto fail;
     base->scratch_bytes += scratch;
 

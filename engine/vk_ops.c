@@ -161,6 +161,18 @@ void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, 
     dispatch(o, s, "argmax", spec, 1, &pc, sizeof pc, 1, 1, 1, "argmax");
 }
 
+typedef struct {
+    VkDeviceAddress out, x, params;
+    uint32_t n, pad;
+} pc_sample;
+
+void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
+                  VkDeviceAddress params, int n) {
+    pc_sample pc = {out, x, params, (uint32_t)n, 0};
+    uint32_t spec[1] = {VK_SAMPLE_MAX_K};
+    dispatch(o, s, "sample", spec, 1, &pc, sizeof pc, 1, 1, 1, "sample");
+}
+
 /* ---- matmul ---- */
 
 typedef struct {

@@ -82,4 +82,21 @@ void vk_op_softmax(vk_ops *o, vk_seq *s, VkDeviceAddress x, int n, int d);
 /* out (uint32) = index of the largest of x[0..n) (lowest on ties). */
 void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n);
 
+/* Sampling settings of one draw, read by the sample shader from host-visible memory. */
+typedef struct vk_sample_params {
+    float temp;         /* > 0 */
+    uint32_t top_k;     /* 1 .. VK_SAMPLE_MAX_K */
+    float top_p;        /* (0, 1] */
+    uint32_t step;      /* index of the draw (the counter of gpt2_rng_uniform) */
+    uint32_t seed_lo, seed_hi; /* 64-bit seed */
+    uint32_t pad[2];    /* 32-byte size */
+} vk_sample_params;
+#define VK_SAMPLE_MAX_K 256
+
+/* out (uint32) = a token drawn from logits x[0..n) as gpt2/sampler.c does for temp > 0 and
+ * top_k <= VK_SAMPLE_MAX_K (top-k, temperature, top-p, counter-based draw). params: a
+ * vk_sample_params. */
+void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
+                  VkDeviceAddress params, int n);
+
 #endif

@@ -123,7 +123,13 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     }
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
                               .kv_type = p->kv_f16 ? VKG_F16 : VKG_F32, .device = p->device,
-                              .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose};
+                              .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
+                              .rerecord = p->rerecord};
+    bool forced[GPT2_OP_COUNT] = {0};
+    if (p->backend != VKG_BACKEND_CPU && gpt2_parse_cpu_ops(bp.cpu_ops, forced, err, errlen)) {
+        vkg_session_free(s); /* a typo in the variable is the user's error, not a missing GPU */
+        return NULL;
+    }
     s->want = p->backend;
     s->bp = bp;
     if (p->backend != VKG_BACKEND_CPU) {
@@ -271,7 +277,9 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     gpt2_sampler_params sp = {.temp = p->temp, .top_k = p->top_k, .top_p = p->top_p,
                               .repeat_penalty = p->repeat_penalty, .repeat_last_n = p->repeat_last_n,
                               .seed = p->seed};
-    bool need_logits = gpt2_sampler_needs_logits(&sp);
+    /* The backend draws on its own when it can (the GPU then returns 4 bytes per token); else it
+     * hands over the logits and the host sampler draws. */
+    bool need_logits = !s->be->set_pick(s->be, &sp, 0);
     sampler = gpt2_sampler_create(&sp, hp->n_vocab);
     gen = malloc(((size_t)n_predict + 1) * sizeof *gen);
     if (!sampler || !gen) { snprintf(err, errlen, "out of memory"); goto out; }
@@ -305,6 +313,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             st.hit_context_end = true;
             break;
         }
+        if (!need_logits) s->be->set_pick(s->be, &sp, (uint64_t)i + 1);
         t = now_ms();
         if (eval_tokens(s, &next, 1, NULL, need_logits, need_logits ? NULL : &next, err, errlen))
             goto out;
@@ -338,6 +347,7 @@ out:
     st.readback_bytes_per_token = c->readback_bytes_last;
     st.device_memory_bytes = strcmp(s->be->name, "cpu") ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
     if (stats) *stats = st;
+    s->be->set_pick(s->be, NULL, 0); /* later evals pick greedily again */
     gpt2_stream_free(&stream);
     gpt2_sampler_free(sampler);
     if (rc == 0 && out_ids) {

@@ -12,6 +12,7 @@
 
 #include "graph.h"
 #include "model.h"
+#include "sampler.h"
 
 typedef struct gpt2_backend_params {
     int n_threads;         /* CPU threads (<= 0: all cores) */
@@ -20,6 +21,7 @@ typedef struct gpt2_backend_params {
     int device;            /* Vulkan device index, -1 = best */
     const char *cpu_ops;   /* Vulkan: comma-separated op names forced onto the CPU, or NULL */
     bool verbose;          /* notices on stderr */
+    bool rerecord;         /* Vulkan, for benchmarks: record every step anew instead of replaying */
 } gpt2_backend_params;
 
 /* Counters a backend keeps (reported by --verbose and --json). */
@@ -56,6 +58,11 @@ struct gpt2_backend {
      * the device and read back 4 bytes). Returns 0, or -1 with a one-line message in err. */
     int (*eval)(gpt2_backend *b, const int32_t *ids, int n, int n_past, bool all_logits,
                 float *logits, int32_t *argmax, char *err, size_t errlen);
+    /* How eval chooses the id it stores in `argmax` when logits is NULL: sp NULL (or greedy
+     * settings): the argmax; otherwise a draw with sp at draw index step (gpt2/sampler.h). Returns
+     * false, leaving the argmax in force, when this backend cannot draw with sp itself; the caller
+     * then asks for logits and samples on the host. */
+    bool (*set_pick)(gpt2_backend *b, const gpt2_sampler_params *sp, uint64_t step);
     void (*destroy)(gpt2_backend *b);
 };
 

@@ -142,7 +142,7 @@ int32_t gpt2_sampler_pick(gpt2_sampler *s, float *logits, const int32_t *history
         sum += prob[i];
     }
     int keep = k;
-    if (p->top_p > 0 && p->top_p < 1) {
+    if (p->top_p < 1) { /* top_p <= 0 keeps only the most likely candidate */
         double acc = 0;
         for (int i = 0; i < k; i++) {
             acc += prob[i] / sum;

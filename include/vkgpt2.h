@@ -113,6 +113,8 @@ typedef struct vkg_session_params {
     int n_batch;          /* prompt tokens per step */
     bool kv_f16;          /* KV cache in f16 (default on Vulkan) instead of f32 */
     bool verbose;         /* notices on stderr */
+    bool rerecord;        /* benchmarks: re-record the GPU step every token (as llama.cpp does)
+                             instead of replaying one recording */
 } vkg_session_params;
 
 vkg_session_params vkg_session_defaults(void);
