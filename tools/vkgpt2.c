@@ -4,6 +4,7 @@
  * Sections: usage, options, generate, eval, tokenize/detokenize, synth, devices, main.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,34 @@
 #define DEFAULT_MODEL "models/gpt-2-117M/ggml-model.bin"
 
 int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
+
+/* ---- signals ----
+ * Ctrl-C (SIGINT) during generation stops at the next token: the text so far and the timings are
+ * printed and the exit status is 130 (128 + SIGINT); a second Ctrl-C exits at once. SIGPIPE is
+ * ignored: when the reader of stdout goes away (EPIPE), generation stops and vkgpt2 exits quietly
+ * (no message, no timings) with status 141 (128 + SIGPIPE), what a shell reports for a command
+ * killed by SIGPIPE. */
+#define EXIT_INTERRUPTED 130
+#define EXIT_PIPE_CLOSED 141
+
+static volatile sig_atomic_t interrupted;
+static bool stdout_closed; /* a write to stdout failed with EPIPE */
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (interrupted) _exit(EXIT_INTERRUPTED);
+    interrupted = 1;
+}
+
+static void install_sigint(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 /* ---- usage ---- */
 
@@ -177,9 +206,13 @@ static int on_token(void *user, int32_t id, const char *text, size_t len)
 {
     gen_out *g = user;
     (void)id;
+    if (interrupted) return 1; /* Ctrl-C: stop before this token */
     if (!g->json) {
-        if (len && fwrite(text, 1, len, stdout) != len) return 1; /* reader went away */
-        fflush(stdout);
+        errno = 0;
+        if ((len && fwrite(text, 1, len, stdout) != len) || fflush(stdout)) {
+            if (errno == EPIPE) stdout_closed = true; /* the reader went away */
+            return 1;
+        }
         return 0;
     }
     if (g->len + len + 1 > g->cap) {
@@ -244,7 +277,11 @@ static int cmd_generate(int argc, char **argv, int first)
         fprintf(stderr, "vkgpt2: model %s (%s, %s, %d layers, %d wide)\n", o.model, info.format,
                 info.weight_type, info.n_layer, info.n_embd);
     gen_out g = {.json = o.json};
-    if (!o.json) { fwrite(ptext, 1, plen, stdout); fflush(stdout); }
+    install_sigint();
+    errno = 0;
+    if (!o.json && (fwrite(ptext, 1, plen, stdout) != plen || fflush(stdout)) && errno == EPIPE)
+        stdout_closed = true;
+    if (stdout_closed) { rc = EXIT_PIPE_CLOSED; goto out; }
     vkg_stats st;
     if (vkg_generate(s, pids, n_pids, &o.sp, on_token, &g, &gen, &n_gen, &st, err, sizeof err)) {
         fprintf(stderr, "vkgpt2: %s\n", err);
@@ -252,6 +289,11 @@ static int cmd_generate(int argc, char **argv, int first)
         goto out;
     }
     st.load_ms = load_ms;
+    if (stdout_closed) { /* quietly: the reader has all it wanted */
+        free(g.text);
+        rc = EXIT_PIPE_CLOSED;
+        goto out;
+    }
     if (o.json) {
         FILE *f = stdout;
         fputs("{\"prompt_ids\": ", f);
@@ -277,7 +319,7 @@ static int cmd_generate(int argc, char **argv, int first)
                 (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
                 (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token,
                 (unsigned long long)st.device_memory_bytes);
-        fprintf(f, ", \"stopped\": \"%s\"}\n", st.hit_eos ? "eos" : st.hit_context_end ? "context" : "n_predict");
+        fprintf(f, ", \"stopped\": \"%s\"}\n", interrupted ? "interrupted" : st.hit_eos ? "eos" : st.hit_context_end ? "context" : "n_predict");
     } else {
         fputc('\n', stdout);
     }
@@ -302,6 +344,10 @@ static int cmd_generate(int argc, char **argv, int first)
                 (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
                 (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token);
     rc = 0;
+    if (interrupted) {
+        fprintf(stderr, "vkgpt2: interrupted after %d generated tokens\n", (int)n_gen);
+        rc = EXIT_INTERRUPTED;
+    }
 out:
     vkg_free(pids);
     vkg_free(gen);
@@ -510,10 +556,14 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN); /* a closed reader shows up as EPIPE (see "signals" above) */
     int rc = dispatch(argc, argv);
-    /* Output that never arrived (a full disk, a closed descriptor) is a failure, not a success. */
+    /* Output that never arrived (a full disk, a closed descriptor) is a failure, not a success;
+     * a reader that went away (EPIPE) is a quiet stop. */
     errno = 0;
-    if (fflush(stdout) || ferror(stdout)) {
+    int flush_failed = fflush(stdout);
+    if (stdout_closed || (flush_failed && errno == EPIPE)) return EXIT_PIPE_CLOSED;
+    if (flush_failed || ferror(stdout)) {
         if (!rc) fprintf(stderr, "vkgpt2: stdout: write failed%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
         return rc ? rc : 1;
     }
