@@ -4,7 +4,8 @@
  *   i32 n_vocab; n_vocab x (u32 len, len raw bytes)
  *   until EOF: i32 n_dims, i32 name_len, i32 ttype; i32 ne[n_dims]; name; data (ne0 contiguous)
  *
- * Everything is little-endian and unpadded. The file is mapped; tensors point into the mapping
+ * ftype is ggml_ftype + 1000 * the quantization version (2 for the block layouts read here); ttype
+ * is a ggml_type. Everything is little-endian and unpadded. The file is mapped; tensors point into the mapping
  * when their type fits and their data is aligned, otherwise they are copied into model memory.
  */
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #define GGML_MAGIC 0x67676d6cu
 #define GGML_QNT_VERSION_FACTOR 1000
+#define GGML_QNT_VERSION 2
 #define GGML_MAX_NAME 256
 
 typedef struct cursor {
@@ -41,15 +43,33 @@ static bool rd_i32(cursor *c, int32_t *v)
     return true;
 }
 
-static const char *ftype_name(int32_t t)
+/* ggml's enum ggml_ftype (the header's "mostly" type) -> ours; -1 for types not supported. */
+static int ftype_dtype(int32_t t)
 {
     switch (t) {
-    case 2: return "q4_0";
-    case 3: return "q4_1";
-    case 7: return "q8_0";
-    case 8: return "q5_0";
-    case 9: return "q5_1";
-    default: return "?";
+    case 0: return VKG_F32;
+    case 1: return VKG_F16;
+    case 2: return VKG_Q4_0;
+    case 3: return VKG_Q4_1;
+    case 7: return VKG_Q8_0;
+    case 8: return VKG_Q5_0;
+    case 9: return VKG_Q5_1;
+    default: return -1;
+    }
+}
+
+/* ggml's enum ggml_type (a tensor's type) -> ours; -1 for types not supported. */
+static int ttype_dtype(int32_t t)
+{
+    switch (t) {
+    case 0: return VKG_F32;
+    case 1: return VKG_F16;
+    case 2: return VKG_Q4_0;
+    case 3: return VKG_Q4_1;
+    case 6: return VKG_Q5_0;
+    case 7: return VKG_Q5_1;
+    case 8: return VKG_Q8_0;
+    default: return -1;
     }
 }
 
@@ -150,14 +170,16 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
         for (int i = 0; i < name_len; i++)
             if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] >= 0x7f) name[i] = '?';
         c->pos += (size_t)name_len;
-        if (ttype != 0 && ttype != 1) {
+        if (ttype_dtype(ttype) < 0) {
             if (ttype >= 2 && ttype < 64)
-                gpt2_errf(err, errlen, "%s: tensor %s has quantized type %d, not supported yet", path, name, ttype);
+                gpt2_errf(err, errlen,
+                          "%s: tensor %s has ggml type %d, not supported (f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0 are)",
+                          path, name, ttype);
             else
                 gpt2_errf(err, errlen, "%s: tensor %s has unknown type %d", path, name, ttype);
             goto out;
         }
-        vkg_dtype st = ttype == 0 ? VKG_F32 : VKG_F16;
+        vkg_dtype st = (vkg_dtype)ttype_dtype(ttype);
         int id = gpt2_tensor_id_ggml(name, (size_t)name_len, m->hp.n_layer);
         if (id < 0) {
             gpt2_errf(err, errlen, "%s: unknown tensor %s", path, name);
@@ -178,8 +200,18 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
             gpt2_errf(err, errlen, "%s: tensor %s has shape %s, expected %s", path, name, g, w);
             goto out;
         }
+        if (vkg_dtype_is_quant(st) && ne[0] % VKG_QBLOCK != 0) {
+            gpt2_errf(err, errlen, "%s: tensor %s is %s but has %lld columns, not a multiple of %d", path, name,
+                      vkg_dtype_name(st), (long long)ne[0], VKG_QBLOCK);
+            goto out;
+        }
+        if (vkg_dtype_is_quant(st) && (vec || id == GPT2_T_WPE)) {
+            gpt2_errf(err, errlen, "%s: tensor %s is %s; only weight matrices, wte and lm_head may be quantized",
+                      path, name, vkg_dtype_name(st));
+            goto out;
+        }
         /* Shapes now match hp, whose limits keep this product far from overflow. */
-        size_t nbytes = (size_t)ne[0] * (size_t)ne[1] * vkg_dtype_size(st);
+        size_t nbytes = vkg_row_bytes(st, (size_t)ne[0]) * (size_t)ne[1];
         if (nbytes > c->n - c->pos) {
             gpt2_errf(err, errlen,
                       "%s: tensor %s data (%zu bytes at offset %zu) extends past the end of the file (%zu bytes)",
@@ -238,12 +270,20 @@ int gpt2_load_ggml(gpt2_model *m, const char *path, char *err, size_t errlen)
         gpt2_errf(err, errlen, "%s: bad ftype %d", path, ftype);
         goto fail;
     }
+    int32_t qnt_version = ftype / GGML_QNT_VERSION_FACTOR;
     ftype %= GGML_QNT_VERSION_FACTOR;
-    if (ftype != 0 && ftype != 1) {
-        gpt2_errf(err, errlen, "%s: quantized ftype %d (%s) not supported yet", path, ftype, ftype_name(ftype));
+    if (ftype_dtype(ftype) < 0) {
+        gpt2_errf(err, errlen, "%s: ftype %d not supported (0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1 are)",
+                  path, ftype);
         goto fail;
     }
-    m->wtype = ftype == 1 ? VKG_F16 : VKG_F32;
+    m->wtype = (vkg_dtype)ftype_dtype(ftype);
+    /* Block layouts changed twice in 2023; only ggml's current one (version 2) is read. */
+    if (vkg_dtype_is_quant(m->wtype) && qnt_version != GGML_QNT_VERSION) {
+        gpt2_errf(err, errlen, "%s: quantization version %d not supported (ftype %d; expected version %d)", path,
+                  qnt_version, h[5], GGML_QNT_VERSION);
+        goto fail;
+    }
     if (gpt2_hparams_check(&m->hp, path, err, errlen) != 0) goto fail;
     /* Worst case: every tensor stored untied; the mapping is counted as the weights. */
     if (gpt2_mem_check(gpt2_expected_bytes(&m->hp, m->wtype, false), path, err, errlen) != 0) goto fail;

@@ -9,6 +9,7 @@
 
 #include "model.h"
 #include "model_internal.h"
+#include "cpu_fallback/quant.h"
 #include "vocab.h"
 
 #define CHUNK_ELEMS (1u << 16)
@@ -31,13 +32,14 @@ static void put_i32(gpt2_out *o, int32_t v)
 static void put_converted(gpt2_out *o, const void *src, vkg_dtype st, vkg_dtype dt, size_t n, void *buf)
 {
     if (st == dt) {
-        gpt2_out_write(o, src, n * vkg_dtype_size(st));
+        gpt2_out_write(o, src, vkg_row_bytes(st, n));
         return;
     }
+    /* CHUNK_ELEMS is a multiple of the block size: chunks start on block boundaries */
     for (size_t i = 0; i < n; i += CHUNK_ELEMS) {
         size_t k = n - i < CHUNK_ELEMS ? n - i : CHUNK_ELEMS;
-        gpt2_convert(buf, dt, (const char *)src + i * vkg_dtype_size(st), st, k);
-        gpt2_out_write(o, buf, k * vkg_dtype_size(dt));
+        gpt2_convert(buf, dt, (const char *)src + vkg_row_bytes(st, i), st, k);
+        gpt2_out_write(o, buf, vkg_row_bytes(dt, k));
     }
 }
 
@@ -49,20 +51,32 @@ static int put_transposed(gpt2_out *o, const vkg_tensor *t, vkg_dtype dt)
     if (band < 1) band = 1;
     if (band > in) band = in;
     void *tmp = malloc(band * out * 4);
-    if (!tmp) return -1;
-    size_t es = vkg_dtype_size(t->type);
+    const bool q = vkg_dtype_is_quant(t->type); /* block rows are dequantized whole first */
+    float *qrow = q ? malloc(in * sizeof *qrow) : NULL;
+    if (!tmp || (q && !qrow)) {
+        free(tmp);
+        free(qrow);
+        return -1;
+    }
+    size_t es = q ? 4 : vkg_dtype_size(t->type);
     for (size_t i0 = 0; i0 < in; i0 += band) {
         size_t nb = in - i0 < band ? in - i0 : band;
         /* tmp[i][o] = W[o][i0 + i] */
         for (size_t oo = 0; oo < out; oo++) {
             const char *row = (const char *)t->data + (oo * in + i0) * es;
-            if (dt == t->type && es == 4)
+            vkg_dtype rt = t->type;
+            if (q) {
+                vkg_dequantize_row(t->type, (const char *)t->data + oo * vkg_row_bytes(t->type, in), qrow, in);
+                row = (const char *)(qrow + i0);
+                rt = VKG_F32;
+            }
+            if (dt == rt && es == 4)
                 for (size_t i = 0; i < nb; i++) ((float *)tmp)[i * out + oo] = ((const float *)row)[i];
-            else if (dt == t->type)
+            else if (dt == rt)
                 for (size_t i = 0; i < nb; i++) ((uint16_t *)tmp)[i * out + oo] = ((const uint16_t *)row)[i];
             else
                 for (size_t i = 0; i < nb; i++) {
-                    float v = vkg_load(row, t->type, i);
+                    float v = vkg_load(row, rt, i);
                     if (dt == VKG_F32)
                         ((float *)tmp)[i * out + oo] = v;
                     else if (dt == VKG_F16)
@@ -74,12 +88,41 @@ static int put_transposed(gpt2_out *o, const vkg_tensor *t, vkg_dtype dt)
         gpt2_out_write(o, tmp, nb * out * vkg_dtype_size(dt));
     }
     free(tmp);
+    free(qrow);
     return 0;
 }
 
 static bool tied(const gpt2_model *m) { return m->w.lm_head.data == m->w.wte.data; }
 
 /* ---------------------------------------------------------------- ggml */
+
+/* ggml_ftype of a model whose matrices are t, plus 1000 * quantization version 2 when quantized. */
+static int32_t ggml_ftype(vkg_dtype t)
+{
+    switch (t) {
+    case VKG_F16: return 1;
+    case VKG_Q4_0: return 2002;
+    case VKG_Q4_1: return 2003;
+    case VKG_Q8_0: return 2007;
+    case VKG_Q5_0: return 2008;
+    case VKG_Q5_1: return 2009;
+    default: return 0;
+    }
+}
+
+/* ggml_type of a tensor */
+static int32_t ggml_ttype(vkg_dtype t)
+{
+    switch (t) {
+    case VKG_F16: return 1;
+    case VKG_Q4_0: return 2;
+    case VKG_Q4_1: return 3;
+    case VKG_Q5_0: return 6;
+    case VKG_Q5_1: return 7;
+    case VKG_Q8_0: return 8;
+    default: return 0;
+    }
+}
 
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
@@ -105,7 +148,7 @@ int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t err
     put_i32(&o, hp->n_embd);
     put_i32(&o, hp->n_head);
     put_i32(&o, hp->n_layer);
-    put_i32(&o, m->wtype == VKG_F16 ? 1 : 0);
+    put_i32(&o, ggml_ftype(m->wtype));
     put_i32(&o, hp->n_vocab);
     for (int32_t i = 0; i < hp->n_vocab; i++) {
         if (i < m->vocab.n_tokens) {
@@ -127,7 +170,7 @@ int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t err
         int n_dims = kind == GPT2_K_VEC ? 1 : 2;
         put_i32(&o, n_dims);
         put_i32(&o, (int32_t)strlen(name));
-        put_i32(&o, dt == VKG_F16 ? 1 : 0);
+        put_i32(&o, ggml_ttype(dt));
         for (int d = 0; d < n_dims; d++) put_i32(&o, (int32_t)t->ne[d]);
         gpt2_out_write(&o, name, strlen(name));
         put_converted(&o, t->data, t->type, dt, (size_t)t->ne[0] * (size_t)t->ne[1], buf);
@@ -307,7 +350,7 @@ int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char 
         snprintf(x->name, sizeof x->name, "%s%s", (flags & GPT2_HF_PREFIX) && id != GPT2_T_LM_HEAD ? "transformer." : "",
                  hn);
         x->id = id;
-        x->dt = t->type;
+        x->dt = vkg_dtype_is_quant(t->type) ? VKG_F32 : t->type; /* safetensors: blocks written as f32 */
         gpt2_tkind kind = gpt2_tensor_kind(id);
         if (kind == GPT2_K_VEC) {
             x->ndim = 1;

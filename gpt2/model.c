@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "cpu_fallback/quant.h"
 #include "model_internal.h"
 #include "vocab.h"
 
@@ -218,11 +219,12 @@ int gpt2_hparams_check(const gpt2_hparams *hp, const char *file, char *err, size
 uint64_t gpt2_expected_bytes(const gpt2_hparams *hp, vkg_dtype wtype, bool untied)
 {
     /* The limits of gpt2_hparams_check keep every product below 2^50. */
-    uint64_t E = (uint64_t)hp->n_embd, ws = vkg_dtype_size(wtype);
-    uint64_t emb = (uint64_t)hp->n_vocab * E * ws;
+    uint64_t E = (uint64_t)hp->n_embd;
+    uint64_t rb = vkg_row_bytes(wtype, (size_t)E), rb4 = vkg_row_bytes(wtype, (size_t)(4 * E));
+    uint64_t emb = (uint64_t)hp->n_vocab * rb;
     uint64_t total = emb + (uint64_t)hp->n_ctx * E * 4 + 2 * E * 4;
     if (untied) total += emb;
-    uint64_t layer = 12 * E * E * ws + 13 * E * 4;
+    uint64_t layer = 8 * E * rb + E * rb4 + 13 * E * 4;
     return total + layer * (uint64_t)hp->n_layer;
 }
 
@@ -352,7 +354,15 @@ static inline void store_elem(void *dst, vkg_dtype dt, size_t i, float v)
 void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t n)
 {
     if (dt == st) {
-        memcpy(dst, src, n * vkg_dtype_size(dt));
+        memcpy(dst, src, vkg_row_bytes(dt, n));
+        return;
+    }
+    if (vkg_dtype_is_quant(dt) || vkg_dtype_is_quant(st)) { /* through f32, a block at a time */
+        float tmp[VKG_QBLOCK];
+        for (size_t i = 0; i + VKG_QBLOCK <= n; i += VKG_QBLOCK) {
+            vkg_dequantize_row(st, (const char *)src + vkg_row_bytes(st, i), tmp, VKG_QBLOCK);
+            vkg_quantize_row(dt, tmp, (char *)dst + vkg_row_bytes(dt, i), VKG_QBLOCK);
+        }
         return;
     }
     for (size_t i = 0; i < n; i++) store_elem(dst, dt, i, vkg_load(src, st, i));
@@ -399,11 +409,20 @@ int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool
     else
         dt = st == VKG_BF16 ? VKG_F32 : st;
     size_t n = (size_t)ne[0] * (size_t)ne[1];
+    if ((vkg_dtype_is_quant(dt) || vkg_dtype_is_quant(st)) && ne[0] % VKG_QBLOCK != 0) {
+        char name[64];
+        gpt2_tensor_name_ggml(id, name, sizeof name);
+        gpt2_errf(err, errlen, "%s: tensor %s has %lld columns, not a multiple of %d as %s needs", file,
+                  name, (long long)ne[0], VKG_QBLOCK, vkg_dtype_name(vkg_dtype_is_quant(dt) ? dt : st));
+        return -1;
+    }
     t->type = dt;
     t->ne[0] = ne[0];
     t->ne[1] = ne[1];
-    t->nbytes = n * vkg_dtype_size(dt);
-    if (!transpose && dt == st && ((uintptr_t)src % vkg_dtype_size(dt)) == 0) {
+    t->nbytes = vkg_row_bytes(dt, (size_t)ne[0]) * (size_t)ne[1];
+    /* block formats are read bytewise (f16 scales through memcpy): any alignment will do */
+    size_t align = vkg_dtype_is_quant(dt) ? 1 : vkg_dtype_size(dt);
+    if (!transpose && dt == st && ((uintptr_t)src % align) == 0) {
         t->data = (void *)src;
         return 0;
     }
@@ -414,7 +433,16 @@ int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool
         gpt2_errf(err, errlen, "%s: out of memory for tensor %s (%zu bytes)", file, name, t->nbytes);
         return -1;
     }
-    if (transpose)
+    if (transpose && vkg_dtype_is_quant(dt)) { /* [in][out] floats: transpose to f32, then quantize */
+        float *tmp = malloc(n * sizeof *tmp);
+        if (!tmp) {
+            gpt2_errf(err, errlen, "%s: out of memory transposing a tensor (%zu bytes)", file, n * 4);
+            return -1;
+        }
+        gpt2_transpose(tmp, VKG_F32, src, st, (size_t)ne[0], (size_t)ne[1]);
+        gpt2_convert(d, dt, tmp, VKG_F32, n);
+        free(tmp);
+    } else if (transpose)
         gpt2_transpose(d, dt, src, st, (size_t)ne[0], (size_t)ne[1]);
     else
         gpt2_convert(d, dt, src, st, n);
@@ -527,8 +555,9 @@ int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
 {
     const char *who = m->format[0] ? m->format : "model";
     if (gpt2_hparams_check(&m->hp, who, err, errlen) != 0) return -1;
-    if (m->wtype != VKG_F32 && m->wtype != VKG_F16) {
-        gpt2_errf(err, errlen, "%s: weight type %s is not f32 or f16", who, vkg_dtype_name(m->wtype));
+    if (m->wtype != VKG_F32 && m->wtype != VKG_F16 && !vkg_dtype_is_quant(m->wtype)) {
+        gpt2_errf(err, errlen, "%s: weight type %s is not f32, f16 or a block format", who,
+                  vkg_dtype_name(m->wtype));
         return -1;
     }
     if (!m->w.layers) {
@@ -553,18 +582,29 @@ int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
             return -1;
         }
         gpt2_tkind kind = gpt2_tensor_kind(id);
+        /* wte and lm_head may be a block format too (ggml quantizes them); wpe stays float */
+        bool emb_q = id != GPT2_T_WPE && vkg_dtype_is_quant(t->type);
         bool ok = kind == GPT2_K_VEC   ? t->type == VKG_F32
                   : kind == GPT2_K_MAT ? t->type == m->wtype
-                                       : (t->type == VKG_F32 || t->type == VKG_F16);
+                                       : (t->type == VKG_F32 || t->type == VKG_F16 || emb_q);
         if (!ok) {
             gpt2_errf(err, errlen, "%s: tensor %s has type %s, expected %s", who, name,
                       vkg_dtype_name(t->type),
-                      kind == GPT2_K_VEC ? "f32" : kind == GPT2_K_MAT ? vkg_dtype_name(m->wtype) : "f32 or f16");
+                      kind == GPT2_K_VEC   ? "f32"
+                      : kind == GPT2_K_MAT ? vkg_dtype_name(m->wtype)
+                      : id == GPT2_T_WPE   ? "f32 or f16"
+                                           : "f32, f16 or a block format");
             return -1;
         }
-        if (t->nbytes != (size_t)ne[0] * (size_t)ne[1] * vkg_dtype_size(t->type)) {
+        if (vkg_dtype_is_quant(t->type) && ne[0] % VKG_QBLOCK != 0) {
+            gpt2_errf(err, errlen, "%s: tensor %s has %lld columns, not a multiple of %d as %s needs", who,
+                      name, (long long)ne[0], VKG_QBLOCK, vkg_dtype_name(t->type));
+            return -1;
+        }
+        size_t want_bytes = vkg_row_bytes(t->type, (size_t)ne[0]) * (size_t)ne[1];
+        if (t->nbytes != want_bytes) {
             gpt2_errf(err, errlen, "%s: tensor %s has %zu bytes, expected %zu", who, name, t->nbytes,
-                      (size_t)ne[0] * (size_t)ne[1] * vkg_dtype_size(t->type));
+                      want_bytes);
             return -1;
         }
     }

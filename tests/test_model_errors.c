@@ -147,10 +147,12 @@ Test(errors, ggml_header)
     expect_fail(p, "n_layer 100000");
     write_patched_i32(p, b, n, 20, 0);
     expect_fail(p, "n_layer 0");
-    write_patched_i32(p, b, n, 24, 2);
-    expect_fail(p, "quantized ftype 2");
-    write_patched_i32(p, b, n, 24, 2008);
-    expect_fail(p, "quantized ftype 8");
+    write_patched_i32(p, b, n, 24, 2); /* q4_0 of quantization version 0: an older block layout */
+    expect_fail(p, "quantization version 0 not supported");
+    write_patched_i32(p, b, n, 24, 2004); /* MOSTLY_Q4_1_SOME_F16 */
+    expect_fail(p, "ftype 4 not supported");
+    write_patched_i32(p, b, n, 24, 2010); /* q2_k */
+    expect_fail(p, "ftype 10 not supported");
     write_patched_i32(p, b, n, 24, -1);
     expect_fail(p, "ftype");
     /* vocabulary count disagreeing with n_vocab */
@@ -192,8 +194,10 @@ Test(errors, ggml_absurd_sizes)
     expect_fail(p, "name of");
     write_patched_i32(p, b, n, r + 4, -5);
     expect_fail(p, "name of");
-    write_patched_i32(p, b, n, r + 8, 2);
-    expect_fail(p, "quantized type 2");
+    write_patched_i32(p, b, n, r + 8, 4); /* Q4_2, gone from ggml */
+    expect_fail(p, "ggml type 4, not supported");
+    write_patched_i32(p, b, n, r + 8, 9); /* Q8_1 */
+    expect_fail(p, "ggml type 9, not supported");
     write_patched_i32(p, b, n, r + 8, 99);
     expect_fail(p, "unknown type 99");
     /* dims that would overflow: ne0 = ne1 = INT_MAX */
