@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format_gguf.h"
 #include "model.h"
 #include "cpu_fallback/quant.h"
 #include "model_internal.h"
@@ -673,18 +674,16 @@ int gpt2_model_load_ex(gpt2_model *m, const char *path, unsigned flags, char *er
     uint32_t v = (uint32_t)magic[0] | (uint32_t)magic[1] << 8 | (uint32_t)magic[2] << 16 |
                  (uint32_t)magic[3] << 24;
     if (v == 0x67676d6cu) return gpt2_load_ggml(m, path, err, errlen);
-    if (memcmp(magic, "GGUF", 4) == 0) {
-        gpt2_errf(err, errlen, "%s: GGUF files are not supported yet (only ggml's legacy GPT-2 format)", path);
-        return -1;
-    }
+    if (memcmp(magic, "GGUF", 4) == 0) return gpt2_load_gguf(m, path, err, errlen);
+    if (v == (uint32_t)LLMC_MAGIC) return gpt2_load_llmc(m, path, err, errlen);
     if (v == 0x67676a74u || v == 0x67676d66u) {
         gpt2_errf(err, errlen, "%s: ggml %s files are not supported (only ggml's unversioned GPT-2 format)",
                   path, v == 0x67676a74u ? "ggjt" : "ggmf");
         return -1;
     }
     gpt2_errf(err, errlen,
-              "%s: unknown model format (magic 0x%08x; expected ggml 0x67676d6c, or a Hugging Face "
-              "directory)",
+              "%s: unknown model format (magic 0x%08x; expected ggml 0x67676d6c, GGUF, llm.c 20240326, "
+              "or a Hugging Face directory)",
               path, v);
     return -1;
 }

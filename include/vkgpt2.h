@@ -64,7 +64,7 @@ typedef struct vkg_model_info {
 } vkg_model_info;
 
 /* path: a Hugging Face directory (config.json + model.safetensors + vocab.json + merges.txt) or a
- * ggml GPT-2 file; the format is detected. */
+ * ggml GPT-2 file, a GGUF file (gpt2 architecture) or an llm.c checkpoint; the format is detected. */
 vkg_model *vkg_model_load(const char *path, char *err, size_t errlen);
 void vkg_model_free(vkg_model *m);
 vkg_model_info vkg_model_get_info(const vkg_model *m);
@@ -84,12 +84,25 @@ typedef struct vkg_synth_params {
 } vkg_synth_params;
 int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t errlen);
 
+/* Reads any model vkg_model_load reads (Hugging Face, ggml, GGUF, llm.c) and writes it to out as a
+ * GGUF v3 file (llama.cpp's gpt2 names and metadata), weight types as they are. out must end in
+ * ".gguf". Returns 0, or -1 with a one-line message in err. */
+int vkg_convert(const char *in, const char *out, char *err, size_t errlen);
+
 /* Prints every Vulkan device and its properties. Returns 0, or -1 with err (no Vulkan). */
 int vkg_list_devices(void *file, char *err, size_t errlen);
 
 /* Host memory read bandwidth in GB/s, measured with n_threads threads (<= 0: all cores) reading a
  * buffer of `bytes` (use several times the last-level cache). */
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes);
+
+/* Quantizes a model of any readable format to type ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"): the
+ * weight matrices, wte and lm_head, as ggml's gpt-2 quantizer; biases, gains and wpe stay. out
+ * ending in ".gguf" is written as GGUF, anything else as ggml legacy. report (a FILE *, or NULL)
+ * gets one line per tensor (RMS and max abs error) and the sizes before and after.
+ * Returns 0, or -1 with a one-line message in err. */
+int vkg_quantize(const char *in, const char *out, const char *type, void *report, char *err,
+                 size_t errlen);
 
 /* ---- tokens ---- */
 /* Text (UTF-8, len bytes) to ids in *ids (free with vkg_free). Invalid UTF-8 is an error.
