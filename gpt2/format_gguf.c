@@ -544,17 +544,6 @@ static int req_int(const gguf_file *g, const char *key, int64_t lo, int64_t hi, 
     return 1;
 }
 
-/* Places a block-format tensor as it is (a view into the mapping). */
-static void place_quant(gpt2_model *m, int id, const gguf_tensor *t)
-{
-    vkg_tensor *d = gpt2_tensor_at(m, id);
-    d->type = t->dtype;
-    d->ne[0] = t->ne[0];
-    d->ne[1] = t->ne[1];
-    d->data = (void *)t->data;
-    d->nbytes = t->nbytes;
-}
-
 static int load_tensors(gpt2_model *m, const gguf_file *g, const char *path, char *err, size_t errlen)
 {
     int n_t = gpt2_n_tensors(&m->hp);
@@ -575,7 +564,8 @@ static int load_tensors(gpt2_model *m, const gguf_file *g, const char *path, cha
         }
         by_id[id] = t; /* names are unique (gguf_parse) */
     }
-    /* The weight type is that of the first layer's QKV matrix (bf16 is widened to f32). */
+    /* The weight type is that of the first layer's QKV matrix (bf16 is widened to f32); matrices of
+     * other types are converted to it. */
     const gguf_tensor *q = by_id[GPT2_T_GLOBALS + GPT2_L_ATTN_W];
     if (!q) {
         gpt2_errf(err, errlen, "%s: missing tensor blk.0.attn_qkv.weight", path);
@@ -604,21 +594,9 @@ static int load_tensors(gpt2_model *m, const gguf_file *g, const char *path, cha
             gpt2_errf(err, errlen, "%s: tensor %s has shape %s, expected %s", path, name, got, w);
             goto out;
         }
-        bool tq = vkg_dtype_is_quant(t->dtype);
-        if (kind == GPT2_K_VEC && tq) {
-            gpt2_errf(err, errlen, "%s: tensor %s has type %s; biases and norms must be f32, f16 or bf16", path, name,
-                      vkg_dtype_name(t->dtype));
-            goto out;
-        }
-        if (kind == GPT2_K_MAT && (tq || vkg_dtype_is_quant(m->wtype)) && t->dtype != m->wtype) {
-            gpt2_errf(err, errlen, "%s: tensor %s has type %s but blk.0.attn_qkv.weight %s (mixed quantized weight "
-                      "types are not supported)", path, name, vkg_dtype_name(t->dtype), vkg_dtype_name(m->wtype));
-            goto out;
-        }
-        if (tq)
-            place_quant(m, id, t);
-        else if (gpt2_place_tensor(m, id, t->data, t->dtype, false, path, err, errlen) != 0)
-            goto out;
+        /* Block formats stay as they are where the model keeps them (matrices of the weight type,
+         * wte, lm_head); anything else is converted (a matrix of another type to the weight type). */
+        if (gpt2_place_tensor(m, id, t->data, t->dtype, false, path, err, errlen) != 0) goto out;
     }
     if (!by_id[GPT2_T_LM_HEAD]) m->w.lm_head = m->w.wte; /* tied */
     ret = 0;

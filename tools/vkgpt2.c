@@ -18,6 +18,7 @@
 #define DEFAULT_MODEL "models/gpt-2-117M/ggml-model.bin"
 
 int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
+int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
 
 /* ---- signals ----
  * Ctrl-C (SIGINT) during generation stops at the next token: the text so far and the timings are
@@ -57,6 +58,7 @@ static const char usage_text[] =
     "       vkgpt2 synth -o PATH --size S [--format hf|ggml] [--type f32|f16] [--seed N] [--vocab DIR]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
+    "       vkgpt2 convert IN OUT.gguf                  any model vkgpt2 reads, written as GGUF\n"
     "\n"
     "generate options (ggml's gpt-2 flags):\n"
     "  -m, --model PATH        model: Hugging Face directory or ggml .bin (default " DEFAULT_MODEL ")\n"
@@ -546,6 +548,7 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv, 2);
     if (!strcmp(cmd, "devices")) return cmd_devices(argc, argv, 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv, 2);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
     if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
     if (argc > 1 && cmd[0] != '-') {
         fprintf(stderr, "vkgpt2: unknown command '%s' (see vkgpt2 --help)\n", cmd);
