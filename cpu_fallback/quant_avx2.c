@@ -131,7 +131,7 @@ AVX2_FN void vkg_quantize_act_avx2(const float *x, vkg_q8a *y, size_t n)
         const float amax = _mm_cvtss_f32(h);
         const float d = amax / 127.0f;
         const __m256 id = _mm256_set1_ps(d != 0.0f ? 127.0f / amax : 0.0f);
-        const int rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        enum { rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }; /* a constant expression (clang) */
         __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), rm));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), rm));
         __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), rm));

@@ -96,6 +96,14 @@ int vkg_list_devices(void *file, char *err, size_t errlen);
  * buffer of `bytes` (use several times the last-level cache). */
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes);
 
+/* Quantizes a model of any readable format to type ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"): the
+ * weight matrices, wte and lm_head, as ggml's gpt-2 quantizer; biases, gains and wpe stay. out
+ * ending in ".gguf" is written as GGUF, anything else as ggml legacy. report (a FILE *, or NULL)
+ * gets one line per tensor (RMS and max abs error) and the sizes before and after.
+ * Returns 0, or -1 with a one-line message in err. */
+int vkg_quantize(const char *in, const char *out, const char *type, void *report, char *err,
+                 size_t errlen);
+
 /* ---- tokens ---- */
 /* Text (UTF-8, len bytes) to ids in *ids (free with vkg_free). Invalid UTF-8 is an error.
  * Not thread-safe per model: the tokenizer keeps a cache. */

@@ -19,6 +19,7 @@
 
 int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
 int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
+int cmd_quantize(int argc, char **argv, int first); /* cmd_quantize.c */
 
 /* ---- signals ----
  * Ctrl-C (SIGINT) during generation stops at the next token: the text so far and the timings are
@@ -59,6 +60,7 @@ static const char usage_text[] =
     "       vkgpt2 devices                               list Vulkan devices\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
     "       vkgpt2 convert IN OUT.gguf                  any model vkgpt2 reads, written as GGUF\n"
+    "       vkgpt2 quantize IN OUT TYPE      TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
     "\n"
     "generate options (ggml's gpt-2 flags):\n"
     "  -m, --model PATH        model: Hugging Face directory or ggml .bin (default " DEFAULT_MODEL ")\n"
@@ -549,6 +551,7 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "devices")) return cmd_devices(argc, argv, 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv, 2);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
     if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
     if (argc > 1 && cmd[0] != '-') {
         fprintf(stderr, "vkgpt2: unknown command '%s' (see vkgpt2 --help)\n", cmd);
