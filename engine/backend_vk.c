@@ -86,7 +86,8 @@ static int upload_tensor(vk_backend *b, const vkg_tensor *t, char *err, size_t e
     b->n_w++;
     b->base.weights_bytes += t->nbytes;
     if (vk_upload(b->e, &d->mem, 0, t->data, t->nbytes)) {
-        snprintf(err, errlen, "uploading weights to the device failed");
+        const char *why = vk_mem_staging_error();
+        snprintf(err, errlen, "uploading weights to the device failed%s%s", *why ? ": " : "", why);
         return -1;
     }
     return 0;

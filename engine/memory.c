@@ -372,12 +372,17 @@ void vk_mem_destroy_all(vk_engine *e) {
 
 /* ---- blocking transfers ---- */
 
+static char staging_err[256]; /* why the staging buffer could not be made (vk_fault.h) */
+
+const char *vk_mem_staging_error(void) { return staging_err; }
+
 static int staging(vk_engine *e) {
     if (e->have_staging)
         return 0;
-    char err[256];
+    char err[200];
     if (vk_mem_alloc(e, &e->staging, VK_STAGING_BYTES, VK_MEM_HOST, err, sizeof err)) {
-        fprintf(stderr, "vkgpt2: staging buffer: %s\n", err);
+        /* No message here: the caller's one-line error names it (vk_mem_staging_error). */
+        snprintf(staging_err, sizeof staging_err, "staging buffer: %s", err);
         return -1;
     }
     e->have_staging = true;

@@ -20,4 +20,7 @@ VkResult vk_fault_submit(void);
  * the caller can name it in its one-line error. */
 VkResult vk_seq_last_error(const vk_seq *s);
 
+/* Why the last transfer could not get its staging buffer ("" if it could), for the same purpose. */
+const char *vk_mem_staging_error(void);
+
 #endif

@@ -208,11 +208,12 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         int step = (int)(n - i < (size_t)nb ? n - i : (size_t)nb);
         bool last = i + (size_t)step == n;
         float *out = logits ? logits + i * (size_t)hp->n_vocab : (last && want_last ? s->logits : NULL);
-        if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, last ? argmax : NULL,
-                        err, errlen) &&
+        /* A step that brings back neither logits nor an id still gets somewhere to put its argmax
+         * (the Vulkan backend wrote through NULL: a prompt longer than n_batch crashed). */
+        int32_t unused, *am = last && argmax ? argmax : &unused;
+        if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen) &&
             (move_to_cpu(s, err, errlen) ||
-             s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, last ? argmax : NULL,
-                         err, errlen)))
+             s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen)))
             return -1;
         memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
         s->n_past += step;

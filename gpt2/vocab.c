@@ -516,6 +516,9 @@ static void pairmap_put(pairmap *m, int32_t a, int32_t b, int32_t rank)
     }
 }
 
+/* Longest token derive_merges treats as a merge. */
+#define GPT2_MAX_MERGE_TOKEN 1024
+
 int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
 {
     if (v->n_tokens < 256) {
@@ -554,8 +557,12 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         if (t == v->eot) continue;
         const char *s = v->tok[t];
         size_t n = v->len[t];
-        /* Not a merge: too short, a second spelling of an earlier token, or a special token. */
-        if (n < 2 || strmap_find(&sm, s, n) != t || (n == 13 && memcmp(s, "<|endoftext|>", 13) == 0)) continue;
+        /* Not a merge: too short, too long (GPT-2's longest token has 128 bytes; BPE over a longer
+         * one would cost its length squared: a hostile file of one 50 KB token took minutes), a
+         * second spelling of an earlier token, or a special token. */
+        if (n < 2 || n > GPT2_MAX_MERGE_TOKEN || strmap_find(&sm, s, n) != t ||
+            (n == 13 && memcmp(s, "<|endoftext|>", 13) == 0))
+            continue;
         /* Plain BPE over the token's bytes with the merges learnt so far. */
         size_t k = n;
         for (size_t i = 0; i < n; i++) sym[i] = byte_id[(uint8_t)s[i]];

@@ -1,0 +1,251 @@
+/* test_faults.c - device faults (VKGPT2_FAULT, engine/vk_fault.h) and device memory limits, through
+ * the public API: under --backend auto an out-of-memory device at load or a device lost during
+ * generation leaves the session on the CPU with the same greedy tokens a pure CPU run gives; with
+ * Vulkan forced the error is one line naming the VkResult.
+ *
+ * The model is a synthetic tiny GPT-2 (2 layers, 64 wide, n_ctx 128) written once per test into a
+ * temporary directory. Tests that need a Vulkan device skip without one.
+ */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vkgpt2.h"
+
+#define N_PREDICT 24
+
+static char dir[256];
+static vkg_model *model;
+static int32_t *prompt;
+static size_t n_prompt;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    char err[512];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/vkg-faults-XXXXXX", t && *t ? t : "/tmp");
+    cr_assert(mkdtemp(dir));
+    char path[300];
+    snprintf(path, sizeof path, "%s/tiny", dir);
+    vkg_synth_params sp = {.size = "tiny", .format = "hf", .type = "f32", .seed = 7};
+    cr_assert(vkg_synth(path, &sp, err, sizeof err) == 0, "%s", err);
+    model = vkg_model_load(path, err, sizeof err);
+    cr_assert(model, "%s", err);
+    static const char text[] = "The old lighthouse stood at the edge of the harbour";
+    cr_assert(vkg_tokenize(model, text, sizeof text - 1, &prompt, &n_prompt, err, sizeof err) == 0, "%s", err);
+    unsetenv("VKGPT2_FAULT");
+    unsetenv("VKGPT2_DEVICE_MEM_LIMIT");
+}
+
+static void teardown(void)
+{
+    vkg_free(prompt);
+    vkg_model_free(model);
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(faults, .init = setup, .fini = teardown, .timeout = 120);
+
+static void need_vulkan(void)
+{
+    char err[512];
+    FILE *null = fopen("/dev/null", "w");
+    int r = vkg_list_devices(null, err, sizeof err);
+    fclose(null);
+    if (r) cr_skip_test("no Vulkan: %s", err);
+}
+
+/* Greedy generation on backend b; returns the session's backend name after it (static storage)
+ * and the ids in ids (N_PREDICT of them: ignore_eos). rc: vkg_generate's, or -2 when the session
+ * could not be created; err gets the message. */
+typedef struct run_result {
+    int rc;
+    int32_t ids[N_PREDICT];
+    size_t n;
+    char backend[16];
+    char err[512];
+} run_result;
+
+static run_result run(vkg_backend b)
+{
+    run_result r = {0};
+    vkg_session_params p = vkg_session_defaults();
+    p.backend = b;
+    p.kv_f16 = false; /* the CPU run's KV type, so the fallback is comparable */
+    p.n_batch = 8;    /* the prompt takes several steps */
+    vkg_session *s = vkg_session_create(model, &p, r.err, sizeof r.err);
+    if (!s) { r.rc = -2; return r; }
+    vkg_sample_params gp = vkg_sample_defaults();
+    gp.temp = 0;
+    gp.n_predict = N_PREDICT;
+    gp.ignore_eos = true;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    r.rc = vkg_generate(s, prompt, n_prompt, &gp, NULL, NULL, &ids, &n, NULL, r.err, sizeof r.err);
+    if (r.rc == 0) {
+        cr_assert(n <= N_PREDICT);
+        memcpy(r.ids, ids, n * sizeof *ids);
+        r.n = n;
+    }
+    snprintf(r.backend, sizeof r.backend, "%s", vkg_session_backend(s));
+    vkg_free(ids);
+    vkg_session_free(s);
+    return r;
+}
+
+static run_result cpu_reference(void)
+{
+    unsetenv("VKGPT2_FAULT");
+    run_result r = run(VKG_BACKEND_CPU);
+    cr_assert(r.rc == 0 && r.n == N_PREDICT, "CPU run: %s", r.err);
+    return r;
+}
+
+static void assert_same(const run_result *got, const run_result *want, const char *what)
+{
+    cr_assert(got->rc == 0, "%s: %s", what, got->err);
+    cr_assert(got->n == want->n, "%s: %zu tokens, expected %zu", what, got->n, want->n);
+    for (size_t i = 0; i < want->n; i++)
+        cr_assert(got->ids[i] == want->ids[i], "%s: token %zu is %d, the CPU run's %d", what, i,
+                  got->ids[i], want->ids[i]);
+}
+
+static void assert_one_line(const char *err, const char *must_contain)
+{
+    cr_assert(err[0], "no error message");
+    cr_assert(!strchr(err, '\n'), "more than one line: %s", err);
+    cr_assert(strstr(err, must_contain), "'%s' not in: %s", must_contain, err);
+}
+
+Test(faults, reference_is_vulkan_greedy_too)
+{
+    need_vulkan();
+    run_result want = cpu_reference();
+    run_result got = run(VKG_BACKEND_VULKAN);
+    cr_assert_str_eq(got.backend, "vulkan");
+    assert_same(&got, &want, "vulkan without faults");
+}
+
+Test(faults, out_of_device_memory_at_load_falls_back_to_cpu)
+{
+    need_vulkan();
+    run_result want = cpu_reference();
+    /* Every allocation the backend makes at creation, one at a time. */
+    for (int n = 1; n <= 12; n++) {
+        char v[32], what[64];
+        snprintf(v, sizeof v, "alloc:%d", n);
+        setenv("VKGPT2_FAULT", v, 1);
+        run_result got = run(VKG_BACKEND_AUTO);
+        snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
+        cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
+        assert_same(&got, &want, what);
+    }
+}
+
+Test(faults, out_of_device_memory_forced_vulkan_is_one_line)
+{
+    need_vulkan();
+    setenv("VKGPT2_FAULT", "alloc:2", 1);
+    run_result got = run(VKG_BACKEND_VULKAN);
+    cr_assert(got.rc == -2, "the session was created");
+    assert_one_line(got.err, "VK_ERROR_OUT_OF_DEVICE_MEMORY");
+}
+
+Test(faults, device_lost_during_generation_continues_on_cpu)
+{
+    need_vulkan();
+    run_result want = cpu_reference();
+    /* submit:1 hits the prompt's first step, later ones the decode steps (the prompt of ~11 tokens
+     * takes 2 steps of 8). */
+    static const int at[] = {1, 2, 3, 4, 7, 12, 20};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        char v[32], what[64];
+        snprintf(v, sizeof v, "submit:%d", at[i]);
+        setenv("VKGPT2_FAULT", v, 1);
+        run_result got = run(VKG_BACKEND_AUTO);
+        snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
+        cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
+        assert_same(&got, &want, what);
+    }
+}
+
+Test(faults, device_lost_forced_vulkan_is_one_line)
+{
+    need_vulkan();
+    setenv("VKGPT2_FAULT", "submit:5", 1);
+    run_result got = run(VKG_BACKEND_VULKAN);
+    cr_assert(got.rc == -1, "generation did not fail");
+    cr_assert_str_eq(got.backend, "vulkan");
+    assert_one_line(got.err, "VK_ERROR_DEVICE_LOST");
+}
+
+Test(faults, eval_after_device_lost_continues_on_cpu)
+{
+    need_vulkan();
+    char err[512];
+    vkg_session_params p = vkg_session_defaults();
+    p.kv_f16 = false;
+    p.n_batch = 4;
+    /* CPU logits for the whole prompt, in two calls. */
+    size_t V = (size_t)vkg_model_get_info(model).n_vocab;
+    float *want = malloc(n_prompt * V * sizeof *want), *got = malloc(n_prompt * V * sizeof *got);
+    cr_assert(want && got);
+    p.backend = VKG_BACKEND_CPU;
+    vkg_session *s = vkg_session_create(model, &p, err, sizeof err);
+    cr_assert(s, "%s", err);
+    cr_assert(vkg_eval(s, prompt, 5, want, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_eval(s, prompt + 5, n_prompt - 5, want + 5 * V, err, sizeof err) == 0, "%s", err);
+    vkg_session_free(s);
+    /* Vulkan, lost in the second call: the CPU re-evaluates the first 5 tokens and goes on. */
+    p.backend = VKG_BACKEND_AUTO;
+    setenv("VKGPT2_FAULT", "submit:3", 1);
+    s = vkg_session_create(model, &p, err, sizeof err);
+    cr_assert(s, "%s", err);
+    cr_assert(vkg_eval(s, prompt, 5, got, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_eval(s, prompt + 5, n_prompt - 5, got + 5 * V, err, sizeof err) == 0, "%s", err);
+    cr_assert_str_eq(vkg_session_backend(s), "cpu");
+    cr_assert(vkg_session_n_past(s) == (int)n_prompt);
+    /* Rows computed on the CPU after the move equal the CPU run's exactly (same kernels, same
+     * order); earlier rows came from the GPU and agree to rounding. */
+    for (size_t t = 5; t < n_prompt; t++)
+        for (size_t j = 0; j < V; j++)
+            cr_assert(got[t * V + j] == want[t * V + j], "row %zu col %zu: %g vs %g", t, j,
+                      (double)got[t * V + j], (double)want[t * V + j]);
+    vkg_session_free(s);
+    free(want);
+    free(got);
+}
+
+Test(faults, model_larger_than_device_memory_is_refused_with_sizes)
+{
+    need_vulkan();
+    setenv("VKGPT2_DEVICE_MEM_LIMIT", "100000", 1);
+    run_result got = run(VKG_BACKEND_VULKAN);
+    cr_assert(got.rc == -2, "the session was created");
+    assert_one_line(got.err, "100000 bytes");
+    cr_assert(strstr(got.err, "weights") && strstr(got.err, "KV cache"), "%s", got.err);
+    run_result want = cpu_reference();
+    setenv("VKGPT2_DEVICE_MEM_LIMIT", "100000", 1);
+    got = run(VKG_BACKEND_AUTO);
+    cr_assert_str_eq(got.backend, "cpu");
+    assert_same(&got, &want, "auto with a small device");
+}
+
+Test(faults, bad_fault_spec_is_ignored_with_a_notice)
+{
+    need_vulkan();
+    run_result want = cpu_reference();
+    setenv("VKGPT2_FAULT", "bogus:1", 1);
+    run_result got = run(VKG_BACKEND_VULKAN);
+    cr_assert_str_eq(got.backend, "vulkan");
+    assert_same(&got, &want, "VKGPT2_FAULT=bogus:1");
+}
