@@ -25,17 +25,7 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
 {
     cpu_backend *b = (cpu_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
-    if (n < 1 || n > base->params.n_batch || n_past < 0 || n_past + n > hp->n_ctx) {
-        snprintf(err, errlen, "cpu backend: step of %d tokens at position %d does not fit (batch %d, context %d)",
-                 n, n_past, base->params.n_batch, hp->n_ctx);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= hp->n_vocab) {
-            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[i], hp->n_vocab - 1);
-            return -1;
-        }
-    }
+    if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
     cpu_step s = {.model = base->model, .ids = ids, .n = n, .n_past = n_past, .kcache = b->kcache,
                   .vcache = b->vcache, .kv_type = base->params.kv_type, .pool = b->pool};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
@@ -82,12 +72,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
-    base->name = "cpu";
-    base->model = m;
-    base->params = *p;
-    if (base->params.n_batch < 1) base->params.n_batch = 1;
-    if (base->params.n_batch > hp->n_ctx) base->params.n_batch = hp->n_ctx;
-    if (base->params.kv_type != VKG_F16) base->params.kv_type = VKG_F32;
+    gpt2_backend_init(base, "cpu", m, p, VKG_F32);
     base->supports = cpu_supports;
     base->eval = cpu_eval;
     base->set_pick = cpu_set_pick;

@@ -268,17 +268,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
 {
     vk_backend *b = (vk_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
-    if (n < 1 || n > base->params.n_batch || n_past < 0 || n_past + n > hp->n_ctx) {
-        snprintf(err, errlen, "vulkan backend: step of %d tokens at position %d does not fit (batch %d, context %d)",
-                 n, n_past, base->params.n_batch, hp->n_ctx);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= hp->n_vocab) {
-            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[i], hp->n_vocab - 1);
-            return -1;
-        }
-    }
+    if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
     out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST) : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
     plan *p = plan_get(b, n, mode, err, errlen);
     if (!p) return -1;
@@ -415,12 +405,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     vk_backend *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
-    base->name = "vulkan";
-    base->model = m;
-    base->params = *p;
-    if (base->params.n_batch < 1) base->params.n_batch = 1;
-    if (base->params.n_batch > hp->n_ctx) base->params.n_batch = hp->n_ctx;
-    if (base->params.kv_type != VKG_F32) base->params.kv_type = VKG_F16;
+    gpt2_backend_init(base, "vulkan", m, p, VKG_F16);
     base->supports = vk_supports;
     base->eval = vk_eval;
     base->set_pick = vk_set_pick;

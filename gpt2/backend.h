@@ -66,6 +66,15 @@ struct gpt2_backend {
     void (*destroy)(gpt2_backend *b);
 };
 
+/* For backend constructors: sets name, model and params, clamping n_batch to [1, n_ctx] and an
+ * unknown KV type to default_kv. */
+void gpt2_backend_init(gpt2_backend *b, const char *name, const gpt2_model *m,
+                       const gpt2_backend_params *p, vkg_dtype default_kv);
+/* For eval: 0 if n tokens at n_past fit the batch and context and every id is in the vocabulary,
+ * else -1 with a message. */
+int gpt2_backend_check_step(const gpt2_backend *b, const int32_t *ids, int n, int n_past, char *err,
+                            size_t errlen);
+
 gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
                                       size_t errlen);
 /* NULL with a reason in err when Vulkan, a driver or a device is missing. */
