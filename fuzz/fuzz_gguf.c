@@ -1,0 +1,20 @@
+/* fuzz_gguf.c - libFuzzer harness: the input is a GGUF v2/v3 file (gpt2/format_gguf.c: the generic checked parser and the gpt2 reader on top).
+ * Any outcome but a crash, a sanitizer report, a leak or a timeout is fine; a model that loads
+ * must pass gpt2_model_validate again. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../gpt2/model.h"
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char path[512], err[512];
+    fuzz_write("model.gguf", data, size, path, sizeof path);
+    gpt2_model m;
+    if (gpt2_model_load(&m, path, err, sizeof err) == 0) {
+        if (gpt2_model_validate(&m, err, sizeof err) != 0) abort();
+        gpt2_model_free(&m);
+    }
+    return 0;
+}
