@@ -78,8 +78,10 @@ static void check_types(const char *path, vkg_dtype qt, bool untied)
 }
 
 /* Quantizes the f32 model at src to every type; logits against the f32 logits. */
-static void run_all(const char *src, bool untied, const char *tag)
+static void run_all(const char *src_path, bool untied, const char *tag)
 {
+    char src[512]; /* tu_path's buffers are a ring of 8: keep a copy */
+    snprintf(src, sizeof src, "%s", src_path);
     int nv;
     float *ref = logits_of(src, &nv);
     double rms[NT];
@@ -168,8 +170,10 @@ Test(quantize_tool, quantized_ggml_round_trip)
     gpt2_model_free(&m);
     static const int32_t ftype[NT] = {2007, 2009, 2008, 2003, 2002};
     static const int32_t ttype[NT] = {8, 7, 6, 3, 2};
+    char q[512], q2[512];
+    snprintf(q, sizeof q, "%s", tu_path("q.bin"));
+    snprintf(q2, sizeof q2, "%s", tu_path("q2.bin"));
     for (int k = 0; k < NT; k++) {
-        const char *q = tu_path("q.bin"), *q2 = tu_path("q2.bin");
         cr_assert_eq(vkg_quantize(src, q, TYPES[k], NULL, err, sizeof err), 0, "%s", err);
         size_t n1, n2;
         unsigned char *a = tu_read(q, &n1);
@@ -236,12 +240,13 @@ Test(quantize_tool, gguf_output)
 {
     gpt2_model m;
     synth_model(&m, "1x64x2", false, 16);
-    char err[512];
-    const char *src = tu_path("f32.bin");
+    char err[512], src[512], g[512], l[512]; /* tu_path's buffers are a ring of 8: keep copies */
+    snprintf(src, sizeof src, "%s", tu_path("f32.bin"));
+    snprintf(g, sizeof g, "%s", tu_path("q.gguf"));
+    snprintf(l, sizeof l, "%s", tu_path("q.bin"));
     cr_assert_eq(gpt2_write_ggml(&m, src, err, sizeof err), 0, "%s", err);
     gpt2_model_free(&m);
     for (int k = 0; k < NT; k++) {
-        const char *g = tu_path("q.gguf"), *l = tu_path("q.bin");
         cr_assert_eq(vkg_quantize(src, g, TYPES[k], NULL, err, sizeof err), 0, "%s", err);
         cr_assert_eq(vkg_quantize(src, l, TYPES[k], NULL, err, sizeof err), 0, "%s", err);
         size_t n;
