@@ -3,7 +3,9 @@
 #include <stdlib.h>
 
 #include "../gpt2/backend.h"
+#include "../gpt2/profile.h"
 #include "cpu_exec.h"
+#include "cpu_peak.h"
 
 typedef struct cpu_backend {
     gpt2_backend base;             /* must be first */
@@ -31,10 +33,24 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
     if (logits) s.buf[GPT2_BUF_LOGITS] = logits; /* write straight into the caller's memory */
     const gpt2_graph *g = all_logits && logits ? &b->graph_all : &b->graph_last;
-    for (int i = 0; i < g->n_nodes; i++) cpu_exec_node(&s, &g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++) {
+        double t0 = base->prof ? gpt2_prof_now_us() : 0;
+        cpu_exec_node(&s, &g->nodes[i]);
+        if (base->prof) { /* profile: the node's time on the host clock, its cost from its shape */
+            double bytes, flops, t1 = gpt2_prof_now_us();
+            char fam[32];
+            gpt2_node_cost(hp, &g->nodes[i], n, n_past, base->params.kv_type, &bytes, &flops);
+            gpt2_node_family(&g->nodes[i], fam, sizeof fam);
+            gpt2_prof_add(base->prof, PROF_CPU, fam, t0, t1 - t0, bytes, flops);
+        }
+    }
     if (argmax) {
         int rows = g->all_logits ? n : 1;
+        double t0 = base->prof ? gpt2_prof_now_us() : 0;
         *argmax = cpu_argmax(s.buf[GPT2_BUF_LOGITS] + (size_t)(rows - 1) * hp->n_vocab, hp->n_vocab);
+        if (base->prof)
+            gpt2_prof_add(base->prof, PROF_CPU, "argmax", t0, gpt2_prof_now_us() - t0,
+                          (double)hp->n_vocab * 4, (double)hp->n_vocab);
     }
     return 0;
 }
@@ -46,6 +62,12 @@ static bool cpu_set_pick(gpt2_backend *b, const gpt2_sampler_params *sp, uint64_
     (void)b;
     (void)step;
     return !sp || !gpt2_sampler_needs_logits(sp);
+}
+
+static int cpu_peaks(gpt2_backend *base, double *gbs, double *gflops, char *note, size_t notelen)
+{
+    cpu_measure_peaks(((cpu_backend *)base)->pool, gbs, gflops, note, notelen);
+    return 0;
 }
 
 static void cpu_destroy(gpt2_backend *base)
@@ -77,6 +99,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     base->eval = cpu_eval;
     base->set_pick = cpu_set_pick;
     base->destroy = cpu_destroy;
+    base->peaks = cpu_peaks;
     b->pool = cpu_pool_create(p->n_threads);
     snprintf(base->device_name, sizeof base->device_name, "CPU (%s, %d threads)",
              cpu_isa_name(cpu_isa_active()), cpu_pool_threads(b->pool));

@@ -16,6 +16,7 @@
 #include "vk_engine.h"
 #include "vk_fault.h"
 #include "vk_ops.h"
+#include "vk_profile.h"
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
 #define MAX_SEGMENTS 64  /* GPU segments of one step */
@@ -172,6 +173,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, 
         if (on_gpu && !cur) {
             cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
             if (!cur) goto fail;
+            vk_seq_set_timing(cur, b->base.prof != NULL); /* profiles: timestamps per dispatch */
             vk_seq_begin(cur);
         }
         if (on_gpu) {
@@ -280,6 +282,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
     base->counters.cpu_fallback_nodes = 0;
     base->counters.readback_bytes_last = 0;
     for (int i = 0; i < p->n_seg; i++) {
+        double prof_t0 = base->prof ? gpt2_prof_now_us() : 0;
         if (p->seg[i].seq) {
             base->counters.submits++;
             if (vk_seq_run(p->seg[i].seq)) {
@@ -293,6 +296,9 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
             snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
             return -1;
         }
+        if (base->prof)
+            vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, n_past, hp,
+                            base->params.kv_type);
     }
     const gpt2_node *last = &(mode == OUT_ALL ? &b->graph_all : &b->graph_last)->nodes[b->graph_last.n_nodes - 1];
     bool head_on_cpu = !vk_supports(base, last);
@@ -365,6 +371,11 @@ static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p
     return 0;
 }
 
+static int vk_peaks(gpt2_backend *base, double *gbs, double *gflops, char *note, size_t notelen)
+{
+    return vk_measure_peaks(((vk_backend *)base)->e, gbs, gflops, note, notelen);
+}
+
 static void vk_destroy(gpt2_backend *base)
 {
     vk_backend *b = (vk_backend *)base;
@@ -410,6 +421,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     base->eval = vk_eval;
     base->set_pick = vk_set_pick;
     base->destroy = vk_destroy;
+    base->peaks = vk_peaks;
     if (gpt2_parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) goto fail;
     if (hp->n_embd / hp->n_head > 128) {
         snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);

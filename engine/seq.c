@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vk_fault.h"
 #include "vk_internal.h"
@@ -22,6 +23,9 @@ struct vk_seq {
     VkPipeline bound;
     char (*labels)[LABEL_BYTES];
     double *ms;                 /* per timed dispatch, after the last wait */
+    double *t0_ns;              /* start of each timed dispatch in GPU ns (absolute) */
+    double (*cost)[4];          /* per dispatch: bytes, flops, bytes and flops per cached position */
+    bool cost_open;             /* the last dispatch has no cost yet */
     int n_ms;
     VkResult last_error;        /* of the last failed submit or wait (vk_fault.h) */
 };
@@ -43,7 +47,9 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     s->max_dispatches = max_dispatches > 0 ? max_dispatches : 1;
     s->labels = calloc((size_t)s->max_dispatches, sizeof *s->labels);
     s->ms = calloc((size_t)s->max_dispatches, sizeof *s->ms);
-    if (!s->labels || !s->ms) {
+    s->t0_ns = calloc((size_t)s->max_dispatches, sizeof *s->t0_ns);
+    s->cost = calloc((size_t)s->max_dispatches, sizeof *s->cost);
+    if (!s->labels || !s->ms || !s->t0_ns || !s->cost) {
         fprintf(stderr, "vkgpt2: vk_seq_create: out of host memory\n");
         vk_seq_destroy(s);
         return NULL;
@@ -99,6 +105,8 @@ void vk_seq_destroy(vk_seq *s) {
         vkFreeCommandBuffers(dev, s->e->pool, 1, &s->cmd);
     free(s->labels);
     free(s->ms);
+    free(s->t0_ns);
+    free(s->cost);
     free(s);
 }
 
@@ -112,6 +120,8 @@ void vk_seq_begin(vk_seq *s) {
     s->n_dispatches = s->n_barriers = s->n_timed = 0;
     s->n_ms = 0;
     s->bound = VK_NULL_HANDLE;
+    s->cost_open = false;
+    memset(s->cost, 0, (size_t)s->max_dispatches * sizeof *s->cost);
     VkResult r = vkResetCommandBuffer(s->cmd, 0);
     if (r != VK_SUCCESS) {
         seq_fail(s, "vk_seq_begin: vkResetCommandBuffer", r);
@@ -213,6 +223,7 @@ void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_by
     vkCmdDispatch(s->cmd, gx, gy, gz);
     time_end(s, t);
     s->n_dispatches++;
+    s->cost_open = true;
 }
 
 void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
@@ -239,6 +250,7 @@ void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_
     vkCmdDispatchIndirect(s->cmd, buf->buffer, buf->offset + off);
     time_end(s, t);
     s->n_dispatches++;
+    s->cost_open = true;
 }
 
 void vk_seq_barrier(vk_seq *s) {
@@ -382,6 +394,7 @@ int vk_seq_wait(vk_seq *s) {
                 uint64_t t0 = ticks[2 * i] & mask, t1 = ticks[2 * i + 1] & mask;
                 uint64_t d = (t1 - t0) & mask; /* wraps around with the counter */
                 s->ms[i] = (double)d * period * 1e-6;
+                s->t0_ns[i] = (double)t0 * period;
             }
             s->n_ms = s->n_timed;
         } else {
@@ -411,4 +424,88 @@ int vk_seq_timings(const vk_seq *s, double *ms, const char **labels, int max) {
             labels[i] = s->labels[i];
     }
     return n;
+}
+
+void vk_seq_set_cost(vk_seq *s, double bytes, double flops, double bytes_per_past,
+                     double flops_per_past) {
+    /* Only the dispatch just recorded, once: a wrapper whose dispatch was skipped changes nothing. */
+    if (!s->cost_open || s->n_dispatches < 1 || s->n_dispatches > s->max_dispatches)
+        return;
+    double *c = s->cost[s->n_dispatches - 1];
+    c[0] = bytes;
+    c[1] = flops;
+    c[2] = bytes_per_past;
+    c[3] = flops_per_past;
+    s->cost_open = false;
+}
+
+int vk_seq_costs(const vk_seq *s, int n_past, double *bytes, double *flops, int max) {
+    int n = s->n_dispatches < max ? s->n_dispatches : max;
+    if (n > s->max_dispatches)
+        n = s->max_dispatches;
+    for (int i = 0; i < n; i++) {
+        const double *c = s->cost[i];
+        if (bytes)
+            bytes[i] = c[0] + c[2] * n_past;
+        if (flops)
+            flops[i] = c[1] + c[3] * n_past;
+    }
+    return n;
+}
+
+int vk_seq_timestamps(const vk_seq *s, double *t0_ns, int max) {
+    int n = s->n_ms < max ? s->n_ms : max;
+    for (int i = 0; i < n; i++)
+        t0_ns[i] = s->t0_ns[i];
+    return n;
+}
+
+int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
+    /* One timestamp written at the top of the pipe by a tiny submission, taken as the midpoint of
+     * the host clock read before the submit and after the wait: host_ns = gpu_ns + offset. The
+     * best (narrowest) of a few tries is kept. */
+    *offset_ns = 0;
+    if (!e->caps.timestamps)
+        return -1;
+    vk_seq *s = vk_seq_create(e, 1);
+    if (!s || !s->queries) {
+        vk_seq_destroy(s);
+        return -1;
+    }
+    double best_width = -1;
+    for (int k = 0; k < 5; k++) {
+        if (vkResetCommandBuffer(s->cmd, 0) != VK_SUCCESS)
+            break;
+        VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        if (vkBeginCommandBuffer(s->cmd, &bi) != VK_SUCCESS)
+            break;
+        vkCmdResetQueryPool(s->cmd, s->queries, 0, 2);
+        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, 0);
+        if (vkEndCommandBuffer(s->cmd) != VK_SUCCESS)
+            break;
+        s->recorded = true;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        if (vk_seq_submit(s))
+            break;
+        s->pending = false;
+        VkResult r = vkWaitForFences(e->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        uint64_t tick = 0;
+        if (r != VK_SUCCESS ||
+            vkGetQueryPoolResults(e->device, s->queries, 0, 1, sizeof tick, &tick, sizeof tick,
+                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+            break;
+        uint32_t bits = e->timestamp_valid_bits;
+        uint64_t mask = bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
+        double ha = (double)a.tv_sec * 1e9 + (double)a.tv_nsec;
+        double hb = (double)b.tv_sec * 1e9 + (double)b.tv_nsec;
+        double g = (double)(tick & mask) * e->caps.timestamp_period_ns;
+        if (best_width < 0 || hb - ha < best_width) {
+            best_width = hb - ha;
+            *offset_ns = (ha + hb) / 2 - g;
+        }
+    }
+    vk_seq_destroy(s);
+    return best_width < 0 ? -1 : 0;
 }

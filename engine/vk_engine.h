@@ -163,5 +163,19 @@ int vk_seq_barriers(const vk_seq *s);
  * ms and its label. Returns the number of dispatches timed (0 where the device has no timestamps). */
 void vk_seq_set_timing(vk_seq *s, bool on);
 int vk_seq_timings(const vk_seq *s, double *ms, const char **labels, int max);
+/* Profiling (docs/PROFILING.md). The op wrappers attach to the dispatch they just recorded the
+ * bytes it moves and the flops it does: bytes + bytes_per_past * n_past (likewise flops), n_past
+ * being the step's cached positions at run time (attention grows with it). A dispatch that was not
+ * recorded (empty grid) takes no cost. vk_seq_costs evaluates them for dispatch 0.. in recording
+ * order (the order of vk_seq_timings when timing is on). */
+void vk_seq_set_cost(vk_seq *s, double bytes, double flops, double bytes_per_past,
+                     double flops_per_past);
+int vk_seq_costs(const vk_seq *s, int n_past, double *bytes, double *flops, int max);
+/* After a timed run: the start of each timed dispatch on the device clock, in ns. */
+int vk_seq_timestamps(const vk_seq *s, double *t0_ns, int max);
+/* Calibrates the device clock against CLOCK_MONOTONIC once: host_ns = device_ns + *offset_ns
+ * (a timestamp written by a tiny submission against the midpoint of the host clock around it).
+ * 0, or -1 (no timestamps; offset 0). */
+int vk_engine_clock_offset(vk_engine *e, double *offset_ns);
 
 #endif

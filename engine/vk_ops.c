@@ -71,6 +71,11 @@ static void dispatch(vk_ops *o, vk_seq *s, const char *name, const uint32_t *spe
 
 static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
 
+/* Profiling: bytes and flops of the dispatch just recorded (vk_seq_set_cost). Bytes count each
+ * operand read or written once (the compulsory traffic); flops count multiply-adds as 2. */
+static void cost(vk_seq *s, double bytes, double flops) { vk_seq_set_cost(s, bytes, flops, 0, 0); }
+static double esz(vkg_dtype t) { return (double)vkg_dtype_size(t); }
+
 /* ---- embed ---- */
 
 typedef struct {
@@ -86,6 +91,7 @@ void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, v
     uint32_t spec[1] = {128};
     dispatch(o, s, "embed", spec, 1, &pc, sizeof pc, ceil_div((uint32_t)d, 128), (uint32_t)n, 1,
              "embed");
+    cost(s, (double)n * d * (esz(wte_type) + esz(wpe_type) + 4.0), (double)n * d);
 }
 
 /* ---- layernorm, softmax ---- */
@@ -102,6 +108,7 @@ void vk_op_layernorm(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x,
     uint32_t spec[1] = {256};
     dispatch(o, s, o->subgroup ? "layernorm_sg" : "layernorm", spec, 1, &pc, sizeof pc,
              (uint32_t)n, 1, 1, "layernorm");
+    cost(s, (double)n * d * 8.0 + d * 8.0, (double)n * d * 8.0);
 }
 
 typedef struct {
@@ -114,6 +121,7 @@ void vk_op_softmax(vk_ops *o, vk_seq *s, VkDeviceAddress x, int n, int d) {
     uint32_t spec[1] = {256};
     dispatch(o, s, o->subgroup ? "softmax_sg" : "softmax", spec, 1, &pc, sizeof pc, (uint32_t)n, 1,
              1, "softmax");
+    cost(s, (double)n * d * 8.0, (double)n * d * 5.0);
 }
 
 /* ---- elementwise ---- */
@@ -132,6 +140,7 @@ void vk_op_gelu(vk_ops *o, vk_seq *s, VkDeviceAddress x, size_t count, int form)
     pc_gelu pc = {x, (uint32_t)count, (uint32_t)form};
     uint32_t spec[1] = {256};
     dispatch(o, s, "gelu", spec, 1, &pc, sizeof pc, grid_stride_groups(count, 256), 1, 1, "gelu");
+    cost(s, (double)count * 8.0, (double)count * 15.0);
 }
 
 typedef struct {
@@ -143,6 +152,7 @@ void vk_op_add(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x, size_
     pc_add pc = {y, x, (uint32_t)count, 0};
     uint32_t spec[1] = {256};
     dispatch(o, s, "add", spec, 1, &pc, sizeof pc, grid_stride_groups(count, 256), 1, 1, "add");
+    cost(s, (double)count * 12.0, (double)count);
 }
 
 /* ---- argmax ---- */
@@ -159,6 +169,7 @@ void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, 
         wg >>= 1;
     uint32_t spec[1] = {wg};
     dispatch(o, s, "argmax", spec, 1, &pc, sizeof pc, 1, 1, 1, "argmax");
+    cost(s, (double)n * 4.0 + 4.0, (double)n);
 }
 
 typedef struct {
@@ -171,6 +182,7 @@ void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
     pc_sample pc = {out, x, params, (uint32_t)n, 0};
     uint32_t spec[1] = {VK_SAMPLE_MAX_K};
     dispatch(o, s, "sample", spec, 1, &pc, sizeof pc, 1, 1, 1, "sample");
+    cost(s, (double)n * 4.0 + 4.0, (double)n * 4.0);
 }
 
 /* ---- matmul ---- */
@@ -235,6 +247,10 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
                     (uint32_t)n, (uint32_t)epilogue, (uint32_t)gelu_form, 0};
     const char *v = vk_ops_matmul_variant(o, n, wtype);
     bool f16 = wtype == VKG_F16;
+    /* W once, x in, y out (and in again for the residual), the bias. */
+    double mm_bytes = (double)rows * cols * esz(wtype) + (double)n * cols * 4.0 +
+                      (double)n * rows * ((epilogue & 4) ? 8.0 : 4.0) + ((epilogue & 1) ? rows * 4.0 : 0);
+    double mm_flops = 2.0 * n * rows * cols;
     if (strcmp(v, "matvec") == 0) {
         uint32_t vec = f16 ? 8 : 4;
         bool wide = cols % vec == 0 && ldx % 4 == 0 && W % 16 == 0 && x % 16 == 0;
@@ -253,15 +269,19 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
         uint32_t spec[3] = {wg, rpw, nt};
         dispatch(o, s, name, spec, 3, &pc, sizeof pc, ceil_div((uint32_t)rows, rpw),
                  ceil_div((uint32_t)n, nt), 1, "matvec");
+        cost(s, mm_bytes, mm_flops);
     } else if (strcmp(v, "coopmat_khr") == 0) {
         dispatch(o, s, "matmul_coopmat_khr", NULL, 0, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
                  ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
+        cost(s, mm_bytes, mm_flops);
     } else if (strcmp(v, "coopmat_nv") == 0) {
         dispatch(o, s, "matmul_coopmat_nv", NULL, 0, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
                  ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
+        cost(s, mm_bytes, mm_flops);
     } else {
         dispatch(o, s, f16 ? "matmul_tiled_f16" : "matmul_tiled_f32", NULL, 0, &pc, sizeof pc,
                  ceil_div((uint32_t)rows, 64), ceil_div((uint32_t)n, 64), 1, "matmul_tiled");
+        cost(s, mm_bytes, mm_flops);
     }
 }
 
@@ -280,6 +300,7 @@ void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddres
     uint32_t spec[1] = {128};
     dispatch(o, s, f16 ? "kv_store_f16" : "kv_store_f32", spec, 1, &pc, sizeof pc,
              ceil_div(per_token, 128), (uint32_t)n, 1, "kv_store");
+    cost(s, (double)n * E * 2.0 * (4.0 + esz(kv_type)), 0);
 }
 
 /* Flash decoding splits the KV length [0, n_ctx) into chunks of about 64 keys, at most 32. */
@@ -328,6 +349,11 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
         pc_attn_prefill pc = {out, qkv, kcache, vcache, step, (uint32_t)n, E, scale, 0};
         dispatch(o, s, f16 ? "attn_prefill_f16" : "attn_prefill_f32", spec, 1, &pc, sizeof pc,
                  ceil_div((uint32_t)n, 16), (uint32_t)n_head, 1, "attn_prefill");
+        /* Token t attends to n_past + t + 1 keys: 4 flops per key and dimension (q.k, p.v). Each
+         * block of 16 queries streams the K/V rows it needs. */
+        double kvb = 2.0 * E * esz(kv_type), blocks = ceil_div((uint32_t)n, 16);
+        vk_seq_set_cost(s, (double)n * E * 8.0 + kvb * (blocks * n / 2.0),
+                        4.0 * E * ((double)n * (n + 1) / 2.0), kvb * blocks, 4.0 * E * n);
         return;
     }
     uint32_t ns = (uint32_t)attn_splits(n_ctx);
@@ -338,9 +364,12 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
     char name[32];
     snprintf(name, sizeof name, "attn_decode_%s%s", f16 ? "f16" : "f32", o->subgroup ? "_sg" : "");
     dispatch(o, s, name, spec, 1, &pd, sizeof pd, ns, (uint32_t)n_head, 1, "attn_decode");
+    double part = (double)n_head * ns * (head_dim + 2) * 4.0, kvb = 2.0 * E * esz(kv_type);
+    vk_seq_set_cost(s, E * 4.0 + part + kvb, 4.0 * E, kvb, 4.0 * E);
     /* The reduction reads the partials every decode workgroup wrote to scratch: those writes must
      * be complete and visible first, and the caller's barriers only separate whole ops. */
     vk_seq_barrier(s);
     pc_attn_reduce pr = {out, scratch, ns, (uint32_t)n_head};
     dispatch(o, s, "attn_reduce", spec, 1, &pr, sizeof pr, (uint32_t)n_head, 1, 1, "attn_reduce");
+    cost(s, part + E * 4.0, part);
 }

@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "model.h"
+#include "profile.h"
 #include "sampler.h"
 #include "synth.h"
 #include "tokenizer.h"
@@ -30,6 +31,7 @@ struct vkg_session {
     float *logits;          /* last row of logits, n_vocab */
     vkg_backend want;       /* as asked for: AUTO may move from a failed device to the CPU */
     gpt2_backend_params bp; /* as created (for that CPU backend) */
+    gpt2_prof *prof;        /* per-kernel profile (vkg_session_profile), or NULL */
 };
 
 static double now_ms(void)
@@ -157,6 +159,7 @@ void vkg_session_free(vkg_session *s)
 {
     if (!s) return;
     if (s->be) s->be->destroy(s->be);
+    gpt2_prof_free(s->prof);
     free(s->history);
     free(s->logits);
     free(s);
@@ -183,6 +186,7 @@ static int move_to_cpu(vkg_session *s, char *err, size_t errlen)
     }
     s->be->destroy(s->be);
     s->be = cpu;
+    cpu->prof = s->prof;
     int nb = cpu->params.n_batch;
     for (int i = 0; i < s->n_past; i += nb) {
         int step = s->n_past - i < nb ? s->n_past - i : nb;
@@ -208,6 +212,7 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         int step = (int)(n - i < (size_t)nb ? n - i : (size_t)nb);
         bool last = i + (size_t)step == n;
         float *out = logits ? logits + i * (size_t)hp->n_vocab : (last && want_last ? s->logits : NULL);
+        gpt2_prof_step_begin(s->prof, step, s->n_past); /* no-op without a profile */
         /* A step that brings back neither logits nor an id still gets somewhere to put its argmax
          * (the Vulkan backend wrote through NULL: a prompt longer than n_batch crashed). */
         int32_t unused, *am = last && argmax ? argmax : &unused;
@@ -215,6 +220,7 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
             (move_to_cpu(s, err, errlen) ||
              s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen)))
             return -1;
+        gpt2_prof_step_end(s->prof);
         memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
         s->n_past += step;
     }
@@ -300,6 +306,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             t = now_ms();
             next = gpt2_sampler_pick(sampler, s->logits, s->history, s->n_past, (uint64_t)i);
             st.sample_ms += now_ms() - t;
+            if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (now_ms() - t) * 1e3, 0, 0);
         }
         if (next == eot && !p->ignore_eos) { st.hit_eos = true; break; }
         gen[n_gen++] = next;
@@ -418,4 +425,53 @@ double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
     double gbs = cpu_measure_bandwidth_gbs(p, bytes);
     cpu_pool_destroy(p);
     return gbs;
+}
+
+/* ---- profiling ---- */
+
+int vkg_session_profile(vkg_session *s, char *err, size_t errlen)
+{
+    if (s->prof) return 0;
+    if (s->n_past) {
+        snprintf(err, errlen, "profiling must be turned on before the session's first eval");
+        return -1;
+    }
+    if (!(s->prof = gpt2_prof_create())) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(s->prof->backend, sizeof s->prof->backend, "%s", s->be->name);
+    snprintf(s->prof->device, sizeof s->prof->device, "%s", s->be->device_name);
+    if (s->be->peaks)
+        s->be->peaks(s->be, &s->prof->peak_gbs, &s->prof->peak_gflops, s->prof->peak_note,
+                     sizeof s->prof->peak_note);
+    s->be->prof = s->prof;
+    return 0;
+}
+
+double vkg_now_ms(void) { return now_ms(); }
+
+void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1_ms)
+{
+    if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, name, t0_ms * 1e3, (t1_ms - t0_ms) * 1e3, 0, 0);
+}
+
+void vkg_profile_print(const vkg_session *s, void *file)
+{
+    if (s->prof) gpt2_prof_print(s->prof, file);
+}
+
+void vkg_profile_json(const vkg_session *s, void *file)
+{
+    if (s->prof) gpt2_prof_json(s->prof, file);
+    else fputs("null", file);
+}
+
+int vkg_profile_trace(const vkg_session *s, const char *path, char *err, size_t errlen)
+{
+    if (!s->prof) {
+        snprintf(err, errlen, "--trace: the session has no profile");
+        return -1;
+    }
+    return gpt2_prof_trace(s->prof, path, err, errlen);
 }

@@ -49,6 +49,8 @@ struct gpt2_backend {
     char device_name[256];            /* what it runs on, for reports */
     bool failed;                      /* the device failed in a step (lost, out of memory): later
                                          steps fail too; a session may move to the CPU (api.c) */
+    struct gpt2_prof *prof;           /* when set (gpt2/profile.h), eval adds an event per kernel;
+                                         set it before the first eval */
 
     /* Can this backend run node nd? (The Vulkan backend runs the others on the CPU.) */
     bool (*supports)(const gpt2_backend *b, const gpt2_node *nd);
@@ -64,6 +66,9 @@ struct gpt2_backend {
      * then asks for logits and samples on the host. */
     bool (*set_pick)(gpt2_backend *b, const gpt2_sampler_params *sp, uint64_t step);
     void (*destroy)(gpt2_backend *b);
+    /* Measures (or reads from a cache) the device's memory bandwidth in GB/s and FMA rate in
+     * GFLOP/s, for profiles; note says how. NULL where unknown. Returns 0 or -1. */
+    int (*peaks)(gpt2_backend *b, double *gbs, double *gflops, char *note, size_t notelen);
 };
 
 /* For backend constructors: sets name, model and params, clamping n_batch to [1, n_ctx] and an

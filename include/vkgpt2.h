@@ -189,6 +189,23 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt,
                  const vkg_sample_params *p, vkg_token_cb cb, void *user, int32_t **out_ids,
                  size_t *n_out, vkg_stats *stats, char *err, size_t errlen);
 
+/* ---- profiling (docs/PROFILING.md) ---- */
+/* Turns on the per-kernel profile of a session (before its first eval): every GPU dispatch is timed
+ * by device timestamps, every CPU node by the host clock, each with the bytes and flops of its
+ * shapes; the device's peak bandwidth and FMA rate are measured (for Vulkan devices once, then read
+ * from $XDG_CACHE_HOME/vkgpt2/peaks-<uuid>.txt). Returns 0, or -1 with err. */
+int vkg_session_profile(vkg_session *s, char *err, size_t errlen);
+/* The host clock the profile uses (CLOCK_MONOTONIC) in ms, and an event of the caller's own
+ * (e.g. "tokenize") from t0_ms to t1_ms on the trace's host track. No-op without a profile. */
+double vkg_now_ms(void);
+void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1_ms);
+/* The per-kernel tables (markdown, one per phase: decode and prompt) on file (a FILE *). */
+void vkg_profile_print(const vkg_session *s, void *file);
+/* The same as one JSON object ("null" without a profile). */
+void vkg_profile_json(const vkg_session *s, void *file);
+/* Writes a Chrome trace-event file (Perfetto, chrome://tracing). Returns 0, or -1 with err. */
+int vkg_profile_trace(const vkg_session *s, const char *path, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

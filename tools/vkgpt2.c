@@ -80,11 +80,15 @@ static const char usage_text[] =
     "      --device N          Vulkan device index (see vkgpt2 devices)\n"
     "      --kv f16|f32        KV cache type (default f16, f32 with --backend cpu)\n"
     "      --json              print one JSON object instead of text (ids, text, timings, memory)\n"
+    "      --profile           per-kernel table on stderr (GPU timestamps / CPU clocks, GB/s,\n"
+    "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n"
+    "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n"
+    "                          (open in Perfetto or chrome://tracing); see docs/PROFILING.md\n"
     "  -v, --verbose           more notices and counters on stderr\n"
     "  -h, --help              this text\n"
     "\n"
     "eval options: -m, --ids \"ID ID ...\", --logits OUT (little-endian f32 [n_tokens][n_vocab]),\n"
-    "  -t, -b, --backend, --device, --kv as above.\n"
+    "  -t, -b, --backend, --device, --kv, --profile, --trace as above.\n"
     "synth sizes: tiny, 124M, 355M, 774M, 1558M or LxExH (e.g. 4x256x8). --vocab DIR uses GPT-2's\n"
     "  real vocabulary (encoder.json + vocab.bpe, see tools/fetch-vocab.sh); without it a small\n"
     "  byte-level one. Synthetic weights are random: their text is noise.\n"
@@ -105,6 +109,8 @@ typedef struct opts {
     vkg_session_params sess;    /* backend */
     bool kv_set;                /* --kv given */
     bool json;                  /* --json */
+    bool profile;               /* --profile */
+    const char *trace;          /* --trace FILE */
 } opts;
 
 /* Parses the flags shared by generate and eval. Returns 0, 1 for --help, -1 on error. */
@@ -132,6 +138,8 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
         else if (IS("--repeat-last-n", "--repeat_last_n")) { VAL(); if (cli_int(a, v, -1, 1 << 30, &o->sp.repeat_last_n)) return -1; }
         else if (!strcmp(a, "--ignore-eos")) o->sp.ignore_eos = true;
         else if (!strcmp(a, "--json")) o->json = true;
+        else if (!strcmp(a, "--profile")) o->profile = true;
+        else if (!strcmp(a, "--trace")) { VAL(); o->trace = v; }
         else if (IS("-v", "--verbose")) o->sess.verbose = true;
         else if (!strcmp(a, "--device")) { VAL(); if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1; }
         else if (!strcmp(a, "--ids")) { VAL(); o->ids = v; }
@@ -266,7 +274,14 @@ static int cmd_generate(int argc, char **argv, int first)
     int32_t *pids = NULL, *gen = NULL;
     size_t n_pids = 0, n_gen = 0;
     int rc = 1;
-    if (vkg_tokenize(m, ptext, plen, &pids, &n_pids, err, sizeof err)) {
+    if ((o.profile || o.trace) && vkg_session_profile(s, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: --profile: %s\n", err);
+        goto out;
+    }
+    double tok_t0 = vkg_now_ms();
+    int tok_rc = vkg_tokenize(m, ptext, plen, &pids, &n_pids, err, sizeof err);
+    vkg_profile_event(s, "tokenize", tok_t0, vkg_now_ms());
+    if (tok_rc) {
         fprintf(stderr, "vkgpt2: prompt%s%s: %s\n", o.prompt_file ? " file " : "",
                 o.prompt_file ? o.prompt_file : "", err);
         goto out;
@@ -323,6 +338,10 @@ static int cmd_generate(int argc, char **argv, int first)
                 (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
                 (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token,
                 (unsigned long long)st.device_memory_bytes);
+        if (o.profile) {
+            fputs(", \"profile\": ", f);
+            vkg_profile_json(s, f);
+        }
         fprintf(f, ", \"stopped\": \"%s\"}\n", interrupted ? "interrupted" : st.hit_eos ? "eos" : st.hit_context_end ? "context" : "n_predict");
     } else {
         fputc('\n', stdout);
@@ -347,6 +366,11 @@ static int cmd_generate(int argc, char **argv, int first)
                 (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
                 (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
                 (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token);
+    if (o.profile) vkg_profile_print(s, stderr);
+    if (o.trace && vkg_profile_trace(s, o.trace, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        goto out;
+    }
     rc = 0;
     if (interrupted) {
         fprintf(stderr, "vkgpt2: interrupted after %d generated tokens\n", (int)n_gen);
@@ -415,6 +439,10 @@ static int cmd_eval(int argc, char **argv, int first)
     int rc = 1;
     char err[1024];
     float *logits = NULL;
+    if ((o.profile || o.trace) && vkg_session_profile(s, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: --profile: %s\n", err);
+        goto out;
+    }
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= info.n_vocab) {
             fprintf(stderr, "vkgpt2: --ids: token %d is outside the vocabulary (0..%d)\n", ids[i], info.n_vocab - 1);
@@ -436,6 +464,16 @@ static int cmd_eval(int argc, char **argv, int first)
     }
     fprintf(stderr, "vkgpt2: %zu x %d logits written to %s (backend %s)\n", n, info.n_vocab, o.logits_out,
             vkg_session_backend(s));
+    if (o.profile) vkg_profile_print(s, stderr);
+    if (o.profile && o.json && f != stdout) {
+        fputs("{\"profile\": ", stdout);
+        vkg_profile_json(s, stdout);
+        fputs("}\n", stdout);
+    }
+    if (o.trace && vkg_profile_trace(s, o.trace, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        goto out;
+    }
     rc = 0;
 out:
     free(logits);
