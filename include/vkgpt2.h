@@ -206,6 +206,44 @@ void vkg_profile_json(const vkg_session *s, void *file);
 /* Writes a Chrome trace-event file (Perfetto, chrome://tracing). Returns 0, or -1 with err. */
 int vkg_profile_trace(const vkg_session *s, const char *path, char *err, size_t errlen);
 
+/* ---- kernel benchmarks (docs/PROFILING.md) ---- */
+/* vkg_kbench compiles a GLSL compute shader at run time (glslang), runs it on a grid and times it
+ * with device timestamps. ABI: the shader takes no descriptor sets; its push-constant block holds
+ * the device address (uint64, e.g. a GL_EXT_buffer_reference) of every buffer in order, then the
+ * extra 32-bit push words in order (std430 offsets; at most 128 bytes in all). */
+typedef struct vkg_kbench_buffer {
+    size_t bytes;          /* size (rounded up to 4) */
+    int init;              /* 0 zero, 1 random floats in [-1, 1), 2 every float = value, 3 every
+                              uint32 = (uint32_t)value */
+    double value;
+    void *dump;            /* non-NULL: receives the final contents (bytes bytes) */
+} vkg_kbench_buffer;
+
+typedef struct vkg_kbench_params {
+    const char *source;           /* GLSL (#version 450+), NUL-terminated; no #include */
+    const char *name;             /* for messages (the file name) */
+    uint32_t grid[3];             /* workgroups */
+    const vkg_kbench_buffer *buffers;
+    int n_buffers;
+    const uint32_t *spec_ids, *spec_values; /* specialization constants */
+    int n_spec;
+    const uint32_t *push;         /* extra push words after the addresses */
+    int n_push;
+    double bytes, flops;          /* per run, for GB/s and GFLOP/s (0: not reported) */
+    int repeat, warmup;           /* timed runs (>= 1) and untimed ones before them */
+    int device;                   /* Vulkan device index, -1 best */
+} vkg_kbench_params;
+
+typedef struct vkg_kbench_result {
+    double min_ms, median_ms, mean_ms, max_ms;
+    double gbs, gflops;           /* at the median, 0 without bytes / flops */
+    char device[256];
+} vkg_kbench_result;
+
+/* Returns 0, or -1 with err (compile errors: glslang's messages, with line numbers, one per line
+ * after a first line naming the file). */
+int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *r, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

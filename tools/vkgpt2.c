@@ -20,6 +20,7 @@
 int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
 int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv, int first); /* cmd_quantize.c */
+int cmd_kbench(int argc, char **argv, int first); /* cmd_kbench.c */
 
 /* ---- signals ----
  * Ctrl-C (SIGINT) during generation stops at the next token: the text so far and the timings are
@@ -59,6 +60,8 @@ static const char usage_text[] =
     "       vkgpt2 synth -o PATH --size S [--format hf|ggml] [--type f32|f16] [--seed N] [--vocab DIR]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
+    "       vkgpt2 bench kernels [--backend cpu|vulkan|all] [--sizes 124M,...]  per-op speed\n"
+    "       vkgpt2 kbench SHADER.comp --grid X,Y,Z --buffer SIZE[:init]...  time a shader (kbench --help)\n"
     "       vkgpt2 convert IN OUT.gguf                  any model vkgpt2 reads, written as GGUF\n"
     "       vkgpt2 quantize IN OUT TYPE      TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
     "\n"
@@ -590,6 +593,7 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv, 2);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
+    if (!strcmp(cmd, "kbench")) return cmd_kbench(argc, argv, 2);
     if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
     if (argc > 1 && cmd[0] != '-') {
         fprintf(stderr, "vkgpt2: unknown command '%s' (see vkgpt2 --help)\n", cmd);
