@@ -131,10 +131,12 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n)
         break;
     }
     case GPT2_OP_ATTENTION:
-        vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                       b->base.params.kv_type, act(b, nd->in, 0), b->step.addr, n, E);
-        /* Attention reads the K/V rows kv_store just wrote. */
-        vk_seq_barrier(s);
+        if (n > 1) { /* one-token decode stores its own K/V row inside the attention shader */
+            vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
+                           b->base.params.kv_type, act(b, nd->in, 0), b->step.addr, n, E);
+            /* Attention reads the K/V rows kv_store just wrote. */
+            vk_seq_barrier(s);
+        }
         vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
                         b->vc[nd->layer].addr, b->base.params.kv_type, b->step.addr, n, hp->n_head,
                         E / hp->n_head, hp->n_ctx, b->scratch.addr);

@@ -64,7 +64,8 @@ void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddres
 
 /* Causal attention of n new tokens over the cache (rows 0 .. n_past+n-1, K/V already stored).
  * out: [n][E]. n > 1: flash attention (K/V tiles in shared memory, online softmax); n == 1: flash
- * decoding (the KV length split across workgroups, then a reduction) using scratch, which must
+ * decoding (the KV length split across workgroups, then a reduction), which also stores the new
+ * token's K/V row itself (no vk_op_kv_store needed before it), using scratch, which must
  * hold vk_attention_scratch_bytes(n_head, head_dim, n_ctx) bytes. */
 /* head_dim <= 128. The key range is split into vk_attention_scratch_bytes' splits of n_ctx, so
  * n_past + 1 <= n_ctx. */

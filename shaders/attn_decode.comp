@@ -4,6 +4,9 @@
 // exist (j <= n_past, read from the step parameters at run time) and writes an unnormalised partial
 // result O (head_dim floats) with its running max m and sum l to scratch; splits past the end write
 // the empty partial (O = 0, m = -inf, l = 0). attn_reduce.comp combines the partials.
+// The new token's own K and V (row n_past) are taken straight from qkv, and the workgroup whose
+// split holds row n_past also stores them into the caches: decode needs no kv_store dispatch (and
+// no barrier for it). Later steps read the stored (for f16: rounded) row.
 // Scratch: O at [(h * n_splits + split) * HD], then (m, l) pairs at
 // [n_head * n_splits * HD + (h * n_splits + split) * 2].
 // 64 invocations: one key each per pass of the chunk for the scores (reading its K row with 16-byte
@@ -33,6 +36,16 @@ layout(push_constant) uniform Push {
     uint wide;
 } pc;
 
+// The value the cache holds for x: rounded to f16 for f16 caches, so the new row counts exactly as
+// it will in later steps (and as in the CPU twin, which stores before it reads).
+float as_cached(float x) {
+#ifdef KV_F16
+    return unpackHalf2x16(packHalf2x16(vec2(x, 0.0))).x;
+#else
+    return x;
+#endif
+}
+
 shared float qs[HD];
 shared float ps[64];
 
@@ -52,7 +65,24 @@ void main() {
         }
         return;
     }
+    uint cur = kv_len - 1u;   // the new token's row
     for (uint d = tid; d < HD; d += 64u) qs[d] = pc.qkv.v[hc + d] * pc.scale;
+    if (cur >= jb && cur < je) {
+        // Store this head's slice of the new K/V row; nothing in this dispatch reads it back from
+        // the cache (row cur comes from qkv below), so no barrier is needed here.
+#ifdef KV_F16
+        for (uint i = tid; i < HD / 2u; i += 64u) {
+            uint c = hc + 2u * i;
+            pc.kc.v[(cur * E + c) >> 1] = packHalf2x16(vec2(pc.qkv.v[E + c], pc.qkv.v[E + c + 1u]));
+            pc.vc.v[(cur * E + c) >> 1] = packHalf2x16(vec2(pc.qkv.v[2u * E + c], pc.qkv.v[2u * E + c + 1u]));
+        }
+#else
+        for (uint d = tid; d < HD; d += 64u) {
+            pc.kc.v[cur * E + hc + d] = floatBitsToUint(pc.qkv.v[E + hc + d]);
+            pc.vc.v[cur * E + hc + d] = floatBitsToUint(pc.qkv.v[2u * E + hc + d]);
+        }
+#endif
+    }
     barrier();
 
     float m = -1.0 / 0.0, l = 0.0;
@@ -60,7 +90,11 @@ void main() {
     for (uint c0 = jb; c0 < je; c0 += 64u) {
         uint j = c0 + tid;
         float s = -1.0 / 0.0;
-        if (j < je) {
+        if (j == cur) {
+            float acc = 0.0;
+            for (uint d = 0u; d < HD; d++) acc = fma(qs[d], as_cached(pc.qkv.v[E + hc + d]), acc);
+            s = acc;
+        } else if (j < je) {
             float acc = 0.0;
             if (pc.wide != 0u) {
 #ifdef KV_F16
@@ -96,7 +130,9 @@ void main() {
             uint d = tid + 64u * i;
             if (d < HD) {
                 float acc = o[i] * alpha;
-                for (uint jj = 0u; jj < cnt; jj++) acc = fma(ps[jj], kv_at(pc.vc, c0 + jj, E, hc + d), acc);
+                uint last = min(cnt, cur - c0);   // rows before the new one come from the cache
+                for (uint jj = 0u; jj < last; jj++) acc = fma(ps[jj], kv_at(pc.vc, c0 + jj, E, hc + d), acc);
+                if (last < cnt) acc = fma(ps[last], as_cached(pc.qkv.v[2u * E + hc + d]), acc);
                 o[i] = acc;
             }
         }
