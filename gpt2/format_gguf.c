@@ -237,8 +237,12 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
         return -1;
     }
     if (g->version != 2 && g->version != 3) {
+        bool be = g->version == 0x02000000u || g->version == 0x03000000u;
         gpt2_errf(err, errlen, "%s: GGUF version %" PRIu32 " is not supported (only 2 and 3%s)", path,
-                  g->version, g->version == 1 ? "; version 1 files predate 64-bit counts" : "");
+                  g->version,
+                  g->version == 1 ? "; version 1 files predate 64-bit counts"
+                  : be            ? "; this looks like a big-endian file"
+                                  : "");
         return -1;
     }
     if (!get_u64(&c, &g->n_tensors) || !get_u64(&c, &g->n_kv)) {
