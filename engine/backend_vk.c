@@ -99,6 +99,8 @@ static int upload_tensor(vk_backend *b, const vkg_tensor *t, char *err, size_t e
 static bool vk_supports(const gpt2_backend *base, const gpt2_node *nd)
 {
     const vk_backend *b = (const vk_backend *)base;
+    /* Block-format weights (q4_0 ... q8_0) have no shaders yet: those nodes run on the CPU. */
+    if (nd->w && vkg_dtype_is_quant(nd->w->type)) return false;
     return nd->op < GPT2_OP_COUNT && !b->cpu_op[nd->op];
 }
 
@@ -475,7 +477,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
 
     /* Host side for nodes run on the CPU. */
     bool any_cpu = false;
-    for (int i = 0; i < GPT2_OP_COUNT; i++) any_cpu |= b->cpu_op[i];
+    for (int i = 0; i < b->graph_all.n_nodes; i++) any_cpu |= !vk_supports(base, &b->graph_all.nodes[i]);
     if (any_cpu) {
         b->pool = cpu_pool_create(p->n_threads);
         for (int i = 0; i < GPT2_BUF_COUNT; i++)
@@ -487,7 +489,8 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
             for (int l = 0; l < hp->n_layer; l++)
                 if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes))) goto oom;
         }
-        if (p->verbose) fprintf(stderr, "vkgpt2: VKGPT2_CPU_OPS=%s: those ops run on the CPU\n", p->cpu_ops);
+        if (p->verbose) fprintf(stderr, "vkgpt2: some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)\n",
+                                p->cpu_ops ? p->cpu_ops : "", vkg_dtype_name(m->wtype));
     }
     return base;
 oom:
