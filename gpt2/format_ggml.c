@@ -8,6 +8,7 @@
  * is a ggml_type. Everything is little-endian and unpadded. The file is mapped; tensors point into the mapping
  * when their type fits and their data is aligned, otherwise they are copied into model memory.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,12 @@ static int load_vocab(gpt2_model *m, cursor *c, const char *path, char *err, siz
     }
     if (n != m->hp.n_vocab) {
         gpt2_errf(err, errlen, "%s: vocabulary has %d tokens but n_vocab is %d", path, n, m->hp.n_vocab);
+        return -1;
+    }
+    /* Sizes before allocations: every token takes at least its 4-byte length. */
+    if ((uint64_t)n * 4 > c->n - c->pos) {
+        gpt2_errf(err, errlen, "%s: vocabulary of %d tokens needs at least %" PRIu64 " bytes, but only %zu remain in the file",
+                  path, n, (uint64_t)n * 4, c->n - c->pos);
         return -1;
     }
     gpt2_vocab tmp;

@@ -69,3 +69,26 @@ Test(fuzz_regressions, ggml_huge_vocab_token_loads_quickly)
     cr_assert(dt < 10.0, "loading took %.1f s", dt);
     gpt2_model_free(&m);
 }
+
+/* Sizes before allocations: a ggml header claiming 16 million tokens in a file of a few KB is
+ * refused before the vocabulary tables (about 200 MB) are allocated, with both sizes named. */
+Test(fuzz_regressions, ggml_vocab_count_checked_against_file_size)
+{
+    gpt2_model a;
+    tu_synth(&a, VKG_F32, false);
+    char err[512] = "";
+    const char *path = tu_path("many-tokens.bin");
+    cr_assert(gpt2_write_ggml(&a, path, err, sizeof err) == 0, "%s", err);
+    gpt2_model_free(&a);
+    size_t n;
+    unsigned char *b = tu_read(path, &n);
+    int32_t nv = 16000000;
+    memcpy(b + 4, &nv, 4);  /* header n_vocab */
+    memcpy(b + 28, &nv, 4); /* vocabulary count */
+    tu_write(path, b, n);
+    free(b);
+    gpt2_model m;
+    cr_assert(gpt2_model_load(&m, path, err, sizeof err) != 0);
+    cr_assert(strstr(err, "16000000 tokens") && strstr(err, "64000000 bytes"), "%s", err);
+    cr_assert(strchr(err, '\n') == NULL);
+}
