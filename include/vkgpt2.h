@@ -244,6 +244,28 @@ typedef struct vkg_kbench_result {
  * after a first line naming the file). */
 int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *r, char *err, size_t errlen);
 
+/* Per-op benchmark at the shapes of GPT-2 sizes (`vkgpt2 bench kernels`): layernorm, embed, every
+ * weight matrix as matvec (n = 1) and tiled (n = 64), the fc matmul with its gelu epilogue, attention
+ * decode at several n_past and prefill, argmax, sampling; random weights. One row per op. */
+typedef struct vkg_bench_row {
+    const char *backend, *device, *size, *op, *weight_type;
+    int repeats;
+    double median_ms, min_ms, max_ms;  /* spread: min..max */
+    double bytes, flops, gbs, gflops;  /* per run; rates at the median */
+    double peak_gbs, peak_gflops;      /* the backend's measured peaks */
+} vkg_bench_row;
+typedef void (*vkg_bench_row_cb)(void *user, const vkg_bench_row *row);
+typedef struct vkg_bench_kernels_params {
+    int backends;              /* 1 CPU, 2 Vulkan, 3 both */
+    const char *sizes;         /* "124M,355M,..." (NULL: 124M) */
+    const char *weight_type;   /* "f16" (default) or "f32" */
+    int repeat, warmup;        /* timed and untimed runs per op */
+    int n_threads;             /* CPU threads (<= 0 all) */
+    int device;                /* Vulkan device, -1 best */
+} vkg_bench_kernels_params;
+int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
+                      size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

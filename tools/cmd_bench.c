@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vkgpt2.h"
@@ -38,17 +39,142 @@ static double thread_cpu_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Decode ms/token at n_past = 0, step, 2 step, ... (< n_ctx - 4): the context is filled with
+ * batched evals between the points, then 4 greedy tokens are timed at each. */
+static int ctx_sweep(vkg_session *s, const vkg_model_info *info, const char *model, int step, bool json, bool csv)
+{
+    char err[1024];
+    int32_t *fill = malloc((size_t)info->n_ctx * sizeof *fill);
+    if (!fill) return -1;
+    for (int i = 0; i < info->n_ctx; i++) fill[i] = (int32_t)((i * 7919 + 13) % info->n_vocab);
+    vkg_session_reset(s);
+    vkg_sample_params gp = vkg_sample_defaults();
+    gp.temp = 0;
+    gp.ignore_eos = true;
+    gp.n_predict = 5;
+    if (!json && !csv) printf("\n| model | backend | n_past | decode ms/token |\n| --- | --- | ---: | ---: |\n");
+    for (int at = 0; at + 6 < info->n_ctx; at += step) {
+        int have = vkg_session_n_past(s);
+        if (at > have && vkg_eval(s, fill + have, (size_t)(at - have), NULL, err, sizeof err)) {
+            fprintf(stderr, "vkgpt2: %s\n", err);
+            free(fill);
+            return -1;
+        }
+        int32_t one = fill[at];
+        vkg_stats st;
+        if (vkg_generate(s, &one, 1, &gp, NULL, NULL, NULL, NULL, &st, err, sizeof err)) {
+            fprintf(stderr, "vkgpt2: %s\n", err);
+            free(fill);
+            return -1;
+        }
+        int np = vkg_session_n_past(s);
+        if (json) {
+            printf("{\"kind\": \"ctx\", \"model\": ");
+            cli_json_string(stdout, model, strlen(model));
+            printf(", \"backend\": \"%s\", \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"n_past\": %d, \"decode_ms_per_token\": %.4f}\n",
+                   vkg_session_backend(s), info->weight_type, info->weights_bytes, at, st.decode_ms_per_token);
+        } else if (csv) {
+            printf("ctx,%s,%s,,%s,%zu,,,%d,%.4f,,,,,\n", model, vkg_session_backend(s), info->weight_type,
+                   info->weights_bytes, at, st.decode_ms_per_token);
+        } else {
+            printf("| %s | %s | %d | %.3f |\n", model, vkg_session_backend(s), at, st.decode_ms_per_token);
+        }
+        fflush(stdout);
+        if (np > at + step) break;
+    }
+    free(fill);
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
+int cmd_bench_kernels(int argc, char **argv, int first); /* cmd_bench_kernels.c */
+
+int cmd_bench(int argc, char **argv, int first);
+
+/* --synth SIZES [--types T,...]: each synthetic model in a temporary directory, benchmarked by a
+ * nested cmd_bench with -m; --threads-sweep LIST: a nested run per thread count on the CPU. */
+static int bench_expand(int argc, char **argv, int first, const char *synth, const char *types, const char *tsweep)
+{
+    char **av = calloc((size_t)argc + 8, sizeof *av);
+    if (!av) return 1;
+    int n = 0;
+    for (int i = 0; i < first; i++) av[n++] = argv[i];
+    for (int i = first; i < argc; i++) {
+        if (!strcmp(argv[i], "--synth") || !strcmp(argv[i], "--types") || !strcmp(argv[i], "--threads-sweep")) { i++; continue; }
+        av[n++] = argv[i];
+    }
+    int base = n, rc = 0;
+    char tmpl[] = "/tmp/vkgpt2-bench-XXXXXX", path[512], tbuf[128], sbuf[256], ybuf[64];
+    bool made = false;
+    snprintf(sbuf, sizeof sbuf, "%s", synth ? synth : "-");
+    for (char *sz = sbuf; sz && *sz && !rc;) {
+        char *sz_next = strchr(sz, 0x2c);
+        if (sz_next) *sz_next++ = 0;
+        snprintf(ybuf, sizeof ybuf, "%s", types ? types : "f16");
+        for (char *ty = ybuf; ty && *ty && !rc;) {
+            char *comma = strchr(ty, ',');
+            if (comma) *comma = 0;
+            n = base;
+            if (synth) {
+                if (!made && !mkdtemp(tmpl)) { perror("vkgpt2: mkdtemp"); rc = 1; break; }
+                made = true;
+                snprintf(path, sizeof path, "%s/gpt2-%s-%s", tmpl, sz, ty);
+                vkg_synth_params sp = {.size = sz, .format = "hf", .type = ty, .seed = 1};
+                char err[512];
+                fprintf(stderr, "vkgpt2: bench: synthesizing %s (%s) in %s\n", sz, ty, path);
+                if (vkg_synth(path, &sp, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); rc = 1; break; }
+                av[n++] = "-m";
+                av[n++] = path;
+            }
+            if (tsweep) {
+                char tl[128];
+                snprintf(tl, sizeof tl, "%s", tsweep);
+                for (char *t = tl; t && *t && !rc;) {
+                    char *c2 = strchr(t, ',');
+                    if (c2) *c2 = 0;
+                    int m = n;
+                    snprintf(tbuf, sizeof tbuf, "%s", t);
+                    av[m++] = "-t";
+                    av[m++] = tbuf;
+                    av[m++] = "--backend";
+                    av[m++] = "cpu";
+                    rc = cmd_bench(m, av, first);
+                    t = c2 ? c2 + 1 : NULL;
+                }
+            } else {
+                rc = cmd_bench(n, av, first);
+            }
+            if (synth) { char cmd[600]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", path); if (system(cmd)) {} }
+            ty = comma ? comma + 1 : NULL;
+        }
+        sz = sz_next;
+    }
+    if (made) rmdir(tmpl);
+    free(av);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv, int first)
 {
+    if (first < argc && !strcmp(argv[first], "kernels")) return cmd_bench_kernels(argc, argv, first + 1);
+    {
+        const char *synth = NULL, *types = NULL, *tsweep = NULL;
+        for (int i = first; i + 1 < argc; i++) {
+            if (!strcmp(argv[i], "--synth")) synth = argv[i + 1];
+            else if (!strcmp(argv[i], "--types")) types = argv[i + 1];
+            else if (!strcmp(argv[i], "--threads-sweep")) tsweep = argv[i + 1];
+        }
+        if (synth || tsweep) return bench_expand(argc, argv, first, synth, types, tsweep);
+    }
     const char *model = NULL;
     int n_tokens = 32, repeats = 3, prompt_len = 8;
-    bool json = false, rerecord = false;
+    bool json = false, rerecord = false, csv = false;
+    int ctx_step = 0; /* --ctx-sweep STEP */
     vkg_session_params sp = vkg_session_defaults();
     bool kv_set = false;
     for (int i = first; i < argc; i++) {
@@ -58,11 +184,19 @@ int cmd_bench(int argc, char **argv, int first)
                  "                    [--device N] [--kv f16|f32] [--prompt-len N] [--rerecord] [--json]\n"
                  "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
                  "memory bandwidth measured in the same run, CPU use during decode. --rerecord: also time\n"
-                 "the Vulkan decode with its command buffer recorded anew every token.");
+                 "the Vulkan decode with its command buffer recorded anew every token.\n"
+                 "  --csv               CSV instead of the markdown table (--json: JSON lines, \"kind\" decode/ctx)\n"
+                 "  --ctx-sweep STEP    decode ms/token at n_past = 0, STEP, 2 STEP, ... up to the context\n"
+                 "  --threads-sweep L   one CPU run per thread count in L (e.g. 1,2)\n"
+                 "  --synth SIZES       instead of -m: synthetic models (124M,355M,...) made in a temporary\n"
+                 "                      directory, --types f16,f32 (default f16)\n"
+                 "Also: vkgpt2 bench kernels --help (every op at every GPT-2 size).");
             return 0;
         }
         if (!strcmp(a, "--json")) { json = true; continue; }
         if (!strcmp(a, "--rerecord")) { rerecord = true; continue; }
+        if (!strcmp(a, "--csv")) { csv = true; continue; }
+        if (!strcmp(a, "--ctx-sweep")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 20, &ctx_step)) return 2; continue; }
         if (!(v = cli_value(argc, argv, &i))) return 2;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "-n")) { if (cli_int(a, v, 1, 1 << 20, &n_tokens)) return 2; }
@@ -106,7 +240,7 @@ int cmd_bench(int argc, char **argv, int first)
     vkg_session *s = NULL;
     if (!prompt || !ms) { fprintf(stderr, "vkgpt2: out of memory\n"); goto out; }
     for (int i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
-    if (!json) {
+    if (!json && !csv) {
         printf("| model | backend | device | type | threads | mode | decode ms/token (median, min-max) | host ms/token | weights GB/s | host bandwidth GB/s | CPU %% |\n");
         printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     }
@@ -133,9 +267,17 @@ int cmd_bench(int argc, char **argv, int first)
         qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
         double med = ms[repeats / 2];
         double gbs = med > 0 ? info.weights_bytes / (med * 1e6) : 0;
+        double prompt_tps = st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0;
+        if (csv) {
+            if (mode == 0) printf("kind,model,backend,device,weight_type,weights_bytes,threads,mode,n_past,decode_ms_median,decode_ms_min,decode_ms_max,prompt_tok_s,weights_gbs,host_bandwidth_gbs\n");
+            printf("decode,%s,%s,\"%s\",%s,%zu,%d,%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f\n", model, vkg_session_backend(s),
+                   vkg_session_device(s), info.weight_type, info.weights_bytes, sp.n_threads, mode ? "re-record" : "replay",
+                   prompt_len, med, ms[0], ms[repeats - 1], prompt_tps, gbs, bw);
+        }
         const char *mname = mode ? "re-record" : "replay";
-        if (json) {
-            printf("{\"model\": ");
+        if (csv) {
+        } else if (json) {
+            printf("{\"kind\": \"decode\", \"prompt_tokens\": %d, \"prompt_tok_s\": %.2f, \"model\": ", prompt_len, prompt_tps);
             cli_json_string(stdout, model, strlen(model));
             printf(", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
             cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
@@ -150,7 +292,9 @@ int cmd_bench(int argc, char **argv, int first)
             printf("| %s | %s | %s | %s | %d | %s | %.2f (%.2f-%.2f) | %.3f | %.1f | %.1f | %.0f |\n", model,
                    vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, mname, med,
                    ms[0], ms[repeats - 1], host_ms, gbs, bw, cpu_pct);
+            printf("\nprompt: %d tokens at %.1f tok/s\n", prompt_len, prompt_tps);
         }
+        if (ctx_step && mode == 0 && ctx_sweep(s, &info, model, ctx_step, json, csv)) goto out;
         vkg_session_free(s);
         s = NULL;
     }
