@@ -12,7 +12,7 @@
 void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *cpu_node,
                      double host_t0_us, int n, int n_past, const gpt2_hparams *hp, vkg_dtype kv_type);
 
-/* Copy bandwidth (GB/s, read + write) and FMA rate (GFLOP/s) of the device, measured by the
+/* Memory bandwidth (GB/s: the better of a copy, read + write, and a read-only pass) and FMA rate (GFLOP/s) of the device, measured by the
  * peak_copy and peak_fma shaders with timestamps, cached in peaks-<pipelineCacheUUID>.txt beside
  * the pipeline cache. Returns 0, or -1 (no timestamps, no memory). */
 int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size_t notelen);
