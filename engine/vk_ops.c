@@ -74,20 +74,24 @@ static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1)
 /* Profiling: bytes and flops of the dispatch just recorded (vk_seq_set_cost). Bytes count each
  * operand read or written once (the compulsory traffic); flops count multiply-adds as 2. */
 static void cost(vk_seq *s, double bytes, double flops) { vk_seq_set_cost(s, bytes, flops, 0, 0); }
-static double esz(vkg_dtype t) { return (double)vkg_dtype_size(t); }
+static double esz(vkg_dtype t)
+{
+    return vkg_dtype_is_quant(t) ? (double)vkg_dtype_block_bytes(t) / VKG_QBLOCK
+                                 : (double)vkg_dtype_size(t);
+}
 
 /* ---- embed ---- */
 
 typedef struct {
     VkDeviceAddress x, wte, wpe, ids, step;
-    uint32_t n, d, wte_f16, wpe_f16;
+    uint32_t n, d, wte_type, wpe_type; /* vkg_dtype codes (f32, f16, block formats) */
 } pc_embed;
 
 void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, vkg_dtype wte_type,
                  VkDeviceAddress wpe, vkg_dtype wpe_type, VkDeviceAddress ids,
                  VkDeviceAddress step, int n, int d) {
-    pc_embed pc = {x, wte, wpe, ids, step, (uint32_t)n, (uint32_t)d, wte_type == VKG_F16,
-                   wpe_type == VKG_F16};
+    pc_embed pc = {x, wte, wpe, ids, step, (uint32_t)n, (uint32_t)d, (uint32_t)wte_type,
+                   (uint32_t)wpe_type};
     uint32_t spec[1] = {128};
     dispatch(o, s, "embed", spec, 1, &pc, sizeof pc, ceil_div((uint32_t)d, 128), (uint32_t)n, 1,
              "embed");
@@ -251,7 +255,26 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
     double mm_bytes = (double)rows * cols * esz(wtype) + (double)n * cols * 4.0 +
                       (double)n * rows * ((epilogue & 4) ? 8.0 : 4.0) + ((epilogue & 1) ? rows * 4.0 : 0);
     double mm_flops = 2.0 * n * rows * cols;
-    if (strcmp(v, "matvec") == 0) {
+    if (vkg_dtype_is_quant(wtype)) {
+        /* Block formats (cols a multiple of 32): matvec_q for decode, matmul_tiled_q otherwise
+         * (the cooperative-matrix kernels take f16 only); the type is a specialization constant. */
+        if (strcmp(v, "matvec") == 0) {
+            bool x4 = ldx % 4 == 0 && x % 16 == 0;
+            char name[32];
+            snprintf(name, sizeof name, "matvec_q%s%s", x4 ? "_x4" : "", o->subgroup ? "_sg" : "");
+            uint32_t nt = (uint32_t)(n < MATVEC_MAX_N ? n : MATVEC_MAX_N);
+            uint32_t rpw = o->subgroup ? (o->sg_size >= 128 ? 1 : 128 / o->sg_size) : 4;
+            uint32_t wg = o->subgroup ? rpw * o->sg_size : 128;
+            uint32_t spec[4] = {wg, rpw, nt, (uint32_t)wtype};
+            dispatch(o, s, name, spec, 4, &pc, sizeof pc, ceil_div((uint32_t)rows, rpw),
+                     ceil_div((uint32_t)n, nt), 1, "matvec");
+        } else {
+            uint32_t spec[1] = {(uint32_t)wtype};
+            dispatch(o, s, "matmul_tiled_q", spec, 1, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
+                     ceil_div((uint32_t)n, 64), 1, "matmul_tiled");
+        }
+        cost(s, mm_bytes, mm_flops);
+    } else if (strcmp(v, "matvec") == 0) {
         uint32_t vec = f16 ? 8 : 4;
         bool wide = cols % vec == 0 && ldx % 4 == 0 && W % 16 == 0 && x % 16 == 0;
         char name[32];

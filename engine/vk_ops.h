@@ -38,7 +38,8 @@ void vk_ops_force_matmul(vk_ops *o, const char *variant);
 void vk_ops_set_subgroup(vk_ops *o, int on);
 bool vk_ops_subgroup(const vk_ops *o);   /* whether the subgroup variants are in use */
 
-/* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. */
+/* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. wte / wpe: f32, f16 or a
+ * block format (d a multiple of 32). */
 void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, vkg_dtype wte_type,
                  VkDeviceAddress wpe, vkg_dtype wpe_type, VkDeviceAddress ids,
                  VkDeviceAddress step, int n, int d);
@@ -48,7 +49,8 @@ void vk_op_layernorm(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x,
                      VkDeviceAddress b, int n, int d, float eps);
 
 /* Epilogue flags as in cpu_ops.h: 1 = bias, 2 = gelu, 4 = residual (y += old y). */
-/* y[t][o] = epi(sum_i x[t][i] * W[o][i]), W [rows][cols] of type wtype (f32, f16). bias may be 0
+/* y[t][o] = epi(sum_i x[t][i] * W[o][i]), W [rows][cols] of type wtype (f32, f16, or a
+ * block format q4_0 ... q8_0 with cols a multiple of 32, dequantized in the shader). bias may be 0
  * when the epilogue has no bias. Rows of x have stride ldx floats, of y stride ldy floats. */
 void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
                   VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,

@@ -1,9 +1,12 @@
 #version 460
 // embed: x[t][i] = wte[ids[t]][i] + wpe[n_past + t][i], t < n, i < d.
 // n_past (and the step's token count) are read from the step parameters at run time.
-// wte / wpe are f32 or packed f16 (flags in push constants). Grid: (ceil(d / wg), n).
+// wte / wpe are f32, packed f16 or a ggml block format (quant.glsl; d a multiple of 32): their
+// vkg_dtype codes are in push constants, and a quantized row is dequantized element by element.
+// Grid: (ceil(d / wg), n).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "quant.glsl"
 
 layout(local_size_x_id = 0) in;
 
@@ -15,13 +18,14 @@ layout(push_constant) uniform Push {
     StepParams step;
     uint n;
     uint d;
-    uint wte_f16;
-    uint wpe_f16;
+    uint wte_type;   // vkg_dtype: 0 f32, 1 f16, 3..7 block formats
+    uint wpe_type;
 } pc;
 
-float load_row(U32 p, uint f16, uint row, uint i) {
+float load_row(U32 p, uint type, uint row, uint i) {
+    if (type >= QT_Q4_0) return q_elem(p, type, row * (pc.d >> 5) + (i >> 5), i & 31u);
     uint idx = row * pc.d + i;
-    return f16 != 0u ? half_at(p, idx) : uintBitsToFloat(p.v[idx]);
+    return type == 1u ? half_at(p, idx) : uintBitsToFloat(p.v[idx]);
 }
 
 void main() {
@@ -29,5 +33,5 @@ void main() {
     if (i >= pc.d || t >= step_tokens(pc.step, pc.n)) return;
     uint tok = uint(pc.ids.v[t]);
     uint pos = pc.step.n_past + t;
-    pc.x.v[t * pc.d + i] = load_row(pc.wte, pc.wte_f16, tok, i) + load_row(pc.wpe, pc.wpe_f16, pos, i);
+    pc.x.v[t * pc.d + i] = load_row(pc.wte, pc.wte_type, tok, i) + load_row(pc.wpe, pc.wpe_type, pos, i);
 }
