@@ -31,6 +31,7 @@ struct vkg_session {
     float *logits;          /* last row of logits, n_vocab */
     vkg_backend want;       /* as asked for: AUTO may move from a failed device to the CPU */
     gpt2_backend_params bp; /* as created (for that CPU backend) */
+    int n_moves;            /* times move_to_cpu replaced the backend */
     gpt2_prof *prof;        /* per-kernel profile (vkg_session_profile), or NULL */
 };
 
@@ -186,6 +187,7 @@ static int move_to_cpu(vkg_session *s, char *err, size_t errlen)
     }
     s->be->destroy(s->be);
     s->be = cpu;
+    s->n_moves++;
     cpu->prof = s->prof;
     int nb = cpu->params.n_batch;
     for (int i = 0; i < s->n_past; i += nb) {
@@ -216,9 +218,12 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         /* A step that brings back neither logits nor an id still gets somewhere to put its argmax
          * (the Vulkan backend wrote through NULL: a prompt longer than n_batch crashed). */
         int32_t unused, *am = last && argmax ? argmax : &unused;
+        /* The step run again after a move to the CPU also leaves its last row in s->logits: the
+         * new backend may not draw as the old one did (vkg_generate's sampler then takes over). */
         if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen) &&
             (move_to_cpu(s, err, errlen) ||
-             s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen)))
+             s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL,
+                         out ? out : last ? s->logits : NULL, am, err, errlen)))
             return -1;
         gpt2_prof_step_end(s->prof);
         memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
@@ -294,9 +299,12 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     /* Prompt. */
     int32_t next = -1;
     double t = now_ms();
+    int moves = s->n_moves;
     if (n_prompt && eval_tokens(s, prompt, n_prompt, NULL, need_logits, need_logits ? NULL : &next,
                                 err, errlen))
         goto out;
+    /* Moved to the CPU: it draws by itself only greedily; otherwise sample here from now on. */
+    if (s->n_moves != moves && !need_logits) need_logits = !s->be->set_pick(s->be, &sp, 0);
     st.prompt_tokens = (int)n_prompt;
     st.prompt_ms = now_ms() - t;
 
@@ -323,8 +331,10 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
         }
         if (!need_logits) s->be->set_pick(s->be, &sp, (uint64_t)i + 1);
         t = now_ms();
+        moves = s->n_moves;
         if (eval_tokens(s, &next, 1, NULL, need_logits, need_logits ? NULL : &next, err, errlen))
             goto out;
+        if (s->n_moves != moves && !need_logits) need_logits = !s->be->set_pick(s->be, &sp, (uint64_t)i + 1);
         st.decode_ms += now_ms() - t;
         st.decode_tokens++;
     }

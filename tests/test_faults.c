@@ -249,3 +249,31 @@ Test(faults, bad_fault_spec_is_ignored_with_a_notice)
     cr_assert_str_eq(got.backend, "vulkan");
     assert_same(&got, &want, "VKGPT2_FAULT=bogus:1");
 }
+
+Test(faults, sampled_generation_survives_device_lost)
+{
+    need_vulkan();
+    char err[512];
+    vkg_session_params p = vkg_session_defaults();
+    p.kv_f16 = false;
+    size_t V = (size_t)vkg_model_get_info(model).n_vocab;
+    vkg_sample_params gp = vkg_sample_defaults(); /* temperature 0.9, top-k 40, top-p 0.9 */
+    gp.n_predict = N_PREDICT;
+    gp.ignore_eos = true;
+    gp.seed = 11;
+    static const char *const at[] = {"submit:1", "submit:3", "submit:9"};
+    for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
+        setenv("VKGPT2_FAULT", at[k], 1);
+        vkg_session *s = vkg_session_create(model, &p, err, sizeof err);
+        cr_assert(s, "%s", err);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        cr_assert(vkg_generate(s, prompt, n_prompt, &gp, NULL, NULL, &ids, &n, NULL, err, sizeof err) == 0,
+                  "%s: %s", at[k], err);
+        cr_assert_str_eq(vkg_session_backend(s), "cpu", "%s", at[k]);
+        cr_assert(n == N_PREDICT, "%s: %zu tokens", at[k], n);
+        for (size_t i = 0; i < n; i++) cr_assert(ids[i] >= 0 && (size_t)ids[i] < V);
+        vkg_free(ids);
+        vkg_session_free(s);
+    }
+}
