@@ -324,7 +324,9 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     p->storage8 = f12.storageBuffer8BitAccess;
     c->storage16 = f11.storageBuffer16BitAccess;
     p->scalar_layout = f12.scalarBlockLayout;
-    p->memory_model = f12.vulkanMemoryModel;
+    /* glslang gives atomics Device scope, which the memory model allows only with its device-scope
+     * feature: enable the model only with it. */
+    p->memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
     p->int64 = f2.features.shaderInt64;
     p->int16 = f2.features.shaderInt16;
     if (api >= VK_API_VERSION_1_3) {
@@ -492,7 +494,8 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         .shaderInt8 = p->caps.int8,
         .storageBuffer8BitAccess = p->storage8,
         .scalarBlockLayout = p->scalar_layout,
-        .vulkanMemoryModel = p->memory_model};
+        .vulkanMemoryModel = p->memory_model,
+        .vulkanMemoryModelDeviceScope = p->memory_model};
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .pNext = &f12,

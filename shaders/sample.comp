@@ -6,8 +6,8 @@
 //      lowest-indexed ties at it, are gathered (exactly k);
 //   2. they are sorted by (value desc, index asc) with a bitonic sort in shared memory;
 //   3. softmax at temperature temp, the top-p prefix, and a draw with the counter-based generator
-//      of gpt2_rng_uniform (same 64-bit mixing, so the same uniform number as the CPU for a seed
-//      and step).
+//      of gpt2_rng_uniform (same 64-bit mixing: the CPU's uniform number for a seed and step, to
+//      24 bits).
 // One workgroup of CAND invocations (spec constant 0; a power of two).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
@@ -54,11 +54,12 @@ uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-// Same as gpt2_rng_uniform(seed, step), rounded to float.
+// gpt2_rng_uniform(seed, step) to 24 bits (no float64 needed): the same 64-bit draw, its top
+// 24 bits as a float in [0, 1).
 float uniform01(uint64_t seed, uint64_t step) {
     uint64_t z = mix64(seed + 0x9e3779b97f4a7c15UL * (step + 1UL));
     z = mix64(z ^ 0xd1b54a32d192ed03UL);
-    return float(double(z >> 11) * (1.0LF / 9007199254740992.0LF));
+    return float(uint(z >> 40)) * (1.0 / 16777216.0);
 }
 
 // a comes before b: larger value, or equal with the lower index.
