@@ -66,7 +66,7 @@ static const char usage_text[] =
     "       vkgpt2 quantize IN OUT TYPE      TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
     "\n"
     "generate options (ggml's gpt-2 flags):\n"
-    "  -m, --model PATH        model: Hugging Face directory or ggml .bin (default " DEFAULT_MODEL ")\n"
+    "  -m, --model PATH        model: HF directory, ggml .bin, GGUF or llm.c file (default " DEFAULT_MODEL ")\n"
     "  -p, --prompt TEXT       prompt (UTF-8); empty: start from <|endoftext|>\n"
     "  -f, --file FILE         read the prompt from FILE ('-' for stdin)\n"
     "  -n, --n_predict N       tokens to generate (default 200; clamped to the context)\n"
