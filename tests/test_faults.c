@@ -7,6 +7,7 @@
  * temporary directory. Tests that need a Vulkan device skip without one.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,4 +277,73 @@ Test(faults, sampled_generation_survives_device_lost)
         vkg_free(ids);
         vkg_session_free(s);
     }
+}
+
+/* ---- the same through the vkgpt2 command ---- */
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+/* Runs vkgpt2 with args, stdout and stderr into files under dir; returns the exit status (-1 if
+ * killed by a signal). */
+static int run_cli(const char *fault, const char *const *args, char *out, size_t out_cap, char *errs,
+                   size_t err_cap)
+{
+    const char *root = getenv("VKGPT2_BUILD_ROOT");
+    cr_assert(root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
+    char bin[4096], po[300], pe[300];
+    snprintf(bin, sizeof bin, "%s/tools/vkgpt2", root);
+    snprintf(po, sizeof po, "%s/out", dir);
+    snprintf(pe, sizeof pe, "%s/err", dir);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = bin;
+    for (; *args; args++) argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    if (fault) setenv("VKGPT2_FAULT", fault, 1);
+    else unsetenv("VKGPT2_FAULT");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    cr_assert(posix_spawn(&pid, bin, &fa, NULL, argv, environ) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st;
+    cr_assert(waitpid(pid, &st, 0) == pid);
+    FILE *f = fopen(po, "rb");
+    size_t k = fread(out, 1, out_cap - 1, f);
+    out[k] = 0;
+    fclose(f);
+    f = fopen(pe, "rb");
+    k = fread(errs, 1, err_cap - 1, f);
+    errs[k] = 0;
+    fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(faults, cli_device_lost)
+{
+    need_vulkan();
+    char m[300];
+    snprintf(m, sizeof m, "%s/tiny", dir);
+    static char want[8192], got[8192], e1[8192], e2[8192];
+    const char *cpu[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
+                         "--backend", "cpu", NULL};
+    cr_assert(run_cli(NULL, cpu, want, sizeof want, e1, sizeof e1) == 0, "%s", e1);
+    const char *autob[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
+                           "--backend", "auto", NULL};
+    cr_assert(run_cli("submit:4", autob, got, sizeof got, e2, sizeof e2) == 0, "%s", e2);
+    cr_assert_str_eq(got, want, "auto after a lost device:\n%s\nCPU:\n%s", got, want);
+    cr_assert(strstr(e2, "VK_ERROR_DEVICE_LOST") && strstr(e2, "continuing on the CPU"), "%s", e2);
+    cr_assert(strstr(e2, "backend cpu"), "%s", e2);
+    /* Forced: exit 1 and exactly one line on stderr, naming the error. */
+    const char *vk[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
+                        "--backend", "vulkan", NULL};
+    cr_assert(run_cli("submit:4", vk, got, sizeof got, e2, sizeof e2) == 1, "%s", e2);
+    cr_assert(!strncmp(e2, "vkgpt2: ", 8) && strstr(e2, "VK_ERROR_DEVICE_LOST"), "%s", e2);
+    cr_assert(strchr(e2, '\n') == e2 + strlen(e2) - 1, "more than one line:\n%s", e2);
+    unsetenv("VKGPT2_FAULT");
 }
