@@ -1,6 +1,7 @@
 /* backend_cpu.c - the CPU backend: walks the graph with the SIMD kernels of cpu_ops.h. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../gpt2/backend.h"
 #include "../gpt2/profile.h"
@@ -12,9 +13,12 @@ typedef struct cpu_backend {
     gpt2_graph graph_all;          /* step with logits for every row */
     gpt2_graph graph_last;         /* step with logits for the last row only */
     cpu_pool *pool;                /* worker threads */
-    float *buf[GPT2_BUF_COUNT];    /* activations, n_batch rows each */
-    void **kcache, **vcache;       /* per layer [n_ctx][E] */
+    float *buf[GPT2_BUF_COUNT];    /* activations, max_rows rows each */
+    void **kcache, **vcache;       /* per layer [n_slots * n_ctx][E]: slot s at rows s * n_ctx */
+    int max_rows;                  /* max(n_batch, n_slots): the widest step */
 } cpu_backend;
+
+static int max_i(int a, int b) { return a > b ? a : b; }
 
 static bool cpu_supports(const gpt2_backend *b, const gpt2_node *nd)
 {
@@ -28,8 +32,14 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
     cpu_backend *b = (cpu_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
     if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
+    if (base->slot < 0 || base->slot >= base->params.n_slots) {
+        snprintf(err, errlen, "cpu backend: KV slot %d does not exist (%d slots)", base->slot,
+                 base->params.n_slots);
+        return -1;
+    }
     cpu_step s = {.model = base->model, .ids = ids, .n = n, .n_past = n_past, .kcache = b->kcache,
-                  .vcache = b->vcache, .kv_type = base->params.kv_type, .pool = b->pool};
+                  .vcache = b->vcache, .kv_type = base->params.kv_type, .pool = b->pool,
+                  .kv_base = base->slot * hp->n_ctx};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
     if (logits) s.buf[GPT2_BUF_LOGITS] = logits; /* write straight into the caller's memory */
     const gpt2_graph *g = all_logits && logits ? &b->graph_all : &b->graph_last;
@@ -51,6 +61,90 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
         if (base->prof)
             gpt2_prof_add(base->prof, PROF_CPU, "argmax", t0, gpt2_prof_now_us() - t0,
                           (double)hp->n_vocab * 4, (double)hp->n_vocab);
+    }
+    return 0;
+}
+
+/* Checks a batched step's rows: ids in the vocabulary, slots existing and distinct, positions in
+ * the context. Shared with the Vulkan backend's checks in spirit (same messages). */
+static int check_rows(const gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
+                      int n, int max_rows, char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &base->model->hp;
+    if (n < 1 || n > max_rows) {
+        snprintf(err, errlen, "cpu backend: a batched step of %d rows (1..%d)", n, max_rows);
+        return -1;
+    }
+    for (int r = 0; r < n; r++) {
+        if (ids[r] < 0 || ids[r] >= hp->n_vocab) {
+            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[r], hp->n_vocab - 1);
+            return -1;
+        }
+        if (slot[r] < 0 || slot[r] >= base->params.n_slots || pos[r] < 0 || pos[r] >= hp->n_ctx) {
+            snprintf(err, errlen, "cpu backend: row %d: slot %d position %d outside %d slots of %d positions",
+                     r, slot[r], pos[r], base->params.n_slots, hp->n_ctx);
+            return -1;
+        }
+        for (int q = 0; q < r; q++)
+            if (slot[q] == slot[r]) {
+                snprintf(err, errlen, "cpu backend: rows %d and %d both use slot %d", q, r, slot[r]);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static int cpu_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
+                         int n, float *logits, int32_t *picks, char *err, size_t errlen)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    if (check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
+    int row_base[n], row_pos[n];
+    for (int r = 0; r < n; r++) {
+        row_base[r] = slot[r] * hp->n_ctx;
+        row_pos[r] = pos[r];
+    }
+    cpu_step s = {.model = base->model, .ids = ids, .n = n, .kcache = b->kcache, .vcache = b->vcache,
+                  .kv_type = base->params.kv_type, .pool = b->pool, .row_base = row_base,
+                  .row_pos = row_pos};
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
+    if (logits) s.buf[GPT2_BUF_LOGITS] = logits;
+    for (int i = 0; i < b->graph_all.n_nodes; i++) cpu_exec_node(&s, &b->graph_all.nodes[i]);
+    if (picks)
+        for (int r = 0; r < n; r++)
+            picks[r] = cpu_argmax(s.buf[GPT2_BUF_LOGITS] + (size_t)r * hp->n_vocab, hp->n_vocab);
+    base->counters.batch_steps++;
+    return 0;
+}
+
+/* Rows are drawn by the caller's sampler unless all of them are greedy. */
+static bool cpu_set_pick_rows(gpt2_backend *b, const gpt2_sampler_params *const *sp,
+                              const uint64_t *step, int n)
+{
+    (void)b;
+    (void)step;
+    for (int r = 0; sp && r < n; r++)
+        if (sp[r] && gpt2_sampler_needs_logits(sp[r])) return false;
+    return true;
+}
+
+static int cpu_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, size_t errlen)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    int ns = base->params.n_slots;
+    if (dst < 0 || dst >= ns || src < 0 || src >= ns || n < 0 || n > hp->n_ctx) {
+        snprintf(err, errlen, "cpu backend: KV copy of %d positions from slot %d to %d (%d slots)", n,
+                 src, dst, ns);
+        return -1;
+    }
+    if (dst == src || n == 0) return 0;
+    size_t row = (size_t)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    size_t so = (size_t)src * hp->n_ctx * row, dof = (size_t)dst * hp->n_ctx * row;
+    for (int l = 0; l < hp->n_layer; l++) {
+        memcpy((char *)b->kcache[l] + dof, (char *)b->kcache[l] + so, (size_t)n * row);
+        memcpy((char *)b->vcache[l] + dof, (char *)b->vcache[l] + so, (size_t)n * row);
     }
     return 0;
 }
@@ -95,16 +189,21 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
     gpt2_backend_init(base, "cpu", m, p, VKG_F32);
+    if (base->params.n_slots < 1) base->params.n_slots = 1;
+    b->max_rows = max_i(base->params.n_batch, base->params.n_slots);
     base->supports = cpu_supports;
     base->eval = cpu_eval;
     base->set_pick = cpu_set_pick;
+    base->eval_rows = cpu_eval_rows;
+    base->set_pick_rows = cpu_set_pick_rows;
+    base->kv_copy = cpu_kv_copy;
     base->destroy = cpu_destroy;
     base->peaks = cpu_peaks;
     b->pool = cpu_pool_create(p->n_threads);
     snprintf(base->device_name, sizeof base->device_name, "CPU (%s, %d threads)",
              cpu_isa_name(cpu_isa_active()), cpu_pool_threads(b->pool));
 
-    size_t nb = (size_t)base->params.n_batch;
+    size_t nb = (size_t)b->max_rows;
     for (int i = 0; i < GPT2_BUF_COUNT; i++) {
         size_t bytes = nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float);
         b->buf[i] = malloc(bytes);
@@ -116,18 +215,18 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     b->vcache = calloc((size_t)hp->n_layer, sizeof *b->vcache);
     if (!b->kcache || !b->vcache) goto oom;
     for (int l = 0; l < hp->n_layer; l++) {
-        b->kcache[l] = calloc((size_t)hp->n_ctx, kv_row);
-        b->vcache[l] = calloc((size_t)hp->n_ctx, kv_row);
+        b->kcache[l] = calloc((size_t)hp->n_ctx * base->params.n_slots, kv_row);
+        b->vcache[l] = calloc((size_t)hp->n_ctx * base->params.n_slots, kv_row);
         if (!b->kcache[l] || !b->vcache[l]) goto oom;
     }
-    base->kv_bytes = 2 * (size_t)hp->n_layer * (size_t)hp->n_ctx * kv_row;
+    base->kv_bytes = 2 * (size_t)hp->n_layer * (size_t)hp->n_ctx * base->params.n_slots * kv_row;
     base->weights_bytes = gpt2_weights_bytes(m);
     if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false))
         goto oom;
     return base;
 oom:
-    snprintf(err, errlen, "cpu backend: out of memory allocating activations and KV cache (%d layers x %d positions)",
-             hp->n_layer, hp->n_ctx);
+    snprintf(err, errlen, "cpu backend: out of memory allocating activations and KV cache (%d layers x %d positions x %d slots)",
+             hp->n_layer, hp->n_ctx, base->params.n_slots);
     cpu_destroy(base);
     return NULL;
 }

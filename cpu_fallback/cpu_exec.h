@@ -15,7 +15,10 @@ typedef struct cpu_step {
     const int32_t *ids;            /* the step's token ids */
     int n;                         /* tokens in the step */
     int n_past;                    /* positions already cached */
-    void **kcache, **vcache;       /* per layer: [n_ctx][E] of kv_type */
+    void **kcache, **vcache;       /* per layer: [slots * n_ctx][E] of kv_type */
+    int kv_base;                   /* first cache row of the step's sequence (slot * n_ctx) */
+    const int *row_base, *row_pos; /* batched decode step (else NULL): row t is one token of its
+                                      own sequence, cache rows from row_base[t], at row_pos[t] */
     vkg_dtype kv_type;             /* cache element type */
     cpu_pool *pool;                /* threads, or NULL */
 } cpu_step;

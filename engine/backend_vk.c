@@ -6,6 +6,11 @@
  * the shaders read, so nothing is re-recorded per token. Nodes the device cannot or must not run
  * (VKGPT2_CPU_OPS) split a step into GPU segments with a CPU node between them, moving just the
  * buffers that node reads and writes.
+ *
+ * The KV cache holds n_slots sequences ([slot * n_ctx + position] rows). A plain step works on one
+ * slot (the step parameters' kv_base); a batched decode step (eval_rows) feeds one token of a
+ * different sequence per row, with per-row (slot, position) pairs after the step parameters, so its
+ * recording depends only on the number of rows: one recording per width, replayed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +43,9 @@ typedef struct segment {
 
 /* A recorded step shape. */
 typedef struct plan {
-    int n;                       /* tokens */
+    int n;                       /* tokens (rows of a batched step) */
     out_mode mode;               /* what comes back */
+    bool batched;                /* a batched decode step: one token per sequence */
     segment seg[MAX_SEGMENTS];   /* in order */
     int n_seg;
     uint64_t last_use;           /* for eviction */
@@ -52,14 +58,18 @@ typedef struct vk_backend {
     gpt2_graph graph_all, graph_last; /* step descriptions */
     dev_tensor *w;               /* uploaded weights */
     int n_w;
-    vk_mem act[GPT2_BUF_COUNT];  /* activations, n_batch rows each */
-    vk_mem *kc, *vc;             /* per layer KV cache [n_ctx][E] */
-    vk_mem scratch;              /* attention partials */
-    vk_mem step;                 /* host-visible vk_step_params */
-    vk_mem ids;                  /* host-visible int32[n_batch] */
-    vk_mem readback;             /* host-visible logits [n_batch][V] and the argmax */
-    vk_mem sparams;              /* host-visible vk_sample_params of the next draw */
+    int max_rows;                /* max(n_batch, n_slots): rows of the widest step */
+    vk_mem act[GPT2_BUF_COUNT];  /* activations, max_rows rows each */
+    vk_mem *kc, *vc;             /* per layer KV cache [n_slots * n_ctx][E] */
+    vk_mem scratch;              /* attention partials (max_rows rows of them) */
+    vk_mem step;                 /* host-visible vk_step_params + vk_step_row[max_rows] */
+    vk_mem ids;                  /* host-visible int32[max_rows] */
+    vk_mem readback;             /* host-visible logits [max_rows][V] and the argmax */
+    vk_mem picks;                /* host-visible uint32[max_rows]: a batched step's picks */
+    vk_mem sparams;              /* host-visible vk_sample_params of the next draw (eval), or one
+                                    per row (eval_rows) */
     bool sampling;               /* eval draws with sparams instead of taking the argmax */
+    bool sampling_rows;          /* eval_rows draws with the per-row sparams */
     plan plans[MAX_PLANS];       /* recorded step shapes */
     uint64_t clock;              /* plan use counter */
     bool cpu_op[GPT2_OP_COUNT];  /* ops forced onto the CPU */
@@ -110,8 +120,9 @@ static VkDeviceAddress act(const vk_backend *b, gpt2_buf buf, int row)
     return b->act[buf].addr + (VkDeviceSize)row * gpt2_buf_width(hp, buf) * sizeof(float);
 }
 
-/* Records node nd for n tokens into s, followed by the barrier the next node needs. */
-static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n)
+/* Records node nd for n tokens (rows of a batched step) into s, followed by the barrier the next
+ * node needs. */
+static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bool batched)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
     const int E = hp->n_embd;
@@ -133,15 +144,21 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n)
         break;
     }
     case GPT2_OP_ATTENTION:
-        if (n > 1) { /* one-token decode stores its own K/V row inside the attention shader */
+        if (n > 1 && !batched) { /* one-token decode rows store their own K/V inside attention */
             vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
                            b->base.params.kv_type, act(b, nd->in, 0), b->step.addr, n, E);
             /* Attention reads the K/V rows kv_store just wrote. */
             vk_seq_barrier(s);
         }
-        vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
-                        b->vc[nd->layer].addr, b->base.params.kv_type, b->step.addr, n, hp->n_head,
-                        E / hp->n_head, hp->n_ctx, b->scratch.addr);
+        if (batched)
+            vk_op_attention_rows(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0),
+                                 b->kc[nd->layer].addr, b->vc[nd->layer].addr,
+                                 b->base.params.kv_type, b->step.addr, n, hp->n_head,
+                                 E / hp->n_head, hp->n_ctx, b->scratch.addr);
+        else
+            vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
+                            b->vc[nd->layer].addr, b->base.params.kv_type, b->step.addr, n,
+                            hp->n_head, E / hp->n_head, hp->n_ctx, b->scratch.addr);
         break;
     default:
         break;
@@ -156,18 +173,22 @@ static void plan_free(plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Records the step shape (n, mode) as segments. A plan that already holds this shape (only under
- * params.rerecord) is recorded again into its own command buffers, as a re-recording engine would. */
-static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, size_t errlen)
+/* Records the step shape (n, mode, batched) as segments. A plan that already holds this shape (only
+ * under params.rerecord) is recorded again into its own command buffers, as a re-recording engine
+ * would. A batched step computes every row's logits and brings back each row's pick (into picks)
+ * or all of them. */
+static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batched, char *err,
+                       size_t errlen)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
-    const gpt2_graph *g = mode == OUT_ALL ? &b->graph_all : &b->graph_last;
+    const gpt2_graph *g = mode == OUT_ALL || batched ? &b->graph_all : &b->graph_last;
     vk_seq *reuse[MAX_SEGMENTS];
     int n_reuse = 0;
     for (int i = 0; i < p->n_seg; i++)
         if (p->seg[i].seq) reuse[n_reuse++] = p->seg[i].seq;
     p->n = n;
     p->mode = mode;
+    p->batched = batched;
     p->n_seg = 0;
     vk_seq *cur = NULL;
     int used = 0;
@@ -181,7 +202,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, 
             vk_seq_begin(cur);
         }
         if (on_gpu) {
-            record_node(b, cur, nd, n);
+            record_node(b, cur, nd, n, batched);
             continue;
         }
         bool last_node_done = !nd;
@@ -189,7 +210,13 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, 
             if (last_node_done) {
                 /* The tail of the step: bring back what the caller asked for. */
                 int rows = mode == OUT_ALL ? n : 1;
-                if (mode == OUT_ARGMAX) {
+                if (batched && mode == OUT_ARGMAX) {
+                    vk_op_argmax_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
+                                      hp->n_vocab, n);
+                } else if (batched && mode == OUT_SAMPLE) {
+                    vk_op_sample_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
+                                      b->sparams.addr, hp->n_vocab, n);
+                } else if (mode == OUT_ARGMAX) {
                     vk_op_argmax(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
                 } else if (mode == OUT_SAMPLE) {
                     vk_op_sample(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0),
@@ -210,9 +237,10 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, char *err, 
             p->seg[p->n_seg++] = (segment){.cpu_node = nd};
         }
     }
-    if (n == 1) b->base.counters.decode_cmdbuf_records++;
+    if (batched) b->base.counters.batch_cmdbuf_records++;
+    else if (n == 1) b->base.counters.decode_cmdbuf_records++;
     else b->base.counters.prefill_cmdbuf_records++;
-    if (n == 1 && mode != OUT_ALL) {
+    if (n == 1 && mode != OUT_ALL && !batched) {
         uint64_t d = 0, br = 0;
         for (int i = 0; i < p->n_seg; i++)
             if (p->seg[i].seq) { d += vk_seq_dispatches(p->seg[i].seq); br += vk_seq_barriers(p->seg[i].seq); }
@@ -227,28 +255,30 @@ fail:
     return -1;
 }
 
-static plan *plan_get(vk_backend *b, int n, out_mode mode, char *err, size_t errlen)
+static plan *plan_get(vk_backend *b, int n, out_mode mode, bool batched, char *err, size_t errlen)
 {
     plan *victim = &b->plans[0];
     for (int i = 0; i < MAX_PLANS; i++) {
         plan *p = &b->plans[i];
-        if (p->n_seg && p->n == n && p->mode == mode) {
+        if (p->n_seg && p->n == n && p->mode == mode && p->batched == batched) {
             p->last_use = ++b->clock;
-            if (b->base.params.rerecord && plan_record(b, p, n, mode, err, errlen)) return NULL;
+            if (b->base.params.rerecord && plan_record(b, p, n, mode, batched, err, errlen)) return NULL;
             return p;
         }
         if (!p->n_seg || p->last_use < victim->last_use) victim = p;
     }
     plan_free(victim);
-    if (plan_record(b, victim, n, mode, err, errlen)) return NULL;
+    if (plan_record(b, victim, n, mode, batched, err, errlen)) return NULL;
     victim->last_use = ++b->clock;
     return victim;
 }
 
 /* ---- execution ---- */
 
-/* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back. */
-static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, int n_past)
+/* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back.
+ * row_base/row_pos: a batched step's rows (else NULL: n tokens at n_past in the current slot). */
+static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, int n_past,
+                        const int *row_base, const int *row_pos)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
     int rows_out = nd->last_row_only ? 1 : n;
@@ -262,7 +292,8 @@ static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, 
     b->base.counters.readback_bytes_last += in_bytes;
     cpu_step s = {.model = b->base.model, .ids = ids, .n = n, .n_past = n_past,
                   .kcache = b->host_kc, .vcache = b->host_vc, .kv_type = b->base.params.kv_type,
-                  .pool = b->pool};
+                  .pool = b->pool, .kv_base = b->base.slot * hp->n_ctx, .row_base = row_base,
+                  .row_pos = row_pos};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->host[i];
     cpu_exec_node(&s, nd);
     b->base.counters.cpu_fallback_nodes++;
@@ -275,12 +306,19 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
     vk_backend *b = (vk_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
     if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
+    if (base->slot < 0 || base->slot >= base->params.n_slots) {
+        snprintf(err, errlen, "vulkan backend: KV slot %d does not exist (%d slots)", base->slot,
+                 base->params.n_slots);
+        return -1;
+    }
     out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST) : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
-    plan *p = plan_get(b, n, mode, err, errlen);
+    plan *p = plan_get(b, n, mode, false, err, errlen);
     if (!p) return -1;
 
-    /* The only per-step inputs: positions and ids, read by the shaders from host-visible memory. */
-    vk_step_params sp = {.n_past = (uint32_t)n_past, .n = (uint32_t)n};
+    /* The only per-step inputs: positions, slot and ids, read by the shaders from host-visible
+     * memory. */
+    vk_step_params sp = {.n_past = (uint32_t)n_past, .n = (uint32_t)n,
+                         .kv_base = (uint32_t)(base->slot * hp->n_ctx)};
     memcpy(b->step.map, &sp, sizeof sp);
     memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
     base->counters.cpu_fallback_nodes = 0;
@@ -296,7 +334,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
                 base->failed = true; /* api.c may go on on the CPU */
                 return -1;
             }
-        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, n_past)) {
+        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, n_past, NULL, NULL)) {
             snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
             return -1;
         }
@@ -310,10 +348,11 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
     const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
                                    : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
     if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
-        if (head_on_cpu) {
+        /* argmax is NULL for a prompt chunk whose result nobody reads. */
+        if (argmax && head_on_cpu) {
             /* The LM head ran on the CPU (set_pick refuses to sample then). */
             *argmax = cpu_argmax(src, hp->n_vocab);
-        } else {
+        } else if (argmax) {
             *argmax = *(const int32_t *)b->readback.map;
         }
         base->counters.readback_bytes_last += sizeof(int32_t);
@@ -343,6 +382,159 @@ static bool vk_set_pick(gpt2_backend *base, const gpt2_sampler_params *sp, uint6
     return true;
 }
 
+/* Fills one vk_sample_params from sampler settings (greedy rows: top-1, which is the argmax). */
+static vk_sample_params sample_params(const gpt2_sampler_params *sp, uint64_t step)
+{
+    if (!sp || !gpt2_sampler_needs_logits(sp))
+        return (vk_sample_params){.temp = 1.0f, .top_k = 1, .top_p = 1.0f, .step = (uint32_t)step};
+    return (vk_sample_params){.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
+                              .top_p = sp->top_p < 1 ? sp->top_p : 1.0f, .step = (uint32_t)step,
+                              .seed_lo = (uint32_t)sp->seed, .seed_hi = (uint32_t)(sp->seed >> 32)};
+}
+
+/* Whether the sample shader can draw with sp (greedy always can: the argmax). */
+static bool device_can_draw(const vk_backend *b, const gpt2_sampler_params *sp)
+{
+    if (!sp || !gpt2_sampler_needs_logits(sp)) return true;
+    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
+    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && !b->cpu_op[GPT2_OP_MATMUL];
+}
+
+static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
+                        int n, float *logits, int32_t *picks, char *err, size_t errlen)
+{
+    vk_backend *b = (vk_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    if (n < 1 || n > b->max_rows) {
+        snprintf(err, errlen, "vulkan backend: a batched step of %d rows (1..%d)", n, b->max_rows);
+        return -1;
+    }
+    for (int r = 0; r < n; r++) {
+        if (ids[r] < 0 || ids[r] >= hp->n_vocab) {
+            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[r], hp->n_vocab - 1);
+            return -1;
+        }
+        if (slot[r] < 0 || slot[r] >= base->params.n_slots || pos[r] < 0 || pos[r] >= hp->n_ctx) {
+            snprintf(err, errlen, "vulkan backend: row %d: slot %d position %d outside %d slots of %d positions",
+                     r, slot[r], pos[r], base->params.n_slots, hp->n_ctx);
+            return -1;
+        }
+        for (int q = 0; q < r; q++)
+            if (slot[q] == slot[r]) {
+                snprintf(err, errlen, "vulkan backend: rows %d and %d both use slot %d", q, r, slot[r]);
+                return -1;
+            }
+    }
+    out_mode mode = logits ? OUT_ALL : b->sampling_rows ? OUT_SAMPLE : OUT_ARGMAX;
+    plan *p = plan_get(b, n, mode, true, err, errlen);
+    if (!p) return -1;
+
+    /* Per-step inputs: the header, then each row's (slot base, position), and the ids. */
+    vk_step_params sp = {.n = (uint32_t)n, .batched = 1};
+    memcpy(b->step.map, &sp, sizeof sp);
+    vk_step_row *rows = (vk_step_row *)((char *)b->step.map + sizeof sp);
+    int row_base[n], row_pos[n];
+    for (int r = 0; r < n; r++) {
+        row_base[r] = slot[r] * hp->n_ctx;
+        row_pos[r] = pos[r];
+        rows[r] = (vk_step_row){.kv_base = (uint32_t)row_base[r], .pos = (uint32_t)pos[r]};
+    }
+    memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
+    base->counters.cpu_fallback_nodes = 0;
+    base->counters.readback_bytes_last = 0;
+    for (int i = 0; i < p->n_seg; i++) {
+        if (p->seg[i].seq) {
+            base->counters.submits++;
+            if (vk_seq_run(p->seg[i].seq)) {
+                VkResult r = vk_seq_last_error(p->seg[i].seq);
+                snprintf(err, errlen, "vulkan backend: the device failed while running a batched step: %s",
+                         r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+                base->failed = true;
+                return -1;
+            }
+        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, 0, row_base, row_pos)) {
+            snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
+            return -1;
+        }
+    }
+    base->counters.batch_steps++;
+    bool head_on_cpu = !vk_supports(base, &b->graph_all.nodes[b->graph_all.n_nodes - 1]);
+    size_t row_bytes = (size_t)hp->n_vocab * sizeof(float);
+    const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
+                                   : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
+    if (logits) {
+        memcpy(logits, src, (size_t)n * row_bytes);
+        base->counters.readback_bytes_last += (size_t)n * row_bytes;
+    } else {
+        for (int r = 0; r < n; r++)
+            picks[r] = head_on_cpu ? cpu_argmax(src + (size_t)r * hp->n_vocab, hp->n_vocab)
+                                   : ((const int32_t *)b->picks.map)[r];
+        base->counters.readback_bytes_last += (size_t)n * sizeof(int32_t);
+    }
+    base->counters.readback_bytes += base->counters.readback_bytes_last;
+    base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
+    return 0;
+}
+
+static bool vk_set_pick_rows(gpt2_backend *base, const gpt2_sampler_params *const *sp,
+                             const uint64_t *step, int n)
+{
+    vk_backend *b = (vk_backend *)base;
+    b->sampling_rows = false;
+    if (!sp) return true;
+    bool any = false;
+    for (int r = 0; r < n && r < b->max_rows; r++) {
+        if (!device_can_draw(b, sp[r])) return false;
+        any |= sp[r] && gpt2_sampler_needs_logits(sp[r]);
+    }
+    if (!any) return true;
+    vk_sample_params *dst = b->sparams.map;
+    for (int r = 0; r < n && r < b->max_rows; r++) dst[r] = sample_params(sp[r], step ? step[r] : 0);
+    b->sampling_rows = true;
+    return true;
+}
+
+/* Copies a slot's first n positions into another slot: 2 x n_layer buffer copies recorded into one
+ * sequence and run (not per token: once per shared prompt). */
+static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, size_t errlen)
+{
+    vk_backend *b = (vk_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    int ns = base->params.n_slots;
+    if (dst < 0 || dst >= ns || src < 0 || src >= ns || n < 0 || n > hp->n_ctx) {
+        snprintf(err, errlen, "vulkan backend: KV copy of %d positions from slot %d to %d (%d slots)", n,
+                 src, dst, ns);
+        return -1;
+    }
+    if (dst == src || n == 0) return 0;
+    VkDeviceSize row = (VkDeviceSize)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    VkDeviceSize so = (VkDeviceSize)src * hp->n_ctx * row, dof = (VkDeviceSize)dst * hp->n_ctx * row;
+    vk_seq *q = vk_seq_create(b->e, 4);
+    if (!q) { snprintf(err, errlen, "vulkan backend: no command buffer for a KV copy"); return -1; }
+    vk_seq_begin(q);
+    for (int l = 0; l < hp->n_layer; l++) {
+        vk_seq_copy(q, &b->kc[l], so, &b->kc[l], dof, (VkDeviceSize)n * row);
+        vk_seq_copy(q, &b->vc[l], so, &b->vc[l], dof, (VkDeviceSize)n * row);
+    }
+    int rc = vk_seq_end(q) || vk_seq_run(q) ? -1 : 0;
+    base->counters.submits++;
+    if (rc) {
+        VkResult r = vk_seq_last_error(q);
+        snprintf(err, errlen, "vulkan backend: the device failed while copying a KV slot: %s",
+                 r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+        base->failed = true;
+    }
+    vk_seq_destroy(q);
+    if (!rc && b->host_kc) { /* attention on the CPU keeps its own cache */
+        size_t hr = (size_t)row;
+        for (int l = 0; l < hp->n_layer; l++) {
+            memcpy((char *)b->host_kc[l] + dof, (char *)b->host_kc[l] + so, (size_t)n * hr);
+            memcpy((char *)b->host_vc[l] + dof, (char *)b->host_vc[l] + so, (size_t)n * hr);
+        }
+    }
+    return rc;
+}
+
 /* ---- life cycle ---- */
 
 /* Refuses up front a model whose weights, KV cache and activations together exceed the largest
@@ -351,12 +543,13 @@ static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p
                                char *err, size_t errlen)
 {
     const gpt2_hparams *hp = &m->hp;
-    uint64_t nb = (uint64_t)p->n_batch, E = (uint64_t)hp->n_embd;
+    uint64_t nb = (uint64_t)(p->n_batch > p->n_slots ? p->n_batch : p->n_slots), E = (uint64_t)hp->n_embd;
     uint64_t weights = gpt2_weights_bytes(m);
-    uint64_t kv = 2 * (uint64_t)hp->n_layer * (uint64_t)hp->n_ctx * E * vkg_dtype_size(p->kv_type);
+    uint64_t kv = 2 * (uint64_t)hp->n_layer * (uint64_t)hp->n_ctx * (uint64_t)p->n_slots * E *
+                  vkg_dtype_size(p->kv_type);
     uint64_t act = 0;
     for (int i = 0; i < GPT2_BUF_COUNT; i++) act += nb * (uint64_t)gpt2_buf_width(hp, i) * sizeof(float);
-    act += vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
+    act += nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
     uint64_t need = weights + kv + act, heap = caps->device_local_bytes;
     const char *env = getenv("VKGPT2_DEVICE_MEM_LIMIT");
     if (env && *env) {
@@ -392,7 +585,7 @@ static void vk_destroy(gpt2_backend *base)
             if (b->kc[l].size) vk_mem_free(b->e, &b->kc[l]);
             if (b->vc[l].size) vk_mem_free(b->e, &b->vc[l]);
         }
-        vk_mem *m[] = {&b->scratch, &b->step, &b->ids, &b->readback, &b->sparams};
+        vk_mem *m[] = {&b->scratch, &b->step, &b->ids, &b->readback, &b->picks, &b->sparams};
         for (size_t i = 0; i < sizeof m / sizeof *m; i++) if (m[i]->size) vk_mem_free(b->e, m[i]);
     }
     for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->host[i]);
@@ -421,9 +614,15 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
     gpt2_backend_init(base, "vulkan", m, p, VKG_F16);
+    if (base->params.n_slots < 1) base->params.n_slots = 1;
+    b->max_rows = base->params.n_batch > base->params.n_slots ? base->params.n_batch
+                                                              : base->params.n_slots;
     base->supports = vk_supports;
     base->eval = vk_eval;
     base->set_pick = vk_set_pick;
+    base->eval_rows = vk_eval_rows;
+    base->set_pick_rows = vk_set_pick_rows;
+    base->kv_copy = vk_kv_copy;
     base->destroy = vk_destroy;
     base->peaks = vk_peaks;
     if (gpt2_parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) goto fail;
@@ -449,13 +648,14 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     }
 
     /* Activations, KV cache, per-step parameters, readback. */
-    size_t nb = (size_t)base->params.n_batch;
+    size_t nb = (size_t)b->max_rows;
     for (int i = 0; i < GPT2_BUF_COUNT; i++) {
         size_t bytes = nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float);
         if (vk_mem_alloc(b->e, &b->act[i], bytes, VK_MEM_DEVICE, err, errlen)) goto fail;
         base->scratch_bytes += bytes;
     }
-    size_t kv_bytes = (size_t)hp->n_ctx * hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    size_t kv_bytes = (size_t)base->params.n_slots * hp->n_ctx * hp->n_embd *
+                      vkg_dtype_size(base->params.kv_type);
     b->kc = calloc((size_t)hp->n_layer, sizeof *b->kc);
     b->vc = calloc((size_t)hp->n_layer, sizeof *b->vc);
     if (!b->kc || !b->vc) { snprintf(err, errlen, "out of memory"); goto fail; }
@@ -465,13 +665,15 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
             goto fail;
         base->kv_bytes += 2 * kv_bytes;
     }
-    size_t scratch = vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
+    size_t scratch = nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
     size_t rb = 4 * sizeof(uint32_t) + nb * (size_t)hp->n_vocab * sizeof(float);
     if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
-        vk_mem_alloc(b->e, &b->step, sizeof(vk_step_params), VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->step, sizeof(vk_step_params) + nb * sizeof(vk_step_row), VK_MEM_HOST,
+                     err, errlen) ||
         vk_mem_alloc(b->e, &b->ids, nb * sizeof(int32_t), VK_MEM_HOST, err, errlen) ||
         vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->sparams, sizeof(vk_sample_params), VK_MEM_HOST, err, errlen))
+        vk_mem_alloc(b->e, &b->picks, nb * sizeof(uint32_t), VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->sparams, nb * sizeof(vk_sample_params), VK_MEM_HOST, err, errlen))
         goto fail;
     base->scratch_bytes += scratch;
 

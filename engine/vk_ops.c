@@ -167,13 +167,18 @@ typedef struct {
 } pc_argmax;
 
 void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n) {
+    vk_op_argmax_rows(o, s, out, x, n, 1);
+}
+
+void vk_op_argmax_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n,
+                       int rows) {
     pc_argmax pc = {out, x, (uint32_t)n, 0};
     uint32_t wg = 1024;
     while (wg > o->caps->max_wg_invocations && wg > 64)
         wg >>= 1;
     uint32_t spec[1] = {wg};
-    dispatch(o, s, "argmax", spec, 1, &pc, sizeof pc, 1, 1, 1, "argmax");
-    cost(s, (double)n * 4.0 + 4.0, (double)n);
+    dispatch(o, s, "argmax", spec, 1, &pc, sizeof pc, 1, (uint32_t)rows, 1, "argmax");
+    cost(s, rows * ((double)n * 4.0 + 4.0), rows * (double)n);
 }
 
 typedef struct {
@@ -183,10 +188,15 @@ typedef struct {
 
 void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
                   VkDeviceAddress params, int n) {
+    vk_op_sample_rows(o, s, out, x, params, n, 1);
+}
+
+void vk_op_sample_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
+                       VkDeviceAddress params, int n, int rows) {
     pc_sample pc = {out, x, params, (uint32_t)n, 0};
     uint32_t spec[1] = {VK_SAMPLE_MAX_K};
-    dispatch(o, s, "sample", spec, 1, &pc, sizeof pc, 1, 1, 1, "sample");
-    cost(s, (double)n * 4.0 + 4.0, (double)n * 4.0);
+    dispatch(o, s, "sample", spec, 1, &pc, sizeof pc, 1, (uint32_t)rows, 1, "sample");
+    cost(s, rows * ((double)n * 4.0 + 4.0), rows * (double)n * 4.0);
 }
 
 /* ---- matmul ---- */
@@ -379,20 +389,39 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
                         4.0 * E * ((double)n * (n + 1) / 2.0), kvb * blocks, 4.0 * E * n);
         return;
     }
+    vk_op_attention_rows(o, s, out, qkv, kcache, vcache, kv_type, step, 1, n_head, head_dim, n_ctx,
+                         scratch);
+}
+
+void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
+                          VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                          VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
+                          VkDeviceAddress scratch) {
+    if (head_dim <= 0 || head_dim > 128 || n <= 0) {
+        fprintf(stderr, "vkgpt2: vk_op_attention_rows: unsupported n %d / head_dim %d (1..128)\n",
+                n, head_dim);
+        return;
+    }
+    bool f16 = kv_type == VKG_F16;
+    uint32_t E = (uint32_t)(n_head * head_dim);
+    float scale = 1.0f / sqrtf((float)head_dim);
+    uint32_t spec[1] = {(uint32_t)head_dim};
     uint32_t ns = (uint32_t)attn_splits(n_ctx);
     uint32_t chunk = ceil_div((uint32_t)n_ctx, ns);
     uint32_t wide = kcache % 16 == 0 && head_dim % (f16 ? 8 : 4) == 0;
-    pc_attn_decode pd = {scratch, qkv, kcache, vcache, step, kcache, E, chunk, ns,
-                         (uint32_t)n_head, scale, wide};
+    /* n_head in the push constants counts the heads of every row: the partials' layout. */
+    uint32_t heads = (uint32_t)n_head * (uint32_t)n;
+    pc_attn_decode pd = {scratch, qkv, kcache, vcache, step, kcache, E, chunk, ns, heads, scale,
+                         wide};
     char name[32];
     snprintf(name, sizeof name, "attn_decode_%s%s", f16 ? "f16" : "f32", o->subgroup ? "_sg" : "");
-    dispatch(o, s, name, spec, 1, &pd, sizeof pd, ns, (uint32_t)n_head, 1, "attn_decode");
-    double part = (double)n_head * ns * (head_dim + 2) * 4.0, kvb = 2.0 * E * esz(kv_type);
-    vk_seq_set_cost(s, E * 4.0 + part + kvb, 4.0 * E, kvb, 4.0 * E);
+    dispatch(o, s, name, spec, 1, &pd, sizeof pd, ns, (uint32_t)n_head, (uint32_t)n, "attn_decode");
+    double part = (double)heads * ns * (head_dim + 2) * 4.0, kvb = 2.0 * E * esz(kv_type) * n;
+    vk_seq_set_cost(s, E * 4.0 * n + part + kvb, 4.0 * E * n, kvb, 4.0 * E * n);
     /* The reduction reads the partials every decode workgroup wrote to scratch: those writes must
      * be complete and visible first, and the caller's barriers only separate whole ops. */
     vk_seq_barrier(s);
-    pc_attn_reduce pr = {out, scratch, ns, (uint32_t)n_head};
-    dispatch(o, s, "attn_reduce", spec, 1, &pr, sizeof pr, (uint32_t)n_head, 1, 1, "attn_reduce");
-    cost(s, part + E * 4.0, part);
+    pc_attn_reduce pr = {out, scratch, ns, heads};
+    dispatch(o, s, "attn_reduce", spec, 1, &pr, sizeof pr, heads, 1, 1, "attn_reduce");
+    cost(s, part + E * 4.0 * n, part);
 }

@@ -19,8 +19,17 @@ typedef struct vk_step_params {
     uint32_t n_past;   /* positions already in the KV cache before this step */
     uint32_t n;        /* tokens in this step (<= the n the sequence was recorded for) */
     uint32_t seed;     /* sampler seed for this step */
-    uint32_t pad;      /* keeps 16-byte size */
+    uint32_t kv_base;  /* first cache row of the step's sequence (slot * n_ctx; 0 for slot 0) */
+    uint32_t batched;  /* != 0: a batched decode step; row t is the vk_step_row after the header */
+    uint32_t pad[3];   /* keeps 32-byte size (the rows start 8-byte aligned at byte 32) */
 } vk_step_params;
+
+/* A batched decode step's rows follow the vk_step_params header in the same buffer: row t feeds
+ * one token of its own sequence, whose cache rows start at kv_base, at position pos. */
+typedef struct vk_step_row {
+    uint32_t kv_base;  /* first cache row of the row's slot (slot * n_ctx) */
+    uint32_t pos;      /* the token's position (the row's sequence has pos tokens cached) */
+} vk_step_row;
 
 typedef struct vk_ops vk_ops;
 
@@ -77,6 +86,15 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
                      VkDeviceAddress scratch);
 size_t vk_attention_scratch_bytes(int n_head, int head_dim, int n_ctx);
 
+/* Decode attention of a batched step: n rows, each one new token of its own sequence (step->batched
+ * set: row t's slot and position from the step's rows; K/V already stored by vk_op_kv_store). The
+ * decode grid gets a z dimension = row; scratch must hold n * vk_attention_scratch_bytes(...). With
+ * step->batched == 0 and n == 1 it is vk_op_attention's decode path. */
+void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
+                          VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                          VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
+                          VkDeviceAddress scratch);
+
 /* Elementwise: x = gelu(x) (form 0 tanh, 1 erf); y += x; softmax over n rows of d. */
 void vk_op_gelu(vk_ops *o, vk_seq *s, VkDeviceAddress x, size_t count, int form);
 void vk_op_add(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x, size_t count);
@@ -84,6 +102,9 @@ void vk_op_softmax(vk_ops *o, vk_seq *s, VkDeviceAddress x, int n, int d);
 
 /* out (uint32) = index of the largest of x[0..n) (lowest on ties). */
 void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n);
+/* The same for each of `rows` rows of x ([rows][n]): out[r] (uint32[rows]). */
+void vk_op_argmax_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n,
+                       int rows);
 
 /* Sampling settings of one draw, read by the sample shader from host-visible memory. */
 typedef struct vk_sample_params {
@@ -101,5 +122,9 @@ typedef struct vk_sample_params {
  * vk_sample_params. */
 void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
                   VkDeviceAddress params, int n);
+/* The same for each of `rows` rows of x ([rows][n]): row r draws with params[r] (an array of
+ * vk_sample_params) into out[r] (uint32[rows]). */
+void vk_op_sample_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
+                       VkDeviceAddress params, int n, int rows);
 
 #endif

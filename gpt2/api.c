@@ -14,26 +14,10 @@
 #include "model.h"
 #include "profile.h"
 #include "sampler.h"
+#include "session.h"
 #include "synth.h"
 #include "tokenizer.h"
 #include "vocab.h"
-
-struct vkg_model {
-    gpt2_model m;           /* weights and vocabulary */
-    gpt2_tokenizer *tok;    /* built on first use; NULL if the model has no vocabulary */
-};
-
-struct vkg_session {
-    vkg_model *model;       /* not owned */
-    gpt2_backend *be;       /* executes steps */
-    int n_past;             /* positions in the KV cache */
-    int32_t *history;       /* every token in the cache, for the repetition penalty */
-    float *logits;          /* last row of logits, n_vocab */
-    vkg_backend want;       /* as asked for: AUTO may move from a failed device to the CPU */
-    gpt2_backend_params bp; /* as created (for that CPU backend) */
-    int n_moves;            /* times move_to_cpu replaced the backend */
-    gpt2_prof *prof;        /* per-kernel profile (vkg_session_profile), or NULL */
-};
 
 static double now_ms(void)
 {
@@ -108,7 +92,7 @@ void vkg_free(void *p) { free(p); }
 vkg_session_params vkg_session_defaults(void)
 {
     return (vkg_session_params){.backend = VKG_BACKEND_AUTO, .device = -1, .n_threads = 0,
-                                .n_batch = 64, .kv_f16 = false, .verbose = false};
+                                .n_batch = 64, .kv_f16 = false, .verbose = false, .n_seq = 1};
 }
 
 vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err, size_t errlen)
@@ -127,7 +111,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
                               .kv_type = p->kv_f16 ? VKG_F16 : VKG_F32, .device = p->device,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
-                              .rerecord = p->rerecord};
+                              .rerecord = p->rerecord, .n_slots = p->n_seq > 0 ? p->n_seq : 1};
     bool forced[GPT2_OP_COUNT] = {0};
     if (p->backend != VKG_BACKEND_CPU && gpt2_parse_cpu_ops(bp.cpu_ops, forced, err, errlen)) {
         vkg_session_free(s); /* a typo in the variable is the user's error, not a missing GPU */
@@ -174,7 +158,7 @@ int vkg_session_n_past(const vkg_session *s) { return s->n_past; }
 /* The Vulkan backend failed in a step (device lost, out of device memory): unless Vulkan was
  * forced, go on with a fresh CPU backend that re-evaluates the n_past tokens already in the
  * context, so the step that failed can be run again. Returns 0, or -1 leaving err as it was. */
-static int move_to_cpu(vkg_session *s, char *err, size_t errlen)
+int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
 {
     if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || !strcmp(s->be->name, "cpu")) return -1;
     fprintf(stderr, "vkgpt2: %s; continuing on the CPU from the %d tokens in the context\n", err,
@@ -189,6 +173,7 @@ static int move_to_cpu(vkg_session *s, char *err, size_t errlen)
     s->be = cpu;
     s->n_moves++;
     cpu->prof = s->prof;
+    if (s->batch_active) return 0; /* vkg_generate_batch re-evaluates each of its sequences */
     int nb = cpu->params.n_batch;
     for (int i = 0; i < s->n_past; i += nb) {
         int step = s->n_past - i < nb ? s->n_past - i : nb;
@@ -221,7 +206,7 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         /* The step run again after a move to the CPU also leaves its last row in s->logits: the
          * new backend may not draw as the old one did (vkg_generate's sampler then takes over). */
         if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen) &&
-            (move_to_cpu(s, err, errlen) ||
+            (vkg_session_move_to_cpu(s, err, errlen) ||
              s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL,
                          out ? out : last ? s->logits : NULL, am, err, errlen)))
             return -1;
@@ -352,6 +337,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     rc = 0;
 out:
     st.decode_ms_per_token = st.decode_tokens ? st.decode_ms / st.decode_tokens : 0;
+    st.decode_steps = st.decode_tokens;
     st.total_ms = now_ms() - t0;
     st.weights_bytes = s->be->weights_bytes;
     st.kv_bytes = s->be->kv_bytes;
@@ -360,6 +346,7 @@ out:
     st.decode_cmdbuf_records = c->decode_cmdbuf_records;
     st.prefill_cmdbuf_records = c->prefill_cmdbuf_records;
     st.submits = c->submits;
+    st.batch_cmdbuf_records = c->batch_cmdbuf_records;
     st.dispatches_per_token = c->dispatches_per_token;
     st.barriers_per_token = c->barriers_per_token;
     st.readback_bytes_per_token = c->readback_bytes_last;

@@ -22,12 +22,17 @@ typedef struct gpt2_backend_params {
     const char *cpu_ops;   /* Vulkan: comma-separated op names forced onto the CPU, or NULL */
     bool verbose;          /* notices on stderr */
     bool rerecord;         /* Vulkan, for benchmarks: record every step anew instead of replaying */
+    int n_slots;           /* KV cache slots: sequences held at once (<= 0: 1); a batched decode
+                              step takes up to max(n_batch, n_slots) rows */
 } gpt2_backend_params;
 
 /* Counters a backend keeps (reported by --verbose and --json). */
 typedef struct gpt2_counters {
     uint64_t decode_cmdbuf_records;   /* times a one-token step was recorded */
     uint64_t prefill_cmdbuf_records;  /* times a many-token step was recorded */
+    uint64_t batch_cmdbuf_records;    /* times a batched decode step (eval_rows) was recorded: once
+                                         per width and output kind, then replayed */
+    uint64_t batch_steps;             /* batched decode steps run */
     uint64_t submits;                 /* queue submissions */
     uint64_t dispatches_per_token;    /* dispatches in the one-token step */
     uint64_t barriers_per_token;      /* barriers in the one-token step */
@@ -51,6 +56,7 @@ struct gpt2_backend {
                                          steps fail too; a session may move to the CPU (api.c) */
     struct gpt2_prof *prof;           /* when set (gpt2/profile.h), eval adds an event per kernel;
                                          set it before the first eval */
+    int slot;                         /* the KV cache slot eval() works on (0 .. n_slots - 1) */
 
     /* Can this backend run node nd? (The Vulkan backend runs the others on the CPU.) */
     bool (*supports)(const gpt2_backend *b, const gpt2_node *nd);
@@ -65,6 +71,21 @@ struct gpt2_backend {
      * false, leaving the argmax in force, when this backend cannot draw with sp itself; the caller
      * then asks for logits and samples on the host. */
     bool (*set_pick)(gpt2_backend *b, const gpt2_sampler_params *sp, uint64_t step);
+    /* A batched decode step: n rows (1 <= n <= max(n_batch, n_slots)), each one token of its own
+     * sequence: row r feeds ids[r] at position pos[r] of KV slot slot[r] (the slots distinct, each
+     * holding pos[r] cached positions; pos[r] < n_ctx). The weights are read once for all rows;
+     * attention runs per row over its own slot and length. Writes every row's logits ([n][V]) when
+     * logits is not NULL, else each row's pick to picks[r]: the argmax, or a draw as set_pick_rows
+     * last asked. Returns 0, or -1 with a one-line message in err. */
+    int (*eval_rows)(gpt2_backend *b, const int32_t *ids, const int *slot, const int *pos, int n,
+                     float *logits, int32_t *picks, char *err, size_t errlen);
+    /* How eval_rows picks when logits is NULL: row r with sp[r] (NULL or greedy: argmax) at draw
+     * index step[r]. Returns false (argmax for all rows stays in force) when this backend cannot
+     * draw every row itself; the caller then asks for logits. sp NULL: argmax everywhere. */
+    bool (*set_pick_rows)(gpt2_backend *b, const gpt2_sampler_params *const *sp,
+                          const uint64_t *step, int n);
+    /* Copies positions [0, n) of KV slot src into slot dst, every layer (a shared prompt). */
+    int (*kv_copy)(gpt2_backend *b, int dst, int src, int n, char *err, size_t errlen);
     void (*destroy)(gpt2_backend *b);
     /* Measures (or reads from a cache) the device's memory bandwidth in GB/s and FMA rate in
      * GFLOP/s, for profiles; note says how. NULL where unknown. Returns 0 or -1. */

@@ -128,6 +128,8 @@ typedef struct vkg_session_params {
     bool verbose;         /* notices on stderr */
     bool rerecord;        /* benchmarks: re-record the GPU step every token (as llama.cpp does)
                              instead of replaying one recording */
+    int n_seq;            /* KV cache slots: sequences vkg_generate_batch runs at once (default 1;
+                             each slot costs a full context of KV cache) */
 } vkg_session_params;
 
 vkg_session_params vkg_session_defaults(void);
@@ -179,6 +181,9 @@ typedef struct vkg_stats {
     bool hit_eos;                 /* stopped at <|endoftext|> */
     /* counters from the backend */
     uint64_t decode_cmdbuf_records, prefill_cmdbuf_records, submits;
+    uint64_t batch_cmdbuf_records;  /* batched decode steps recorded (once per width, replayed) */
+    int decode_steps;               /* forward steps of the decode; vkg_generate_batch: each serves
+                                       every live sequence (decode_tokens counts their rows) */
     uint64_t dispatches_per_token, barriers_per_token, readback_bytes_per_token;
     uint64_t device_memory_bytes;
 } vkg_stats;
@@ -265,6 +270,54 @@ typedef struct vkg_bench_kernels_params {
 } vkg_bench_kernels_params;
 int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
                       size_t errlen);
+
+/* ---- batched generation: many sequences at once, each with its own KV cache slot ----
+ *
+ * Up to n_parallel sequences live at once, one per KV slot of the session (vkg_session_params.n_seq
+ * must be >= n_parallel). Every decode step feeds one token of each live sequence through the model
+ * together (the weights are read once per step for all of them); attention runs per sequence over
+ * its own slot and length. A sequence that finishes frees its slot for the next waiting one
+ * (continuous batching), so n_seqs may exceed n_parallel. A prompt that a slot already holds (the
+ * same tokens as an earlier sequence's prompt, e.g. N continuations of one prompt) is not computed
+ * again: its KV cache is copied from that slot on the device (or memcpy'd on the CPU). Each
+ * sequence produces what vkg_generate produces for it alone with the same sample params (its own
+ * seed, draw counter and repetition window). The session's context is left empty (n_past 0). */
+typedef struct vkg_batch_seq {
+    const int32_t *prompt;     /* prompt tokens (n_prompt == 0: start from <|endoftext|>) */
+    size_t n_prompt;
+    vkg_sample_params params;  /* this sequence's n_predict, sampling settings and seed */
+} vkg_batch_seq;
+
+typedef struct vkg_batch_result {
+    int32_t *ids;              /* generated tokens (free with vkg_batch_results_free) */
+    size_t n_ids;
+    int prompt_tokens;         /* tokens of its prompt */
+    bool prompt_shared;        /* its prompt's KV cache was copied from another slot */
+    int slot;                  /* the KV slot it ran in */
+    int decode_tokens;         /* decode steps it took part in */
+    double decode_ms;          /* their time (each step serves every live sequence) */
+    double decode_ms_per_token;
+    double sample_ms;          /* host time choosing its tokens */
+    double prompt_ms;          /* time evaluating (or copying) its prompt */
+    double total_ms;           /* from the call until it finished */
+    bool hit_eos;              /* stopped at <|endoftext|> */
+    bool hit_context_end;      /* stopped because its context was full */
+    bool stopped;              /* its callback returned non-zero */
+} vkg_batch_result;
+
+/* Called for each generated token of sequence `seq` (an index into seqs) with the text that became
+ * complete; return non-zero to stop that sequence (the others go on). When a sequence finishes the
+ * callback is called once more with id -1 and whatever bytes its stream still held (len may be 0). */
+typedef int (*vkg_batch_cb)(void *user, int seq, int32_t id, const char *text, size_t len);
+
+/* Generates every sequence of seqs[0..n_seqs), at most n_parallel at once (<= 0: n_seq of the
+ * session). results (NULL: none) gets one entry per sequence; stats the totals (prompt_tokens:
+ * prompt tokens actually computed, decode_tokens: rows of all decode steps, decode_steps: steps).
+ * Returns 0, or -1 with a one-line message in err. */
+int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs, int n_parallel,
+                       vkg_batch_cb cb, void *user, vkg_batch_result *results, vkg_stats *stats,
+                       char *err, size_t errlen);
+void vkg_batch_results_free(vkg_batch_result *results, size_t n);
 
 #ifdef __cplusplus
 }

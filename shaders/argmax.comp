@@ -1,6 +1,7 @@
 #version 460
-// argmax: out[0] = index of the largest of x[0..n) (the lowest index on ties), one workgroup
-// looping over x, then a shared-memory reduction of (value, index) pairs.
+// argmax: out[r] = index of the largest of row r of x, x[r * n .. r * n + n) (the lowest index on
+// ties), one workgroup per row (grid y = rows) looping over it, then a shared-memory reduction of
+// (value, index) pairs.
 // Spec constant 0: workgroup size (power of two).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -20,13 +21,13 @@ shared uint best_i[gl_WorkGroupSize.x];
 bool beats(float av, uint ai, float bv, uint bi) { return av > bv || (av == bv && ai < bi); }
 
 void main() {
-    uint t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
+    uint t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x, row = gl_WorkGroupID.y;
     float bv = -1.0 / 0.0;
     uint bi = 0xffffffffu;
     // Each invocation scans ascending indices, so a strict '>' keeps the lowest index of its ties.
     // NaNs are skipped (v == v is false only for NaN), as in cpu_argmax.
     for (uint i = t; i < pc.n; i += wg) {
-        float v = pc.x.v[i];
+        float v = pc.x.v[row * pc.n + i];
         if (v > bv || (bi == 0xffffffffu && v == v)) { bv = v; bi = i; }
     }
     best_v[t] = bv;
@@ -43,5 +44,5 @@ void main() {
         }
         barrier();
     }
-    if (t == 0u) pc.out_idx.v[0] = best_i[0] == 0xffffffffu ? 0u : best_i[0];
+    if (t == 0u) pc.out_idx.v[row] = best_i[0] == 0xffffffffu ? 0u : best_i[0];
 }

@@ -5,8 +5,8 @@
 // scores of one tile live in shared memory only (BQ x BK); softmax is online (running max m and
 // sum l per query), so the n x (n_past + n) score matrix is never stored.
 // Token t sits at position n_past + t and sees keys 0 .. n_past + t. n_past and the step's token
-// count are read from the step parameters at run time. K/V caches [n_ctx][E] are f32 or packed
-// f16 (-DKV_F16). Spec constant 0: head_dim (<= 128).
+// count are read from the step parameters at run time; the sequence's cache rows start at the
+// step's kv_base (its slot). K/V caches [slots * n_ctx][E] are f32 or packed f16 (-DKV_F16). Spec constant 0: head_dim (<= 128).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "kv_load.glsl"
@@ -39,7 +39,7 @@ void main() {
     uint tid = gl_LocalInvocationID.x;
     uint q = tid / LPQ, lane = tid % LPQ;
     uint n_eff = step_tokens(pc.step, pc.n);
-    uint n_past = pc.step.n_past;
+    uint n_past = pc.step.n_past, kb = pc.step.kv_base;
     uint q0 = gl_WorkGroupID.x * BQ, h = gl_WorkGroupID.y;
     if (q0 >= n_eff) return;   // whole workgroup: no barrier skipped by only some
     uint E = pc.E, E3 = 3u * pc.E, hc = h * HD;
@@ -61,7 +61,7 @@ void main() {
         for (uint idx = tid; idx < BK * HD; idx += 128u) {
             uint jj = idx / HD, d = idx % HD;
             uint j = j0 + jj;
-            KVs[jj * KS + d] = j < kv_end ? kv_at(pc.kc, j, E, hc + d) : 0.0;
+            KVs[jj * KS + d] = j < kv_end ? kv_at(pc.kc, kb + j, E, hc + d) : 0.0;
         }
         barrier();
         float s[BK / LPQ];
@@ -83,7 +83,7 @@ void main() {
         for (uint idx = tid; idx < BK * HD; idx += 128u) {
             uint jj = idx / HD, d = idx % HD;
             uint j = j0 + jj;
-            KVs[jj * KS + d] = j < kv_end ? kv_at(pc.vc, j, E, hc + d) : 0.0;
+            KVs[jj * KS + d] = j < kv_end ? kv_at(pc.vc, kb + j, E, hc + d) : 0.0;
         }
         barrier();
         float ps = 0.0;

@@ -1,7 +1,9 @@
 #version 460
 // attn_reduce: flash decoding, second pass: combines the n_splits partials of each head (layout in
 // attn_decode.comp) into out[h * HD + d] = sum_s O_s[d] e^(m_s - M) / sum_s l_s e^(m_s - M),
-// M = max_s m_s. One workgroup per head. Spec constant 0: head_dim.
+// M = max_s m_s. One workgroup per head; in a batched decode step n_head counts the heads of every
+// row (row z's head h is hh = z * heads + h, and out[hh * HD + d] is row z's out[z * E + h * HD + d]).
+// Spec constant 0: head_dim.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 

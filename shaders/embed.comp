@@ -1,6 +1,7 @@
 #version 460
-// embed: x[t][i] = wte[ids[t]][i] + wpe[n_past + t][i], t < n, i < d.
-// n_past (and the step's token count) are read from the step parameters at run time.
+// embed: x[t][i] = wte[ids[t]][i] + wpe[pos(t)][i], t < n, i < d, pos(t) = n_past + t (or the
+// row's own position in a batched step). Positions and the step's token count are read from the
+// step parameters at run time.
 // wte / wpe are f32, packed f16 or a ggml block format (quant.glsl; d a multiple of 32): their
 // vkg_dtype codes are in push constants, and a quantized row is dequantized element by element.
 // Grid: (ceil(d / wg), n).
@@ -32,6 +33,6 @@ void main() {
     uint i = gl_GlobalInvocationID.x, t = gl_WorkGroupID.y;
     if (i >= pc.d || t >= step_tokens(pc.step, pc.n)) return;
     uint tok = uint(pc.ids.v[t]);
-    uint pos = pc.step.n_past + t;
+    uint pos = step_row(pc.step, t).y;
     pc.x.v[t * pc.d + i] = load_row(pc.wte, pc.wte_type, tok, i) + load_row(pc.wpe, pc.wpe_type, pos, i);
 }

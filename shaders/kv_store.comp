@@ -1,6 +1,7 @@
 #version 460
-// kv_store: kcache[n_past + t][e] = qkv[t][E + e], vcache[n_past + t][e] = qkv[t][2E + e], t < n.
-// n_past is read from the step parameters at run time. Caches are f32, or packed f16 (-DKV_F16:
+// kv_store: kcache[r][e] = qkv[t][E + e], vcache[r][e] = qkv[t][2E + e], t < n, with cache row
+// r = kv_base + n_past + t (or the row's slot base + position in a batched step), read from the
+// step parameters at run time. Caches are f32, or packed f16 (-DKV_F16:
 // each invocation converts and writes one pair; E must be even). Grid: (ceil(E[/2] / wg), n).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -19,7 +20,8 @@ layout(push_constant) uniform Push {
 void main() {
     uint t = gl_WorkGroupID.y;
     if (t >= step_tokens(pc.step, pc.n)) return;
-    uint row = pc.step.n_past + t;
+    uvec2 rp = step_row(pc.step, t);
+    uint row = rp.x + rp.y;
     uint src = t * 3u * pc.E;
 #ifdef KV_F16
     uint j = gl_GlobalInvocationID.x;   // pair index

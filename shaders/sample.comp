@@ -8,7 +8,8 @@
 //   3. softmax at temperature temp, the top-p prefix, and a draw with the counter-based generator
 //      of gpt2_rng_uniform (same 64-bit mixing: the CPU's uniform number for a seed and step, to
 //      24 bits).
-// One workgroup of CAND invocations (spec constant 0; a power of two).
+// One workgroup of CAND invocations (spec constant 0; a power of two) per row of logits (grid y =
+// rows): row r draws from x[r * n ..] with the r-th SampleParams (32 bytes each) into out[r].
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #include "common.glsl"
@@ -66,8 +67,10 @@ float uniform01(uint64_t seed, uint64_t step) {
 bool before(float av, uint ai, float bv, uint bi) { return av > bv || (av == bv && ai < bi); }
 
 void main() {
-    uint t = gl_LocalInvocationID.x, n = pc.n;
-    uint k = min(max(pc.sp.top_k, 1u), min(CAND, n));
+    uint t = gl_LocalInvocationID.x, n = pc.n, row = gl_WorkGroupID.y;
+    SampleParams sp = SampleParams(uint64_t(pc.sp) + 32UL * uint64_t(row));
+    F32 X = F32(uint64_t(pc.x) + 4UL * uint64_t(n) * uint64_t(row));
+    uint k = min(max(sp.top_k, 1u), min(CAND, n));
 
     // ---- 1. radix select of the k-th largest key ----
     uint prefix = 0u, mask = 0u, rem = k;
@@ -77,7 +80,7 @@ void main() {
         if (CAND < 256u) for (uint b = t + CAND; b < 256u; b += CAND) hist[b] = 0u;
         barrier();
         for (uint i = t; i < n; i += CAND) {
-            uint key = key_of(pc.x.v[i]);
+            uint key = key_of(X.v[i]);
             if ((key & mask) == prefix) atomicAdd(hist[(key >> shift) & 255u], 1u);
         }
         barrier();
@@ -103,7 +106,7 @@ void main() {
     cv[t] = -1.0 / 0.0;
     ci[t] = 0xffffffffu;
     uint chunk = (n + CAND - 1u) / CAND, lo = min(t * chunk, n), hi = min(lo + chunk, n), ties = 0u;
-    for (uint i = lo; i < hi; i++) ties += key_of(pc.x.v[i]) == prefix ? 1u : 0u;
+    for (uint i = lo; i < hi; i++) ties += key_of(X.v[i]) == prefix ? 1u : 0u;
     tie_base[t] = ties;
     barrier();
     if (t == 0u) {
@@ -113,7 +116,7 @@ void main() {
     barrier();
     uint rank = tie_base[t];
     for (uint i = lo; i < hi; i++) {
-        float v = pc.x.v[i];
+        float v = X.v[i];
         uint key = key_of(v);
         bool take = key > prefix;
         if (key == prefix) { take = rank < rem; rank++; }
@@ -140,25 +143,25 @@ void main() {
 
     // ---- 3. softmax, top-p, draw (k <= CAND values: one invocation is enough) ----
     if (t == 0u) {
-        float inv_t = 1.0 / pc.sp.temp, top = cv[0], sum = 0.0;
+        float inv_t = 1.0 / sp.temp, top = cv[0], sum = 0.0;
         for (uint i = 0u; i < k; i++) { cv[i] = exp((cv[i] - top) * inv_t); sum += cv[i]; }
         uint keep = k;
-        if (pc.sp.top_p < 1.0) {   // top_p <= 0 keeps only the most likely candidate
+        if (sp.top_p < 1.0) {   // top_p <= 0 keeps only the most likely candidate
             float acc = 0.0;
             for (uint i = 0u; i < k; i++) {
                 acc += cv[i] / sum;
-                if (acc >= pc.sp.top_p) { keep = i + 1u; break; }
+                if (acc >= sp.top_p) { keep = i + 1u; break; }
             }
         }
         float mass = 0.0;
         for (uint i = 0u; i < keep; i++) mass += cv[i];
-        uint64_t seed = (uint64_t(pc.sp.seed_hi) << 32) | uint64_t(pc.sp.seed_lo);
-        float u = uniform01(seed, uint64_t(pc.sp.step)) * mass, acc = 0.0;
+        uint64_t seed = (uint64_t(sp.seed_hi) << 32) | uint64_t(sp.seed_lo);
+        float u = uniform01(seed, uint64_t(sp.step)) * mass, acc = 0.0;
         uint pick = ci[keep - 1u];
         for (uint i = 0u; i < keep; i++) {
             acc += cv[i];
             if (u < acc) { pick = ci[i]; break; }
         }
-        pc.out_idx.v[0] = pick;
+        pc.out_idx.v[row] = pick;
     }
 }

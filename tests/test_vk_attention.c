@@ -60,7 +60,7 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     cr_assert(vk_upload(t->e, &a->bk, 0, k0, ncache * esz) == 0);
     cr_assert(vk_upload(t->e, &a->bv, 0, v0, ncache * esz) == 0);
     cr_assert(vk_fill_zero(t->e, &a->bout, 0, (size_t)n * E * 4) == 0);
-    vk_step_params sp = {(uint32_t)n_past, (uint32_t)step_n, 7, 0};
+    vk_step_params sp = {.n_past = (uint32_t)n_past, .n = (uint32_t)step_n, .seed = 7};
     memcpy(a->bstep.map, &sp, sizeof sp);
     cr_assert(vk_seq_run(t->s) == 0);
 

@@ -29,7 +29,7 @@ Test(vk_ops, embed)
             int pasts[] = {0, 3, n_ctx - n};
             for (int pi = 0; pi < 3; pi++) {
                 int pos0 = pasts[pi];
-                vk_step_params sp = {(uint32_t)pos0, (uint32_t)n, 0, 0};
+                vk_step_params sp = {.n_past = (uint32_t)pos0, .n = (uint32_t)n};
                 memcpy(bstep.map, &sp, sizeof sp);
                 cr_assert(vk_seq_run(t.s) == 0);
                 float *x = malloc((size_t)n * d * 4), *xc = malloc((size_t)n * d * 4);

@@ -7,6 +7,9 @@
  * With --rerecord the Vulkan decode also runs with its command buffer recorded anew every token (as
  * llama.cpp does) and both rows are printed, each with the host thread's CPU ms per token: what
  * replaying one recording saves.
+ * With --parallel N1,N2,... it measures batched decode instead: for each N, N sequences of the same
+ * prompt decode -n tokens together (vkg_generate_batch, greedy), and the table gives the aggregate
+ * tokens per second over all sequences and the ms per token each sequence sees (one decode step).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +162,73 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
     return rc;
 }
 
+/* --parallel: batched decode at each width in list. */
+static int bench_parallel(vkg_model *m, const char *model, vkg_session_params sp, const int *widths,
+                          int n_widths, int n_tokens, int repeats, int prompt_len, bool json)
+{
+    char err[1024];
+    vkg_model_info info = vkg_model_get_info(m);
+    int max_w = 1;
+    for (int i = 0; i < n_widths; i++) max_w = widths[i] > max_w ? widths[i] : max_w;
+    sp.n_seq = max_w;
+    vkg_session *s = vkg_session_create(m, &sp, err, sizeof err);
+    if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    int32_t *prompt = malloc((size_t)prompt_len * sizeof *prompt);
+    vkg_batch_seq *seqs = malloc((size_t)max_w * sizeof *seqs);
+    double *ms = malloc((size_t)repeats * sizeof *ms);
+    int rc = 1;
+    if (!prompt || !seqs || !ms) { fprintf(stderr, "vkgpt2: out of memory\n"); goto out; }
+    for (int i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
+    vkg_sample_params gp = vkg_sample_defaults();
+    gp.temp = 0;
+    gp.ignore_eos = true;
+    gp.n_predict = n_tokens;
+    for (int i = 0; i < max_w; i++)
+        seqs[i] = (vkg_batch_seq){.prompt = prompt, .n_prompt = (size_t)prompt_len, .params = gp};
+    if (!json) {
+        printf("| model | backend | device | type | sequences | decode steps | per-sequence ms/token (median, min-max) | aggregate tok/s | batch records |\n");
+        printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    }
+    for (int w = 0; w < n_widths; w++) {
+        vkg_stats st = {0};
+        int steps = 0, toks = 0;
+        for (int r = 0; r < repeats; r++) {
+            if (vkg_generate_batch(s, seqs, (size_t)widths[w], widths[w], NULL, NULL, NULL, &st, err, sizeof err)) {
+                fprintf(stderr, "vkgpt2: %s\n", err);
+                goto out;
+            }
+            ms[r] = st.decode_steps ? st.decode_ms / st.decode_steps : 0;
+            steps = st.decode_steps;
+            toks = st.decode_tokens;
+        }
+        qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
+        double med = ms[repeats / 2], tps = med > 0 ? toks / (med * steps) * 1e3 : 0;
+        if (json) {
+            printf("{\"model\": ");
+            cli_json_string(stdout, model, strlen(model));
+            printf(", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
+            cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
+            printf(", \"weight_type\": \"%s\", \"sequences\": %d, \"tokens\": %d, \"repeats\": %d, "
+                   "\"decode_steps\": %d, \"ms_per_token\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
+                   "\"aggregate_tokens_per_s\": %.2f, \"batch_cmdbuf_records\": %llu}\n",
+                   info.weight_type, widths[w], n_tokens, repeats, steps, med, ms[0], ms[repeats - 1], tps,
+                   (unsigned long long)st.batch_cmdbuf_records);
+        } else {
+            printf("| %s | %s | %s | %s | %d | %d | %.2f (%.2f-%.2f) | %.1f | %llu |\n", model, vkg_session_backend(s),
+                   vkg_session_device(s), info.weight_type, widths[w], steps, med, ms[0], ms[repeats - 1], tps,
+                   (unsigned long long)st.batch_cmdbuf_records);
+        }
+        fflush(stdout);
+    }
+    rc = 0;
+out:
+    free(prompt);
+    free(seqs);
+    free(ms);
+    vkg_session_free(s);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv, int first)
 {
     if (first < argc && !strcmp(argv[first], "kernels")) return cmd_bench_kernels(argc, argv, first + 1);
@@ -177,11 +247,13 @@ int cmd_bench(int argc, char **argv, int first)
     int ctx_step = 0; /* --ctx-sweep STEP */
     vkg_session_params sp = vkg_session_defaults();
     bool kv_set = false;
+    int widths[32], n_widths = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts("usage: vkgpt2 bench -m MODEL [-n TOKENS] [-r REPEATS] [-t THREADS] [--backend auto|cpu|vulkan]\n"
                  "                    [--device N] [--kv f16|f32] [--prompt-len N] [--rerecord] [--json]\n"
+                 "                    [--parallel N1,N2,...]\n"
                  "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
                  "memory bandwidth measured in the same run, CPU use during decode. --rerecord: also time\n"
                  "the Vulkan decode with its command buffer recorded anew every token.\n"
@@ -190,6 +262,8 @@ int cmd_bench(int argc, char **argv, int first)
                  "  --threads-sweep L   one CPU run per thread count in L (e.g. 1,2)\n"
                  "  --synth SIZES       instead of -m: synthetic models (124M,355M,...) made in a temporary\n"
                  "                      directory, --types f16,f32 (default f16)\n"
+                 "  --parallel N1,N2,.. batched decode instead: for each N, N sequences decode -n tokens\n"
+                 "                      together; aggregate tok/s and the ms per token each sequence sees\n"
                  "Also: vkgpt2 bench kernels --help (every op at every GPT-2 size).");
             return 0;
         }
@@ -202,6 +276,21 @@ int cmd_bench(int argc, char **argv, int first)
         else if (!strcmp(a, "-n")) { if (cli_int(a, v, 1, 1 << 20, &n_tokens)) return 2; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) { if (cli_int(a, v, 1, 1000, &repeats)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (cli_int(a, v, 1, 1024, &sp.n_threads)) return 2; }
+        else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
+            for (const char *p = v; *p;) {
+                char num[16];
+                size_t l = strcspn(p, ",");
+                if (l == 0 || l >= sizeof num || n_widths == 32) {
+                    fprintf(stderr, "vkgpt2: --parallel: '%s' is not a list of up to 32 numbers\n", v);
+                    return 2;
+                }
+                memcpy(num, p, l);
+                num[l] = 0;
+                if (cli_int(a, num, 1, 4096, &widths[n_widths++])) return 2;
+                p += l;
+                if (*p == ',') p++;
+            }
+        }
         else if (!strcmp(a, "--prompt-len")) { if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2; }
         else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &sp.device)) return 2; }
         else if (!strcmp(a, "--kv")) {
@@ -228,6 +317,11 @@ int cmd_bench(int argc, char **argv, int first)
         fprintf(stderr, "vkgpt2: --prompt-len %d + -n %d exceed the context of %d\n", prompt_len, n_tokens, info.n_ctx);
         vkg_model_free(m);
         return 2;
+    }
+    if (n_widths) {
+        int prc = bench_parallel(m, model, sp, widths, n_widths, n_tokens, repeats, prompt_len, json);
+        vkg_model_free(m);
+        return prc;
     }
     double bw = vkg_measure_host_bandwidth(sp.n_threads, (size_t)512 << 20);
     int32_t *prompt = malloc((size_t)prompt_len * sizeof *prompt);

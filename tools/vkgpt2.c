@@ -21,6 +21,10 @@ int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
 int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv, int first); /* cmd_quantize.c */
 int cmd_kbench(int argc, char **argv, int first); /* cmd_kbench.c */
+int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_sample_params sp,
+                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel,
+                       bool json, double load_ms_extra, volatile sig_atomic_t *interrupted,
+                       bool *stdout_closed); /* cmd_batch.c */
 
 /* ---- signals ----
  * Ctrl-C (SIGINT) during generation stops at the next token: the text so far and the timings are
@@ -87,6 +91,12 @@ static const char usage_text[] =
     "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n"
     "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n"
     "                          (open in Perfetto or chrome://tracing); see docs/PROFILING.md\n"
+    "  -np, --parallel N       generate N continuations of the prompt at once, one KV cache slot\n"
+    "                          each (sequence i samples with seed + i); with --prompts: at most N\n"
+    "                          sequences at once (default 4), finished ones replaced by waiting ones\n"
+    "      --prompts FILE      one prompt per non-empty line, each its own sequence (line i: seed + i)\n"
+    "                          Text output: each sequence as a block \"[seq I] PROMPT+TEXT\" when it\n"
+    "                          finishes; --json: one object per sequence per line (JSON lines)\n"
     "  -v, --verbose           more notices and counters on stderr\n"
     "  -h, --help              this text\n"
     "\n"
@@ -114,6 +124,8 @@ typedef struct opts {
     bool json;                  /* --json */
     bool profile;               /* --profile */
     const char *trace;          /* --trace FILE */
+    int parallel;               /* -np / --parallel (0: not given) */
+    const char *prompts_file;   /* --prompts */
 } opts;
 
 /* Parses the flags shared by generate and eval. Returns 0, 1 for --help, -1 on error. */
@@ -143,6 +155,8 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
         else if (!strcmp(a, "--json")) o->json = true;
         else if (!strcmp(a, "--profile")) o->profile = true;
         else if (!strcmp(a, "--trace")) { VAL(); o->trace = v; }
+        else if (IS("-np", "--parallel")) { VAL(); if (cli_int(a, v, 1, 4096, &o->parallel)) return -1; }
+        else if (!strcmp(a, "--prompts")) { VAL(); o->prompts_file = v; }
         else if (IS("-v", "--verbose")) o->sess.verbose = true;
         else if (!strcmp(a, "--device")) { VAL(); if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1; }
         else if (!strcmp(a, "--ids")) { VAL(); o->ids = v; }
@@ -258,6 +272,10 @@ static int cmd_generate(int argc, char **argv, int first)
         fprintf(stderr, "vkgpt2: give -p or -f, not both\n");
         return 2;
     }
+    if (o.prompts_file && (o.prompt || o.prompt_file)) {
+        fprintf(stderr, "vkgpt2: give --prompts or -p/-f, not both\n");
+        return 2;
+    }
     char *file_text = NULL;
     size_t plen = 0;
     const char *ptext = o.prompt ? o.prompt : "";
@@ -266,6 +284,13 @@ static int cmd_generate(int argc, char **argv, int first)
         ptext = file_text;
     } else {
         plen = strlen(ptext);
+    }
+    if (o.parallel || o.prompts_file) { /* many sequences at once (cmd_batch.c) */
+        install_sigint();
+        int brc = cmd_generate_batch(o.model, o.sess, o.sp, ptext, plen, o.prompts_file, o.parallel,
+                                     o.json, 0, &interrupted, &stdout_closed);
+        free(file_text);
+        return brc;
     }
 
     vkg_model *m;
