@@ -397,7 +397,9 @@ static bool device_can_draw(const vk_backend *b, const gpt2_sampler_params *sp)
 {
     if (!sp || !gpt2_sampler_needs_logits(sp)) return true;
     if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
-    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && !b->cpu_op[GPT2_OP_MATMUL];
+    /* The draw runs after the LM head on the device: not when that node runs on the CPU. */
+    const gpt2_node *head = &b->graph_all.nodes[b->graph_all.n_nodes - 1];
+    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && vk_supports(&b->base, head);
 }
 
 static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
