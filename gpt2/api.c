@@ -161,8 +161,11 @@ int vkg_session_n_past(const vkg_session *s) { return s->n_past; }
 int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
 {
     if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || !strcmp(s->be->name, "cpu")) return -1;
-    fprintf(stderr, "vkgpt2: %s; continuing on the CPU from the %d tokens in the context\n", err,
-            s->n_past);
+    if (s->batch_active)
+        fprintf(stderr, "vkgpt2: %s; continuing on the CPU, each live sequence re-evaluated\n", err);
+    else
+        fprintf(stderr, "vkgpt2: %s; continuing on the CPU from the %d tokens in the context\n", err,
+                s->n_past);
     char why[512];
     gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, why, sizeof why);
     if (!cpu) {

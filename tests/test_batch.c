@@ -6,7 +6,8 @@
  * gives the same logits as computing it there. API level: every sequence of vkg_generate_batch
  * produces what vkg_generate produces for it alone (greedy, device draws, host draws with a
  * repetition penalty), with sequences of different lengths and more sequences than slots; the
- * batched step is recorded once per width and replayed. CLI: -np and --prompts with --json.
+ * batched step is recorded once per width and replayed. CLI: -np and --prompts with --json, and a
+ * device fault in the middle of a batch (the CPU takes over).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -470,3 +471,36 @@ static void cli_batch(const char *backend)
 
 Test(batch, cli_cpu, .timeout = 60) { cli_batch("cpu"); }
 Test(batch, cli_vulkan, .timeout = 60) { cli_batch("vulkan"); }
+
+/* The device fails in the middle of a batch (an injected VK_ERROR_DEVICE_LOST at the 6th submit):
+ * under --backend auto the CPU takes over, re-evaluates each live sequence into its slot, and every
+ * sequence ends as it does on the CPU alone. */
+Test(batch, cli_device_fault_moves_to_cpu, .timeout = 60)
+{
+    const char *root = getenv("VKGPT2_BUILD_ROOT");
+    cr_assert(root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
+    char dir[256], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/vkg-batch-fault-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null", root, dir);
+    free(run_cmd(cmd));
+    snprintf(cmd, sizeof cmd, "VKGPT2_FAULT=submit:6 %s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json 2>/dev/null",
+             root, dir);
+    char *faulted = run_cmd(cmd);
+    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --backend cpu 2>/dev/null",
+             root, dir);
+    char *cpu = run_cmd(cmd);
+    char *sa = NULL, *sb = NULL, *la = strtok_r(faulted, "\n", &sa), *lb = strtok_r(cpu, "\n", &sb);
+    int n = 0;
+    for (; la && lb; la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), n++) {
+        char *a = ids_of(la), *b = ids_of(lb);
+        cr_expect_str_eq(a, b, "seq %d: after the fault %s, cpu %s", n, a, b);
+        cr_expect(strstr(la, "\"backend\": \"cpu\""), "seq %d ends on the CPU", n);
+        free(a); free(b);
+    }
+    cr_expect_eq(n, 3);
+    free(faulted);
+    free(cpu);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
