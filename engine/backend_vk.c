@@ -432,7 +432,7 @@ static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot,
     if (!p) return -1;
 
     /* Per-step inputs: the header, then each row's (slot base, position), and the ids. */
-    vk_step_params sp = {.n = (uint32_t)n, .batched = 1};
+    vk_step_params sp = {.n = (uint32_t)n, .kv_base = VK_STEP_BATCHED};
     memcpy(b->step.map, &sp, sizeof sp);
     vk_step_row *rows = (vk_step_row *)((char *)b->step.map + sizeof sp);
     int row_base[n], row_pos[n];

@@ -19,13 +19,14 @@ typedef struct vk_step_params {
     uint32_t n_past;   /* positions already in the KV cache before this step */
     uint32_t n;        /* tokens in this step (<= the n the sequence was recorded for) */
     uint32_t seed;     /* sampler seed for this step */
-    uint32_t kv_base;  /* first cache row of the step's sequence (slot * n_ctx; 0 for slot 0) */
-    uint32_t batched;  /* != 0: a batched decode step; row t is the vk_step_row after the header */
-    uint32_t pad[3];   /* keeps 32-byte size (the rows start 8-byte aligned at byte 32) */
+    uint32_t kv_base;  /* first cache row of the step's sequence (slot * n_ctx; 0 for slot 0), or
+                          VK_STEP_BATCHED: a batched decode step, row t at the vk_step_row after
+                          the header */
 } vk_step_params;
+#define VK_STEP_BATCHED 0xffffffffu
 
-/* A batched decode step's rows follow the vk_step_params header in the same buffer: row t feeds
- * one token of its own sequence, whose cache rows start at kv_base, at position pos. */
+/* A batched decode step's rows follow the 16-byte vk_step_params header in the same buffer: row t
+ * feeds one token of its own sequence, whose cache rows start at kv_base, at position pos. */
 typedef struct vk_step_row {
     uint32_t kv_base;  /* first cache row of the row's slot (slot * n_ctx) */
     uint32_t pos;      /* the token's position (the row's sequence has pos tokens cached) */
@@ -86,10 +87,11 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
                      VkDeviceAddress scratch);
 size_t vk_attention_scratch_bytes(int n_head, int head_dim, int n_ctx);
 
-/* Decode attention of a batched step: n rows, each one new token of its own sequence (step->batched
- * set: row t's slot and position from the step's rows; K/V already stored by vk_op_kv_store). The
+/* Decode attention of a batched step: n rows, each one new token of its own sequence (step->kv_base
+ * == VK_STEP_BATCHED: row t's slot and position from the step's rows). Each row's workgroups store
+ * its new K/V row themselves (as the one-token decode does: no vk_op_kv_store before it). The
  * decode grid gets a z dimension = row; scratch must hold n * vk_attention_scratch_bytes(...). With
- * step->batched == 0 and n == 1 it is vk_op_attention's decode path. */
+ * a plain step and n == 1 it is vk_op_attention's decode path. */
 void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
                           VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
                           VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,

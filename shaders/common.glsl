@@ -17,24 +17,20 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer I32 { int v[
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer F32x4 { vec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer U32x4 { uvec4 v[]; };
 // The per-step parameters (vk_step_params in vk_ops.h), written by the host before each submit.
-// A step feeds either one sequence (batched == 0: token t at position n_past + t, its cache rows
-// starting at row kv_base) or, in a batched decode step, one token of a different sequence per
-// row (batched != 0: row t at rows[t] = (first cache row of its slot, position)).
+// A step feeds either one sequence (token t at position n_past + t, its cache rows starting at row
+// kv_base) or, in a batched decode step (kv_base == 0xffffffff), one token of a different sequence
+// per row (row t at rows[t] = (first cache row of its slot, position)).
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer StepParams {
     uint n_past;
     uint n;
     uint seed;
     uint kv_base;
-    uint batched;
-    uint pad0;
-    uint pad1;
-    uint pad2;
     uvec2 rows[];
 };
 
 // (first cache row of the sequence, position) of token / row t of this step.
 uvec2 step_row(StepParams sp, uint t) {
-    return sp.batched != 0u ? sp.rows[t] : uvec2(sp.kv_base, sp.n_past + t);
+    return sp.kv_base == 0xffffffffu ? sp.rows[t] : uvec2(sp.kv_base, sp.n_past + t);
 }
 
 // Tokens of this step: the recorded n, or fewer when the step says so (step.n == 0: all of them).
