@@ -633,6 +633,10 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         goto fail;
     }
     if (vk_engine_create(&b->e, p->device, err, errlen)) goto fail;
+    if (p->skip_cpu_device && vk_engine_caps(b->e)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU", vk_engine_caps(b->e)->name);
+        goto fail;
+    }
     if (!(b->ops = vk_ops_create(b->e, err, errlen))) goto fail;
     snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
     if (check_device_memory(m, &base->params, vk_engine_caps(b->e), err, errlen)) goto fail;

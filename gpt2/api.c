@@ -111,7 +111,10 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
                               .kv_type = p->kv_f16 ? VKG_F16 : VKG_F32, .device = p->device,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
-                              .rerecord = p->rerecord, .n_slots = p->n_seq > 0 ? p->n_seq : 1};
+                              .rerecord = p->rerecord, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
+                              /* auto: a software Vulkan device (lavapipe) is slower than our own
+                               * CPU kernels; a --device the user names is still used */
+                              .skip_cpu_device = p->backend == VKG_BACKEND_AUTO && p->device < 0};
     bool forced[GPT2_OP_COUNT] = {0};
     if (p->backend != VKG_BACKEND_CPU && gpt2_parse_cpu_ops(bp.cpu_ops, forced, err, errlen)) {
         vkg_session_free(s); /* a typo in the variable is the user's error, not a missing GPU */
@@ -127,7 +130,11 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
             vkg_session_free(s);
             return NULL;
         }
-        if (!s->be && strstr(why, "memory")) /* a device, but too small or out of memory */
+        if (!s->be && bp.skip_cpu_device && strstr(why, "runs on the CPU")) {
+            /* Expected on GPU-less machines: the timing report names the backend; -v says why. */
+            if (p->verbose) fprintf(stderr, "vkgpt2: %s; using the faster CPU backend (--backend vulkan or --device N "
+                            "uses it)\n", why);
+        } else if (!s->be && strstr(why, "memory")) /* a device, but too small or out of memory */
             fprintf(stderr, "vkgpt2: the Vulkan device cannot hold the model (%s); running on the CPU\n", why);
         else if (!s->be)
             fprintf(stderr, "vkgpt2: no Vulkan device (%s); running on the CPU\n", why);

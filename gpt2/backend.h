@@ -22,6 +22,8 @@ typedef struct gpt2_backend_params {
     const char *cpu_ops;   /* Vulkan: comma-separated op names forced onto the CPU, or NULL */
     bool verbose;          /* notices on stderr */
     bool rerecord;         /* Vulkan, for benchmarks: record every step anew instead of replaying */
+    bool skip_cpu_device;  /* Vulkan: fail (before uploading anything) when the chosen device is a
+                              CPU implementation such as lavapipe; the CPU backend is faster */
     int n_slots;           /* KV cache slots: sequences held at once (<= 0: 1); a batched decode
                               step takes up to max(n_batch, n_slots) rows */
 } gpt2_backend_params;

@@ -120,7 +120,9 @@ typedef struct vkg_session vkg_session;
 typedef enum vkg_backend { VKG_BACKEND_AUTO = 0, VKG_BACKEND_CPU = 1, VKG_BACKEND_VULKAN = 2 } vkg_backend;
 
 typedef struct vkg_session_params {
-    vkg_backend backend;  /* AUTO: Vulkan when a device works, else the CPU (with a notice) */
+    vkg_backend backend;  /* AUTO: Vulkan when a GPU works, else the CPU (with a notice); a Vulkan
+                             device that runs on the CPU (lavapipe) counts as none unless
+                             `device` names it */
     int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu */
     int n_threads;        /* CPU threads; <= 0 all cores */
     int n_batch;          /* prompt tokens per step */

@@ -484,7 +484,7 @@ Test(batch, cli_device_fault_moves_to_cpu, .timeout = 60)
     cr_assert(mkdtemp(dir));
     snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null", root, dir);
     free(run_cmd(cmd));
-    snprintf(cmd, sizeof cmd, "VKGPT2_FAULT=submit:6 %s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json 2>/dev/null",
+    snprintf(cmd, sizeof cmd, "VKGPT2_FAULT=submit:6 %s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --device 0 2>/dev/null",
              root, dir);
     char *faulted = run_cmd(cmd);
     snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --backend cpu 2>/dev/null",

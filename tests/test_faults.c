@@ -81,6 +81,7 @@ static run_result run(vkg_backend b)
     run_result r = {0};
     vkg_session_params p = vkg_session_defaults();
     p.backend = b;
+    p.device = 0;     /* under auto, lavapipe is used only when named */
     p.kv_f16 = false; /* the CPU run's KV type, so the fallback is comparable */
     p.n_batch = 8;    /* the prompt takes several steps */
     vkg_session *s = vkg_session_create(model, &p, r.err, sizeof r.err);
@@ -208,6 +209,7 @@ Test(faults, eval_after_device_lost_continues_on_cpu)
     vkg_session_free(s);
     /* Vulkan, lost in the second call: the CPU re-evaluates the first 5 tokens and goes on. */
     p.backend = VKG_BACKEND_AUTO;
+    p.device = 0; /* under auto, lavapipe is used only when named */
     setenv("VKGPT2_FAULT", "submit:3", 1);
     s = vkg_session_create(model, &p, err, sizeof err);
     cr_assert(s, "%s", err);
@@ -257,6 +259,7 @@ Test(faults, sampled_generation_survives_device_lost)
     char err[512];
     vkg_session_params p = vkg_session_defaults();
     p.kv_f16 = false;
+    p.device = 0; /* under auto, lavapipe is used only when named */
     size_t V = (size_t)vkg_model_get_info(model).n_vocab;
     vkg_sample_params gp = vkg_sample_defaults(); /* temperature 0.9, top-k 40, top-p 0.9 */
     gp.n_predict = N_PREDICT;
@@ -334,7 +337,7 @@ Test(faults, cli_device_lost)
                          "--backend", "cpu", NULL};
     cr_assert(run_cli(NULL, cpu, want, sizeof want, e1, sizeof e1) == 0, "%s", e1);
     const char *autob[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
-                           "--backend", "auto", NULL};
+                           "--backend", "auto", "--device", "0", NULL};
     cr_assert(run_cli("submit:4", autob, got, sizeof got, e2, sizeof e2) == 0, "%s", e2);
     cr_assert_str_eq(got, want, "auto after a lost device:\n%s\nCPU:\n%s", got, want);
     cr_assert(strstr(e2, "VK_ERROR_DEVICE_LOST") && strstr(e2, "continuing on the CPU"), "%s", e2);
