@@ -18,7 +18,7 @@
  *         vkg_model *m = vkg_model_load("models/gpt2", err, sizeof err);   // HF dir, ggml .bin, ...
  *         if (!m) { fprintf(stderr, "%s\n", err); return 1; }
  *
- *         vkg_session_params sp = vkg_session_defaults();   // backend auto: Vulkan if present
+ *         vkg_session_params sp = vkg_session_defaults();   // backend auto: a GPU if present
  *         vkg_session *s = vkg_session_create(m, &sp, err, sizeof err);
  *         if (!s) { fprintf(stderr, "%s\n", err); return 1; }
  *
