@@ -6,25 +6,8 @@
 #include <string.h>
 
 #include "cpu_fallback/cpu_ops.h"
-
-static uint64_t rng_s;
-static void rng_seed(uint64_t s) { rng_s = s * 0x9E3779B97F4A7C15ull + 12345; }
-static double rng_unif(void) /* [0, 1) */
-{
-    rng_s ^= rng_s << 13;
-    rng_s ^= rng_s >> 7;
-    rng_s ^= rng_s << 17;
-    return (double)(rng_s >> 11) * (1.0 / 9007199254740992.0);
-}
-static float rnd(float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(); }
-
-static int isa_list(cpu_isa *out)
-{
-    int k = 0;
-    for (int i = CPU_ISA_SCALAR; i <= CPU_ISA_NEON; i++)
-        if (cpu_isa_supported((cpu_isa)i)) out[k++] = (cpu_isa)i;
-    return k;
-}
+#include "test_isa.h"
+#include "test_rng.h"
 
 static double gelu_ref(double x, int form)
 {
