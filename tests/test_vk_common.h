@@ -149,4 +149,30 @@ static inline double vkt_gelu_ref(double x, int form)
     return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
+/* float64 reference of vk_op_matmul / cpu_matmul: y = epi(x . w^T + bias) (+ y0 with
+ * CPU_EPI_RESIDUAL) for n rows of x (stride ldx) and w as rows x cols floats (dequantized where
+ * the weights are blocks). ref and scale hold n * ldy values: columns past `rows` keep y0 with
+ * scale 0; elsewhere scale is the sum of |terms| (through the gelu, whose slope is below 1.13). */
+static inline void vkt_matmul_ref(double *ref, double *scale, const float *x, int ldx, const float *w,
+                                  const float *bias, const float *y0, int ldy, int n, int rows,
+                                  int cols, int epi, int form)
+{
+    for (int tk = 0; tk < n; tk++)
+        for (int o = 0; o < ldy; o++) {
+            size_t yi = (size_t)tk * ldy + o;
+            if (o >= rows) { ref[yi] = y0[yi]; scale[yi] = 0; continue; }
+            double acc = 0, sc = 0;
+            for (int i = 0; i < cols; i++) {
+                double p = (double)x[(size_t)tk * ldx + i] * w[(size_t)o * cols + i];
+                acc += p;
+                sc += fabs(p);
+            }
+            if (epi & CPU_EPI_BIAS) { acc += bias[o]; sc += fabs(bias[o]); }
+            if (epi & CPU_EPI_GELU) { acc = vkt_gelu_ref(acc, form); sc = sc * 1.13 + 1e-6; }
+            if (epi & CPU_EPI_RESIDUAL) { acc += y0[yi]; sc += fabs(y0[yi]); }
+            ref[yi] = acc;
+            scale[yi] = sc;
+        }
+}
+
 #endif

@@ -31,25 +31,9 @@ static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, 
     float *y = malloc(ny * 4);
     vkt_get(t, &by, y, ny * 4);
 
-    /* float64 reference; scale = sum of |terms| (through the gelu, whose slope is below 1.13) */
+    /* float64 reference; scale = sum of |terms| */
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
-    for (int tk = 0; tk < n; tk++) {
-        for (int o = 0; o < ldy; o++) {
-            size_t yi = (size_t)tk * ldy + o;
-            if (o >= rows) { ref[yi] = y0[yi]; scale[yi] = 0; continue; }
-            double acc = 0, sc = 0;
-            for (int i = 0; i < cols; i++) {
-                double p = (double)x[c->x_off + (size_t)tk * ldx + i] * w[(size_t)o * cols + i];
-                acc += p;
-                sc += fabs(p);
-            }
-            if (epi & CPU_EPI_BIAS) { acc += bias[o]; sc += fabs(bias[o]); }
-            if (epi & CPU_EPI_GELU) { acc = vkt_gelu_ref(acc, form); sc = sc * 1.13 + 1e-6; }
-            if (epi & CPU_EPI_RESIDUAL) { acc += y0[yi]; sc += fabs(y0[yi]); }
-            ref[yi] = acc;
-            scale[yi] = sc;
-        }
-    }
+    vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
     char what[160];
     snprintf(what, sizeof what, "matmul %s n=%d rows=%d cols=%d ldx=%d ldy=%d off=%d %s epi=%d form=%d sg=%d",
              vk_ops_matmul_variant(t->o, n, wt), n, rows, cols, ldx, ldy, c->x_off, vkg_dtype_name(wt), epi,

@@ -65,23 +65,9 @@ static void run_qcase(vkt *t, const qcase *c, vkg_dtype qt, int epi, int form, c
     float *y = malloc(ny * 4);
     vkt_get(t, &by, y, ny * 4);
 
+    /* float64 reference on the dequantized weights */
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
-    for (int tk = 0; tk < n; tk++)
-        for (int o = 0; o < ldy; o++) {
-            size_t yi = (size_t)tk * ldy + o;
-            if (o >= rows) { ref[yi] = y0[yi]; scale[yi] = 0; continue; }
-            double acc = 0, sc = 0;
-            for (int i = 0; i < cols; i++) {
-                double p = (double)x[c->x_off + (size_t)tk * ldx + i] * w[(size_t)o * cols + i];
-                acc += p;
-                sc += fabs(p);
-            }
-            if (epi & CPU_EPI_BIAS) { acc += bias[o]; sc += fabs(bias[o]); }
-            if (epi & CPU_EPI_GELU) { acc = vkt_gelu_ref(acc, form); sc = sc * 1.13 + 1e-6; }
-            if (epi & CPU_EPI_RESIDUAL) { acc += y0[yi]; sc += fabs(y0[yi]); }
-            ref[yi] = acc;
-            scale[yi] = sc;
-        }
+    vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
     char what[200];
     snprintf(what, sizeof what, "%s %s n=%d rows=%d cols=%d ldx=%d off=%d epi=%d form=%d sg=%d",
              vkg_dtype_name(qt), vk_ops_matmul_variant(t->o, n, qt), n, rows, cols, ldx, c->x_off, epi,
