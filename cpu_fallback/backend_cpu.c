@@ -65,41 +65,12 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
     return 0;
 }
 
-/* Checks a batched step's rows: ids in the vocabulary, slots existing and distinct, positions in
- * the context. Shared with the Vulkan backend's checks in spirit (same messages). */
-static int check_rows(const gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
-                      int n, int max_rows, char *err, size_t errlen)
-{
-    const gpt2_hparams *hp = &base->model->hp;
-    if (n < 1 || n > max_rows) {
-        snprintf(err, errlen, "cpu backend: a batched step of %d rows (1..%d)", n, max_rows);
-        return -1;
-    }
-    for (int r = 0; r < n; r++) {
-        if (ids[r] < 0 || ids[r] >= hp->n_vocab) {
-            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[r], hp->n_vocab - 1);
-            return -1;
-        }
-        if (slot[r] < 0 || slot[r] >= base->params.n_slots || pos[r] < 0 || pos[r] >= hp->n_ctx) {
-            snprintf(err, errlen, "cpu backend: row %d: slot %d position %d outside %d slots of %d positions",
-                     r, slot[r], pos[r], base->params.n_slots, hp->n_ctx);
-            return -1;
-        }
-        for (int q = 0; q < r; q++)
-            if (slot[q] == slot[r]) {
-                snprintf(err, errlen, "cpu backend: rows %d and %d both use slot %d", q, r, slot[r]);
-                return -1;
-            }
-    }
-    return 0;
-}
-
 static int cpu_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
                          int n, float *logits, int32_t *picks, char *err, size_t errlen)
 {
     cpu_backend *b = (cpu_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
-    if (check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
+    if (gpt2_backend_check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
     int row_base[n], row_pos[n];
     for (int r = 0; r < n; r++) {
         row_base[r] = slot[r] * hp->n_ctx;

@@ -407,26 +407,7 @@ static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot,
 {
     vk_backend *b = (vk_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
-    if (n < 1 || n > b->max_rows) {
-        snprintf(err, errlen, "vulkan backend: a batched step of %d rows (1..%d)", n, b->max_rows);
-        return -1;
-    }
-    for (int r = 0; r < n; r++) {
-        if (ids[r] < 0 || ids[r] >= hp->n_vocab) {
-            snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", ids[r], hp->n_vocab - 1);
-            return -1;
-        }
-        if (slot[r] < 0 || slot[r] >= base->params.n_slots || pos[r] < 0 || pos[r] >= hp->n_ctx) {
-            snprintf(err, errlen, "vulkan backend: row %d: slot %d position %d outside %d slots of %d positions",
-                     r, slot[r], pos[r], base->params.n_slots, hp->n_ctx);
-            return -1;
-        }
-        for (int q = 0; q < r; q++)
-            if (slot[q] == slot[r]) {
-                snprintf(err, errlen, "vulkan backend: rows %d and %d both use slot %d", q, r, slot[r]);
-                return -1;
-            }
-    }
+    if (gpt2_backend_check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
     out_mode mode = logits ? OUT_ALL : b->sampling_rows ? OUT_SAMPLE : OUT_ARGMAX;
     plan *p = plan_get(b, n, mode, true, err, errlen);
     if (!p) return -1;

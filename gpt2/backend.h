@@ -103,6 +103,11 @@ void gpt2_backend_init(gpt2_backend *b, const char *name, const gpt2_model *m,
 int gpt2_backend_check_step(const gpt2_backend *b, const int32_t *ids, int n, int n_past, char *err,
                             size_t errlen);
 
+/* For eval_rows: n rows within 1..max_rows, ids in the vocabulary, every (slot, position) inside
+ * the cache and no slot used twice; else -1 with a message. */
+int gpt2_backend_check_rows(const gpt2_backend *base, const int32_t *ids, const int *slot,
+                            const int *pos, int n, int max_rows, char *err, size_t errlen);
+
 gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
                                       size_t errlen);
 /* NULL with a reason in err when Vulkan, a driver or a device is missing. */
