@@ -92,14 +92,7 @@ static int load_vocab(gpt2_model *m, cursor *c, const char *path, char *err, siz
         return -1;
     }
     gpt2_vocab tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.n_tokens = n;
-    tmp.eot = -1;
-    tmp.tok = calloc((size_t)n, sizeof *tmp.tok);
-    tmp.len = calloc((size_t)n, sizeof *tmp.len);
-    if (!tmp.tok || !tmp.len) {
-        free(tmp.tok);
-        free(tmp.len);
+    if (gpt2_vocab_scratch(&tmp, n) != 0) {
         gpt2_errf(err, errlen, "%s: out of memory for %d tokens", path, n);
         return -1;
     }
@@ -297,11 +290,7 @@ int gpt2_load_ggml(gpt2_model *m, const char *path, char *err, size_t errlen)
     if (gpt2_alloc_layers(m, err, errlen) != 0) goto fail;
     if (load_vocab(m, &c, path, err, errlen) != 0) goto fail;
     if (load_tensors(m, &c, path, err, errlen) != 0) goto fail;
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: %s", path, e2);
-        goto fail;
-    }
+    if (gpt2_model_check(m, path, "", err, errlen) != 0) goto fail;
     return 0;
 fail:
     gpt2_model_free(m);

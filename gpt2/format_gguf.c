@@ -721,15 +721,11 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
         return -1;
     }
     gpt2_vocab tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.n_tokens = n;
-    tmp.eot = -1;
-    tmp.tok = calloc((size_t)n, sizeof *tmp.tok);
-    tmp.len = calloc((size_t)n, sizeof *tmp.len);
+    bool tmp_ok = gpt2_vocab_scratch(&tmp, n) == 0;
     char *bytes = malloc(toks->val_len + 1);
     tokmap map = {0};
     int ret = -1;
-    if (!tmp.tok || !tmp.len || !bytes) {
+    if (!tmp_ok || !bytes) {
         gpt2_errf(err, errlen, "%s: out of memory for %d tokens", path, n);
         goto out;
     }
@@ -903,11 +899,7 @@ int gpt2_load_gguf(gpt2_model *m, const char *path, char *err, size_t errlen)
     if (load_tensors(m, &g, path, err, errlen) != 0) goto fail;
     if (load_vocab(m, &g, path, err, errlen) != 0) goto fail;
     gguf_free(&g);
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: %s", path, e2);
-        goto fail;
-    }
+    if (gpt2_model_check(m, path, "", err, errlen) != 0) goto fail;
     return 0;
 fail:
     gguf_free(&g);
@@ -1040,11 +1032,7 @@ static uint32_t file_type(vkg_dtype t)
 
 int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: cannot write an invalid model: %s", path, e2);
-        return -1;
-    }
+    if (gpt2_model_check(m, path, "cannot write an invalid model: ", err, errlen) != 0) return -1;
     if (m->hp.gelu != GPT2_GELU_TANH) {
         gpt2_errf(err, errlen, "%s: GGUF's gpt2 architecture has no erf GELU (this model uses it)", path);
         return -1;

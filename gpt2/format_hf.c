@@ -533,11 +533,7 @@ int gpt2_load_hf_ex(gpt2_model *m, const char *dir, unsigned flags, char *err, s
     }
     if (!untied) m->w.lm_head = m->w.wte;
     if (load_vocab(m, dir, flags, err, errlen) != 0) goto fail;
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: %s", dir, e2);
-        goto fail;
-    }
+    if (gpt2_model_check(m, dir, "", err, errlen) != 0) goto fail;
     free(c->t);
     free(c);
     return 0;

@@ -279,11 +279,7 @@ int gpt2_load_llmc(gpt2_model *m, const char *path, char *err, size_t errlen)
     }
     m->w.lm_head = m->w.wte;
     if (load_vocab_near(m, path, err, errlen) != 0) goto fail;
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: %s", path, e2);
-        goto fail;
-    }
+    if (gpt2_model_check(m, path, "", err, errlen) != 0) goto fail;
     return 0;
 fail:
     gpt2_model_free(m);
@@ -294,11 +290,7 @@ fail:
 
 int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err, size_t errlen)
 {
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: cannot write an invalid model: %s", path, e2);
-        return -1;
-    }
+    if (gpt2_model_check(m, path, "cannot write an invalid model: ", err, errlen) != 0) return -1;
     if (m->w.lm_head.data != m->w.wte.data) {
         gpt2_errf(err, errlen, "%s: llm.c checkpoints tie the LM head to wte; this model has its own", path);
         return -1;

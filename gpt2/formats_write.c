@@ -126,11 +126,7 @@ static int32_t ggml_ttype(vkg_dtype t)
 
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: cannot write an invalid model: %s", path, e2);
-        return -1;
-    }
+    if (gpt2_model_check(m, path, "cannot write an invalid model: ", err, errlen) != 0) return -1;
     void *buf = malloc(CHUNK_ELEMS * 4);
     if (!buf) {
         gpt2_errf(err, errlen, "%s: out of memory", path);
@@ -323,11 +319,7 @@ static int write_config(const gpt2_model *m, const char *dir, char *err, size_t 
 
 int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char *err, size_t errlen)
 {
-    char e2[256];
-    if (gpt2_model_validate(m, e2, sizeof e2) != 0) {
-        gpt2_errf(err, errlen, "%s: cannot write an invalid model: %s", dir, e2);
-        return -1;
-    }
+    if (gpt2_model_check(m, dir, "cannot write an invalid model: ", err, errlen) != 0) return -1;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         gpt2_errf(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
         return -1;

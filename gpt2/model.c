@@ -552,6 +552,29 @@ size_t gpt2_weights_bytes(const gpt2_model *m)
     return total;
 }
 
+int gpt2_model_check(const gpt2_model *m, const char *file, const char *what, char *err, size_t errlen)
+{
+    char e2[256];
+    if (gpt2_model_validate(m, e2, sizeof e2) == 0) return 0;
+    gpt2_errf(err, errlen, "%s: %s%s", file, what, e2);
+    return -1;
+}
+
+int gpt2_vocab_scratch(gpt2_vocab *v, int32_t n)
+{
+    memset(v, 0, sizeof *v);
+    v->n_tokens = n;
+    v->eot = -1;
+    v->tok = calloc((size_t)n, sizeof *v->tok);
+    v->len = calloc((size_t)n, sizeof *v->len);
+    if (v->tok && v->len) return 0;
+    free(v->tok);
+    free(v->len);
+    v->tok = NULL;
+    v->len = NULL;
+    return -1;
+}
+
 int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
 {
     const char *who = m->format[0] ? m->format : "model";

@@ -84,6 +84,15 @@ void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size
 /* Allocates m->w.layers (zeroed, model-owned). */
 int gpt2_alloc_layers(gpt2_model *m, char *err, size_t errlen);
 
+/* gpt2_model_validate with the file first in the message ("file: <what><reason>"): what is "" for
+ * a loader's last check, "cannot write an invalid model: " for a writer's first. 0 or -1. */
+int gpt2_model_check(const gpt2_model *m, const char *file, const char *what, char *err, size_t errlen);
+
+/* A scratch vocabulary of n tokens for a loader to fill before gpt2_vocab_copy: zeroed tok and len
+ * arrays (the caller frees both), eot -1, the rest empty. -1 when out of memory, with both arrays
+ * NULL. */
+int gpt2_vocab_scratch(gpt2_vocab *v, int32_t n);
+
 /* ---- buffered output with error tracking ---- */
 typedef struct gpt2_out {
     FILE *f;
