@@ -237,6 +237,24 @@ int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, ch
 
 /* ---- generation ---- */
 
+void vkg_session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
+{
+    st->decode_ms_per_token = st->decode_tokens ? st->decode_ms / st->decode_tokens : 0;
+    st->total_ms = now_ms() - t0_ms;
+    st->weights_bytes = s->be->weights_bytes;
+    st->kv_bytes = s->be->kv_bytes;
+    st->scratch_bytes = s->be->scratch_bytes;
+    const gpt2_counters *c = &s->be->counters;
+    st->decode_cmdbuf_records = c->decode_cmdbuf_records;
+    st->prefill_cmdbuf_records = c->prefill_cmdbuf_records;
+    st->batch_cmdbuf_records = c->batch_cmdbuf_records;
+    st->submits = c->submits;
+    st->dispatches_per_token = c->dispatches_per_token;
+    st->barriers_per_token = c->barriers_per_token;
+    st->readback_bytes_per_token = c->readback_bytes_last;
+    st->device_memory_bytes = strcmp(s->be->name, "cpu") ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
+}
+
 vkg_sample_params vkg_sample_defaults(void)
 {
     return (vkg_sample_params){.n_predict = 200, .temp = 0.9f, .top_k = 40, .top_p = 0.9f,
@@ -346,21 +364,8 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     }
     rc = 0;
 out:
-    st.decode_ms_per_token = st.decode_tokens ? st.decode_ms / st.decode_tokens : 0;
     st.decode_steps = st.decode_tokens;
-    st.total_ms = now_ms() - t0;
-    st.weights_bytes = s->be->weights_bytes;
-    st.kv_bytes = s->be->kv_bytes;
-    st.scratch_bytes = s->be->scratch_bytes;
-    const gpt2_counters *c = &s->be->counters;
-    st.decode_cmdbuf_records = c->decode_cmdbuf_records;
-    st.prefill_cmdbuf_records = c->prefill_cmdbuf_records;
-    st.submits = c->submits;
-    st.batch_cmdbuf_records = c->batch_cmdbuf_records;
-    st.dispatches_per_token = c->dispatches_per_token;
-    st.barriers_per_token = c->barriers_per_token;
-    st.readback_bytes_per_token = c->readback_bytes_last;
-    st.device_memory_bytes = strcmp(s->be->name, "cpu") ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
+    vkg_session_fill_stats(s, &st, t0);
     if (stats) *stats = st;
     s->be->set_pick(s->be, NULL, 0); /* later evals pick greedily again */
     gpt2_stream_free(&stream);

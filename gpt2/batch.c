@@ -335,20 +335,7 @@ out:
     s->be->set_pick(s->be, NULL, 0);
     s->be->slot = 0;
     s->n_past = 0;
-    st.decode_ms_per_token = st.decode_tokens ? st.decode_ms / st.decode_tokens : 0;
-    st.total_ms = now_ms() - t0;
-    st.weights_bytes = s->be->weights_bytes;
-    st.kv_bytes = s->be->kv_bytes;
-    st.scratch_bytes = s->be->scratch_bytes;
-    const gpt2_counters *c = &s->be->counters;
-    st.decode_cmdbuf_records = c->decode_cmdbuf_records;
-    st.prefill_cmdbuf_records = c->prefill_cmdbuf_records;
-    st.batch_cmdbuf_records = c->batch_cmdbuf_records;
-    st.submits = c->submits;
-    st.dispatches_per_token = c->dispatches_per_token;
-    st.barriers_per_token = c->barriers_per_token;
-    st.readback_bytes_per_token = c->readback_bytes_last;
-    st.device_memory_bytes = strcmp(s->be->name, "cpu") ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
+    vkg_session_fill_stats(s, &st, t0);
     for (size_t i = 0; q && i < n_seqs; i++) {
         st.hit_eos |= q[i].res.hit_eos;
         st.hit_context_end |= q[i].res.hit_context_end;
