@@ -363,66 +363,46 @@ Test(errors, hf_header)
     tu_write(st, notobj, sizeof notobj - 1);
     expect_hf_fail(d, st, "not a JSON object");
     long long a0, a1, b0, b1;
-    /* data_offsets past the data */
+    /* ln_f.bias's data_offsets rewritten: past the data, end before begin, a wrong byte count,
+     * misaligned, and overlapping (placed on ln_f.weight) */
     tu_copy(save, st);
     tu_st_offsets(st, "ln_f.bias", &a0, &a1);
+    tu_st_offsets(st, "ln_f.weight", &b0, &b1);
     char from[128], to[128];
     snprintf(from, sizeof from, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", a0, a1);
-    snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]",
-             a0 + 100000000, a1 + 100000000);
-    tu_st_mutate(st, from, to);
-    expect_hf_fail(d, st, "extend past the end");
-    /* end before begin */
-    tu_copy(save, st);
-    snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", a1, a0);
-    tu_st_mutate(st, from, to);
-    expect_hf_fail(d, st, "bad data_offsets");
-    /* wrong byte count */
-    tu_copy(save, st);
-    snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", a0, a1 - 4);
-    tu_st_mutate(st, from, to);
-    expect_hf_fail(d, st, "bytes of data");
-    /* misaligned */
-    tu_copy(save, st);
-    snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", a0 + 2,
-             a1 + 2);
-    tu_st_mutate(st, from, to);
-    expect_hf_fail(d, st, "misaligned");
-    /* overlapping: ln_f.bias placed on ln_f.weight */
-    tu_copy(save, st);
-    tu_st_offsets(st, "ln_f.weight", &b0, &b1);
-    snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", b0, b1);
-    tu_st_mutate(st, from, to);
-    expect_hf_fail(d, st, "overlap");
-    /* wrong dtype */
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"ln_f.bias\":{\"dtype\":\"F32\"", "\"ln_f.bias\":{\"dtype\":\"I32\"");
-    expect_hf_fail(d, st, "dtype I32");
-    /* wrong shape */
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64]", "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[63]");
-    expect_hf_fail(d, st, "tensor ln_f.bias has shape [63], expected [64]");
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"h.1.attn.c_attn.weight\":{\"dtype\":\"F32\",\"shape\":[64,192]",
-                 "\"h.1.attn.c_attn.weight\":{\"dtype\":\"F32\",\"shape\":[192,64]");
-    expect_hf_fail(d, st, "tensor h.1.attn.c_attn.weight has shape [192, 64], expected [64, 192]");
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"shape\":[64],", "\"shape\":[-64],");
-    expect_hf_fail(d, st, "bad shape");
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"shape\":[64],", "\"shape\":[64,1,1],");
-    expect_hf_fail(d, st, "dimensions");
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"shape\":[64],", "\"shapes\":[64],");
-    expect_hf_fail(d, st, "lacks");
-    /* missing tensor (renamed away) */
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"ln_f.bias\"", "\"ln_f.biaz\"");
-    expect_hf_fail(d, st, "missing tensor ln_f.bias");
-    /* a layer beyond n_layer */
-    tu_copy(save, st);
-    tu_st_mutate(st, "\"h.1.ln_1.bias\"", "\"h.7.ln_1.bias\"");
-    expect_hf_fail(d, st, "layer 7");
+    const struct { long long lo, hi; const char *want; } offsets[] = {
+        {a0 + 100000000, a1 + 100000000, "extend past the end"},
+        {a1, a0, "bad data_offsets"},
+        {a0, a1 - 4, "bytes of data"},
+        {a0 + 2, a1 + 2, "misaligned"},
+        {b0, b1, "overlap"},
+    };
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+        tu_copy(save, st);
+        snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]",
+                 offsets[i].lo, offsets[i].hi);
+        tu_st_mutate(st, from, to);
+        expect_hf_fail(d, st, offsets[i].want);
+    }
+    /* one edit of the header each: dtype, shapes, a missing tensor, a layer beyond n_layer */
+    static const struct { const char *from, *to, *want; } edits[] = {
+        {"\"ln_f.bias\":{\"dtype\":\"F32\"", "\"ln_f.bias\":{\"dtype\":\"I32\"", "dtype I32"},
+        {"\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64]", "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[63]",
+         "tensor ln_f.bias has shape [63], expected [64]"},
+        {"\"h.1.attn.c_attn.weight\":{\"dtype\":\"F32\",\"shape\":[64,192]",
+         "\"h.1.attn.c_attn.weight\":{\"dtype\":\"F32\",\"shape\":[192,64]",
+         "tensor h.1.attn.c_attn.weight has shape [192, 64], expected [64, 192]"},
+        {"\"shape\":[64],", "\"shape\":[-64],", "bad shape"},
+        {"\"shape\":[64],", "\"shape\":[64,1,1],", "dimensions"},
+        {"\"shape\":[64],", "\"shapes\":[64],", "lacks"},
+        {"\"ln_f.bias\"", "\"ln_f.biaz\"", "missing tensor ln_f.bias"},
+        {"\"h.1.ln_1.bias\"", "\"h.7.ln_1.bias\"", "layer 7"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        tu_copy(save, st);
+        tu_st_mutate(st, edits[i].from, edits[i].to);
+        expect_hf_fail(d, st, edits[i].want);
+    }
     /* duplicate: the same tensor with and without the prefix */
     tu_copy(save, st);
     snprintf(from, sizeof from, "\"ln_f.bias\":{");
