@@ -601,15 +601,22 @@ Test(gguf, llmc_hostile)
 
 /* ---------------------------------------------------------------- hostile GGUF */
 
+/* A synthetic model in *a, written to ok.gguf (path in f); p gets the path of `damaged`, where a
+ * test writes its altered copies. */
+static void write_ok_gguf(gpt2_model *a, vkg_dtype wt, bool untied, char f[512], char p[512], const char *damaged)
+{
+    tu_synth(a, wt, untied);
+    char err[512] = "";
+    snprintf(f, 512, "%s", tu_path("ok.gguf"));
+    snprintf(p, 512, "%s", tu_path(damaged));
+    cr_assert(gpt2_write_gguf(a, f, err, sizeof err) == 0, "%s", err);
+}
+
 Test(gguf, hostile_header)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
-    char err[512] = "";
     char f[512], p[512];
-    snprintf(f, sizeof f, "%s", tu_path("ok.gguf"));
-    snprintf(p, sizeof p, "%s", tu_path("bad.gguf"));
-    cr_assert(gpt2_write_gguf(&a, f, err, sizeof err) == 0, "%s", err);
+    write_ok_gguf(&a, VKG_F32, false, f, p, "bad.gguf");
     patch(f, p, 0, 0x46554748, 4); /* "HGUF" */
     expect_fail(p, "unknown model format");
     patch(f, p, 4, 1, 4);
@@ -702,12 +709,9 @@ Test(gguf, hostile_header)
 Test(gguf, hostile_tensors)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
-    char err[512] = "";
     char f[512], p[512];
-    snprintf(f, sizeof f, "%s", tu_path("ok.gguf"));
-    snprintf(p, sizeof p, "%s", tu_path("bad.gguf"));
-    cr_assert(gpt2_write_gguf(&a, f, err, sizeof err) == 0, "%s", err);
+    write_ok_gguf(&a, VKG_F32, false, f, p, "bad.gguf");
+    char err[512] = "";
     size_t n;
     unsigned char *b = tu_read(f, &n);
     /* blk.0.attn_qkv.weight: name, n_dims (2), ne0, ne1, type, offset */
@@ -779,12 +783,9 @@ Test(gguf, hostile_tensors)
 Test(gguf, truncated_everywhere, .timeout = 300)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F16, true);
-    char err[512] = "";
     char f[512], p[512];
-    snprintf(f, sizeof f, "%s", tu_path("ok.gguf"));
-    snprintf(p, sizeof p, "%s", tu_path("cut.gguf"));
-    cr_assert(gpt2_write_gguf(&a, f, err, sizeof err) == 0, "%s", err);
+    write_ok_gguf(&a, VKG_F16, true, f, p, "cut.gguf");
+    char err[512] = "";
     size_t n;
     unsigned char *b = tu_read(f, &n);
     gguf_file g;
