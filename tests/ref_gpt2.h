@@ -106,4 +106,26 @@ static inline double *ref_last_logits(const gpt2_model *m, const int32_t *ids, i
     return last;
 }
 
+/* n pseudo-random token ids below n_vocab from seed (a fixed LCG: the same ids every run). */
+static inline void make_ids(int32_t *ids, int n, int n_vocab, unsigned seed)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        ids[i] = (int32_t)((seed >> 8) % (unsigned)n_vocab);
+    }
+}
+
+/* Worst |a-b| / (|b| + floor) over the logits; floor = the rms of the reference. */
+static inline double max_rel_err(const float *a, const double *ref, size_t n)
+{
+    double rms = 0, worst = 0;
+    for (size_t i = 0; i < n; i++) rms += ref[i] * ref[i];
+    rms = sqrt(rms / (double)n);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(a[i] - ref[i]) / (fabs(ref[i]) + rms);
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
 #endif

@@ -36,14 +36,6 @@ static void make_model(gpt2_model *m, vkg_dtype wtype)
     cr_assert_eq(gpt2_synth(m, &p, err, sizeof err), 0, "%s", err);
 }
 
-static void make_ids(int32_t *ids, int n, int n_vocab, unsigned seed)
-{
-    for (int i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        ids[i] = (int32_t)((seed >> 8) % (unsigned)n_vocab);
-    }
-}
-
 static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, int slots, vkg_dtype kv)
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .n_slots = slots};
@@ -67,17 +59,6 @@ static void fill(gpt2_backend *b, int slot, const int32_t *ids, int n)
     b->slot = 0;
 }
 
-static double max_rel_err(const float *a, const double *ref, size_t n)
-{
-    double rms = 0, worst = 0;
-    for (size_t i = 0; i < n; i++) rms += ref[i] * ref[i];
-    rms = sqrt(rms / (double)n);
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - ref[i]) / (fabs(ref[i]) + rms);
-        if (e > worst) worst = e;
-    }
-    return worst;
-}
 
 /* ---- backend: batched step against the float64 reference and the single-sequence step ---- */
 

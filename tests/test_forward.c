@@ -29,14 +29,6 @@ static void make_model(gpt2_model *m, vkg_dtype wtype, gpt2_gelu gelu)
     cr_assert_eq(gpt2_synth(m, &p, err, sizeof err), 0, "%s", err);
 }
 
-static void make_ids(int32_t *ids, int n, int n_vocab, unsigned seed)
-{
-    for (int i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        ids[i] = (int32_t)((seed >> 8) % (unsigned)n_vocab);
-    }
-}
-
 /* Runs ids through backend b in steps of nb tokens; returns all logits [T][V]. */
 static float *backend_logits(gpt2_backend *b, const int32_t *ids, int T, int nb)
 {
@@ -50,18 +42,6 @@ static float *backend_logits(gpt2_backend *b, const int32_t *ids, int T, int nb)
     return out;
 }
 
-/* Worst |a-b| / (|b| + floor) over the logits; floor = the rms of the reference. */
-static double max_rel_err(const float *a, const double *ref, size_t n)
-{
-    double rms = 0, worst = 0;
-    for (size_t i = 0; i < n; i++) rms += ref[i] * ref[i];
-    rms = sqrt(rms / (double)n);
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - ref[i]) / (fabs(ref[i]) + rms);
-        if (e > worst) worst = e;
-    }
-    return worst;
-}
 
 static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, vkg_dtype kv, const char *cpu_ops)
 {
