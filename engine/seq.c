@@ -23,6 +23,7 @@ struct vk_seq {
     VkPipeline bound;
     char (*labels)[LABEL_BYTES];
     double *ms;                 /* per timed dispatch, after the last wait */
+    uint64_t *ticks;            /* raw timestamp pairs (2 per dispatch), read after each wait */
     double *t0_ns;              /* start of each timed dispatch in GPU ns (absolute) */
     double (*cost)[4];          /* per dispatch: bytes, flops, bytes and flops per cached position */
     bool cost_open;             /* the last dispatch has no cost yet */
@@ -49,7 +50,8 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     s->ms = calloc((size_t)s->max_dispatches, sizeof *s->ms);
     s->t0_ns = calloc((size_t)s->max_dispatches, sizeof *s->t0_ns);
     s->cost = calloc((size_t)s->max_dispatches, sizeof *s->cost);
-    if (!s->labels || !s->ms || !s->t0_ns || !s->cost) {
+    s->ticks = calloc(2 * (size_t)s->max_dispatches, sizeof *s->ticks);
+    if (!s->labels || !s->ms || !s->t0_ns || !s->cost || !s->ticks) {
         fprintf(stderr, "vkgpt2: vk_seq_create: out of host memory\n");
         vk_seq_destroy(s);
         return NULL;
@@ -107,6 +109,7 @@ void vk_seq_destroy(vk_seq *s) {
     free(s->ms);
     free(s->t0_ns);
     free(s->cost);
+    free(s->ticks);
     free(s);
 }
 
@@ -381,9 +384,7 @@ int vk_seq_wait(vk_seq *s) {
     s->n_ms = 0;
     if (s->timing_recorded && s->n_timed > 0) {
         uint32_t n = 2 * (uint32_t)s->n_timed;
-        uint64_t *ticks = calloc(n, sizeof *ticks);
-        if (!ticks)
-            return 0;
+        uint64_t *ticks = s->ticks; /* allocated with the sequence: no allocation per step */
         r = vkGetQueryPoolResults(s->e->device, s->queries, 0, n, n * sizeof *ticks, ticks,
                                   sizeof *ticks, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
         if (r == VK_SUCCESS) {
@@ -400,7 +401,6 @@ int vk_seq_wait(vk_seq *s) {
         } else {
             fprintf(stderr, "vkgpt2: vk_seq_wait: vkGetQueryPoolResults: %s\n", vk_result_str(r));
         }
-        free(ticks);
     }
     return 0;
 }
