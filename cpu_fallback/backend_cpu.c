@@ -43,7 +43,8 @@ static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, b
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
     if (logits) s.buf[GPT2_BUF_LOGITS] = logits; /* write straight into the caller's memory */
     const gpt2_graph *g = all_logits && logits ? &b->graph_all : &b->graph_last;
-    for (int i = 0; i < g->n_nodes; i++) {
+    int n_nodes = logits || argmax ? g->n_nodes : g->n_nodes - GPT2_HEAD_NODES; /* cache only */
+    for (int i = 0; i < n_nodes; i++) {
         double t0 = base->prof ? gpt2_prof_now_us() : 0;
         cpu_exec_node(&s, &g->nodes[i]);
         if (base->prof) { /* profile: the node's time on the host clock, its cost from its shape */

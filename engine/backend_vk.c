@@ -27,7 +27,7 @@
 #define MAX_SEGMENTS 64  /* GPU segments of one step */
 
 /* What a step brings back: the argmax id, a sampled id, the last row of logits, or every row. */
-typedef enum out_mode { OUT_ARGMAX, OUT_SAMPLE, OUT_LAST, OUT_ALL } out_mode;
+typedef enum out_mode { OUT_ARGMAX, OUT_SAMPLE, OUT_LAST, OUT_ALL, OUT_NONE } out_mode;
 
 /* A weight on the device, found by the host pointer of its data. */
 typedef struct dev_tensor {
@@ -192,8 +192,9 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
     p->n_seg = 0;
     vk_seq *cur = NULL;
     int used = 0;
-    for (int i = 0; i <= g->n_nodes; i++) {
-        const gpt2_node *nd = i < g->n_nodes ? &g->nodes[i] : NULL;
+    int n_nodes = mode == OUT_NONE ? g->n_nodes - GPT2_HEAD_NODES : g->n_nodes; /* cache only */
+    for (int i = 0; i <= n_nodes; i++) {
+        const gpt2_node *nd = i < n_nodes ? &g->nodes[i] : NULL;
         bool on_gpu = nd && vk_supports(&b->base, nd);
         if (on_gpu && !cur) {
             cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
@@ -207,7 +208,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
         }
         bool last_node_done = !nd;
         if (cur) {
-            if (last_node_done) {
+            if (last_node_done && mode != OUT_NONE) {
                 /* The tail of the step: bring back what the caller asked for. */
                 int rows = mode == OUT_ALL ? n : 1;
                 if (batched && mode == OUT_ARGMAX) {
@@ -240,7 +241,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
     if (batched) b->base.counters.batch_cmdbuf_records++;
     else if (n == 1) b->base.counters.decode_cmdbuf_records++;
     else b->base.counters.prefill_cmdbuf_records++;
-    if (n == 1 && mode != OUT_ALL && !batched) {
+    if (n == 1 && mode != OUT_ALL && mode != OUT_NONE && !batched) {
         uint64_t d = 0, br = 0;
         for (int i = 0; i < p->n_seg; i++)
             if (p->seg[i].seq) { d += vk_seq_dispatches(p->seg[i].seq); br += vk_seq_barriers(p->seg[i].seq); }
@@ -311,7 +312,8 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
                  base->params.n_slots);
         return -1;
     }
-    out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST) : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
+    out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST)
+                  : !argmax ? OUT_NONE : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
     plan *p = plan_get(b, n, mode, false, err, errlen);
     if (!p) return -1;
 
@@ -342,6 +344,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
             vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, n_past, hp,
                             base->params.kv_type);
     }
+    if (mode == OUT_NONE) return 0;
     const gpt2_node *last = &(mode == OUT_ALL ? &b->graph_all : &b->graph_last)->nodes[b->graph_last.n_nodes - 1];
     bool head_on_cpu = !vk_supports(base, last);
     size_t rows = mode == OUT_ALL ? (size_t)n : 1, row_bytes = (size_t)hp->n_vocab * sizeof(float);

@@ -210,9 +210,8 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         bool last = i + (size_t)step == n;
         float *out = logits ? logits + i * (size_t)hp->n_vocab : (last && want_last ? s->logits : NULL);
         gpt2_prof_step_begin(s->prof, step, s->n_past); /* no-op without a profile */
-        /* A step that brings back neither logits nor an id still gets somewhere to put its argmax
-         * (the Vulkan backend wrote through NULL: a prompt longer than n_batch crashed). */
-        int32_t unused, *am = last && argmax ? argmax : &unused;
+        /* Chunks before the last bring back nothing: the backends stop them before the LM head. */
+        int32_t *am = last ? argmax : NULL;
         /* The step run again after a move to the CPU also leaves its last row in s->logits: the
          * new backend may not draw as the old one did (vkg_generate's sampler then takes over). */
         if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen) &&

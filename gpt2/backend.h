@@ -65,7 +65,8 @@ struct gpt2_backend {
     /* One step: n tokens (1 <= n <= n_batch) at positions n_past.. (n_past + n <= n_ctx).
      * Writes logits to host memory: n rows when all_logits, else only the last row. If logits is
      * NULL and argmax is not, stores only the argmax of the last row (a backend may compute it on
-     * the device and read back 4 bytes). Returns 0, or -1 with a one-line message in err. */
+     * the device and read back 4 bytes). With neither, the step only fills the KV cache (the
+     * last GPT2_HEAD_NODES nodes are skipped). Returns 0, or -1 with a one-line message in err. */
     int (*eval)(gpt2_backend *b, const int32_t *ids, int n, int n_past, bool all_logits,
                 float *logits, int32_t *argmax, char *err, size_t errlen);
     /* How eval chooses the id it stores in `argmax` when logits is NULL: sp NULL (or greedy

@@ -44,6 +44,10 @@ typedef enum gpt2_buf {
     GPT2_BUF_COUNT
 } gpt2_buf;
 
+/* Every step ends with these nodes: ln_f and the LM head. A step whose logits nobody reads (a
+ * prompt chunk before the last) stops before them. */
+#define GPT2_HEAD_NODES 2
+
 /* Matmul epilogue flags (same values as cpu_ops.h and vk_ops.h). */
 enum { GPT2_EPI_BIAS = 1, GPT2_EPI_GELU = 2, GPT2_EPI_RESIDUAL = 4 };
 
