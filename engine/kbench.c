@@ -1,6 +1,6 @@
 /* kbench.c - vkg_kbench (vkgpt2.h): a user's GLSL compute shader compiled at run time with
  * glslang's C interface, run on a grid over buffers reached by device address, timed with device
- * timestamps. Built only where meson found libglslang (VKG_HAVE_GLSLANG); elsewhere it says so. */
+ * timestamps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,6 @@
 
 #include "vk_internal.h"
 
-#ifdef VKG_HAVE_GLSLANG
 #include <glslang/Include/glslang_c_interface.h>
 #include <glslang/Public/resource_limits_c.h>
 
@@ -226,14 +225,3 @@ out:
     return rc;
 }
 
-#else
-
-int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *r, char *err, size_t errlen)
-{
-    (void)p;
-    memset(r, 0, sizeof *r);
-    snprintf(err, errlen, "kbench: this build has no glslang (install glslang-dev and reconfigure)");
-    return -1;
-}
-
-#endif

@@ -1,9 +1,10 @@
 #!/bin/sh
-# deps.sh - installs the Debian packages vkgpt2 builds and runs with (idempotent; needs root or
-# sudo only when something is missing).
+# deps.sh - installs every Debian package vkgpt2 builds, runs and tests with (idempotent; needs
+# root or sudo only when something is missing). meson.build names the package of anything it
+# cannot find, so this list and the configure checks stay in step.
 set -eu
-pkgs="build-essential meson ninja-build pkg-config curl ca-certificates glslang-tools spirv-tools
-libvulkan-dev libvulkan-volk-dev libpcre2-dev libcriterion-dev mesa-vulkan-drivers
+pkgs="build-essential meson ninja-build pkg-config curl ca-certificates glslang-tools glslang-dev
+spirv-tools libvulkan-dev libvulkan-volk-dev libpcre2-dev libcriterion-dev mesa-vulkan-drivers
 vulkan-validationlayers vulkan-tools"
 missing=""
 for p in $pkgs; do

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 tools/fetch-vocab.sh data/gpt2-vocab
 dir=${VKGPT2_TEST_BUILD:-build-test}
-[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
+[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@"
 meson compile -C "$dir"
 meson test -C "$dir" --print-errorlogs --num-processes 2
