@@ -33,7 +33,7 @@ summary() { printf '\nfresh-check: Debian 12 minbase tree in %s\n%s' "$root" "$r
 
 # ---- mounts: undone on any exit ----
 undo_mounts() {
-    for m in "$root/sys" "$root/dev" "$root/proc"; do
+    for m in "$root/sys" "$root/dev/pts" "$root/dev" "$root/proc"; do
         mountpoint -q "$m" 2>/dev/null && umount -l "$m" || true
     done
 }
@@ -70,6 +70,7 @@ done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
 mount --bind /sys "$root/sys"
 
 # ---- the repository, as a clone of the committed HEAD ----
@@ -78,7 +79,7 @@ git clone -q --no-local "$repo" "$root/root/vkgpt2"
 # ---- README's two commands ----
 in_tree() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb \
     LANG=C.UTF-8 /bin/sh -c "cd /root/vkgpt2 && $1"; }
-step "sh tools/demo.sh (deps, build, model, generate)" in_tree "sh tools/demo.sh"
+step "sh tools/demo.sh (deps, build, model, generate)" in_tree "sh -x tools/demo.sh"
 step "sh tools/test.sh (test deps, build, suite)" in_tree "sh tools/test.sh"
 summary
 echo "fresh-check: both README commands passed" >&2
