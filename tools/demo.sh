@@ -1,5 +1,3 @@
-    log=$(mktemp)
-    meson setup build >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }   # its error says what is missing
     rm -f "$log"#!/bin/sh
 # demo.sh - the main job from a fresh Debian machine: install, build, make the default model, generate.
 # Extra arguments go to `vkgpt2 generate` (e.g. -p "text" -n 100 --backend cpu).

@@ -79,7 +79,7 @@ git clone -q --no-local "$repo" "$root/root/vkgpt2"
 # ---- README's two commands ----
 in_tree() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb \
     LANG=C.UTF-8 /bin/sh -c "cd /root/vkgpt2 && $1"; }
-step "sh tools/demo.sh (deps, build, model, generate)" in_tree "sh -x tools/demo.sh"
+step "sh tools/demo.sh (deps, build, model, generate)" in_tree "sh tools/demo.sh"
 step "sh tools/test.sh (test deps, build, suite)" in_tree "sh tools/test.sh"
 summary
 echo "fresh-check: both README commands passed" >&2
