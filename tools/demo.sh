@@ -1,4 +1,4 @@
-    rm -f "$log"#!/bin/sh
+#!/bin/sh
 # demo.sh - the main job from a fresh Debian machine: install, build, make the default model, generate.
 # Extra arguments go to `vkgpt2 generate` (e.g. -p "text" -n 100 --backend cpu).
 # Build errors are shown as meson and the compiler print them, and stop the script.
