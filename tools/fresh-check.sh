@@ -7,8 +7,8 @@
 # and the network to the Debian mirror (it installs debootstrap on the host if missing). The tree
 # takes about 2 GiB; --keep leaves it (and its mounts undone) for a look afterwards.
 #
-# The tree gets the host's apt sources and Acquire settings (a mirror or proxy this network needs)
-# and its resolv.conf; nothing else of the host's packages reaches it.
+# The tree gets the host's apt sources and Acquire settings (a mirror or proxy this network needs),
+# its resolv.conf and trusted certificates; nothing else of the host's packages reaches it.
 set -eu
 keep=0
 if [ "${1:-}" = "--keep" ]; then keep=1; shift; fi
@@ -68,6 +68,12 @@ for f in /etc/apt/apt.conf.d/*; do
     if [ -f "$f" ] && grep -q "^[[:space:]]*Acquire" "$f"; then cp "$f" "$root/etc/apt/apt.conf.d/"; fi
 done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's trusted certificates (a network that inspects TLS signs with its own CA): installed
+# into the tree's bundle when deps.sh installs ca-certificates.
+mkdir -p "$root/usr/local/share/ca-certificates"
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    cp /etc/ssl/certs/ca-certificates.crt "$root/usr/local/share/ca-certificates/host-bundle.crt"
+fi
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
