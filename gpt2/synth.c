@@ -147,7 +147,7 @@ static void *worker(void *arg)
         size_t k = atomic_fetch_add(&g->next, 1);
         if (k >= g->n_jobs) break;
         run_job(g, &g->jobs[k]);
-        if (pthread_equal(pthread_self(), g->main) && k % 16 == 0) gpt2_progress("synth", "synthesizing", k, g->n_jobs);
+        if (pthread_equal(pthread_self(), g->main) && k % 16 == 0) gpt2_progress("weights", "synthesizing", k, g->n_jobs);
     }
     return NULL;
 }
@@ -247,10 +247,10 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
         if (pthread_create(&th[started], NULL, worker, &g) != 0) break;
         started++;
     }
-    gpt2_progress("synth", "synthesizing", 0, n_jobs);
+    gpt2_progress("weights", "synthesizing", 0, n_jobs);
     worker(&g);
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    gpt2_progress("synth", "synthesizing", n_jobs, n_jobs);
+    gpt2_progress("weights", "synthesizing", n_jobs, n_jobs);
     free(g.jobs);
     char e2[256];
     if (gpt2_model_validate(m, e2, sizeof e2) != 0) {

@@ -627,8 +627,11 @@ static int cmd_synth(int argc, char **argv, int first)
     int rc = vkg_synth(out, &p, flags, err, sizeof err);
     if (rc) { cli_output_error(rc, NULL, out, err); return 1; }
     cli_progress_clear();
-    fprintf(stderr, "vkgpt2: wrote synthetic GPT-2 %s (%s, %s) to %s\n", p.size,
-            p.format ? p.format : strstr(out, ".gguf") ? "gguf" : strstr(out, ".bin") ? "ggml" : "hf", p.type, out);
+    size_t ol = strlen(out); /* the format the library chose from the name when none was given */
+    const char *fmt = p.format ? p.format
+                    : ol >= 5 && !strcmp(out + ol - 5, ".gguf") ? "gguf"
+                    : ol >= 4 && !strcmp(out + ol - 4, ".bin") ? "ggml" : "hf";
+    fprintf(stderr, "vkgpt2: wrote synthetic GPT-2 %s (%s, %s) to %s\n", p.size, fmt, p.type, out);
     return 0;
 }
 
