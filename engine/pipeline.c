@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../gpt2/outfile.h"
 #include "vk_internal.h"
 #include "vk_spirv.h"
 
@@ -109,14 +110,10 @@ static void save_cache(vk_engine *e) {
     }
     char dir[1024];
     if (cache_dir(dir, sizeof dir) == 0 && make_dirs(dir) == 0) {
-        char tmp[1100];
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", e->cache_path, (long)getpid());
-        FILE *f = fopen(tmp, "wb");
-        if (f) {
-            bool ok = fwrite(data, 1, n, f) == n;
-            ok = fclose(f) == 0 && ok;
-            if (!ok || rename(tmp, e->cache_path) != 0)
-                remove(tmp);
+        gpt2_out o; /* replaced whole or not at all (gpt2/outfile.h) */
+        if (gpt2_out_open(&o, e->cache_path, 0, NULL, 0) == 0) {
+            gpt2_out_write(&o, data, n);
+            gpt2_out_close(&o, NULL, 0);
         }
     }
     free(data);

@@ -1,5 +1,6 @@
 /* vk_profile.c - see vk_profile.h. */
 #include "vk_profile.h"
+#include "../gpt2/outfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,9 +143,10 @@ int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size
             char *sl = strrchr(dir, '/');
             if (sl) { *sl = 0; char *up = strrchr(dir, '/'); if (up) { *up = 0; mkdir(dir, 0755); *up = '/'; } mkdir(dir, 0755); }
         }
-        if (path[0] && (f = fopen(path, "w"))) {
-            fprintf(f, "bw_gbs %.3f fma_gflops %.3f\n", *gbs, *gflops);
-            fclose(f);
+        gpt2_out co; /* the cache: replaced whole or not at all (gpt2/outfile.h) */
+        if (path[0] && gpt2_out_open(&co, path, 0, NULL, 0) == 0) {
+            fprintf(co.f, "bw_gbs %.3f fma_gflops %.3f\n", *gbs, *gflops);
+            gpt2_out_close(&co, NULL, 0);
         }
     } else {
         snprintf(note, notelen, "unknown: the peak shaders did not run");

@@ -11,7 +11,9 @@
 #include "../engine/vk_engine.h"
 
 #include "backend.h"
+#include "format_gguf.h"
 #include "model.h"
+#include "outfile.h"
 #include "profile.h"
 #include "sampler.h"
 #include "session.h"
@@ -399,20 +401,46 @@ vkg_model *vkg_vocab_load(const char *path, char *err, size_t errlen)
     return m;
 }
 
-int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t errlen)
+/* The format a synth output's name asks for: "gguf" for .gguf, "ggml" for .bin, else NULL. */
+static const char *format_of_name(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    if (n >= 5 && !strncmp(path + n - 5, ".gguf", 5)) return "gguf";
+    if (n >= 4 && !strncmp(path + n - 4, ".bin", 4)) return "ggml";
+    return NULL;
+}
+
+int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char *err, size_t errlen)
 {
     gpt2_synth_params sp;
     gpt2_synth_defaults(&sp);
+    if (!path || !*path) {
+        snprintf(err, errlen, "synth: needs an output path");
+        return -1;
+    }
     if (gpt2_synth_parse_size(&sp, p->size ? p->size : "tiny", err, errlen)) return -1;
-    const char *type = p->type ? p->type : "f32", *format = p->format ? p->format : "hf";
+    const char *type = p->type ? p->type : "f32", *named = format_of_name(path);
+    const char *format = p->format ? p->format : named ? named : "hf";
     if (strcmp(type, "f32") && strcmp(type, "f16")) {
         snprintf(err, errlen, "synth: type '%s' is not f32 or f16", type);
         return -1;
     }
-    if (strcmp(format, "hf") && strcmp(format, "ggml")) {
-        snprintf(err, errlen, "synth: format '%s' is not hf or ggml", format);
+    if (strcmp(format, "hf") && strcmp(format, "ggml") && strcmp(format, "gguf")) {
+        snprintf(err, errlen, "synth: format '%s' is not hf, ggml or gguf", format);
         return -1;
     }
+    if (named ? strcmp(format, named) != 0 : !strcmp(format, "gguf")) {
+        snprintf(err, errlen, "%s: format %s does not match the name (%s)", path, format,
+                 named ? (!strcmp(named, "gguf") ? "a .gguf name is a GGUF file" : "a .bin name is a ggml file")
+                       : "a GGUF file's name ends in .gguf");
+        return -1;
+    }
+    bool hf = !strcmp(format, "hf");
+    unsigned of = flags & VKG_OUT_FORCE ? 0 : GPT2_OUT_NO_REPLACE;
+    const char *inputs[2] = {p->vocab_dir, NULL};
+    int rc = gpt2_out_check(path, of | (hf ? GPT2_OUT_DIR : 0), inputs, err, errlen);
+    if (rc != 0) return rc;
     sp.wtype = strcmp(type, "f16") ? VKG_F32 : VKG_F16;
     sp.seed = p->seed;
     gpt2_vocab vocab = {0};
@@ -420,8 +448,14 @@ int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t err
         if (gpt2_vocab_load_dir(&vocab, p->vocab_dir, err, errlen)) return -1;
         sp.vocab = &vocab;
     }
-    int rc = gpt2_synth_write(&sp, format, path, err, errlen);
+    gpt2_model m;
+    rc = gpt2_synth(&m, &sp, err, errlen);
     gpt2_vocab_free(&vocab);
+    if (rc != 0) return -1;
+    if (hf) rc = gpt2_write_hf_ex(&m, path, of, err, errlen);
+    else if (!strcmp(format, "ggml")) rc = gpt2_write_ggml_ex(&m, path, of, err, errlen);
+    else rc = gpt2_write_gguf_ex(&m, path, of, err, errlen);
+    gpt2_model_free(&m);
     return rc;
 }
 
@@ -478,11 +512,11 @@ void vkg_profile_json(const vkg_session *s, void *file)
     else fputs("null", file);
 }
 
-int vkg_profile_trace(const vkg_session *s, const char *path, char *err, size_t errlen)
+int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, char *err, size_t errlen)
 {
     if (!s->prof) {
         snprintf(err, errlen, "--trace: the session has no profile");
         return -1;
     }
-    return gpt2_prof_trace(s->prof, path, err, errlen);
+    return gpt2_prof_trace(s->prof, path, flags & VKG_OUT_FORCE ? 0 : GPT2_OUT_NO_REPLACE, err, errlen);
 }

@@ -1032,6 +1032,11 @@ static uint32_t file_type(vkg_dtype t)
 
 int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
+    return gpt2_write_gguf_ex(m, path, 0, err, errlen);
+}
+
+int gpt2_write_gguf_ex(const gpt2_model *m, const char *path, unsigned oflags, char *err, size_t errlen)
+{
     if (gpt2_model_check(m, path, "cannot write an invalid model: ", err, errlen) != 0) return -1;
     if (m->hp.gelu != GPT2_GELU_TANH) {
         gpt2_errf(err, errlen, "%s: GGUF's gpt2 architecture has no erf GELU (this model uses it)", path);
@@ -1050,9 +1055,10 @@ int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t err
     int n = gpt2_n_tensors(&m->hp);
     int n_written = n - (tied ? 1 : 0);
     gw w = {.pos = 0};
-    if (gpt2_out_open(&w.o, path, err, errlen) != 0) {
+    int orc = gpt2_out_open(&w.o, path, oflags, err, errlen);
+    if (orc != 0) {
         free(buf);
-        return -1;
+        return orc;
     }
     const gpt2_hparams *hp = &m->hp;
     uint64_t n_kv = 11 + (v->n_tokens > 0 ? 3 + (v->n_merges > 0) + 2 * (v->eot >= 0) : 0);
@@ -1091,6 +1097,7 @@ int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t err
         off += (t->nbytes + GGUF_DEFAULT_ALIGNMENT - 1) / GGUF_DEFAULT_ALIGNMENT * GGUF_DEFAULT_ALIGNMENT;
     }
     pad_to(&w, GGUF_DEFAULT_ALIGNMENT);
+    gpt2_out_expect(&w.o, w.pos + off);
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied) continue;
         const vkg_tensor *t = gpt2_tensor_at_c(m, id);

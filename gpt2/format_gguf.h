@@ -83,6 +83,8 @@ uint32_t gguf_ggml_from_dtype(vkg_dtype t);
 /* Model reader and writer (gpt2 architecture, llama.cpp's names). */
 int gpt2_load_gguf(gpt2_model *m, const char *path, char *err, size_t errlen);
 int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t errlen);
+/* The same with GPT2_OUT_* flags (outfile.h); gpt2_write_gguf uses none (replaces). */
+int gpt2_write_gguf_ex(const gpt2_model *m, const char *path, unsigned oflags, char *err, size_t errlen);
 
 /* llm.c checkpoints (gpt2_124M.bin: magic 20240326, version 3 f32 or 5 bf16). The vocabulary comes
  * from the file's directory: vocab.json + merges.txt, encoder.json + vocab.bpe, or

@@ -153,7 +153,7 @@ int gpt2_write_llmc_tokenizer(const gpt2_vocab *v, const char *path, char *err, 
             return -1;
         }
     gpt2_out o;
-    if (gpt2_out_open(&o, path, err, errlen) != 0) return -1;
+    if (gpt2_out_open(&o, path, 0, err, errlen) != 0) return -1;
     unsigned char h[LLMC_HEADER_BYTES] = {0};
     int32_t hv[4] = {LLMC_TOKENIZER_MAGIC, 2, v->n_tokens, v->eot};
     for (int k = 0; k < 4; k++)
@@ -316,10 +316,16 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
         return -1;
     }
     gpt2_out o;
-    if (gpt2_out_open(&o, path, err, errlen) != 0) {
+    if (gpt2_out_open(&o, path, 0, err, errlen) != 0) {
         free(buf);
         return -1;
     }
+    uint64_t total = LLMC_HEADER_BYTES + (uint64_t)(Vp - hp->n_vocab) * (uint64_t)hp->n_embd * es;
+    for (int id = 0; id < nt; id++) {
+        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        if (id != GPT2_T_LM_HEAD) total += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * es;
+    }
+    gpt2_out_expect(&o, total);
     unsigned char h[LLMC_HEADER_BYTES] = {0};
     int32_t hv[8] = {LLMC_MAGIC, bf16 ? 5 : 3, hp->n_ctx, hp->n_vocab, hp->n_layer, hp->n_head, hp->n_embd, Vp};
     for (int k = 0; k < 8; k++)

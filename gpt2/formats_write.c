@@ -126,6 +126,11 @@ static int32_t ggml_ttype(vkg_dtype t)
 
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
+    return gpt2_write_ggml_ex(m, path, 0, err, errlen);
+}
+
+int gpt2_write_ggml_ex(const gpt2_model *m, const char *path, unsigned oflags, char *err, size_t errlen)
+{
     if (gpt2_model_check(m, path, "cannot write an invalid model: ", err, errlen) != 0) return -1;
     void *buf = malloc(CHUNK_ELEMS * 4);
     if (!buf) {
@@ -133,11 +138,23 @@ int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t err
         return -1;
     }
     gpt2_out o;
-    if (gpt2_out_open(&o, path, err, errlen) != 0) {
+    int orc = gpt2_out_open(&o, path, oflags, err, errlen);
+    if (orc != 0) {
         free(buf);
-        return -1;
+        return orc;
     }
     const gpt2_hparams *hp = &m->hp;
+    int n = gpt2_n_tensors(hp);
+    uint64_t total = 32;
+    for (int32_t i = 0; i < hp->n_vocab; i++) total += 4 + (i < m->vocab.n_tokens ? m->vocab.len[i] : 0);
+    for (int id = 0; id < n; id++) {
+        if (id == GPT2_T_LM_HEAD && tied(m)) continue;
+        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        gpt2_tkind kind = gpt2_tensor_kind(id);
+        vkg_dtype dt = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? VKG_F32 : m->wtype;
+        total += 28 + vkg_row_bytes(dt, (size_t)t->ne[0] * (size_t)t->ne[1]);
+    }
+    gpt2_out_expect(&o, total);
     put_u32(&o, 0x67676d6cu);
     put_i32(&o, hp->n_vocab);
     put_i32(&o, hp->n_ctx);
@@ -154,7 +171,6 @@ int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t err
             put_u32(&o, 0); /* rows without a token (padded vocabularies) */
         }
     }
-    int n = gpt2_n_tensors(hp);
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied(m)) continue;
         const vkg_tensor *t = gpt2_tensor_at_c(m, id);
@@ -231,7 +247,10 @@ static int cmp_entry(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int write_safetensors(const gpt2_model *m, const char *path, st_entry *e, int n, char *err, size_t errlen)
+/* Writes one safetensors file at path (inside the temporary directory); label names it in
+ * messages and progress (its final path). */
+static int write_safetensors(const gpt2_model *m, const char *path, const char *label, st_entry *e, int n,
+                             char *err, size_t errlen)
 {
     qsort(e, (size_t)n, sizeof *e, cmp_entry);
     uint64_t off = 0;
@@ -255,12 +274,14 @@ static int write_safetensors(const gpt2_model *m, const char *path, st_entry *e,
     }
     void *buf = malloc(CHUNK_ELEMS * 4);
     gpt2_out o;
-    if (!buf || gpt2_out_open(&o, path, err, errlen) != 0) {
-        if (!buf) gpt2_errf(err, errlen, "%s: out of memory", path);
+    if (!buf || gpt2_out_open(&o, path, 0, err, errlen) != 0) {
+        if (!buf) gpt2_errf(err, errlen, "%s: out of memory", label);
         free(buf);
         free(h.p);
         return -1;
     }
+    snprintf(o.label, sizeof o.label, "%s", label);
+    gpt2_out_expect(&o, 8 + h.n + off);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     gpt2_out_write(&o, len8, 8);
@@ -276,18 +297,19 @@ static int write_safetensors(const gpt2_model *m, const char *path, st_entry *e,
     }
     free(buf);
     if (r != 0) {
-        gpt2_out_close(&o, NULL, 0);
-        remove(path);
-        gpt2_errf(err, errlen, "%s: out of memory", path);
+        gpt2_out_abort(&o);
+        gpt2_errf(err, errlen, "%s: out of memory", label);
         return -1;
     }
     return gpt2_out_close(&o, err, errlen);
 }
 
-static int write_config(const gpt2_model *m, const char *dir, char *err, size_t errlen)
+/* config.json into dir (the temporary directory); label: the final directory, for messages. */
+static int write_config(const gpt2_model *m, const char *dir, const char *label, char *err, size_t errlen)
 {
-    char path[1024];
+    char path[4096], name[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
+    snprintf(name, sizeof name, "%s/config.json", label);
     const gpt2_hparams *hp = &m->hp;
     sbuf b = {0};
     sb_printf(&b, "{\n  \"activation_function\": \"%s\",\n", hp->gelu == GPT2_GELU_ERF ? "gelu" : "gelu_new");
@@ -304,31 +326,29 @@ static int write_config(const gpt2_model *m, const char *dir, char *err, size_t 
     sb_printf(&b, "  \"vocab_size\": %d\n}\n", hp->n_vocab);
     if (b.oom) {
         free(b.p);
-        gpt2_errf(err, errlen, "%s: out of memory", path);
+        gpt2_errf(err, errlen, "%s: out of memory", name);
         return -1;
     }
     gpt2_out o;
-    if (gpt2_out_open(&o, path, err, errlen) != 0) {
+    if (gpt2_out_open(&o, path, 0, err, errlen) != 0) {
         free(b.p);
         return -1;
     }
+    snprintf(o.label, sizeof o.label, "%s", name);
     gpt2_out_write(&o, b.p, b.n);
     free(b.p);
     return gpt2_out_close(&o, err, errlen);
 }
 
-int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char *err, size_t errlen)
+/* The files of an HF model into dir (the temporary directory); label is the final directory. */
+static int write_hf_files(const gpt2_model *m, const char *dir, const char *label, unsigned flags, char *err,
+                          size_t errlen)
 {
-    if (gpt2_model_check(m, dir, "cannot write an invalid model: ", err, errlen) != 0) return -1;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        gpt2_errf(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (write_config(m, dir, err, errlen) != 0) return -1;
+    if (write_config(m, dir, label, err, errlen) != 0) return -1;
     int n = gpt2_n_tensors(&m->hp);
     st_entry *e = calloc((size_t)n, sizeof *e);
     if (!e) {
-        gpt2_errf(err, errlen, "%s: out of memory", dir);
+        gpt2_errf(err, errlen, "%s: out of memory", label);
         return -1;
     }
     int k = 0;
@@ -360,10 +380,11 @@ int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char 
         total += x->nbytes;
     }
     int r;
-    char path[1024];
+    char path[4096], name[4096];
     if (!(flags & GPT2_HF_SHARDED)) {
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        r = write_safetensors(m, path, e, k, err, errlen);
+        snprintf(name, sizeof name, "%s/model.safetensors", label);
+        r = write_safetensors(m, path, name, e, k, err, errlen);
     } else {
         /* Two shards, split at half the bytes (each gets at least one tensor). */
         int cut = 1;
@@ -376,18 +397,22 @@ int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char 
             sb_printf(&idx, "    \"%s\": \"%s\"%s\n", e[i].name, shard[i >= cut], i + 1 < k ? "," : "");
         sb_printf(&idx, "  }\n}\n");
         snprintf(path, sizeof path, "%s/%s", dir, shard[0]);
-        r = write_safetensors(m, path, e, cut, err, errlen);
+        snprintf(name, sizeof name, "%s/%s", label, shard[0]);
+        r = write_safetensors(m, path, name, e, cut, err, errlen);
         if (r == 0) {
             snprintf(path, sizeof path, "%s/%s", dir, shard[1]);
-            r = write_safetensors(m, path, e + cut, k - cut, err, errlen);
+            snprintf(name, sizeof name, "%s/%s", label, shard[1]);
+            r = write_safetensors(m, path, name, e + cut, k - cut, err, errlen);
         }
         if (r == 0) {
             snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+            snprintf(name, sizeof name, "%s/model.safetensors.index.json", label);
             gpt2_out o;
             if (idx.oom) {
-                gpt2_errf(err, errlen, "%s: out of memory", path);
+                gpt2_errf(err, errlen, "%s: out of memory", name);
                 r = -1;
-            } else if ((r = gpt2_out_open(&o, path, err, errlen)) == 0) {
+            } else if ((r = gpt2_out_open(&o, path, 0, err, errlen)) == 0) {
+                snprintf(o.label, sizeof o.label, "%s", name);
                 gpt2_out_write(&o, idx.p, idx.n);
                 r = gpt2_out_close(&o, err, errlen);
             }
@@ -399,12 +424,27 @@ int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char 
     if (!(flags & GPT2_HF_NO_VOCAB) && m->vocab.n_tokens > 0) {
         char e3[512] = "";
         if (gpt2_vocab_write_dir(&m->vocab, dir, e3, sizeof e3) != 0) {
-            gpt2_errf(err, errlen, "%s: %s", dir, e3);
+            gpt2_errf(err, errlen, "%s: vocabulary: %s", label, e3);
             return -1;
         }
     }
     return 0;
 }
+
+int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char *err, size_t errlen)
+{
+    if (gpt2_model_check(m, dir, "cannot write an invalid model: ", err, errlen) != 0) return -1;
+    gpt2_outdir d;
+    int r = gpt2_outdir_open(&d, dir, flags & GPT2_OUT_NO_REPLACE, err, errlen);
+    if (r != 0) return r;
+    if (write_hf_files(m, d.tmp, dir, flags, err, errlen) != 0) {
+        gpt2_outdir_abort(&d);
+        return -1;
+    }
+    return gpt2_outdir_commit(&d, err, errlen);
+}
+
+
 
 int gpt2_write_hf(const gpt2_model *m, const char *dir, char *err, size_t errlen)
 {

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "cpu_fallback/quant.h"
 #include "model_internal.h"
+#include "progress.h"
 #include "vocab.h"
 
 /* ---------------------------------------------------------------- errors */
@@ -398,6 +399,8 @@ void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size
 int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool transpose,
                       const char *file, char *err, size_t errlen)
 {
+    int n_tensors = gpt2_n_tensors(&m->hp);
+    if (n_tensors > 0) gpt2_progress(file, "loading", (uint64_t)id * 999 / (uint64_t)n_tensors, 1000);
     vkg_tensor *t = gpt2_tensor_at(m, id);
     int64_t ne[2];
     gpt2_tensor_shape(&m->hp, id, ne);
@@ -460,51 +463,6 @@ int gpt2_alloc_layers(gpt2_model *m, char *err, size_t errlen)
         return -1;
     }
     memset(m->w.layers, 0, n);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- output */
-
-int gpt2_out_open(gpt2_out *o, const char *path, char *err, size_t errlen)
-{
-    o->path = path;
-    o->failed = false;
-    o->err_no = 0;
-    o->f = fopen(path, "wb");
-    if (!o->f) {
-        gpt2_errf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-        return -1;
-    }
-    setvbuf(o->f, NULL, _IOFBF, 1 << 20);
-    return 0;
-}
-
-void gpt2_out_write(gpt2_out *o, const void *p, size_t n)
-{
-    if (o->failed || n == 0) return;
-    if (fwrite(p, 1, n, o->f) != n) {
-        o->failed = true;
-        o->err_no = errno;
-    }
-}
-
-int gpt2_out_close(gpt2_out *o, char *err, size_t errlen)
-{
-    if (!o->f) return -1;
-    if (fflush(o->f) != 0 && !o->failed) {
-        o->failed = true;
-        o->err_no = errno;
-    }
-    if (fclose(o->f) != 0 && !o->failed) {
-        o->failed = true;
-        o->err_no = errno;
-    }
-    o->f = NULL;
-    if (o->failed) {
-        gpt2_errf(err, errlen, "%s: write failed: %s", o->path, strerror(o->err_no ? o->err_no : EIO));
-        remove(o->path);
-        return -1;
-    }
     return 0;
 }
 
@@ -648,7 +606,7 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-int gpt2_model_load_ex(gpt2_model *m, const char *path, unsigned flags, char *err, size_t errlen)
+static int load_any(gpt2_model *m, const char *path, unsigned flags, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     struct stat st;
@@ -709,6 +667,14 @@ int gpt2_model_load_ex(gpt2_model *m, const char *path, unsigned flags, char *er
               "or a Hugging Face directory)",
               path, v);
     return -1;
+}
+
+int gpt2_model_load_ex(gpt2_model *m, const char *path, unsigned flags, char *err, size_t errlen)
+{
+    gpt2_progress(path, "loading", 0, 1);
+    int r = load_any(m, path, flags, err, errlen);
+    gpt2_progress(path, "loading", 1, 1); /* the step ends, loaded or not */
+    return r;
 }
 
 int gpt2_model_load(gpt2_model *m, const char *path, char *err, size_t errlen)

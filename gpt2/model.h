@@ -96,6 +96,9 @@ int gpt2_load_hf_ex(gpt2_model *m, const char *dir, unsigned flags, char *err, s
 /* Format writers (for synth and convert). Write m's weights and vocab to path. */
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen);
 int gpt2_write_hf(const gpt2_model *m, const char *dir, char *err, size_t errlen);
+/* gpt2_write_ggml with GPT2_OUT_* flags (outfile.h); the plain writers use none (they replace an
+ * existing output, atomically). gpt2_write_hf_ex takes them in its flags too. */
+int gpt2_write_ggml_ex(const gpt2_model *m, const char *path, unsigned oflags, char *err, size_t errlen);
 /* HF writer flags (gpt2_write_hf uses none: one model.safetensors, names without prefix). */
 #define GPT2_HF_PREFIX 1u   /* tensor names "transformer.h.0...." */
 #define GPT2_HF_SHARDED 2u  /* two shards + model.safetensors.index.json */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "outfile.h"
 
 /* Sanity limits on hyper-parameters read from files. */
 #define GPT2_MAX_VOCAB (1 << 24)
@@ -93,16 +94,6 @@ int gpt2_model_check(const gpt2_model *m, const char *file, const char *what, ch
  * NULL. */
 int gpt2_vocab_scratch(gpt2_vocab *v, int32_t n);
 
-/* ---- buffered output with error tracking ---- */
-typedef struct gpt2_out {
-    FILE *f;
-    const char *path;
-    bool failed;
-    int err_no;
-} gpt2_out;
-int gpt2_out_open(gpt2_out *o, const char *path, char *err, size_t errlen);
-void gpt2_out_write(gpt2_out *o, const void *p, size_t n);
-/* Closes; returns 0 or -1 with err naming the file (and removes it on failure). */
-int gpt2_out_close(gpt2_out *o, char *err, size_t errlen);
+/* ---- output files: gpt2_out (outfile.h) ---- */
 
 #endif

@@ -1,5 +1,6 @@
 /* profile.c - events, per-kernel tables, JSON and Chrome traces (see profile.h). */
 #include "profile.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -284,13 +285,12 @@ void gpt2_prof_json(const gpt2_prof *p, FILE *f)
 
 /* ---- Chrome trace events ---- */
 
-int gpt2_prof_trace(const gpt2_prof *p, const char *path, char *err, size_t errlen)
+int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, errlen, "--trace %s: %s", path, strerror(errno));
-        return -1;
-    }
+    gpt2_out o;
+    int rc = gpt2_out_open(&o, path, oflags, err, errlen);
+    if (rc != 0) return rc;
+    FILE *f = o.f;
     /* pid 1: the host (tid 1 the main thread: steps, sampling, tokenize; tid 2 submissions; tid 3
      * CPU nodes); pid 2: the device (tid 1 its queue). */
     fputs("{\"displayTimeUnit\": \"ms\", \"otherData\": {\"backend\": ", f);
@@ -327,9 +327,5 @@ int gpt2_prof_trace(const gpt2_prof *p, const char *path, char *err, size_t errl
         fputs("}}", f);
     }
     fputs("\n]}\n", f);
-    if (fclose(f)) {
-        snprintf(err, errlen, "--trace %s: write failed", path);
-        return -1;
-    }
-    return 0;
+    return gpt2_out_close(&o, err, errlen);
 }

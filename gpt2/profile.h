@@ -86,6 +86,7 @@ void gpt2_prof_print(const gpt2_prof *p, FILE *f);
 /* A JSON object {"backend":..,"peaks":..,"phases":[..]}. */
 void gpt2_prof_json(const gpt2_prof *p, FILE *f);
 /* Chrome trace-event JSON. 0, or -1 with err. */
-int gpt2_prof_trace(const gpt2_prof *p, const char *path, char *err, size_t errlen);
+/* oflags: GPT2_OUT_* (outfile.h). */
+int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char *err, size_t errlen);
 
 #endif

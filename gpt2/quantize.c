@@ -19,6 +19,8 @@
 #include "format_gguf.h"
 #include "model.h"
 #include "model_internal.h"
+#include "outfile.h"
+#include "progress.h"
 #include "vkgpt2.h"
 
 
@@ -80,14 +82,8 @@ static int quantize_tensor(gpt2_model *m, vkg_tensor *t, vkg_dtype qt, double *r
     return 0;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat x, y;
-    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-int vkg_quantize(const char *in, const char *out, const char *type, void *report_file, char *err,
-                 size_t errlen)
+int vkg_quantize(const char *in, const char *out, const char *type, void *report_file, unsigned flags,
+                 char *err, size_t errlen)
 {
     FILE *report = report_file;
     vkg_dtype qt;
@@ -100,13 +96,19 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
         gpt2_errf(err, errlen, "quantize: needs an input model and an output path");
         return -1;
     }
-    if (same_file(in, out)) {
-        gpt2_errf(err, errlen, "quantize: output %s is the input file; write to another path", out);
-        return -1;
-    }
+    /* before loading: never the input, never a surprise overwrite, a writable destination */
+    const unsigned of = flags & VKG_OUT_FORCE ? 0 : GPT2_OUT_NO_REPLACE;
+    const char *inputs[2] = {in, NULL};
+    int ret = gpt2_out_check(out, of, inputs, err, errlen);
+    if (ret != 0) return ret;
     gpt2_model m;
     if (gpt2_model_load(&m, in, err, errlen) != 0) return -1;
-    int ret = -1;
+    ret = -1;
+    /* The per-tensor lines are kept here and written after the quantizing step, so that they never
+     * come while a progress line of that step is on the screen. */
+    char *lines = NULL;
+    size_t lines_len = 0;
+    FILE *rep = report ? open_memstream(&lines, &lines_len) : NULL;
     if (m.hp.n_embd % VKG_QBLOCK != 0) {
         gpt2_errf(err, errlen, "quantize: %s: n_embd %d is not a multiple of %d, as block formats need", in,
                   m.hp.n_embd, VKG_QBLOCK);
@@ -115,7 +117,6 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
     const int tied = m.w.lm_head.data == m.w.wte.data;
     const size_t before = gpt2_weights_bytes(&m);
     const int n = gpt2_n_tensors(&m.hp);
-    const int progress = isatty(fileno(stderr));
     if (report)
         fprintf(report, "quantizing %s (%s, %s) to %s: %s\n", in, m.format, vkg_dtype_name(m.wtype), out,
                 vkg_dtype_name(qt));
@@ -125,17 +126,23 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         if (!quantized_by_ggml(id) || (id == GPT2_T_LM_HEAD && tied)) continue;
-        if (progress) fprintf(stderr, "\r\033[K[%d/%d] %s", id + 1, n, name);
+        gpt2_progress(in, "quantizing", (uint64_t)id, (uint64_t)n);
         vkg_dtype from = t->type;
         double rms, mx;
         if (quantize_tensor(&m, t, qt, &rms, &mx, err, errlen, name) != 0) goto done;
         if (rms > worst_rms) worst_rms = rms;
-        if (report)
-            fprintf(report, "  %-28s [%5lld, %5lld] %-4s -> %s  rms %.3e  max %.3e\n", name,
+        if (rep)
+            fprintf(rep, "  %-28s [%5lld, %5lld] %-4s -> %s  rms %.3e  max %.3e\n", name,
                     (long long)t->ne[0], (long long)t->ne[1], vkg_dtype_name(from), vkg_dtype_name(qt), rms,
                     mx);
     }
-    if (progress) fprintf(stderr, "\r\033[K");
+    gpt2_progress(in, "quantizing", (uint64_t)n, (uint64_t)n);
+    if (rep) {
+        fclose(rep);
+        rep = NULL;
+        if (lines) fwrite(lines, 1, lines_len, report);
+        if (report) fflush(report);
+    }
     if (tied) m.w.lm_head = m.w.wte;
     m.wtype = qt;
     char e2[512];
@@ -145,13 +152,16 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
     }
     const size_t after = gpt2_weights_bytes(&m);
     const int gguf = ends_with(out, ".gguf");
-    if ((gguf ? gpt2_write_gguf(&m, out, err, errlen) : gpt2_write_ggml(&m, out, err, errlen)) != 0) goto done;
+    ret = gguf ? gpt2_write_gguf_ex(&m, out, of, err, errlen) : gpt2_write_ggml_ex(&m, out, of, err, errlen);
+    if (ret != 0) goto done;
     if (report)
         fprintf(report, "weights: %.2f MiB -> %.2f MiB (%.2fx smaller); worst tensor rms %.3e; wrote %s (%s)\n",
                 before / 1048576.0, after / 1048576.0, after ? (double)before / after : 0.0, worst_rms, out,
                 gguf ? "gguf" : "ggml");
     ret = 0;
 done:
+    if (rep) fclose(rep);
+    free(lines);
     gpt2_model_free(&m);
     return ret;
 }

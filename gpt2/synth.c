@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "model_internal.h"
+#include "progress.h"
 #include "vocab.h"
 
 #define SYNTH_CHUNK (1u << 18)
@@ -121,6 +122,7 @@ typedef struct gen_ctx {
     job *jobs;
     size_t n_jobs;
     atomic_size_t next;
+    pthread_t main;       /* the calling thread: the only one that reports progress */
 } gen_ctx;
 
 static void run_job(gen_ctx *g, const job *j)
@@ -145,6 +147,7 @@ static void *worker(void *arg)
         size_t k = atomic_fetch_add(&g->next, 1);
         if (k >= g->n_jobs) break;
         run_job(g, &g->jobs[k]);
+        if (pthread_equal(pthread_self(), g->main) && k % 16 == 0) gpt2_progress("weights", "synthesizing", k, g->n_jobs);
     }
     return NULL;
 }
@@ -217,7 +220,7 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
         n_jobs += ((size_t)ne[0] * (size_t)ne[1] + SYNTH_CHUNK - 1) / SYNTH_CHUNK;
     }
     if (!p->untied_lm_head) m->w.lm_head = m->w.wte;
-    gen_ctx g = {.m = m, .seed = p->seed, .n_jobs = n_jobs};
+    gen_ctx g = {.m = m, .seed = p->seed, .n_jobs = n_jobs, .main = pthread_self()};
     atomic_init(&g.next, 0);
     g.jobs = malloc(sizeof *g.jobs * n_jobs);
     if (!g.jobs) {
@@ -244,8 +247,10 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
         if (pthread_create(&th[started], NULL, worker, &g) != 0) break;
         started++;
     }
+    gpt2_progress("weights", "synthesizing", 0, n_jobs);
     worker(&g);
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    gpt2_progress("weights", "synthesizing", n_jobs, n_jobs);
     free(g.jobs);
     char e2[256];
     if (gpt2_model_validate(m, e2, sizeof e2) != 0) {

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "outfile.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Byte <-> code point map. Printable Latin-1 bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for
@@ -447,30 +448,29 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     size_t dl = strlen(dir);
     char *path = malloc(dl + 20);
     int rc = -1;
-    FILE *f = NULL;
+    gpt2_out o;
     if (!path) { seterr(err, errlen, "%s: out of memory", dir); goto out; }
     sprintf(path, "%s/vocab.json", dir);
-    if (!(f = fopen(path, "wb"))) { seterr(err, errlen, "%s: %s", path, strerror(errno)); goto out; }
-    fputc('{', f);
+    if (gpt2_out_open(&o, path, 0, err, errlen) != 0) goto out;
+    fputc('{', o.f);
     for (int32_t i = 0; i < src->n_tokens; i++) {
-        fputs(i ? ", \"" : "\"", f);
-        put_mapped(f, src->tok[i], src->len[i], true);
-        fprintf(f, "\": %d", (int)i);
+        fputs(i ? ", \"" : "\"", o.f);
+        put_mapped(o.f, src->tok[i], src->len[i], true);
+        fprintf(o.f, "\": %d", (int)i);
     }
-    fputs("}\n", f);
-    if (fclose(f)) { f = NULL; seterr(err, errlen, "%s: write error", path); goto out; }
+    fputs("}\n", o.f);
+    if (gpt2_out_close(&o, err, errlen) != 0) goto out;
     sprintf(path, "%s/merges.txt", dir);
-    if (!(f = fopen(path, "wb"))) { seterr(err, errlen, "%s: %s", path, strerror(errno)); goto out; }
-    fputs("#version: 0.2\n", f);
+    if (gpt2_out_open(&o, path, 0, err, errlen) != 0) goto out;
+    fputs("#version: 0.2\n", o.f);
     for (int32_t r = 0; r < src->n_merges; r++) {
         int32_t a = src->merges[r][0], b = src->merges[r][1];
-        put_mapped(f, src->tok[a], src->len[a], false);
-        fputc(' ', f);
-        put_mapped(f, src->tok[b], src->len[b], false);
-        fputc('\n', f);
+        put_mapped(o.f, src->tok[a], src->len[a], false);
+        fputc(' ', o.f);
+        put_mapped(o.f, src->tok[b], src->len[b], false);
+        fputc('\n', o.f);
     }
-    if (fclose(f)) { f = NULL; seterr(err, errlen, "%s: write error", path); goto out; }
-    f = NULL;
+    if (gpt2_out_close(&o, err, errlen) != 0) goto out;
     rc = 0;
 out:
     free(path);

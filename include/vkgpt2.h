@@ -73,21 +73,58 @@ vkg_model_info vkg_model_get_info(const vkg_model *m);
  * vocab.json + merges.txt (or encoder.json + vocab.bpe), or any model path (its vocabulary). */
 vkg_model *vkg_vocab_load(const char *path, char *err, size_t errlen);
 
+/* ---- writing files ----
+ * Everything libvkgpt2 writes (models, traces) is written to a temporary in the destination
+ * directory and renamed into place only when complete: a crash, Ctrl-C or a full disk leaves the
+ * old file as it was and no half-written one (docs/RELIABILITY.md). An output that is an input,
+ * lies inside an input directory or holds an input is refused (compared by device and inode, so
+ * "./m.gguf", symlinks and hard links count). flags for every writer: */
+#define VKG_OUT_FORCE 1u    /* replace an existing output (without it: an error, VKG_OUT_EXISTS) */
+#define VKG_OUT_DIR 2u      /* vkg_output_check: the output is a directory (a Hugging Face model) */
+#define VKG_OUT_EXISTS (-2) /* returned instead of -1 when the output exists and VKG_OUT_FORCE is off */
+
+/* Checks before any long work that path can be written: its directory exists and is writable,
+ * it is not one of inputs (NULL-terminated model or file paths, or NULL), and it does not exist
+ * unless flags has VKG_OUT_FORCE. Returns 0, VKG_OUT_EXISTS or -1, with err naming path. */
+int vkg_output_check(const char *path, unsigned flags, const char *const *inputs, char *err,
+                     size_t errlen);
+
+/* A file of your own written the same safe way: open, write to vkg_output_file (a FILE *), then
+ * commit to put it in place, or abort to drop it. A path that is not a regular file (/dev/null, a
+ * FIFO) is written directly. */
+typedef struct vkg_output vkg_output;
+vkg_output *vkg_output_open(const char *path, unsigned flags, char *err, size_t errlen);
+void *vkg_output_file(vkg_output *o);
+int vkg_output_commit(vkg_output *o, char *err, size_t errlen); /* frees o; 0 or -1 with err */
+void vkg_output_abort(vkg_output *o);                           /* frees o */
+/* Removes the temporaries of writes in progress; async-signal-safe, for a signal handler that
+ * then exits (Linux needs it only where O_TMPFILE is missing, and for Hugging Face directories). */
+void vkg_output_cleanup(void);
+
+/* Progress of long steps (loading, synthesizing, quantizing, writing): cb gets the step
+ * ("loading", "writing", ...), the file it works on and done of total units; a step starts with
+ * done 0 and ends with done == total. The library never prints progress. NULL: none. */
+typedef void (*vkg_progress_cb)(void *user, const char *step, const char *name, uint64_t done,
+                                uint64_t total);
+void vkg_set_progress(vkg_progress_cb cb, void *user);
+
 /* Writes a deterministic synthetic GPT-2 (random weights at realistic scales) for tests, demos and
  * benchmarks. size: "tiny", "124M", "355M", "774M", "1558M" or "LxExH" (layers x width x heads);
- * format: "hf" (directory) or "ggml" (file); type: "f32" or "f16"; vocab_dir: GPT-2's real
- * vocabulary (encoder.json + vocab.bpe or vocab.json + merges.txt) or NULL for a small byte-level
- * one. */
+ * format: "hf" (directory), "ggml" or "gguf" (files), or NULL to follow path (".gguf": GGUF,
+ * ".bin": ggml, else hf; a format that contradicts those names is an error); type: "f32" or
+ * "f16"; vocab_dir: GPT-2's real vocabulary (encoder.json + vocab.bpe or vocab.json + merges.txt)
+ * or NULL for a small byte-level one. flags: VKG_OUT_FORCE or 0 (see "writing files"). */
 typedef struct vkg_synth_params {
     const char *size, *format, *type, *vocab_dir;
     uint64_t seed;
 } vkg_synth_params;
-int vkg_synth(const char *path, const vkg_synth_params *p, char *err, size_t errlen);
+int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char *err, size_t errlen);
 
 /* Reads any model vkg_model_load reads (Hugging Face, ggml, GGUF, llm.c) and writes it to out as a
  * GGUF v3 file (llama.cpp's gpt2 names and metadata), weight types as they are. out must end in
- * ".gguf". Returns 0, or -1 with a one-line message in err. */
-int vkg_convert(const char *in, const char *out, char *err, size_t errlen);
+ * ".gguf". flags: VKG_OUT_FORCE or 0. Returns 0, or -1 (VKG_OUT_EXISTS) with a one-line message
+ * in err. */
+int vkg_convert(const char *in, const char *out, unsigned flags, char *err, size_t errlen);
 
 /* Prints every Vulkan device and its properties. Returns 0, or -1 with err (no Vulkan). */
 int vkg_list_devices(void *file, char *err, size_t errlen);
@@ -99,10 +136,11 @@ double vkg_measure_host_bandwidth(int n_threads, size_t bytes);
 /* Quantizes a model of any readable format to type ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"): the
  * weight matrices, wte and lm_head, as ggml's gpt-2 quantizer; biases, gains and wpe stay. out
  * ending in ".gguf" is written as GGUF, anything else as ggml legacy. report (a FILE *, or NULL)
- * gets one line per tensor (RMS and max abs error) and the sizes before and after.
- * Returns 0, or -1 with a one-line message in err. */
-int vkg_quantize(const char *in, const char *out, const char *type, void *report, char *err,
-                 size_t errlen);
+ * gets one line per tensor (RMS and max abs error) and the sizes before and after, written
+ * between progress steps (never while one is under way). flags: VKG_OUT_FORCE or 0.
+ * Returns 0, or -1 (VKG_OUT_EXISTS) with a one-line message in err. */
+int vkg_quantize(const char *in, const char *out, const char *type, void *report, unsigned flags,
+                 char *err, size_t errlen);
 
 /* ---- tokens ---- */
 /* Text (UTF-8, len bytes) to ids in *ids (free with vkg_free). Invalid UTF-8 is an error.
@@ -210,8 +248,9 @@ void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1
 void vkg_profile_print(const vkg_session *s, void *file);
 /* The same as one JSON object ("null" without a profile). */
 void vkg_profile_json(const vkg_session *s, void *file);
-/* Writes a Chrome trace-event file (Perfetto, chrome://tracing). Returns 0, or -1 with err. */
-int vkg_profile_trace(const vkg_session *s, const char *path, char *err, size_t errlen);
+/* Writes a Chrome trace-event file (Perfetto, chrome://tracing) as "writing files" says; flags:
+ * VKG_OUT_FORCE or 0. Returns 0, or -1 (VKG_OUT_EXISTS) with err. */
+int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, char *err, size_t errlen);
 
 /* ---- kernel benchmarks (docs/PROFILING.md) ---- */
 /* vkg_kbench compiles a GLSL compute shader at run time (glslang), runs it on a grid and times it

@@ -154,7 +154,7 @@ static vkg_model *api_model(void)
     char path[300], err[512];
     snprintf(path, sizeof path, "%s/m", model_dir);
     vkg_synth_params sp = {.size = "3x64x4", .format = "hf", .type = "f16", .seed = 9};
-    cr_assert_eq(vkg_synth(path, &sp, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(vkg_synth(path, &sp, 0, err, sizeof err), 0, "%s", err);
     vkg_model *m = vkg_model_load(path, err, sizeof err);
     cr_assert_not_null(m, "%s", err);
     return m;

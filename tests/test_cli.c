@@ -243,7 +243,8 @@ static void expect_error(const proc *p, const char *what, const char *needle)
 
 static void synth(const char *out, const char *size, const char *format, const char *type, const char *seed)
 {
-    proc p = RUN("synth", "-o", out, "--size", size, "--format", format, "--type", type, "--seed", seed);
+    /* --force: some tests make a model of the same name again, of another type */
+    proc p = RUN("synth", "-o", out, "--size", size, "--format", format, "--type", type, "--seed", seed, "--force");
     expect_ok(&p, "synth");
     proc_free(&p);
 }
@@ -497,7 +498,7 @@ Test(cli, empty_prompt_starts_from_endoftext)
 
 static float *eval_logits(const char *model, const char *ids, const char *backend, const char *out, size_t *n_floats)
 {
-    proc p = RUN("eval", "-m", model, "--ids", ids, "--logits", out, "--backend", backend);
+    proc p = RUN("eval", "-m", model, "--ids", ids, "--logits", out, "--backend", backend, "--force");
     expect_ok(&p, "eval");
     cr_assert(p.out_len == 0, "eval wrote to stdout: %s", p.out);
     proc_free(&p);

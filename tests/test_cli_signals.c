@@ -41,7 +41,7 @@ static void setup(void)
     snprintf(err_path, sizeof err_path, "%s/stderr", dir);
     char err[512];
     vkg_synth_params sp = {.size = "8x256x4", .format = "hf", .type = "f32", .seed = 3};
-    cr_assert(vkg_synth(model, &sp, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_synth(model, &sp, 0, err, sizeof err) == 0, "%s", err);
 }
 
 static void teardown(void) { nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }

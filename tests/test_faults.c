@@ -38,7 +38,7 @@ static void setup(void)
     char path[300];
     snprintf(path, sizeof path, "%s/tiny", dir);
     vkg_synth_params sp = {.size = "tiny", .format = "hf", .type = "f32", .seed = 7};
-    cr_assert(vkg_synth(path, &sp, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_synth(path, &sp, 0, err, sizeof err) == 0, "%s", err);
     model = vkg_model_load(path, err, sizeof err);
     cr_assert(model, "%s", err);
     static const char text[] = "The old lighthouse stood at the edge of the harbour";

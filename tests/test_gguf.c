@@ -821,13 +821,13 @@ Test(gguf, convert_api)
     tu_synth(&a, VKG_F16, true);
     char err[512] = "";
     cr_assert(gpt2_write_ggml(&a, tu_path("m.bin"), err, sizeof err) == 0, "%s", err);
-    cr_assert(vkg_convert(tu_path("m.bin"), tu_path("m.gguf"), err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_convert(tu_path("m.bin"), tu_path("m.gguf"), 0, err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_model_load(&b, tu_path("m.gguf"), err, sizeof err) == 0, "%s", err);
     tu_same_model(&a, &b);
     gpt2_model_free(&b);
-    cr_assert(vkg_convert(tu_path("m.bin"), tu_path("m.out"), err, sizeof err) != 0);
+    cr_assert(vkg_convert(tu_path("m.bin"), tu_path("m.out"), 0, err, sizeof err) != 0);
     cr_assert(strstr(err, ".gguf"), "%s", err);
-    cr_assert(vkg_convert(tu_path("missing"), tu_path("x.gguf"), err, sizeof err) != 0);
+    cr_assert(vkg_convert(tu_path("missing"), tu_path("x.gguf"), 0, err, sizeof err) != 0);
     cr_assert(strstr(err, "missing"), "%s", err);
     gpt2_model_free(&a);
 }

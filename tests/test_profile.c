@@ -85,7 +85,7 @@ static void synth(const char *size)
 {
     char err[512];
     vkg_synth_params sp = {.size = size, .format = "hf", .type = "f32", .seed = 3};
-    cr_assert(vkg_synth("model", &sp, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_synth("model", &sp, 0, err, sizeof err) == 0, "%s", err);
 }
 
 static double num(const json_value *o, const char *key)

@@ -91,7 +91,7 @@ static void run_all(const char *src_path, bool untied, const char *tag)
         snprintf(name, sizeof name, "%s-%s.bin", tag, TYPES[k]);
         const char *out = tu_path(name);
         FILE *rep = tmpfile();
-        cr_assert_eq(vkg_quantize(src, out, TYPES[k], rep, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_quantize(src, out, TYPES[k], rep, 0, err, sizeof err), 0, "%s", err);
         /* the report names tensors and sizes */
         char buf[8192];
         rewind(rep);
@@ -174,7 +174,7 @@ Test(quantize_tool, quantized_ggml_round_trip)
     snprintf(q, sizeof q, "%s", tu_path("q.bin"));
     snprintf(q2, sizeof q2, "%s", tu_path("q2.bin"));
     for (int k = 0; k < NT; k++) {
-        cr_assert_eq(vkg_quantize(src, q, TYPES[k], NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_quantize(src, q, TYPES[k], NULL, VKG_OUT_FORCE, err, sizeof err), 0, "%s", err);
         size_t n1, n2;
         unsigned char *a = tu_read(q, &n1);
         int32_t ft;
@@ -195,7 +195,7 @@ Test(quantize_tool, quantized_ggml_round_trip)
         free(a);
         free(b);
         /* requantizing a quantized model works too (q -> q8_0) */
-        cr_assert_eq(vkg_quantize(q, q2, "q8_0", NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_quantize(q, q2, "q8_0", NULL, VKG_OUT_FORCE, err, sizeof err), 0, "%s", err);
         check_types(q2, VKG_Q8_0, false);
     }
 }
@@ -208,15 +208,15 @@ Test(quantize_tool, errors)
     const char *odd = tu_path("odd.bin");
     cr_assert_eq(gpt2_write_ggml(&m, odd, err, sizeof err), 0, "%s", err);
     gpt2_model_free(&m);
-    cr_assert_eq(vkg_quantize(odd, tu_path("o.bin"), "q4_0", NULL, err, sizeof err), -1);
+    cr_assert_eq(vkg_quantize(odd, tu_path("o.bin"), "q4_0", NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "multiple of 32"), "%s", err);
-    cr_assert_eq(vkg_quantize(odd, tu_path("o.bin"), "q3_k", NULL, err, sizeof err), -1);
+    cr_assert_eq(vkg_quantize(odd, tu_path("o.bin"), "q3_k", NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "q3_k"), "%s", err);
-    cr_assert_eq(vkg_quantize(tu_path("missing.bin"), tu_path("o.bin"), "q8_0", NULL, err, sizeof err), -1);
+    cr_assert_eq(vkg_quantize(tu_path("missing.bin"), tu_path("o.bin"), "q8_0", NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "missing.bin"), "%s", err);
-    cr_assert_eq(vkg_quantize(odd, odd, "q8_0", NULL, err, sizeof err), -1);
+    cr_assert_eq(vkg_quantize(odd, odd, "q8_0", NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "is the input"), "%s", err);
-    cr_assert_eq(vkg_quantize(odd, tu_path("nodir/o.bin"), "q8_0", NULL, err, sizeof err), -1);
+    cr_assert_eq(vkg_quantize(odd, tu_path("nodir/o.bin"), "q8_0", NULL, 0, err, sizeof err), -1);
     /* a tensor with a quantized ttype where f32 is required (a bias) is refused */
     synth_model(&m, "1x32x2", false, 15);
     const char *src = tu_path("v.bin");
@@ -247,8 +247,8 @@ Test(quantize_tool, gguf_output)
     cr_assert_eq(gpt2_write_ggml(&m, src, err, sizeof err), 0, "%s", err);
     gpt2_model_free(&m);
     for (int k = 0; k < NT; k++) {
-        cr_assert_eq(vkg_quantize(src, g, TYPES[k], NULL, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(vkg_quantize(src, l, TYPES[k], NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_quantize(src, g, TYPES[k], NULL, VKG_OUT_FORCE, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_quantize(src, l, TYPES[k], NULL, VKG_OUT_FORCE, err, sizeof err), 0, "%s", err);
         size_t n;
         unsigned char *b = tu_read(g, &n);
         cr_assert(n > 4 && memcmp(b, "GGUF", 4) == 0);

@@ -251,12 +251,12 @@ Test(vk_quant, whole_model, .timeout = 120)
     cr_assert(mkdtemp(dir));
     snprintf(f32path, sizeof f32path, "%s/tiny.bin", dir);
     vkg_synth_params sp = {.size = "tiny", .format = "ggml", .type = "f32", .seed = 77};
-    cr_assert_eq(vkg_synth(f32path, &sp, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(vkg_synth(f32path, &sp, 0, err, sizeof err), 0, "%s", err);
     enum { PROMPT = 20, GEN = 32 };
     for (int q = 0; q < N_QTYPES; q++) {
         const char *tn = vkg_dtype_name(QTYPES[q]);
         snprintf(qpath, sizeof qpath, "%s/tiny-%s.bin", dir, tn);
-        cr_assert_eq(vkg_quantize(f32path, qpath, tn, NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_quantize(f32path, qpath, tn, NULL, 0, err, sizeof err), 0, "%s", err);
         gpt2_model m;
         cr_assert_eq(gpt2_model_load(&m, qpath, err, sizeof err), 0, "%s", err);
         cr_assert_eq(m.w.wte.type, QTYPES[q]);

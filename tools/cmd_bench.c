@@ -130,7 +130,7 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
                 vkg_synth_params sp = {.size = sz, .format = "hf", .type = ty, .seed = 1};
                 char err[512];
                 fprintf(stderr, "vkgpt2: bench: synthesizing %s (%s) in %s\n", sz, ty, path);
-                if (vkg_synth(path, &sp, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); rc = 1; break; }
+                if (vkg_synth(path, &sp, 0, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); rc = 1; break; }
                 av[n++] = "-m";
                 av[n++] = path;
             }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_out.h"
 #include "vkgpt2.h"
 
 #define MAX_BUF 16
@@ -14,7 +15,7 @@
 static const char kbench_usage[] =
     "usage: vkgpt2 kbench SHADER.comp --grid X[,Y[,Z]] [--buffer SIZE[:INIT]]... [--spec ID=VAL]...\n"
     "                     [--push VAL]... [--bytes N] [--flops N] [--repeat N] [--warmup N]\n"
-    "                     [--dump I:FILE] [--device N] [--json]\n"
+    "                     [--dump I:FILE] [--force] [--device N] [--json]\n"
     "Compiles SHADER.comp (GLSL compute, self-contained: no #include) with glslang at run time,\n"
     "runs it on X x Y x Z workgroups and reports min / median / mean / max time from device\n"
     "timestamps, and with --bytes / --flops (per run) GB/s and GFLOP/s at the median.\n"
@@ -31,7 +32,9 @@ static const char kbench_usage[] =
     "  --spec ID=VAL         specialization constant ID (uint32; VAL may be a float like 0.5f)\n"
     "  --push VAL            push word: integer (7, -3, 0x10) or float (1.5, 2f)\n"
     "  --repeat N            timed runs (default 20), --warmup N untimed first runs (default 3)\n"
-    "  --dump I:FILE         write buffer I (0-based) to FILE after the runs (raw bytes)\n"
+    "  --dump I:FILE         write buffer I (0-based) to FILE after the runs (raw bytes; to a\n"
+    "                        temporary renamed into place when complete)\n"
+    "  --force               replace existing --dump files (default: refuse before running)\n"
     "Compile errors print glslang's messages (ERROR: 0:LINE: ...) and exit 1.\n";
 
 /* A 32-bit word from "7", "-3", "0x10", "7u", "1.5", "2f". */
@@ -79,11 +82,13 @@ int cmd_kbench(int argc, char **argv, int first)
     int n_buf = 0, n_push = 0, n_spec = 0;
     vkg_kbench_params p = {.repeat = 20, .warmup = 3, .device = -1, .grid = {0, 1, 1}};
     bool json = false;
+    unsigned oflags = 0;
     memset(bufs, 0, sizeof bufs);
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(kbench_usage, stdout); return 0; }
         if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!strcmp(a, "--force")) { oflags |= VKG_OUT_FORCE; continue; }
         if (a[0] != '-') {
             if (path) { fprintf(stderr, "vkgpt2: kbench: one shader file only ('%s')\n", a); return 2; }
             path = a;
@@ -138,6 +143,9 @@ int cmd_kbench(int argc, char **argv, int first)
     if (!p.grid[0]) { fprintf(stderr, "vkgpt2: kbench needs --grid X[,Y[,Z]]\n"); return 2; }
     for (int i = 0; i < MAX_BUF; i++)
         if (dump_file[i] && i >= n_buf) { fprintf(stderr, "vkgpt2: --dump: there is no buffer %d\n", i); return 2; }
+    const char *inputs[2] = {path, NULL};
+    for (int i = 0; i < MAX_BUF; i++)
+        if (dump_file[i] && cli_check_output("--dump", dump_file[i], oflags, inputs)) return 1;
     size_t len;
     char *src = cli_read_file(path, &len);
     if (!src) return 1;
@@ -158,11 +166,11 @@ int cmd_kbench(int argc, char **argv, int first)
     if (vkg_kbench(&p, &r, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
     for (int i = 0; i < n_buf; i++) {
         if (!dump_file[i]) continue;
-        FILE *f = fopen(dump_file[i], "wb");
-        if (!f || fwrite(bufs[i].dump, 1, bufs[i].bytes, f) != bufs[i].bytes || fclose(f)) {
-            fprintf(stderr, "vkgpt2: --dump %s: %s\n", dump_file[i], strerror(errno));
-            goto out;
-        }
+        vkg_output *o = vkg_output_open(dump_file[i], oflags, err, sizeof err);
+        if (!o) { cli_output_error(-1, "--dump", dump_file[i], err); goto out; }
+        fwrite(bufs[i].dump, 1, bufs[i].bytes, vkg_output_file(o)); /* errors: reported by the commit */
+        int wrc = vkg_output_commit(o, err, sizeof err);
+        if (wrc) { cli_output_error(wrc, "--dump", dump_file[i], err); goto out; }
     }
     if (json) {
         printf("{\"shader\": ");

@@ -9,7 +9,9 @@
  *   IMG/ctx_sweep.svg                   decode ms/token against n_past (ctx rows)
  *   IMG/toks_vs_size.svg                decode tok/s against weight bytes (decode rows)
  * and the tables between <!-- perfdoc:begin --> and <!-- perfdoc:end --> in DOC (appended with the
- * markers when the file has none; everything outside them is left as it is).
+ * markers when the file has none; everything outside them is left as it is). Every file is written
+ * to a temporary and renamed into place (gpt2/outfile.h); an existing chart is replaced only with
+ * --force, DOC is always edited (that is its purpose), and no output may be an input FILE.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,11 +21,16 @@
 #include <string.h>
 
 #include "gpt2/json.h"
+#include "gpt2/outfile.h"
 
 #define MAXF 64
 static json_doc *docs[4096];
 static int n_docs;
 static const char *prof_src[MAXF];
+static unsigned chart_flags = GPT2_OUT_NO_REPLACE; /* --force clears it */
+static const char *const *inputs;                  /* the input FILEs (NULL-terminated) */
+static gpt2_out chart;                             /* the chart being written */
+static int failed;                                 /* a chart could not be written */
 static const json_value *profs[MAXF];
 static int n_profs;
 
@@ -76,12 +83,29 @@ static FILE *svg_open(const char *dir, const char *name, int w, int h, const cha
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) { fprintf(stderr, "vkgpt2-perfdoc: %s: %s\n", path, strerror(errno)); return NULL; }
+    char err[1200];
+    int rc = gpt2_out_check(path, chart_flags, inputs, err, sizeof err);
+    if (rc == 0) rc = gpt2_out_open(&chart, path, chart_flags, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "vkgpt2-perfdoc: %s%s\n", err, rc == GPT2_OUT_EXISTS ? " (--force replaces it)" : "");
+        failed = 1;
+        return NULL;
+    }
+    FILE *f = chart.f;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", w, h);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n", w / 2, title);
     return f;
+}
+
+/* Puts the chart in place. */
+static void svg_close(void)
+{
+    char err[1200];
+    if (gpt2_out_close(&chart, err, sizeof err) != 0) {
+        fprintf(stderr, "vkgpt2-perfdoc: %s\n", err);
+        failed = 1;
+    }
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -122,7 +146,7 @@ static void chart_breakdown(const char *dir, const json_value *prof)
                 num(dec, "steps") > 0 ? num(k, "total_ms") / num(dec, "steps") : 0, num(k, "gbs"));
     }
     fputs("</svg>\n", f);
-    fclose(f);
+    svg_close();
 }
 
 /* Series of (x, y) points drawn as lines, one per key. */
@@ -178,7 +202,7 @@ static void chart_lines(const char *dir, const char *file, const char *title, co
         fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);
-    fclose(f);
+    svg_close();
 }
 
 static int series_for(series *s, int *ns, const char *key)
@@ -282,17 +306,25 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--doc") && i + 1 < argc) doc = argv[++i];
         else if (!strcmp(argv[i], "--img") && i + 1 < argc) img = argv[++i];
         else if (!strcmp(argv[i], "--img-link") && i + 1 < argc) img_rel = argv[++i];
+        else if (!strcmp(argv[i], "--force")) chart_flags = 0;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: vkgpt2-perfdoc --doc docs/PERFORMANCE.md --img docs/img [--img-link img] FILE.json...\n"
+            puts("usage: vkgpt2-perfdoc --doc docs/PERFORMANCE.md --img docs/img [--img-link img] [--force] FILE.json...\n"
                  "FILEs: JSON lines of `vkgpt2 bench ... --json`, or `vkgpt2 generate --profile --json` output.\n"
                  "Writes the SVG charts into --img and the tables between <!-- perfdoc:begin --> and\n"
-                 "<!-- perfdoc:end --> in --doc (the rest of the file is kept).");
+                 "<!-- perfdoc:end --> in --doc (the rest of the file is kept). Existing charts are replaced\n"
+                 "only with --force. Files are written to a temporary and renamed into place.");
             return 0;
         } else { first_file = i; break; }
     }
     if (!doc || !img || first_file >= argc) {
         fprintf(stderr, "vkgpt2-perfdoc: needs --doc FILE --img DIR and input files (see --help)\n");
         return 2;
+    }
+    inputs = (const char *const *)argv + first_file; /* argv[argc] is NULL */
+    char cerr[1200];
+    if (gpt2_out_check(doc, 0, inputs, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "vkgpt2-perfdoc: %s\n", cerr);
+        return 1;
     }
     for (int i = first_file; i < argc; i++) {
         size_t len;
@@ -348,10 +380,14 @@ int main(int argc, char **argv)
     char *old = slurp(doc, &len);
     const char *b = old ? strstr(old, "<!-- perfdoc:begin -->") : NULL;
     const char *e = b ? strstr(b, "<!-- perfdoc:end -->") : NULL;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", doc);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { fprintf(stderr, "vkgpt2-perfdoc: %s: %s\n", tmp, strerror(errno)); return 1; }
+    gpt2_out out;
+    char derr[1200];
+    if (gpt2_out_open(&out, doc, 0, derr, sizeof derr) != 0) {
+        fprintf(stderr, "vkgpt2-perfdoc: %s\n", derr);
+        free(old);
+        return 1;
+    }
+    FILE *f = out.f;
     if (old && b && e) {
         fwrite(old, 1, (size_t)(b - old), f);
         write_section(f, img_rel);
@@ -365,7 +401,10 @@ int main(int argc, char **argv)
         write_section(f, img_rel);
     }
     free(old);
-    if (fclose(f) || rename(tmp, doc)) { fprintf(stderr, "vkgpt2-perfdoc: %s: write failed\n", doc); return 1; }
+    if (gpt2_out_close(&out, derr, sizeof derr) != 0) {
+        fprintf(stderr, "vkgpt2-perfdoc: %s\n", derr);
+        return 1;
+    }
     for (int i = 0; i < n_docs; i++) json_free(docs[i]);
-    return 0;
+    return failed;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_out.h"
 #include "vkgpt2.h"
 
 #define DEFAULT_MODEL "models/gpt-2-117M/ggml-model.bin"
@@ -41,7 +42,10 @@ static bool stdout_closed; /* a write to stdout failed with EPIPE */
 static void on_sigint(int sig)
 {
     (void)sig;
-    if (interrupted) _exit(EXIT_INTERRUPTED);
+    if (interrupted) {
+        vkg_output_cleanup(); /* a --trace or --logits being written */
+        _exit(EXIT_INTERRUPTED);
+    }
     interrupted = 1;
 }
 
@@ -61,13 +65,13 @@ static const char usage_text[] =
     "       vkgpt2 eval -m MODEL --ids \"ID ...\" --logits OUT [options]\n"
     "       vkgpt2 tokenize -m MODEL_OR_VOCAB_DIR  < text      (ids on one line)\n"
     "       vkgpt2 detokenize -m MODEL_OR_VOCAB_DIR < ids      (bytes out)\n"
-    "       vkgpt2 synth -o PATH --size S [--format hf|ggml] [--type f32|f16] [--seed N] [--vocab DIR]\n"
+    "       vkgpt2 synth -o PATH --size S [--format hf|ggml|gguf] [--type f32|f16] [--seed N] [--vocab DIR] [--force]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
     "       vkgpt2 bench kernels [--backend cpu|vulkan|all] [--sizes 124M,...]  per-op speed\n"
     "       vkgpt2 kbench SHADER.comp --grid X,Y,Z --buffer SIZE[:init]...  time a shader (kbench --help)\n"
-    "       vkgpt2 convert IN OUT.gguf                  any model vkgpt2 reads, written as GGUF\n"
-    "       vkgpt2 quantize IN OUT TYPE      TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
+    "       vkgpt2 convert IN OUT.gguf [--force]        any model vkgpt2 reads, written as GGUF\n"
+    "       vkgpt2 quantize IN OUT TYPE [--force]  TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
     "\n"
     "generate options (ggml's gpt-2 flags):\n"
     "  -m, --model PATH        model: HF directory, ggml .bin, GGUF or llm.c file (default " DEFAULT_MODEL ")\n"
@@ -92,6 +96,7 @@ static const char usage_text[] =
     "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n"
     "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n"
     "                          (open in Perfetto or chrome://tracing); see docs/PROFILING.md\n"
+    "      --force             replace an existing --trace (or eval --logits) file\n"
     "  -np, --parallel N       generate N continuations of the prompt at once, one KV cache slot\n"
     "                          each (sequence i samples with seed + i); with --prompts: at most N\n"
     "                          sequences at once (default 4), finished ones replaced by waiting ones\n"
@@ -101,11 +106,15 @@ static const char usage_text[] =
     "  -v, --verbose           more notices and counters on stderr\n"
     "  -h, --help              this text\n"
     "\n"
-    "eval options: -m, --ids \"ID ID ...\", --logits OUT (little-endian f32 [n_tokens][n_vocab]),\n"
-    "  -t, -b, --backend, --device, --kv, --profile, --trace as above.\n"
+    "eval options: -m, --ids \"ID ID ...\", --logits OUT (little-endian f32 [n_tokens][n_vocab];\n"
+    "  '-': stdout), -t, -b, --backend, --device, --kv, --profile, --trace, --force as above.\n"
     "synth sizes: tiny, 124M, 355M, 774M, 1558M or LxExH (e.g. 4x256x8). --vocab DIR uses GPT-2's\n"
     "  real vocabulary (encoder.json + vocab.bpe, see tools/fetch-vocab.sh); without it a small\n"
-    "  byte-level one. Synthetic weights are random: their text is noise.\n"
+    "  byte-level one. Synthetic weights are random: their text is noise. The format follows PATH\n"
+    "  unless --format names it: PATH.gguf GGUF, PATH.bin ggml, anything else a Hugging Face\n"
+    "  directory (default). --force replaces an existing PATH (default: refuse).\n"
+    "Files are written to a temporary beside them and renamed into place when complete; an output\n"
+    "that is an input (or lies inside an input directory) is refused.\n"
     "\n"
     "Text goes to stdout, timings and notices to stderr. Environment: VKGPT2_VALIDATION=1 turns on\n"
     "Khronos validation, VKGPT2_CPU_OPS=op,... runs the named ops (embed, layernorm, matmul,\n"
@@ -125,6 +134,7 @@ typedef struct opts {
     bool json;                  /* --json */
     bool profile;               /* --profile */
     const char *trace;          /* --trace FILE */
+    bool force;                 /* --force: replace an existing --trace / --logits file */
     int parallel;               /* -np / --parallel (0: not given) */
     const char *prompts_file;   /* --prompts */
 } opts;
@@ -156,6 +166,7 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
         else if (!strcmp(a, "--json")) o->json = true;
         else if (!strcmp(a, "--profile")) o->profile = true;
         else if (!strcmp(a, "--trace")) { VAL(); o->trace = v; }
+        else if (!strcmp(a, "--force")) o->force = true;
         else if (IS("-np", "--parallel")) { VAL(); if (cli_int(a, v, 1, 4096, &o->parallel)) return -1; }
         else if (!strcmp(a, "--prompts")) { VAL(); o->prompts_file = v; }
         else if (IS("-v", "--verbose")) o->sess.verbose = true;
@@ -286,6 +297,12 @@ static int cmd_generate(int argc, char **argv, int first)
     } else {
         plen = strlen(ptext);
     }
+    /* --trace is checked before the model loads: a bad path costs nothing */
+    const char *model_input[2] = {o.model, NULL};
+    if (o.trace && cli_check_output("--trace", o.trace, o.force ? VKG_OUT_FORCE : 0, model_input)) {
+        free(file_text);
+        return 1;
+    }
     if (o.parallel || o.prompts_file) { /* many sequences at once (cmd_batch.c) */
         install_sigint();
         int brc = cmd_generate_batch(o.model, o.sess, o.sp, ptext, plen, o.prompts_file, o.parallel,
@@ -396,8 +413,9 @@ static int cmd_generate(int argc, char **argv, int first)
                 (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
                 (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token);
     if (o.profile) vkg_profile_print(s, stderr);
-    if (o.trace && vkg_profile_trace(s, o.trace, err, sizeof err)) {
-        fprintf(stderr, "vkgpt2: %s\n", err);
+    int trc;
+    if (o.trace && (trc = vkg_profile_trace(s, o.trace, o.force ? VKG_OUT_FORCE : 0, err, sizeof err))) {
+        cli_output_error(trc, "--trace", o.trace, err);
         goto out;
     }
     rc = 0;
@@ -460,6 +478,15 @@ static int cmd_eval(int argc, char **argv, int first)
     size_t n;
     if (parse_ids("--ids", o.ids, &ids, &n)) return 2;
     if (!n) { fprintf(stderr, "vkgpt2: --ids: no token ids given\n"); free(ids); return 2; }
+    /* the outputs are checked before the model loads: a bad path costs nothing */
+    const char *model_input[2] = {o.model, NULL};
+    const unsigned oflags = o.force ? VKG_OUT_FORCE : 0;
+    const bool to_stdout = !strcmp(o.logits_out, "-");
+    if ((!to_stdout && cli_check_output("--logits", o.logits_out, oflags, model_input)) ||
+        (o.trace && cli_check_output("--trace", o.trace, oflags, model_input))) {
+        free(ids);
+        return 1;
+    }
     vkg_model *m;
     vkg_session *s;
     double load_ms;
@@ -484,11 +511,17 @@ static int cmd_eval(int argc, char **argv, int first)
     logits = malloc(n * (size_t)info.n_vocab * sizeof *logits);
     if (!logits) { fprintf(stderr, "vkgpt2: out of memory for %zu x %d logits\n", n, info.n_vocab); goto out; }
     if (vkg_eval(s, ids, n, logits, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
-    FILE *f = strcmp(o.logits_out, "-") ? fopen(o.logits_out, "wb") : stdout;
-    if (!f) { fprintf(stderr, "vkgpt2: %s: %s\n", o.logits_out, strerror(errno)); goto out; }
+    /* to a temporary beside the file, renamed into place when complete */
+    vkg_output *lo = to_stdout ? NULL : vkg_output_open(o.logits_out, oflags, err, sizeof err);
+    if (!to_stdout && !lo) { cli_output_error(-1, "--logits", o.logits_out, err); goto out; }
+    FILE *f = lo ? vkg_output_file(lo) : stdout;
     size_t w = fwrite(logits, sizeof *logits, n * (size_t)info.n_vocab, f);
-    if ((f != stdout ? fclose(f) : fflush(f) || ferror(f)) || w != n * (size_t)info.n_vocab) {
-        fprintf(stderr, "vkgpt2: %s: write failed\n", o.logits_out);
+    int wrc = 0;
+    if (lo && w == n * (size_t)info.n_vocab) wrc = vkg_output_commit(lo, err, sizeof err);
+    else if (lo) { vkg_output_abort(lo); wrc = -1; snprintf(err, sizeof err, "%s: write failed: %s", o.logits_out, strerror(errno)); }
+    else if (fflush(f) || ferror(f) || w != n * (size_t)info.n_vocab) { wrc = -1; snprintf(err, sizeof err, "-: write failed: %s", strerror(errno)); }
+    if (wrc) {
+        cli_output_error(wrc, "--logits", o.logits_out, err);
         goto out;
     }
     fprintf(stderr, "vkgpt2: %zu x %d logits written to %s (backend %s)\n", n, info.n_vocab, o.logits_out,
@@ -499,8 +532,9 @@ static int cmd_eval(int argc, char **argv, int first)
         vkg_profile_json(s, stdout);
         fputs("}\n", stdout);
     }
-    if (o.trace && vkg_profile_trace(s, o.trace, err, sizeof err)) {
-        fprintf(stderr, "vkgpt2: %s\n", err);
+    int trc;
+    if (o.trace && (trc = vkg_profile_trace(s, o.trace, oflags, err, sizeof err))) {
+        cli_output_error(trc, "--trace", o.trace, err);
         goto out;
     }
     rc = 0;
@@ -571,10 +605,13 @@ out:
 static int cmd_synth(int argc, char **argv, int first)
 {
     const char *out = NULL;
-    vkg_synth_params p = {.size = "tiny", .format = "hf", .type = "f32", .vocab_dir = NULL, .seed = 1};
+    unsigned flags = 0;
+    /* format NULL: from the name (.gguf GGUF, .bin ggml, else a Hugging Face directory) */
+    vkg_synth_params p = {.size = "tiny", .format = NULL, .type = "f32", .vocab_dir = NULL, .seed = 1};
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        if (!strcmp(a, "--force")) { flags |= VKG_OUT_FORCE; continue; }
         if (!(v = cli_value(argc, argv, &i))) return 2;
         if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--size")) p.size = v;
@@ -586,8 +623,15 @@ static int cmd_synth(int argc, char **argv, int first)
     }
     if (!out) { fprintf(stderr, "vkgpt2: synth needs -o PATH\n"); return 2; }
     char err[1024];
-    if (vkg_synth(out, &p, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
-    fprintf(stderr, "vkgpt2: wrote synthetic GPT-2 %s (%s, %s) to %s\n", p.size, p.format, p.type, out);
+    cli_cleanup_on_signals();
+    int rc = vkg_synth(out, &p, flags, err, sizeof err);
+    if (rc) { cli_output_error(rc, NULL, out, err); return 1; }
+    cli_progress_clear();
+    size_t ol = strlen(out); /* the format the library chose from the name when none was given */
+    const char *fmt = p.format ? p.format
+                    : ol >= 5 && !strcmp(out + ol - 5, ".gguf") ? "gguf"
+                    : ol >= 4 && !strcmp(out + ol - 4, ".bin") ? "ggml" : "hf";
+    fprintf(stderr, "vkgpt2: wrote synthetic GPT-2 %s (%s, %s) to %s\n", p.size, fmt, p.type, out);
     return 0;
 }
 
@@ -631,6 +675,7 @@ static int dispatch(int argc, char **argv)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* a closed reader shows up as EPIPE (see "signals" above) */
+    cli_progress_start();     /* progress of long steps on a terminal's stderr (cli_out.c) */
     int rc = dispatch(argc, argv);
     /* Output that never arrived (a full disk, a closed descriptor) is a failure, not a success;
      * a reader that went away (EPIPE) is a quiet stop. */
