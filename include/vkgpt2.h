@@ -23,15 +23,20 @@
  *         if (!s) { fprintf(stderr, "%s\n", err); return 1; }
  *
  *         int32_t *ids; size_t n;
- *         if (vkg_tokenize(m, "The GPU is", 10, &ids, &n, err, sizeof err)) { ... }
+ *         if (vkg_tokenize(m, "The GPU is", 10, &ids, &n, err, sizeof err)) {
+ *             fprintf(stderr, "%s\n", err);
+ *             return 1;
+ *         }
  *
  *         vkg_sample_params gp = vkg_sample_defaults();      // top-k 40, top-p 0.9, temp 0.9
  *         gp.n_predict = 32;
  *         gp.seed = 42;
  *         vkg_stats st;
  *         if (vkg_generate(s, ids, n, &gp, print_piece, NULL, NULL, NULL, &st,
- *                          err, sizeof err))
+ *                          err, sizeof err)) {
  *             fprintf(stderr, "%s\n", err);
+ *             return 1;
+ *         }
  *         printf("\n%.2f ms/token on %s\n", st.decode_ms_per_token, vkg_session_device(s));
  *
  *         vkg_free(ids);
@@ -39,7 +44,9 @@
  *         vkg_model_free(m);
  *     }
  *
- * Build against it with `pkg-config --cflags --libs vkgpt2`.
+ * Build against it with `pkg-config --cflags --libs vkgpt2` (tests/test_cli_edges.c compiles and
+ * runs this example as written). The library prints nothing itself: vkg_set_notice_handler (below)
+ * receives its notices.
  */
 #ifndef VKGPT2_H
 #define VKGPT2_H

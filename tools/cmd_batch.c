@@ -225,6 +225,7 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
         }
     }
     fflush(stdout);
+    if (*stdout_closed || cli_stdout_errno() == EPIPE) { rc = 141; goto out; } /* quietly */
     fprintf(stderr, "\nvkgpt2: backend %s on %s, %zu %s, %d at once\n", vkg_session_backend(s),
             vkg_session_device(s), n_seq, cli_plural((long)n_seq, "sequence", "sequences"), n_parallel);
     fprintf(stderr, "vkgpt2:     load time = %9.2f ms\n", load_ms);

@@ -534,6 +534,10 @@ static int cmd_generate(int argc, char **argv, int first)
     }
     free(g.text);
     fflush(stdout);
+    if (cli_stdout_errno() == EPIPE) { /* the reader left before the end: quietly */
+        rc = EXIT_PIPE_CLOSED;
+        goto out;
+    }
     fprintf(stderr, "\n%s: backend %s on %s\n", "vkgpt2", vkg_session_backend(s), vkg_session_device(s));
     fprintf(stderr, "%s:     load time = %9.2f ms\n", "vkgpt2", st.load_ms);
     fprintf(stderr, "%s:   prompt eval = %9.2f ms / %d %s (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
@@ -651,6 +655,7 @@ static int cmd_eval(int argc, char **argv, int first)
     size_t w = fwrite(logits, sizeof *logits, n * (size_t)info.n_vocab, f);
     if ((f != stdout ? fclose(f) : fflush(f) || ferror(f)) || w != n * (size_t)info.n_vocab) {
         int why = f == stdout ? cli_stdout_errno() : errno;
+        if (why == EPIPE) { rc = EXIT_PIPE_CLOSED; goto out; } /* the reader left: quietly */
         fprintf(stderr, "vkgpt2: %s: write failed: %s\n", o.logits_out, strerror(why ? why : EIO));
         goto out;
     }
