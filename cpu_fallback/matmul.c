@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "cpu_fallback/quant.h"
+#include "gpt2/notice.h"
 
 /* ---- scalar twins ---- */
 
@@ -251,7 +252,7 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_t
     const int in = (int)W->ne[0], rows = (int)W->ne[1], nb = in / VKG_QBLOCK;
     vkg_q8a *xq = malloc((size_t)n * (size_t)nb * sizeof *xq);
     if (!xq) { /* cpu_matmul has no error path; a few KiB per token row */
-        fprintf(stderr, "vkgpt2: out of memory for %d quantized activation rows\n", n);
+        vkg_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
         abort();
     }
     qact_job aj = {x, xq, ldx, in, nb};

@@ -22,6 +22,7 @@
 #include "vk_fault.h"
 #include "vk_ops.h"
 #include "vk_profile.h"
+#include "gpt2/notice.h"
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
 #define MAX_SEGMENTS 64  /* GPU segments of one step */
@@ -681,7 +682,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
             for (int l = 0; l < hp->n_layer; l++)
                 if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes))) goto oom;
         }
-        if (p->verbose) fprintf(stderr, "vkgpt2: some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)\n",
+        if (p->verbose) vkg_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
                                 p->cpu_ops ? p->cpu_ops : "", vkg_dtype_name(m->wtype));
     }
     return base;

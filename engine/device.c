@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vk_internal.h"
+#include "gpt2/notice.h"
 
 #define MAX_EXTS 16
 
@@ -36,7 +37,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
         if (e)
             e->validation_messages++;
     }
-    fprintf(stderr, "vkgpt2 validation %s: %s\n", level,
+    vkg_notice(VKG_NOTICE_VALIDATION, "validation %s: %s", level,
             data && data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }
@@ -108,8 +109,8 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
     if (validation) {
         const char *layer = "VK_LAYER_KHRONOS_validation";
         if (!have_layer(layer)) {
-            fprintf(stderr, "vkgpt2: VKGPT2_VALIDATION=1 but %s is not installed; running without "
-                            "validation\n", layer);
+            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_VALIDATION=1 but %s is not installed; running without "
+                            "validation", layer);
         } else {
             layers[n_layers++] = layer;
             uint32_t n_lext = 0;
@@ -123,8 +124,8 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
                     exts[n_exts++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
                     sync_validation = true;
                 } else {
-                    fprintf(stderr, "vkgpt2: the validation layer lacks %s; no synchronization "
-                                    "validation\n", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+                    vkg_notice(VKG_NOTICE_WARNING, "the validation layer lacks %s; no synchronization "
+                                    "validation", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
                 }
             }
             free(lext);
@@ -188,7 +189,7 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
         r = vkCreateDebugUtilsMessengerEXT(*out, &dbg, NULL, &e->messenger);
         if (r != VK_SUCCESS) {
             e->messenger = VK_NULL_HANDLE;
-            fprintf(stderr, "vkgpt2: vkCreateDebugUtilsMessengerEXT failed: %s\n", vk_result_str(r));
+            vkg_notice(VKG_NOTICE_ERROR, "vkCreateDebugUtilsMessengerEXT failed: %s", vk_result_str(r));
         }
     }
     return 0;
@@ -566,7 +567,7 @@ void vk_keep_drivers_loaded(void) {
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(keep_drivers_instance, &n, NULL);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE)
-        fprintf(stderr, "vkgpt2: keep-drivers instance: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "keep-drivers instance: %s", vk_result_str(r));
 }
 
 int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen) {
@@ -698,7 +699,7 @@ void vk_engine_destroy(vk_engine *e) {
     if (e->device) {
         VkResult r = vkDeviceWaitIdle(e->device);
         if (r != VK_SUCCESS)
-            fprintf(stderr, "vkgpt2: vkDeviceWaitIdle: %s\n", vk_result_str(r));
+            vkg_notice(VKG_NOTICE_ERROR, "vkDeviceWaitIdle: %s", vk_result_str(r));
         vk_pipelines_destroy(e);
         vk_mem_destroy_all(e);
         if (e->xfer_fence)

@@ -169,3 +169,18 @@ int vk_list_devices(FILE *out, char *err, size_t errlen) {
     vkDestroyInstance(instance, NULL);
     return 0;
 }
+
+int vk_count_devices(char *err, size_t errlen) {
+    VkInstance instance;
+    vk_keep_drivers_loaded();
+    if (vk_instance_create(NULL, &instance, err, errlen))
+        return -1;
+    uint32_t n = 0;
+    VkResult r = vkEnumeratePhysicalDevices(instance, &n, NULL);
+    vkDestroyInstance(instance, NULL);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+        vk_set_err(err, errlen, "Vulkan: vkEnumeratePhysicalDevices failed", r);
+        return -1;
+    }
+    return (int)n;
+}

@@ -7,6 +7,7 @@
 
 #include "vk_fault.h"
 #include "vk_internal.h"
+#include "gpt2/notice.h"
 
 /* ---- injected faults (vk_fault.h) ---- */
 
@@ -31,7 +32,7 @@ static void fault_refresh(void) {
         else if (len > 7 && strncmp(p, "submit:", 7) == 0)
             n = strtol(p + 7, NULL, 10), fault_submit_at = n > 0 ? n : 0;
         else
-            fprintf(stderr, "vkgpt2: VKGPT2_FAULT: '%.*s' is not alloc:N or submit:N; ignored\n",
+            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N or submit:N; ignored",
                     (int)len, p);
         p += len;
         if (*p == ',')
@@ -342,7 +343,7 @@ void vk_mem_free(vk_engine *e, vk_mem *m) {
     vk_block *b = &e->blocks[m->block];
     VkDeviceSize want = round_up(m->size ? m->size : 1, VK_MEM_ALIGN);
     if (b->buffer != m->buffer) {
-        fprintf(stderr, "vkgpt2: vk_mem_free: allocation does not belong to its block\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_mem_free: allocation does not belong to its block");
         return;
     }
     block_give(b, m->offset, want);
@@ -399,7 +400,7 @@ static int xfer_begin(vk_engine *e) {
         r = vkBeginCommandBuffer(e->xfer_cmd, &bi);
     }
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: transfer: vkBeginCommandBuffer: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkBeginCommandBuffer: %s", vk_result_str(r));
         return -1;
     }
     /* Barrier: shaders and copies of earlier submissions may still write (or read) the memory this
@@ -431,7 +432,7 @@ static int xfer_submit_wait(vk_engine *e) {
                          0, 1, &mb, 0, NULL, 0, NULL);
     VkResult r = vkEndCommandBuffer(e->xfer_cmd);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: transfer: vkEndCommandBuffer: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkEndCommandBuffer: %s", vk_result_str(r));
         return -1;
     }
     VkSubmitInfo si = {
@@ -441,17 +442,17 @@ static int xfer_submit_wait(vk_engine *e) {
     };
     r = vkQueueSubmit(e->queue, 1, &si, e->xfer_fence);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: transfer: vkQueueSubmit: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkQueueSubmit: %s", vk_result_str(r));
         return -1;
     }
     r = vkWaitForFences(e->device, 1, &e->xfer_fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: transfer: vkWaitForFences: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkWaitForFences: %s", vk_result_str(r));
         return -1;
     }
     r = vkResetFences(e->device, 1, &e->xfer_fence);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: transfer: vkResetFences: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkResetFences: %s", vk_result_str(r));
         return -1;
     }
     return 0;
@@ -459,11 +460,11 @@ static int xfer_submit_wait(vk_engine *e) {
 
 static int check_range(const char *what, const vk_mem *m, VkDeviceSize off, size_t n) {
     if (!m || !m->buffer) {
-        fprintf(stderr, "vkgpt2: %s: no buffer\n", what);
+        vkg_notice(VKG_NOTICE_ERROR, "%s: no buffer", what);
         return -1;
     }
     if (off > m->size || n > m->size - off) {
-        fprintf(stderr, "vkgpt2: %s: %zu bytes at offset %llu overrun an allocation of %llu\n",
+        vkg_notice(VKG_NOTICE_ERROR, "%s: %zu bytes at offset %llu overrun an allocation of %llu",
                 what, n, (unsigned long long)off, (unsigned long long)m->size);
         return -1;
     }

@@ -10,6 +10,7 @@
 #include "../gpt2/outfile.h"
 #include "vk_internal.h"
 #include "vk_spirv.h"
+#include "gpt2/notice.h"
 
 int vk_spirv_find(const char *name, const uint32_t **code, size_t *bytes) {
     if (!name)
@@ -185,16 +186,16 @@ void vk_pipelines_destroy(vk_engine *e) {
 
 vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spec, int n_spec) {
     if (!e || !name) {
-        fprintf(stderr, "vkgpt2: vk_pipeline_get: no engine or no name\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no engine or no name");
         return NULL;
     }
     if (n_spec < 0 || n_spec > VK_MAX_SPEC || (n_spec > 0 && !spec)) {
-        fprintf(stderr, "vkgpt2: vk_pipeline_get(%s): bad specialization constant count %d "
-                        "(at most %d)\n", name, n_spec, VK_MAX_SPEC);
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): bad specialization constant count %d "
+                        "(at most %d)", name, n_spec, VK_MAX_SPEC);
         return NULL;
     }
     if (strlen(name) >= sizeof ((vk_pipeline *)0)->name) {
-        fprintf(stderr, "vkgpt2: vk_pipeline_get: shader name too long: %s\n", name);
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: shader name too long: %s", name);
         return NULL;
     }
     for (vk_pipeline *p = e->pipelines; p; p = p->next)
@@ -205,12 +206,12 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
     const uint32_t *code;
     size_t bytes;
     if (vk_spirv_find(name, &code, &bytes)) {
-        fprintf(stderr, "vkgpt2: vk_pipeline_get: no shader named '%s' is embedded\n", name);
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no shader named '%s' is embedded", name);
         return NULL;
     }
     vk_pipeline *p = calloc(1, sizeof *p);
     if (!p) {
-        fprintf(stderr, "vkgpt2: vk_pipeline_get(%s): out of host memory\n", name);
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): out of host memory", name);
         return NULL;
     }
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -227,7 +228,7 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
     VkShaderModule module;
     VkResult r = vkCreateShaderModule(e->device, &mci, NULL, &module);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: vkCreateShaderModule(%s): %s\n", name, vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "vkCreateShaderModule(%s): %s", name, vk_result_str(r));
         free(p);
         return NULL;
     }
@@ -258,7 +259,7 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
     r = vkCreateComputePipelines(e->device, e->pipeline_cache, 1, &pci, NULL, &p->pipeline);
     vkDestroyShaderModule(e->device, module, NULL);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: vkCreateComputePipelines(%s): %s\n", name, vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "vkCreateComputePipelines(%s): %s", name, vk_result_str(r));
         free(p);
         return NULL;
     }

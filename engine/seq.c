@@ -7,6 +7,7 @@
 
 #include "vk_fault.h"
 #include "vk_internal.h"
+#include "gpt2/notice.h"
 
 #define LABEL_BYTES 48
 
@@ -34,7 +35,7 @@ struct vk_seq {
 VkResult vk_seq_last_error(const vk_seq *s) { return s->last_error; }
 
 static void seq_fail(vk_seq *s, const char *what, VkResult r) {
-    fprintf(stderr, "vkgpt2: %s: %s\n", what, vk_result_str(r));
+    vkg_notice(VKG_NOTICE_ERROR, "%s: %s", what, vk_result_str(r));
     s->failed = true;
 }
 
@@ -52,7 +53,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     s->cost = calloc((size_t)s->max_dispatches, sizeof *s->cost);
     s->ticks = calloc(2 * (size_t)s->max_dispatches, sizeof *s->ticks);
     if (!s->labels || !s->ms || !s->t0_ns || !s->cost || !s->ticks) {
-        fprintf(stderr, "vkgpt2: vk_seq_create: out of host memory\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: out of host memory");
         vk_seq_destroy(s);
         return NULL;
     }
@@ -65,7 +66,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     VkResult r = vkAllocateCommandBuffers(e->device, &cai, &s->cmd);
     if (r != VK_SUCCESS) {
         s->cmd = VK_NULL_HANDLE;
-        fprintf(stderr, "vkgpt2: vk_seq_create: vkAllocateCommandBuffers: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkAllocateCommandBuffers: %s", vk_result_str(r));
         vk_seq_destroy(s);
         return NULL;
     }
@@ -73,7 +74,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     r = vkCreateFence(e->device, &fci, NULL, &s->fence);
     if (r != VK_SUCCESS) {
         s->fence = VK_NULL_HANDLE;
-        fprintf(stderr, "vkgpt2: vk_seq_create: vkCreateFence: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkCreateFence: %s", vk_result_str(r));
         vk_seq_destroy(s);
         return NULL;
     }
@@ -86,7 +87,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
         r = vkCreateQueryPool(e->device, &qci, NULL, &s->queries);
         if (r != VK_SUCCESS) { /* no timings, everything else works */
             s->queries = VK_NULL_HANDLE;
-            fprintf(stderr, "vkgpt2: vk_seq_create: vkCreateQueryPool: %s (no timings)\n",
+            vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkCreateQueryPool: %s (no timings)",
                     vk_result_str(r));
         }
     }
@@ -160,17 +161,17 @@ void vk_seq_begin(vk_seq *s) {
 static bool prepare(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
                     const char *what) {
     if (!s->recording) {
-        fprintf(stderr, "vkgpt2: %s: the sequence is not recording (vk_seq_begin first)\n", what);
+        vkg_notice(VKG_NOTICE_ERROR, "%s: the sequence is not recording (vk_seq_begin first)", what);
         s->failed = true;
         return false;
     }
     if (!p) {
-        fprintf(stderr, "vkgpt2: %s: no pipeline\n", what);
+        vkg_notice(VKG_NOTICE_ERROR, "%s: no pipeline", what);
         s->failed = true;
         return false;
     }
     if (push_bytes > VK_PUSH_BYTES || (push_bytes && !push)) {
-        fprintf(stderr, "vkgpt2: %s(%s): %zu push-constant bytes (at most %d)\n", what, p->name,
+        vkg_notice(VKG_NOTICE_ERROR, "%s(%s): %zu push-constant bytes (at most %d)", what, p->name,
                 push_bytes, VK_PUSH_BYTES);
         s->failed = true;
         return false;
@@ -214,8 +215,8 @@ void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_by
         return;
     const uint32_t *max = s->e->caps.max_wg_count;
     if (gx > max[0] || gy > max[1] || gz > max[2]) {
-        fprintf(stderr, "vkgpt2: vk_seq_dispatch(%s): %u x %u x %u workgroups exceed the device's "
-                        "%u x %u x %u\n", label ? label : p->name, gx, gy, gz, max[0], max[1],
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_dispatch(%s): %u x %u x %u workgroups exceed the device's "
+                        "%u x %u x %u", label ? label : p->name, gx, gy, gz, max[0], max[1],
                 max[2]);
         s->failed = true;
         return;
@@ -235,8 +236,8 @@ void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_
         return;
     if (!buf || !buf->buffer || off % 4 != 0 || off > buf->size ||
         buf->size - off < sizeof(VkDispatchIndirectCommand)) {
-        fprintf(stderr, "vkgpt2: vk_seq_dispatch_indirect(%s): the group counts must lie in the "
-                        "buffer at a 4-byte aligned offset\n", label ? label : p->name);
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_dispatch_indirect(%s): the group counts must lie in the "
+                        "buffer at a 4-byte aligned offset", label ? label : p->name);
         s->failed = true;
         return;
     }
@@ -258,7 +259,7 @@ void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_
 
 void vk_seq_barrier(vk_seq *s) {
     if (!s->recording) {
-        fprintf(stderr, "vkgpt2: vk_seq_barrier: the sequence is not recording\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_barrier: the sequence is not recording");
         s->failed = true;
         return;
     }
@@ -277,13 +278,13 @@ void vk_seq_barrier(vk_seq *s) {
 void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst,
                  VkDeviceSize dst_off, VkDeviceSize n) {
     if (!s->recording) {
-        fprintf(stderr, "vkgpt2: vk_seq_copy: the sequence is not recording\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_copy: the sequence is not recording");
         s->failed = true;
         return;
     }
     if (!src || !dst || !src->buffer || !dst->buffer || src_off > src->size ||
         n > src->size - src_off || dst_off > dst->size || n > dst->size - dst_off) {
-        fprintf(stderr, "vkgpt2: vk_seq_copy: %llu bytes overrun the source or destination\n",
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_copy: %llu bytes overrun the source or destination",
                 (unsigned long long)n);
         s->failed = true;
         return;
@@ -321,7 +322,7 @@ void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_me
 
 int vk_seq_end(vk_seq *s) {
     if (!s->recording) {
-        fprintf(stderr, "vkgpt2: vk_seq_end: the sequence is not recording\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_end: the sequence is not recording");
         return -1;
     }
     s->recording = false;
@@ -345,14 +346,14 @@ int vk_seq_end(vk_seq *s) {
 
 int vk_seq_submit(vk_seq *s) {
     if (!s->recorded || s->failed) {
-        fprintf(stderr, "vkgpt2: vk_seq_submit: nothing (valid) recorded\n");
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_submit: nothing (valid) recorded");
         return -1;
     }
     if (s->pending && vk_seq_wait(s))
         return -1;
     VkResult r = vkResetFences(s->e->device, 1, &s->fence);
     if (r != VK_SUCCESS) {
-        fprintf(stderr, "vkgpt2: vk_seq_submit: vkResetFences: %s\n", vk_result_str(r));
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_submit: vkResetFences: %s", vk_result_str(r));
         return -1;
     }
     VkSubmitInfo si = {
@@ -399,7 +400,7 @@ int vk_seq_wait(vk_seq *s) {
             }
             s->n_ms = s->n_timed;
         } else {
-            fprintf(stderr, "vkgpt2: vk_seq_wait: vkGetQueryPoolResults: %s\n", vk_result_str(r));
+            vkg_notice(VKG_NOTICE_ERROR, "vk_seq_wait: vkGetQueryPoolResults: %s", vk_result_str(r));
         }
     }
     return 0;

@@ -78,6 +78,9 @@ VkDevice vk_engine_device(const vk_engine *e);
 
 /* Prints every device with its properties (for `vkgpt2 devices`). Returns 0, or -1 with err. */
 int vk_list_devices(FILE *out, char *err, size_t errlen);
+/* Number of Vulkan devices (0 with a working loader but no driver), or -1 with err when Vulkan
+ * cannot be used at all (no loader). */
+int vk_count_devices(char *err, size_t errlen);
 
 /* Number of validation messages (warnings and errors) seen since creation. */
 int vk_validation_messages(const vk_engine *e);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gpt2/notice.h"
 
 struct vk_ops {
     vk_engine *e;
@@ -62,7 +63,7 @@ static void dispatch(vk_ops *o, vk_seq *s, const char *name, const uint32_t *spe
         return;
     vk_pipeline *p = vk_pipeline_get(o->e, name, spec, n_spec);
     if (!p) {
-        fprintf(stderr, "vkgpt2: vk_ops: pipeline '%s' unavailable, dispatch '%s' skipped\n", name,
+        vkg_notice(VKG_NOTICE_ERROR, "vk_ops: pipeline '%s' unavailable, dispatch '%s' skipped", name,
                 label);
         return;
     }
@@ -370,7 +371,7 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
                      VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
                      VkDeviceAddress scratch) {
     if (head_dim <= 0 || head_dim > 128 || n <= 0) {
-        fprintf(stderr, "vkgpt2: vk_op_attention: unsupported n %d / head_dim %d (1..128)\n", n,
+        vkg_notice(VKG_NOTICE_ERROR, "vk_op_attention: unsupported n %d / head_dim %d (1..128)", n,
                 head_dim);
         return;
     }
@@ -398,7 +399,7 @@ void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAdd
                           VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
                           VkDeviceAddress scratch) {
     if (head_dim <= 0 || head_dim > 128 || n <= 0) {
-        fprintf(stderr, "vkgpt2: vk_op_attention_rows: unsupported n %d / head_dim %d (1..128)\n",
+        vkg_notice(VKG_NOTICE_ERROR, "vk_op_attention_rows: unsupported n %d / head_dim %d (1..128)",
                 n, head_dim);
         return;
     }

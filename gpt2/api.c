@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "format_gguf.h"
 #include "model.h"
+#include "notice.h"
 #include "outfile.h"
 #include "profile.h"
 #include "sampler.h"
@@ -94,7 +95,8 @@ void vkg_free(void *p) { free(p); }
 vkg_session_params vkg_session_defaults(void)
 {
     return (vkg_session_params){.backend = VKG_BACKEND_AUTO, .device = -1, .n_threads = 0,
-                                .n_batch = 64, .kv_f16 = false, .verbose = false, .n_seq = 1};
+                                .n_batch = 64, .kv = VKG_KV_AUTO, .verbose = false,
+                                .n_seq = 1};
 }
 
 vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err, size_t errlen)
@@ -111,7 +113,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         return NULL;
     }
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
-                              .kv_type = p->kv_f16 ? VKG_F16 : VKG_F32, .device = p->device,
+                              .kv_type = p->kv == VKG_KV_F32 ? VKG_F32 : VKG_F16, .device = p->device,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
                               .rerecord = p->rerecord, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
                               /* auto: a software Vulkan device (lavapipe) is slower than our own
@@ -122,25 +124,47 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         vkg_session_free(s); /* a typo in the variable is the user's error, not a missing GPU */
         return NULL;
     }
+    if (p->backend != VKG_BACKEND_CPU && p->device >= 0) {
+        /* A device index the caller named must exist, whatever the backend would fall back to. */
+        char why[512];
+        int n_dev = vk_count_devices(why, sizeof why);
+        if (n_dev < 0 || p->device >= n_dev) {
+            if (n_dev <= 0)
+                snprintf(err, errlen, "Vulkan device %d does not exist (%s)", p->device,
+                         n_dev < 0 ? why : "no Vulkan device at all");
+            else if (n_dev == 1)
+                snprintf(err, errlen, "Vulkan device %d does not exist (there is one, device 0)", p->device);
+            else
+                snprintf(err, errlen, "Vulkan device %d does not exist (there are %d: 0..%d)", p->device,
+                         n_dev, n_dev - 1);
+            vkg_session_free(s);
+            return NULL;
+        }
+    }
     s->want = p->backend;
-    s->bp = bp;
     if (p->backend != VKG_BACKEND_CPU) {
         char why[512];
         s->be = gpt2_backend_vk_create(&m->m, &bp, why, sizeof why);
         if (!s->be && p->backend == VKG_BACKEND_VULKAN) {
-            snprintf(err, errlen, "--backend vulkan: %s", why);
+            snprintf(err, errlen, "vulkan backend: %s", why);
             vkg_session_free(s);
             return NULL;
         }
         if (!s->be && bp.skip_cpu_device && strstr(why, "runs on the CPU")) {
             /* Expected on GPU-less machines: the timing report names the backend; -v says why. */
-            if (p->verbose) fprintf(stderr, "vkgpt2: %s; using the faster CPU backend (--backend vulkan or --device N "
-                            "uses it)\n", why);
+            if (p->verbose)
+                vkg_notice(VKG_NOTICE_INFO, "%s; using the faster CPU backend (asking for the Vulkan "
+                           "backend or naming the device uses it)", why);
         } else if (!s->be && strstr(why, "memory")) /* a device, but too small or out of memory */
-            fprintf(stderr, "vkgpt2: the Vulkan device cannot hold the model (%s); running on the CPU\n", why);
+            vkg_notice(VKG_NOTICE_WARNING, "the Vulkan device cannot hold the model (%s); running on the CPU", why);
         else if (!s->be)
-            fprintf(stderr, "vkgpt2: no Vulkan device (%s); running on the CPU\n", why);
+            vkg_notice(VKG_NOTICE_WARNING, "no Vulkan device (%s); running on the CPU", why);
     }
+    /* The KV type follows the backend actually chosen: AUTO on the CPU is f32, what the CPU
+     * backend asked for by name uses, so both compute the same logits. */
+    if (!s->be && p->kv == VKG_KV_AUTO) bp.kv_type = VKG_F32;
+    s->bp = bp;
+    if (s->be && p->kv == VKG_KV_AUTO) s->bp.kv_type = VKG_F32; /* for a later move to the CPU */
     if (!s->be) s->be = gpt2_backend_cpu_create(&m->m, &bp, err, errlen);
     if (!s->be) {
         vkg_session_free(s);
@@ -171,9 +195,9 @@ int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
 {
     if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || !strcmp(s->be->name, "cpu")) return -1;
     if (s->batch_active)
-        fprintf(stderr, "vkgpt2: %s; continuing on the CPU, each live sequence re-evaluated\n", err);
+        vkg_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU, each live sequence re-evaluated", err);
     else
-        fprintf(stderr, "vkgpt2: %s; continuing on the CPU from the %d tokens in the context\n", err,
+        vkg_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU from the %d tokens in the context", err,
                 s->n_past);
     char why[512];
     gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, why, sizeof why);
@@ -296,7 +320,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     int room = hp->n_ctx - s->n_past - (int)n_prompt;
     if (n_predict > room + 1) {
         /* The last generated token needs no position of its own: it is never evaluated. */
-        fprintf(stderr, "vkgpt2: -n %d clamped to %d: the context holds %d positions\n", n_predict,
+        vkg_notice(VKG_NOTICE_WARNING, "n_predict %d clamped to %d: the context holds %d positions", n_predict,
                 room + 1, hp->n_ctx);
         n_predict = room + 1;
     }
@@ -356,7 +380,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
         st.hit_context_end = true;
     }
     if (st.hit_context_end)
-        fprintf(stderr, "vkgpt2: reached the end of the context (%d positions); stopping\n", hp->n_ctx);
+        vkg_notice(VKG_NOTICE_WARNING, "reached the end of the context (%d positions); stopping", hp->n_ctx);
     if (cb) {
         const char *piece;
         size_t len;
@@ -458,6 +482,8 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
     gpt2_model_free(&m);
     return rc;
 }
+
+const char *vkg_version(void) { return VKG_VERSION; }
 
 int vkg_list_devices(void *file, char *err, size_t errlen)
 {

@@ -21,6 +21,7 @@
 #include "vkgpt2.h"
 
 #include "backend.h"
+#include "notice.h"
 #include "sampler.h"
 #include "session.h"
 #include "tokenizer.h"
@@ -199,7 +200,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
         x->n_predict = p->n_predict < 0 ? 0 : p->n_predict;
         int room = n_ctx - x->n_prompt;
         if (x->n_predict > room + 1) {
-            fprintf(stderr, "vkgpt2: sequence %zu: -n %d clamped to %d: the context holds %d positions\n",
+            vkg_notice(VKG_NOTICE_WARNING, "sequence %zu: n_predict %d clamped to %d: the context holds %d positions",
                     i, x->n_predict, room + 1, n_ctx);
             x->n_predict = room + 1;
         }
@@ -317,7 +318,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
                 if (x->n_gen == x->n_predict) done = true;
                 else if (!done && x->n_hist - 1 >= n_ctx) {
                     x->res.hit_context_end = true;
-                    fprintf(stderr, "vkgpt2: sequence %d reached the end of the context (%d positions); stopping\n",
+                    vkg_notice(VKG_NOTICE_WARNING, "sequence %d reached the end of the context (%d positions); stopping",
                             o, n_ctx);
                     done = true;
                 }

@@ -23,15 +23,20 @@
  *         if (!s) { fprintf(stderr, "%s\n", err); return 1; }
  *
  *         int32_t *ids; size_t n;
- *         if (vkg_tokenize(m, "The GPU is", 10, &ids, &n, err, sizeof err)) { ... }
+ *         if (vkg_tokenize(m, "The GPU is", 10, &ids, &n, err, sizeof err)) {
+ *             fprintf(stderr, "%s\n", err);
+ *             return 1;
+ *         }
  *
  *         vkg_sample_params gp = vkg_sample_defaults();      // top-k 40, top-p 0.9, temp 0.9
  *         gp.n_predict = 32;
  *         gp.seed = 42;
  *         vkg_stats st;
  *         if (vkg_generate(s, ids, n, &gp, print_piece, NULL, NULL, NULL, &st,
- *                          err, sizeof err))
+ *                          err, sizeof err)) {
  *             fprintf(stderr, "%s\n", err);
+ *             return 1;
+ *         }
  *         printf("\n%.2f ms/token on %s\n", st.decode_ms_per_token, vkg_session_device(s));
  *
  *         vkg_free(ids);
@@ -39,7 +44,9 @@
  *         vkg_model_free(m);
  *     }
  *
- * Build against it with `pkg-config --cflags --libs vkgpt2`.
+ * Build against it with `pkg-config --cflags --libs vkgpt2` (tests/test_cli_edges.c compiles and
+ * runs this example as written). The library prints nothing itself: vkg_set_notice_handler (below)
+ * receives its notices.
  */
 #ifndef VKGPT2_H
 #define VKGPT2_H
@@ -51,6 +58,29 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- version ---- */
+/* VKG_VERSION: the version of this header (meson's project version, from vkgpt2_version.h);
+ * vkg_version(): the version of the library actually linked. */
+#include "vkgpt2_version.h"
+const char *vkg_version(void);
+
+/* ---- notices ----
+ * The library never prints. What it notices on the way (a request it adjusted, a fallback to the
+ * CPU, an internal failure before an error return) goes, as one line without a newline, to the
+ * handler set here (process-wide; set it before creating sessions). Without a handler notices are
+ * dropped, except Khronos validation messages (VKGPT2_VALIDATION=1), which then go to stderr. */
+typedef enum vkg_notice_kind {
+    VKG_NOTICE_INFO = 0,       /* what was chosen and why (verbose sessions only) */
+    VKG_NOTICE_WARNING = 1,    /* a request adjusted: n_predict clamped, context full, no GPU */
+    VKG_NOTICE_FALLBACK = 2,   /* the device failed during a run; it goes on on the CPU */
+    VKG_NOTICE_ERROR = 3,      /* a failure inside the library, ahead of an error return */
+    VKG_NOTICE_VALIDATION = 4, /* a message of the Vulkan validation layer */
+} vkg_notice_kind;
+/* msg: one line, no trailing newline; valid only during the call. */
+typedef void (*vkg_notice_fn)(void *user, vkg_notice_kind kind, const char *msg);
+/* fn NULL: notices are dropped (see above). */
+void vkg_set_notice_handler(vkg_notice_fn fn, void *user);
 
 /* ---- models ---- */
 typedef struct vkg_model vkg_model;
@@ -157,15 +187,22 @@ typedef struct vkg_session vkg_session;
 
 typedef enum vkg_backend { VKG_BACKEND_AUTO = 0, VKG_BACKEND_CPU = 1, VKG_BACKEND_VULKAN = 2 } vkg_backend;
 
+/* KV cache element type. */
+typedef enum vkg_kv_type { VKG_KV_AUTO = 0, VKG_KV_F32 = 1, VKG_KV_F16 = 2 } vkg_kv_type;
+
 typedef struct vkg_session_params {
     vkg_backend backend;  /* AUTO: Vulkan when a GPU works, else the CPU (with a notice); a Vulkan
                              device that runs on the CPU (lavapipe) counts as none unless
                              `device` names it */
-    int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu */
+    int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu;
+                             an index with no device behind it fails vkg_session_create under
+                             every backend but CPU (AUTO included) */
     int n_threads;        /* CPU threads; <= 0 all cores */
     int n_batch;          /* prompt tokens per step */
-    bool kv_f16;          /* KV cache in f16 (default on Vulkan) instead of f32 */
-    bool verbose;         /* notices on stderr */
+    vkg_kv_type kv;       /* KV cache type; AUTO: f16 on Vulkan, f32 on the CPU, decided after the
+                             backend is chosen (so AUTO falling back to the CPU computes what the
+                             CPU backend computes) */
+    bool verbose;         /* more notices (VKG_NOTICE_INFO) to the notice handler */
     bool rerecord;        /* benchmarks: re-record the GPU step every token (as llama.cpp does)
                              instead of replaying one recording */
     int n_seq;            /* KV cache slots: sequences vkg_generate_batch runs at once (default 1;

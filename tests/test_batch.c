@@ -210,7 +210,7 @@ static void batch_equals_alone(vkg_backend backend, int kind)
     sp.backend = backend;
     sp.n_threads = 2;
     sp.n_batch = 8;
-    sp.kv_f16 = backend == VKG_BACKEND_VULKAN;
+    sp.kv = backend == VKG_BACKEND_VULKAN ? VKG_KV_F16 : VKG_KV_F32;
     sp.n_seq = PAR;
     vkg_session *s = vkg_session_create(m, &sp, err, sizeof err);
     cr_assert_not_null(s, "%s", err);

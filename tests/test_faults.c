@@ -82,7 +82,7 @@ static run_result run(vkg_backend b)
     vkg_session_params p = vkg_session_defaults();
     p.backend = b;
     p.device = 0;     /* under auto, lavapipe is used only when named */
-    p.kv_f16 = false; /* the CPU run's KV type, so the fallback is comparable */
+    p.kv = VKG_KV_F32; /* the CPU run's KV type, so the fallback is comparable */
     p.n_batch = 8;    /* the prompt takes several steps */
     vkg_session *s = vkg_session_create(model, &p, r.err, sizeof r.err);
     if (!s) { r.rc = -2; return r; }
@@ -195,7 +195,7 @@ Test(faults, eval_after_device_lost_continues_on_cpu)
     need_vulkan();
     char err[512];
     vkg_session_params p = vkg_session_defaults();
-    p.kv_f16 = false;
+    p.kv = VKG_KV_F32;
     p.n_batch = 4;
     /* CPU logits for the whole prompt, in two calls. */
     size_t V = (size_t)vkg_model_get_info(model).n_vocab;
@@ -258,7 +258,7 @@ Test(faults, sampled_generation_survives_device_lost)
     need_vulkan();
     char err[512];
     vkg_session_params p = vkg_session_defaults();
-    p.kv_f16 = false;
+    p.kv = VKG_KV_F32;
     p.device = 0; /* under auto, lavapipe is used only when named */
     size_t V = (size_t)vkg_model_get_info(model).n_vocab;
     vkg_sample_params gp = vkg_sample_defaults(); /* temperature 0.9, top-k 40, top-p 0.9 */

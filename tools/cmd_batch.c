@@ -152,8 +152,9 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
     }
     vkg_model_info info = vkg_model_get_info(m);
     if (!strcmp(info.format, "synth") || sess.verbose)
-        fprintf(stderr, "vkgpt2: model %s (%s, %s, %d layers, %d wide), %zu sequences, %d at once\n", model_path,
-                info.format, info.weight_type, info.n_layer, info.n_embd, n_seq, n_parallel);
+        fprintf(stderr, "vkgpt2: model %s (%s, %s, %d layers, %d wide), %zu %s, %d at once\n", model_path,
+                info.format, info.weight_type, info.n_layer, info.n_embd, n_seq,
+                cli_plural((long)n_seq, "sequence", "sequences"), n_parallel);
 
     pids = calloc(n_seq, sizeof *pids);
     n_pids = calloc(n_seq, sizeof *n_pids);
@@ -224,18 +225,29 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
         }
     }
     fflush(stdout);
-    fprintf(stderr, "\nvkgpt2: backend %s on %s, %zu sequences, %d at once\n", vkg_session_backend(s),
-            vkg_session_device(s), n_seq, n_parallel);
+    if (*stdout_closed || cli_stdout_errno() == EPIPE) { rc = 141; goto out; } /* quietly */
+    fprintf(stderr, "\nvkgpt2: backend %s on %s, %zu %s, %d at once\n", vkg_session_backend(s),
+            vkg_session_device(s), n_seq, cli_plural((long)n_seq, "sequence", "sequences"), n_parallel);
     fprintf(stderr, "vkgpt2:     load time = %9.2f ms\n", load_ms);
-    fprintf(stderr, "vkgpt2:   prompt eval = %9.2f ms / %d tokens computed\n", st.prompt_ms, st.prompt_tokens);
-    fprintf(stderr, "vkgpt2:        decode = %9.2f ms / %d steps, %d tokens (%.2f ms/step per sequence, %.1f tok/s in all)\n",
-            st.decode_ms, st.decode_steps, st.decode_tokens, st.decode_steps ? st.decode_ms / st.decode_steps : 0,
+    fprintf(stderr, "vkgpt2:   prompt eval = %9.2f ms / %d %s computed\n", st.prompt_ms, st.prompt_tokens,
+            cli_plural(st.prompt_tokens, "token", "tokens"));
+    fprintf(stderr, "vkgpt2:        decode = %9.2f ms / %d %s, %d %s (%.2f ms/step per sequence, %.1f tok/s in all)\n",
+            st.decode_ms, st.decode_steps, cli_plural(st.decode_steps, "step", "steps"), st.decode_tokens,
+            cli_plural(st.decode_tokens, "token", "tokens"), st.decode_steps ? st.decode_ms / st.decode_steps : 0,
             st.decode_ms > 0 ? st.decode_tokens * 1e3 / st.decode_ms : 0);
     fprintf(stderr, "vkgpt2:   sample time = %9.2f ms\n", st.sample_ms);
     fprintf(stderr, "vkgpt2:    total time = %9.2f ms\n", st.total_ms + load_ms);
-    fprintf(stderr, "vkgpt2:        memory = weights %.1f MiB, KV cache %.1f MiB (%d slots), scratch %.1f MiB\n",
-            st.weights_bytes / 1048576.0, st.kv_bytes / 1048576.0, n_parallel, st.scratch_bytes / 1048576.0);
-    if (sess.verbose)
+    fprintf(stderr, "vkgpt2:        memory = weights %.1f MiB, KV cache %.1f MiB (%d %s), scratch %.1f MiB\n",
+            st.weights_bytes / 1048576.0, st.kv_bytes / 1048576.0, n_parallel,
+            cli_plural(n_parallel, "slot", "slots"), st.scratch_bytes / 1048576.0);
+    if (n_seq == 1)
+        fprintf(stderr, "vkgpt2:          seed = %llu (-s %llu repeats this run)\n", (unsigned long long)sp.seed,
+                (unsigned long long)sp.seed);
+    else
+        fprintf(stderr, "vkgpt2:          seed = %llu (sequence i: %llu + i; -s %llu repeats this run)\n",
+                (unsigned long long)sp.seed, (unsigned long long)sp.seed, (unsigned long long)sp.seed);
+    /* The counters are the Vulkan backend's: none on the CPU. */
+    if (sess.verbose && strcmp(vkg_session_backend(s), "cpu"))
         fprintf(stderr, "vkgpt2:      counters = batch records %llu, prefill records %llu, submits %llu\n",
                 (unsigned long long)st.batch_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
                 (unsigned long long)st.submits);

@@ -246,7 +246,6 @@ int cmd_bench(int argc, char **argv, int first)
     bool json = false, rerecord = false, csv = false;
     int ctx_step = 0; /* --ctx-sweep STEP */
     vkg_session_params sp = vkg_session_defaults();
-    bool kv_set = false;
     int widths[32], n_widths = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -295,8 +294,7 @@ int cmd_bench(int argc, char **argv, int first)
         else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &sp.device)) return 2; }
         else if (!strcmp(a, "--kv")) {
             if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v); return 2; }
-            sp.kv_f16 = !strcmp(v, "f16");
-            kv_set = true;
+            sp.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
         } else if (!strcmp(a, "--backend")) {
             if (!strcmp(v, "cpu")) sp.backend = VKG_BACKEND_CPU;
             else if (!strcmp(v, "vulkan")) sp.backend = VKG_BACKEND_VULKAN;
@@ -308,7 +306,6 @@ int cmd_bench(int argc, char **argv, int first)
         }
     }
     if (!model) { fprintf(stderr, "vkgpt2: bench needs -m MODEL\n"); return 2; }
-    if (!kv_set) sp.kv_f16 = sp.backend != VKG_BACKEND_CPU;
     char err[1024];
     vkg_model *m = vkg_model_load(model, err, sizeof err);
     if (!m) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }

@@ -3,12 +3,14 @@
  * It uses libvkgpt2 through its public header only, like any other client.
  * Sections: usage, options, generate, eval, tokenize/detokenize, synth, devices, main.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,7 +18,8 @@
 #include "cli_out.h"
 #include "vkgpt2.h"
 
-#define DEFAULT_MODEL "models/gpt-2-117M/ggml-model.bin"
+/* The model tools/demo.sh makes; without -m it is used if it exists (see find_model). */
+#define DEFAULT_MODEL "models/synth-124M-f16"
 
 int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
 int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
@@ -60,11 +63,12 @@ static void install_sigint(void)
 
 /* ---- usage ---- */
 
-static const char usage_text[] =
+/* The command synopsis (first part of `vkgpt2 --help`). */
+static const char synopsis_text[] =
     "usage: vkgpt2 [generate] [options]          generate text (the default command)\n"
-    "       vkgpt2 eval -m MODEL --ids \"ID ...\" --logits OUT [options]\n"
-    "       vkgpt2 tokenize -m MODEL_OR_VOCAB_DIR  < text      (ids on one line)\n"
-    "       vkgpt2 detokenize -m MODEL_OR_VOCAB_DIR < ids      (bytes out)\n"
+    "       vkgpt2 eval [-m MODEL] --ids \"ID ...\" --logits OUT [options]   logits of given ids\n"
+    "       vkgpt2 tokenize [-m MODEL_OR_VOCAB_DIR]  < text      (ids on one line)\n"
+    "       vkgpt2 detokenize [-m MODEL_OR_VOCAB_DIR] < ids      (bytes out)\n"
     "       vkgpt2 synth -o PATH --size S [--format hf|ggml|gguf] [--type f32|f16] [--seed N] [--vocab DIR] [--force]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
@@ -72,53 +76,141 @@ static const char usage_text[] =
     "       vkgpt2 kbench SHADER.comp --grid X,Y,Z --buffer SIZE[:init]...  time a shader (kbench --help)\n"
     "       vkgpt2 convert IN OUT.gguf [--force]        any model vkgpt2 reads, written as GGUF\n"
     "       vkgpt2 quantize IN OUT TYPE [--force]  TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
-    "\n"
+    "       vkgpt2 --version                             the version of vkgpt2 and its library\n"
+    "Every command takes --help (its own flags and defaults); --opt=value works as --opt value.\n";
+
+/* -m, the same for every command that loads a model. */
+#define MODEL_HELP \
+    "  -m, --model PATH        model: HF directory, ggml .bin, GGUF or llm.c file (default: " \
+    DEFAULT_MODEL ",\n" \
+    "                          the model tools/demo.sh makes, else the first model under models/)\n"
+
+/* Backend flags shared by generate and eval. */
+#define BACKEND_HELP \
+    "  -t, --threads N         CPU threads (default: all cores; at most 4 x the online CPUs)\n" \
+    "  -b, --batch_size N      prompt tokens per step (default 64)\n" \
+    "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n" \
+    "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n" \
+    "      --device N          Vulkan device index (see vkgpt2 devices; default: the best one); an\n" \
+    "                          index with no device behind it is an error; ignored by --backend cpu\n" \
+    "      --kv f16|f32        KV cache type (default: f16 on Vulkan, f32 on the CPU, following the\n" \
+    "                          backend actually chosen)\n" \
+    "  -v, --verbose           more notices and counters on stderr\n"
+
+#define PROFILE_HELP \
+    "      --profile           per-kernel table on stderr (GPU timestamps / CPU clocks, GB/s,\n" \
+    "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n" \
+    "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n" \
+    "                          (open in Perfetto or chrome://tracing); see docs/PROFILING.md\n"
+
+/* `vkgpt2 generate --help` (also the second part of `vkgpt2 --help`). */
+static const char generate_help[] =
     "generate options (ggml's gpt-2 flags):\n"
-    "  -m, --model PATH        model: HF directory, ggml .bin, GGUF or llm.c file (default " DEFAULT_MODEL ")\n"
+    MODEL_HELP
     "  -p, --prompt TEXT       prompt (UTF-8); empty: start from <|endoftext|>\n"
     "  -f, --file FILE         read the prompt from FILE ('-' for stdin)\n"
     "  -n, --n_predict N       tokens to generate (default 200; clamped to the context)\n"
-    "  -s, --seed N            sampling seed (default 0; negative: from the clock)\n"
-    "  -t, --threads N         CPU threads (default: all cores)\n"
-    "  -b, --batch_size N      prompt tokens per step (default 64)\n"
+    "  -s, --seed N            sampling seed (default: a random one from the kernel's entropy\n"
+    "                          source, as for any negative N); the seed used is printed with the\n"
+    "                          timings and in --json, so that -s SEED repeats the run\n"
     "      --top_k K           keep the K most likely tokens (default 40; 0: all)\n"
     "      --top_p P           nucleus mass (default 0.9)\n"
     "      --temp T            temperature (default 0.9; 0: greedy)\n"
     "      --repeat-penalty R  penalise the last tokens (default 1.0: off)\n"
     "      --repeat-last-n N   window of the penalty (default 64)\n"
     "      --ignore-eos        keep going after <|endoftext|>\n"
-    "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n"
-    "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n"
-    "      --device N          Vulkan device index (see vkgpt2 devices)\n"
-    "      --kv f16|f32        KV cache type (default f16, f32 with --backend cpu)\n"
-    "      --json              print one JSON object instead of text (ids, text, timings, memory)\n"
-    "      --profile           per-kernel table on stderr (GPU timestamps / CPU clocks, GB/s,\n"
-    "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n"
-    "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n"
-    "                          (open in Perfetto or chrome://tracing); see docs/PROFILING.md\n"
-    "      --force             replace an existing --trace (or eval --logits) file\n"
+    BACKEND_HELP
+    "      --json              print one JSON object instead of text (ids, text, seed, timings, memory)\n"
+    PROFILE_HELP
+    "                          (--profile and --trace: single-sequence runs, not -np/--prompts)\n"
+    "      --force             replace an existing --trace file (default: refuse)\n"
     "  -np, --parallel N       generate N continuations of the prompt at once, one KV cache slot\n"
     "                          each (sequence i samples with seed + i); with --prompts: at most N\n"
     "                          sequences at once (default 4), finished ones replaced by waiting ones\n"
     "      --prompts FILE      one prompt per non-empty line, each its own sequence (line i: seed + i)\n"
     "                          Text output: each sequence as a block \"[seq I] PROMPT+TEXT\" when it\n"
     "                          finishes; --json: one object per sequence per line (JSON lines)\n"
-    "  -v, --verbose           more notices and counters on stderr\n"
     "  -h, --help              this text\n"
     "\n"
-    "eval options: -m, --ids \"ID ID ...\", --logits OUT (little-endian f32 [n_tokens][n_vocab];\n"
-    "  '-': stdout), -t, -b, --backend, --device, --kv, --profile, --trace, --force as above.\n"
-    "synth sizes: tiny, 124M, 355M, 774M, 1558M or LxExH (e.g. 4x256x8). --vocab DIR uses GPT-2's\n"
-    "  real vocabulary (encoder.json + vocab.bpe, see tools/fetch-vocab.sh); without it a small\n"
-    "  byte-level one. Synthetic weights are random: their text is noise. The format follows PATH\n"
-    "  unless --format names it: PATH.gguf GGUF, PATH.bin ggml, anything else a Hugging Face\n"
-    "  directory (default). --force replaces an existing PATH (default: refuse).\n"
-    "Files are written to a temporary beside them and renamed into place when complete; an output\n"
-    "that is an input (or lies inside an input directory) is refused.\n"
+    "Text goes to stdout, timings and notices to stderr. A reader that goes away (| head) ends any\n"
+    "command quietly with status 141. Files are written to a temporary beside them and renamed into\n"
+    "place when complete; an output that is an input (or lies inside an input directory) is\n"
+    "refused, and an existing one is replaced only with --force. Environment: VKGPT2_VALIDATION=1\n"
+    "turns on Khronos validation, VKGPT2_CPU_OPS=op,... runs the named ops (embed, layernorm,\n"
+    "matmul, gelu, attention, softmax) on the CPU under the Vulkan backend.\n";
+
+/* Pointers to the other pages, at the end of `vkgpt2 --help`. */
+static const char more_help[] =
     "\n"
-    "Text goes to stdout, timings and notices to stderr. Environment: VKGPT2_VALIDATION=1 turns on\n"
-    "Khronos validation, VKGPT2_CPU_OPS=op,... runs the named ops (embed, layernorm, matmul,\n"
-    "gelu, attention, softmax) on the CPU under the Vulkan backend.\n";
+    "eval: -m, --ids \"ID ID ...\", --logits OUT (little-endian f32 [n_tokens][n_vocab]), --json,\n"
+    "  -t, -b, --backend, --device, --kv, --profile, --trace, -v (vkgpt2 eval --help).\n"
+    "synth: -o PATH, --size tiny|124M|355M|774M|1558M|LxExH, --format, --type, --seed, --vocab DIR\n"
+    "  (vkgpt2 synth --help).\n";
+
+static const char eval_help[] =
+    "usage: vkgpt2 eval [-m MODEL] --ids \"ID ID ...\" --logits OUT [options]\n"
+    "Runs the ids through the model in one context and writes every position's logits.\n"
+    "\n"
+    MODEL_HELP
+    "      --ids \"ID ...\"      token ids (spaces, commas or newlines between)\n"
+    "      --logits OUT        where the logits go: little-endian f32 [n_tokens][n_vocab]; '-' stdout\n"
+    "      --force             replace an existing --logits or --trace file (default: refuse)\n"
+    BACKEND_HELP
+    PROFILE_HELP
+    "      --json              with --profile: the profile as one JSON object on stdout\n"
+    "  -h, --help              this text\n";
+
+static const char tokenize_help[] =
+    "usage: vkgpt2 tokenize [-m MODEL_OR_VOCAB_DIR] < text\n"
+    "Reads UTF-8 text on stdin and prints its GPT-2 token ids on one line, separated by spaces.\n"
+    "\n"
+    "  -m, --model PATH        a model (its vocabulary) or a directory with vocab.json + merges.txt\n"
+    "                          (or encoder.json + vocab.bpe) (default: " DEFAULT_MODEL ", else the\n"
+    "                          first model under models/)\n"
+    "  -h, --help              this text\n";
+
+static const char detokenize_help[] =
+    "usage: vkgpt2 detokenize [-m MODEL_OR_VOCAB_DIR] < ids\n"
+    "Reads token ids on stdin (spaces, commas or newlines between) and writes their bytes to stdout.\n"
+    "\n"
+    "  -m, --model PATH        a model (its vocabulary) or a directory with vocab.json + merges.txt\n"
+    "                          (or encoder.json + vocab.bpe) (default: " DEFAULT_MODEL ", else the\n"
+    "                          first model under models/)\n"
+    "  -h, --help              this text\n";
+
+static const char synth_help[] =
+    "usage: vkgpt2 synth -o PATH [--size S] [--format hf|ggml|gguf] [--type f32|f16] [--seed N]\n"
+    "                    [--vocab DIR] [--force]\n"
+    "Writes a deterministic synthetic GPT-2: random weights at realistic scales. Its text is noise;\n"
+    "it serves tests, demos and benchmarks.\n"
+    "\n"
+    "  -o, --output PATH       where: PATH.gguf a GGUF file, PATH.bin a ggml file, anything else a\n"
+    "                          Hugging Face directory\n"
+    "      --size S            tiny (default), 124M, 355M, 774M, 1558M or LxExH (layers x width x\n"
+    "                          heads, e.g. 4x256x8)\n"
+    "      --format F          hf, ggml or gguf (default: from PATH as above; a contradiction is an\n"
+    "                          error)\n"
+    "      --type T            f32 (default) or f16\n"
+    "      --seed N            weights' seed (default 1): the same seed, the same model\n"
+    "      --vocab DIR         GPT-2's real vocabulary (encoder.json + vocab.bpe, see\n"
+    "                          tools/fetch-vocab.sh); default: a small byte-level one\n"
+    "      --force             replace an existing PATH (default: refuse); the new model is built\n"
+    "                          beside it and renamed into place when complete\n"
+    "  -h, --help              this text\n";
+
+static const char devices_help[] =
+    "usage: vkgpt2 devices\n"
+    "Lists every Vulkan device with its index (for --device N), type, memory, limits and whether\n"
+    "vkgpt2 can use it. Takes no options but -h, --help.\n";
+
+/* The whole of `vkgpt2 --help`. */
+static void print_main_help(void)
+{
+    fputs(synopsis_text, stdout);
+    fputc('\n', stdout);
+    fputs(generate_help, stdout);
+    fputs(more_help, stdout);
+}
 
 /* ---- options ---- */
 
@@ -130,19 +222,72 @@ typedef struct opts {
     const char *logits_out;     /* eval --logits */
     vkg_sample_params sp;       /* sampling */
     vkg_session_params sess;    /* backend */
-    bool kv_set;                /* --kv given */
     bool json;                  /* --json */
     bool profile;               /* --profile */
     const char *trace;          /* --trace FILE */
     bool force;                 /* --force: replace an existing --trace / --logits file */
     int parallel;               /* -np / --parallel (0: not given) */
     const char *prompts_file;   /* --prompts */
+    bool seed_given;            /* -s with a non-negative seed (else one is drawn at random) */
+    bool model_given;           /* -m given (else find_model chose) */
 } opts;
 
-/* Parses the flags shared by generate and eval. Returns 0, 1 for --help, -1 on error. */
-static int parse_opts(int argc, char **argv, int first, opts *o)
+/* The model to use without -m: DEFAULT_MODEL if it exists, else the first entry of models/ (by
+ * name) that looks like a model: a directory with config.json, or a .bin or .gguf file. NULL
+ * when there is none; the path is in buf. */
+static const char *find_model(char *buf, size_t len)
 {
-    o->model = DEFAULT_MODEL;
+    struct stat sb;
+    if (stat(DEFAULT_MODEL, &sb) == 0) {
+        snprintf(buf, len, "%s", DEFAULT_MODEL);
+        return buf;
+    }
+    struct dirent **names;
+    int n = scandir("models", &names, NULL, alphasort);
+    const char *found = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *e = names[i]->d_name;
+        size_t el = strlen(e);
+        char path[4096], probe[4200];
+        snprintf(path, sizeof path, "models/%s", e);
+        snprintf(probe, sizeof probe, "%s/config.json", path);
+        bool model = e[0] != '.' && stat(path, &sb) == 0 &&
+                     ((S_ISDIR(sb.st_mode) && access(probe, R_OK) == 0) ||
+                      (S_ISREG(sb.st_mode) && ((el > 4 && !strcmp(e + el - 4, ".bin")) ||
+                                               (el > 5 && !strcmp(e + el - 5, ".gguf")))));
+        if (model && !found) {
+            snprintf(buf, len, "%s", path);
+            found = buf;
+        }
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
+    return found;
+}
+
+/* Sets *model to the model find_model chooses when none was given, with a notice when it is not
+ * DEFAULT_MODEL. Returns 0, or -1 with a one-line message and a hint when there is none. */
+static int resolve_model(const char **model, const char *cmd)
+{
+    static char buf[4096];
+    if (*model) return 0;
+    if (!(*model = find_model(buf, sizeof buf))) {
+        fprintf(stderr, "vkgpt2: %s: no -m given and no model at " DEFAULT_MODEL " or under models/ "
+                        "(run sh tools/demo.sh, or vkgpt2 synth -o " DEFAULT_MODEL " --size 124M "
+                        "--type f16, or pass -m PATH)\n", cmd);
+        return -1;
+    }
+    if (strcmp(*model, DEFAULT_MODEL))
+        fprintf(stderr, "vkgpt2: no -m given: using %s (the first model under models/)\n", *model);
+    return 0;
+}
+
+/* Parses the flags shared by generate and eval (cmd names the command in messages). Returns 0,
+ * 1 for --help, -1 on error. Afterwards the model is chosen (resolve_model), a seed drawn unless
+ * one was given, and the thread count capped. */
+static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd)
+{
+    o->model = NULL;
     o->sp = vkg_sample_defaults();
     o->sess = vkg_session_defaults();
     for (int i = first; i < argc; i++) {
@@ -154,8 +299,13 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
         else if (IS("-p", "--prompt")) { VAL(); o->prompt = v; }
         else if (IS("-f", "--file")) { VAL(); o->prompt_file = v; }
         else if (IS("-n", "--n_predict")) { VAL(); if (cli_int(a, v, 0, 1 << 30, &o->sp.n_predict)) return -1; }
-        else if (IS("-s", "--seed")) { VAL(); if (cli_u64(a, v, &o->sp.seed)) return -1; }
-        else if (IS("-t", "--threads")) { VAL(); if (cli_int(a, v, 1, 1024, &o->sess.n_threads)) return -1; }
+        else if (IS("-s", "--seed")) {
+            VAL();
+            bool random;
+            if (cli_seed(a, v, &o->sp.seed, &random)) return -1;
+            o->seed_given = !random;
+        }
+        else if (IS("-t", "--threads")) { VAL(); if (cli_int(a, v, 1, 1 << 16, &o->sess.n_threads)) return -1; }
         else if (IS("-b", "--batch_size")) { VAL(); if (cli_int(a, v, 1, 1 << 16, &o->sess.n_batch)) return -1; }
         else if (IS("--top_k", "--top-k")) { VAL(); if (cli_int(a, v, 0, 1 << 30, &o->sp.top_k)) return -1; }
         else if (IS("--top_p", "--top-p")) { VAL(); if (cli_float(a, v, 0.0, 1.0, &o->sp.top_p)) return -1; }
@@ -179,8 +329,7 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
                 fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v);
                 return -1;
             }
-            o->sess.kv_f16 = !strcmp(v, "f16");
-            o->kv_set = true;
+            o->sess.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
         } else if (!strcmp(a, "--backend")) {
             VAL();
             if (!strcmp(v, "auto")) o->sess.backend = VKG_BACKEND_AUTO;
@@ -191,14 +340,19 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
                 return -1;
             }
         } else {
-            fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 --help)\n", a);
+            cli_unexpected(cmd, a);
             return -1;
         }
 #undef VAL
 #undef IS
     }
-    /* The KV cache defaults to f16 on the GPU (half the memory traffic), f32 on the CPU. */
-    if (!o->kv_set) o->sess.kv_f16 = o->sess.backend != VKG_BACKEND_CPU;
+    o->model_given = o->model != NULL;
+    if (resolve_model(&o->model, cmd)) return -1;
+    if (!o->seed_given) o->sp.seed = cli_random_seed();
+    cli_cap_threads(&o->sess.n_threads);
+    if (o->sess.backend == VKG_BACKEND_CPU && o->sess.device >= 0)
+        fprintf(stderr, "vkgpt2: --device %d is ignored: --backend cpu runs on no Vulkan device\n",
+                o->sess.device);
     return 0;
 }
 
@@ -216,15 +370,11 @@ static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms
     double t = now_ms();
     *m = vkg_model_load(o->model, err, sizeof err);
     if (!*m) {
-        /* One line: the hint for the default path goes on it. */
-        if (!strcmp(o->model, DEFAULT_MODEL))
-            fprintf(stderr, "vkgpt2: %s (make a model with 'vkgpt2 synth' or fetch one with "
-                            "tools/download-model.sh, then pass -m)\n", err);
-        else
-            fprintf(stderr, "vkgpt2: %s\n", err);
+        fprintf(stderr, "vkgpt2: %s\n", err);
         return -1;
     }
-    /* On the CPU backend chosen by AUTO the f16 default makes no sense; the session decides. */
+    /* The KV type (f16 on Vulkan, f32 on the CPU) is left to the session: it knows which backend
+     * it ended up with. */
     *s = vkg_session_create(*m, &o->sess, err, sizeof err);
     if (!*s) {
         fprintf(stderr, "vkgpt2: %s\n", err);
@@ -278,8 +428,18 @@ static void print_ids(FILE *f, const int32_t *ids, size_t n)
 static int cmd_generate(int argc, char **argv, int first)
 {
     opts o = {0};
-    int r = parse_opts(argc, argv, first, &o);
-    if (r) { if (r > 0) fputs(usage_text, stdout); return r > 0 ? 0 : 2; }
+    int r = parse_opts(argc, argv, first, &o, "generate");
+    if (r > 0) { /* `vkgpt2 --help` is the whole page, `vkgpt2 generate --help` this command's */
+        if (first == 1) print_main_help();
+        else fputs("usage: vkgpt2 generate [options]   (or: vkgpt2 [options])\n\n", stdout), fputs(generate_help, stdout);
+        return 0;
+    }
+    if (r) return 2;
+    if ((o.profile || o.trace) && (o.parallel || o.prompts_file)) {
+        fprintf(stderr, "vkgpt2: %s profiles single-sequence runs only, not -np/--prompts\n",
+                o.profile ? "--profile" : "--trace");
+        return 2;
+    }
     if (o.prompt && o.prompt_file) {
         fprintf(stderr, "vkgpt2: give -p or -f, not both\n");
         return 2;
@@ -370,6 +530,7 @@ static int cmd_generate(int argc, char **argv, int first)
         fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
         const char *dev = vkg_session_device(s);
         cli_json_string(f, dev, strlen(dev));
+        fprintf(f, ", \"seed\": %llu", (unsigned long long)o.sp.seed);
         fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
                    "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
                    "\"total_ms\": %.3f}",
@@ -394,19 +555,27 @@ static int cmd_generate(int argc, char **argv, int first)
     }
     free(g.text);
     fflush(stdout);
+    if (cli_stdout_errno() == EPIPE) { /* the reader left before the end: quietly */
+        rc = EXIT_PIPE_CLOSED;
+        goto out;
+    }
     fprintf(stderr, "\n%s: backend %s on %s\n", "vkgpt2", vkg_session_backend(s), vkg_session_device(s));
     fprintf(stderr, "%s:     load time = %9.2f ms\n", "vkgpt2", st.load_ms);
-    fprintf(stderr, "%s:   prompt eval = %9.2f ms / %d tokens (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
-            st.prompt_ms, st.prompt_tokens, st.prompt_tokens ? st.prompt_ms / st.prompt_tokens : 0,
+    fprintf(stderr, "%s:   prompt eval = %9.2f ms / %d %s (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
+            st.prompt_ms, st.prompt_tokens, cli_plural(st.prompt_tokens, "token", "tokens"),
+            st.prompt_tokens ? st.prompt_ms / st.prompt_tokens : 0,
             st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0);
-    fprintf(stderr, "%s:        decode = %9.2f ms / %d tokens (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
-            st.decode_ms, st.decode_tokens, st.decode_ms_per_token,
-            st.decode_ms > 0 ? st.decode_tokens * 1e3 / st.decode_ms : 0);
+    fprintf(stderr, "%s:        decode = %9.2f ms / %d %s (%.2f ms/token, %.1f tok/s)\n", "vkgpt2",
+            st.decode_ms, st.decode_tokens, cli_plural(st.decode_tokens, "token", "tokens"),
+            st.decode_ms_per_token, st.decode_ms > 0 ? st.decode_tokens * 1e3 / st.decode_ms : 0);
     fprintf(stderr, "%s:   sample time = %9.2f ms\n", "vkgpt2", st.sample_ms);
     fprintf(stderr, "%s:    total time = %9.2f ms\n", "vkgpt2", st.total_ms + st.load_ms);
     fprintf(stderr, "%s:        memory = weights %.1f MiB, KV cache %.1f MiB, scratch %.1f MiB\n", "vkgpt2",
             st.weights_bytes / 1048576.0, st.kv_bytes / 1048576.0, st.scratch_bytes / 1048576.0);
-    if (o.sess.verbose)
+    fprintf(stderr, "%s:          seed = %llu (-s %llu repeats this run)\n", "vkgpt2",
+            (unsigned long long)o.sp.seed, (unsigned long long)o.sp.seed);
+    /* The counters are the Vulkan backend's (command buffers, dispatches): none on the CPU. */
+    if (o.sess.verbose && strcmp(vkg_session_backend(s), "cpu"))
         fprintf(stderr, "%s:      counters = decode records %llu, prefill records %llu, submits %llu, "
                         "dispatches/token %llu, barriers/token %llu, readback bytes/token %llu\n", "vkgpt2",
                 (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
@@ -420,7 +589,8 @@ static int cmd_generate(int argc, char **argv, int first)
     }
     rc = 0;
     if (interrupted) {
-        fprintf(stderr, "vkgpt2: interrupted after %d generated tokens\n", (int)n_gen);
+        fprintf(stderr, "vkgpt2: interrupted after %d generated %s\n", (int)n_gen,
+                cli_plural((long)n_gen, "token", "tokens"));
         rc = EXIT_INTERRUPTED;
     }
 out:
@@ -468,8 +638,8 @@ static int parse_ids(const char *what, const char *s, int32_t **ids, size_t *n)
 static int cmd_eval(int argc, char **argv, int first)
 {
     opts o = {0};
-    int r = parse_opts(argc, argv, first, &o);
-    if (r) { if (r > 0) fputs(usage_text, stdout); return r > 0 ? 0 : 2; }
+    int r = parse_opts(argc, argv, first, &o, "eval");
+    if (r) { if (r > 0) fputs(eval_help, stdout); return r > 0 ? 0 : 2; }
     if (!o.ids || !o.logits_out) {
         fprintf(stderr, "vkgpt2: eval needs --ids \"ID ...\" and --logits OUT\n");
         return 2;
@@ -519,7 +689,12 @@ static int cmd_eval(int argc, char **argv, int first)
     int wrc = 0;
     if (lo && w == n * (size_t)info.n_vocab) wrc = vkg_output_commit(lo, err, sizeof err);
     else if (lo) { vkg_output_abort(lo); wrc = -1; snprintf(err, sizeof err, "%s: write failed: %s", o.logits_out, strerror(errno)); }
-    else if (fflush(f) || ferror(f) || w != n * (size_t)info.n_vocab) { wrc = -1; snprintf(err, sizeof err, "-: write failed: %s", strerror(errno)); }
+    else if (fflush(f) || ferror(f) || w != n * (size_t)info.n_vocab) {
+        int why = cli_stdout_errno();
+        if (why == EPIPE) { rc = EXIT_PIPE_CLOSED; goto out; } /* the reader left: quietly */
+        wrc = -1;
+        snprintf(err, sizeof err, "-: write failed: %s", strerror(why ? why : EIO));
+    }
     if (wrc) {
         cli_output_error(wrc, "--logits", o.logits_out, err);
         goto out;
@@ -550,18 +725,19 @@ out:
 
 static int cmd_tokens(int argc, char **argv, int first, bool encode)
 {
-    const char *model = DEFAULT_MODEL;
+    const char *model = NULL, *cmd = encode ? "tokenize" : "detokenize";
     for (int i = first; i < argc; i++) {
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage_text, stdout);
+            fputs(encode ? tokenize_help : detokenize_help, stdout);
             return 0;
         } else {
-            fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 --help)\n", argv[i]);
+            cli_unexpected(cmd, argv[i]);
             return 2;
         }
     }
+    if (resolve_model(&model, cmd)) return 1;
     char err[1024];
     vkg_model *m = vkg_vocab_load(model, err, sizeof err);
     if (!m) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
@@ -608,10 +784,15 @@ static int cmd_synth(int argc, char **argv, int first)
     unsigned flags = 0;
     /* format NULL: from the name (.gguf GGUF, .bin ggml, else a Hugging Face directory) */
     vkg_synth_params p = {.size = "tiny", .format = NULL, .type = "f32", .vocab_dir = NULL, .seed = 1};
+    static const char *const valued[] = {"-o", "--output", "--size", "--format", "--type", "--vocab",
+                                         "--seed", NULL};
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(synth_help, stdout); return 0; }
         if (!strcmp(a, "--force")) { flags |= VKG_OUT_FORCE; continue; }
+        bool known = false;
+        for (int k = 0; valued[k]; k++) known |= !strcmp(a, valued[k]);
+        if (!known) { cli_unexpected("synth", a); return 2; }
         if (!(v = cli_value(argc, argv, &i))) return 2;
         if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--size")) p.size = v;
@@ -619,7 +800,6 @@ static int cmd_synth(int argc, char **argv, int first)
         else if (!strcmp(a, "--type")) p.type = v;
         else if (!strcmp(a, "--vocab")) p.vocab_dir = v;
         else if (!strcmp(a, "--seed")) { if (cli_u64(a, v, &p.seed)) return 2; }
-        else { fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 --help)\n", a); return 2; }
     }
     if (!out) { fprintf(stderr, "vkgpt2: synth needs -o PATH\n"); return 2; }
     char err[1024];
@@ -640,8 +820,8 @@ static int cmd_synth(int argc, char **argv, int first)
 static int cmd_devices(int argc, char **argv, int first)
 {
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage_text, stdout); return 0; }
-        fprintf(stderr, "vkgpt2: devices takes no arguments ('%s'; see vkgpt2 --help)\n", argv[i]);
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(devices_help, stdout); return 0; }
+        fprintf(stderr, "vkgpt2: devices takes no arguments ('%s'; see vkgpt2 devices --help)\n", argv[i]);
         return 2;
     }
     char err[1024];
@@ -664,7 +844,12 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
     if (!strcmp(cmd, "kbench")) return cmd_kbench(argc, argv, 2);
-    if (!strcmp(cmd, "help")) { fputs(usage_text, stdout); return 0; }
+    if (!strcmp(cmd, "help")) { print_main_help(); return 0; }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        if (argc > 2) { cli_unexpected("--version", argv[2]); return 2; }
+        printf("vkgpt2 %s (libvkgpt2 %s)\n", VKG_VERSION, vkg_version());
+        return 0;
+    }
     if (argc > 1 && cmd[0] != '-') {
         fprintf(stderr, "vkgpt2: unknown command '%s' (see vkgpt2 --help)\n", cmd);
         return 2;
@@ -675,15 +860,18 @@ static int dispatch(int argc, char **argv)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* a closed reader shows up as EPIPE (see "signals" above) */
+    cli_stdout_init();
+    vkg_set_notice_handler(cli_notice, NULL); /* the library's notices, printed here */
+    if (cli_split_equals(&argc, &argv)) return 2;
     cli_progress_start();     /* progress of long steps on a terminal's stderr (cli_out.c) */
     int rc = dispatch(argc, argv);
-    /* Output that never arrived (a full disk, a closed descriptor) is a failure, not a success;
-     * a reader that went away (EPIPE) is a quiet stop. */
-    errno = 0;
-    int flush_failed = fflush(stdout);
-    if (stdout_closed || (flush_failed && errno == EPIPE)) return EXIT_PIPE_CLOSED;
-    if (flush_failed || ferror(stdout)) {
-        if (!rc) fprintf(stderr, "vkgpt2: stdout: write failed%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
+    /* One rule for every command: output that never arrived (a full disk, a closed descriptor) is
+     * a failure, with the reason; a reader that went away (EPIPE) is a quiet stop with 141. */
+    fflush(stdout);
+    int why = cli_stdout_errno();
+    if (stdout_closed || why == EPIPE) return EXIT_PIPE_CLOSED;
+    if (why) {
+        if (!rc) fprintf(stderr, "vkgpt2: stdout: write failed: %s\n", strerror(why));
         return rc ? rc : 1;
     }
     return rc;
