@@ -187,6 +187,12 @@ void vk_pipelines_destroy(vk_engine *e) {
 }
 
 vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spec, int n_spec) {
+    return vk_pipeline_get_opts(e, name, spec, n_spec, NULL);
+}
+
+vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t *spec, int n_spec,
+                                  const vk_pipeline_opts *opts_in) {
+    vk_pipeline_opts opts = opts_in ? *opts_in : (vk_pipeline_opts){0};
     if (!e || !name) {
         fprintf(stderr, "vkgpt2: vk_pipeline_get: no engine or no name\n");
         return NULL;
@@ -200,8 +206,24 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
         fprintf(stderr, "vkgpt2: vk_pipeline_get: shader name too long: %s\n", name);
         return NULL;
     }
+    const vk_caps *c = &e->caps;
+    if (opts.required_subgroup_size &&
+        (!c->subgroup_size_control || opts.required_subgroup_size < c->subgroup_min ||
+         opts.required_subgroup_size > c->subgroup_max)) {
+        fprintf(stderr, "vkgpt2: vk_pipeline_get(%s): the device cannot require subgroups of %u "
+                        "(range %u..%u%s)\n", name, opts.required_subgroup_size, c->subgroup_min,
+                c->subgroup_max, c->subgroup_size_control ? "" : ", no size control");
+        return NULL;
+    }
+    if (opts.full_subgroups && !c->full_subgroups) {
+        fprintf(stderr, "vkgpt2: vk_pipeline_get(%s): the device has no computeFullSubgroups\n",
+                name);
+        return NULL;
+    }
     for (vk_pipeline *p = e->pipelines; p; p = p->next)
         if (p->n_spec == n_spec && strcmp(p->name, name) == 0 &&
+            p->opts.required_subgroup_size == opts.required_subgroup_size &&
+            p->opts.full_subgroups == opts.full_subgroups &&
             (n_spec == 0 || memcmp(p->spec, spec, (size_t)n_spec * sizeof *spec) == 0))
             return p;
 
@@ -218,6 +240,7 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
     }
     snprintf(p->name, sizeof p->name, "%s", name);
     p->n_spec = n_spec;
+    p->opts = opts;
     if (n_spec)
         memcpy(p->spec, spec, (size_t)n_spec * sizeof *spec);
     p->layout = e->layout;
@@ -247,10 +270,19 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
         .dataSize = (size_t)n_spec * sizeof(uint32_t),
         .pData = p->spec,
     };
+    /* A kernel that assumes a subgroup width (the coopmat ones: 4 subgroups of 32) gets it
+     * required, with full subgroups, instead of trusting the default size. */
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo rss = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+        .requiredSubgroupSize = opts.required_subgroup_size,
+    };
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .pNext = opts.required_subgroup_size ? &rss : NULL,
+            .flags = opts.full_subgroups ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT
+                                         : 0,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
             .module = module,
             .pName = "main",
