@@ -2,8 +2,10 @@
  *
  * Weights are uploaded once; the KV cache and every activation buffer live on the device. Each step
  * shape (number of tokens, what is read back) is recorded once into command sequences and replayed:
- * the values that change per step (n_past, n, token ids) sit in a small host-visible buffer that
- * the shaders read, so nothing is re-recorded per token. Nodes the device cannot or must not run
+ * the values that change per step (n_past, n, token ids, sampling settings) sit in a small
+ * host-visible buffer that the host writes and each recorded sequence first copies into a
+ * device-local mirror, which the shaders read, so nothing is re-recorded per token and no kernel
+ * reads them across PCIe. Nodes the device cannot or must not run
  * (VKGPT2_CPU_OPS) split a step into GPU segments with a CPU node between them, moving just the
  * buffers that node reads and writes.
  *
