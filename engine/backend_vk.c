@@ -2,8 +2,10 @@
  *
  * Weights are uploaded once; the KV cache and every activation buffer live on the device. Each step
  * shape (number of tokens, what is read back) is recorded once into command sequences and replayed:
- * the values that change per step (n_past, n, token ids) sit in a small host-visible buffer that
- * the shaders read, so nothing is re-recorded per token. Nodes the device cannot or must not run
+ * the values that change per step (n_past, n, token ids, sampling settings) sit in a small
+ * host-visible buffer that the host writes and each recorded sequence first copies into a
+ * device-local mirror, which the shaders read, so nothing is re-recorded per token and no kernel
+ * reads them across PCIe. Nodes the device cannot or must not run
  * (VKGPT2_CPU_OPS) split a step into GPU segments with a CPU node between them, moving just the
  * buffers that node reads and writes.
  *
@@ -23,6 +25,7 @@
 #include "vk_ops.h"
 #include "vk_profile.h"
 #include "gpt2/notice.h"
+#include "vk_select.h"
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
 #define MAX_SEGMENTS 64  /* GPU segments of one step */
@@ -63,12 +66,18 @@ typedef struct vk_backend {
     vk_mem act[GPT2_BUF_COUNT];  /* activations, max_rows rows each */
     vk_mem *kc, *vc;             /* per layer KV cache [n_slots * n_ctx][E] */
     vk_mem scratch;              /* attention partials (max_rows rows of them) */
-    vk_mem step;                 /* host-visible vk_step_params + vk_step_row[max_rows] */
-    vk_mem ids;                  /* host-visible int32[max_rows] */
+    vk_mem params;               /* host-visible: the per-step inputs below, written by the host */
+    vk_mem params_dev;           /* device-local mirror of params, which the shaders read: copied
+                                    from params at the start of every recorded sequence, so a
+                                    discrete GPU does not read them across PCIe in every kernel */
+    VkDeviceSize params_bytes;   /* bytes of params (and of the mirror) */
+    vk_mem step, step_dev;       /* views of params / params_dev: vk_step_params +
+                                    vk_step_row[max_rows] */
+    vk_mem ids, ids_dev;         /* views: int32[max_rows] */
+    vk_mem sparams, sparams_dev; /* views: vk_sample_params of the next draw (eval), or one per
+                                    row (eval_rows) */
     vk_mem readback;             /* host-visible logits [max_rows][V] and the argmax */
     vk_mem picks;                /* host-visible uint32[max_rows]: a batched step's picks */
-    vk_mem sparams;              /* host-visible vk_sample_params of the next draw (eval), or one
-                                    per row (eval_rows) */
     bool sampling;               /* eval draws with sparams instead of taking the argmax */
     bool sampling_rows;          /* eval_rows draws with the per-row sparams */
     plan plans[MAX_PLANS];       /* recorded step shapes */
@@ -122,15 +131,15 @@ static VkDeviceAddress act(const vk_backend *b, gpt2_buf buf, int row)
 }
 
 /* Records node nd for n tokens (rows of a batched step) into s, followed by the barrier the next
- * node needs. */
-static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bool batched)
+ * node needs. exact: the step returns every row's logits, so its matmuls read x as f32. */
+static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bool batched, bool exact)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
     const int E = hp->n_embd;
     switch (nd->op) {
     case GPT2_OP_EMBED:
         vk_op_embed(b->ops, s, act(b, nd->out, 0), weight_addr(b, nd->w), nd->w->type,
-                    weight_addr(b, nd->b), nd->b->type, b->ids.addr, b->step.addr, n, E);
+                    weight_addr(b, nd->b), nd->b->type, b->ids_dev.addr, b->step_dev.addr, n, E);
         break;
     case GPT2_OP_LAYERNORM:
         vk_op_layernorm(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), weight_addr(b, nd->w),
@@ -138,27 +147,31 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bo
         break;
     case GPT2_OP_MATMUL: {
         int rows_in = nd->last_row_only ? 1 : n;
+        /* The LM head and every matmul of an all-logits step keep x in f32 (no coopmat kernel,
+         * which rounds x to f16): logits keep the plain kernels' accuracy. */
+        vk_ops_set_exact_x(b->ops, exact || nd->out == GPT2_BUF_LOGITS);
         vk_op_matmul(b->ops, s, act(b, nd->out, 0), gpt2_buf_width(hp, nd->out),
                      act(b, nd->in, nd->last_row_only ? n - 1 : 0), gpt2_buf_width(hp, nd->in),
                      weight_addr(b, nd->w), nd->w->type, (int)nd->w->ne[1], (int)nd->w->ne[0],
                      weight_addr(b, nd->b), rows_in, nd->epilogue, (int)hp->gelu);
+        vk_ops_set_exact_x(b->ops, false);
         break;
     }
     case GPT2_OP_ATTENTION:
         if (n > 1 && !batched) { /* one-token decode rows store their own K/V inside attention */
             vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                           b->base.params.kv_type, act(b, nd->in, 0), b->step.addr, n, E);
+                           b->base.params.kv_type, act(b, nd->in, 0), b->step_dev.addr, n, E);
             /* Attention reads the K/V rows kv_store just wrote. */
             vk_seq_barrier(s);
         }
         if (batched)
             vk_op_attention_rows(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0),
                                  b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                                 b->base.params.kv_type, b->step.addr, n, hp->n_head,
+                                 b->base.params.kv_type, b->step_dev.addr, n, hp->n_head,
                                  E / hp->n_head, hp->n_ctx, b->scratch.addr);
         else
             vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
-                            b->vc[nd->layer].addr, b->base.params.kv_type, b->step.addr, n,
+                            b->vc[nd->layer].addr, b->base.params.kv_type, b->step_dev.addr, n,
                             hp->n_head, E / hp->n_head, hp->n_ctx, b->scratch.addr);
         break;
     default:
@@ -202,9 +215,16 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
             if (!cur) goto fail;
             vk_seq_set_timing(cur, b->base.prof != NULL); /* profiles: timestamps per dispatch */
             vk_seq_begin(cur);
+            /* The step's inputs (positions, ids, sampling settings), written by the host into
+             * host-visible memory before the submit, go to their device-local mirror first: one
+             * small transfer instead of dependent PCIe reads in every embed, kv_store and
+             * attention of the step. vk_seq_copy's barrier after it makes the copied bytes
+             * visible to the shaders (and indirect reads) that follow; its barrier before it
+             * orders the copy after the previous replay's reads of the mirror. */
+            vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, b->params_bytes);
         }
         if (on_gpu) {
-            record_node(b, cur, nd, n, batched);
+            record_node(b, cur, nd, n, batched, mode == OUT_ALL);
             continue;
         }
         bool last_node_done = !nd;
@@ -217,12 +237,12 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
                                       hp->n_vocab, n);
                 } else if (batched && mode == OUT_SAMPLE) {
                     vk_op_sample_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
-                                      b->sparams.addr, hp->n_vocab, n);
+                                      b->sparams_dev.addr, hp->n_vocab, n);
                 } else if (mode == OUT_ARGMAX) {
                     vk_op_argmax(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
                 } else if (mode == OUT_SAMPLE) {
                     vk_op_sample(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0),
-                                 b->sparams.addr, hp->n_vocab);
+                                 b->sparams_dev.addr, hp->n_vocab);
                 } else {
                     vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback,
                                 sizeof(uint32_t) * 4,
@@ -276,6 +296,20 @@ static plan *plan_get(vk_backend *b, int n, out_mode mode, bool batched, char *e
 }
 
 /* ---- execution ---- */
+
+/* The one-line error of a sequence s that failed while running `what`: the VkResult, and for a
+ * timeout the limit that was reached. */
+static void step_error(const vk_backend *b, const vk_seq *s, const char *what, char *err, size_t errlen)
+{
+    VkResult r = vk_seq_last_error(s);
+    if (r == VK_TIMEOUT)
+        snprintf(err, errlen, "vulkan backend: the device did not finish %s within %.0f s (%s; the "
+                 "limit is VKGPT2_FENCE_TIMEOUT_MS) and is treated as lost", what,
+                 (double)vk_engine_fence_timeout_ns(b->e) / 1e9, vk_result_str(r));
+    else
+        snprintf(err, errlen, "vulkan backend: the device failed while running %s: %s", what,
+                 r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+}
 
 /* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back.
  * row_base/row_pos: a batched step's rows (else NULL: n tokens at n_past in the current slot). */
@@ -331,9 +365,7 @@ static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bo
         if (p->seg[i].seq) {
             base->counters.submits++;
             if (vk_seq_run(p->seg[i].seq)) {
-                VkResult r = vk_seq_last_error(p->seg[i].seq);
-                snprintf(err, errlen, "vulkan backend: the device failed while running a step: %s",
-                         r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+                step_error(b, p->seg[i].seq, "a step", err, errlen);
                 base->failed = true; /* api.c may go on on the CPU */
                 return -1;
             }
@@ -433,9 +465,7 @@ static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot,
         if (p->seg[i].seq) {
             base->counters.submits++;
             if (vk_seq_run(p->seg[i].seq)) {
-                VkResult r = vk_seq_last_error(p->seg[i].seq);
-                snprintf(err, errlen, "vulkan backend: the device failed while running a batched step: %s",
-                         r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+                step_error(b, p->seg[i].seq, "a batched step", err, errlen);
                 base->failed = true;
                 return -1;
             }
@@ -506,9 +536,7 @@ static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, si
     int rc = vk_seq_end(q) || vk_seq_run(q) ? -1 : 0;
     base->counters.submits++;
     if (rc) {
-        VkResult r = vk_seq_last_error(q);
-        snprintf(err, errlen, "vulkan backend: the device failed while copying a KV slot: %s",
-                 r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+        step_error(b, q, "copying a KV slot", err, errlen);
         base->failed = true;
     }
     vk_seq_destroy(q);
@@ -523,6 +551,17 @@ static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, si
 }
 
 /* ---- life cycle ---- */
+
+/* The bytes [off, off + size) of m as an allocation of their own (not to be freed). */
+static vk_mem param_view(const vk_mem *m, VkDeviceSize off, VkDeviceSize size)
+{
+    vk_mem v = *m;
+    v.offset += off;
+    v.size = size;
+    v.addr += off;
+    v.map = m->map ? (char *)m->map + off : NULL;
+    return v;
+}
 
 /* Refuses up front a model whose weights, KV cache and activations together exceed the largest
  * device-local heap ($VKGPT2_DEVICE_MEM_LIMIT bytes, when set, stands for the heap size). */
@@ -572,7 +611,7 @@ static void vk_destroy(gpt2_backend *base)
             if (b->kc[l].size) vk_mem_free(b->e, &b->kc[l]);
             if (b->vc[l].size) vk_mem_free(b->e, &b->vc[l]);
         }
-        vk_mem *m[] = {&b->scratch, &b->step, &b->ids, &b->readback, &b->picks, &b->sparams};
+        vk_mem *m[] = {&b->scratch, &b->params, &b->params_dev, &b->readback, &b->picks};
         for (size_t i = 0; i < sizeof m / sizeof *m; i++) if (m[i]->size) vk_mem_free(b->e, m[i]);
     }
     for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->host[i]);
@@ -617,13 +656,24 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);
         goto fail;
     }
-    if (vk_engine_create(&b->e, p->device, err, errlen)) goto fail;
+    if (p->device_name ? vk_engine_create_named(&b->e, p->device_name, err, errlen)
+                       : vk_engine_create(&b->e, p->device, err, errlen))
+        goto fail;
     if (p->skip_cpu_device && vk_engine_caps(b->e)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
         snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU", vk_engine_caps(b->e)->name);
         goto fail;
     }
     if (!(b->ops = vk_ops_create(b->e, err, errlen))) goto fail;
     snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
+    if (p->verbose) {
+        char how[256];
+#ifdef VKG_HAVE_COOPMAT_KHR
+        vk_coopmat_describe(vk_engine_caps(b->e), true, how, sizeof how);
+#else
+        vk_coopmat_describe(vk_engine_caps(b->e), false, how, sizeof how);
+#endif
+        vkg_notice(VKG_NOTICE_INFO, "Vulkan device %s: f16 prefill matmuls run %s", base->device_name, how);
+    }
     if (check_device_memory(m, &base->params, vk_engine_caps(b->e), err, errlen)) goto fail;
 
     /* Weights: every tensor the graph names, once each. */
@@ -658,14 +708,24 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     }
     size_t scratch = nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
     size_t rb = 4 * sizeof(uint32_t) + nb * (size_t)hp->n_vocab * sizeof(float);
+    /* Per-step inputs: one host-visible block the host writes and its device-local mirror the
+     * shaders read (step header and rows, ids, sampling settings, 256-byte aligned views). */
+    VkDeviceSize step_bytes = sizeof(vk_step_params) + nb * sizeof(vk_step_row);
+    VkDeviceSize ids_off = (step_bytes + 255) / 256 * 256;
+    VkDeviceSize sp_off = ids_off + (nb * sizeof(int32_t) + 255) / 256 * 256;
+    b->params_bytes = sp_off + nb * sizeof(vk_sample_params);
     if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
-        vk_mem_alloc(b->e, &b->step, sizeof(vk_step_params) + nb * sizeof(vk_step_row), VK_MEM_HOST,
-                     err, errlen) ||
-        vk_mem_alloc(b->e, &b->ids, nb * sizeof(int32_t), VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->params, b->params_bytes, VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->params_dev, b->params_bytes, VK_MEM_DEVICE, err, errlen) ||
         vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->picks, nb * sizeof(uint32_t), VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->sparams, nb * sizeof(vk_sample_params), VK_MEM_HOST, err, errlen))
+        vk_mem_alloc(b->e, &b->picks, nb * sizeof(uint32_t), VK_MEM_HOST, err, errlen))
         goto fail;
+    b->step = param_view(&b->params, 0, step_bytes);
+    b->ids = param_view(&b->params, ids_off, nb * sizeof(int32_t));
+    b->sparams = param_view(&b->params, sp_off, nb * sizeof(vk_sample_params));
+    b->step_dev = param_view(&b->params_dev, 0, step_bytes);
+    b->ids_dev = param_view(&b->params_dev, ids_off, nb * sizeof(int32_t));
+    b->sparams_dev = param_view(&b->params_dev, sp_off, nb * sizeof(vk_sample_params));
     base->scratch_bytes += scratch;
 
     /* Host side for nodes run on the CPU. */

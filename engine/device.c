@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk_fault.h"
 #include "vk_internal.h"
 #include "gpt2/notice.h"
+#include "vk_select.h"
 
 #define MAX_EXTS 16
 
@@ -223,6 +225,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
                           has_ext(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     p->ext_portability = has_ext(exts, n_ext, "VK_KHR_portability_subset");
     bool ext_driver_props = has_ext(exts, n_ext, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
+    bool ext_maintenance4 = has_ext(exts, n_ext, "VK_KHR_maintenance4");
     free(exts);
 
     /* properties */
@@ -234,8 +237,16 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
     VkPhysicalDeviceSubgroupSizeControlProperties ssc = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
+    VkPhysicalDeviceIDProperties idp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, .pNext = &m3};
+    VkPhysicalDeviceMaintenance4Properties m4 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
     VkPhysicalDeviceProperties2 props2 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &idp};
+    if (api >= VK_API_VERSION_1_3 || ext_maintenance4) {
+        m4.pNext = props2.pNext;
+        props2.pNext = &m4;
+    }
     if (api >= VK_API_VERSION_1_2 || ext_driver_props) {
         drv.pNext = props2.pNext;
         props2.pNext = &drv;
@@ -349,6 +360,8 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     c->subgroup_min = p->subgroup_min;
     c->subgroup_max = p->subgroup_max;
     c->subgroup_size_control = p->size_control;
+    c->full_subgroups = p->size_control && p->full_subgroups;
+    c->max_wg_subgroups = p->size_control ? ssc.maxComputeWorkgroupSubgroups : 0;
 
     /* cooperative matrix (NV): look for an f16 x f16 -> f32 subgroup shape */
     if (ext_coopmat_nv && fcm.cooperativeMatrix && vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) {
@@ -358,21 +371,27 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
             if (cm) {
                 for (uint32_t i = 0; i < n; i++)
                     cm[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
-                if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, cm) >= 0) {
-                    for (uint32_t i = 0; i < n; i++) {
-                        if (cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                            cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                            cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-                            cm[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-                            cm[i].scope == VK_SCOPE_SUBGROUP_NV) {
-                            p->coopmat_m = cm[i].MSize;
-                            p->coopmat_n = cm[i].NSize;
-                            p->coopmat_k = cm[i].KSize;
-                            c->coopmat_nv = true;
-                            break;
-                        }
+                vk_coopmat_prop *pr = calloc(n, sizeof *pr);
+                if (pr && vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, cm) >= 0) {
+                    for (uint32_t i = 0; i < n; i++)
+                        pr[i] = (vk_coopmat_prop){
+                            .m = cm[i].MSize, .n = cm[i].NSize, .k = cm[i].KSize,
+                            .f16_f16_f32 = cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                                           cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                                           cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                                           cm[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV,
+                            .subgroup_scope = cm[i].scope == VK_SCOPE_SUBGROUP_NV};
+                    /* 16x16x16 wherever it is in the list (the kernel's shape), else the first
+                     * f16 shape, reported but not used */
+                    int at = vk_pick_coopmat_shape(pr, (int)n);
+                    if (at >= 0) {
+                        p->coopmat_m = pr[at].m;
+                        p->coopmat_n = pr[at].n;
+                        p->coopmat_k = pr[at].k;
+                        c->coopmat_nv = true;
                     }
                 }
+                free(pr);
                 free(cm);
             }
         }
@@ -392,27 +411,26 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
             if (cm) {
                 for (uint32_t i = 0; i < n; i++)
                     cm[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
-                if (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(phys, &n, cm) >= 0) {
-                    /* prefer 16x16x16 (the shape matmul_coopmat_khr is written for) */
-                    for (uint32_t i = 0; i < n; i++) {
-                        if (cm[i].AType != VK_COMPONENT_TYPE_FLOAT16_KHR ||
-                            cm[i].BType != VK_COMPONENT_TYPE_FLOAT16_KHR ||
-                            cm[i].CType != VK_COMPONENT_TYPE_FLOAT32_KHR ||
-                            cm[i].ResultType != VK_COMPONENT_TYPE_FLOAT32_KHR ||
-                            cm[i].scope != VK_SCOPE_SUBGROUP_KHR || cm[i].saturatingAccumulation)
-                            continue;
-                        bool first = !c->coopmat_khr;
-                        bool is16 = cm[i].MSize == 16 && cm[i].NSize == 16 && cm[i].KSize == 16;
-                        if (first || is16) {
-                            c->coopmat_khr_m = cm[i].MSize;
-                            c->coopmat_khr_n = cm[i].NSize;
-                            c->coopmat_khr_k = cm[i].KSize;
-                            c->coopmat_khr = true;
-                        }
-                        if (is16)
-                            break;
+                vk_coopmat_prop *pr = calloc(n, sizeof *pr);
+                if (pr && vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(phys, &n, cm) >= 0) {
+                    for (uint32_t i = 0; i < n; i++)
+                        pr[i] = (vk_coopmat_prop){
+                            .m = cm[i].MSize, .n = cm[i].NSize, .k = cm[i].KSize,
+                            .f16_f16_f32 = cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                                           cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                                           cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+                                           cm[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR,
+                            .subgroup_scope = cm[i].scope == VK_SCOPE_SUBGROUP_KHR,
+                            .saturating = cm[i].saturatingAccumulation};
+                    int at = vk_pick_coopmat_shape(pr, (int)n);
+                    if (at >= 0) {
+                        c->coopmat_khr_m = pr[at].m;
+                        c->coopmat_khr_n = pr[at].n;
+                        c->coopmat_khr_k = pr[at].k;
+                        c->coopmat_khr = true;
                     }
                 }
+                free(pr);
                 free(cm);
             }
         }
@@ -427,8 +445,14 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     c->max_alloc = m3.maxMemoryAllocationSize;
     c->max_shared = p->props.limits.maxComputeSharedMemorySize;
     c->max_wg_invocations = p->props.limits.maxComputeWorkGroupInvocations;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         c->max_wg_count[i] = p->props.limits.maxComputeWorkGroupCount[i];
+        c->max_wg_size[i] = p->props.limits.maxComputeWorkGroupSize[i];
+    }
+    c->max_buffer = api >= VK_API_VERSION_1_3 || ext_maintenance4 ? m4.maxBufferSize : 0;
+    c->max_block = vk_block_limit(c->max_alloc, c->max_buffer);
+    if (api >= VK_API_VERSION_1_1)
+        memcpy(c->device_uuid, idp.deviceUUID, VK_UUID_SIZE);
     for (uint32_t i = 0; i < p->mem.memoryHeapCount; i++)
         if ((p->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
             p->mem.memoryHeaps[i].size > c->device_local_bytes)
@@ -445,16 +469,6 @@ const char *vk_probe_unusable(const vk_probe *p) {
     if (!p->int64)
         return "has no shaderInt64 (needed for device addresses in shaders)";
     return NULL;
-}
-
-static int type_rank(VkPhysicalDeviceType t) {
-    switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
-    default: return 0;
-    }
 }
 
 static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errlen) {
@@ -535,7 +549,9 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         .enabledExtensionCount = n_exts,
         .ppEnabledExtensionNames = exts,
     };
-    VkResult r = vkCreateDevice(e->phys, &dci, NULL, &e->device);
+    VkResult r = vk_fault_create_device();
+    if (r == VK_SUCCESS)
+        r = vkCreateDevice(e->phys, &dci, NULL, &e->device);
     if (r != VK_SUCCESS) {
         e->device = VK_NULL_HANDLE;
         char what[400];
@@ -570,7 +586,36 @@ void vk_keep_drivers_loaded(void) {
         vkg_notice(VKG_NOTICE_ERROR, "keep-drivers instance: %s", vk_result_str(r));
 }
 
+/* What try_create needs to create the logical device of one candidate. */
+typedef struct create_ctx {
+    vk_engine *e;
+    VkPhysicalDevice *phys;
+    vk_probe *probes;
+} create_ctx;
+
+/* vk_try_candidates callback: creates the logical device of device dev. */
+static int try_create(void *ctx, int dev, char *err, size_t errlen) {
+    create_ctx *cc = ctx;
+    cc->e->phys = cc->phys[dev];
+    cc->e->caps = cc->probes[dev].caps;
+    if (create_device(cc->e, &cc->probes[dev], err, errlen) == 0)
+        return 0;
+    cc->e->phys = VK_NULL_HANDLE;
+    memset(&cc->e->caps, 0, sizeof cc->e->caps);
+    return -1;
+}
+
 int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen) {
+    char sel[16];
+    if (device_index < 0)
+        return vk_engine_create_named(out, NULL, err, errlen);
+    snprintf(sel, sizeof sel, "%d", device_index);
+    return vk_engine_create_named(out, sel, err, errlen);
+}
+
+int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_t errlen) {
+    if (device && !*device)
+        device = NULL;
     *out = NULL;
     vk_keep_drivers_loaded();
     if (err && errlen)
@@ -609,49 +654,68 @@ int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen
         vk_set_err(err, errlen, "Vulkan: vkEnumeratePhysicalDevices failed", r);
         goto fail;
     }
-    int chosen = -1;
-    if (device_index >= 0) {
-        if ((uint32_t)device_index >= n) {
-            snprintf(err, errlen, "Vulkan: no device %d (there are %u; see `vkgpt2 devices`)",
-                     device_index, n);
-        } else {
-            vk_probe_device(phys[device_index], &probes[device_index]);
-            const char *why = vk_probe_unusable(&probes[device_index]);
+    /* Probe every device: the ranking and the matching need them all. */
+    const char **names = calloc(n, sizeof *names);
+    uint8_t (*uuids)[VK_UUID_SIZE] = calloc(n, sizeof *uuids);
+    vk_rank_info *rank = calloc(n, sizeof *rank);
+    int *order = calloc(n, sizeof *order);
+    int rc = -1;
+    if (!names || !uuids || !rank || !order) {
+        snprintf(err, errlen, "out of host memory");
+        goto chosen;
+    }
+    const char *why_last = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        vk_probe_device(phys[i], &probes[i]);
+        const vk_caps *c = &probes[i].caps;
+        names[i] = c->name;
+        memcpy(uuids[i], c->device_uuid, VK_UUID_SIZE);
+        const char *why = vk_probe_unusable(&probes[i]);
+        if (why)
+            why_last = why;
+        rank[i] = (vk_rank_info){
+            .usable = why == NULL, .type = c->type, .device_local_bytes = c->device_local_bytes,
+            .coopmat = vk_coopmat_gate(c, false, false, NULL) ||
+                       vk_coopmat_gate(c, true, VKG_VK_COOPMAT_KHR != 0, NULL),
+            .fp16 = c->fp16, .subgroup_arith = c->subgroup_arith};
+    }
+    int n_cand = 0;
+    if (device) {
+        int at = vk_match_device(device, names, (const uint8_t(*)[VK_UUID_SIZE])uuids, (int)n, err,
+                                 errlen);
+        if (at >= 0) {
+            const char *why = vk_probe_unusable(&probes[at]);
             if (why)
-                snprintf(err, errlen, "Vulkan: device %d (%s) %s", device_index,
-                         probes[device_index].caps.name, why);
+                snprintf(err, errlen, "Vulkan: device %d (%s) %s", at, probes[at].caps.name, why);
             else
-                chosen = device_index;
+                order[n_cand++] = at;
         }
+        if (n_cand == 0)
+            goto chosen;
     } else {
-        int best_rank = -1;
-        const char *why_last = NULL;
-        for (uint32_t i = 0; i < n; i++) {
-            vk_probe_device(phys[i], &probes[i]);
-            const char *why = vk_probe_unusable(&probes[i]);
-            if (why) {
-                why_last = why;
-                continue;
-            }
-            int rank = type_rank(probes[i].caps.type);
-            if (rank > best_rank) {
-                best_rank = rank;
-                chosen = (int)i;
-            }
-        }
-        if (chosen < 0)
+        n_cand = vk_rank_devices(rank, (int)n, order);
+        if (n_cand == 0) {
             snprintf(err, errlen, "Vulkan: no usable device among %u (last one %s)", n,
                      why_last ? why_last : "unusable");
+            goto chosen;
+        }
     }
-    if (chosen >= 0) {
-        e->phys = phys[chosen];
-        e->caps = probes[chosen].caps;
-    }
-    int rc = chosen >= 0 ? create_device(e, &probes[chosen], err, errlen) : -1;
+    /* The best candidate whose logical device can be created: a driver that refuses one (out of
+     * memory, a feature it reported but cannot enable) does not stop the next. */
+    create_ctx cc = {.e = e, .phys = phys, .probes = probes};
+    int won = vk_try_candidates(order, n_cand, try_create, &cc, err, errlen);
+    rc = won >= 0 ? 0 : -1;
+chosen:
+    free(names);
+    free(uuids);
+    free(rank);
+    free(order);
     free(phys);
     free(probes);
     if (rc)
         goto fail;
+    e->fence_timeout_ns = vk_fence_timeout_ns(getenv("VKGPT2_FENCE_TIMEOUT_MS"),
+                                              e->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
 
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -696,6 +760,27 @@ fail:
 void vk_engine_destroy(vk_engine *e) {
     if (!e)
         return;
+    if (e->device && e->xfer_pending) {
+        /* a transfer whose wait timed out: one more bounded wait before anything is freed */
+        if (vkWaitForFences(e->device, 1, &e->xfer_fence, VK_TRUE, e->fence_timeout_ns) != VK_SUCCESS)
+            e->n_stuck++;
+        e->xfer_pending = false;
+    }
+    if (e->device && e->n_stuck > 0) {
+        /* Work that never finished may still use every object of the device: nothing is
+         * destroyed (vkDeviceWaitIdle would block for ever). The process keeps running on the
+         * CPU; the driver reclaims the device when it exits. */
+        vk_pipeline *next;
+        for (vk_pipeline *p = e->pipelines; p; p = next) {
+            next = p->next;
+            free(p);
+        }
+        for (int i = 0; i < e->n_blocks; i++)
+            free(e->blocks[i].free);
+        free(e->blocks);
+        free(e);
+        return;
+    }
     if (e->device) {
         VkResult r = vkDeviceWaitIdle(e->device);
         if (r != VK_SUCCESS)

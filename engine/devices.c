@@ -4,6 +4,13 @@
 #include <string.h>
 
 #include "vk_internal.h"
+#include "vk_select.h"
+
+#ifdef VKG_HAVE_COOPMAT_KHR
+#define KHR_BUILT true
+#else
+#define KHR_BUILT false
+#endif
 
 static const char *type_str(VkPhysicalDeviceType t) {
     switch (t) {
@@ -75,6 +82,9 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
     char buf[512], b2[64];
     fprintf(out, "device %u: %s\n", index, c->name);
     ROW(out, "type", "%s", type_str(c->type));
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
+        snprintf(buf + 2 * i, 3, "%02x", c->device_uuid[i]);
+    ROW(out, "device UUID", "%s", buf);
     ROW(out, "vendor / device id", "0x%04x / 0x%04x", c->vendor_id, p->props.deviceID);
     ROW(out, "driver", "%s%s%s", p->driver_name[0] ? p->driver_name : "(unknown)",
         p->driver_info[0] ? " " : "", p->driver_info);
@@ -91,8 +101,8 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
                                                                              : "");
     }
     if (c->subgroup_size_control)
-        ROW(out, "subgroup size", "%u (controllable %u..%u)", c->subgroup_size, c->subgroup_min,
-            c->subgroup_max);
+        ROW(out, "subgroup size", "%u (controllable %u..%u%s)", c->subgroup_size, c->subgroup_min,
+            c->subgroup_max, c->full_subgroups ? ", full subgroups" : "");
     else
         ROW(out, "subgroup size", "%u", c->subgroup_size);
     subgroup_ops(buf, sizeof buf, p->subgroup_ops);
@@ -106,14 +116,27 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
             c->coopmat_n, c->coopmat_k);
     else
         ROW(out, "cooperative matrix NV", "no");
-    ROW(out, "cooperative matrix KHR", "%s", yes_no(c->coopmat_khr));
+    if (c->coopmat_khr)
+        ROW(out, "cooperative matrix KHR", "yes (f16 x f16 -> f32, %ux%ux%u)", c->coopmat_khr_m,
+            c->coopmat_khr_n, c->coopmat_khr_k);
+    else
+        ROW(out, "cooperative matrix KHR", "no");
+    vk_coopmat_describe(c, KHR_BUILT, buf, sizeof buf);
+    ROW(out, "f16 prefill matmul", "%s", buf);
     ROW(out, "buffer device address", "%s", yes_no(p->bda));
     fmt_size(b2, sizeof b2, c->max_storage_range);
     ROW(out, "maxStorageBufferRange", "%s", b2);
     fmt_size(b2, sizeof b2, c->max_alloc);
     ROW(out, "maxMemoryAllocationSize", "%s", b2);
+    if (c->max_buffer) {
+        fmt_size(b2, sizeof b2, c->max_buffer);
+        ROW(out, "maxBufferSize", "%s", b2);
+    } else {
+        ROW(out, "maxBufferSize", "not reported");
+    }
     ROW(out, "compute shared memory", "%u bytes", c->max_shared);
-    ROW(out, "workgroup invocations", "%u", c->max_wg_invocations);
+    ROW(out, "workgroup invocations", "%u (size %u x %u x %u)", c->max_wg_invocations,
+        c->max_wg_size[0], c->max_wg_size[1], c->max_wg_size[2]);
     if (c->timestamps)
         ROW(out, "timestamps", "yes (%.3f ns per tick, %u valid bits)", c->timestamp_period_ns,
             p->timestamp_valid_bits);

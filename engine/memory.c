@@ -13,7 +13,9 @@
 
 static char fault_env[64];              /* VKGPT2_FAULT as last seen */
 static long fault_alloc_at, fault_submit_at; /* 1-based call to fail; 0: none */
+static long fault_hang_at, fault_create_at;  /* likewise for hang:N and create:N */
 static long n_allocs, n_submits;        /* calls so far (since the variable last changed) */
+static long n_hang_submits, n_creates;  /* the same for hang:N and create:N */
 
 static void fault_refresh(void) {
     const char *v = getenv("VKGPT2_FAULT");
@@ -22,8 +24,8 @@ static void fault_refresh(void) {
     if (strncmp(v, fault_env, sizeof fault_env - 1) == 0 && strlen(v) < sizeof fault_env)
         return;
     snprintf(fault_env, sizeof fault_env, "%s", v);
-    fault_alloc_at = fault_submit_at = 0;
-    n_allocs = n_submits = 0;
+    fault_alloc_at = fault_submit_at = fault_hang_at = fault_create_at = 0;
+    n_allocs = n_submits = n_hang_submits = n_creates = 0;
     for (const char *p = v; *p;) {
         size_t len = strcspn(p, ",");
         long n = 0;
@@ -31,8 +33,13 @@ static void fault_refresh(void) {
             n = strtol(p + 6, NULL, 10), fault_alloc_at = n > 0 ? n : 0;
         else if (len > 7 && strncmp(p, "submit:", 7) == 0)
             n = strtol(p + 7, NULL, 10), fault_submit_at = n > 0 ? n : 0;
+        else if (len > 5 && strncmp(p, "hang:", 5) == 0)
+            n = strtol(p + 5, NULL, 10), fault_hang_at = n > 0 ? n : 0;
+        else if (len > 7 && strncmp(p, "create:", 7) == 0)
+            n = strtol(p + 7, NULL, 10), fault_create_at = n > 0 ? n : 0;
         else
-            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N or submit:N; ignored",
+            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N, submit:N, hang:N or "
+                       "create:N; ignored",
                     (int)len, p);
         p += len;
         if (*p == ',')
@@ -49,6 +56,16 @@ VkResult vk_fault_submit(void) {
     fault_refresh();
     /* A lost device stays lost. */
     return fault_submit_at && ++n_submits >= fault_submit_at ? VK_ERROR_DEVICE_LOST : VK_SUCCESS;
+}
+
+bool vk_fault_hang(void) {
+    fault_refresh();
+    return fault_hang_at && ++n_hang_submits == fault_hang_at;
+}
+
+VkResult vk_fault_create_device(void) {
+    fault_refresh();
+    return ++n_creates == fault_create_at ? VK_ERROR_INITIALIZATION_FAILED : VK_SUCCESS;
 }
 
 static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
@@ -294,10 +311,14 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
         return -1;
     }
     VkDeviceSize want = round_up(size ? size : 1, VK_MEM_ALIGN);
-    if (want < size || want > e->caps.max_alloc) {
-        snprintf(err, errlen, "cannot allocate %s of %s memory: larger than the device's "
-                 "maxMemoryAllocationSize of %s", fmt_bytes(s1, sizeof s1, size), kind_name(kind),
-                 fmt_bytes(s2, sizeof s2, e->caps.max_alloc));
+    if (want < size || want > e->caps.max_block) {
+        /* every block is one buffer: the limit is the smaller of the allocation and buffer
+         * limits (vk_block_limit) */
+        bool by_buffer = e->caps.max_block < e->caps.max_alloc;
+        snprintf(err, errlen, "cannot allocate %s of %s memory: larger than the device's %s of %s",
+                 fmt_bytes(s1, sizeof s1, size), kind_name(kind),
+                 by_buffer ? "maxBufferSize" : "maxMemoryAllocationSize",
+                 fmt_bytes(s2, sizeof s2, e->caps.max_block));
         return -1;
     }
     int bi = -1;
@@ -312,8 +333,8 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
     if (off < 0) {
         VkDeviceSize def = kind == VK_MEM_HOST ? VK_BLOCK_BYTES_HOST : VK_BLOCK_BYTES_DEVICE;
         VkDeviceSize bsize = want > def ? want : def;
-        if (bsize > e->caps.max_alloc)
-            bsize = e->caps.max_alloc;
+        if (bsize > e->caps.max_block)
+            bsize = e->caps.max_block;
         bi = block_create(e, bsize, kind, size, err, errlen);
         if (bi < 0 && bsize > want) /* no room for a whole default block: try just what is asked */
             bi = block_create(e, want, kind, size, err, errlen);
@@ -350,7 +371,7 @@ void vk_mem_free(vk_engine *e, vk_mem *m) {
     if (b->kind == VK_MEM_DEVICE)
         e->device_bytes -= want;
     VkDeviceSize def = b->kind == VK_MEM_HOST ? VK_BLOCK_BYTES_HOST : VK_BLOCK_BYTES_DEVICE;
-    if (b->used == 0 && b->size > def) {
+    if (b->used == 0 && b->size > def && !e->hung) {
         /* an oversized block made for one big tensor: give the memory back; the device must be
          * done with it, as with any freed allocation */
         block_destroy(e, b);
@@ -391,6 +412,11 @@ static int staging(vk_engine *e) {
 }
 
 static int xfer_begin(vk_engine *e) {
+    if (e->hung) { /* the transfer command buffer may still be in use; the device is not trusted */
+        vkg_notice(VKG_NOTICE_ERROR, "transfer: %s (the device timed out before)",
+                vk_result_str(VK_TIMEOUT));
+        return -1;
+    }
     VkResult r = vkResetCommandBuffer(e->xfer_cmd, 0);
     if (r == VK_SUCCESS) {
         VkCommandBufferBeginInfo bi = {
@@ -445,7 +471,12 @@ static int xfer_submit_wait(vk_engine *e) {
         vkg_notice(VKG_NOTICE_ERROR, "transfer: vkQueueSubmit: %s", vk_result_str(r));
         return -1;
     }
-    r = vkWaitForFences(e->device, 1, &e->xfer_fence, VK_TRUE, UINT64_MAX);
+    /* A finite wait (the fence timeout): a hung GPU fails the transfer instead of the process. */
+    r = vkWaitForFences(e->device, 1, &e->xfer_fence, VK_TRUE, e->fence_timeout_ns);
+    if (r == VK_TIMEOUT) {
+        e->hung = true;
+        e->xfer_pending = true; /* vk_engine_destroy waits once more before freeing anything */
+    }
     if (r != VK_SUCCESS) {
         vkg_notice(VKG_NOTICE_ERROR, "transfer: vkWaitForFences: %s", vk_result_str(r));
         return -1;

@@ -185,6 +185,12 @@ void vk_pipelines_destroy(vk_engine *e) {
 }
 
 vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spec, int n_spec) {
+    return vk_pipeline_get_opts(e, name, spec, n_spec, NULL);
+}
+
+vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t *spec, int n_spec,
+                                  const vk_pipeline_opts *opts_in) {
+    vk_pipeline_opts opts = opts_in ? *opts_in : (vk_pipeline_opts){0};
     if (!e || !name) {
         vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no engine or no name");
         return NULL;
@@ -198,8 +204,24 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
         vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: shader name too long: %s", name);
         return NULL;
     }
+    const vk_caps *c = &e->caps;
+    if (opts.required_subgroup_size &&
+        (!c->subgroup_size_control || opts.required_subgroup_size < c->subgroup_min ||
+         opts.required_subgroup_size > c->subgroup_max)) {
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): the device cannot require subgroups of %u "
+                   "(range %u..%u%s)", name, opts.required_subgroup_size, c->subgroup_min,
+                c->subgroup_max, c->subgroup_size_control ? "" : ", no size control");
+        return NULL;
+    }
+    if (opts.full_subgroups && !c->full_subgroups) {
+        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): the device has no computeFullSubgroups",
+                name);
+        return NULL;
+    }
     for (vk_pipeline *p = e->pipelines; p; p = p->next)
         if (p->n_spec == n_spec && strcmp(p->name, name) == 0 &&
+            p->opts.required_subgroup_size == opts.required_subgroup_size &&
+            p->opts.full_subgroups == opts.full_subgroups &&
             (n_spec == 0 || memcmp(p->spec, spec, (size_t)n_spec * sizeof *spec) == 0))
             return p;
 
@@ -216,6 +238,7 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
     }
     snprintf(p->name, sizeof p->name, "%s", name);
     p->n_spec = n_spec;
+    p->opts = opts;
     if (n_spec)
         memcpy(p->spec, spec, (size_t)n_spec * sizeof *spec);
     p->layout = e->layout;
@@ -245,10 +268,19 @@ vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spe
         .dataSize = (size_t)n_spec * sizeof(uint32_t),
         .pData = p->spec,
     };
+    /* A kernel that assumes a subgroup width (the coopmat ones: 4 subgroups of 32) gets it
+     * required, with full subgroups, instead of trusting the default size. */
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo rss = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+        .requiredSubgroupSize = opts.required_subgroup_size,
+    };
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .pNext = opts.required_subgroup_size ? &rss : NULL,
+            .flags = opts.full_subgroups ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT
+                                         : 0,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
             .module = module,
             .pName = "main",

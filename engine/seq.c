@@ -30,6 +30,7 @@ struct vk_seq {
     bool cost_open;             /* the last dispatch has no cost yet */
     int n_ms;
     VkResult last_error;        /* of the last failed submit or wait (vk_fault.h) */
+    bool inject_timeout;        /* VKGPT2_FAULT=hang:N picked the pending submission */
 };
 
 VkResult vk_seq_last_error(const vk_seq *s) { return s->last_error; }
@@ -98,8 +99,23 @@ void vk_seq_destroy(vk_seq *s) {
     if (!s)
         return;
     VkDevice dev = s->e->device;
-    if (s->pending)
+    if (s->pending && !s->inject_timeout)
         vk_seq_wait(s);
+    if (s->pending) {
+        /* Its wait timed out: one more bounded wait; work that still has not finished may use
+         * the command buffer, so it is left to the (abandoned) device. */
+        if (vkWaitForFences(dev, 1, &s->fence, VK_TRUE, s->e->fence_timeout_ns) != VK_SUCCESS) {
+            s->e->n_stuck++;
+            free(s->labels);
+            free(s->ms);
+            free(s->t0_ns);
+            free(s->cost);
+            free(s->ticks);
+            free(s);
+            return;
+        }
+        s->pending = false;
+    }
     if (s->queries)
         vkDestroyQueryPool(dev, s->queries, NULL);
     if (s->fence)
@@ -119,6 +135,10 @@ void vk_seq_set_timing(vk_seq *s, bool on) { s->timing = on; }
 void vk_seq_begin(vk_seq *s) {
     if (s->pending)
         vk_seq_wait(s);
+    if (s->pending) { /* timed out: the command buffer may still run */
+        seq_fail(s, "vk_seq_begin", VK_TIMEOUT);
+        return;
+    }
     s->failed = false;
     s->recorded = false;
     s->n_dispatches = s->n_barriers = s->n_timed = 0;
@@ -351,6 +371,11 @@ int vk_seq_submit(vk_seq *s) {
     }
     if (s->pending && vk_seq_wait(s))
         return -1;
+    if (s->e->hung) {
+        /* A device that timed out once is not trusted again (as a lost one is not). */
+        s->last_error = VK_TIMEOUT;
+        return -1;
+    }
     VkResult r = vkResetFences(s->e->device, 1, &s->fence);
     if (r != VK_SUCCESS) {
         vkg_notice(VKG_NOTICE_ERROR, "vk_seq_submit: vkResetFences: %s", vk_result_str(r));
@@ -370,13 +395,24 @@ int vk_seq_submit(vk_seq *s) {
         return -1;
     }
     s->pending = true;
+    s->inject_timeout = vk_fault_hang();
     return 0;
 }
 
 int vk_seq_wait(vk_seq *s) {
     if (!s->pending)
         return 0;
-    VkResult r = vkWaitForFences(s->e->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+    /* A finite wait: a GPU that hangs must not hang the process. VK_TIMEOUT is then handled as a
+     * lost device is (the caller goes on on the CPU); the submission stays pending, since the
+     * GPU may still be running it. */
+    VkResult r = s->inject_timeout ? VK_TIMEOUT
+                                   : vkWaitForFences(s->e->device, 1, &s->fence, VK_TRUE,
+                                                     s->e->fence_timeout_ns);
+    if (r == VK_TIMEOUT) {
+        s->e->hung = true;
+        s->last_error = r; /* reported by the caller (vk_seq_last_error) */
+        return -1;
+    }
     s->pending = false;
     if (r != VK_SUCCESS) {
         s->last_error = r; /* reported by the caller (vk_seq_last_error) */
@@ -489,8 +525,14 @@ int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
         clock_gettime(CLOCK_MONOTONIC, &a);
         if (vk_seq_submit(s))
             break;
+        VkResult r = s->inject_timeout ? VK_TIMEOUT
+                                       : vkWaitForFences(e->device, 1, &s->fence, VK_TRUE,
+                                                         e->fence_timeout_ns);
+        if (r == VK_TIMEOUT) {
+            e->hung = true;
+            break; /* left pending: vk_seq_destroy waits once more */
+        }
         s->pending = false;
-        VkResult r = vkWaitForFences(e->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
         clock_gettime(CLOCK_MONOTONIC, &b);
         uint64_t tick = 0;
         if (r != VK_SUCCESS ||
@@ -510,3 +552,5 @@ int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
     vk_seq_destroy(s);
     return best_width < 0 ? -1 : 0;
 }
+
+uint64_t vk_engine_fence_timeout_ns(const vk_engine *e) { return e->fence_timeout_ns; }

@@ -66,12 +66,24 @@ typedef struct vk_caps {
     bool subgroup_size_control;     /* subgroupSizeControl enabled */
     uint32_t coopmat_m, coopmat_n, coopmat_k; /* the NV f16 x f16 -> f32 shape (0 if none) */
     uint32_t coopmat_khr_m, coopmat_khr_n, coopmat_khr_k; /* the KHR one (16x16x16 preferred) */
+    bool full_subgroups;            /* computeFullSubgroups enabled */
+    uint32_t max_wg_subgroups;      /* maxComputeWorkgroupSubgroups (0: not reported) */
+    uint32_t max_wg_size[3];        /* maxComputeWorkGroupSize */
+    uint64_t max_buffer;            /* maxBufferSize (0: not reported, no maintenance4) */
+    uint64_t max_block;             /* the largest allocation: vk_block_limit(max_alloc, max_buffer) */
+    uint8_t device_uuid[VK_UUID_SIZE]; /* deviceUUID (what --device may name by prefix) */
 } vk_caps;
 
 /* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual
- * > cpu). Validation layers are enabled when VKGPT2_VALIDATION=1 (see vk_validation_messages).
+ * > cpu, then more device-local memory, then more features). Validation layers are enabled when
+ * VKGPT2_VALIDATION=1 (see vk_validation_messages).
  * Returns 0, or -1 with a one-line reason in err (no loader, no driver, no device, ...). */
 int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen);
+/* The same with the device named by a string (NULL or "": the best device): an index, a deviceUUID
+ * prefix in hex or a unique substring of the name (vk_match_device). Candidates are tried best
+ * first (vk_rank_devices) and one whose vkCreateDevice fails gives way to the next; a named device
+ * is the only candidate. */
+int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_t errlen);
 void vk_engine_destroy(vk_engine *e);
 const vk_caps *vk_engine_caps(const vk_engine *e);
 VkDevice vk_engine_device(const vk_engine *e);
@@ -84,6 +96,10 @@ int vk_count_devices(char *err, size_t errlen);
 
 /* Number of validation messages (warnings and errors) seen since creation. */
 int vk_validation_messages(const vk_engine *e);
+
+/* The limit of every fence wait, in ns (VKGPT2_FENCE_TIMEOUT_MS, see vk_fence_timeout_ns); a wait
+ * that reaches it fails with VK_TIMEOUT and the device is treated as lost from then on. */
+uint64_t vk_engine_fence_timeout_ns(const vk_engine *e);
 
 /* Words for a VkResult ("VK_ERROR_OUT_OF_DEVICE_MEMORY: out of device memory"). */
 const char *vk_result_str(VkResult r);
@@ -130,6 +146,17 @@ typedef struct vk_pipeline vk_pipeline;
  * Built once per (name, spec) and kept; NULL with a message on stderr if the shader is unknown or
  * creation fails. */
 vk_pipeline *vk_pipeline_get(vk_engine *e, const char *name, const uint32_t *spec, int n_spec);
+/* How a pipeline is created beyond its specialization constants (zero: as vk_pipeline_get). */
+typedef struct vk_pipeline_opts {
+    uint32_t required_subgroup_size; /* > 0: chain VkPipelineShaderStageRequiredSubgroupSizeCreateInfo
+                                        (needs caps.subgroup_size_control, within min..max) */
+    bool full_subgroups;             /* VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT
+                                        (needs caps.full_subgroups) */
+} vk_pipeline_opts;
+/* vk_pipeline_get with opts (NULL: none); pipelines are kept per (name, spec, opts). NULL with a
+ * message on stderr where the device cannot honour opts. */
+vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t *spec, int n_spec,
+                                  const vk_pipeline_opts *opts);
 /* Path of the on-disk pipeline cache ($XDG_CACHE_HOME/vkgpt2/<pipelineCacheUUID>-<driverVersion>.bin,
  * else under $HOME/.cache); written by vk_engine_destroy. "" when there is nowhere to keep it. */
 const char *vk_pipeline_cache_path(const vk_engine *e);

@@ -4,8 +4,13 @@
  * fail as if vkAllocateMemory had returned VK_ERROR_OUT_OF_DEVICE_MEMORY; "submit:N" makes the Nth
  * submission of a recorded sequence (vk_seq_submit, so vk_seq_run: the steps of generation; the
  * blocking transfers of uploads are not counted) return VK_ERROR_DEVICE_LOST, and every later
- * submission of the process too, as a lost device would. Several faults: "alloc:3,submit:10".
- * The variable is read when it changes, which restarts the counts. Unset: no cost but a getenv.
+ * submission of the process too, as a lost device would. "hang:N": the Nth submission of a
+ * sequence is made, but waiting for it reports VK_TIMEOUT at once, as a fence that did not signal
+ * within the fence timeout (VKGPT2_FENCE_TIMEOUT_MS) would; the engine then treats the device as
+ * hung (every later submission and transfer fails). "create:N": the Nth vkCreateDevice of the
+ * process fails with VK_ERROR_INITIALIZATION_FAILED (the next candidate device is tried).
+ * Several faults: "alloc:3,submit:10". The variable is read when it changes, which restarts the
+ * counts. Unset: no cost but a getenv.
  */
 #ifndef VKG_VK_FAULT_H
 #define VKG_VK_FAULT_H
@@ -15,6 +20,10 @@
 /* Called once per vk_mem_alloc / vk_seq_submit: VK_SUCCESS, or the error to report instead. */
 VkResult vk_fault_alloc(void);
 VkResult vk_fault_submit(void);
+/* Called once per vk_seq_submit that goes ahead: whether its wait is to report VK_TIMEOUT. */
+bool vk_fault_hang(void);
+/* Called once per vkCreateDevice: VK_SUCCESS, or the error to report instead. */
+VkResult vk_fault_create_device(void);
 
 /* The VkResult of the last failed submit or wait of a sequence (VK_SUCCESS when none failed), so
  * the caller can name it in its one-line error. */

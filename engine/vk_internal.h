@@ -33,6 +33,7 @@ struct vk_pipeline {
     char name[64];
     uint32_t spec[VK_MAX_SPEC];
     int n_spec;
+    vk_pipeline_opts opts;      /* subgroup requirements it was created with */
     struct vk_pipeline *next;
 };
 
@@ -66,6 +67,14 @@ struct vk_engine {
     VkPipelineCache pipeline_cache;
     vk_pipeline *pipelines;
     char cache_path[1024];      /* where the pipeline cache is saved; "" when nowhere */
+
+    /* waits */
+    uint64_t fence_timeout_ns;  /* limit of every fence wait (vk_fence_timeout_ns) */
+    bool hung;                  /* a wait timed out: the device is treated as lost */
+    bool xfer_pending;          /* the transfer whose wait timed out may still run */
+    int n_stuck;                /* submissions that never finished: their objects, and the
+                                   device, are left alone at destruction rather than freed
+                                   while the GPU may still use them */
 };
 
 /* Everything probed about one physical device (device.c; printed by devices.c). */

@@ -7,6 +7,7 @@
  * operands use the wide-load matvec).
  */
 #include "engine/vk_ops.h"
+#include "engine/vk_select.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +21,16 @@ struct vk_ops {
     bool subgroup;          /* use subgroup-arithmetic variants */
     uint32_t sg_size;       /* subgroup size of the device */
     const char *force_mm;   /* tests: force a matmul variant (NULL: automatic) */
+    bool exact_x;           /* later matmuls read x as f32 (no coopmat): vk_ops_set_exact_x */
+    bool nv_ok, khr_ok;     /* the coopmat kernels can run (vk_coopmat_gate) */
+    vk_pipeline_opts nv_opts, khr_opts; /* how their pipelines are created (subgroup size 32) */
 };
+
+#ifdef VKG_HAVE_COOPMAT_KHR
+#define KHR_BUILT true
+#else
+#define KHR_BUILT false
+#endif
 
 vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen) {
     if (!e) {
@@ -38,8 +48,17 @@ vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen) {
     /* A subgroup must fit the 128-invocation workgroups the reductions use, and be a power of 2. */
     o->subgroup = o->caps->subgroup_arith && o->sg_size >= 4 && o->sg_size <= 128 &&
                   (o->sg_size & (o->sg_size - 1)) == 0;
+    /* The coopmat kernels tile a workgroup as 4 subgroups of 32: their pipelines require that
+     * size (and full subgroups) where the device can, and they run nowhere else. */
+    vk_subgroup_plan pn, pk;
+    o->nv_ok = vk_coopmat_gate(o->caps, false, KHR_BUILT, &pn);
+    o->khr_ok = vk_coopmat_gate(o->caps, true, KHR_BUILT, &pk);
+    o->nv_opts = (vk_pipeline_opts){pn.required_size, pn.full_subgroups};
+    o->khr_opts = (vk_pipeline_opts){pk.required_size, pk.full_subgroups};
     return o;
 }
+
+void vk_ops_set_exact_x(vk_ops *o, bool on) { o->exact_x = on; }
 
 void vk_ops_destroy(vk_ops *o) { free(o); }
 
@@ -56,18 +75,25 @@ void vk_ops_force_matmul(vk_ops *o, const char *variant) { o->force_mm = variant
 
 /* ---- helpers ---- */
 
-static void dispatch(vk_ops *o, vk_seq *s, const char *name, const uint32_t *spec, int n_spec,
-                     const void *push, size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz,
-                     const char *label) {
+/* Records one dispatch of the pipeline (name, spec, opts: NULL for none). */
+static void dispatch_opts(vk_ops *o, vk_seq *s, const char *name, const uint32_t *spec, int n_spec,
+                          const vk_pipeline_opts *opts, const void *push, size_t push_bytes,
+                          uint32_t gx, uint32_t gy, uint32_t gz, const char *label) {
     if (gx == 0 || gy == 0 || gz == 0)
         return;
-    vk_pipeline *p = vk_pipeline_get(o->e, name, spec, n_spec);
+    vk_pipeline *p = vk_pipeline_get_opts(o->e, name, spec, n_spec, opts);
     if (!p) {
         vkg_notice(VKG_NOTICE_ERROR, "vk_ops: pipeline '%s' unavailable, dispatch '%s' skipped", name,
                 label);
         return;
     }
     vk_seq_dispatch(s, p, push, push_bytes, gx, gy, gz, label);
+}
+
+static void dispatch(vk_ops *o, vk_seq *s, const char *name, const uint32_t *spec, int n_spec,
+                     const void *push, size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz,
+                     const char *label) {
+    dispatch_opts(o, s, name, spec, n_spec, NULL, push, push_bytes, gx, gy, gz, label);
 }
 
 static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
@@ -174,10 +200,7 @@ void vk_op_argmax(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, 
 void vk_op_argmax_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x, int n,
                        int rows) {
     pc_argmax pc = {out, x, (uint32_t)n, 0};
-    uint32_t wg = 1024;
-    while (wg > o->caps->max_wg_invocations && wg > 64)
-        wg >>= 1;
-    uint32_t spec[1] = {wg};
+    uint32_t spec[1] = {vk_argmax_wg(o->caps->max_wg_invocations, o->caps->max_wg_size[0])};
     dispatch(o, s, "argmax", spec, 1, &pc, sizeof pc, 1, (uint32_t)rows, 1, "argmax");
     cost(s, rows * ((double)n * 4.0 + 4.0), rows * (double)n);
 }
@@ -207,50 +230,12 @@ typedef struct {
     uint32_t ldy, ldx, rows, cols, n, epi, form, pad;
 } pc_matmul;
 
-#define MATVEC_MAX_N 8   /* matvec handles up to this many tokens per weight pass (NT_MAX) */
-
-/* Both cooperative-matrix kernels: 16x16x16 f16 x f16 -> f32 matrices, 4 subgroups of 32, 28 KiB of
- * shared memory. */
-static bool coopmat_common(const vk_caps *c) {
-    return c->fp16 && c->subgroup_size == 32 && c->max_shared >= 28 * 1024;
-}
-
-static bool coopmat_usable(const vk_ops *o) {
-    const vk_caps *c = o->caps;
-    return c->coopmat_nv && c->coopmat_m == 16 && c->coopmat_n == 16 && c->coopmat_k == 16 &&
-           coopmat_common(c);
-}
-
-/* matmul_coopmat_khr exists only where the configure step's glslang accepted
- * GL_KHR_cooperative_matrix (VKG_HAVE_COOPMAT_KHR); caps.coopmat_khr already implies a Vulkan 1.3
- * device (the shader is SPIR-V 1.6). */
-static bool coopmat_khr_usable(const vk_ops *o) {
-#ifdef VKG_HAVE_COOPMAT_KHR
-    const vk_caps *c = o->caps;
-    return c->coopmat_khr && c->coopmat_khr_m == 16 && c->coopmat_khr_n == 16 &&
-           c->coopmat_khr_k == 16 && c->api_version >= VK_API_VERSION_1_3 && coopmat_common(c);
-#else
-    (void)o;
-    return false;
-#endif
-}
+#define MATVEC_MAX_N VK_MATVEC_MAX_N /* matvec handles up to this many tokens per weight pass */
 
 const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype) {
-    if (o->force_mm) {
-        bool khr = strcmp(o->force_mm, "coopmat_khr") == 0;
-        bool nv = strcmp(o->force_mm, "coopmat_nv") == 0;
-        if ((!khr && !nv) ||
-            (wtype == VKG_F16 && (khr ? coopmat_khr_usable(o) : coopmat_usable(o))))
-            return o->force_mm;
-        /* a cooperative-matrix variant the device cannot run: the automatic choice */
-    }
-    if (n <= MATVEC_MAX_N)
-        return "matvec";
-    if (wtype == VKG_F16 && n >= 32 && coopmat_khr_usable(o))
-        return "coopmat_khr";
-    if (wtype == VKG_F16 && n >= 32 && coopmat_usable(o))
-        return "coopmat_nv";
-    return "tiled";
+    /* matmul_coopmat_khr exists only where the configure step's glslang accepted
+     * GL_KHR_cooperative_matrix (VKG_HAVE_COOPMAT_KHR); both gates are vk_coopmat_gate's. */
+    return vk_pick_matmul(n, wtype, o->exact_x, o->nv_ok, o->khr_ok, o->force_mm);
 }
 
 void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
@@ -305,12 +290,12 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
                  ceil_div((uint32_t)n, nt), 1, "matvec");
         cost(s, mm_bytes, mm_flops);
     } else if (strcmp(v, "coopmat_khr") == 0) {
-        dispatch(o, s, "matmul_coopmat_khr", NULL, 0, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
-                 ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
+        dispatch_opts(o, s, "matmul_coopmat_khr", NULL, 0, &o->khr_opts, &pc, sizeof pc,
+                      ceil_div((uint32_t)rows, 64), ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
         cost(s, mm_bytes, mm_flops);
     } else if (strcmp(v, "coopmat_nv") == 0) {
-        dispatch(o, s, "matmul_coopmat_nv", NULL, 0, &pc, sizeof pc, ceil_div((uint32_t)rows, 64),
-                 ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
+        dispatch_opts(o, s, "matmul_coopmat_nv", NULL, 0, &o->nv_opts, &pc, sizeof pc,
+                      ceil_div((uint32_t)rows, 64), ceil_div((uint32_t)n, 64), 1, "matmul_coopmat");
         cost(s, mm_bytes, mm_flops);
     } else {
         dispatch(o, s, f16 ? "matmul_tiled_f16" : "matmul_tiled_f32", NULL, 0, &pc, sizeof pc,

@@ -38,13 +38,18 @@ typedef struct vk_ops vk_ops;
 vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen);
 void vk_ops_destroy(vk_ops *o);
 /* Which matmul variant will serve a problem (for logs and tests): "matvec", "tiled", "coopmat_khr",
- * "coopmat_nv" (KHR preferred where both can run). */
+ * "coopmat_nv" (KHR preferred where both can run): vk_pick_matmul (vk_select.h) with the device's
+ * gates, the forced variant and the exact-x setting. */
 const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype);
 /* Tests and benchmarks: force a matmul variant ("matvec", "tiled", "coopmat_khr", "coopmat_nv";
  * NULL: automatic; the coopmat ones are honoured only where the device (and, for KHR, the build)
  * can run them, else the automatic choice stands), and turn the subgroup-arithmetic
  * variants off (0), on (1, where supported) or back to automatic (-1). Affect later recordings. */
 void vk_ops_force_matmul(vk_ops *o, const char *variant);
+/* Later matmuls read x as f32 (on) or may round it to f16 in a coopmat kernel (off, the default):
+ * the backend turns it on for the LM head and for steps that return every row's logits, so those
+ * logits keep the plain kernels' accuracy and an |x| > 65504 cannot turn into inf. */
+void vk_ops_set_exact_x(vk_ops *o, bool on);
 void vk_ops_set_subgroup(vk_ops *o, int on);
 bool vk_ops_subgroup(const vk_ops *o);   /* whether the subgroup variants are in use */
 

@@ -1,6 +1,7 @@
 /* vk_profile.c - see vk_profile.h. */
 #include "vk_profile.h"
 #include "../gpt2/outfile.h"
+#include "vk_select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,9 +99,11 @@ int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size
         snprintf(note, notelen, "unknown: the device has no timestamps");
         return -1;
     }
-    /* Copy: 64 MiB to 64 MiB, best of 5. */
+    /* Copy: 1 GiB to 1 GiB (less on a small heap: vk_peak_copy_bytes), best of 5. Far more than
+     * any L2 (an H200 has 50 MB), so the figure is memory bandwidth, not cache bandwidth. */
     const uint32_t wg = 256;
-    size_t bytes = (size_t)64 << 20;
+    const vk_caps *caps = vk_engine_caps(e);
+    size_t bytes = (size_t)vk_peak_copy_bytes(caps->device_local_bytes, caps->max_block);
     vk_mem a = {0}, b = {0}, o = {0};
     char err[256];
     int rc = -1;

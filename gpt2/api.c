@@ -114,11 +114,13 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     }
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
                               .kv_type = p->kv == VKG_KV_F32 ? VKG_F32 : VKG_F16, .device = p->device,
+                              .device_name = p->device_name && *p->device_name ? p->device_name : NULL,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
                               .rerecord = p->rerecord, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
                               /* auto: a software Vulkan device (lavapipe) is slower than our own
                                * CPU kernels; a --device the user names is still used */
-                              .skip_cpu_device = p->backend == VKG_BACKEND_AUTO && p->device < 0};
+                              .skip_cpu_device = p->backend == VKG_BACKEND_AUTO && p->device < 0 &&
+                                                 !(p->device_name && *p->device_name)};
     bool forced[GPT2_OP_COUNT] = {0};
     if (p->backend != VKG_BACKEND_CPU && gpt2_parse_cpu_ops(bp.cpu_ops, forced, err, errlen)) {
         vkg_session_free(s); /* a typo in the variable is the user's error, not a missing GPU */

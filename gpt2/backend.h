@@ -19,6 +19,8 @@ typedef struct gpt2_backend_params {
     int n_batch;           /* most tokens one step takes */
     vkg_dtype kv_type;     /* KV cache element type: VKG_F32 or VKG_F16 */
     int device;            /* Vulkan device index, -1 = best */
+    const char *device_name; /* Vulkan device by index, UUID prefix or name substring (overrides
+                                device when not NULL; vk_match_device) */
     const char *cpu_ops;   /* Vulkan: comma-separated op names forced onto the CPU, or NULL */
     bool verbose;          /* notices on stderr */
     bool rerecord;         /* Vulkan, for benchmarks: record every step anew instead of replaying */

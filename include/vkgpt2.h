@@ -194,9 +194,13 @@ typedef struct vkg_session_params {
     vkg_backend backend;  /* AUTO: Vulkan when a GPU works, else the CPU (with a notice); a Vulkan
                              device that runs on the CPU (lavapipe) counts as none unless
                              `device` names it */
-    int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu;
-                             an index with no device behind it fails vkg_session_create under
-                             every backend but CPU (AUTO included) */
+    int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu,
+                             then the most device-local memory, then the most features; an index
+                             with no device behind it fails vkg_session_create under every
+                             backend but CPU (AUTO included) */
+    const char *device_name; /* NULL, or the Vulkan device as a string: an index, a deviceUUID
+                                prefix in hex (see vkg_list_devices) or a unique substring of its
+                                name; overrides `device` */
     int n_threads;        /* CPU threads; <= 0 all cores */
     int n_batch;          /* prompt tokens per step */
     vkg_kv_type kv;       /* KV cache type; AUTO: f16 on Vulkan, f32 on the CPU, decided after the

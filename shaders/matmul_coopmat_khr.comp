@@ -2,7 +2,8 @@
 // matmul_coopmat_khr: y[t][o] = epi(sum_i x[t][i] * W[o][i]) on tensor cores / matrix cores through
 // GL_KHR_cooperative_matrix (f16 x f16 -> f32, 16x16x16 subgroup-scope matrices), for devices with
 // VK_KHR_cooperative_matrix. The same kernel as matmul_coopmat_nv: the host selects it only when
-// vk_caps.coopmat_khr reports a 16x16x16 f16 x f16 -> f32 shape and the subgroup size is 32; it is
+// vk_caps.coopmat_khr reports a 16x16x16 f16 x f16 -> f32 shape and 32-wide subgroups can be
+// required (vk_coopmat_gate); it is
 // built only where the configure step found a glslang that accepts the extension, and is compiled
 // for SPIR-V 1.6 (vulkan1.3), so the host also requires a Vulkan 1.3 device.
 // W is packed f16, x is f32 and rounded to f16 when staged. Workgroup = 4 subgroups of 32 computing
@@ -50,7 +51,9 @@ shared float cs[BM * CS];       // cs[token][row]
 
 void main() {
     uint tid = gl_LocalInvocationID.x;
-    uint sg = gl_SubgroupID;   // 0..3 (the host requires 32-wide subgroups)
+    // 0..3: the host creates this pipeline with a required subgroup size of 32 and full subgroups
+    // (SPIR-V 1.6 lets the size vary otherwise) and uses it on no device that cannot.
+    uint sg = gl_SubgroupID;
     uint sm = (sg >> 1) * 32u, sn = (sg & 1u) * 32u;
     uint o0 = gl_WorkGroupID.x * BN, t0 = gl_WorkGroupID.y * BM;
     const int ROW = gl_CooperativeMatrixLayoutRowMajor;

@@ -2,7 +2,8 @@
 // matmul_coopmat_nv: y[t][o] = epi(sum_i x[t][i] * W[o][i]) on tensor cores through
 // GL_NV_cooperative_matrix (f16 x f16 -> f32 16x16x16), for devices with VK_NV_cooperative_matrix
 // (the host selects it only when vk_caps.coopmat_nv; it cannot run on lavapipe). W is packed f16,
-// x is f32 and rounded to f16 when staged. Workgroup = 4 subgroups of 32 computing a 64 (tokens) x
+// x is f32 and rounded to f16 when staged (so the host keeps the LM head and all-logits steps off
+// this kernel, see vk_ops_set_exact_x). Workgroup = 4 subgroups of 32 computing a 64 (tokens) x
 // 64 (rows) block, 32 x 32 per subgroup (2 x 2 matrices); x and W tiles of K-step 32 are staged in
 // shared memory as f16 (zero outside the matrices, so any shape works); the f32 result goes
 // through shared memory for the epilogue and bounds-checked stores.
@@ -45,7 +46,10 @@ shared float cs[BM * CS];       // cs[token][row]
 
 void main() {
     uint tid = gl_LocalInvocationID.x;
-    uint sg = tid / 32u;   // NVIDIA subgroups are 32 wide
+    // The subgroup's own id: Vulkan does not promise that invocations 32i..32i+31 form subgroup i.
+    // The host creates this pipeline with a required subgroup size of 32 and full subgroups where
+    // the device allows it (else only where the size is fixed at 32), so there are 4 of them.
+    uint sg = gl_SubgroupID;
     uint sm = (sg >> 1) * 32u, sn = (sg & 1u) * 32u;
     uint o0 = gl_WorkGroupID.x * BN, t0 = gl_WorkGroupID.y * BM;
 

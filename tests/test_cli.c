@@ -724,7 +724,36 @@ Test(cli, devices_lists_llvmpipe)
     proc p = RUN("devices");
     expect_ok(&p, "devices");
     cr_assert(strstr(p.out, "llvmpipe"), "no llvmpipe in:\n%s", p.out);
+    /* the GPU-readiness rows: which f16 prefill matmul (and coopmat shape) the device gets, the
+     * buffer limit, the UUID --device may name */
+    cr_assert(strstr(p.out, "f16 prefill matmul") && strstr(p.out, "maxBufferSize") &&
+              strstr(p.out, "device UUID"), "%s", p.out);
     proc_free(&p);
+}
+
+/* --device by name substring and by deviceUUID prefix; -v names the prefill matmul variant; a name
+ * no device has, with Vulkan forced, is one line. */
+Test(cli, device_by_name_or_uuid_and_verbose_variant)
+{
+    synth_tiny();
+    proc d = RUN("devices");
+    expect_ok(&d, "devices");
+    const char *u = strstr(d.out, "device UUID");
+    cr_assert(u, "%s", d.out);
+    char uuid[9];
+    cr_assert_eq(sscanf(u, "device UUID %8s", uuid), 1);
+    const char *sels[] = {"LLVMPIPE", uuid};
+    for (int k = 0; k < 2; k++) {
+        proc p = RUN("-m", "tiny", "-p", "Hi", "-n", "2", "--temp", "0", "--backend", "vulkan", "--device", sels[k], "-v");
+        expect_ok(&p, sels[k]);
+        cr_assert(strstr(p.err, "f16 prefill matmuls run tiled") && strstr(p.err, "backend vulkan on llvmpipe"),
+                  "--device %s:\n%s", sels[k], p.err);
+        proc_free(&p);
+    }
+    proc q = RUN("-m", "tiny", "-p", "Hi", "-n", "2", "--backend", "vulkan", "--device", "no-such-gpu");
+    expect_error(&q, "--device no-such-gpu", "no-such-gpu");
+    proc_free(&q);
+    proc_free(&d);
 }
 
 /* ---- bad input ---- */

@@ -190,6 +190,33 @@ Test(faults, device_lost_forced_vulkan_is_one_line)
     assert_one_line(got.err, "VK_ERROR_DEVICE_LOST");
 }
 
+/* A GPU that hangs: the Nth step's fence wait times out (VKGPT2_FAULT=hang:N reports VK_TIMEOUT as
+ * a wait that reached VKGPT2_FENCE_TIMEOUT_MS would). Under auto the session goes on on the CPU
+ * with the CPU's tokens, as after a lost device; with Vulkan forced the error is one line naming
+ * VK_TIMEOUT and the limit. */
+Test(faults, device_hang_during_generation_continues_on_cpu)
+{
+    need_vulkan();
+    run_result want = cpu_reference();
+    static const int at[] = {1, 2, 5, 13};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        char v[32], what[64];
+        snprintf(v, sizeof v, "hang:%d", at[i]);
+        setenv("VKGPT2_FAULT", v, 1);
+        run_result got = run(VKG_BACKEND_AUTO);
+        snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
+        cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
+        assert_same(&got, &want, what);
+    }
+    setenv("VKGPT2_FAULT", "hang:4", 1);
+    setenv("VKGPT2_FENCE_TIMEOUT_MS", "20000", 1);
+    run_result got = run(VKG_BACKEND_VULKAN);
+    unsetenv("VKGPT2_FENCE_TIMEOUT_MS");
+    cr_assert(got.rc == -1, "generation did not fail");
+    assert_one_line(got.err, "VK_TIMEOUT");
+    cr_assert(strstr(got.err, "within 20 s") && strstr(got.err, "VKGPT2_FENCE_TIMEOUT_MS"), "%s", got.err);
+}
+
 Test(faults, eval_after_device_lost_continues_on_cpu)
 {
     need_vulkan();

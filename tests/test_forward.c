@@ -3,7 +3,9 @@
  * The reference below is a plain float64 GPT-2 forward pass over the full sequence (no KV cache,
  * no batching, no shared kernels). Every backend's logits must match it at several prompt lengths
  * and batch sizes, and the backends must agree with each other token for token under greedy
- * decoding.
+ * decoding, except at near-ties of the CPU's logits (greedy_check.h states the epsilon). Steps
+ * that return every row's logits keep x in f32 on every device (no coopmat kernel), so the
+ * logits tolerances below hold on GPUs with cooperative matrices too.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 
 #include "gpt2/backend.h"
 #include "gpt2/synth.h"
+#include "greedy_check.h"
 #include "ref_gpt2.h"
 
 /* ---- helpers ---- */
@@ -93,24 +96,17 @@ Test(forward, vulkan_with_cpu_fallback_matches_reference, .timeout = 300)
     check_against_reference(true, VKG_F16, VKG_F16, GPT2_GELU_TANH, 1e-3, "embed,layernorm");
 }
 
-/* Greedy decoding: CPU and Vulkan pick the same 128 tokens. */
+/* Greedy decoding: CPU and Vulkan pick the same 128 tokens, step by step on the same context,
+ * except at near-ties of the CPU's logits (greedy_compare). */
 Test(forward, greedy_cpu_equals_vulkan, .timeout = 300)
 {
     gpt2_model m;
     make_model(&m, VKG_F16, GPT2_GELU_TANH);
     gpt2_backend *be[2] = {make_backend(&m, false, 8, VKG_F32, NULL), make_backend(&m, true, 8, VKG_F16, NULL)};
-    int32_t seq[2][140];
-    char err[256];
-    for (int k = 0; k < 2; k++) {
-        make_ids(seq[k], 5, m.hp.n_vocab, 99);
-        int32_t next;
-        cr_assert_eq(be[k]->eval(be[k], seq[k], 5, 0, false, NULL, &next, err, sizeof err), 0, "%s", err);
-        for (int i = 5; i < 133; i++) {
-            seq[k][i] = next;
-            cr_assert_eq(be[k]->eval(be[k], &seq[k][i], 1, i, false, NULL, &next, err, sizeof err), 0, "%s", err);
-        }
-    }
-    for (int i = 5; i < 133; i++) cr_expect_eq(seq[0][i], seq[1][i], "token %d: cpu %d, vulkan %d", i, seq[0][i], seq[1][i]);
+    int32_t seq[140];
+    make_ids(seq, 5, m.hp.n_vocab, 99);
+    int flips = greedy_compare(be[0], be[1], seq, 5, 128);
+    cr_expect_leq(flips, 4, "%d near-tie flips in 128 tokens", flips);
     /* The one-token step was recorded once and replayed; greedy reads back only the id. */
     cr_expect_eq(be[1]->counters.decode_cmdbuf_records, 1);
     cr_expect_eq(be[1]->counters.readback_bytes_last, 4);
@@ -135,18 +131,10 @@ Test(forward, greedy_124M_cpu_equals_vulkan, .timeout = 600)
     cr_assert_eq(gpt2_synth(&m, &p, err, sizeof err), 0, "%s", err);
     gpt2_backend *be[2] = {make_backend(&m, false, 16, VKG_F32, NULL), make_backend(&m, true, 16, VKG_F16, NULL)};
     enum { PROMPT = 12, GEN = 128 };
-    static int32_t seq[2][PROMPT + GEN];
-    for (int k = 0; k < 2; k++) {
-        make_ids(seq[k], PROMPT, m.hp.n_vocab, 5);
-        int32_t next;
-        cr_assert_eq(be[k]->eval(be[k], seq[k], PROMPT, 0, false, NULL, &next, err, sizeof err), 0, "%s", err);
-        for (int i = PROMPT; i < PROMPT + GEN; i++) {
-            seq[k][i] = next;
-            cr_assert_eq(be[k]->eval(be[k], &seq[k][i], 1, i, false, NULL, &next, err, sizeof err), 0, "%s", err);
-        }
-    }
-    for (int i = PROMPT; i < PROMPT + GEN; i++)
-        cr_expect_eq(seq[0][i], seq[1][i], "token %d: cpu %d, vulkan %d", i, seq[0][i], seq[1][i]);
+    static int32_t seq[PROMPT + GEN];
+    make_ids(seq, PROMPT, m.hp.n_vocab, 5);
+    int flips = greedy_compare(be[0], be[1], seq, PROMPT, GEN);
+    cr_expect_leq(flips, 4, "%d near-tie flips in %d tokens", flips, GEN);
     cr_expect_eq(be[1]->counters.decode_cmdbuf_records, 1);
     cr_expect_eq(be[1]->counters.validation_messages, 0);
     be[0]->destroy(be[0]);
@@ -190,4 +178,20 @@ Test(forward, vulkan_logits_match_cpu_by_prompt_length_and_batch, .timeout = 600
     }
     cpu->destroy(cpu);
     gpt2_model_free(&m);
+}
+
+/* The near-tie rule of greedy_check.h on made-up logits: a flip is accepted within
+ * GREEDY_TIE_REL * (|best| + rms) of the CPU's best, not beyond, and never towards a better one. */
+Test(forward, greedy_near_tie_rule)
+{
+    float row[4] = {10.0f, 9.99f, 3.0f, -2.0f};
+    double rms = sqrt((100.0 + 9.99 * 9.99 + 9.0 + 4.0) / 4), eps_want = GREEDY_TIE_REL * (10.0 + rms);
+    double gap, eps;
+    cr_assert(greedy_near_tie(row, 4, 0, 1, &gap, &eps), "gap %g eps %g", gap, eps);
+    cr_assert_float_eq(eps, eps_want, 1e-9);
+    cr_assert(!greedy_near_tie(row, 4, 0, 2, &gap, &eps));
+    cr_assert(!greedy_near_tie(row, 4, 1, 0, &gap, &eps), "the other pick is better: not the CPU's argmax");
+    cr_assert(!greedy_near_tie(row, 4, 0, 7, &gap, &eps), "out of range");
+    row[1] = 9.9f; /* gap 0.1 > 2e-3 * (10 + 8.7) */
+    cr_assert(!greedy_near_tie(row, 4, 0, 1, &gap, &eps));
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "engine/vk_engine.h"
+#include "engine/vk_fault.h"
 
 #define MiB ((VkDeviceSize)1 << 20)
 
@@ -438,11 +439,12 @@ Test(vk_engine, out_of_memory_is_an_error) {
     err[0] = '\0';
     cr_expect_neq(vk_mem_alloc(e, &m, tib, VK_MEM_HOST, err, sizeof err), 0);
     cr_expect_gt(strlen(err), 0);
-    /* a size that passes maxMemoryAllocationSize but not the heap (when the heap is smaller) */
+    /* a size that passes the allocation limit (the smaller of maxMemoryAllocationSize and
+     * maxBufferSize, so vkCreateBuffer accepts it) but not the heap (when the heap is smaller) */
     const vk_caps *c = vk_engine_caps(e);
-    if (c->device_local_bytes < c->max_alloc) {
+    if (c->device_local_bytes < c->max_block) {
         err[0] = '\0';
-        cr_expect_neq(vk_mem_alloc(e, &m, c->max_alloc, VK_MEM_DEVICE, err, sizeof err), 0);
+        cr_expect_neq(vk_mem_alloc(e, &m, c->max_block, VK_MEM_DEVICE, err, sizeof err), 0);
         cr_expect_gt(strlen(err), 0);
     }
     /* the engine still works */
@@ -467,4 +469,182 @@ Test(vk_engine, validation_messages_are_counted) {
         vkDestroyFence(vk_engine_device(e), fence, NULL);
     cr_expect_gt(vk_validation_messages(e), 0);
     vk_engine_destroy(e);
+}
+
+/* ---- GPU readiness (engine/vk_select.h decisions on the real device) ---- */
+
+/* The per-step parameter path of the backend: host-visible parameters copied into a device-local
+ * mirror at the start of the recording, which the shader reads; replayed with new values. On
+ * lavapipe all memory is host-visible, but the copy and its barrier run all the same. */
+Test(vk_engine, replay_reads_a_device_local_mirror_of_parameters) {
+    vk_engine *e = engine();
+    const uint32_t n = 1000;
+    vk_mem in, out, param, mirror;
+    alloc_ok(e, &in, n * 4, VK_MEM_DEVICE);
+    alloc_ok(e, &out, n * 4, VK_MEM_HOST);
+    alloc_ok(e, &param, 16, VK_MEM_HOST);
+    alloc_ok(e, &mirror, 16, VK_MEM_DEVICE);
+    vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
+    cr_assert_not_null(p);
+    vk_seq *s = vk_seq_create(e, 8);
+    test_push fill = {.dst = in.addr, .n = n, .mode = MODE_FILL, .mul = 1, .add = 10};
+    test_push scale = {.dst = out.addr, .src = in.addr, .param = mirror.addr, .n = n,
+                       .mode = MODE_PARAM};
+    vk_seq_begin(s);
+    vk_seq_copy(s, &param, 0, &mirror, 0, 16);
+    vk_seq_dispatch(s, p, &fill, sizeof fill, groups(n), 1, 1, "fill");
+    vk_seq_barrier(s);
+    vk_seq_dispatch(s, p, &scale, sizeof scale, groups(n), 1, 1, "scale");
+    cr_assert_eq(vk_seq_end(s), 0);
+    const uint32_t params[3][2] = {{2, 0}, {5, 7}, {1000, 3}};
+    uint32_t *pm = param.map, *o = out.map;
+    for (int run = 0; run < 3; run++) {
+        pm[0] = params[run][0];
+        pm[1] = params[run][1];
+        cr_assert_eq(vk_seq_run(s), 0);
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert_eq(o[i], (10 + i) * params[run][0] + params[run][1], "run %d word %u", run, i);
+    }
+    vk_seq_destroy(s);
+    vk_mem_free(e, &in);
+    vk_mem_free(e, &out);
+    vk_mem_free(e, &param);
+    vk_mem_free(e, &mirror);
+    finish(e);
+}
+
+/* A pipeline created with a required subgroup size and full subgroups (as the coopmat ones are):
+ * valid where the device has the features (lavapipe: 8..8), refused with a message outside the
+ * range, kept apart from the plain pipeline of the same shader. */
+Test(vk_engine, pipeline_with_required_subgroup_size) {
+    vk_engine *e = engine();
+    const vk_caps *c = vk_engine_caps(e);
+    printf("subgroup %u, range %u..%u, size control %d, full subgroups %d, max subgroups/wg %u\n",
+           c->subgroup_size, c->subgroup_min, c->subgroup_max, c->subgroup_size_control,
+           c->full_subgroups, c->max_wg_subgroups);
+    if (!c->subgroup_size_control || !c->full_subgroups) {
+        finish(e);
+        cr_skip_test("the device has no subgroup size control with full subgroups");
+    }
+    vk_pipeline *plain = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
+    vk_pipeline_opts o = {.required_subgroup_size = c->subgroup_max, .full_subgroups = true};
+    vk_pipeline *sized = vk_pipeline_get_opts(e, "engine_test", (const uint32_t[]){WG}, 1, &o);
+    cr_assert(plain && sized && plain != sized);
+    cr_assert_eq(vk_pipeline_get_opts(e, "engine_test", (const uint32_t[]){WG}, 1, &o), sized);
+    vk_pipeline_opts bad = {.required_subgroup_size = c->subgroup_max * 2};
+    fprintf(stderr, "(the next message about subgroups is expected)\n");
+    cr_assert_null(vk_pipeline_get_opts(e, "engine_test", (const uint32_t[]){WG}, 1, &bad));
+    const uint32_t n = 4096;
+    vk_mem out;
+    alloc_ok(e, &out, n * 4, VK_MEM_HOST);
+    vk_seq *s = vk_seq_create(e, 2);
+    test_push fill = {.dst = out.addr, .n = n, .mode = MODE_FILL, .mul = 3, .add = 1};
+    vk_seq_begin(s);
+    vk_seq_dispatch(s, sized, &fill, sizeof fill, groups(n), 1, 1, "fill");
+    cr_assert_eq(vk_seq_end(s), 0);
+    cr_assert_eq(vk_seq_run(s), 0);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_eq(((uint32_t *)out.map)[i], 1 + 3 * i);
+    vk_seq_destroy(s);
+    vk_mem_free(e, &out);
+    finish(e);
+}
+
+/* Allocations are limited by min(maxMemoryAllocationSize, maxBufferSize): one byte more than the
+ * block limit is refused with the limit's name, before vkCreateBuffer could see it. */
+Test(vk_engine, allocation_limit_is_the_block_limit) {
+    vk_engine *e = engine();
+    const vk_caps *c = vk_engine_caps(e);
+    cr_assert_eq(c->max_block, c->max_buffer && c->max_buffer < c->max_alloc ? c->max_buffer : c->max_alloc);
+    vk_mem m;
+    char err[256] = "";
+    cr_assert_neq(vk_mem_alloc(e, &m, c->max_block + 1, VK_MEM_DEVICE, err, sizeof err), 0);
+    cr_assert(strstr(err, c->max_block < c->max_alloc ? "maxBufferSize" : "maxMemoryAllocationSize"),
+              "%s", err);
+    finish(e);
+}
+
+/* --device as a string: index, name substring, deviceUUID prefix; a bad name is one line. */
+Test(vk_engine, device_by_index_name_or_uuid) {
+    use_temp_cache();
+    vk_engine *e = NULL;
+    char err[256] = "";
+    cr_assert_eq(vk_engine_create_named(&e, NULL, err, sizeof err), 0, "%s", err);
+    vk_caps best = *vk_engine_caps(e);
+    vk_engine_destroy(e);
+    char uuid[2 * VK_UUID_SIZE + 1];
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
+        snprintf(uuid + 2 * i, 3, "%02x", best.device_uuid[i]);
+    uuid[12] = '\0';
+    char part[8];
+    snprintf(part, sizeof part, "%.5s", best.name);
+    const char *sels[] = {uuid, part};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(vk_engine_create_named(&e, sels[k], err, sizeof err), 0, "'%s': %s", sels[k], err);
+        cr_assert_str_eq(vk_engine_caps(e)->name, best.name, "'%s'", sels[k]);
+        finish(e);
+    }
+    e = (vk_engine *)&e;
+    cr_assert_neq(vk_engine_create_named(&e, "no-such-gpu-anywhere", err, sizeof err), 0);
+    cr_assert_null(e);
+    cr_assert(strstr(err, "no-such-gpu-anywhere") && !strchr(err, '\n'), "%s", err);
+}
+
+/* VKGPT2_FAULT=create:1: the first vkCreateDevice fails; with one device that is the error, with
+ * more the next candidate is created (vk_try_candidates). */
+Test(vk_engine, failed_device_creation_names_the_error) {
+    use_temp_cache();
+    setenv("VKGPT2_FAULT", "create:1", 1);
+    vk_engine *e = NULL;
+    char err[256] = "";
+    int rc = vk_engine_create(&e, -1, err, sizeof err);
+    char list[4096] = "";
+    FILE *f = fmemopen(list, sizeof list, "w");
+    vk_list_devices(f, err + 128, 128);
+    fclose(f);
+    int n_usable = 0;
+    for (const char *p = list; (p = strstr(p, "usable by vkgpt2         yes")); p++) n_usable++;
+    if (n_usable > 1) {
+        cr_assert_eq(rc, 0, "the next device was not tried: %s", err);
+        finish(e);
+    } else {
+        cr_assert_neq(rc, 0);
+        cr_assert(strstr(err, "vkCreateDevice") && strstr(err, "VK_ERROR_INITIALIZATION_FAILED"), "%s", err);
+    }
+    /* the count restarts when the variable changes: create:2 lets this one through */
+    setenv("VKGPT2_FAULT", "create:2", 1);
+    cr_assert_eq(vk_engine_create(&e, -1, err, sizeof err), 0, "%s", err);
+    finish(e);
+    unsetenv("VKGPT2_FAULT");
+}
+
+/* The fence timeout comes from VKGPT2_FENCE_TIMEOUT_MS; a wait that times out (VKGPT2_FAULT=hang:N
+ * reports VK_TIMEOUT for the Nth submission) fails with VK_TIMEOUT, every later submission and
+ * transfer fails too, and destruction still frees everything (the work did finish). */
+Test(vk_engine, fence_timeout_fails_like_a_lost_device) {
+    setenv("VKGPT2_FENCE_TIMEOUT_MS", "1234", 1);
+    vk_engine *e = engine();
+    cr_assert_eq(vk_engine_fence_timeout_ns(e), 1234000000ull);
+    unsetenv("VKGPT2_FENCE_TIMEOUT_MS");
+    vk_mem out;
+    alloc_ok(e, &out, 64 * 4, VK_MEM_DEVICE);
+    vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
+    vk_seq *s = vk_seq_create(e, 2);
+    test_push fill = {.dst = out.addr, .n = 64, .mode = MODE_FILL, .mul = 1, .add = 0};
+    vk_seq_begin(s);
+    vk_seq_dispatch(s, p, &fill, sizeof fill, 1, 1, 1, "fill");
+    cr_assert_eq(vk_seq_end(s), 0);
+    setenv("VKGPT2_FAULT", "hang:2", 1);
+    cr_assert_eq(vk_seq_run(s), 0, "the first submission is fine");
+    cr_assert_neq(vk_seq_run(s), 0, "the second one times out");
+    cr_assert_eq(vk_seq_last_error(s), VK_TIMEOUT);
+    cr_assert_neq(vk_seq_run(s), 0, "a hung device stays hung");
+    cr_assert_eq(vk_seq_last_error(s), VK_TIMEOUT);
+    uint32_t w[64];
+    fprintf(stderr, "(the next transfer error is expected)\n");
+    cr_assert_neq(vk_download(e, &out, 0, w, sizeof w), 0);
+    unsetenv("VKGPT2_FAULT");
+    vk_seq_destroy(s);
+    vk_mem_free(e, &out);
+    finish(e);
 }

@@ -1,7 +1,19 @@
-/* test_vk_matmul.c - vk_op_matmul (matvec, tiled; f32 and f16 weights; every epilogue; strides,
- * unaligned operands, shapes that are not multiples of the tiles) against a float64 reference and
- * against its CPU twin cpu_matmul. */
+/* test_vk_matmul.c - vk_op_matmul (matvec, tiled, and the cooperative-matrix kernels where the
+ * device has them; f32 and f16 weights; every epilogue; strides, unaligned operands, shapes that
+ * are not multiples of the tiles) against a float64 reference and against its CPU twin cpu_matmul.
+ *
+ * Each variant is held to its own accuracy (vk_matmul_accuracy): the coopmat kernels round x to
+ * f16, so their float64 reference is computed from the f16-rounded x (and the f32-x reference and
+ * the CPU twin get the looser rtol_f32x). Coopmat cannot run on lavapipe: those cases run on a GPU
+ * that has it and are reported as skipped (cr_log_info) elsewhere. */
 #include "test_vk_common.h"
+#include "engine/vk_select.h"
+
+#ifdef VKG_HAVE_COOPMAT_KHR
+#define KHR_BUILT true
+#else
+#define KHR_BUILT false
+#endif
 
 typedef struct mm_case {
     int n, rows, cols;
@@ -31,21 +43,31 @@ static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, 
     float *y = malloc(ny * 4);
     vkt_get(t, &by, y, ny * 4);
 
-    /* float64 reference; scale = sum of |terms| */
+    /* float64 reference; scale = sum of |terms|. The variant's own accuracy, against x as it reads
+     * it (f16-rounded for the coopmat kernels), and its f32-x accuracy against the f32 x. */
+    const char *variant = vk_ops_matmul_variant(t->o, n, wt);
+    vk_mm_accuracy acc = vk_matmul_accuracy(variant);
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
-    vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
     char what[160];
     snprintf(what, sizeof what, "matmul %s n=%d rows=%d cols=%d ldx=%d ldy=%d off=%d %s epi=%d form=%d sg=%d",
-             vk_ops_matmul_variant(t->o, n, wt), n, rows, cols, ldx, ldy, c->x_off, vkg_dtype_name(wt), epi,
-             form, vk_ops_subgroup(t->o));
-    vkt_check(what, y, ref, scale, ny, 1e-5, 1e-6);
+             variant, n, rows, cols, ldx, ldy, c->x_off, vkg_dtype_name(wt), epi, form, vk_ops_subgroup(t->o));
+    if (acc.x_f16) {
+        float *xr = malloc(nx * 4);
+        memcpy(xr, x, nx * 4);
+        free(vkt_to_f16(xr, nx));
+        vkt_matmul_ref(ref, scale, xr + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
+        vkt_check(what, y, ref, scale, ny, acc.rtol, acc.atol);
+        free(xr);
+    }
+    vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
+    vkt_check(what, y, ref, scale, ny, acc.rtol_f32x, acc.atol);
 
-    /* CPU twin */
+    /* CPU twin (from the f32 x) */
     float *yc = malloc(ny * 4);
     memcpy(yc, y0, ny * 4);
     vkg_tensor W = {wt, {cols, rows}, wh ? (void *)wh : (void *)w, nw * vkg_dtype_size(wt)};
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
-    vkt_check_twin(what, y, yc, scale, ny, 2e-5, 2e-6);
+    vkt_check_twin(what, y, yc, scale, ny, acc.rtol_f32x + 1e-5, 2e-6);
 
     vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bw); vk_mem_free(t->e, &bb); vk_mem_free(t->e, &by);
     free(x); free(w); free(bias); free(y0); free(wh); free(y); free(yc); free(ref); free(scale);
@@ -103,18 +125,65 @@ Test(vk_matmul, variant_picking)
     cr_assert_str_eq(vk_ops_matmul_variant(t.o, 8, VKG_F16), "matvec");
     cr_assert_str_eq(vk_ops_matmul_variant(t.o, 9, VKG_F32), "tiled");
     cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F32), "tiled");
-    const char *big16 = vk_ops_matmul_variant(t.o, 512, VKG_F16);
-    if (c->coopmat_nv && c->coopmat_m == 16 && c->coopmat_n == 16 && c->coopmat_k == 16 && c->fp16 &&
-        c->subgroup_size == 32)
-        cr_assert_str_eq(big16, "coopmat_nv");
-    else
-        cr_assert_str_eq(big16, "tiled");
-    /* coopmat_nv cannot be forced where the device lacks it */
+    /* f16 prompt chunks: KHR where its kernel is built and the device passes the gate, else NV,
+     * else tiled (the gate's rules are unit-tested in test_vk_select) */
+    bool khr = vk_coopmat_gate(c, true, KHR_BUILT, NULL), nv = vk_coopmat_gate(c, false, KHR_BUILT, NULL);
+    const char *want16 = khr ? "coopmat_khr" : nv ? "coopmat_nv" : "tiled";
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), want16);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 32, VKG_F16), want16);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 31, VKG_F16), "tiled");
+    cr_log_info("device %s: f16 batches run %s (NV shape %ux%ux%u, KHR %ux%ux%u, subgroup %u in %u..%u)\n",
+                c->name, want16, c->coopmat_m, c->coopmat_n, c->coopmat_k, c->coopmat_khr_m, c->coopmat_khr_n,
+                c->coopmat_khr_k, c->subgroup_size, c->subgroup_min, c->subgroup_max);
+    /* the LM head and all-logits steps: x stays f32 */
+    vk_ops_set_exact_x(t.o, true);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), "tiled");
+    vk_ops_set_exact_x(t.o, false);
+    /* a coopmat variant cannot be forced where the device lacks it */
     vk_ops_force_matmul(t.o, "coopmat_nv");
-    if (!c->coopmat_nv) cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), nv ? "coopmat_nv" : want16);
+    vk_ops_force_matmul(t.o, "coopmat_khr");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), khr ? "coopmat_khr" : want16);
     vk_ops_force_matmul(t.o, "tiled");
     cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F32), "tiled");
     vkt_close(&t);
+}
+
+/* Each cooperative-matrix kernel the device can run, forced, against the float64 reference from
+ * the f16-rounded x with the variant's tolerance (and the f32-x one): prompt-sized n, rows and
+ * cols off the 64 x 64 x 32 tiles, strides, offsets, every epilogue. A variant the device lacks is
+ * named with the reason (cr_log_info); the test is skipped, not passed, when none can run. */
+Test(vk_matmul, coopmat_variants_against_f16_reference)
+{
+    vkt t = vkt_open();
+    const vk_caps *c = vk_engine_caps(t.e);
+    static const char *const variants[] = {"coopmat_nv", "coopmat_khr"};
+    static const mm_case cc[] = {{32, 64, 64, 0, 0, 0},   {64, 768, 768, 0, 0, 0}, {40, 2305, 768, 0, 0, 0},
+                                 {65, 130, 100, 4, 1, 1},  {33, 7, 96, 0, 3, 2},   {130, 200, 3072, 0, 0, 0},
+                                 {200, 50, 33, 2, 0, 0}};
+    int ran = 0;
+    char skipped[256] = "";
+    vkt_seed(11);
+    for (int v = 0; v < 2; v++) {
+        vk_subgroup_plan plan;
+        bool ok = vk_coopmat_gate(c, v == 1, KHR_BUILT, &plan);
+        vk_ops_force_matmul(t.o, variants[v]);
+        if (!ok || strcmp(vk_ops_matmul_variant(t.o, 64, VKG_F16), variants[v]) != 0) {
+            cr_log_info("%s: skipped, the device (%s) cannot run it: %s\n", variants[v], c->name,
+                        plan.why ? plan.why : "not picked");
+            snprintf(skipped + strlen(skipped), sizeof skipped - strlen(skipped), "%s%s (%s)",
+                     skipped[0] ? ", " : "", variants[v], plan.why ? plan.why : "not picked");
+            continue;
+        }
+        for (size_t i = 0; i < sizeof cc / sizeof *cc; i++)
+            run_case(&t, &cc[i], VKG_F16, (int)(i + v) % 8, (int)i % 2, variants[v], -1);
+        cr_log_info("%s: %zu cases within rtol %.0e of the f16-x reference\n", variants[v],
+                    sizeof cc / sizeof *cc, vk_matmul_accuracy(variants[v]).rtol);
+        ran++;
+    }
+    vk_ops_force_matmul(t.o, NULL);
+    vkt_close(&t);
+    if (!ran) cr_skip_test("no cooperative-matrix variant on this device: %s", skipped);
 }
 
 static bool is_plain_variant(const char *v)
