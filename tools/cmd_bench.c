@@ -6,11 +6,18 @@
  * use during the decode (user + system time over wall time), so a throttled or shared machine shows.
  * With --rerecord the Vulkan decode also runs with its command buffer recorded anew every token (as
  * llama.cpp does) and both rows are printed, each with the host thread's CPU ms per token: what
- * replaying one recording saves.
+ * replaying one recording saves. A row's mode says which: "replay" or "re-record" on Vulkan,
+ * "direct" on the CPU backend (the host runs each kernel itself; nothing is recorded).
  * With --parallel N1,N2,... it measures batched decode instead: for each N, N sequences of the same
  * prompt decode -n tokens together (vkg_generate_batch, greedy), and the table gives the aggregate
  * tokens per second over all sequences and the ms per token each sequence sees (one decode step).
+ *
+ * Rows name the model by --label, else by the -m path; --synth models (made in a temporary
+ * directory) are labelled synth-SIZE-TYPE. Every row also carries the model's GPT-2 parameter count,
+ * format and vocabulary size, and the thread count the run used (never 0: "all cores" is resolved
+ * to a count before the session starts).
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +49,68 @@ static double thread_cpu_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* What every row says about the model: the name it goes by, its shape, and its GPT-2 parameter
+ * count (from the shape, LM head tied to wte as GPT-2's own counts are). */
+typedef struct bench_model {
+    const char *name;    /* --label, else the -m path */
+    vkg_model_info info; /* shape, format, weight type and bytes */
+    double params;       /* parameters */
+} bench_model;
+
+/* GPT-2's parameter count for a shape: wte + wpe, per layer 12 n_embd^2 + 13 n_embd (attention,
+ * MLP, two layer norms), and ln_f. 124M / 355M / 774M / 1558M for the published shapes. */
+static double gpt2_params(const vkg_model_info *i)
+{
+    double e = i->n_embd;
+    return (double)i->n_vocab * e + (double)i->n_ctx * e + i->n_layer * (12 * e * e + 13 * e) + 2 * e;
+}
+
+/* Writes s as one CSV field, quoted (with "" for ") when it holds a comma, quote or line break. */
+static void csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, stdout); return; }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"') putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+/* The JSON fields every row starts with after "kind": the model, its shape, where it ran and how. */
+static void json_model_fields(const bench_model *bm, vkg_session *s, int threads)
+{
+    printf("\"model\": ");
+    cli_json_string(stdout, bm->name, strlen(bm->name));
+    printf(", \"params\": %.0f, \"format\": ", bm->params);
+    cli_json_string(stdout, bm->info.format, strlen(bm->info.format));
+    printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", \"device\": ",
+           bm->info.n_vocab, bm->info.weight_type, bm->info.weights_bytes, vkg_session_backend(s));
+    cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
+    printf(", \"threads\": %d", threads);
+}
+
+/* The CSV fields model..threads of a row (see the header in cmd_bench). */
+static void csv_model_fields(const bench_model *bm, vkg_session *s, int threads)
+{
+    csv_field(bm->name);
+    printf(",%.0f,", bm->params);
+    csv_field(bm->info.format);
+    printf(",%d,%s,", bm->info.n_vocab, vkg_session_backend(s));
+    csv_field(vkg_session_device(s));
+    printf(",%s,%zu,%d", bm->info.weight_type, bm->info.weights_bytes, threads);
+}
+
+static const char csv_header[] = "kind,model,params,format,n_vocab,backend,device,weight_type,weights_bytes,threads,"
+                                 "mode,n_past,decode_ms_median,decode_ms_min,decode_ms_max,prompt_tok_s,weights_gbs,"
+                                 "host_bandwidth_gbs\n";
+
 /* Decode ms/token at n_past = 0, step, 2 step, ... (< n_ctx - 4): the context is filled with
  * batched evals between the points, then 4 greedy tokens are timed at each. */
-static int ctx_sweep(vkg_session *s, const vkg_model_info *info, const char *model, int step, bool json, bool csv)
+static int ctx_sweep(vkg_session *s, const bench_model *bm, int threads, int step, bool json, bool csv)
 {
     char err[1024];
+    const vkg_model_info *info = &bm->info;
     int32_t *fill = malloc((size_t)info->n_ctx * sizeof *fill);
     if (!fill) return -1;
     for (int i = 0; i < info->n_ctx; i++) fill[i] = (int32_t)((i * 7919 + 13) % info->n_vocab);
@@ -55,7 +119,8 @@ static int ctx_sweep(vkg_session *s, const vkg_model_info *info, const char *mod
     gp.temp = 0;
     gp.ignore_eos = true;
     gp.n_predict = 5;
-    if (!json && !csv) printf("\n| model | backend | n_past | decode ms/token |\n| --- | --- | ---: | ---: |\n");
+    if (!json && !csv)
+        printf("\n| model | backend | threads | n_past | decode ms/token |\n| --- | --- | ---: | ---: | ---: |\n");
     for (int at = 0; at + 6 < info->n_ctx; at += step) {
         int have = vkg_session_n_past(s);
         if (at > have && vkg_eval(s, fill + have, (size_t)(at - have), NULL, err, sizeof err)) {
@@ -72,15 +137,16 @@ static int ctx_sweep(vkg_session *s, const vkg_model_info *info, const char *mod
         }
         int np = vkg_session_n_past(s);
         if (json) {
-            printf("{\"kind\": \"ctx\", \"model\": ");
-            cli_json_string(stdout, model, strlen(model));
-            printf(", \"backend\": \"%s\", \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"n_past\": %d, \"decode_ms_per_token\": %.4f}\n",
-                   vkg_session_backend(s), info->weight_type, info->weights_bytes, at, st.decode_ms_per_token);
+            printf("{\"kind\": \"ctx\", ");
+            json_model_fields(bm, s, threads);
+            printf(", \"n_past\": %d, \"decode_ms_per_token\": %.4f}\n", at, st.decode_ms_per_token);
         } else if (csv) {
-            printf("ctx,%s,%s,,%s,%zu,,,%d,%.4f,,,,,\n", model, vkg_session_backend(s), info->weight_type,
-                   info->weights_bytes, at, st.decode_ms_per_token);
+            printf("ctx,");
+            csv_model_fields(bm, s, threads);
+            printf(",,%d,%.4f,,,,,\n", at, st.decode_ms_per_token);
         } else {
-            printf("| %s | %s | %d | %.3f |\n", model, vkg_session_backend(s), at, st.decode_ms_per_token);
+            printf("| %s | %s | %d | %d | %.3f |\n", bm->name, vkg_session_backend(s), threads, at,
+                   st.decode_ms_per_token);
         }
         fflush(stdout);
         if (np > at + step) break;
@@ -99,24 +165,46 @@ int cmd_bench_kernels(int argc, char **argv, int first); /* cmd_bench_kernels.c 
 
 int cmd_bench(int argc, char **argv, int first);
 
-/* --synth SIZES [--types T,...]: each synthetic model in a temporary directory, benchmarked by a
- * nested cmd_bench with -m; --threads-sweep LIST: a nested run per thread count on the CPU. */
-static int bench_expand(int argc, char **argv, int first, const char *synth, const char *types, const char *tsweep)
+/* nftw callback of rm_tree: removes one entry (children first). */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    char **av = calloc((size_t)argc + 8, sizeof *av);
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+/* Removes a directory and everything under it (a --synth model). */
+static void rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* --synth SIZES [--types T,...] [--vocab DIR]: each synthetic model in a temporary directory,
+ * benchmarked by a nested cmd_bench with -m and --label synth-SIZE-TYPE; --threads-sweep LIST: a
+ * nested run per thread count on the CPU. */
+static int bench_expand(int argc, char **argv, int first, const char *synth, const char *types, const char *vocab,
+                        const char *tsweep)
+{
+    if (!synth && (types || vocab)) {
+        fprintf(stderr, "vkgpt2: bench: %s applies to --synth models only\n", types ? "--types" : "--vocab");
+        return 2;
+    }
+    char **av = calloc((size_t)argc + 10, sizeof *av);
     if (!av) return 1;
     int n = 0;
     for (int i = 0; i < first; i++) av[n++] = argv[i];
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "--synth") || !strcmp(argv[i], "--types") || !strcmp(argv[i], "--threads-sweep")) { i++; continue; }
+        if (!strcmp(argv[i], "--synth") || !strcmp(argv[i], "--types") || !strcmp(argv[i], "--threads-sweep") ||
+            !strcmp(argv[i], "--vocab")) { i++; continue; }
         av[n++] = argv[i];
     }
     int base = n, rc = 0;
-    char tmpl[] = "/tmp/vkgpt2-bench-XXXXXX", path[512], tbuf[128], sbuf[256], ybuf[64];
+    const char *td = getenv("TMPDIR");
+    char tmpl[512], path[1024], tbuf[128], sbuf[256], ybuf[64], lbuf[384];
+    snprintf(tmpl, sizeof tmpl, "%s/vkgpt2-bench-XXXXXX", td && *td ? td : "/tmp");
     bool made = false;
     snprintf(sbuf, sizeof sbuf, "%s", synth ? synth : "-");
     for (char *sz = sbuf; sz && *sz && !rc;) {
-        char *sz_next = strchr(sz, 0x2c);
+        char *sz_next = strchr(sz, ',');
         if (sz_next) *sz_next++ = 0;
         snprintf(ybuf, sizeof ybuf, "%s", types ? types : "f16");
         for (char *ty = ybuf; ty && *ty && !rc;) {
@@ -124,15 +212,19 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
             if (comma) *comma = 0;
             n = base;
             if (synth) {
-                if (!made && !mkdtemp(tmpl)) { perror("vkgpt2: mkdtemp"); rc = 1; break; }
+                if (!made && !mkdtemp(tmpl)) { perror("vkgpt2: bench: mkdtemp"); rc = 1; break; }
                 made = true;
                 snprintf(path, sizeof path, "%s/gpt2-%s-%s", tmpl, sz, ty);
-                vkg_synth_params sp = {.size = sz, .format = "hf", .type = ty, .seed = 1};
+                snprintf(lbuf, sizeof lbuf, "synth-%s-%s", sz, ty);
+                vkg_synth_params sp = {.size = sz, .format = "hf", .type = ty, .vocab_dir = vocab, .seed = 1};
                 char err[512];
-                fprintf(stderr, "vkgpt2: bench: synthesizing %s (%s) in %s\n", sz, ty, path);
-                if (vkg_synth(path, &sp, 0, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); rc = 1; break; }
+                fprintf(stderr, "vkgpt2: bench: synthesizing %s (%s%s)\n", lbuf, vocab ? "vocabulary " : "byte vocabulary",
+                        vocab ? vocab : "");
+                if (vkg_synth(path, &sp, 0, err, sizeof err)) { fprintf(stderr, "vkgpt2: bench: %s\n", err); rc = 1; break; }
                 av[n++] = "-m";
                 av[n++] = path;
+                av[n++] = "--label";
+                av[n++] = lbuf;
             }
             if (tsweep) {
                 char tl[128];
@@ -152,7 +244,7 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
             } else {
                 rc = cmd_bench(n, av, first);
             }
-            if (synth) { char cmd[600]; snprintf(cmd, sizeof cmd, "rm -rf '%s'", path); if (system(cmd)) {} }
+            if (synth) rm_tree(path);
             ty = comma ? comma + 1 : NULL;
         }
         sz = sz_next;
@@ -163,11 +255,11 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
 }
 
 /* --parallel: batched decode at each width in list. */
-static int bench_parallel(vkg_model *m, const char *model, vkg_session_params sp, const int *widths,
+static int bench_parallel(vkg_model *m, const bench_model *bm, vkg_session_params sp, const int *widths,
                           int n_widths, int n_tokens, int repeats, int prompt_len, bool json)
 {
     char err[1024];
-    vkg_model_info info = vkg_model_get_info(m);
+    const vkg_model_info info = bm->info;
     int max_w = 1;
     for (int i = 0; i < n_widths; i++) max_w = widths[i] > max_w ? widths[i] : max_w;
     sp.n_seq = max_w;
@@ -186,8 +278,8 @@ static int bench_parallel(vkg_model *m, const char *model, vkg_session_params sp
     for (int i = 0; i < max_w; i++)
         seqs[i] = (vkg_batch_seq){.prompt = prompt, .n_prompt = (size_t)prompt_len, .params = gp};
     if (!json) {
-        printf("| model | backend | device | type | sequences | decode steps | per-sequence ms/token (median, min-max) | aggregate tok/s | batch records |\n");
-        printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        printf("| model | backend | device | type | threads | sequences | decode steps | per-sequence ms/token (median, min-max) | aggregate tok/s | batch records |\n");
+        printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n");
     }
     for (int w = 0; w < n_widths; w++) {
         vkg_stats st = {0};
@@ -204,19 +296,17 @@ static int bench_parallel(vkg_model *m, const char *model, vkg_session_params sp
         qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
         double med = ms[repeats / 2], tps = med > 0 ? toks / (med * steps) * 1e3 : 0;
         if (json) {
-            printf("{\"model\": ");
-            cli_json_string(stdout, model, strlen(model));
-            printf(", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
-            cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
-            printf(", \"weight_type\": \"%s\", \"sequences\": %d, \"tokens\": %d, \"repeats\": %d, "
+            printf("{\"kind\": \"parallel\", ");
+            json_model_fields(bm, s, sp.n_threads);
+            printf(", \"sequences\": %d, \"tokens\": %d, \"repeats\": %d, "
                    "\"decode_steps\": %d, \"ms_per_token\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
                    "\"aggregate_tokens_per_s\": %.2f, \"batch_cmdbuf_records\": %llu}\n",
-                   info.weight_type, widths[w], n_tokens, repeats, steps, med, ms[0], ms[repeats - 1], tps,
+                   widths[w], n_tokens, repeats, steps, med, ms[0], ms[repeats - 1], tps,
                    (unsigned long long)st.batch_cmdbuf_records);
         } else {
-            printf("| %s | %s | %s | %s | %d | %d | %.2f (%.2f-%.2f) | %.1f | %llu |\n", model, vkg_session_backend(s),
-                   vkg_session_device(s), info.weight_type, widths[w], steps, med, ms[0], ms[repeats - 1], tps,
-                   (unsigned long long)st.batch_cmdbuf_records);
+            printf("| %s | %s | %s | %s | %d | %d | %d | %.2f (%.2f-%.2f) | %.1f | %llu |\n", bm->name,
+                   vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, widths[w], steps, med,
+                   ms[0], ms[repeats - 1], tps, (unsigned long long)st.batch_cmdbuf_records);
         }
         fflush(stdout);
     }
@@ -229,19 +319,49 @@ out:
     return rc;
 }
 
+/* The page of `vkgpt2 bench --help`. */
+static void bench_help(void)
+{
+    puts("usage: vkgpt2 bench -m MODEL [-n TOKENS] [-r REPEATS] [-t THREADS] [--backend auto|cpu|vulkan]\n"
+         "                    [--device N] [--kv f16|f32] [--prompt-len N] [--rerecord] [--json]\n"
+         "                    [--parallel N1,N2,...] [--label NAME]\n"
+         "       vkgpt2 bench --synth SIZES [--types f16,f32] [--vocab DIR] [same options]\n"
+         "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
+         "memory bandwidth measured in the same run, CPU use during decode. Defaults: -n 32, -r 3,\n"
+         "-t all cores (the threads column shows the count used), --prompt-len 8.\n"
+         "Mode column: replay (Vulkan: one recorded command buffer replayed every token),\n"
+         "re-record (--rerecord: recorded anew every token), direct (CPU backend: nothing recorded).\n"
+         "  --label NAME        name of the model in the rows (default: the -m path)\n"
+         "  --csv               CSV instead of the markdown table (--json: JSON lines, \"kind\" decode/ctx)\n"
+         "  --ctx-sweep STEP    decode ms/token at n_past = 0, STEP, 2 STEP, ... up to the context\n"
+         "  --threads-sweep L   one CPU run per thread count in L (e.g. 1,2)\n"
+         "  --synth SIZES       instead of -m: synthetic GPT-2s (tiny,124M,355M,774M,1558M) made in a\n"
+         "                      temporary directory and removed after; rows are named synth-SIZE-TYPE\n"
+         "  --types T,...       weight types of the --synth models (default f16)\n"
+         "  --vocab DIR         GPT-2's real vocabulary for the --synth models (tools/fetch-vocab.sh\n"
+         "                      puts it in data/gpt2-vocab); default a small byte-level one\n"
+         "  --parallel N1,N2,.. batched decode instead: for each N, N sequences decode -n tokens\n"
+         "                      together; aggregate tok/s and the ms per token each sequence sees\n"
+         "Also: vkgpt2 bench kernels --help (every op at every GPT-2 size).");
+}
+
 int cmd_bench(int argc, char **argv, int first)
 {
     if (first < argc && !strcmp(argv[first], "kernels")) return cmd_bench_kernels(argc, argv, first + 1);
     {
-        const char *synth = NULL, *types = NULL, *tsweep = NULL;
-        for (int i = first; i + 1 < argc; i++) {
-            if (!strcmp(argv[i], "--synth")) synth = argv[i + 1];
-            else if (!strcmp(argv[i], "--types")) types = argv[i + 1];
-            else if (!strcmp(argv[i], "--threads-sweep")) tsweep = argv[i + 1];
+        const char *synth = NULL, *types = NULL, *tsweep = NULL, *vocab = NULL;
+        bool help = false; /* --help anywhere: print it, make no model */
+        for (int i = first; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+        for (int i = first; i + 1 < argc && !help; i++) {
+            if (!strcmp(argv[i], "--synth")) synth = argv[++i];
+            else if (!strcmp(argv[i], "--types")) types = argv[++i];
+            else if (!strcmp(argv[i], "--vocab")) vocab = argv[++i];
+            else if (!strcmp(argv[i], "--threads-sweep")) tsweep = argv[++i];
         }
-        if (synth || tsweep) return bench_expand(argc, argv, first, synth, types, tsweep);
+        if (help) { bench_help(); return 0; }
+        if (synth || tsweep || types || vocab) return bench_expand(argc, argv, first, synth, types, vocab, tsweep);
     }
-    const char *model = NULL;
+    const char *model = NULL, *label = NULL;
     int n_tokens = 32, repeats = 3, prompt_len = 8;
     bool json = false, rerecord = false, csv = false;
     int ctx_step = 0; /* --ctx-sweep STEP */
@@ -249,29 +369,16 @@ int cmd_bench(int argc, char **argv, int first)
     int widths[32], n_widths = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: vkgpt2 bench -m MODEL [-n TOKENS] [-r REPEATS] [-t THREADS] [--backend auto|cpu|vulkan]\n"
-                 "                    [--device N] [--kv f16|f32] [--prompt-len N] [--rerecord] [--json]\n"
-                 "                    [--parallel N1,N2,...]\n"
-                 "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
-                 "memory bandwidth measured in the same run, CPU use during decode. --rerecord: also time\n"
-                 "the Vulkan decode with its command buffer recorded anew every token.\n"
-                 "  --csv               CSV instead of the markdown table (--json: JSON lines, \"kind\" decode/ctx)\n"
-                 "  --ctx-sweep STEP    decode ms/token at n_past = 0, STEP, 2 STEP, ... up to the context\n"
-                 "  --threads-sweep L   one CPU run per thread count in L (e.g. 1,2)\n"
-                 "  --synth SIZES       instead of -m: synthetic models (124M,355M,...) made in a temporary\n"
-                 "                      directory, --types f16,f32 (default f16)\n"
-                 "  --parallel N1,N2,.. batched decode instead: for each N, N sequences decode -n tokens\n"
-                 "                      together; aggregate tok/s and the ms per token each sequence sees\n"
-                 "Also: vkgpt2 bench kernels --help (every op at every GPT-2 size).");
-            return 0;
-        }
         if (!strcmp(a, "--json")) { json = true; continue; }
         if (!strcmp(a, "--rerecord")) { rerecord = true; continue; }
         if (!strcmp(a, "--csv")) { csv = true; continue; }
         if (!strcmp(a, "--ctx-sweep")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 20, &ctx_step)) return 2; continue; }
         if (!(v = cli_value(argc, argv, &i))) return 2;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--label")) {
+            if (!*v) { fprintf(stderr, "vkgpt2: --label: the name is empty\n"); return 2; }
+            label = v;
+        }
         else if (!strcmp(a, "-n")) { if (cli_int(a, v, 1, 1 << 20, &n_tokens)) return 2; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) { if (cli_int(a, v, 1, 1000, &repeats)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (cli_int(a, v, 1, 1024, &sp.n_threads)) return 2; }
@@ -305,18 +412,29 @@ int cmd_bench(int argc, char **argv, int first)
             return 2;
         }
     }
-    if (!model) { fprintf(stderr, "vkgpt2: bench needs -m MODEL\n"); return 2; }
+    if (!model) {
+        fprintf(stderr, "vkgpt2: bench needs -m MODEL, or --synth SIZES for synthetic GPT-2s (e.g. --synth 124M)\n");
+        return 2;
+    }
+    /* "All cores" made explicit, so that the rows show the count the session and the bandwidth
+     * measurement use (the CPU pool resolves <= 0 the same way). */
+    if (sp.n_threads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        sp.n_threads = c > 0 ? (int)c : 1;
+    }
     char err[1024];
     vkg_model *m = vkg_model_load(model, err, sizeof err);
     if (!m) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
-    vkg_model_info info = vkg_model_get_info(m);
+    bench_model bm = {.name = label ? label : model, .info = vkg_model_get_info(m)};
+    bm.params = gpt2_params(&bm.info);
+    const vkg_model_info info = bm.info;
     if (prompt_len + n_tokens > info.n_ctx) {
         fprintf(stderr, "vkgpt2: --prompt-len %d + -n %d exceed the context of %d\n", prompt_len, n_tokens, info.n_ctx);
         vkg_model_free(m);
         return 2;
     }
     if (n_widths) {
-        int prc = bench_parallel(m, model, sp, widths, n_widths, n_tokens, repeats, prompt_len, json);
+        int prc = bench_parallel(m, &bm, sp, widths, n_widths, n_tokens, repeats, prompt_len, json);
         vkg_model_free(m);
         return prc;
     }
@@ -329,17 +447,24 @@ int cmd_bench(int argc, char **argv, int first)
     gp.n_predict = n_tokens + 1; /* n_tokens decode steps after the first pick */
     int rc = 1;
     vkg_session *s = NULL;
+    double prompt_tps[2] = {0, 0};
+    int n_modes = 0;
     if (!prompt || !ms) { fprintf(stderr, "vkgpt2: out of memory\n"); goto out; }
     for (int i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
-    if (!json && !csv) {
+    static bool csv_header_done; /* one header for all the nested runs of --synth / --threads-sweep */
+    if (csv) {
+        if (!csv_header_done) fputs(csv_header, stdout);
+        csv_header_done = true;
+    } else if (!json) {
         printf("| model | backend | device | type | threads | mode | decode ms/token (median, min-max) | host ms/token | weights GB/s | host bandwidth GB/s | CPU %% |\n");
-        printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        printf("| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |\n");
     }
     for (int mode = 0; mode < (rerecord ? 2 : 1); mode++) {
         sp.rerecord = mode == 1;
         s = vkg_session_create(m, &sp, err, sizeof err);
         if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
-        if (mode == 1 && strcmp(vkg_session_backend(s), "vulkan")) break; /* nothing to re-record */
+        bool vulkan = !strcmp(vkg_session_backend(s), "vulkan");
+        if (mode == 1 && !vulkan) break; /* nothing to re-record */
         double cpu_pct = 0, host_ms = 0;
         vkg_stats st = {0};
         for (int r = 0; r < repeats; r++) {
@@ -358,36 +483,42 @@ int cmd_bench(int argc, char **argv, int first)
         qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
         double med = ms[repeats / 2];
         double gbs = med > 0 ? info.weights_bytes / (med * 1e6) : 0;
-        double prompt_tps = st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0;
+        prompt_tps[mode] = st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0;
+        n_modes = mode + 1;
+        const char *mname = !vulkan ? "direct" : mode ? "re-record" : "replay";
         if (csv) {
-            if (mode == 0) printf("kind,model,backend,device,weight_type,weights_bytes,threads,mode,n_past,decode_ms_median,decode_ms_min,decode_ms_max,prompt_tok_s,weights_gbs,host_bandwidth_gbs\n");
-            printf("decode,%s,%s,\"%s\",%s,%zu,%d,%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f\n", model, vkg_session_backend(s),
-                   vkg_session_device(s), info.weight_type, info.weights_bytes, sp.n_threads, mode ? "re-record" : "replay",
-                   prompt_len, med, ms[0], ms[repeats - 1], prompt_tps, gbs, bw);
-        }
-        const char *mname = mode ? "re-record" : "replay";
-        if (csv) {
+            printf("decode,");
+            csv_model_fields(&bm, s, sp.n_threads);
+            printf(",%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f\n", mname, prompt_len, med, ms[0], ms[repeats - 1],
+                   prompt_tps[mode], gbs, bw);
         } else if (json) {
-            printf("{\"kind\": \"decode\", \"prompt_tokens\": %d, \"prompt_tok_s\": %.2f, \"model\": ", prompt_len, prompt_tps);
-            cli_json_string(stdout, model, strlen(model));
-            printf(", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
-            cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
-            printf(", \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"threads\": %d, \"mode\": \"%s\", "
+            printf("{\"kind\": \"decode\", ");
+            json_model_fields(&bm, s, sp.n_threads);
+            printf(", \"mode\": \"%s\", \"prompt_tokens\": %d, \"prompt_tok_s\": %.2f, "
                    "\"tokens\": %d, \"repeats\": %d, \"decode_ms_per_token\": {\"median\": %.4f, \"min\": %.4f, "
                    "\"max\": %.4f}, \"host_ms_per_token\": %.4f, \"weights_gbs\": %.2f, \"host_bandwidth_gbs\": %.2f, "
                    "\"cpu_percent\": %.0f, \"dispatches_per_token\": %llu, \"decode_cmdbuf_records\": %llu}\n",
-                   info.weight_type, info.weights_bytes, sp.n_threads, mname, n_tokens, repeats, med, ms[0],
-                   ms[repeats - 1], host_ms, gbs, bw, cpu_pct, (unsigned long long)st.dispatches_per_token,
+                   mname, prompt_len, prompt_tps[mode], n_tokens, repeats, med, ms[0], ms[repeats - 1], host_ms, gbs,
+                   bw, cpu_pct, (unsigned long long)st.dispatches_per_token,
                    (unsigned long long)st.decode_cmdbuf_records);
         } else {
-            printf("| %s | %s | %s | %s | %d | %s | %.2f (%.2f-%.2f) | %.3f | %.1f | %.1f | %.0f |\n", model,
+            printf("| %s | %s | %s | %s | %d | %s | %.2f (%.2f-%.2f) | %.3f | %.1f | %.1f | %.0f |\n", bm.name,
                    vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, mname, med,
                    ms[0], ms[repeats - 1], host_ms, gbs, bw, cpu_pct);
-            printf("\nprompt: %d tokens at %.1f tok/s\n", prompt_len, prompt_tps);
         }
-        if (ctx_step && mode == 0 && ctx_sweep(s, &info, model, ctx_step, json, csv)) goto out;
+        fflush(stdout);
         vkg_session_free(s);
         s = NULL;
+    }
+    if (!json && !csv) /* after the table, which these lines would otherwise split */
+        for (int i = 0; i < n_modes; i++)
+            printf("%sprompt%s: %d tokens at %.1f tok/s\n", i ? "" : "\n", n_modes > 1 ? (i ? " (re-record)" : " (replay)") : "",
+                   prompt_len, prompt_tps[i]);
+    if (ctx_step) {
+        sp.rerecord = false;
+        s = vkg_session_create(m, &sp, err, sizeof err);
+        if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+        if (ctx_sweep(s, &bm, sp.n_threads, ctx_step, json, csv)) goto out;
     }
     rc = 0;
 out:
