@@ -147,7 +147,8 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     if (p->backend != VKG_BACKEND_CPU) {
         char why[512];
         s->be = gpt2_backend_vk_create(&m->m, &bp, why, sizeof why);
-        if (!s->be && p->backend == VKG_BACKEND_VULKAN) {
+        if (!s->be && (p->backend == VKG_BACKEND_VULKAN || (p->device_name && *p->device_name))) {
+            /* a device the caller named is used or is an error, never silently replaced */
             snprintf(err, errlen, "vulkan backend: %s", why);
             vkg_session_free(s);
             return NULL;

@@ -320,7 +320,7 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
         else if (IS("-np", "--parallel")) { VAL(); if (cli_int(a, v, 1, 4096, &o->parallel)) return -1; }
         else if (!strcmp(a, "--prompts")) { VAL(); o->prompts_file = v; }
         else if (IS("-v", "--verbose")) o->sess.verbose = true;
-        else if (!strcmp(a, "--device")) { VAL(); if (!*v || *v == '-') { fprintf(stderr, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name\n", v); return -1; } o->sess.device_name = v; }
+        else if (!strcmp(a, "--device")) { VAL(); if (!*v || *v == '-') { fprintf(stderr, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name\n", v); return -1; } if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) { if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1; } else o->sess.device_name = v; }
         else if (!strcmp(a, "--ids")) { VAL(); o->ids = v; }
         else if (!strcmp(a, "--logits")) { VAL(); o->logits_out = v; }
         else if (!strcmp(a, "--kv")) {
@@ -350,9 +350,12 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
     if (resolve_model(&o->model, cmd)) return -1;
     if (!o->seed_given) o->sp.seed = cli_random_seed();
     cli_cap_threads(&o->sess.n_threads);
-    if (o->sess.backend == VKG_BACKEND_CPU && (o->sess.device >= 0 || o->sess.device_name))
+    if (o->sess.backend == VKG_BACKEND_CPU && (o->sess.device >= 0 || o->sess.device_name)) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", o->sess.device);
         fprintf(stderr, "vkgpt2: --device %s is ignored: --backend cpu runs on no Vulkan device\n",
-                o->sess.device_name ? o->sess.device_name : "");
+                o->sess.device_name ? o->sess.device_name : idx);
+    }
     return 0;
 }
 
