@@ -119,7 +119,7 @@ TestSuite(tokenizer, .init = setup, .fini = teardown);
 Test(tokenizer, shared_cases)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/../shared/tokenizer/cases.jsonl", src_root());
+    snprintf(path, sizeof path, "%s/tests/data/tokenizer_cases.jsonl", src_root()); /* a copy of shared/tokenizer/cases.jsonl */
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "cannot open %s", path);
     char *line = NULL;
