@@ -39,8 +39,10 @@ static inline bool greedy_near_tie(const float *cpu_logits, int V, int32_t pick,
                                    double *gap, double *eps)
 {
     *eps = greedy_tie_eps(cpu_logits, V);
+    *gap = INFINITY; /* an id outside the row is never a near-tie (and is not read) */
+    if (pick < 0 || pick >= V || other < 0 || other >= V) return false;
     *gap = (double)cpu_logits[pick] - (double)cpu_logits[other];
-    return other >= 0 && other < V && *gap >= 0 && *gap <= *eps;
+    return *gap >= 0 && *gap <= *eps;
 }
 
 /* Greedy decoding of n_gen tokens after seq[0..n_prompt) on the CPU backend `cpu` and another
