@@ -44,7 +44,7 @@ static void setup(void)
     snprintf(bin_path, sizeof bin_path, "%s/tools/vkgpt2", root);
     cr_assert(access(bin_path, X_OK) == 0, "%s: not an executable (%s)", bin_path, strerror(errno));
     const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/vkg-edge-XXXXXX", t && *t ? t : "/tmp");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/vkg-cli-XXXXXX", t && *t ? t : "/tmp");
     cr_assert(mkdtemp(tmp_dir), "mkdtemp %s: %s", tmp_dir, strerror(errno));
     cr_assert(chdir(tmp_dir) == 0);
 }
@@ -253,7 +253,8 @@ static void expect_error(const proc *p, const char *what, const char *needle)
 
 static void synth(const char *out, const char *size, const char *format, const char *type, const char *seed)
 {
-    proc p = RUN("synth", "-o", out, "--size", size, "--format", format, "--type", type, "--seed", seed);
+    /* --force: some tests make a model of the same name again, of another type */
+    proc p = RUN("synth", "-o", out, "--size", size, "--format", format, "--type", type, "--seed", seed, "--force");
     expect_ok(&p, "synth");
     proc_free(&p);
 }
