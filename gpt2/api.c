@@ -544,7 +544,7 @@ void vkg_profile_json(const vkg_session *s, void *file)
 int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, char *err, size_t errlen)
 {
     if (!s->prof) {
-        snprintf(err, errlen, "--trace: the session has no profile");
+        snprintf(err, errlen, "trace: the session has no profile (vkg_session_profile was not called)");
         return -1;
     }
     return gpt2_prof_trace(s->prof, path, flags & VKG_OUT_FORCE ? 0 : GPT2_OUT_NO_REPLACE, err, errlen);
