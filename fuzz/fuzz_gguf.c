@@ -1,10 +1,10 @@
-/* fuzz_gguf.c - libFuzzer harness: the input is a GGUF v2/v3 file (gpt2/format_gguf.c: the generic checked parser and the gpt2 reader on top).
+/* fuzz_gguf.c - libFuzzer harness: the input is a GGUF v2/v3 file (core/format_gguf.c: the generic checked parser and the gpt2 reader on top).
  * Any outcome but a crash, a sanitizer report, a leak or a timeout is fine; a model that loads
  * must pass gpt2_model_validate again. */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../gpt2/model.h"
+#include "core/model.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,10 +1,10 @@
-/* fuzz_llmc.c - libFuzzer harness: the input is an llm.c GPT-2 checkpoint (gpt2/format_llmc.c; gpt2_model_load tells it by its magic).
+/* fuzz_llmc.c - libFuzzer harness: the input is an llm.c GPT-2 checkpoint (core/format_llmc.c; gpt2_model_load tells it by its magic).
  * Any outcome but a crash, a sanitizer report, a leak or a timeout is fine; a model that loads
  * must pass gpt2_model_validate again. */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../gpt2/model.h"
+#include "core/model.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

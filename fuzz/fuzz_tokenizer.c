@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpt2/tokenizer.h"
-#include "../gpt2/vocab.h"
+#include "core/tokenizer.h"
+#include "core/vocab.h"
 #include "fuzz_util.h"
 
 static gpt2_tokenizer *tok;

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../gpt2/tokenizer.h"
-#include "../gpt2/vocab.h"
+#include "core/tokenizer.h"
+#include "core/vocab.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

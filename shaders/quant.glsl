@@ -1,6 +1,6 @@
 // quant.glsl - reading ggml's block formats (q4_0, q4_1, q5_0, q5_1, q8_0) in a shader.
 //
-// Blocks are 18, 20, 22, 24 or 34 bytes (tensor.h, cpu_fallback/quant.h), so a block starts on a
+// Blocks are 18, 20, 22, 24 or 34 bytes (tensor.h, cpu/quant.h), so a block starts on a
 // 2-byte boundary only. They are read through the plain 4-byte U32 view of common.glsl, which
 // needs no 8- or 16-bit storage feature: every field sits at an even byte offset, and a 32-bit
 // field at offset o (o even) is one word when o % 4 == 0, else the high half of word o/4 and the

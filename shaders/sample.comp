@@ -1,6 +1,6 @@
 #version 460
 // sample: picks the next token from a row of logits on the device, so only its id (4 bytes) goes
-// back to the host. The GPU twin of gpt2/sampler.c for temp > 0 and 1 <= top_k <= CAND:
+// back to the host. The GPU twin of core/sampler.c for temp > 0 and 1 <= top_k <= CAND:
 //   1. top-k: a radix select over the logits' order-preserving bit patterns (4 passes of 8 bits,
 //      256-bin histograms) finds the k-th largest value; the candidates above it, plus the
 //      lowest-indexed ties at it, are gathered (exactly k);

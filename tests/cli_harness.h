@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpt2/json.h"
+#include "core/json.h"
 
 extern char **environ;
 

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gpt2/model.h"
-#include "gpt2/model_internal.h"
-#include "gpt2/synth.h"
-#include "gpt2/vocab.h"
+#include "core/model.h"
+#include "core/model_internal.h"
+#include "core/synth.h"
+#include "core/vocab.h"
 
 static char tu_dir[256];
 

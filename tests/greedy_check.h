@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gpt2/backend.h"
+#include "core/backend.h"
 
 #define GREEDY_TIE_REL 2e-3
 

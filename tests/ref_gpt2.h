@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "gpt2/model.h"
+#include "core/model.h"
 
 static inline double w_at(const vkg_tensor *t, size_t row, size_t col)
 {

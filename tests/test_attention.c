@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_fallback/cpu_ops.h"
+#include "cpu/cpu_ops.h"
 #include "test_isa.h"
 #include "test_rng.h"
 

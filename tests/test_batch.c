@@ -18,8 +18,8 @@
 
 #include "vkgpt2.h"
 
-#include "gpt2/backend.h"
-#include "gpt2/synth.h"
+#include "core/backend.h"
+#include "core/synth.h"
 #include "greedy_check.h"
 #include "ref_gpt2.h"
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpt2/json.h"
+#include "core/json.h"
 #include "tools/perfdoc_axis.h"
 
 extern char **environ;

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "cpu_fallback/cpu_ops.h"
+#include "cpu/cpu_ops.h"
 #include "test_rng.h"
 
 static vkg_tensor make_table(int d, int rows, vkg_dtype type)

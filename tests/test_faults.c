@@ -1,4 +1,4 @@
-/* test_faults.c - device faults (VKGPT2_FAULT, engine/vk_fault.h) and device memory limits, through
+/* test_faults.c - device faults (VKGPT2_FAULT, vkengine/vk_fault.h) and device memory limits, through
  * the public API: under --backend auto an out-of-memory device at load or a device lost during
  * generation leaves the session on the CPU with the same greedy tokens a pure CPU run gives; with
  * Vulkan forced the error is one line naming the VkResult.

@@ -5,10 +5,10 @@
  * types, too many dims, truncation at many offsets), each a one-line error naming the file. */
 #include <math.h>
 
-#include "cpu_fallback/quant.h"
+#include "cpu/quant.h"
 #include "formats_util.h"
-#include "gpt2/backend.h"
-#include "gpt2/format_gguf.h"
+#include "core/backend.h"
+#include "core/format_gguf.h"
 #include "vkgpt2.h"
 
 static void setup(void) { tu_mkdtemp(); }

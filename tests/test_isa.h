@@ -3,7 +3,7 @@
 #ifndef VKGPT2_TEST_ISA_H
 #define VKGPT2_TEST_ISA_H
 
-#include "cpu_fallback/cpu_ops.h"
+#include "cpu/cpu_ops.h"
 
 static inline int isa_list(cpu_isa *out)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_fallback/cpu_ops.h"
+#include "cpu/cpu_ops.h"
 #include "test_rng.h"
 
 static void check(int n, int d, float offset, float spread, int in_place, uint64_t seed)

@@ -1,5 +1,5 @@
 /* test_outputs.c - nothing a user gave is ever destroyed by a command that writes files
- * (gpt2/outfile.c, docs/RELIABILITY.md "Writing files").
+ * (core/outfile.c, docs/RELIABILITY.md "Writing files").
  *
  * Every case runs the built $VKGPT2_BUILD_ROOT/tools/vkgpt2 (or vkgpt2-perfdoc) as a child with
  * fork + execve in a fresh temporary directory, and checks, for every writer (convert, quantize,

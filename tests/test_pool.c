@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu_fallback/cpu_ops.h"
+#include "cpu/cpu_ops.h"
 
 typedef struct job {
     int hits[256];

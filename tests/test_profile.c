@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gpt2/json.h"
+#include "core/json.h"
 #include "vkgpt2.h"
 
 static char tmp_dir[4096], bin[4096];

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_fallback/cpu_ops.h"
-#include "cpu_fallback/quant.h"
+#include "cpu/cpu_ops.h"
+#include "cpu/quant.h"
 #include "test_isa.h"
 #include "test_rng.h"
 

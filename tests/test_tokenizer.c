@@ -8,9 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpt2/json.h"
-#include "gpt2/tokenizer.h"
-#include "gpt2/vocab.h"
+#include "core/json.h"
+#include "core/tokenizer.h"
+#include "core/vocab.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SLOW_BUILD 1

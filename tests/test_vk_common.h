@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_fallback/cpu_ops.h"
-#include "engine/vk_engine.h"
-#include "engine/vk_ops.h"
-#include "gpt2/tensor.h"
+#include "cpu/cpu_ops.h"
+#include "vkengine/vk_engine.h"
+#include "vulkan/vk_ops.h"
+#include "core/tensor.h"
 
 /* ---- PRNG (xorshift64, seeded per test) ---- */
 static uint64_t vkt_rng;

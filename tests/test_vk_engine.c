@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/vk_engine.h"
-#include "engine/vk_fault.h"
+#include "vkengine/vk_engine.h"
+#include "vkengine/vk_fault.h"
 
 #define MiB ((VkDeviceSize)1 << 20)
 
@@ -471,7 +471,7 @@ Test(vk_engine, validation_messages_are_counted) {
     vk_engine_destroy(e);
 }
 
-/* ---- GPU readiness (engine/vk_select.h decisions on the real device) ---- */
+/* ---- GPU readiness (vkengine/vk_select.h decisions on the real device) ---- */
 
 /* The per-step parameter path of the backend: host-visible parameters copied into a device-local
  * mirror at the start of the recording, which the shader reads; replayed with new values. On

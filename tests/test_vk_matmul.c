@@ -7,7 +7,7 @@
  * the CPU twin get the looser rtol_f32x). Coopmat cannot run on lavapipe: those cases run on a GPU
  * that has it and are reported as skipped (cr_log_info) elsewhere. */
 #include "test_vk_common.h"
-#include "engine/vk_select.h"
+#include "vkengine/vk_select.h"
 
 #ifdef VKG_HAVE_COOPMAT_KHR
 #define KHR_BUILT true

@@ -9,8 +9,8 @@
  *     the quantized ones (loose: int8 activations), and the same 32 greedy tokens. */
 #include <unistd.h>
 
-#include "cpu_fallback/quant.h"
-#include "gpt2/backend.h"
+#include "cpu/quant.h"
+#include "core/backend.h"
 #include "test_vk_common.h"
 #include "vkgpt2.h"
 

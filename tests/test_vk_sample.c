@@ -1,10 +1,10 @@
-/* test_vk_sample.c - the sampling shader against gpt2/sampler.c, the CPU sampler.
+/* test_vk_sample.c - the sampling shader against core/sampler.c, the CPU sampler.
  *
  * For many (settings, seed, step) the GPU's draw must be the CPU's draw. Both use the same 64-bit
  * counter-based uniform number; the softmax is float on the GPU and double on the CPU, so a draw
  * that lands within rounding of a probability boundary may differ: we allow a few such cases and
  * require every GPU draw to be one of the top-k candidates. */
-#include "gpt2/sampler.h"
+#include "core/sampler.h"
 #include "test_vk_common.h"
 
 static int rank_of(const float *x, int n, int id)

@@ -1,4 +1,4 @@
-/* test_vk_select.c - the engine's device-dependent choices (engine/vk_select.h) on synthetic
+/* test_vk_select.c - the engine's device-dependent choices (vkengine/vk_select.h) on synthetic
  * devices: what an NVIDIA H200, an AMD RDNA card, an Intel GPU and lavapipe would get, without any
  * of them. Cooperative-matrix property lists in either order, subgroup size ranges, the matmul
  * variant and its tolerance, device ranking and naming, buffer limits, the fence timeout, the
@@ -6,7 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "engine/vk_select.h"
+#include "vkengine/vk_select.h"
 
 #define GiB ((uint64_t)1 << 30)
 #define MiB ((uint64_t)1 << 20)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gpt2/vocab.h"
+#include "core/vocab.h"
 
 static const char *src_root(void)
 {

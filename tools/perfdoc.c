@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpt2/json.h"
-#include "gpt2/outfile.h"
+#include "core/json.h"
+#include "core/outfile.h"
 #include "perfdoc_axis.h"
 
 #define MAXF 64

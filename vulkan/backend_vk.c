@@ -1,0 +1,754 @@
+/* backend_vk.c - the Vulkan backend: executes the graph (core/graph.h) on a GPU.
+ *
+ * Weights are uploaded once; the KV cache and every activation buffer live on the device. Each step
+ * shape (number of tokens, what is read back) is recorded once into command sequences and replayed:
+ * the values that change per step (n_past, n, token ids, sampling settings) sit in a small
+ * host-visible buffer that the host writes and each recorded sequence first copies into a
+ * device-local mirror, which the shaders read, so nothing is re-recorded per token and no kernel
+ * reads them across PCIe. Nodes the device cannot or must not run
+ * (VKGPT2_CPU_OPS) split a step into GPU segments with a CPU node between them, moving just the
+ * buffers that node reads and writes.
+ *
+ * The KV cache holds n_slots sequences ([slot * n_ctx + position] rows). A plain step works on one
+ * slot (the step parameters' kv_base); a batched decode step (eval_rows) feeds one token of a
+ * different sequence per row, with per-row (slot, position) pairs after the step parameters, so its
+ * recording depends only on the number of rows: one recording per width, replayed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_exec.h"
+#include "core/backend.h"
+#include "vkengine/vk_engine.h"
+#include "vkengine/vk_fault.h"
+#include "vk_ops.h"
+#include "vkengine/vk_profile.h"
+#include "core/notice.h"
+#include "vkengine/vk_select.h"
+
+#define MAX_PLANS 8      /* recorded step shapes kept at once */
+#define MAX_SEGMENTS 64  /* GPU segments of one step */
+
+/* What a step brings back: the argmax id, a sampled id, the last row of logits, or every row. */
+typedef enum out_mode { OUT_ARGMAX, OUT_SAMPLE, OUT_LAST, OUT_ALL, OUT_NONE } out_mode;
+
+/* A weight on the device, found by the host pointer of its data. */
+typedef struct dev_tensor {
+    const void *host;    /* tensor data in the model */
+    vk_mem mem;          /* device copy */
+} dev_tensor;
+
+/* One part of a recorded step: a GPU sequence, or (seq == NULL) one node run on the CPU. */
+typedef struct segment {
+    vk_seq *seq;                 /* GPU work, or NULL */
+    const gpt2_node *cpu_node;   /* the CPU node when seq is NULL */
+} segment;
+
+/* A recorded step shape. */
+typedef struct plan {
+    int n;                       /* tokens (rows of a batched step) */
+    out_mode mode;               /* what comes back */
+    bool batched;                /* a batched decode step: one token per sequence */
+    segment seg[MAX_SEGMENTS];   /* in order */
+    int n_seg;
+    uint64_t last_use;           /* for eviction */
+} plan;
+
+typedef struct vk_backend {
+    gpt2_backend base;           /* must be first */
+    vk_engine *e;                /* device */
+    vk_ops *ops;                 /* shader variants */
+    gpt2_graph graph_all, graph_last; /* step descriptions */
+    dev_tensor *w;               /* uploaded weights */
+    int n_w;
+    int max_rows;                /* max(n_batch, n_slots): rows of the widest step */
+    vk_mem act[GPT2_BUF_COUNT];  /* activations, max_rows rows each */
+    vk_mem *kc, *vc;             /* per layer KV cache [n_slots * n_ctx][E] */
+    vk_mem scratch;              /* attention partials (max_rows rows of them) */
+    vk_mem params;               /* host-visible: the per-step inputs below, written by the host */
+    vk_mem params_dev;           /* device-local mirror of params, which the shaders read: copied
+                                    from params at the start of every recorded sequence, so a
+                                    discrete GPU does not read them across PCIe in every kernel */
+    VkDeviceSize params_bytes;   /* bytes of params (and of the mirror) */
+    vk_mem step, step_dev;       /* views of params / params_dev: vk_step_params +
+                                    vk_step_row[max_rows] */
+    vk_mem ids, ids_dev;         /* views: int32[max_rows] */
+    vk_mem sparams, sparams_dev; /* views: vk_sample_params of the next draw (eval), or one per
+                                    row (eval_rows) */
+    vk_mem readback;             /* host-visible logits [max_rows][V] and the argmax */
+    vk_mem picks;                /* host-visible uint32[max_rows]: a batched step's picks */
+    bool sampling;               /* eval draws with sparams instead of taking the argmax */
+    bool sampling_rows;          /* eval_rows draws with the per-row sparams */
+    plan plans[MAX_PLANS];       /* recorded step shapes */
+    uint64_t clock;              /* plan use counter */
+    bool cpu_op[GPT2_OP_COUNT];  /* ops forced onto the CPU */
+    cpu_pool *pool;              /* CPU threads for fallback nodes */
+    float *host[GPT2_BUF_COUNT]; /* host copies of activations for CPU nodes */
+    void **host_kc, **host_vc;   /* host KV cache when attention runs on the CPU */
+} vk_backend;
+
+/* ---- weights ---- */
+
+static VkDeviceAddress weight_addr(const vk_backend *b, const vkg_tensor *t)
+{
+    if (!t) return 0;
+    for (int i = 0; i < b->n_w; i++)
+        if (b->w[i].host == t->data) return b->w[i].mem.addr;
+    return 0;
+}
+
+static int upload_tensor(vk_backend *b, const vkg_tensor *t, char *err, size_t errlen)
+{
+    if (!t || !t->data || weight_addr(b, t)) return 0; /* absent, or already there (tied wte) */
+    dev_tensor *d = &b->w[b->n_w];
+    d->host = t->data;
+    if (vk_mem_alloc(b->e, &d->mem, t->nbytes, VK_MEM_DEVICE, err, errlen)) return -1;
+    b->n_w++;
+    b->base.weights_bytes += t->nbytes;
+    if (vk_upload(b->e, &d->mem, 0, t->data, t->nbytes)) {
+        const char *why = vk_mem_staging_error();
+        snprintf(err, errlen, "uploading weights to the device failed%s%s", *why ? ": " : "", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- recording ---- */
+
+static bool vk_supports(const gpt2_backend *base, const gpt2_node *nd)
+{
+    const vk_backend *b = (const vk_backend *)base;
+    /* Every weight type runs here: f32, f16 and the block formats q4_0 ... q8_0 (matvec_q,
+     * matmul_tiled_q and embed dequantize in the shader). */
+    return nd->op < GPT2_OP_COUNT && !b->cpu_op[nd->op];
+}
+
+static VkDeviceAddress act(const vk_backend *b, gpt2_buf buf, int row)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    return b->act[buf].addr + (VkDeviceSize)row * gpt2_buf_width(hp, buf) * sizeof(float);
+}
+
+/* Records node nd for n tokens (rows of a batched step) into s, followed by the barrier the next
+ * node needs. exact: the step returns every row's logits, so its matmuls read x as f32. */
+static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bool batched, bool exact)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    const int E = hp->n_embd;
+    switch (nd->op) {
+    case GPT2_OP_EMBED:
+        vk_op_embed(b->ops, s, act(b, nd->out, 0), weight_addr(b, nd->w), nd->w->type,
+                    weight_addr(b, nd->b), nd->b->type, b->ids_dev.addr, b->step_dev.addr, n, E);
+        break;
+    case GPT2_OP_LAYERNORM:
+        vk_op_layernorm(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), weight_addr(b, nd->w),
+                        weight_addr(b, nd->b), n, E, hp->ln_eps);
+        break;
+    case GPT2_OP_MATMUL: {
+        int rows_in = nd->last_row_only ? 1 : n;
+        /* The LM head and every matmul of an all-logits step keep x in f32 (no coopmat kernel,
+         * which rounds x to f16): logits keep the plain kernels' accuracy. */
+        vk_ops_set_exact_x(b->ops, exact || nd->out == GPT2_BUF_LOGITS);
+        vk_op_matmul(b->ops, s, act(b, nd->out, 0), gpt2_buf_width(hp, nd->out),
+                     act(b, nd->in, nd->last_row_only ? n - 1 : 0), gpt2_buf_width(hp, nd->in),
+                     weight_addr(b, nd->w), nd->w->type, (int)nd->w->ne[1], (int)nd->w->ne[0],
+                     weight_addr(b, nd->b), rows_in, nd->epilogue, (int)hp->gelu);
+        vk_ops_set_exact_x(b->ops, false);
+        break;
+    }
+    case GPT2_OP_ATTENTION:
+        if (n > 1 && !batched) { /* one-token decode rows store their own K/V inside attention */
+            vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
+                           b->base.params.kv_type, act(b, nd->in, 0), b->step_dev.addr, n, E);
+            /* Attention reads the K/V rows kv_store just wrote. */
+            vk_seq_barrier(s);
+        }
+        if (batched)
+            vk_op_attention_rows(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0),
+                                 b->kc[nd->layer].addr, b->vc[nd->layer].addr,
+                                 b->base.params.kv_type, b->step_dev.addr, n, hp->n_head,
+                                 E / hp->n_head, hp->n_ctx, b->scratch.addr);
+        else
+            vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
+                            b->vc[nd->layer].addr, b->base.params.kv_type, b->step_dev.addr, n,
+                            hp->n_head, E / hp->n_head, hp->n_ctx, b->scratch.addr);
+        break;
+    default:
+        break;
+    }
+    /* Every node reads what the node before it wrote (the graph is a chain through X/XN/...). */
+    vk_seq_barrier(s);
+}
+
+static void plan_free(plan *p)
+{
+    for (int i = 0; i < p->n_seg; i++) vk_seq_destroy(p->seg[i].seq);
+    memset(p, 0, sizeof *p);
+}
+
+/* Records the step shape (n, mode, batched) as segments. A plan that already holds this shape (only
+ * under params.rerecord) is recorded again into its own command buffers, as a re-recording engine
+ * would. A batched step computes every row's logits and brings back each row's pick (into picks)
+ * or all of them. */
+static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batched, char *err,
+                       size_t errlen)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    const gpt2_graph *g = mode == OUT_ALL || batched ? &b->graph_all : &b->graph_last;
+    vk_seq *reuse[MAX_SEGMENTS];
+    int n_reuse = 0;
+    for (int i = 0; i < p->n_seg; i++)
+        if (p->seg[i].seq) reuse[n_reuse++] = p->seg[i].seq;
+    p->n = n;
+    p->mode = mode;
+    p->batched = batched;
+    p->n_seg = 0;
+    vk_seq *cur = NULL;
+    int used = 0;
+    int n_nodes = mode == OUT_NONE ? g->n_nodes - GPT2_HEAD_NODES : g->n_nodes; /* cache only */
+    for (int i = 0; i <= n_nodes; i++) {
+        const gpt2_node *nd = i < n_nodes ? &g->nodes[i] : NULL;
+        bool on_gpu = nd && vk_supports(&b->base, nd);
+        if (on_gpu && !cur) {
+            cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
+            if (!cur) goto fail;
+            vk_seq_set_timing(cur, b->base.prof != NULL); /* profiles: timestamps per dispatch */
+            vk_seq_begin(cur);
+            /* The step's inputs (positions, ids, sampling settings), written by the host into
+             * host-visible memory before the submit, go to their device-local mirror first: one
+             * small transfer instead of dependent PCIe reads in every embed, kv_store and
+             * attention of the step. vk_seq_copy's barrier after it makes the copied bytes
+             * visible to the shaders (and indirect reads) that follow; its barrier before it
+             * orders the copy after the previous replay's reads of the mirror. */
+            vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, b->params_bytes);
+        }
+        if (on_gpu) {
+            record_node(b, cur, nd, n, batched, mode == OUT_ALL);
+            continue;
+        }
+        bool last_node_done = !nd;
+        if (cur) {
+            if (last_node_done && mode != OUT_NONE) {
+                /* The tail of the step: bring back what the caller asked for. */
+                int rows = mode == OUT_ALL ? n : 1;
+                if (batched && mode == OUT_ARGMAX) {
+                    vk_op_argmax_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
+                                      hp->n_vocab, n);
+                } else if (batched && mode == OUT_SAMPLE) {
+                    vk_op_sample_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
+                                      b->sparams_dev.addr, hp->n_vocab, n);
+                } else if (mode == OUT_ARGMAX) {
+                    vk_op_argmax(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
+                } else if (mode == OUT_SAMPLE) {
+                    vk_op_sample(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0),
+                                 b->sparams_dev.addr, hp->n_vocab);
+                } else {
+                    vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback,
+                                sizeof(uint32_t) * 4,
+                                (VkDeviceSize)rows * hp->n_vocab * sizeof(float));
+                }
+            }
+            if (vk_seq_end(cur)) { vk_seq_destroy(cur); goto fail; }
+            if (p->n_seg == MAX_SEGMENTS) { vk_seq_destroy(cur); goto fail; }
+            p->seg[p->n_seg++] = (segment){.seq = cur};
+            cur = NULL;
+        }
+        if (nd) {
+            if (p->n_seg == MAX_SEGMENTS) goto fail;
+            p->seg[p->n_seg++] = (segment){.cpu_node = nd};
+        }
+    }
+    if (batched) b->base.counters.batch_cmdbuf_records++;
+    else if (n == 1) b->base.counters.decode_cmdbuf_records++;
+    else b->base.counters.prefill_cmdbuf_records++;
+    if (n == 1 && mode != OUT_ALL && mode != OUT_NONE && !batched) {
+        uint64_t d = 0, br = 0;
+        for (int i = 0; i < p->n_seg; i++)
+            if (p->seg[i].seq) { d += vk_seq_dispatches(p->seg[i].seq); br += vk_seq_barriers(p->seg[i].seq); }
+        b->base.counters.dispatches_per_token = d;
+        b->base.counters.barriers_per_token = br;
+    }
+    return 0;
+fail:
+    snprintf(err, errlen, "vulkan backend: recording a %d-token step failed", n);
+    while (used < n_reuse) vk_seq_destroy(reuse[used++]);
+    plan_free(p);
+    return -1;
+}
+
+static plan *plan_get(vk_backend *b, int n, out_mode mode, bool batched, char *err, size_t errlen)
+{
+    plan *victim = &b->plans[0];
+    for (int i = 0; i < MAX_PLANS; i++) {
+        plan *p = &b->plans[i];
+        if (p->n_seg && p->n == n && p->mode == mode && p->batched == batched) {
+            p->last_use = ++b->clock;
+            if (b->base.params.rerecord && plan_record(b, p, n, mode, batched, err, errlen)) return NULL;
+            return p;
+        }
+        if (!p->n_seg || p->last_use < victim->last_use) victim = p;
+    }
+    plan_free(victim);
+    if (plan_record(b, victim, n, mode, batched, err, errlen)) return NULL;
+    victim->last_use = ++b->clock;
+    return victim;
+}
+
+/* ---- execution ---- */
+
+/* The one-line error of a sequence s that failed while running `what`: the VkResult, and for a
+ * timeout the limit that was reached. */
+static void step_error(const vk_backend *b, const vk_seq *s, const char *what, char *err, size_t errlen)
+{
+    VkResult r = vk_seq_last_error(s);
+    if (r == VK_TIMEOUT)
+        snprintf(err, errlen, "vulkan backend: the device did not finish %s within %.0f s (%s; the "
+                 "limit is VKGPT2_FENCE_TIMEOUT_MS) and is treated as lost", what,
+                 (double)vk_engine_fence_timeout_ns(b->e) / 1e9, vk_result_str(r));
+    else
+        snprintf(err, errlen, "vulkan backend: the device failed while running %s: %s", what,
+                 r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
+}
+
+/* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back.
+ * row_base/row_pos: a batched step's rows (else NULL: n tokens at n_past in the current slot). */
+static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, int n_past,
+                        const int *row_base, const int *row_pos)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    int rows_out = nd->last_row_only ? 1 : n;
+    size_t in_bytes = (size_t)n * gpt2_buf_width(hp, nd->in) * sizeof(float);
+    size_t out_bytes = (size_t)rows_out * gpt2_buf_width(hp, nd->out) * sizeof(float);
+    if (nd->op != GPT2_OP_EMBED && vk_download(b->e, &b->act[nd->in], 0, b->host[nd->in], in_bytes))
+        return -1;
+    if (nd->in != nd->out && (nd->epilogue & GPT2_EPI_RESIDUAL) &&
+        vk_download(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes))
+        return -1;
+    b->base.counters.readback_bytes_last += in_bytes;
+    cpu_step s = {.model = b->base.model, .ids = ids, .n = n, .n_past = n_past,
+                  .kcache = b->host_kc, .vcache = b->host_vc, .kv_type = b->base.params.kv_type,
+                  .pool = b->pool, .kv_base = b->base.slot * hp->n_ctx, .row_base = row_base,
+                  .row_pos = row_pos};
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->host[i];
+    cpu_exec_node(&s, nd);
+    b->base.counters.cpu_fallback_nodes++;
+    return vk_upload(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes);
+}
+
+static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bool all_logits,
+                   float *logits, int32_t *argmax, char *err, size_t errlen)
+{
+    vk_backend *b = (vk_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
+    if (base->slot < 0 || base->slot >= base->params.n_slots) {
+        snprintf(err, errlen, "vulkan backend: KV slot %d does not exist (%d slots)", base->slot,
+                 base->params.n_slots);
+        return -1;
+    }
+    out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST)
+                  : !argmax ? OUT_NONE : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
+    plan *p = plan_get(b, n, mode, false, err, errlen);
+    if (!p) return -1;
+
+    /* The only per-step inputs: positions, slot and ids, read by the shaders from host-visible
+     * memory. */
+    vk_step_params sp = {.n_past = (uint32_t)n_past, .n = (uint32_t)n,
+                         .kv_base = (uint32_t)(base->slot * hp->n_ctx)};
+    memcpy(b->step.map, &sp, sizeof sp);
+    memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
+    base->counters.cpu_fallback_nodes = 0;
+    base->counters.readback_bytes_last = 0;
+    for (int i = 0; i < p->n_seg; i++) {
+        double prof_t0 = base->prof ? gpt2_prof_now_us() : 0;
+        if (p->seg[i].seq) {
+            base->counters.submits++;
+            if (vk_seq_run(p->seg[i].seq)) {
+                step_error(b, p->seg[i].seq, "a step", err, errlen);
+                base->failed = true; /* api.c may go on on the CPU */
+                return -1;
+            }
+        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, n_past, NULL, NULL)) {
+            snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
+            return -1;
+        }
+        if (base->prof)
+            vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, n_past, hp,
+                            base->params.kv_type);
+    }
+    if (mode == OUT_NONE) return 0;
+    const gpt2_node *last = &(mode == OUT_ALL ? &b->graph_all : &b->graph_last)->nodes[b->graph_last.n_nodes - 1];
+    bool head_on_cpu = !vk_supports(base, last);
+    size_t rows = mode == OUT_ALL ? (size_t)n : 1, row_bytes = (size_t)hp->n_vocab * sizeof(float);
+    const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
+                                   : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
+    if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
+        /* argmax is NULL for a prompt chunk whose result nobody reads. */
+        if (argmax && head_on_cpu) {
+            /* The LM head ran on the CPU (set_pick refuses to sample then). */
+            *argmax = cpu_argmax(src, hp->n_vocab);
+        } else if (argmax) {
+            *argmax = *(const int32_t *)b->readback.map;
+        }
+        base->counters.readback_bytes_last += sizeof(int32_t);
+    } else {
+        memcpy(logits, src, rows * row_bytes);
+        if (argmax) *argmax = cpu_argmax(logits + (rows - 1) * hp->n_vocab, hp->n_vocab);
+        base->counters.readback_bytes_last += rows * row_bytes;
+    }
+    base->counters.readback_bytes += base->counters.readback_bytes_last;
+    base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
+    return 0;
+}
+
+static bool vk_set_pick(gpt2_backend *base, const gpt2_sampler_params *sp, uint64_t step)
+{
+    vk_backend *b = (vk_backend *)base;
+    b->sampling = false;
+    if (!sp || !gpt2_sampler_needs_logits(sp)) return true;           /* greedy: argmax */
+    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
+    if (sp->top_k < 1 || sp->top_k > VK_SAMPLE_MAX_K || b->cpu_op[GPT2_OP_MATMUL]) return false;
+    vk_sample_params p = {.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
+                          .top_p = sp->top_p < 1 ? sp->top_p : 1.0f,
+                          .step = (uint32_t)step, .seed_lo = (uint32_t)sp->seed,
+                          .seed_hi = (uint32_t)(sp->seed >> 32)};
+    memcpy(b->sparams.map, &p, sizeof p);
+    b->sampling = true;
+    return true;
+}
+
+/* Fills one vk_sample_params from sampler settings (greedy rows: top-1, which is the argmax). */
+static vk_sample_params sample_params(const gpt2_sampler_params *sp, uint64_t step)
+{
+    if (!sp || !gpt2_sampler_needs_logits(sp))
+        return (vk_sample_params){.temp = 1.0f, .top_k = 1, .top_p = 1.0f, .step = (uint32_t)step};
+    return (vk_sample_params){.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
+                              .top_p = sp->top_p < 1 ? sp->top_p : 1.0f, .step = (uint32_t)step,
+                              .seed_lo = (uint32_t)sp->seed, .seed_hi = (uint32_t)(sp->seed >> 32)};
+}
+
+/* Whether the sample shader can draw with sp (greedy always can: the argmax). */
+static bool device_can_draw(const vk_backend *b, const gpt2_sampler_params *sp)
+{
+    if (!sp || !gpt2_sampler_needs_logits(sp)) return true;
+    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
+    /* The draw runs after the LM head on the device: not when that node runs on the CPU. */
+    const gpt2_node *head = &b->graph_all.nodes[b->graph_all.n_nodes - 1];
+    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && vk_supports(&b->base, head);
+}
+
+static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
+                        int n, float *logits, int32_t *picks, char *err, size_t errlen)
+{
+    vk_backend *b = (vk_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    if (gpt2_backend_check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
+    out_mode mode = logits ? OUT_ALL : b->sampling_rows ? OUT_SAMPLE : OUT_ARGMAX;
+    plan *p = plan_get(b, n, mode, true, err, errlen);
+    if (!p) return -1;
+
+    /* Per-step inputs: the header, then each row's (slot base, position), and the ids. */
+    vk_step_params sp = {.n = (uint32_t)n, .kv_base = VK_STEP_BATCHED};
+    memcpy(b->step.map, &sp, sizeof sp);
+    vk_step_row *rows = (vk_step_row *)((char *)b->step.map + sizeof sp);
+    int row_base[n], row_pos[n];
+    for (int r = 0; r < n; r++) {
+        row_base[r] = slot[r] * hp->n_ctx;
+        row_pos[r] = pos[r];
+        rows[r] = (vk_step_row){.kv_base = (uint32_t)row_base[r], .pos = (uint32_t)pos[r]};
+    }
+    memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
+    base->counters.cpu_fallback_nodes = 0;
+    base->counters.readback_bytes_last = 0;
+    for (int i = 0; i < p->n_seg; i++) {
+        if (p->seg[i].seq) {
+            base->counters.submits++;
+            if (vk_seq_run(p->seg[i].seq)) {
+                step_error(b, p->seg[i].seq, "a batched step", err, errlen);
+                base->failed = true;
+                return -1;
+            }
+        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, 0, row_base, row_pos)) {
+            snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
+            return -1;
+        }
+    }
+    base->counters.batch_steps++;
+    bool head_on_cpu = !vk_supports(base, &b->graph_all.nodes[b->graph_all.n_nodes - 1]);
+    size_t row_bytes = (size_t)hp->n_vocab * sizeof(float);
+    const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
+                                   : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
+    if (logits) {
+        memcpy(logits, src, (size_t)n * row_bytes);
+        base->counters.readback_bytes_last += (size_t)n * row_bytes;
+    } else {
+        for (int r = 0; r < n; r++)
+            picks[r] = head_on_cpu ? cpu_argmax(src + (size_t)r * hp->n_vocab, hp->n_vocab)
+                                   : ((const int32_t *)b->picks.map)[r];
+        base->counters.readback_bytes_last += (size_t)n * sizeof(int32_t);
+    }
+    base->counters.readback_bytes += base->counters.readback_bytes_last;
+    base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
+    return 0;
+}
+
+static bool vk_set_pick_rows(gpt2_backend *base, const gpt2_sampler_params *const *sp,
+                             const uint64_t *step, int n)
+{
+    vk_backend *b = (vk_backend *)base;
+    b->sampling_rows = false;
+    if (!sp) return true;
+    bool any = false;
+    for (int r = 0; r < n && r < b->max_rows; r++) {
+        if (!device_can_draw(b, sp[r])) return false;
+        any |= sp[r] && gpt2_sampler_needs_logits(sp[r]);
+    }
+    if (!any) return true;
+    vk_sample_params *dst = b->sparams.map;
+    for (int r = 0; r < n && r < b->max_rows; r++) dst[r] = sample_params(sp[r], step ? step[r] : 0);
+    b->sampling_rows = true;
+    return true;
+}
+
+/* Copies a slot's first n positions into another slot: 2 x n_layer buffer copies recorded into one
+ * sequence and run (not per token: once per shared prompt). */
+static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, size_t errlen)
+{
+    vk_backend *b = (vk_backend *)base;
+    const gpt2_hparams *hp = &base->model->hp;
+    int ns = base->params.n_slots;
+    if (dst < 0 || dst >= ns || src < 0 || src >= ns || n < 0 || n > hp->n_ctx) {
+        snprintf(err, errlen, "vulkan backend: KV copy of %d positions from slot %d to %d (%d slots)", n,
+                 src, dst, ns);
+        return -1;
+    }
+    if (dst == src || n == 0) return 0;
+    VkDeviceSize row = (VkDeviceSize)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    VkDeviceSize so = (VkDeviceSize)src * hp->n_ctx * row, dof = (VkDeviceSize)dst * hp->n_ctx * row;
+    vk_seq *q = vk_seq_create(b->e, 4);
+    if (!q) { snprintf(err, errlen, "vulkan backend: no command buffer for a KV copy"); return -1; }
+    vk_seq_begin(q);
+    for (int l = 0; l < hp->n_layer; l++) {
+        vk_seq_copy(q, &b->kc[l], so, &b->kc[l], dof, (VkDeviceSize)n * row);
+        vk_seq_copy(q, &b->vc[l], so, &b->vc[l], dof, (VkDeviceSize)n * row);
+    }
+    int rc = vk_seq_end(q) || vk_seq_run(q) ? -1 : 0;
+    base->counters.submits++;
+    if (rc) {
+        step_error(b, q, "copying a KV slot", err, errlen);
+        base->failed = true;
+    }
+    vk_seq_destroy(q);
+    if (!rc && b->host_kc) { /* attention on the CPU keeps its own cache */
+        size_t hr = (size_t)row;
+        for (int l = 0; l < hp->n_layer; l++) {
+            memcpy((char *)b->host_kc[l] + dof, (char *)b->host_kc[l] + so, (size_t)n * hr);
+            memcpy((char *)b->host_vc[l] + dof, (char *)b->host_vc[l] + so, (size_t)n * hr);
+        }
+    }
+    return rc;
+}
+
+/* ---- life cycle ---- */
+
+/* The bytes [off, off + size) of m as an allocation of their own (not to be freed). */
+static vk_mem param_view(const vk_mem *m, VkDeviceSize off, VkDeviceSize size)
+{
+    vk_mem v = *m;
+    v.offset += off;
+    v.size = size;
+    v.addr += off;
+    v.map = m->map ? (char *)m->map + off : NULL;
+    return v;
+}
+
+/* Refuses up front a model whose weights, KV cache and activations together exceed the largest
+ * device-local heap ($VKGPT2_DEVICE_MEM_LIMIT bytes, when set, stands for the heap size). */
+static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p, const vk_caps *caps,
+                               char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &m->hp;
+    uint64_t nb = (uint64_t)(p->n_batch > p->n_slots ? p->n_batch : p->n_slots), E = (uint64_t)hp->n_embd;
+    uint64_t weights = gpt2_weights_bytes(m);
+    uint64_t kv = 2 * (uint64_t)hp->n_layer * (uint64_t)hp->n_ctx * (uint64_t)p->n_slots * E *
+                  vkg_dtype_size(p->kv_type);
+    uint64_t act = 0;
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) act += nb * (uint64_t)gpt2_buf_width(hp, i) * sizeof(float);
+    act += nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
+    uint64_t need = weights + kv + act, heap = caps->device_local_bytes;
+    const char *env = getenv("VKGPT2_DEVICE_MEM_LIMIT");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (end != env) heap = v;
+    }
+    if (heap && need > heap) {
+        snprintf(err, errlen, "the model needs %.2f MiB (%llu bytes: weights %llu, KV cache %llu, "
+                 "activations %llu) of device memory, but the largest device-local heap holds "
+                 "%.2f MiB (%llu bytes)", need / 1048576.0, (unsigned long long)need,
+                 (unsigned long long)weights, (unsigned long long)kv, (unsigned long long)act,
+                 heap / 1048576.0, (unsigned long long)heap);
+        return -1;
+    }
+    return 0;
+}
+
+static int vk_peaks(gpt2_backend *base, double *gbs, double *gflops, char *note, size_t notelen)
+{
+    return vk_measure_peaks(((vk_backend *)base)->e, gbs, gflops, note, notelen);
+}
+
+static void vk_destroy(gpt2_backend *base)
+{
+    vk_backend *b = (vk_backend *)base;
+    if (!b) return;
+    for (int i = 0; i < MAX_PLANS; i++) plan_free(&b->plans[i]);
+    if (b->e) {
+        for (int i = 0; i < b->n_w; i++) vk_mem_free(b->e, &b->w[i].mem);
+        for (int i = 0; i < GPT2_BUF_COUNT; i++) if (b->act[i].size) vk_mem_free(b->e, &b->act[i]);
+        for (int l = 0; b->kc && l < base->model->hp.n_layer; l++) {
+            if (b->kc[l].size) vk_mem_free(b->e, &b->kc[l]);
+            if (b->vc[l].size) vk_mem_free(b->e, &b->vc[l]);
+        }
+        vk_mem *m[] = {&b->scratch, &b->params, &b->params_dev, &b->readback, &b->picks};
+        for (size_t i = 0; i < sizeof m / sizeof *m; i++) if (m[i]->size) vk_mem_free(b->e, m[i]);
+    }
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->host[i]);
+    for (int l = 0; b->host_kc && l < base->model->hp.n_layer; l++) {
+        free(b->host_kc[l]);
+        free(b->host_vc[l]);
+    }
+    free(b->host_kc);
+    free(b->host_vc);
+    free(b->kc);
+    free(b->vc);
+    free(b->w);
+    gpt2_graph_free(&b->graph_all);
+    gpt2_graph_free(&b->graph_last);
+    vk_ops_destroy(b->ops);
+    cpu_pool_destroy(b->pool);
+    vk_engine_destroy(b->e);
+    free(b);
+}
+
+gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
+                                     size_t errlen)
+{
+    const gpt2_hparams *hp = &m->hp;
+    vk_backend *b = calloc(1, sizeof *b);
+    if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
+    gpt2_backend *base = &b->base;
+    gpt2_backend_init(base, "vulkan", m, p, VKG_F16);
+    if (base->params.n_slots < 1) base->params.n_slots = 1;
+    b->max_rows = base->params.n_batch > base->params.n_slots ? base->params.n_batch
+                                                              : base->params.n_slots;
+    base->supports = vk_supports;
+    base->eval = vk_eval;
+    base->set_pick = vk_set_pick;
+    base->eval_rows = vk_eval_rows;
+    base->set_pick_rows = vk_set_pick_rows;
+    base->kv_copy = vk_kv_copy;
+    base->destroy = vk_destroy;
+    base->peaks = vk_peaks;
+    if (gpt2_parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) goto fail;
+    if (hp->n_embd / hp->n_head > 128) {
+        snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);
+        goto fail;
+    }
+    if (p->device_name ? vk_engine_create_named(&b->e, p->device_name, err, errlen)
+                       : vk_engine_create(&b->e, p->device, err, errlen))
+        goto fail;
+    if (p->skip_cpu_device && vk_engine_caps(b->e)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU", vk_engine_caps(b->e)->name);
+        goto fail;
+    }
+    if (!(b->ops = vk_ops_create(b->e, err, errlen))) goto fail;
+    snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
+    if (p->verbose) {
+        char how[256];
+#ifdef VKG_HAVE_COOPMAT_KHR
+        vk_coopmat_describe(vk_engine_caps(b->e), true, how, sizeof how);
+#else
+        vk_coopmat_describe(vk_engine_caps(b->e), false, how, sizeof how);
+#endif
+        vkg_notice(VKG_NOTICE_INFO, "Vulkan device %s: f16 prefill matmuls run %s", base->device_name, how);
+    }
+    if (check_device_memory(m, &base->params, vk_engine_caps(b->e), err, errlen)) goto fail;
+
+    /* Weights: every tensor the graph names, once each. */
+    if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    b->w = calloc((size_t)b->graph_all.n_nodes * 2 + 2, sizeof *b->w);
+    if (!b->w) { snprintf(err, errlen, "out of memory"); goto fail; }
+    for (int i = 0; i < b->graph_all.n_nodes; i++) {
+        const gpt2_node *nd = &b->graph_all.nodes[i];
+        if (upload_tensor(b, nd->w, err, errlen) || upload_tensor(b, nd->b, err, errlen)) goto fail;
+    }
+
+    /* Activations, KV cache, per-step parameters, readback. */
+    size_t nb = (size_t)b->max_rows;
+    for (int i = 0; i < GPT2_BUF_COUNT; i++) {
+        size_t bytes = nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float);
+        if (vk_mem_alloc(b->e, &b->act[i], bytes, VK_MEM_DEVICE, err, errlen)) goto fail;
+        base->scratch_bytes += bytes;
+    }
+    size_t kv_bytes = (size_t)base->params.n_slots * hp->n_ctx * hp->n_embd *
+                      vkg_dtype_size(base->params.kv_type);
+    b->kc = calloc((size_t)hp->n_layer, sizeof *b->kc);
+    b->vc = calloc((size_t)hp->n_layer, sizeof *b->vc);
+    if (!b->kc || !b->vc) { snprintf(err, errlen, "out of memory"); goto fail; }
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (vk_mem_alloc(b->e, &b->kc[l], kv_bytes, VK_MEM_DEVICE, err, errlen) ||
+            vk_mem_alloc(b->e, &b->vc[l], kv_bytes, VK_MEM_DEVICE, err, errlen))
+            goto fail;
+        base->kv_bytes += 2 * kv_bytes;
+    }
+    size_t scratch = nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
+    size_t rb = 4 * sizeof(uint32_t) + nb * (size_t)hp->n_vocab * sizeof(float);
+    /* Per-step inputs: one host-visible block the host writes and its device-local mirror the
+     * shaders read (step header and rows, ids, sampling settings, 256-byte aligned views). */
+    VkDeviceSize step_bytes = sizeof(vk_step_params) + nb * sizeof(vk_step_row);
+    VkDeviceSize ids_off = (step_bytes + 255) / 256 * 256;
+    VkDeviceSize sp_off = ids_off + (nb * sizeof(int32_t) + 255) / 256 * 256;
+    b->params_bytes = sp_off + nb * sizeof(vk_sample_params);
+    if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
+        vk_mem_alloc(b->e, &b->params, b->params_bytes, VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->params_dev, b->params_bytes, VK_MEM_DEVICE, err, errlen) ||
+        vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->picks, nb * sizeof(uint32_t), VK_MEM_HOST, err, errlen))
+        goto fail;
+    b->step = param_view(&b->params, 0, step_bytes);
+    b->ids = param_view(&b->params, ids_off, nb * sizeof(int32_t));
+    b->sparams = param_view(&b->params, sp_off, nb * sizeof(vk_sample_params));
+    b->step_dev = param_view(&b->params_dev, 0, step_bytes);
+    b->ids_dev = param_view(&b->params_dev, ids_off, nb * sizeof(int32_t));
+    b->sparams_dev = param_view(&b->params_dev, sp_off, nb * sizeof(vk_sample_params));
+    base->scratch_bytes += scratch;
+
+    /* Host side for nodes run on the CPU. */
+    bool any_cpu = false;
+    for (int i = 0; i < b->graph_all.n_nodes; i++) any_cpu |= !vk_supports(base, &b->graph_all.nodes[i]);
+    if (any_cpu) {
+        b->pool = cpu_pool_create(p->n_threads);
+        for (int i = 0; i < GPT2_BUF_COUNT; i++)
+            if (!(b->host[i] = malloc(nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float)))) goto oom;
+        if (b->cpu_op[GPT2_OP_ATTENTION]) {
+            b->host_kc = calloc((size_t)hp->n_layer, sizeof *b->host_kc);
+            b->host_vc = calloc((size_t)hp->n_layer, sizeof *b->host_vc);
+            if (!b->host_kc || !b->host_vc) goto oom;
+            for (int l = 0; l < hp->n_layer; l++)
+                if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes))) goto oom;
+        }
+        if (p->verbose) vkg_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
+                                p->cpu_ops ? p->cpu_ops : "", vkg_dtype_name(m->wtype));
+    }
+    return base;
+oom:
+    snprintf(err, errlen, "out of host memory for CPU fallback buffers");
+fail:
+    vk_destroy(base);
+    return NULL;
+}
