@@ -142,24 +142,15 @@ static const char *skip_value(rd *c, uint32_t t, int depth)
 
 bool gguf_dtype_from_ggml(uint32_t id, vkg_dtype *out)
 {
-    switch (id) {
-    case GGML_ID_F32: *out = VKG_F32; return true;
-    case GGML_ID_F16: *out = VKG_F16; return true;
-    case GGML_ID_BF16: *out = VKG_BF16; return true;
-    case GGML_ID_Q4_0: *out = VKG_Q4_0; return true;
-    case GGML_ID_Q4_1: *out = VKG_Q4_1; return true;
-    case GGML_ID_Q5_0: *out = VKG_Q5_0; return true;
-    case GGML_ID_Q5_1: *out = VKG_Q5_1; return true;
-    case GGML_ID_Q8_0: *out = VKG_Q8_0; return true;
-    default: return false;
-    }
+    int t = vkg_dtype_from_ggml_type(id);
+    if (t < 0) return false;
+    *out = (vkg_dtype)t;
+    return true;
 }
 
 uint32_t gguf_ggml_from_dtype(vkg_dtype t)
 {
-    static const uint32_t id[VKG_DTYPE_COUNT] = {GGML_ID_F32,  GGML_ID_F16,  GGML_ID_BF16, GGML_ID_Q4_0,
-                                                 GGML_ID_Q4_1, GGML_ID_Q5_0, GGML_ID_Q5_1, GGML_ID_Q8_0};
-    return t < VKG_DTYPE_COUNT ? id[t] : UINT32_MAX;
+    return (unsigned)t < VKG_DTYPE_COUNT ? vkg_dtype_table[t].ggml_type : UINT32_MAX;
 }
 
 /* Names of ggml types vkgpt2 knows of but does not read. */
@@ -1016,19 +1007,7 @@ static int write_vocab(gw *w, const gpt2_vocab *v, char *buf)
 }
 
 /* llama.cpp's file_type for the model's weight type. */
-static uint32_t file_type(vkg_dtype t)
-{
-    switch (t) {
-    case VKG_F16: return 1;
-    case VKG_Q4_0: return 2;
-    case VKG_Q4_1: return 3;
-    case VKG_Q8_0: return 7;
-    case VKG_Q5_0: return 8;
-    case VKG_Q5_1: return 9;
-    case VKG_BF16: return 32;
-    default: return 0;
-    }
-}
+static uint32_t file_type(vkg_dtype t) { return (uint32_t)vkg_dtype_table[t].ftype; }
 
 int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {

@@ -12,7 +12,6 @@
 
 #include "format_gguf.h"
 #include "model.h"
-#include "cpu/quant.h"
 #include "model_internal.h"
 #include "progress.h"
 #include "vocab.h"
@@ -339,61 +338,6 @@ int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *
     *buf = b;
     *len = n;
     return 0;
-}
-
-/* ---------------------------------------------------------------- conversion */
-
-static inline void store_elem(void *dst, vkg_dtype dt, size_t i, float v)
-{
-    if (dt == VKG_F32)
-        ((float *)dst)[i] = v;
-    else if (dt == VKG_F16)
-        ((uint16_t *)dst)[i] = vkg_f32_to_f16(v);
-    else
-        ((uint16_t *)dst)[i] = vkg_f32_to_bf16(v);
-}
-
-void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t n)
-{
-    if (dt == st) {
-        memcpy(dst, src, vkg_row_bytes(dt, n));
-        return;
-    }
-    if (vkg_dtype_is_quant(dt) || vkg_dtype_is_quant(st)) { /* through f32, a block at a time */
-        float tmp[VKG_QBLOCK];
-        for (size_t i = 0; i + VKG_QBLOCK <= n; i += VKG_QBLOCK) {
-            vkg_dequantize_row(st, (const char *)src + vkg_row_bytes(st, i), tmp, VKG_QBLOCK);
-            vkg_quantize_row(dt, tmp, (char *)dst + vkg_row_bytes(dt, i), VKG_QBLOCK);
-        }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) store_elem(dst, dt, i, vkg_load(src, st, i));
-}
-
-void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t rows, size_t cols)
-{
-    const size_t B = 32;
-    for (size_t r0 = 0; r0 < rows; r0 += B) {
-        size_t r1 = r0 + B < rows ? r0 + B : rows;
-        for (size_t c0 = 0; c0 < cols; c0 += B) {
-            size_t c1 = c0 + B < cols ? c0 + B : cols;
-            if (dt == st && dt == VKG_F32) {
-                const float *s = src;
-                float *d = dst;
-                for (size_t r = r0; r < r1; r++)
-                    for (size_t c = c0; c < c1; c++) d[c * rows + r] = s[r * cols + c];
-            } else if (dt == st) {
-                const uint16_t *s = src;
-                uint16_t *d = dst;
-                for (size_t r = r0; r < r1; r++)
-                    for (size_t c = c0; c < c1; c++) d[c * rows + r] = s[r * cols + c];
-            } else {
-                for (size_t r = r0; r < r1; r++)
-                    for (size_t c = c0; c < c1; c++)
-                        store_elem(dst, dt, c * rows + r, vkg_load(src, st, r * cols + c));
-            }
-        }
-    }
 }
 
 int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool transpose,

@@ -77,10 +77,6 @@ int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *
 int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool transpose,
                       const char *file, char *err, size_t errlen);
 
-/* Converts n elements of type st to type dt (same type: plain copy). */
-void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t n);
-/* Transposes src [rows][cols] of type st into dst [cols][rows] of type dt. */
-void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t rows, size_t cols);
 
 /* Allocates m->w.layers (zeroed, model-owned). */
 int gpt2_alloc_layers(gpt2_model *m, char *err, size_t errlen);
