@@ -49,6 +49,9 @@ void gpt2_tensor_name_hf(int id, char *buf, size_t n);
 /* Parses a name (HF: without "transformer."); returns the id or -1. */
 int gpt2_tensor_id_ggml(const char *name, size_t len, int n_layer);
 int gpt2_tensor_id_hf(const char *name, size_t len, int n_layer);
+/* Names in GGUF files of llama.cpp's gpt2 architecture ("blk.3.attn_qkv.weight"), and back. */
+void gpt2_tensor_name_gguf(int id, char *buf, size_t n);
+int gpt2_tensor_id_gguf(const char *name, size_t len, int n_layer);
 
 /* ---- errors ---- */
 void gpt2_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
