@@ -83,7 +83,8 @@ void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg
 /* Attention of a batched decode step: n rows, row t one new token of its own sequence whose cache
  * rows start at row_base[t] (its slot), at position row_pos[t]. Stores row t's K and V at cache row
  * row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
- * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). */
+ * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). Every K/V is stored before
+ * any row attends, so n rows of one slot at consecutive positions are cpu_attention's prompt chunk. */
 void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
                         int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
                         cpu_pool *pool);
