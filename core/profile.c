@@ -1,18 +1,13 @@
 /* profile.c - events, per-kernel tables, JSON and Chrome traces (see profile.h). */
 #include "profile.h"
+#include "clock.h"
 #include "outfile.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-double gpt2_prof_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
+double gpt2_prof_now_us(void) { return gpt2_clock_us(); }
 
 gpt2_prof *gpt2_prof_create(void)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "vocab.h"
+#include "err.h"
 
 /* \s as OpenAI's encoder (Python's `regex` module) reads it: the Unicode White_Space property, i.e.
  * tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
@@ -48,15 +49,6 @@ struct gpt2_tokenizer {
     int32_t *cids;
     size_t cids_len, cids_cap;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t fnv(const char *s, size_t n)
 {
@@ -116,7 +108,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     gpt2_tokenizer *t = calloc(1, sizeof *t);
     if (!t || gpt2_vocab_copy(&t->v, v)) {
         free(t);
-        seterr(err, errlen, "tokenizer: out of memory");
+        gpt2_errf(err, errlen, "tokenizer: out of memory");
         return NULL;
     }
     const gpt2_vocab *tv = &t->v;
@@ -141,7 +133,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     for (int b = 0; b < 256; b++)
         if (t->byte_id[b] < 0) {
             free(smap);
-            seterr(err, errlen, "tokenizer: the vocabulary has no token for byte 0x%02x", b);
+            gpt2_errf(err, errlen, "tokenizer: the vocabulary has no token for byte 0x%02x", b);
             gpt2_tokenizer_free(t);
             return NULL;
         }
@@ -158,7 +150,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
         if (a < 0 || a >= tv->n_tokens || b < 0 || b >= tv->n_tokens) {
             free(smap);
             free(cat);
-            seterr(err, errlen, "tokenizer: merge %d names an id out of range", (int)r);
+            gpt2_errf(err, errlen, "tokenizer: merge %d names an id out of range", (int)r);
             gpt2_tokenizer_free(t);
             return NULL;
         }
@@ -179,7 +171,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
         if (res < 0) {
             free(smap);
             free(cat);
-            seterr(err, errlen, "tokenizer: merge %d (%d %d) makes a token that is not in the vocabulary",
+            gpt2_errf(err, errlen, "tokenizer: merge %d (%d %d) makes a token that is not in the vocabulary",
                    (int)r, (int)a, (int)b);
             gpt2_tokenizer_free(t);
             return NULL;
@@ -202,7 +194,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     if (!t->re) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(ecode, msg, sizeof msg);
-        seterr(err, errlen, "tokenizer: pattern does not compile at %zu: %s", (size_t)eoff, (char *)msg);
+        gpt2_errf(err, errlen, "tokenizer: pattern does not compile at %zu: %s", (size_t)eoff, (char *)msg);
         gpt2_tokenizer_free(t);
         return NULL;
     }
@@ -220,7 +212,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     if (!t->ct) goto oom;
     return t;
 oom:
-    seterr(err, errlen, "tokenizer: out of memory");
+    gpt2_errf(err, errlen, "tokenizer: out of memory");
     gpt2_tokenizer_free(t);
     return NULL;
 }
@@ -444,10 +436,10 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
 {
     *ids = NULL;
     *n = 0;
-    if (len && !text) { seterr(err, errlen, "tokenize: NULL text"); return -1; }
+    if (len && !text) { gpt2_errf(err, errlen, "tokenize: NULL text"); return -1; }
     size_t bad = utf8_check((const unsigned char *)text, len);
     if (bad < len) {
-        seterr(err, errlen, "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
+        gpt2_errf(err, errlen, "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
                (unsigned)(unsigned char)text[bad]);
         return -1;
     }
@@ -464,7 +456,7 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
         } else if (rc < 0) {
             PCRE2_UCHAR msg[200];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            seterr(err, errlen, "tokenize: pattern match failed at byte offset %zu: %s", pos, (char *)msg);
+            gpt2_errf(err, errlen, "tokenize: pattern match failed at byte offset %zu: %s", pos, (char *)msg);
             free(out.p);
             return -1;
         } else {
@@ -488,7 +480,7 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
     return 0;
 oom:
     free(out.p);
-    seterr(err, errlen, "tokenize: out of memory");
+    gpt2_errf(err, errlen, "tokenize: out of memory");
     return -1;
 }
 
@@ -511,12 +503,12 @@ int gpt2_detokenize(const gpt2_vocab *v, const int32_t *ids, size_t n, char *out
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= v->n_tokens) {
-            seterr(err, errlen, "detokenize: id %d at index %zu is out of range [0, %d)", (int)id, i,
+            gpt2_errf(err, errlen, "detokenize: id %d at index %zu is out of range [0, %d)", (int)id, i,
                    (int)v->n_tokens);
             return -1;
         }
         if (cap - o < v->len[id]) {
-            seterr(err, errlen, "detokenize: output buffer of %zu bytes is too small", cap);
+            gpt2_errf(err, errlen, "detokenize: output buffer of %zu bytes is too small", cap);
             return -1;
         }
         memcpy(out + o, v->tok[id], v->len[id]);
@@ -532,7 +524,7 @@ char *gpt2_detokenize_alloc(const gpt2_vocab *v, const int32_t *ids, size_t n, s
 {
     size_t need = gpt2_detokenize_size(v, ids, n) + 1;
     char *buf = malloc(need);
-    if (!buf) { seterr(err, errlen, "detokenize: out of memory"); return NULL; }
+    if (!buf) { gpt2_errf(err, errlen, "detokenize: out of memory"); return NULL; }
     if (gpt2_detokenize(v, ids, n, buf, need, out_len, err, errlen)) { free(buf); return NULL; }
     return buf;
 }
@@ -583,7 +575,7 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
     *out = s->buf ? s->buf : "";
     *out_len = 0;
     if (id < 0 || id >= s->v->n_tokens) {
-        seterr(err, errlen, "detokenize: id %d is out of range [0, %d)", (int)id, (int)s->v->n_tokens);
+        gpt2_errf(err, errlen, "detokenize: id %d is out of range [0, %d)", (int)id, (int)s->v->n_tokens);
         return -1;
     }
     size_t n = s->v->len[id], need = n + s->n_held + 1;
@@ -591,7 +583,7 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
         size_t c = s->cap ? s->cap : 64;
         while (c < need) c *= 2;
         char *p = realloc(s->buf, c);
-        if (!p) { seterr(err, errlen, "detokenize: out of memory"); return -1; }
+        if (!p) { gpt2_errf(err, errlen, "detokenize: out of memory"); return -1; }
         s->buf = p;
         s->cap = c;
     }

@@ -12,6 +12,8 @@
 
 #include "json.h"
 #include "outfile.h"
+#include "err.h"
+#include "file.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Byte <-> code point map. Printable Latin-1 bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for
@@ -55,49 +57,12 @@ static void byte_order(uint8_t order[256])
         if (!byte_is_printable(b)) order[n++] = (uint8_t)b;
 }
 
+/* The largest vocab.json or merges.txt read (GPT-2's are 1 MB and 0.5 MB). */
+#define VOCAB_FILE_MAX ((size_t)1 << 30)
+
 /* ---------------------------------------------------------------------------------------------
  * Small helpers
  * ------------------------------------------------------------------------------------------- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* Whole file into a malloc'ed buffer (NUL-terminated for convenience). */
-static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (!buf) { fclose(f); seterr(err, errlen, "%s: out of memory", path); return NULL; }
-    if (ferror(f)) {
-        seterr(err, errlen, "%s: read error", path);
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 /* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or 0 if malformed. */
 static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
@@ -269,50 +234,50 @@ static int load_json_vocab(gpt2_vocab *v, const char *path, char *err, size_t er
     memset(v, 0, sizeof *v);
     v->eot = -1;
     size_t len;
-    char *text = slurp(path, &len, err, errlen);
-    if (!text) return -1;
+    char *text;
+    if (gpt2_read_file(path, VOCAB_FILE_MAX, &text, &len, err, errlen)) return -1;
     char jerr[200];
     json_doc *d = json_parse(text, len, jerr, sizeof jerr);
     free(text);
-    if (!d) { seterr(err, errlen, "%s: %s", path, jerr); return -1; }
+    if (!d) { gpt2_errf(err, errlen, "%s: %s", path, jerr); return -1; }
     const json_value *root = json_root(d);
     int rc = -1;
     char *buf = NULL;
     if (!root || root->type != JSON_OBJECT) {
-        seterr(err, errlen, "%s: expected a JSON object mapping tokens to ids", path);
+        gpt2_errf(err, errlen, "%s: expected a JSON object mapping tokens to ids", path);
         goto out;
     }
     if (root->len == 0 || root->len > INT32_MAX) {
-        seterr(err, errlen, "%s: %s vocabulary", path, root->len ? "oversized" : "empty");
+        gpt2_errf(err, errlen, "%s: %s vocabulary", path, root->len ? "oversized" : "empty");
         goto out;
     }
     int32_t n = (int32_t)root->len;
-    if (vocab_alloc(v, n)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+    if (vocab_alloc(v, n)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     for (size_t i = 0; i < root->len; i++) {
         int64_t id;
         if (!json_as_int(root->items[i], &id) || id < 0 || id >= n) {
-            seterr(err, errlen, "%s: token \"%s\": id must be an integer in [0, %d)", path,
+            gpt2_errf(err, errlen, "%s: token \"%s\": id must be an integer in [0, %d)", path,
                    root->keys[i], (int)n);
             goto out;
         }
         if (v->tok[id]) {
-            seterr(err, errlen, "%s: id %lld is given twice", path, (long long)id);
+            gpt2_errf(err, errlen, "%s: id %lld is given twice", path, (long long)id);
             goto out;
         }
         size_t kl = root->key_lens[i];
         char *nb = realloc(buf, kl + 1);
-        if (!nb) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+        if (!nb) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
         buf = nb;
         size_t bl = unmap_string(root->keys[i], kl, buf);
-        if (set_token(v, (int32_t)id, buf, bl)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+        if (set_token(v, (int32_t)id, buf, bl)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     }
     /* n distinct ids in [0, n): every id is present. */
     strmap m;
-    if (strmap_init(&m, v)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+    if (strmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     for (int32_t i = 0; i < n; i++) {
         int32_t o = strmap_add(&m, i);
         if (o >= 0) {
-            seterr(err, errlen, "%s: ids %d and %d spell the same bytes", path, (int)o, (int)i);
+            gpt2_errf(err, errlen, "%s: ids %d and %d spell the same bytes", path, (int)o, (int)i);
             strmap_free(&m);
             goto out;
         }
@@ -330,14 +295,14 @@ out:
 static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen)
 {
     size_t len;
-    char *text = slurp(path, &len, err, errlen);
-    if (!text) return -1;
+    char *text;
+    if (gpt2_read_file(path, VOCAB_FILE_MAX, &text, &len, err, errlen)) return -1;
     int rc = -1;
     strmap m = {0};
     char *a = malloc(len + 1), *b = malloc(len + 1), *c = malloc(2 * len + 2);
     int32_t cap = 1024, cnt = 0;
     int32_t (*mg)[2] = malloc((size_t)cap * sizeof *mg);
-    if (!a || !b || !c || !mg || strmap_init(&m, v)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+    if (!a || !b || !c || !mg || strmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     for (int32_t i = 0; i < v->n_tokens; i++) strmap_add(&m, i);
     size_t pos = 0;
     for (long line = 1; pos < len; line++) {
@@ -351,7 +316,7 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
         size_t sp = s;
         while (sp < end && text[sp] != ' ') sp++;
         if (sp == s || sp + 1 >= end || memchr(text + sp + 1, ' ', end - sp - 1)) {
-            seterr(err, errlen, "%s:%ld: expected two tokens separated by one space", path, line);
+            gpt2_errf(err, errlen, "%s:%ld: expected two tokens separated by one space", path, line);
             goto out;
         }
         size_t la = unmap_string(text + s, sp - s, a);
@@ -361,13 +326,13 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
         int32_t ia = strmap_find(&m, a, la), ib = strmap_find(&m, b, lb), ic = strmap_find(&m, c, la + lb);
         if (ia < 0 || ib < 0 || ic < 0) {
             const char *what = ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token";
-            seterr(err, errlen, "%s:%ld: merge \"%.*s %.*s\": %s is not in the vocabulary", path, line,
+            gpt2_errf(err, errlen, "%s:%ld: merge \"%.*s %.*s\": %s is not in the vocabulary", path, line,
                    (int)(sp - s), text + s, (int)(end - sp - 1), text + sp + 1, what);
             goto out;
         }
         if (cnt == cap) {
             void *nm = realloc(mg, (size_t)cap * 2 * sizeof *mg);
-            if (!nm) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+            if (!nm) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
             mg = nm;
             cap *= 2;
         }
@@ -411,7 +376,7 @@ int gpt2_vocab_load_dir(gpt2_vocab *v, const char *dir, char *err, size_t errlen
     static const char *pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
     size_t dl = strlen(dir);
     char *pj = malloc(dl + 20), *pm = malloc(dl + 20);
-    if (!pj || !pm) { free(pj); free(pm); seterr(err, errlen, "%s: out of memory", dir); return -1; }
+    if (!pj || !pm) { free(pj); free(pm); gpt2_errf(err, errlen, "%s: out of memory", dir); return -1; }
     int rc = 1;
     for (int i = 0; i < 2 && rc > 0; i++) {
         sprintf(pj, "%s/%s", dir, pairs[i][0]);
@@ -421,7 +386,7 @@ int gpt2_vocab_load_dir(gpt2_vocab *v, const char *dir, char *err, size_t errlen
     free(pj);
     free(pm);
     if (rc > 0) {
-        seterr(err, errlen, "%s: found neither vocab.json + merges.txt nor encoder.json + vocab.bpe", dir);
+        gpt2_errf(err, errlen, "%s: found neither vocab.json + merges.txt nor encoder.json + vocab.bpe", dir);
         return -1;
     }
     return rc;
@@ -436,12 +401,12 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     gpt2_vocab tmp = {0};
     const gpt2_vocab *src = v;
     if (v->n_merges == 0 && v->n_tokens > 256) {
-        if (gpt2_vocab_copy(&tmp, v)) { seterr(err, errlen, "%s: out of memory", dir); return -1; }
+        if (gpt2_vocab_copy(&tmp, v)) { gpt2_errf(err, errlen, "%s: out of memory", dir); return -1; }
         if (gpt2_vocab_derive_merges(&tmp, err, errlen)) { gpt2_vocab_free(&tmp); return -1; }
         src = &tmp;
     }
     if (mkdir(dir, 0777) && errno != EEXIST) {
-        seterr(err, errlen, "%s: %s", dir, strerror(errno));
+        gpt2_errf(err, errlen, "%s: %s", dir, strerror(errno));
         gpt2_vocab_free(&tmp);
         return -1;
     }
@@ -449,7 +414,7 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     char *path = malloc(dl + 20);
     int rc = -1;
     gpt2_out o;
-    if (!path) { seterr(err, errlen, "%s: out of memory", dir); goto out; }
+    if (!path) { gpt2_errf(err, errlen, "%s: out of memory", dir); goto out; }
     sprintf(path, "%s/vocab.json", dir);
     if (gpt2_out_open(&o, path, 0, err, errlen) != 0) goto out;
     fputc('{', o.f);
@@ -522,14 +487,14 @@ static void pairmap_put(pairmap *m, int32_t a, int32_t b, int32_t rank)
 int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
 {
     if (v->n_tokens < 256) {
-        seterr(err, errlen, "derive merges: %d tokens, need at least the 256 byte tokens", (int)v->n_tokens);
+        gpt2_errf(err, errlen, "derive merges: %d tokens, need at least the 256 byte tokens", (int)v->n_tokens);
         return -1;
     }
     int32_t byte_id[256];
     for (int i = 0; i < 256; i++) byte_id[i] = -1;
     for (int32_t i = 0; i < 256; i++) {
         if (v->len[i] != 1 || byte_id[(uint8_t)v->tok[i][0]] >= 0) {
-            seterr(err, errlen, "derive merges: ids 0..255 must be the 256 distinct single bytes (id %d is not)",
+            gpt2_errf(err, errlen, "derive merges: ids 0..255 must be the 256 distinct single bytes (id %d is not)",
                    (int)i);
             return -1;
         }
@@ -548,7 +513,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
     strmap sm = {0};
     int rc = -1;
     if (!pm.key || !pm.rank || !mg || !res || !sym || strmap_init(&sm, v)) {
-        seterr(err, errlen, "derive merges: out of memory");
+        gpt2_errf(err, errlen, "derive merges: out of memory");
         goto out;
     }
     for (int32_t i = 0; i < v->n_tokens; i++) strmap_add(&sm, i);

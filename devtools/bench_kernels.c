@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "devtools.h"
 #include "vkgpt2.h"
@@ -14,6 +13,7 @@
 #include "vkengine/vk_engine.h"
 #include "vulkan/vk_ops.h"
 #include "vkengine/vk_profile.h"
+#include "core/clock.h"
 
 #define N_VOCAB 50257
 #define N_CTX 1024
@@ -32,13 +32,6 @@ typedef struct bcase {
     int epi;              /* matmul epilogue */
     int n_past;           /* attention */
 } bcase;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -173,7 +166,7 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dty
         vkg_tensor wp = {.type = wt, .ne = {E, N_CTX}, .data = wpe, .nbytes = (size_t)N_CTX * E * vkg_dtype_size(wt)};
         int reps = p->repeat;
         for (int r = -p->warmup; r < reps; r++) {
-            double t = now_ms();
+            double t = gpt2_clock_ms();
             switch (c->k) {
             case K_LAYERNORM: cpu_layernorm(y, x, g, g, c->n, E, 1e-5f); break;
             case K_EMBED: cpu_embed(y, &wte, &wp, ids, c->n, 0); break;
@@ -184,7 +177,7 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dty
             case K_ARGMAX: cpu_argmax(y, N_VOCAB); break;
             default: break;
             }
-            double dt = now_ms() - t;
+            double dt = gpt2_clock_ms() - t;
             if (r >= 0) ms[r] = dt;
             if (r == -p->warmup && dt > SLOW_MS) { reps = 1; if (r < 0) r = -1; } /* keep default runs short */
         }

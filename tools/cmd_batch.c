@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "vkgpt2.h"
@@ -136,20 +135,10 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
     if ((size_t)n_parallel > n_seq) n_parallel = (int)n_seq;
     sess.n_seq = n_parallel;
 
-    double t0 = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t0 = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-    }
+    double t0 = vkg_now_ms();
     if (!(m = vkg_model_load(model_path, err, sizeof err))) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
     if (!(s = vkg_session_create(m, &sess, err, sizeof err))) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
-    double load_ms;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        load_ms = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 - t0 + load_ms_extra;
-    }
+    double load_ms = vkg_now_ms() - t0 + load_ms_extra;
     vkg_model_info info = vkg_model_get_info(m);
     if (!strcmp(info.format, "synth") || sess.verbose)
         fprintf(stderr, "vkgpt2: model %s (%s, %s, %d layers, %d wide), %zu %s, %d at once\n", model_path,

@@ -28,13 +28,6 @@
 #include "cli.h"
 #include "vkgpt2.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static double cpu_ms(void)
 {
     struct rusage ru;
@@ -469,12 +462,12 @@ int cmd_bench(int argc, char **argv, int first)
         vkg_stats st = {0};
         for (int r = 0; r < repeats; r++) {
             vkg_session_reset(s);
-            double c0 = cpu_ms(), w0 = now_ms(), h0 = thread_cpu_ms();
+            double c0 = cpu_ms(), w0 = vkg_now_ms(), h0 = thread_cpu_ms();
             if (vkg_generate(s, prompt, (size_t)prompt_len, &gp, NULL, NULL, NULL, NULL, &st, err, sizeof err)) {
                 fprintf(stderr, "vkgpt2: %s\n", err);
                 goto out;
             }
-            double wall = now_ms() - w0, cpu = cpu_ms() - c0;
+            double wall = vkg_now_ms() - w0, cpu = cpu_ms() - c0;
             ms[r] = st.decode_ms_per_token;
             /* The calling thread's CPU time over every step of the run, per step. */
             host_ms += (thread_cpu_ms() - h0) / (st.decode_tokens + 1) / repeats;

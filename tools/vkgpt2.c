@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -359,18 +358,11 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Loads the model and opens a session; prints errors. */
 static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms)
 {
     char err[1024];
-    double t = now_ms();
+    double t = vkg_now_ms();
     *m = vkg_model_load(o->model, err, sizeof err);
     if (!*m) {
         fprintf(stderr, "vkgpt2: %s\n", err);
@@ -384,7 +376,7 @@ static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms
         vkg_model_free(*m);
         return -1;
     }
-    *load_ms = now_ms() - t;
+    *load_ms = vkg_now_ms() - t;
     return 0;
 }
 
