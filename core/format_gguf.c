@@ -14,6 +14,7 @@
 #include "model.h"
 #include "model_internal.h"
 #include "vocab.h"
+#include "utf8.h"
 
 /* ---------------------------------------------------------------- model reader */
 
@@ -100,25 +101,6 @@ out:
     return ret;
 }
 
-static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (n == 0) return 0;
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    int k = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    if (k == 0 || (size_t)k > n) return 0;
-    uint32_t v = c & (0x7fu >> k);
-    for (int i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    *cp = v;
-    return (size_t)k;
-}
-
 /* GPT-2's byte-to-unicode spelling -> raw bytes; returns the byte count, or -1 if a character
  * stands for no byte. out has room for n bytes. */
 static long unmap_token(const char *s, size_t n, char *out)
@@ -126,7 +108,7 @@ static long unmap_token(const char *s, size_t n, char *out)
     size_t i = 0, k = 0;
     while (i < n) {
         uint32_t cp;
-        size_t l = utf8_dec((const unsigned char *)s + i, n - i, &cp);
+        size_t l = gpt2_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         int b = l ? gpt2_unicode_to_byte(cp) : -1;
         if (b < 0) return -1;
         out[k++] = (char)b;

@@ -12,6 +12,7 @@
 
 #include "vocab.h"
 #include "err.h"
+#include "utf8.h"
 
 /* \s as OpenAI's encoder (Python's `regex` module) reads it: the Unicode White_Space property, i.e.
  * tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
@@ -375,28 +376,6 @@ static void cache_put(gpt2_tokenizer *t, const char *s, size_t n, uint64_t h, co
  * Encoding
  * ------------------------------------------------------------------------------------------- */
 
-/* Offset of the first byte that does not start a well-formed UTF-8 sequence, or len if none. */
-static size_t utf8_check(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t k;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) k = 2;
-        else if (c >= 0xe0 && c <= 0xef) { k = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
-        else return i;
-        if (len - i < k) return i;
-        if (s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t j = 2; j < k; j++)
-            if ((s[i + j] & 0xc0) != 0x80) return i;
-        i += k;
-    }
-    return len;
-}
-
 typedef struct idvec { int32_t *p; size_t n, cap; } idvec;
 
 static int idvec_add(idvec *v, const int32_t *ids, size_t k)
@@ -437,7 +416,7 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
     *ids = NULL;
     *n = 0;
     if (len && !text) { gpt2_errf(err, errlen, "tokenize: NULL text"); return -1; }
-    size_t bad = utf8_check((const unsigned char *)text, len);
+    size_t bad = gpt2_utf8_valid_prefix((const unsigned char *)text, len);
     if (bad < len) {
         gpt2_errf(err, errlen, "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
                (unsigned)(unsigned char)text[bad]);
@@ -547,28 +526,6 @@ void gpt2_stream_free(gpt2_stream *s)
     s->n_held = 0;
 }
 
-/* Bytes a sequence started by lead byte c has in all, or 0 if c starts none. */
-static size_t seq_len(unsigned c)
-{
-    if (c >= 0xc2 && c <= 0xdf) return 2;
-    if (c >= 0xe0 && c <= 0xef) return 3;
-    if (c >= 0xf0 && c <= 0xf4) return 4;
-    return 0;
-}
-
-/* Whether c can follow held[0..n) inside a well-formed sequence. */
-static bool continues(const unsigned char *held, size_t n, unsigned c)
-{
-    unsigned lo = 0x80, hi = 0xbf;
-    if (n == 1) {
-        if (held[0] == 0xe0) lo = 0xa0;
-        if (held[0] == 0xed) hi = 0x9f;
-        if (held[0] == 0xf0) lo = 0x90;
-        if (held[0] == 0xf4) hi = 0x8f;
-    }
-    return c >= lo && c <= hi;
-}
-
 int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_len, char *err,
                      size_t errlen)
 {
@@ -592,15 +549,15 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
     for (size_t i = 0; i < n;) {
         unsigned c = b[i];
         if (s->n_held == 0) {
-            if (seq_len(c)) s->held[s->n_held++] = (unsigned char)c;
+            if (gpt2_utf8_seq_len(c) > 1) s->held[s->n_held++] = (unsigned char)c;
             else s->buf[o++] = (char)c; /* ASCII, or a byte that starts nothing: pass it on */
             i++;
             continue;
         }
-        if (continues(s->held, s->n_held, c)) {
+        if (gpt2_utf8_continues(s->held[0], s->n_held, c)) {
             s->held[s->n_held++] = (unsigned char)c;
             i++;
-            if (s->n_held == seq_len(s->held[0])) {
+            if (s->n_held == gpt2_utf8_seq_len(s->held[0])) {
                 memcpy(s->buf + o, s->held, s->n_held);
                 o += s->n_held;
                 s->n_held = 0;

@@ -14,6 +14,7 @@
 #include "outfile.h"
 #include "err.h"
 #include "file.h"
+#include "utf8.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Byte <-> code point map. Printable Latin-1 bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for
@@ -64,27 +65,6 @@ static void byte_order(uint8_t order[256])
  * Small helpers
  * ------------------------------------------------------------------------------------------- */
 
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or 0 if malformed. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t k;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) { k = 2; v = c & 0x1f; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { k = 3; v = c & 0x0f; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { k = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < k) return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v < 0xe000)) return 0;
-    *cp = v;
-    return k;
-}
-
 /* Maps a vocabulary-file string (GPT-2 alphabet) to raw bytes in out (at most n bytes). A string
  * holding any code point outside the alphabet (an added special token) is kept as it is. */
 static size_t unmap_string(const char *s, size_t n, char *out)
@@ -92,7 +72,7 @@ static size_t unmap_string(const char *s, size_t n, char *out)
     size_t o = 0, i = 0;
     while (i < n) {
         uint32_t cp;
-        size_t k = utf8_next((const unsigned char *)s + i, n - i, &cp);
+        size_t k = gpt2_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         int b = k ? gpt2_unicode_to_byte(cp) : -1;
         if (b < 0) { memcpy(out, s, n); return n; }
         out[o++] = (char)b;
@@ -107,8 +87,8 @@ static void put_mapped(FILE *f, const char *bytes, size_t n, bool json)
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = gpt2_byte_to_unicode((uint8_t)bytes[i]);
         if (json && (cp == '"' || cp == '\\')) { fputc('\\', f); fputc((int)cp, f); continue; }
-        if (cp < 0x80) fputc((int)cp, f);
-        else { fputc((int)(0xc0 | cp >> 6), f); fputc((int)(0x80 | (cp & 0x3f)), f); }
+        char u[4];
+        fwrite(u, 1, gpt2_utf8_encode(cp, u), f);
     }
 }
 

@@ -136,44 +136,6 @@ char *cli_read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80) return 1;
-    /* Leads: c2..df two bytes, e0..ef three, f0..f4 four; c0, c1 and f5..ff start nothing. */
-    size_t need = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
-                : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    if (!need || need > n) return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (need == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
-    if (need == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
-    return need;
-}
-
-void cli_json_string(FILE *f, const char *s, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    fputc('"', f);
-    for (size_t i = 0; i < len;) {
-        unsigned char c = u[i];
-        if (c == '"' || c == '\\') { fprintf(f, "\\%c", c); i++; continue; }
-        if (c < 0x20) {
-            if (c == '\n') fputs("\\n", f);
-            else if (c == '\t') fputs("\\t", f);
-            else if (c == '\r') fputs("\\r", f);
-            else fprintf(f, "\\u%04x", c);
-            i++;
-            continue;
-        }
-        size_t l = utf8_len(u + i, len - i);
-        if (!l) { fputs("\\ufffd", f); i++; continue; }
-        fwrite(u + i, 1, l, f);
-        i += l;
-    }
-    fputc('"', f);
-}
-
 const char *cli_value(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {

@@ -19,8 +19,6 @@ uint64_t cli_random_seed(void);
 int cli_float(const char *flag, const char *s, double lo, double hi, float *out);
 /* Reads a whole file (or stdin for "-") into a malloc'ed buffer; prints the error itself. */
 char *cli_read_file(const char *path, size_t *len);
-/* Writes s as a JSON string literal (escaping control characters and invalid UTF-8 as \ufffd). */
-void cli_json_string(FILE *f, const char *s, size_t len);
 /* The value of the flag at argv[*i] (advancing *i), or NULL with a message if it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
 /* Caps a thread count at 4 x the online CPUs, with a notice; returns 1 when it did. */

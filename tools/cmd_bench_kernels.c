@@ -16,7 +16,7 @@ static void row(void *user, const vkg_bench_row *r)
     double pb = r->peak_gbs > 0 ? 100 * r->gbs / r->peak_gbs : 0, pf = r->peak_gflops > 0 ? 100 * r->gflops / r->peak_gflops : 0;
     if (o->fmt == 1) {
         printf("{\"kind\": \"kernel\", \"backend\": \"%s\", \"device\": ", r->backend);
-        cli_json_string(stdout, r->device, strlen(r->device));
+        vkg_json_string(stdout, r->device, strlen(r->device));
         printf(", \"size\": \"%s\", \"weight_type\": \"%s\", \"op\": \"%s\", \"repeats\": %d, \"median_ms\": %.5f, "
                "\"min_ms\": %.5f, \"max_ms\": %.5f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f, "
                "\"peak_gbs\": %.3f, \"peak_gflops\": %.3f}\n",

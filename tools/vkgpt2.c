@@ -521,10 +521,10 @@ static int cmd_generate(int argc, char **argv, int first)
         fputs(", \"ids\": ", f);
         print_ids(f, gen, n_gen);
         fputs(", \"text\": ", f);
-        cli_json_string(f, g.text ? g.text : "", g.len);
+        vkg_json_string(f, g.text ? g.text : "", g.len);
         fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
         const char *dev = vkg_session_device(s);
-        cli_json_string(f, dev, strlen(dev));
+        vkg_json_string(f, dev, strlen(dev));
         fprintf(f, ", \"seed\": %llu", (unsigned long long)o.sp.seed);
         fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
                    "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
