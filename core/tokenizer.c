@@ -13,6 +13,7 @@
 #include "vocab.h"
 #include "err.h"
 #include "utf8.h"
+#include "hashmap.h"
 
 /* \s as OpenAI's encoder (Python's `regex` module) reads it: the Unicode White_Space property, i.e.
  * tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
@@ -24,15 +25,14 @@ static const char pattern[] =
 
 enum { CACHE_MAX_KEY = 128, CACHE_MAX_ENTRIES = 1 << 16 };
 
-typedef struct merge_ent { uint64_t key; int32_t rank, result; } merge_ent; /* key 0: empty */
 typedef struct heap_ent { int32_t rank, pos, right, a, b; } heap_ent;
 typedef struct cache_ent { uint64_t hash; uint32_t koff, klen, ioff, nids; bool used; } cache_ent;
 
 struct gpt2_tokenizer {
     gpt2_vocab v;
     int32_t byte_id[256];
-    merge_ent *mt;
-    size_t mmask;
+    gpt2_pairmap merges;  /* (left id, right id) -> the merge's rank (the first rule of a pair) */
+    int32_t *merge_res;   /* rank -> the id the merge makes */
     pcre2_code *re;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
@@ -51,34 +51,6 @@ struct gpt2_tokenizer {
     size_t cids_len, cids_cap;
 };
 
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-static uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
-
-static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1; }
-
-static const merge_ent *merge_find(const gpt2_tokenizer *t, int32_t a, int32_t b)
-{
-    uint64_t k = pair_key(a, b);
-    for (size_t i = mix(k) & t->mmask;; i = (i + 1) & t->mmask) {
-        if (t->mt[i].key == k) return &t->mt[i];
-        if (t->mt[i].key == 0) return NULL;
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Creation
  * ------------------------------------------------------------------------------------------- */
@@ -87,7 +59,8 @@ void gpt2_tokenizer_free(gpt2_tokenizer *t)
 {
     if (!t) return;
     gpt2_vocab_free(&t->v);
-    free(t->mt);
+    gpt2_pairmap_free(&t->merges);
+    free(t->merge_res);
     if (t->md) pcre2_match_data_free(t->md);
     if (t->mctx) pcre2_match_context_free(t->mctx);
     if (t->jstack) pcre2_jit_stack_free(t->jstack);
@@ -116,40 +89,26 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
 
     /* bytes -> id for single bytes, and a lookup for merge results */
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
-    size_t scap = 16;
-    while (scap < (size_t)tv->n_tokens * 2 + 2) scap <<= 1;
-    int32_t *smap = malloc(scap * sizeof *smap);
-    if (!smap) goto oom;
-    for (size_t i = 0; i < scap; i++) smap[i] = -1;
-    for (int32_t id = 0; id < tv->n_tokens; id++) {
+    gpt2_tokmap smap; /* the first id with given bytes wins */
+    if (gpt2_tokmap_build(&smap, tv)) goto oom;
+    for (int32_t id = 0; id < tv->n_tokens; id++)
         if (tv->len[id] == 1 && t->byte_id[(uint8_t)tv->tok[id][0]] < 0) t->byte_id[(uint8_t)tv->tok[id][0]] = id;
-        size_t i = fnv(tv->tok[id], tv->len[id]) & (scap - 1);
-        while (smap[i] >= 0) {
-            int32_t o = smap[i];
-            if (tv->len[o] == tv->len[id] && memcmp(tv->tok[o], tv->tok[id], tv->len[id]) == 0) break;
-            i = (i + 1) & (scap - 1);
-        }
-        if (smap[i] < 0) smap[i] = id; /* the first id with these bytes wins */
-    }
     for (int b = 0; b < 256; b++)
         if (t->byte_id[b] < 0) {
-            free(smap);
+            gpt2_tokmap_free(&smap);
             gpt2_errf(err, errlen, "tokenizer: the vocabulary has no token for byte 0x%02x", b);
             gpt2_tokenizer_free(t);
             return NULL;
         }
 
-    size_t mcap = 16;
-    while (mcap < (size_t)tv->n_merges * 2 + 2) mcap <<= 1;
-    t->mt = calloc(mcap, sizeof *t->mt);
-    t->mmask = mcap - 1;
-    if (!t->mt) { free(smap); goto oom; }
+    t->merge_res = malloc(((size_t)tv->n_merges + 1) * sizeof *t->merge_res);
+    if (!t->merge_res || gpt2_pairmap_init(&t->merges, (size_t)tv->n_merges)) { gpt2_tokmap_free(&smap); goto oom; }
     char *cat = NULL;
     size_t catcap = 0;
     for (int32_t r = 0; r < tv->n_merges; r++) {
         int32_t a = tv->merges[r][0], b = tv->merges[r][1];
         if (a < 0 || a >= tv->n_tokens || b < 0 || b >= tv->n_tokens) {
-            free(smap);
+            gpt2_tokmap_free(&smap);
             free(cat);
             gpt2_errf(err, errlen, "tokenizer: merge %d names an id out of range", (int)r);
             gpt2_tokenizer_free(t);
@@ -159,35 +118,25 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
         if (la + lb > catcap) {
             catcap = (la + lb) * 2;
             char *nc = realloc(cat, catcap);
-            if (!nc) { free(smap); free(cat); goto oom; }
+            if (!nc) { gpt2_tokmap_free(&smap); free(cat); goto oom; }
             cat = nc;
         }
         memcpy(cat, tv->tok[a], la);
         memcpy(cat + la, tv->tok[b], lb);
-        int32_t res = -1;
-        for (size_t i = fnv(cat, la + lb) & (scap - 1); smap[i] >= 0; i = (i + 1) & (scap - 1)) {
-            int32_t o = smap[i];
-            if (tv->len[o] == la + lb && memcmp(tv->tok[o], cat, la + lb) == 0) { res = o; break; }
-        }
+        int32_t res = gpt2_tokmap_find(&smap, cat, la + lb);
         if (res < 0) {
-            free(smap);
+            gpt2_tokmap_free(&smap);
             free(cat);
             gpt2_errf(err, errlen, "tokenizer: merge %d (%d %d) makes a token that is not in the vocabulary",
                    (int)r, (int)a, (int)b);
             gpt2_tokenizer_free(t);
             return NULL;
         }
-        uint64_t k = pair_key(a, b);
-        size_t i = mix(k) & t->mmask;
-        while (t->mt[i].key != 0 && t->mt[i].key != k) i = (i + 1) & t->mmask;
-        if (t->mt[i].key == 0) { /* a repeated pair keeps its first (best) rank */
-            t->mt[i].key = k;
-            t->mt[i].rank = r;
-            t->mt[i].result = res;
-        }
+        t->merge_res[r] = res;
+        gpt2_pairmap_put_first(&t->merges, a, b, r); /* a repeated pair keeps its first (best) rank */
     }
     free(cat);
-    free(smap);
+    gpt2_tokmap_free(&smap);
 
     int ecode;
     PCRE2_SIZE eoff;
@@ -257,8 +206,8 @@ static heap_ent heap_pop(heap_ent *h, size_t *n)
 
 static void push_pair(gpt2_tokenizer *t, size_t *hn, int32_t l, int32_t r)
 {
-    const merge_ent *m = merge_find(t, t->sym[l], t->sym[r]);
-    if (m) heap_push(t->heap, hn, (heap_ent){m->rank, l, r, t->sym[l], t->sym[r]});
+    int32_t rank = gpt2_pairmap_find(&t->merges, t->sym[l], t->sym[r]);
+    if (rank >= 0) heap_push(t->heap, hn, (heap_ent){rank, l, r, t->sym[l], t->sym[r]});
 }
 
 /* Merges the bytes s[0..n) and leaves the ids in t->sym, in order, returning their count. */
@@ -277,7 +226,7 @@ static size_t bpe(gpt2_tokenizer *t, const char *s, size_t n)
         heap_ent e = heap_pop(t->heap, &hn);
         /* stale unless both symbols are still there, still adjacent, still the same tokens */
         if (sym[e.pos] != e.a || next[e.pos] != e.right || sym[e.right] != e.b) continue;
-        sym[e.pos] = merge_find(t, e.a, e.b)->result;
+        sym[e.pos] = t->merge_res[e.rank];
         sym[e.right] = -1;
         int32_t nr = next[e.right];
         next[e.pos] = nr;
@@ -400,7 +349,7 @@ static int encode_piece(gpt2_tokenizer *t, const char *s, size_t n, idvec *out)
     if (n == 1) return idvec_add(out, &t->byte_id[(uint8_t)s[0]], 1);
     uint64_t h = 0;
     if (n <= CACHE_MAX_KEY) {
-        h = fnv(s, n);
+        h = gpt2_hash_bytes(s, n);
         const cache_ent *e = cache_find(t, s, n, h);
         if (e) return idvec_add(out, t->cids + e->ioff, e->nids);
     }

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "file.h"
 #include "utf8.h"
+#include "hashmap.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Byte <-> code point map. Printable Latin-1 bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for
@@ -91,58 +92,6 @@ static void put_mapped(FILE *f, const char *bytes, size_t n, bool json)
         fwrite(u, 1, gpt2_utf8_encode(cp, u), f);
     }
 }
-
-/* ---------------------------------------------------------------------------------------------
- * bytes -> id hash map (open addressing, FNV-1a)
- * ------------------------------------------------------------------------------------------- */
-
-typedef struct strmap {
-    const gpt2_vocab *v;
-    int32_t *slot; /* id or -1 */
-    size_t mask;
-} strmap;
-
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-static int strmap_init(strmap *m, const gpt2_vocab *v)
-{
-    size_t cap = 16;
-    while (cap < (size_t)v->n_tokens * 2 + 2) cap <<= 1;
-    m->v = v;
-    m->mask = cap - 1;
-    m->slot = malloc(cap * sizeof *m->slot);
-    if (!m->slot) return -1;
-    for (size_t i = 0; i < cap; i++) m->slot[i] = -1;
-    return 0;
-}
-
-static int32_t strmap_find(const strmap *m, const char *s, size_t n)
-{
-    for (size_t i = fnv(s, n) & m->mask;; i = (i + 1) & m->mask) {
-        int32_t id = m->slot[i];
-        if (id < 0) return -1;
-        if (m->v->len[id] == n && memcmp(m->v->tok[id], s, n) == 0) return id;
-    }
-}
-
-/* Adds id; returns the id already holding the same bytes, or -1 if it was new. */
-static int32_t strmap_add(strmap *m, int32_t id)
-{
-    const char *s = m->v->tok[id];
-    size_t n = m->v->len[id];
-    for (size_t i = fnv(s, n) & m->mask;; i = (i + 1) & m->mask) {
-        int32_t o = m->slot[i];
-        if (o < 0) { m->slot[i] = id; return -1; }
-        if (m->v->len[o] == n && memcmp(m->v->tok[o], s, n) == 0) return o;
-    }
-}
-
-static void strmap_free(strmap *m) { free(m->slot); m->slot = NULL; }
 
 /* ---------------------------------------------------------------------------------------------
  * Vocabulary storage
@@ -252,17 +201,17 @@ static int load_json_vocab(gpt2_vocab *v, const char *path, char *err, size_t er
         if (set_token(v, (int32_t)id, buf, bl)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     }
     /* n distinct ids in [0, n): every id is present. */
-    strmap m;
-    if (strmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+    gpt2_tokmap m;
+    if (gpt2_tokmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     for (int32_t i = 0; i < n; i++) {
-        int32_t o = strmap_add(&m, i);
+        int32_t o = gpt2_tokmap_add(&m, i);
         if (o >= 0) {
             gpt2_errf(err, errlen, "%s: ids %d and %d spell the same bytes", path, (int)o, (int)i);
-            strmap_free(&m);
+            gpt2_tokmap_free(&m);
             goto out;
         }
     }
-    strmap_free(&m);
+    gpt2_tokmap_free(&m);
     find_eot(v);
     rc = 0;
 out:
@@ -278,12 +227,11 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
     char *text;
     if (gpt2_read_file(path, VOCAB_FILE_MAX, &text, &len, err, errlen)) return -1;
     int rc = -1;
-    strmap m = {0};
+    gpt2_tokmap m = {0};
     char *a = malloc(len + 1), *b = malloc(len + 1), *c = malloc(2 * len + 2);
     int32_t cap = 1024, cnt = 0;
     int32_t (*mg)[2] = malloc((size_t)cap * sizeof *mg);
-    if (!a || !b || !c || !mg || strmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
-    for (int32_t i = 0; i < v->n_tokens; i++) strmap_add(&m, i);
+    if (!a || !b || !c || !mg || gpt2_tokmap_build(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     size_t pos = 0;
     for (long line = 1; pos < len; line++) {
         size_t e = pos;
@@ -303,7 +251,7 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
         size_t lb = unmap_string(text + sp + 1, end - sp - 1, b);
         memcpy(c, a, la);
         memcpy(c + la, b, lb);
-        int32_t ia = strmap_find(&m, a, la), ib = strmap_find(&m, b, lb), ic = strmap_find(&m, c, la + lb);
+        int32_t ia = gpt2_tokmap_find(&m, a, la), ib = gpt2_tokmap_find(&m, b, lb), ic = gpt2_tokmap_find(&m, c, la + lb);
         if (ia < 0 || ib < 0 || ic < 0) {
             const char *what = ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token";
             gpt2_errf(err, errlen, "%s:%ld: merge \"%.*s %.*s\": %s is not in the vocabulary", path, line,
@@ -326,7 +274,7 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
     v->n_merges = cnt;
     rc = 0;
 out:
-    strmap_free(&m);
+    gpt2_tokmap_free(&m);
     free(mg);
     free(a);
     free(b);
@@ -427,40 +375,6 @@ out:
  * Deriving merges from ids
  * ------------------------------------------------------------------------------------------- */
 
-/* (left, right) -> rank map used while deriving. */
-typedef struct pairmap {
-    uint64_t *key; /* (left << 32 | right) + 1; 0 = empty */
-    int32_t *rank;
-    size_t mask;
-} pairmap;
-
-static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1; }
-
-static size_t pair_hash(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return (size_t)k;
-}
-
-static int32_t pairmap_find(const pairmap *m, int32_t a, int32_t b)
-{
-    uint64_t k = pair_key(a, b);
-    for (size_t i = pair_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->key[i] == 0) return -1;
-        if (m->key[i] == k) return m->rank[i];
-    }
-}
-
-static void pairmap_put(pairmap *m, int32_t a, int32_t b, int32_t rank)
-{
-    uint64_t k = pair_key(a, b);
-    for (size_t i = pair_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->key[i] == 0 || m->key[i] == k) { m->key[i] = k; m->rank[i] = rank; return; }
-    }
-}
-
 /* Longest token derive_merges treats as a merge. */
 #define GPT2_MAX_MERGE_TOKEN 1024
 
@@ -481,22 +395,19 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         byte_id[(uint8_t)v->tok[i][0]] = i;
     }
     int32_t n_m = v->n_tokens - 256 - (v->eot >= 256 ? 1 : 0);
-    size_t cap = 16;
-    while (cap < (size_t)n_m * 2 + 2) cap <<= 1;
-    pairmap pm = {calloc(cap, sizeof(uint64_t)), malloc(cap * sizeof(int32_t)), cap - 1};
+    gpt2_pairmap pm = {0};
     int32_t (*mg)[2] = malloc(((size_t)n_m + 1) * sizeof *mg);
     int32_t *res = malloc(((size_t)n_m + 1) * sizeof *res); /* rank -> merged id */
     size_t maxlen = 1;
     for (int32_t i = 0; i < v->n_tokens; i++)
         if (v->len[i] > maxlen) maxlen = v->len[i];
     int32_t *sym = malloc(maxlen * sizeof *sym);
-    strmap sm = {0};
+    gpt2_tokmap sm = {0};
     int rc = -1;
-    if (!pm.key || !pm.rank || !mg || !res || !sym || strmap_init(&sm, v)) {
+    if (gpt2_pairmap_init(&pm, (size_t)(n_m > 0 ? n_m : 0)) || !mg || !res || !sym || gpt2_tokmap_build(&sm, v)) {
         gpt2_errf(err, errlen, "derive merges: out of memory");
         goto out;
     }
-    for (int32_t i = 0; i < v->n_tokens; i++) strmap_add(&sm, i);
     int32_t r = 0;
     for (int32_t t = 256; t < v->n_tokens; t++) {
         if (t == v->eot) continue;
@@ -505,7 +416,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         /* Not a merge: too short, too long (GPT-2's longest token has 128 bytes; BPE over a longer
          * one would cost its length squared: a hostile file of one 50 KB token took minutes), a
          * second spelling of an earlier token, or a special token. */
-        if (n < 2 || n > GPT2_MAX_MERGE_TOKEN || strmap_find(&sm, s, n) != t ||
+        if (n < 2 || n > GPT2_MAX_MERGE_TOKEN || gpt2_tokmap_find(&sm, s, n) != t ||
             (n == 13 && memcmp(s, "<|endoftext|>", 13) == 0))
             continue;
         /* Plain BPE over the token's bytes with the merges learnt so far. */
@@ -515,7 +426,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
             int32_t best = -1;
             size_t at = 0;
             for (size_t i = 0; i + 1 < k; i++) {
-                int32_t q = pairmap_find(&pm, sym[i], sym[i + 1]);
+                int32_t q = gpt2_pairmap_find(&pm, sym[i], sym[i + 1]);
                 if (q >= 0 && (best < 0 || q < best)) { best = q; at = i; }
             }
             if (best < 0) break;
@@ -530,7 +441,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
              * (highest-id) tokens before t, preferring the longer left part on ties. */
             int32_t best = -1;
             for (size_t cut = n - 1; cut >= 1; cut--) {
-                int32_t x = strmap_find(&sm, s, cut), y = strmap_find(&sm, s + cut, n - cut);
+                int32_t x = gpt2_tokmap_find(&sm, s, cut), y = gpt2_tokmap_find(&sm, s + cut, n - cut);
                 if (x < 0 || y < 0 || x >= t || y >= t || x == v->eot || y == v->eot) continue;
                 int32_t score = x > y ? x : y;
                 if (score > best) { best = score; a = x; b = y; }
@@ -540,7 +451,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         mg[r][0] = a;
         mg[r][1] = b;
         res[r] = t;
-        if (pairmap_find(&pm, a, b) < 0) pairmap_put(&pm, a, b, r);
+        gpt2_pairmap_put_first(&pm, a, b, r);
         r++;
     }
     free(v->merges);
@@ -549,9 +460,8 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
     v->n_merges = r;
     rc = 0;
 out:
-    strmap_free(&sm);
-    free(pm.key);
-    free(pm.rank);
+    gpt2_tokmap_free(&sm);
+    gpt2_pairmap_free(&pm);
     free(mg);
     free(res);
     free(sym);
