@@ -136,6 +136,25 @@ char *cli_read_file(const char *path, size_t *len)
     return buf;
 }
 
+const cli_choice cli_backends[] = {
+    {"auto", VKG_BACKEND_AUTO}, {"cpu", VKG_BACKEND_CPU}, {"vulkan", VKG_BACKEND_VULKAN}, {NULL, 0}};
+const cli_choice cli_kv_types[] = {{"f16", VKG_KV_F16}, {"f32", VKG_KV_F32}, {NULL, 0}};
+
+int cli_choose(const char *flag, const char *v, const cli_choice *choices, int *out)
+{
+    int n = 0;
+    for (; choices[n].name; n++)
+        if (!strcmp(v, choices[n].name)) {
+            *out = choices[n].value;
+            return 0;
+        }
+    fprintf(stderr, "vkgpt2: %s: '%s' is not ", flag, v);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", choices[i].name);
+    fputc('\n', stderr);
+    return -1;
+}
+
 const char *cli_value(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {

@@ -393,13 +393,13 @@ int cmd_bench(int argc, char **argv, int first)
         else if (!strcmp(a, "--prompt-len")) { if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2; }
         else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &sp.device)) return 2; }
         else if (!strcmp(a, "--kv")) {
-            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v); return 2; }
-            sp.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
+            int k;
+            if (cli_choose(a, v, cli_kv_types, &k)) return 2;
+            sp.kv = (vkg_kv_type)k;
         } else if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "cpu")) sp.backend = VKG_BACKEND_CPU;
-            else if (!strcmp(v, "vulkan")) sp.backend = VKG_BACKEND_VULKAN;
-            else if (!strcmp(v, "auto")) sp.backend = VKG_BACKEND_AUTO;
-            else { fprintf(stderr, "vkgpt2: --backend: '%s' is not auto, cpu or vulkan\n", v); return 2; }
+            int b;
+            if (cli_choose(a, v, cli_backends, &b)) return 2;
+            sp.backend = (vkg_backend)b;
         } else {
             fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 bench --help)\n", a);
             return 2;

@@ -32,6 +32,9 @@ static void row(void *user, const vkg_bench_row *r)
     fflush(stdout);
 }
 
+/* --backend here: one backend (bit 1 the CPU, bit 2 Vulkan) or both. */
+static const cli_choice backends[] = {{"cpu", 1}, {"vulkan", 2}, {"all", 3}, {NULL, 0}};
+
 int cmd_bench_kernels(int argc, char **argv, int first)
 {
     vkg_bench_kernels_params p = {.backends = 3, .sizes = "124M", .weight_type = "f16", .repeat = 5, .warmup = 2,
@@ -54,14 +57,12 @@ int cmd_bench_kernels(int argc, char **argv, int first)
         if (!strcmp(a, "--json")) { o.fmt = 1; continue; }
         if (!strcmp(a, "--csv")) { o.fmt = 2; continue; }
         if (!(v = cli_value(argc, argv, &i))) return 2;
+        int c;
         if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "cpu")) p.backends = 1;
-            else if (!strcmp(v, "vulkan")) p.backends = 2;
-            else if (!strcmp(v, "all")) p.backends = 3;
-            else { fprintf(stderr, "vkgpt2: --backend: '%s' is not cpu, vulkan or all\n", v); return 2; }
+            if (cli_choose(a, v, backends, &p.backends)) return 2;
         } else if (!strcmp(a, "--sizes")) p.sizes = v;
         else if (!strcmp(a, "--type")) {
-            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "vkgpt2: --type: '%s' is not f16 or f32\n", v); return 2; }
+            if (cli_choose(a, v, cli_kv_types, &c)) return 2; /* the float types: f16 or f32 */
             p.weight_type = v;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) { if (cli_int(a, v, 1, 10000, &p.repeat)) return 2; }
         else if (!strcmp(a, "--warmup")) { if (cli_int(a, v, 0, 10000, &p.warmup)) return 2; }

@@ -324,20 +324,14 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
         else if (!strcmp(a, "--logits")) { VAL(); o->logits_out = v; }
         else if (!strcmp(a, "--kv")) {
             VAL();
-            if (strcmp(v, "f16") && strcmp(v, "f32")) {
-                fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v);
-                return -1;
-            }
-            o->sess.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
+            int k;
+            if (cli_choose(a, v, cli_kv_types, &k)) return -1;
+            o->sess.kv = (vkg_kv_type)k;
         } else if (!strcmp(a, "--backend")) {
             VAL();
-            if (!strcmp(v, "auto")) o->sess.backend = VKG_BACKEND_AUTO;
-            else if (!strcmp(v, "cpu")) o->sess.backend = VKG_BACKEND_CPU;
-            else if (!strcmp(v, "vulkan")) o->sess.backend = VKG_BACKEND_VULKAN;
-            else {
-                fprintf(stderr, "vkgpt2: --backend: '%s' is not auto, cpu or vulkan\n", v);
-                return -1;
-            }
+            int b;
+            if (cli_choose(a, v, cli_backends, &b)) return -1;
+            o->sess.backend = (vkg_backend)b;
         } else {
             cli_unexpected(cmd, a);
             return -1;
