@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/epilogue.h"
 #include "core/tensor.h"
 
 /* ---- instruction set selection ---- */
@@ -48,12 +49,12 @@ void cpu_embed(float *x, const vkg_tensor *wte, const vkg_tensor *wpe, const int
 void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
                    float eps);
 
-/* Epilogue applied to each output of a matmul, in this order. */
+/* Epilogue applied to each output of a matmul, in this order (the flags of core/epilogue.h). */
 typedef enum cpu_epilogue {
     CPU_EPI_NONE = 0,
-    CPU_EPI_BIAS = 1,      /* y += bias[o] */
-    CPU_EPI_GELU = 2,      /* y = gelu(y) (form from the gelu argument) */
-    CPU_EPI_RESIDUAL = 4,  /* y += y_old (the output buffer's prior content) */
+    CPU_EPI_BIAS = GPT2_EPI_BIAS,         /* y += bias[o] */
+    CPU_EPI_GELU = GPT2_EPI_GELU,         /* y = gelu(y) (form from the gelu argument) */
+    CPU_EPI_RESIDUAL = GPT2_EPI_RESIDUAL, /* y += y_old (the output buffer's prior content) */
 } cpu_epilogue;
 
 /* y[t][o] = epilogue(sum_i x[t][i] * W[o][i]) for t < n, o < W->ne[1], i < W->ne[0].
