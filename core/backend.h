@@ -1,6 +1,6 @@
 /* backend.h - what a backend is: something that executes the graph (graph.h) over its own KV cache.
  *
- * The generation loop (generate.c) sees only this interface. The CPU backend lives in
+ * The public API's sessions and batched generation (api/api.c, api/batch.c) see only this interface. The CPU backend lives in
  * cpu/backend_cpu.c, the Vulkan one in vulkan/backend_vk.c.
  */
 #ifndef VKG_BACKEND_H

@@ -16,7 +16,8 @@
  *     LOGITS = XN[rows] . lm_head^T              (all rows, or the last)    [rows][V]
  *
  * A backend walks the nodes in order; what it may fuse or reorder is its own business, but the
- * result must match this list node for node (tests compare against a float64 replay of it).
+ * result must match this list node for node (tests compare every backend's logits against
+ * tests/ref_gpt2.h, an independent float64 forward pass, and each op against its float64 reference).
  */
 #ifndef VKG_GRAPH_H
 #define VKG_GRAPH_H

@@ -2,8 +2,8 @@
  *
  * Every kernel has a scalar twin that is always compiled; the dispatching entry points below pick
  * AVX-512, AVX2+FMA, NEON or scalar once (cpu_isa_detect) unless a test forces one (cpu_isa_force).
- * Activations are f32; weight matrices are f32 or f16, stored [out][in] (tensor.h); accumulation is
- * always f32. Every kernel is checked against a float64 reference in tests/test_<op>.c.
+ * Activations are f32; weight matrices are f32, f16, bf16 or a ggml block format (quant.h), stored
+ * [out][in] (tensor.h); accumulation is always f32. Every kernel is checked against a float64 reference in tests/test_<op>.c.
  */
 #ifndef VKG_CPU_OPS_H
 #define VKG_CPU_OPS_H
