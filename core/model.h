@@ -45,9 +45,9 @@ typedef struct gpt2_layer {
 } gpt2_layer;
 
 typedef struct gpt2_weights {
-    /* wte, wpe and lm_head are f32 or f16 each (wte and lm_head may be a block format too, as ggml's
-     * quantizer leaves them), independently of wtype (ggml's f16 files keep
-     * wpe f32; HF f16 files have it f16). */
+    /* wte, wpe and lm_head are f32 or f16 each, independently of wtype (ggml's f16 files keep
+     * wpe f32; HF f16 files have it f16); wte and lm_head may be a block format too (ggml's
+     * quantizer quantizes them). */
     vkg_tensor wte;            /* [n_vocab][n_embd] token embedding */
     vkg_tensor wpe;            /* [n_ctx][n_embd] position embedding */
     vkg_tensor ln_f_g, ln_f_b; /* [n_embd] final layernorm */
