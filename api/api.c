@@ -493,6 +493,8 @@ int vkg_list_devices(void *file, char *err, size_t errlen)
     return vk_list_devices(file, err, errlen);
 }
 
+int vkg_default_threads(void) { return cpu_default_threads(); }
+
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
 {
     cpu_pool *p = cpu_pool_create(n_threads);

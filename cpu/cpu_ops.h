@@ -29,7 +29,10 @@ int cpu_isa_supported(cpu_isa isa);      /* 1 if this machine (and build) can ru
 
 /* ---- thread pool ---- */
 typedef struct cpu_pool cpu_pool;
-/* n_threads <= 0: number of online CPUs. */
+/* The default thread count: the physical cores this process may run on (hyperthreads share a
+ * core's load ports and gain nothing on these memory-bound kernels). */
+int cpu_default_threads(void);
+/* n_threads <= 0: cpu_default_threads(). */
 cpu_pool *cpu_pool_create(int n_threads);
 void cpu_pool_destroy(cpu_pool *p);
 int cpu_pool_threads(const cpu_pool *p);
