@@ -130,6 +130,11 @@ void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
                         vkg_dtype wt, int in, int nr);
+/* One (token, head) of attention over L cache rows row_bytes apart (k, v at the head's first
+ * element, f32 or f16): o = softmax(scale * q . K) . V. Returns 0 (and does nothing) unless
+ * head_dim is a multiple of 16 up to 256. */
+int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v, size_t row_bytes,
+                        int L, int head_dim, int f16, float scale);
 float cpu_dot_f32_neon(const float *a, const float *b, int n);
 float cpu_dot_f16_neon(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_neon(float *y, float a, const float *x, int n);
