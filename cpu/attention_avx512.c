@@ -15,6 +15,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "avx512_fold.h"
+
 #define AVX512_FN __attribute__((target("avx512f,avx2,fma,f16c")))
 #define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma,f16c")))
 
@@ -45,25 +47,6 @@ AVX512_INLINE __m512 exp_neg(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
-/* 16 accumulators -> one vector whose lane j is the sum of a[j]'s lanes. */
-AVX512_INLINE __m512 fold16(__m512 a[16])
-{
-    __m512 b[8], c[4], d[2];
-    for (int i = 0; i < 8; i++) /* lanes 0..7: a[2i] folded to 8, 8..15: a[2i+1] */
-        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
-                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
-    for (int i = 0; i < 4; i++) /* 128-bit lane g: a[4i + g] folded to 4 */
-        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
-    for (int i = 0; i < 2; i++) /* lane g: [a[8i+g] x2, a[8i+4+g] x2] folded */
-        d[i] = _mm512_add_ps(_mm512_unpacklo_ps(c[2 * i], c[2 * i + 1]),
-                             _mm512_unpackhi_ps(c[2 * i], c[2 * i + 1]));
-    /* lane 4g + {0, 1, 2, 3} = key {g, 8 + g, 4 + g, 12 + g} */
-    const __m512 e = _mm512_add_ps(_mm512_unpacklo_ps(d[0], d[1]), _mm512_unpackhi_ps(d[0], d[1]));
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(order, e);
-}
-
 AVX512_INLINE void head_impl(float *o, const float *q, const char *k, const char *v, size_t row,
                              int L, int nv, int f16, float scale)
 {
@@ -84,7 +67,7 @@ AVX512_INLINE void head_impl(float *o, const float *q, const char *k, const char
                 for (int i = 0; i < nv; i++) a[kk] = _mm512_fmadd_ps(qv[i], ld(kr, f16, i), a[kk]);
             }
         }
-        const __m512 s = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), fold16(a));
+        const __m512 s = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), sum16_fold(a));
         const float bm = _mm512_reduce_max_ps(s);
         if (bm > m) {
             const float corr = m == -INFINITY ? 0.0f : expf(m - bm);

@@ -130,6 +130,11 @@ void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
                         vkg_dtype wt, int in, int nr);
+/* Prompt matmul on AVX-512: acc[t * ldacc + r] = x[t] . w[r] for t < nt (1..4), r < nr, with w
+ * nr contiguous f32 rows of in (an f16 slice is converted once with cpu_f16_to_f32_avx512). */
+void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w,
+                         int in, int nr);
+void cpu_f16_to_f32_avx512(float *dst, const uint16_t *src, size_t n);
 /* One (token, head) of attention over L cache rows row_bytes apart (k, v at the head's first
  * element, f32 or f16): o = softmax(scale * q . K) . V. Returns 0 (and does nothing) unless
  * head_dim is a multiple of 16 up to 256. */

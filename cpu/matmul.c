@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "quant.h"
 #include "core/notice.h"
@@ -163,6 +164,25 @@ typedef struct mm_job {
     int ldy, ldx, n, in, rows, epi, form, rows_per_task;
 } mm_job;
 
+static void mm_store(const mm_job *j, const float *acc, int t0, int nt, int rr, int nr)
+{
+    for (int t = 0; t < nt; t++) {
+        float *yr = j->y + (size_t)(t0 + t) * j->ldy + rr;
+        const float *ar = acc + t * TILE_R;
+        if (j->epi == CPU_EPI_NONE) {
+            for (int r = 0; r < nr; r++) yr[r] = ar[r];
+            continue;
+        }
+        for (int r = 0; r < nr; r++) {
+            float v = ar[r];
+            if (j->epi & CPU_EPI_BIAS) v += j->bias[rr + r];
+            if (j->epi & CPU_EPI_GELU) v = cpu_gelu1(v, j->form);
+            if (j->epi & CPU_EPI_RESIDUAL) v += yr[r];
+            yr[r] = v;
+        }
+    }
+}
+
 static void mm_task(void *ctx, int task)
 {
     const mm_job *j = ctx;
@@ -175,24 +195,63 @@ static void mm_task(void *ctx, int task)
             const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
             j->tile(acc, TILE_R, j->x + (size_t)t0 * j->ldx, j->ldx, nt,
                     j->w + (size_t)rr * j->row_bytes, j->wt, j->in, nr);
-            for (int t = 0; t < nt; t++) {
-                float *yr = j->y + (size_t)(t0 + t) * j->ldy + rr;
-                const float *ar = acc + t * TILE_R;
-                if (j->epi == CPU_EPI_NONE) {
-                    for (int r = 0; r < nr; r++) yr[r] = ar[r];
-                    continue;
-                }
-                for (int r = 0; r < nr; r++) {
-                    float v = ar[r];
-                    if (j->epi & CPU_EPI_BIAS) v += j->bias[rr + r];
-                    if (j->epi & CPU_EPI_GELU) v = cpu_gelu1(v, j->form);
-                    if (j->epi & CPU_EPI_RESIDUAL) v += yr[r];
-                    yr[r] = v;
-                }
-            }
+            mm_store(j, acc, t0, nt, rr, nr);
         }
     }
 }
+
+#if defined(__x86_64__)
+/* Prompt batches on AVX-512: the task's slice of weight rows as f32 (an f16 slice converted once,
+ * then reused by every token block from L2), four rows x four tokens per kernel step. */
+static void mm_panel_task(void *ctx, int task)
+{
+    const mm_job *j = ctx;
+    const int r0 = task * j->rows_per_task;
+    const int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    const size_t count = (size_t)(r1 - r0) * (size_t)j->in;
+    const float *wf = (const float *)(j->w + (size_t)r0 * j->row_bytes);
+    float *buf = NULL;
+    if (j->wt == VKG_F16) {
+        buf = malloc(count * sizeof *buf);
+        if (!buf) { /* cpu_matmul has no error path; the slice is sized to the L2 cache */
+            vkg_notice(VKG_NOTICE_ERROR, "out of memory for a %zu-element weight slice", count);
+            abort();
+        }
+        cpu_f16_to_f32_avx512(buf, (const uint16_t *)(j->w + (size_t)r0 * j->row_bytes), count);
+        wf = buf;
+    }
+    float acc[4 * TILE_R];
+    for (int t0 = 0; t0 < j->n; t0 += 4) {
+        const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
+        for (int rr = r0; rr < r1; rr += TILE_R) {
+            const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
+            cpu_mm_panel_avx512(acc, TILE_R, j->x + (size_t)t0 * j->ldx, j->ldx, nt,
+                                wf + (size_t)(rr - r0) * j->in, j->in, nr);
+            mm_store(j, acc, t0, nt, rr, nr);
+        }
+    }
+    free(buf);
+}
+
+/* Rows of a prompt slice: their f32 copy within half the L2 cache (x's token block and the output
+ * take the rest), a multiple of 4, and at least four slices per thread when the matrix allows. */
+static int panel_rows(int rows, int in, int threads)
+{
+    static long l2 = -1; /* bytes; accessed with __atomic builtins */
+    long c = __atomic_load_n(&l2, __ATOMIC_RELAXED);
+    if (c < 0) {
+        c = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (c < 256 * 1024 || c > 64L * 1024 * 1024) c = 1024 * 1024;
+        __atomic_store_n(&l2, c, __ATOMIC_RELAXED);
+    }
+    long cap = c / 2 / ((long)in * (long)sizeof(float));
+    long share = (rows + threads * 4 - 1) / (threads * 4);
+    long rpt = cap < share ? cap : share;
+    rpt &= ~3L;
+    if (rpt < 4) rpt = 4;
+    return rpt > rows ? rows : (int)rpt;
+}
+#endif
 
 /* ---- block-format weights: x quantized once to int8 blocks, then integer dot products ---- */
 
@@ -390,5 +449,12 @@ void cpu_matmul(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W,
     if (rpt < 2) rpt = 2;
     if (rpt > rows) rpt = rows;
     j.rows_per_task = rpt;
+#if defined(__x86_64__)
+    if (n >= 4 && cpu_isa_active() == CPU_ISA_AVX512 && (W->type == VKG_F32 || W->type == VKG_F16)) {
+        j.rows_per_task = rpt = panel_rows(rows, in, threads);
+        cpu_pool_run(pool, mm_panel_task, &j, (rows + rpt - 1) / rpt);
+        return;
+    }
+#endif
     cpu_pool_run(pool, mm_task, &j, (rows + rpt - 1) / rpt);
 }
