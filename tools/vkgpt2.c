@@ -86,7 +86,7 @@ static const char synopsis_text[] =
 
 /* Backend flags shared by generate and eval. */
 #define BACKEND_HELP \
-    "  -t, --threads N         CPU threads (default: all cores; at most 4 x the online CPUs)\n" \
+    "  -t, --threads N         CPU threads (default: the physical cores; at most 4 x the online CPUs)\n" \
     "  -b, --batch_size N      prompt tokens per step (default 64)\n" \
     "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n" \
     "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n" \
