@@ -11,7 +11,8 @@
  * process fails with VK_ERROR_INITIALIZATION_FAILED (the next candidate device is tried).
  * "variant:NAME": every output of kernel variant NAME ("subgroup", "coopmat_nv", "coopmat_khr";
  * see vulkan/variant_guard.h) is perturbed after it is computed, as a miscompiled kernel's would
- * be, so that the variant guard's check fails and the fallback can be tested.
+ * be, so that the variant guard's check fails and the fallback can be tested. The guard caches that
+ * verdict like any other: use a scratch XDG_CACHE_HOME with it.
  * Several faults: "alloc:3,submit:10". The variable is read when it changes, which restarts the
  * counts. Unset: no cost but a getenv.
  */
