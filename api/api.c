@@ -7,9 +7,6 @@
 
 #include "vkgpt2.h"
 
-#include "cpu/cpu_ops.h"
-#include "vkengine/vk_engine.h"
-
 #include "core/backend.h"
 #include "core/format_gguf.h"
 #include "core/model.h"
@@ -129,7 +126,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     if (p->backend != VKG_BACKEND_CPU && p->device >= 0) {
         /* A device index the caller named must exist, whatever the backend would fall back to. */
         char why[512];
-        int n_dev = vk_count_devices(why, sizeof why);
+        int n_dev = gpt2_backend_vk_count_devices(why, sizeof why);
         if (n_dev < 0 || p->device >= n_dev) {
             if (n_dev <= 0)
                 snprintf(err, errlen, "Vulkan device %d does not exist (%s)", p->device,
@@ -490,15 +487,12 @@ const char *vkg_version(void) { return VKG_VERSION; }
 
 int vkg_list_devices(void *file, char *err, size_t errlen)
 {
-    return vk_list_devices(file, err, errlen);
+    return gpt2_backend_vk_list_devices(file, err, errlen);
 }
 
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
 {
-    cpu_pool *p = cpu_pool_create(n_threads);
-    double gbs = cpu_measure_bandwidth_gbs(p, bytes);
-    cpu_pool_destroy(p);
-    return gbs;
+    return gpt2_backend_cpu_bandwidth(n_threads, bytes);
 }
 
 /* ---- profiling ---- */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "devtools.h"
 #include "vkgpt2.h"
 
 #include "cpu/cpu_ops.h"

@@ -1,4 +1,4 @@
-/* selftest.c - vkg_selftest (vkgpt2.h): every kernel variant the chosen Vulkan device can run, on
+/* selftest.c - vkg_selftest (devtools.h): every kernel variant the chosen Vulkan device can run, on
  * fresh random inputs at GPT-2 shapes and odd ones, against a float64 reference computed here,
  * with a tolerance set by each variant's arithmetic; the variant guard's checks; then synthetic
  * models end to end, Vulkan against the CPU backend (logits, greedy ids).
@@ -16,11 +16,12 @@
 #include <unistd.h>
 
 #include "vkgpt2.h"
+#include "devtools.h"
 
 #include "core/sampler.h"
 #include "core/tensor.h"
 #include "cpu/cpu_ops.h"
-#include "cpu/quant.h"
+#include "core/dtype.h"
 #include "vkengine/vk_engine.h"
 #include "vkengine/vk_select.h"
 #include "vulkan/variant_guard.h"

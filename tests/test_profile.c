@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/json.h"
+#include "devtools/devtools.h"
 #include "vkgpt2.h"
 
 static char tmp_dir[4096], bin[4096];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "devtools.h"
 #include "vkgpt2.h"
 
 typedef struct out_ctx { int fmt; } out_ctx; /* 0 markdown, 1 JSON lines, 2 CSV */

@@ -1,5 +1,5 @@
 /* cmd_kbench.c - `vkgpt2 kbench SHADER.comp ...`: compile a compute shader at run time, run it on a
- * grid over fresh buffers, report its time (vkg_kbench in vkgpt2.h). */
+ * grid over fresh buffers, report its time (vkg_kbench in devtools.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_out.h"
+#include "devtools.h"
 #include "vkgpt2.h"
 
 #define MAX_BUF 16
