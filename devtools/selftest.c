@@ -20,7 +20,6 @@
 
 #include "core/sampler.h"
 #include "core/tensor.h"
-#include "cpu/cpu_ops.h"
 #include "core/dtype.h"
 #include "vkengine/vk_engine.h"
 #include "vkengine/vk_select.h"

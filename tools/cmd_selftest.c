@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "devtools.h"
 #include "vkgpt2.h"
 
 typedef struct out_ctx {
