@@ -15,6 +15,16 @@ typedef struct out_ctx {
     int shown;       /* rows printed */
 } out_ctx;
 
+/* A markdown table cell: '|' escaped. */
+static void cell(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|') putchar('\\');
+        putchar(*s);
+    }
+    fputs(" | ", stdout);
+}
+
 static void row(void *user, const vkg_selftest_row *r)
 {
     out_ctx *o = user;
@@ -26,8 +36,11 @@ static void row(void *user, const vkg_selftest_row *r)
         cli_json_string(stdout, r->basis, strlen(r->basis));
         printf(", \"pass\": %s, \"ms\": %.2f}\n", r->pass ? "true" : "false", r->ms);
     } else {
-        printf("| %s | %s | %s | %s | %.3g | %.3g | %s | %s | %.1f |\n", r->op, r->variant, r->type, r->shape,
-               r->max_err, r->tol, r->basis, r->pass ? "pass" : "**FAIL**", r->ms);
+        printf("| %s | %s | %s | ", r->op, r->variant, r->type);
+        cell(r->shape);
+        printf("%.3g | %.3g | ", r->max_err, r->tol);
+        cell(r->basis);
+        printf("%s | %.1f |\n", r->pass ? "pass" : "**FAIL**", r->ms);
     }
     o->shown++;
     fflush(stdout);
@@ -92,7 +105,7 @@ int cmd_selftest(int argc, char **argv, int first)
         cli_json_string(stdout, s.device, strlen(s.device));
         printf(", \"driver\": ");
         cli_json_string(stdout, s.driver, strlen(s.driver));
-        printf(", \"emulated\": \"%s\", \"subgroup_size\": %d, \"seed\": %llu, \"cases\": %d, \"failed\": %d, "
+        printf(", \"emulated\": \"%s\", \"subgroup_size\": %d, \"seed\": \"%llu\", \"cases\": %d, \"failed\": %d, "
                "\"validation_messages\": %d, \"total_ms\": %.1f, \"pass\": %s}\n",
                s.emulated, s.subgroup_size, (unsigned long long)s.seed, s.n_cases, s.n_failed, s.validation_messages,
                s.total_ms, ok ? "true" : "false");

@@ -253,7 +253,7 @@ fi
 
 # 5. perfdoc: the tables of everything measured
 docs=""
-for f in "$res"/bench-*.json "$res"/ctx-*.json "$res"/kernels.json; do
+for f in "$res"/bench-*.json "$res"/ctx-*.json "$res"/kernels.json "$res"/selftest.json; do
     [ -s "$f" ] && docs="$docs $f"
 done
 for f in "$res"/profile-*.json; do
