@@ -144,18 +144,17 @@ dev=""
 [ -n "$device" ] && dev="--device $device"
 
 # step NAME FILE CMD...: runs CMD with stdout to FILE (under results) and stderr to the log,
-# records status and seconds.
+# records status and seconds (sh has no locals: the step_ names are its own).
 step() {
-    name="$1" file="$2"
+    step_name="$1" step_file="$2"
     shift 2
-    echo "== $name: $*" >>"$log"
-    s=$(date +%s)
-    "$@" >"$res/$file" 2>>"$log"
-    rc=$?
-    e=$(( $(date +%s) - s ))
-    printf '%-40s rc=%-3d %4ds\n' "$name" "$rc" "$e" >>"$sum"
-    [ "$rc" = 0 ] || failed=1
-    return "$rc"
+    echo "== $step_name: $*" >>"$log"
+    step_t0=$(date +%s)
+    "$@" >"$res/$step_file" 2>>"$log"
+    step_rc=$?
+    printf '%-40s rc=%-3d %4ds\n' "$step_name" "$step_rc" "$(( $(date +%s) - step_t0 ))" >>"$sum"
+    [ "$step_rc" = 0 ] || failed=1
+    return "$step_rc"
 }
 
 # 1. devices (a driver: the NVIDIA ICD where the loader finds none)
@@ -168,6 +167,18 @@ if ! grep -q 'usable by vkgpt2 *yes' "$res/devices.txt" 2>/dev/null; then
     fi
 fi
 cat "$res/devices.txt" >>"$log"
+# --device as an index for every command (bench takes indexes only): a name substring or a UUID
+# prefix is looked up in the listing
+if [ -n "$device" ]; then
+    case "$device" in
+    *[!0-9]*|'')
+        idx=$(awk -v d="$device" 'BEGIN { d = tolower(d); gsub("-", "", d) }
+            /^device [0-9]+:/ { i = $2; sub(":", "", i); if (index(tolower($0), d)) { print i; exit } }
+            /device UUID/ && index(tolower($3), d) == 1 { print i; exit }' "$res/devices.txt")
+        [ -n "$idx" ] || { echo "device-run.sh: --device '$device' matches no device" >>"$log"; printf '%-40s no match\n' "--device $device" >>"$sum"; failed=1; }
+        dev="--device ${idx:-$device}" ;;
+    esac
+fi
 
 # 2. selftest
 if [ "$quick" = 1 ]; then
@@ -183,7 +194,7 @@ tests="$VK_TESTS"
 for t in $tests; do
     [ -x "$bdir/tests/$t" ] || { printf '%-40s missing\n' "$t" >>"$sum"; failed=1; continue; }
     step "$t" "tests/$t.log" env VKGPT2_VALIDATION=1 VKGPT2_KEEP_DRIVERS_LOADED=1 \
-        VKGPT2_SOURCE_ROOT="$root" VKGPT2_BUILD_ROOT="$bdir" timeout 300 "$bdir/tests/$t" --jobs=1
+        VKGPT2_SOURCE_ROOT="$root" VKGPT2_BUILD_ROOT="$bdir" timeout 600 "$bdir/tests/$t" --jobs=1
 done
 
 # 4. benchmarks on synthetic models made here
@@ -204,19 +215,19 @@ synth() { # SIZE TYPE
     step "synth $1 $2" "synth-$1-$2.txt" "$VKGPT2" synth -o "$m/$1-$2.bin" --size "$1" --type "$2" --seed 1 $vocab
 }
 bench() { # NAME FILE MODEL ARGS...
-    n="$1" f="$2" mod="$3"
+    bench_name="$1" bench_file="$2" bench_model="$3"
     shift 3
-    step "$n" "$f" "$VKGPT2" bench -m "$mod" --label "$(basename "$mod" .bin)" --backend vulkan $dev \
-        -n "$ntok" -r 3 --json "$@"
+    step "$bench_name" "$bench_file" "$VKGPT2" bench -m "$bench_model" --label "synth-$(basename "$bench_model" .bin)" \
+        --backend vulkan $dev -n "$ntok" -r 3 --json "$@"
 }
 first=""
 prompt=$(head -c 300 "$root/README.md" | tr -s "\n#" "  ")   # about 100-150 tokens of text
-for s in $(echo "$sizes" | tr ',' ' '); do
-    synth "$s" f16 || continue
-    [ -n "$first" ] || first="$s"
-    bench "bench $s f16 prompt 128" "bench-$s-f16-p128.json" "$m/$s-f16.bin" --prompt-len 128
-    if [ "$s" = 124M ] || [ "$quick" = 0 ]; then
-        bench "bench $s f16 prompt 512" "bench-$s-f16-p512.json" "$m/$s-f16.bin" --prompt-len 512
+for sz in $(echo "$sizes" | tr ',' ' '); do
+    synth "$sz" f16 || continue
+    [ -n "$first" ] || first="$sz"
+    bench "bench $sz f16 prompt 128" "bench-$sz-f16-p128.json" "$m/$sz-f16.bin" --prompt-len 128
+    if [ "$sz" = 124M ] || [ "$quick" = 0 ]; then
+        bench "bench $sz f16 prompt 512" "bench-$sz-f16-p512.json" "$m/$sz-f16.bin" --prompt-len 512
     fi
 done
 if [ -n "$first" ]; then
@@ -246,9 +257,9 @@ case ",$sizes," in *,124M,*)
     ;;
 esac
 if [ "$quick" = 1 ]; then
-    step "bench kernels 124M" kernels.json "$VKGPT2" bench kernels --backend vulkan --sizes 124M -r 3 --json
+    step "bench kernels 124M" kernels.json "$VKGPT2" bench kernels --backend vulkan $dev --sizes 124M -r 3 --json
 else
-    step "bench kernels" kernels.json "$VKGPT2" bench kernels --backend vulkan --sizes "$sizes" -r 5 --json
+    step "bench kernels" kernels.json "$VKGPT2" bench kernels --backend vulkan $dev --sizes "$sizes" -r 5 --json
 fi
 
 # 5. perfdoc: the tables of everything measured
