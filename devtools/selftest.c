@@ -740,8 +740,7 @@ static void case_end_to_end(st *t, const char *device, const char *size, const c
         sp.kv = VKG_KV_F32;
         ok = lc && lv && (sc = vkg_session_create(m, &sp, err, sizeof err));
         sp.backend = VKG_BACKEND_VULKAN;
-        sp.device_name = device && *device ? device : NULL;
-        sp.device = device && *device ? -1 : 0;
+        sp.device_name = device;
         ok = ok && (sv = vkg_session_create(m, &sp, err, sizeof err));
         ok = ok && vkg_eval(sc, prompt, NP, lc, err, sizeof err) == 0 && vkg_eval(sv, prompt, NP, lv, err, sizeof err) == 0;
     }
@@ -849,14 +848,18 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     case_argmax(&t, 1001, 3);
     case_sample(&t, N_VOCAB);
     int validation = vk_validation_messages(t.e);
+    /* the sessions of the end-to-end cases run on this very device: named by its deviceUUID */
+    char uuid[2 * VK_UUID_SIZE + 1];
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
+        snprintf(uuid + 2 * i, 3, "%02x", c->device_uuid[i]);
     vk_mem_free(t.e, &t.step);
     vk_seq_destroy(t.s);
     vk_ops_destroy(t.o);
     vk_engine_destroy(t.e);
     /* end to end: the sessions make their own engines */
-    case_end_to_end(&t, p->device, "tiny", "f32", 1e-4);
-    case_end_to_end(&t, p->device, "tiny", "f16", 1e-3);
-    if (!p->quick) case_end_to_end(&t, p->device, "124M", "f16", 1e-3);
+    case_end_to_end(&t, uuid, "tiny", "f32", 1e-4);
+    case_end_to_end(&t, uuid, "tiny", "f16", 1e-3);
+    if (!p->quick) case_end_to_end(&t, uuid, "124M", "f16", 1e-3);
     sum->validation_messages = validation;
     sum->total_ms = now_ms() - t0;
     return 0;
