@@ -57,7 +57,8 @@ cd "$root" || exit 2
 
 # The Vulkan tests the run takes (every test that creates a Vulkan device).
 VK_TESTS="test_vk_engine test_vk_select test_vk_matmul test_vk_attention test_vk_ops test_vk_sample test_vk_quant test_variant_guard test_forward test_batch test_faults test_profile"
-VK_TESTS_QUICK="test_vk_matmul test_variant_guard test_forward test_faults"
+# --quick: four of them, test_forward only its Vulkan-against-reference cases (NAME:FILTER).
+VK_TESTS_QUICK="test_vk_matmul test_variant_guard test_forward:forward/vulkan_* test_faults"
 
 # ---- --pack (here) ----
 if [ "$pack" = 1 ]; then
@@ -191,10 +192,13 @@ grep -v '"pass": true' "$res/selftest.json" >>"$log" 2>/dev/null
 # 3. the Vulkan tests of the suite (under the validation layer, as in CI)
 tests="$VK_TESTS"
 [ "$quick" = 1 ] && tests="$VK_TESTS_QUICK"
-for t in $tests; do
+for entry in $tests; do
+    t="${entry%%:*}" filter=""
+    [ "$t" = "$entry" ] || filter="--filter=${entry#*:}"
     [ -x "$bdir/tests/$t" ] || { printf '%-40s missing\n' "$t" >>"$sum"; failed=1; continue; }
-    step "$t" "tests/$t.log" env VKGPT2_VALIDATION=1 VKGPT2_KEEP_DRIVERS_LOADED=1 \
-        VKGPT2_SOURCE_ROOT="$root" VKGPT2_BUILD_ROOT="$bdir" timeout 600 "$bdir/tests/$t" --jobs=1
+    # shellcheck disable=SC2086
+    step "$t${filter:+ $filter}" "tests/$t.log" env VKGPT2_VALIDATION=1 VKGPT2_KEEP_DRIVERS_LOADED=1 \
+        VKGPT2_SOURCE_ROOT="$root" VKGPT2_BUILD_ROOT="$bdir" timeout 600 "$bdir/tests/$t" --jobs=1 $filter
 done
 
 # 4. benchmarks on synthetic models made here
