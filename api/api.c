@@ -3,15 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "vkgpt2.h"
 
-#include "cpu/cpu_ops.h"
-#include "vkengine/vk_engine.h"
-
 #include "core/backend.h"
 #include "core/format_gguf.h"
+#include "core/json.h"
 #include "core/model.h"
 #include "core/notice.h"
 #include "core/outfile.h"
@@ -21,13 +18,7 @@
 #include "core/synth.h"
 #include "core/tokenizer.h"
 #include "core/vocab.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#include "core/clock.h"
 
 /* ---- models ---- */
 
@@ -124,7 +115,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     if (p->backend != VKG_BACKEND_CPU && p->device >= 0) {
         /* A device index the caller named must exist, whatever the backend would fall back to. */
         char why[512];
-        int n_dev = vk_count_devices(why, sizeof why);
+        int n_dev = gpt2_backend_vk_count_devices(why, sizeof why);
         if (n_dev < 0 || p->device >= n_dev) {
             if (n_dev <= 0)
                 snprintf(err, errlen, "Vulkan device %d does not exist (%s)", p->device,
@@ -292,7 +283,7 @@ int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, ch
 void vkg_session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
 {
     st->decode_ms_per_token = st->decode_tokens ? st->decode_ms / st->decode_tokens : 0;
-    st->total_ms = now_ms() - t0_ms;
+    st->total_ms = gpt2_clock_ms() - t0_ms;
     st->weights_bytes = s->be->weights_bytes;
     st->kv_bytes = s->be->kv_bytes;
     st->scratch_bytes = s->be->scratch_bytes;
@@ -320,7 +311,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
 {
     const gpt2_model *gm = &s->model->m;
     const gpt2_hparams *hp = &gm->hp;
-    double t0 = now_ms();
+    double t0 = gpt2_clock_ms();
     vkg_stats st = {0};
     int32_t eot = gm->vocab.eot;
     uint64_t gpu0 = 0; /* the device time before the decode */
@@ -364,7 +355,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
 
     /* Prompt. */
     int32_t next = -1;
-    double t = now_ms();
+    double t = gpt2_clock_ms();
     int moves = s->n_moves;
     if (n_prompt && eval_tokens(s, prompt, n_prompt, NULL, need_logits, need_logits ? NULL : &next,
                                 &sp, 0, err, errlen))
@@ -372,7 +363,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     /* Moved to the CPU: it draws by itself only greedily; otherwise sample here from now on. */
     if (s->n_moves != moves && !need_logits) need_logits = !s->be->can_draw(s->be, &sp);
     st.prompt_tokens = (int)n_prompt;
-    st.prompt_ms = now_ms() - t;
+    st.prompt_ms = gpt2_clock_ms() - t;
 
     /* Decode: pick, emit, evaluate the pick, repeat. Where the backend draws, up to K tokens are
      * evaluated per submit (a chain: each step's pick feeds the next on the device) and their picks
@@ -384,10 +375,10 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     int n_ahead = 0, at = 0;
     for (int i = 0; i < n_predict; i++) {
         if (need_logits) {
-            t = now_ms();
+            t = gpt2_clock_ms();
             next = gpt2_sampler_pick(sampler, s->logits, s->history, s->n_past, (uint64_t)i);
-            st.sample_ms += now_ms() - t;
-            if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (now_ms() - t) * 1e3, 0, 0);
+            st.sample_ms += gpt2_clock_ms() - t;
+            if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (gpt2_clock_ms() - t) * 1e3, 0, 0);
         }
         if (next == eot && !p->ignore_eos) { st.hit_eos = true; break; }
         gen[n_gen++] = next;
@@ -408,7 +399,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             st.decode_tokens++;
             continue;
         }
-        t = now_ms();
+        t = gpt2_clock_ms();
         moves = s->n_moves;
         if (need_logits) {
             if (eval_tokens(s, &next, 1, NULL, true, NULL, &sp, (uint64_t)i + 1, err, errlen)) goto out;
@@ -440,7 +431,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             }
         }
         if (s->n_moves != moves && !need_logits) need_logits = !s->be->can_draw(s->be, &sp);
-        st.decode_ms += now_ms() - t;
+        st.decode_ms += gpt2_clock_ms() - t;
         st.decode_tokens++;
         st.decode_submits++;
     }
@@ -554,17 +545,16 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
 
 const char *vkg_version(void) { return VKG_VERSION; }
 
+void vkg_json_string(void *file, const char *s, size_t len) { json_write_string(file, s, len); }
+
 int vkg_list_devices(void *file, char *err, size_t errlen)
 {
-    return vk_list_devices(file, err, errlen);
+    return gpt2_backend_vk_list_devices(file, err, errlen);
 }
 
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
 {
-    cpu_pool *p = cpu_pool_create(n_threads);
-    double gbs = cpu_measure_bandwidth_gbs(p, bytes);
-    cpu_pool_destroy(p);
-    return gbs;
+    return gpt2_backend_cpu_bandwidth(n_threads, bytes);
 }
 
 /* ---- profiling ---- */
@@ -589,7 +579,7 @@ int vkg_session_profile(vkg_session *s, char *err, size_t errlen)
     return 0;
 }
 
-double vkg_now_ms(void) { return now_ms(); }
+double vkg_now_ms(void) { return gpt2_clock_ms(); }
 
 void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1_ms)
 {

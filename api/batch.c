@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vkgpt2.h"
 
@@ -25,6 +24,7 @@
 #include "core/sampler.h"
 #include "session.h"
 #include "core/tokenizer.h"
+#include "core/clock.h"
 
 enum { SEQ_WAITING, SEQ_LIVE, SEQ_DONE };
 
@@ -50,13 +50,6 @@ typedef struct slot_state {
     const int32_t *tokens;      /* not owned: a sequence's prompt */
     int len;
 } slot_state;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
 {
@@ -139,7 +132,7 @@ static void finish(seq_state *q, int idx, slot_state *slots, vkg_batch_cb cb, vo
     slots[q->slot].owner = -1;
     q->res.n_ids = (size_t)q->n_gen;
     q->res.decode_ms_per_token = q->res.decode_tokens ? q->res.decode_ms / q->res.decode_tokens : 0;
-    q->res.total_ms = now_ms() - t0;
+    q->res.total_ms = gpt2_clock_ms() - t0;
 }
 
 int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs, int n_parallel,
@@ -149,7 +142,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     const gpt2_model *gm = &s->model->m;
     const gpt2_hparams *hp = &gm->hp;
     const int V = hp->n_vocab, n_ctx = hp->n_ctx;
-    double t0 = now_ms();
+    double t0 = gpt2_clock_ms();
     vkg_stats st = {0};
     int32_t eot = gm->vocab.eot;
     int rc = -1;
@@ -243,14 +236,14 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
                 k--; /* the slot is free again */
                 continue;
             }
-            double t = now_ms();
+            double t = gpt2_clock_ms();
             if (fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared, &st,
                           err, errlen) &&
                 (!s->be->failed || recover(s, q, n_seqs, slots, n_parallel, err, errlen) ||
                  fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared,
                            &st, err, errlen)))
                 goto out;
-            x->res.prompt_ms = now_ms() - t;
+            x->res.prompt_ms = gpt2_clock_ms() - t;
             st.prompt_ms += x->res.prompt_ms;
             x->state = SEQ_LIVE;
             slots[k].owner = idx;
@@ -280,7 +273,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             logits = malloc((size_t)max_rows * V * sizeof *logits);
             if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
         }
-        double t = now_ms();
+        double t = gpt2_clock_ms();
         gpt2_step step = {.n = n, .ids = ids, .rows = rows, .sample = row_sp, .draw = row_step,
                           .history = row_hist, .n_history = row_nhist,
                           .out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL, .logits = logits,
@@ -296,7 +289,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             step.logits = logits;
             if (s->be->eval(s->be, &step, err, errlen)) goto out;
         }
-        double dt = now_ms() - t;
+        double dt = gpt2_clock_ms() - t;
         st.decode_ms += dt;
         st.decode_steps++;
         st.decode_tokens += n;
@@ -309,11 +302,11 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             x->res.decode_ms += dt;
             int32_t next = picks[r];
             if (!on_device) {
-                double ts = now_ms();
+                double ts = gpt2_clock_ms();
                 next = gpt2_sampler_pick(x->sampler, logits + (size_t)r * V, x->hist, x->n_hist,
                                          (uint64_t)x->n_gen);
-                x->res.sample_ms += now_ms() - ts;
-                st.sample_ms += now_ms() - ts;
+                x->res.sample_ms += gpt2_clock_ms() - ts;
+                st.sample_ms += gpt2_clock_ms() - ts;
             }
             bool done = false;
             if (next == eot && !seqs[o].params.ignore_eos) {

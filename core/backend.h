@@ -200,4 +200,12 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
 gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p,
                                      gpt2_backend_why *why, char *err, size_t errlen);
 
+/* What the public API asks of the backends beyond a model: the host's memory bandwidth in GB/s
+ * over a buffer of bytes with n_threads threads (<= 0: all), measured by the CPU backend's pool;
+ * the Vulkan devices as a table on file (a FILE *), 0 or -1 with err; and their number (0 with a
+ * loader but no driver), or -1 with err when Vulkan cannot be used at all. */
+double gpt2_backend_cpu_bandwidth(int n_threads, size_t bytes);
+int gpt2_backend_vk_list_devices(void *file, char *err, size_t errlen);
+int gpt2_backend_vk_count_devices(char *err, size_t errlen);
+
 #endif

@@ -190,3 +190,11 @@ oom:
     cpu_destroy(base);
     return NULL;
 }
+
+double gpt2_backend_cpu_bandwidth(int n_threads, size_t bytes)
+{
+    cpu_pool *p = cpu_pool_create(n_threads);
+    double gbs = cpu_measure_bandwidth_gbs(p, bytes);
+    cpu_pool_destroy(p);
+    return gbs;
+}

@@ -1,14 +1,6 @@
-/* quant.h - ggml's block formats (q4_0, q4_1, q5_0, q5_1, q8_0): quantize, dequantize, and the
- * integer dot products the CPU matmul runs on quantized weights.
- *
- * Byte layouts are ggml's, little-endian, 32 weights per block (tensor.h lists them):
- *   q4_0 {f16 d; u8 qs[16]}           w[j] = ((qs[j] & 15) - 8) * d,  w[j+16] = ((qs[j] >> 4) - 8) * d
- *   q4_1 {f16 d, m; u8 qs[16]}        w[j] = (qs[j] & 15) * d + m,    w[j+16] = (qs[j] >> 4) * d + m
- *   q5_0 {f16 d; u32 qh; u8 qs[16]}   as q4_0 with bit j of qh the 5th bit of element j, offset 16
- *   q5_1 {f16 d, m; u32 qh; u8 qs[16]} as q4_1 with the 5th bit from qh
- *   q8_0 {f16 d; i8 qs[32]}           w[j] = qs[j] * d
- * Quantization follows ggml's reference rounding (q4_0/q5_0: d from the signed value of largest
- * magnitude, d = max / -8 or / -16; q4_1/q5_1: min/max; q8_0: amax / 127, round to nearest).
+/* quant.h - the integer dot products the CPU matmul runs on ggml's block formats (q4_0, q4_1,
+ * q5_0, q5_1, q8_0), and the activation blocks they take. The block layouts and the reference
+ * quantize / dequantize are core's (core/dtype.h); this header re-exports them for the kernels.
  */
 #ifndef VKG_QUANT_H
 #define VKG_QUANT_H
@@ -16,15 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/tensor.h"
-
-/* x[0..n) -> blocks of type t (n a multiple of VKG_QBLOCK for block formats). f32, f16 and bf16
- * are accepted too (a plain conversion), so callers can treat every dtype alike. */
-void vkg_quantize_row(vkg_dtype t, const float *x, void *blocks, size_t n);
-/* blocks of type t -> y[0..n). Any dtype. */
-void vkg_dequantize_row(vkg_dtype t, const void *blocks, float *y, size_t n);
-/* Element i of a row of any dtype (block formats decode one block; slow, for tests and tools). */
-float vkg_load_any(const void *row, vkg_dtype t, size_t i);
+#include "core/dtype.h"
 
 /* ---- activations for the integer dot products ----
  * One row of activations is quantized per matmul into blocks of 32 int8 with an f32 scale d and

@@ -8,6 +8,7 @@
 #include "vk_fault.h"
 #include "vk_internal.h"
 #include "core/notice.h"
+#include "core/clock.h"
 
 #define LABEL_BYTES 48
 
@@ -561,8 +562,7 @@ int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
         if (vkEndCommandBuffer(s->cmd) != VK_SUCCESS)
             break;
         s->recorded = true;
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        int64_t a = gpt2_clock_ns();
         if (vk_seq_submit(s))
             break;
         VkResult r = s->inject_timeout ? VK_TIMEOUT
@@ -573,7 +573,7 @@ int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
             break; /* left pending: vk_seq_destroy waits once more */
         }
         s->pending = false;
-        clock_gettime(CLOCK_MONOTONIC, &b);
+        int64_t b = gpt2_clock_ns();
         uint64_t tick = 0;
         if (r != VK_SUCCESS ||
             vkGetQueryPoolResults(e->device, s->queries, 0, 1, sizeof tick, &tick, sizeof tick,
@@ -581,8 +581,7 @@ int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
             break;
         uint32_t bits = e->timestamp_valid_bits;
         uint64_t mask = bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
-        double ha = (double)a.tv_sec * 1e9 + (double)a.tv_nsec;
-        double hb = (double)b.tv_sec * 1e9 + (double)b.tv_nsec;
+        double ha = (double)a, hb = (double)b;
         double g = (double)(tick & mask) * e->caps.timestamp_period_ns;
         if (best_width < 0 || hb - ha < best_width) {
             best_width = hb - ha;

@@ -163,6 +163,14 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
 /* Path of the on-disk pipeline cache ($XDG_CACHE_HOME/vkgpt2/<pipelineCacheUUID>-<driverVersion>.bin,
  * else under $HOME/.cache); written by vk_engine_destroy. "" when there is nowhere to keep it. */
 const char *vk_pipeline_cache_path(const vk_engine *e);
+/* A pipeline over the engine's layout from SPIR-V the caller holds (a shader compiled at run time),
+ * specialization constant spec_values[i] at constant_id spec_ids[i]; named name (at most 63 bytes
+ * kept) in messages. Not kept by the engine: the caller owns *pl and frees it with
+ * vk_pipeline_release before vk_engine_destroy. 0, or -1 with err. */
+int vk_pipeline_from_spirv(vk_engine *e, const uint32_t *code, size_t n_words, const uint32_t *spec_ids,
+                           const uint32_t *spec_values, int n_spec, const char *name, vk_pipeline *pl,
+                           char *err, size_t errlen);
+void vk_pipeline_release(vk_engine *e, vk_pipeline *pl);
 /* Looks up an embedded SPIR-V module: 0 if found. */
 int vk_spirv_find(const char *name, const uint32_t **code, size_t *bytes);
 

@@ -938,3 +938,10 @@ fail:
     vk_destroy(base);
     return NULL;
 }
+
+int gpt2_backend_vk_list_devices(void *file, char *err, size_t errlen)
+{
+    return vk_list_devices(file, err, errlen);
+}
+
+int gpt2_backend_vk_count_devices(char *err, size_t errlen) { return vk_count_devices(err, errlen); }

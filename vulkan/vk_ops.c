@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/epilogue.h"
 #include "core/notice.h"
 
 struct vk_ops {
@@ -249,7 +250,7 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
     bool f16 = wtype == VKG_F16;
     /* W once, x in, y out (and in again for the residual), the bias. */
     double mm_bytes = (double)rows * cols * esz(wtype) + (double)n * cols * 4.0 +
-                      (double)n * rows * ((epilogue & 4) ? 8.0 : 4.0) + ((epilogue & 1) ? rows * 4.0 : 0);
+                      (double)n * rows * ((epilogue & GPT2_EPI_RESIDUAL) ? 8.0 : 4.0) + ((epilogue & GPT2_EPI_BIAS) ? rows * 4.0 : 0);
     double mm_flops = 2.0 * n * rows * cols;
     if (vkg_dtype_is_quant(wtype)) {
         /* Block formats (cols a multiple of 32): matvec_q for decode, matmul_tiled_q otherwise

@@ -23,6 +23,8 @@ typedef struct vk_step_params {
                           VK_STEP_BATCHED: a batched decode step, row t at the vk_step_row after
                           the header */
 } vk_step_params;
+/* The shaders read it as a 16-byte header with the rows after it (shaders/common.glsl). */
+_Static_assert(sizeof(vk_step_params) == 16, "vk_step_params is 16 bytes, as the shaders read it");
 #define VK_STEP_BATCHED 0xffffffffu
 
 /* A batched decode step's rows follow the 16-byte vk_step_params header in the same buffer: row t
@@ -122,6 +124,8 @@ typedef struct vk_sample_params {
     uint32_t seed_lo, seed_hi; /* 64-bit seed */
     uint32_t pad[2];    /* 32-byte size */
 } vk_sample_params;
+/* sample.comp reads an array of them with a 32-byte stride. */
+_Static_assert(sizeof(vk_sample_params) == 32, "vk_sample_params is 32 bytes, as sample.comp reads it");
 #define VK_SAMPLE_MAX_K 256
 
 /* out (uint32) = a token drawn from logits x[0..n) as core/sampler.c does for temp > 0 and
