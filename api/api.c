@@ -107,7 +107,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
                               .kv_type = p->kv == VKG_KV_F32 ? VKG_F32 : VKG_F16, .device = p->device,
                               .device_name = p->device_name && *p->device_name ? p->device_name : NULL,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
-                              .rerecord = p->rerecord, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
+                              .rerecord = p->rerecord, .gpu_timing = p->time_gpu, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
                               /* auto: a software Vulkan device (lavapipe) is slower than our own
                                * CPU kernels; a --device the user names is still used */
                               .skip_cpu_device = p->backend == VKG_BACKEND_AUTO && p->device < 0 &&
@@ -130,6 +130,8 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         }
     }
     s->want = p->backend;
+    s->tokens_per_submit = p->tokens_per_submit > 0 ? p->tokens_per_submit : VKG_DEFAULT_TOKENS_PER_SUBMIT;
+    if (s->tokens_per_submit > VKG_MAX_TOKENS_PER_SUBMIT) s->tokens_per_submit = VKG_MAX_TOKENS_PER_SUBMIT;
     if (p->backend != VKG_BACKEND_CPU) {
         char why[512];
         gpt2_backend_why reason;
@@ -213,6 +215,23 @@ int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
     return 0;
 }
 
+/* One step of the session's sequence (slot 0): ids[0..n) at s->n_past; picks: n_chain of them for a
+ * chain (stop_id ends it), else one. The sequence's history (for a penalty) is s->history. */
+static int session_step(vkg_session *s, const int32_t *ids, int n, gpt2_step_out out, float *logits,
+                        int32_t *picks, const gpt2_sampler_params *sp, uint64_t draw, int n_chain,
+                        int32_t stop_id, char *err, size_t errlen)
+{
+    gpt2_row rows[n];
+    for (int r = 0; r < n; r++) rows[r] = (gpt2_row){.slot = 0, .pos = s->n_past + r};
+    const gpt2_sampler_params *sps[1] = {sp};
+    const int32_t *hist[1] = {s->history};
+    int n_hist[1] = {s->n_past};
+    gpt2_step st = {.n = n, .ids = ids, .rows = rows, .out = out, .sample = sps, .draw = &draw,
+                    .n_chain = n_chain, .stop_id = stop_id, .history = hist, .n_history = n_hist,
+                    .logits = logits, .picks = picks};
+    return s->be->eval(s->be, &st, err, errlen);
+}
+
 /* Runs n tokens through the backend in steps of n_batch. logits: all rows, or NULL; the last row
  * always lands in s->logits when want_last. pick (when not NULL and neither logits nor want_last):
  * the last chunk's draw with sp (which the backend's can_draw accepts) at index draw. */
@@ -240,11 +259,9 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
          * sampler then takes over). */
         float *again = out ? out : last ? s->logits : NULL;
         gpt2_step_out what_again = logits ? GPT2_STEP_ALL : again ? GPT2_STEP_LAST : GPT2_STEP_NONE;
-        if (gpt2_backend_eval_seq(s->be, 0, ids + i, step, s->n_past, what, out, am, sp, draw, err,
-                                  errlen) &&
+        if (session_step(s, ids + i, step, what, out, am, sp, draw, 1, -1, err, errlen) &&
             (vkg_session_move_to_cpu(s, err, errlen) ||
-             gpt2_backend_eval_seq(s->be, 0, ids + i, step, s->n_past, what_again, again, am, NULL, 0,
-                                   err, errlen)))
+             session_step(s, ids + i, step, what_again, again, am, NULL, 0, 1, -1, err, errlen)))
             return -1;
         gpt2_prof_step_end(s->prof);
         memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
@@ -297,6 +314,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     double t0 = gpt2_clock_ms();
     vkg_stats st = {0};
     int32_t eot = gm->vocab.eot;
+    uint64_t gpu0 = 0; /* the device time before the decode */
     int rc = -1;
     int32_t *gen = NULL;
     size_t n_gen = 0;
@@ -347,7 +365,14 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     st.prompt_tokens = (int)n_prompt;
     st.prompt_ms = gpt2_clock_ms() - t;
 
-    /* Decode: pick, emit, evaluate the pick, repeat. */
+    /* Decode: pick, emit, evaluate the pick, repeat. Where the backend draws, up to K tokens are
+     * evaluated per submit (a chain: each step's pick feeds the next on the device) and their picks
+     * wait in `ahead`; token i's successor is then popped from there, its own evaluation done. */
+    int K = s->tokens_per_submit < s->be->max_chain ? s->tokens_per_submit : s->be->max_chain;
+    if (K < 1 || s->prof) K = 1; /* profiles time one step at a time */
+    int32_t ahead[VKG_MAX_TOKENS_PER_SUBMIT];
+    gpu0 = s->be->counters.gpu_ns;
+    int n_ahead = 0, at = 0;
     for (int i = 0; i < n_predict; i++) {
         if (need_logits) {
             t = gpt2_clock_ms();
@@ -368,14 +393,47 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             st.hit_context_end = true;
             break;
         }
+        if (!need_logits && at < n_ahead) { /* evaluated by the chain already: its next pick */
+            s->history[s->n_past++] = next;
+            next = ahead[at++];
+            st.decode_tokens++;
+            continue;
+        }
         t = gpt2_clock_ms();
         moves = s->n_moves;
-        if (eval_tokens(s, &next, 1, NULL, need_logits, need_logits ? NULL : &next, &sp,
-                        (uint64_t)i + 1, err, errlen))
-            goto out;
+        if (need_logits) {
+            if (eval_tokens(s, &next, 1, NULL, true, NULL, &sp, (uint64_t)i + 1, err, errlen)) goto out;
+        } else {
+            /* The steps still wanted and the context's room bound the chain. */
+            int k = K, want = n_predict - 1 - i, room = hp->n_ctx - s->n_past;
+            if (k > want) k = want;
+            if (k > room) k = room;
+            int32_t stop = p->ignore_eos ? -1 : eot;
+            gpt2_prof_step_begin(s->prof, 1, s->n_past); /* no-op without a profile (then k is 1) */
+            int rs = session_step(s, &next, 1, GPT2_STEP_SAMPLE, NULL, ahead, &sp, (uint64_t)i + 1, k, stop,
+                                  err, errlen);
+            gpt2_prof_step_end(s->prof);
+            if (rs) {
+                /* The device failed: on the CPU from the tokens really produced (the failed submit
+                 * produced none), drawing there if it can, else from its logits. */
+                if (vkg_session_move_to_cpu(s, err, errlen)) goto out;
+                need_logits = !s->be->can_draw(s->be, &sp);
+                if (need_logits ? eval_tokens(s, &next, 1, NULL, true, NULL, &sp, (uint64_t)i + 1, err, errlen)
+                                : session_step(s, &next, 1, GPT2_STEP_SAMPLE, NULL, ahead, &sp,
+                                               (uint64_t)i + 1, k, stop, err, errlen))
+                    goto out;
+            }
+            if (!need_logits) {
+                s->history[s->n_past++] = next;
+                next = ahead[0];
+                n_ahead = k;
+                at = 1;
+            }
+        }
         if (s->n_moves != moves && !need_logits) need_logits = !s->be->can_draw(s->be, &sp);
         st.decode_ms += gpt2_clock_ms() - t;
         st.decode_tokens++;
+        st.decode_submits++;
     }
     if (s->n_past >= hp->n_ctx && (int)n_gen < p->n_predict && !st.hit_eos) {
         st.hit_context_end = true;
@@ -391,6 +449,8 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     rc = 0;
 out:
     st.decode_steps = st.decode_tokens;
+    if (rc == 0 && s->be->counters.gpu_ns >= gpu0) st.decode_gpu_ms = (double)(s->be->counters.gpu_ns - gpu0) / 1e6;
+    st.tokens_per_submit = st.decode_submits ? (double)st.decode_tokens / st.decode_submits : 0;
     vkg_session_fill_stats(s, &st, t0);
     if (stats) *stats = st;
     gpt2_stream_free(&stream);

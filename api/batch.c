@@ -166,8 +166,10 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     int *row_seq = malloc((size_t)max_rows * sizeof *row_seq);
     const gpt2_sampler_params **row_sp = malloc((size_t)max_rows * sizeof *row_sp);
     uint64_t *row_step = malloc((size_t)max_rows * sizeof *row_step);
+    const int32_t **row_hist = malloc((size_t)max_rows * sizeof *row_hist);
+    int *row_nhist = malloc((size_t)max_rows * sizeof *row_nhist);
     float *logits = NULL;
-    if (!q || !slots || !ids || !picks || !rows || !row_seq || !row_sp || !row_step) {
+    if (!q || !slots || !ids || !picks || !rows || !row_seq || !row_sp || !row_step || !row_hist || !row_nhist) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -261,6 +263,8 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             ids[n] = x->hist[x->n_hist - 1];
             row_sp[n] = &x->sp;
             row_step[n] = (uint64_t)x->n_gen;
+            row_hist[n] = x->hist; /* before the row's input, hist[n_hist - 1] */
+            row_nhist[n] = x->n_hist - 1;
             n++;
         }
         /* The backend draws every row itself, or hands back every row's logits. */
@@ -271,6 +275,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
         }
         double t = gpt2_clock_ms();
         gpt2_step step = {.n = n, .ids = ids, .rows = rows, .sample = row_sp, .draw = row_step,
+                          .history = row_hist, .n_history = row_nhist,
                           .out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL, .logits = logits,
                           .picks = picks};
         if (s->be->eval(s->be, &step, err, errlen)) {
@@ -360,6 +365,8 @@ out:
     free(row_seq);
     free(row_sp);
     free(row_step);
+    free(row_hist);
+    free(row_nhist);
     free(logits);
     return rc;
 }

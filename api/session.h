@@ -28,6 +28,7 @@ struct vkg_session {
     int n_moves;            /* times move_to_cpu replaced the backend */
     gpt2_prof *prof;        /* per-kernel profile (vkg_session_profile), or NULL */
     bool batch_active;      /* inside vkg_generate_batch (it restores its own slots) */
+    int tokens_per_submit;  /* decode tokens per device submit (1 .. VKG_MAX_TOKENS_PER_SUBMIT) */
 };
 
 /* The Vulkan backend failed in a step (device lost, out of device memory): unless Vulkan was

@@ -15,6 +15,7 @@ void gpt2_backend_init(gpt2_backend *b, gpt2_backend_kind kind, const char *name
     if (b->params.n_batch < 1) b->params.n_batch = 1;
     if (b->params.n_batch > hp->n_ctx) b->params.n_batch = hp->n_ctx;
     if (b->params.n_slots < 1) b->params.n_slots = 1;
+    b->max_chain = 1;
     if (b->params.kv_type != VKG_F16 && b->params.kv_type != VKG_F32) b->params.kv_type = default_kv;
 }
 
@@ -75,6 +76,23 @@ int gpt2_backend_check_step(const gpt2_backend *b, const gpt2_step *st, gpt2_ste
                 }
         }
     }
+    if (st->n_chain > 1) {
+        bool pick = st->out == GPT2_STEP_ARGMAX || st->out == GPT2_STEP_SAMPLE;
+        if (sh.batch || n != 1 || !pick || st->n_chain > b->max_chain ||
+            sh.n_past + st->n_chain > hp->n_ctx) {
+            snprintf(err, errlen, "%s backend: a chain of %d steps needs one token that picks, at most "
+                     "%d steps and room in the context (position %d of %d)", b->name, st->n_chain,
+                     b->max_chain, sh.n_past, hp->n_ctx);
+            return -1;
+        }
+    }
+    for (int i = 0; st->out == GPT2_STEP_SAMPLE && st->sample && i < sh.n_seq; i++)
+        if (gpt2_sampler_penalises(st->sample[i]) && (!st->history || !st->n_history ||
+                                                      st->n_history[i] < 0 ||
+                                                      (st->n_history[i] && !st->history[i]))) {
+            snprintf(err, errlen, "%s backend: sequence %d's repetition penalty needs its history", b->name, i);
+            return -1;
+        }
     sh.out_rows = st->out == GPT2_STEP_ALL ? n : sh.n_seq;
     switch (st->out) {
     case GPT2_STEP_NONE:

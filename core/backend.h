@@ -28,6 +28,8 @@ typedef struct gpt2_backend_params {
                               NULL; an unknown name fails creation with GPT2_WHY_BAD_PARAMS */
     bool verbose;          /* notices on stderr */
     bool rerecord;         /* Vulkan, for benchmarks: record every step anew instead of replaying */
+    bool gpu_timing;       /* Vulkan, for benchmarks: timestamps around every dispatch, each
+                              submit's span added to counters.gpu_ns */
     bool skip_cpu_device;  /* Vulkan: fail (before uploading anything) when the chosen device is a
                               CPU implementation such as lavapipe; the CPU backend is faster */
     int n_slots;           /* KV cache slots: sequences held at once (<= 0: 1); a batched decode
@@ -41,11 +43,14 @@ typedef struct gpt2_counters {
     uint64_t batch_cmdbuf_records;    /* times a batched decode step was recorded: once
                                          per width and output kind, then replayed */
     uint64_t batch_steps;             /* batched decode steps run */
+    uint64_t chained_steps;           /* decode steps run inside chains (gpt2_step.n_chain > 1) */
+    uint64_t gpu_ns;                  /* params.gpu_timing: device time of the submits so far (from
+                                         the first dispatch's start to the last one's end each) */
     uint64_t submits;                 /* queue submissions */
     uint64_t dispatches_per_token;    /* dispatches in the one-token step */
     uint64_t barriers_per_token;      /* barriers in the one-token step */
     uint64_t readback_bytes;          /* bytes read back from the device in total */
-    uint64_t readback_bytes_last;     /* bytes read back by the last step */
+    uint64_t readback_bytes_last;     /* bytes read back by the last step (a chain: per chained step) */
     uint64_t cpu_fallback_nodes;      /* nodes of the last step that ran on the CPU */
     uint64_t validation_messages;     /* Vulkan validation messages so far (0 unless enabled) */
 } gpt2_counters;
@@ -84,8 +89,23 @@ typedef struct gpt2_step {
     const gpt2_sampler_params *const *sample; /* OUT_SAMPLE: one per sequence (an entry may be NULL:
                                                  argmax), else unused */
     const uint64_t *draw;                     /* OUT_SAMPLE: each sequence's draw index */
+    int n_chain;                              /* <= 1: one step. Else a chain of n_chain decode
+                                                 steps in one call (one sequence, n == 1, ARGMAX or
+                                                 SAMPLE, n_chain <= the backend's max_chain, room
+                                                 in the context for every step): step k feeds step
+                                                 k - 1's pick at position rows[0].pos + k and draws
+                                                 at draw[0] + k; picks[k] gets each pick, -1 for
+                                                 the steps after one that picked stop_id, which do
+                                                 no work */
+    int32_t stop_id;                          /* n_chain > 1: the pick that ends the chain (-1:
+                                                 none) */
+    const int32_t *const *history;            /* OUT_SAMPLE with a repetition penalty: each
+                                                 sequence's tokens before this step's rows (NULL:
+                                                 none) */
+    const int *n_history;                     /* their lengths */
     float *logits;                            /* OUT_LAST / OUT_ALL: where the rows go */
-    int32_t *picks;                           /* OUT_ARGMAX / OUT_SAMPLE: one id per sequence;
+    int32_t *picks;                           /* OUT_ARGMAX / OUT_SAMPLE: one id per sequence (per
+                                                 chained step);
                                                  with OUT_LAST / OUT_ALL, when not NULL, the
                                                  argmax of the last row (one sequence) */
 } gpt2_step;
@@ -123,6 +143,8 @@ struct gpt2_backend {
                                          steps fail too; a session may move to the CPU (api.c) */
     struct gpt2_prof *prof;           /* when set (core/profile.h), eval adds an event per kernel
                                          of one-sequence steps; set it before the first eval */
+    int max_chain;                    /* most decode steps one eval may chain (gpt2_step.n_chain;
+                                         1: none) */
 
     /* Runs one step (see gpt2_step). Returns 0, or -1 with a one-line message in err. */
     int (*eval)(gpt2_backend *b, const gpt2_step *st, char *err, size_t errlen);
@@ -136,6 +158,12 @@ struct gpt2_backend {
      * GFLOP/s, for profiles; note says how. NULL where unknown. Returns 0 or -1. */
     int (*peaks)(gpt2_backend *b, double *gbs, double *gflops, char *note, size_t notelen);
 };
+
+/* Whether sp asks for a repetition penalty (which needs the sequence's recent ids). */
+static inline bool gpt2_sampler_penalises(const gpt2_sampler_params *sp)
+{
+    return sp && sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0;
+}
 
 /* For backend constructors: sets kind, name, model and params, clamping n_batch to [1, n_ctx],
  * n_slots to >= 1 and an unknown KV type to default_kv. */

@@ -26,6 +26,26 @@ static int cpu_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t e
     const gpt2_hparams *hp = &base->model->hp;
     gpt2_step_shape sh;
     if (gpt2_backend_check_step(base, st, &sh, err, errlen)) return -1;
+    if (st->n_chain > 1) { /* a chain: its steps one after another, each feeding its pick on */
+        gpt2_step one = *st;
+        gpt2_row row = st->rows[0];
+        int32_t id = st->ids[0];
+        one.n_chain = 1;
+        one.rows = &row;
+        one.ids = &id;
+        for (int k = 0; k < st->n_chain; k++) st->picks[k] = -1;
+        for (int k = 0; k < st->n_chain; k++) {
+            uint64_t draw = (st->draw ? st->draw[0] : 0) + (uint64_t)k;
+            one.draw = &draw;
+            one.picks = &st->picks[k];
+            if (cpu_eval(base, &one, err, errlen)) return -1;
+            if (st->picks[k] == st->stop_id) break;
+            id = st->picks[k];
+            row.pos++;
+        }
+        base->counters.chained_steps += (uint64_t)st->n_chain;
+        return 0;
+    }
     const int n = st->n;
     int row_base[n], row_pos[n];
     for (int r = 0; r < n; r++) {
@@ -132,6 +152,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     gpt2_backend *base = &b->base;
     gpt2_backend_init(base, GPT2_BACKEND_CPU, "cpu", m, p, VKG_F32);
     b->max_rows = gpt2_backend_max_rows(base);
+    base->max_chain = 16; /* the same contract; the steps run one after another */
     base->eval = cpu_eval;
     base->can_draw = cpu_can_draw;
     base->kv_copy = cpu_kv_copy;

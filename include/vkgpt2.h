@@ -216,7 +216,15 @@ typedef struct vkg_session_params {
                              instead of replaying one recording */
     int n_seq;            /* KV cache slots: sequences vkg_generate_batch runs at once (default 1;
                              each slot costs a full context of KV cache) */
+    bool time_gpu;        /* benchmarks: device timestamps around every dispatch, the decode's device
+                             time in vkg_stats.decode_gpu_ms (0 on the CPU backend) */
+    int tokens_per_submit; /* vkg_generate on a device that draws: decode tokens recorded back to
+                              back in one submit, each step's pick feeding the next on the device
+                              (1 .. VKG_MAX_TOKENS_PER_SUBMIT; <= 0: VKG_DEFAULT_TOKENS_PER_SUBMIT);
+                              the tokens are the same for every value */
 } vkg_session_params;
+#define VKG_MAX_TOKENS_PER_SUBMIT 16
+#define VKG_DEFAULT_TOKENS_PER_SUBMIT 8 /* measured: docs/PERFORMANCE.md */
 
 vkg_session_params vkg_session_defaults(void);
 vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err,
@@ -272,6 +280,9 @@ typedef struct vkg_stats {
                                        every live sequence (decode_tokens counts their rows) */
     uint64_t dispatches_per_token, barriers_per_token, readback_bytes_per_token;
     uint64_t device_memory_bytes;
+    int decode_submits;             /* host round trips of the decode (vkg_generate) */
+    double tokens_per_submit;       /* decode_tokens / decode_submits */
+    double decode_gpu_ms;           /* the decode's device time (vkg_session_params.time_gpu) */
 } vkg_stats;
 
 /* Evaluates the prompt (in batches of n_batch) after whatever the session holds, then generates.

@@ -11,6 +11,8 @@
  */
 #include <math.h>
 
+#include "vkgpt2.h"
+
 #include "cli_harness.h"
 #include "tools/perfdoc_axis.h"
 #include "vkgpt2.h"
@@ -154,12 +156,20 @@ Test(bench, cpu_rows_are_direct_vulkan_rows_replay)
     p = BENCH("-m", "tiny", "-n", "2", "-r", "1", "--backend", "vulkan", "--rerecord", "--json");
     expect_ok(&p, "bench vulkan --rerecord");
     cr_assert(!strstr(p.err, "VUID") && !strstr(p.err, "alidation"), "validation messages:\n%s", p.err);
-    cr_assert(parse_rows(p.out, rows, 4) == 2, "%s", p.out);
-    cr_assert_str_eq(row_str(rows[0], "mode"), "replay");
-    cr_assert_str_eq(row_str(rows[1], "mode"), "re-record");
+    /* Each mode at 1 and at the default tokens per submit. */
+    cr_assert(parse_rows(p.out, rows, 4) == 4, "%s", p.out);
+    static const char *const modes[4] = {"replay", "replay", "re-record", "re-record"};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(row_str(rows[i], "mode"), modes[i], "row %d", i);
+        cr_assert_eq(row_num(rows[i], "tokens_per_submit"), i % 2 ? VKG_DEFAULT_TOKENS_PER_SUBMIT : 1, "row %d", i);
+        cr_assert_gt(row_num(rows[i], "gpu_us_per_token"), 0, "row %d: no device time", i);
+        cr_assert_gt(row_num(rows[i], "dispatches_per_token"), 0, "row %d", i);
+        cr_assert(row_num(rows[i], "submits_per_token") > 0 && row_num(rows[i], "submits_per_token") <= 1, "row %d", i);
+    }
+    cr_assert_lt(row_num(rows[1], "submits_per_token"), row_num(rows[0], "submits_per_token"),
+                 "several tokens per submit take fewer submits");
     cr_assert(row_num(rows[0], "threads") >= 1);
-    json_free(rows[0]);
-    json_free(rows[1]);
+    for (int i = 0; i < 4; i++) json_free(rows[i]);
     proc_free(&p);
     p = BENCH("-m", "tiny", "-n", "2", "-r", "1", "--backend", "vulkan", "--rerecord");
     expect_ok(&p, "bench vulkan --rerecord markdown");

@@ -79,6 +79,7 @@ static run_result run(vkg_backend b)
     p.device = 0;     /* under auto, lavapipe is used only when named */
     p.kv = VKG_KV_F32; /* the CPU run's KV type, so the fallback is comparable */
     p.n_batch = 8;    /* the prompt takes several steps */
+    p.tokens_per_submit = 1; /* one submit per decode token (test_chain faults chains) */
     vkg_session *s = vkg_session_create(model, &p, r.err, sizeof r.err);
     if (!s) { r.rc = -2; return r; }
     vkg_sample_params gp = vkg_sample_defaults();
@@ -282,6 +283,7 @@ Test(faults, sampled_generation_survives_device_lost)
     vkg_session_params p = vkg_session_defaults();
     p.kv = VKG_KV_F32;
     p.device = 0; /* under auto, lavapipe is used only when named */
+    p.tokens_per_submit = 1;
     size_t V = (size_t)vkg_model_get_info(model).n_vocab;
     vkg_sample_params gp = vkg_sample_defaults(); /* temperature 0.9, top-k 40, top-p 0.9 */
     gp.n_predict = N_PREDICT;

@@ -4,7 +4,9 @@
  * only. Reported: median / min / max ms per token over the repeats, the weight bytes streamed per
  * second at the median, the host memory bandwidth measured in the same run, and the process's CPU
  * use during the decode (user + system time over wall time), so a throttled or shared machine shows.
- * With --rerecord the Vulkan decode also runs with its command buffer recorded anew every token (as
+ * Vulkan rows come twice, with 1 decode token per submit and with the default several (the host us
+ * per token, the GPU us per token from device timestamps, dispatches and submits per token show
+ * what a chain saves). With --rerecord the Vulkan decode also runs with its command buffer recorded anew every token (as
  * llama.cpp does) and both rows are printed, each with the host thread's CPU ms per token: what
  * replaying one recording saves. A row's mode says which: "replay" or "re-record" on Vulkan,
  * "direct" on the CPU backend (the host runs each kernel itself; nothing is recorded).
@@ -96,7 +98,8 @@ static void csv_model_fields(const bench_model *bm, vkg_session *s, int threads)
 
 static const char csv_header[] = "kind,model,params,format,n_vocab,backend,device,weight_type,weights_bytes,threads,"
                                  "mode,n_past,decode_ms_median,decode_ms_min,decode_ms_max,prompt_tok_s,weights_gbs,"
-                                 "host_bandwidth_gbs\n";
+                                 "host_bandwidth_gbs,tokens_per_submit,host_us_per_token,gpu_us_per_token,"
+                                 "dispatches_per_token,submits_per_token\n";
 
 /* Decode ms/token at n_past = 0, step, 2 step, ... (< n_ctx - 4): the context is filled with
  * batched evals between the points, then 4 greedy tokens are timed at each. */
@@ -136,7 +139,7 @@ static int ctx_sweep(vkg_session *s, const bench_model *bm, int threads, int ste
         } else if (csv) {
             printf("ctx,");
             csv_model_fields(bm, s, threads);
-            printf(",,%d,%.4f,,,,,\n", at, st.decode_ms_per_token);
+            printf(",,%d,%.4f,,,,,,,,,,\n", at, st.decode_ms_per_token);
         } else {
             printf("| %s | %s | %d | %d | %.3f |\n", bm->name, vkg_session_backend(s), threads, at,
                    st.decode_ms_per_token);
@@ -324,6 +327,10 @@ static void bench_help(void)
          "-t the physical cores (the threads column shows the count used), --prompt-len 8.\n"
          "Mode column: replay (Vulkan: one recorded command buffer replayed every token),\n"
          "re-record (--rerecord: recorded anew every token), direct (CPU backend: nothing recorded).\n"
+         "Vulkan rows come in pairs: 1 decode token per submit, then the default 8 (each step's pick\n"
+         "feeding the next on the device). Host us/token: the calling thread's CPU time; GPU us/token:\n"
+         "device timestamps around every dispatch (on in bench), first start to last end per submit;\n"
+         "dispatches/token and submits/token of the decode.\n"
          "  --label NAME        name of the model in the rows (default: the -m path)\n"
          "  --csv               CSV instead of the markdown table (--json: JSON lines, \"kind\" decode/ctx)\n"
          "  --ctx-sweep STEP    decode ms/token at n_past = 0, STEP, 2 STEP, ... up to the context\n"
@@ -448,16 +455,21 @@ int cmd_bench(int argc, char **argv, int first)
         if (!csv_header_done) fputs(csv_header, stdout);
         csv_header_done = true;
     } else if (!json) {
-        printf("| model | backend | device | type | threads | mode | decode ms/token (median, min-max) | host ms/token | weights GB/s | host bandwidth GB/s | CPU %% |\n");
-        printf("| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |\n");
+        printf("| model | backend | device | type | threads | mode | tokens/submit | decode ms/token (median, min-max) | host us/token | GPU us/token | dispatches/token | submits/token | weights GB/s | host bandwidth GB/s | CPU %% |\n");
+        printf("| --- | --- | --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     }
-    for (int mode = 0; mode < (rerecord ? 2 : 1); mode++) {
+    /* Vulkan rows: one decode token per submit, then the default (several per submit). */
+    static const int ks[2] = {1, VKG_DEFAULT_TOKENS_PER_SUBMIT};
+    for (int row = 0; row < (rerecord ? 4 : 2); row++) {
+        int mode = row / 2;
         sp.rerecord = mode == 1;
+        sp.tokens_per_submit = ks[row % 2];
+        sp.time_gpu = true;
         s = vkg_session_create(m, &sp, err, sizeof err);
         if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
         bool vulkan = !strcmp(vkg_session_backend(s), "vulkan");
-        if (mode == 1 && !vulkan) break; /* nothing to re-record */
-        double cpu_pct = 0, host_ms = 0;
+        if (!vulkan && row > 0) break; /* the CPU: nothing recorded, nothing submitted */
+        double cpu_pct = 0, host_ms = 0, gpu_us = 0, submits = 0;
         vkg_stats st = {0};
         for (int r = 0; r < repeats; r++) {
             vkg_session_reset(s);
@@ -470,33 +482,45 @@ int cmd_bench(int argc, char **argv, int first)
             ms[r] = st.decode_ms_per_token;
             /* The calling thread's CPU time over every step of the run, per step. */
             host_ms += (thread_cpu_ms() - h0) / (st.decode_tokens + 1) / repeats;
+            gpu_us += st.decode_tokens ? st.decode_gpu_ms * 1e3 / st.decode_tokens / repeats : 0;
+            submits += st.decode_tokens ? (double)st.decode_submits / st.decode_tokens / repeats : 0;
             cpu_pct += wall > 0 ? 100.0 * cpu / wall / repeats : 0;
         }
         qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
         double med = ms[repeats / 2];
         double gbs = med > 0 ? info.weights_bytes / (med * 1e6) : 0;
-        prompt_tps[mode] = st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0;
+        if (row % 2 == 0) prompt_tps[mode] = st.prompt_ms > 0 ? st.prompt_tokens * 1e3 / st.prompt_ms : 0;
         n_modes = mode + 1;
+        int k = vulkan ? ks[row % 2] : 1;
         const char *mname = !vulkan ? "direct" : mode ? "re-record" : "replay";
         if (csv) {
             printf("decode,");
             csv_model_fields(&bm, s, sp.n_threads);
-            printf(",%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f\n", mname, prompt_len, med, ms[0], ms[repeats - 1],
-                   prompt_tps[mode], gbs, bw);
+            printf(",%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f,%d,%.1f,%.1f,%llu,%.3f\n", mname, prompt_len, med, ms[0],
+                   ms[repeats - 1], prompt_tps[mode], gbs, bw, k, host_ms * 1e3, gpu_us,
+                   (unsigned long long)st.dispatches_per_token, submits);
         } else if (json) {
             printf("{\"kind\": \"decode\", ");
             json_model_fields(&bm, s, sp.n_threads);
             printf(", \"mode\": \"%s\", \"prompt_tokens\": %d, \"prompt_tok_s\": %.2f, "
                    "\"tokens\": %d, \"repeats\": %d, \"decode_ms_per_token\": {\"median\": %.4f, \"min\": %.4f, "
                    "\"max\": %.4f}, \"host_ms_per_token\": %.4f, \"weights_gbs\": %.2f, \"host_bandwidth_gbs\": %.2f, "
-                   "\"cpu_percent\": %.0f, \"dispatches_per_token\": %llu, \"decode_cmdbuf_records\": %llu}\n",
+                   "\"cpu_percent\": %.0f, \"dispatches_per_token\": %llu, \"decode_cmdbuf_records\": %llu, "
+                   "\"tokens_per_submit\": %d, \"host_us_per_token\": %.1f, \"gpu_us_per_token\": %.1f, "
+                   "\"submits_per_token\": %.3f}\n",
                    mname, prompt_len, prompt_tps[mode], n_tokens, repeats, med, ms[0], ms[repeats - 1], host_ms, gbs,
                    bw, cpu_pct, (unsigned long long)st.dispatches_per_token,
-                   (unsigned long long)st.decode_cmdbuf_records);
+                   (unsigned long long)st.decode_cmdbuf_records, k, host_ms * 1e3, gpu_us, submits);
         } else {
-            printf("| %s | %s | %s | %s | %d | %s | %.2f (%.2f-%.2f) | %.3f | %.1f | %.1f | %.0f |\n", bm.name,
-                   vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, mname, med,
-                   ms[0], ms[repeats - 1], host_ms, gbs, bw, cpu_pct);
+            char gpu[32] = "-", disp[32] = "-", subm[32] = "-"; /* the CPU backend submits nothing */
+            if (vulkan) {
+                snprintf(gpu, sizeof gpu, "%.0f", gpu_us);
+                snprintf(disp, sizeof disp, "%llu", (unsigned long long)st.dispatches_per_token);
+                snprintf(subm, sizeof subm, "%.3f", submits);
+            }
+            printf("| %s | %s | %s | %s | %d | %s | %d | %.2f (%.2f-%.2f) | %.0f | %s | %s | %s | %.1f | %.1f | %.0f |\n",
+                   bm.name, vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, mname, k,
+                   med, ms[0], ms[repeats - 1], host_ms * 1e3, gpu, disp, subm, gbs, bw, cpu_pct);
         }
         fflush(stdout);
         vkg_session_free(s);

@@ -364,10 +364,12 @@ static void add_point(series *s, double x, double y, const char *label)
 }
 
 /* A decode row that the size chart plots: a replayed (Vulkan) or direct (CPU) run; re-record
- * rows repeat the model beside its replay row. */
+ * rows repeat the model beside its replay row, and so does a Vulkan row at one token per submit
+ * beside the default's. */
 static bool plotted_decode(const json_value *r)
 {
-    return !strcmp(str(r, "kind"), "decode") && strcmp(str(r, "mode"), "re-record");
+    return !strcmp(str(r, "kind"), "decode") && strcmp(str(r, "mode"), "re-record") &&
+           (strcmp(str(r, "backend"), "vulkan") || num(r, "tokens_per_submit") != 1);
 }
 
 /* ---- the markdown section ---- */

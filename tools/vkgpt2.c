@@ -120,6 +120,9 @@ static const char generate_help[] =
     "      --repeat-penalty R  penalise the last tokens (default 1.0: off)\n"
     "      --repeat-last-n N   window of the penalty (default 64)\n"
     "      --ignore-eos        keep going after <|endoftext|>\n"
+    "      --tokens-per-submit K  decode tokens per GPU submit when the device draws (1..16,\n"
+    "                          default 8): each step's pick feeds the next on the device, the\n"
+    "                          same tokens for every K; streamed output arrives K at a time\n"
     BACKEND_HELP
     "      --json              print one JSON object instead of text (ids, text, seed, timings, memory)\n"
     PROFILE_HELP
@@ -314,6 +317,7 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
         else if (IS("--repeat-penalty", "--repeat_penalty")) { VAL(); if (cli_float(a, v, 1e-6, 1e6, &o->sp.repeat_penalty)) return -1; }
         else if (IS("--repeat-last-n", "--repeat_last_n")) { VAL(); if (cli_int(a, v, -1, 1 << 30, &o->sp.repeat_last_n)) return -1; }
         else if (!strcmp(a, "--ignore-eos")) o->sp.ignore_eos = true;
+        else if (!strcmp(a, "--tokens-per-submit")) { VAL(); if (cli_int(a, v, 1, VKG_MAX_TOKENS_PER_SUBMIT, &o->sess.tokens_per_submit)) return -1; }
         else if (!strcmp(a, "--json")) o->json = true;
         else if (!strcmp(a, "--profile")) o->profile = true;
         else if (!strcmp(a, "--trace")) { VAL(); o->trace = v; }

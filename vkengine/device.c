@@ -226,6 +226,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     p->ext_portability = has_ext(exts, n_ext, "VK_KHR_portability_subset");
     bool ext_driver_props = has_ext(exts, n_ext, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
     bool ext_maintenance4 = has_ext(exts, n_ext, "VK_KHR_maintenance4");
+    bool ext_cond = has_ext(exts, n_ext, VK_EXT_CONDITIONAL_RENDERING_EXTENSION_NAME);
     free(exts);
 
     /* properties */
@@ -270,10 +271,16 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcmk = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
 #endif
+    VkPhysicalDeviceConditionalRenderingFeaturesEXT fcr = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     if (api >= VK_API_VERSION_1_2) {
         f2.pNext = &f11;
         f11.pNext = &f12;
+        if (ext_cond) {
+            fcr.pNext = f2.pNext;
+            f2.pNext = &fcr;
+        }
         if (api >= VK_API_VERSION_1_3)
             f12.pNext = &f13;
         else if (p->ext_size_control)
@@ -339,6 +346,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     /* glslang gives atomics Device scope, which the memory model allows only with its device-scope
      * feature: enable the model only with it. */
     p->memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
+    c->cond_render = ext_cond && fcr.conditionalRendering;
     p->int64 = f2.features.shaderInt64;
     p->int16 = f2.features.shaderInt16;
     if (api >= VK_API_VERSION_1_3) {
@@ -480,6 +488,8 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
     if (p->caps.coopmat_nv)
         exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    if (p->caps.cond_render)
+        exts[n_exts++] = VK_EXT_CONDITIONAL_RENDERING_EXTENSION_NAME;
 #if VKG_VK_COOPMAT_KHR
     if (p->caps.coopmat_khr)
         exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
@@ -533,6 +543,13 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         f2.pNext = &fcmk;
     }
 #endif
+    VkPhysicalDeviceConditionalRenderingFeaturesEXT fcr = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT,
+        .conditionalRendering = VK_TRUE};
+    if (p->caps.cond_render) {
+        fcr.pNext = f2.pNext;
+        f2.pNext = &fcr;
+    }
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {

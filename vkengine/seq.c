@@ -33,6 +33,7 @@ struct vk_seq {
     int n_ms;
     VkResult last_error;        /* of the last failed submit or wait (vk_fault.h) */
     bool inject_timeout;        /* VKGPT2_FAULT=hang:N picked the pending submission */
+    bool cond_open;             /* inside vk_seq_cond_begin .. vk_seq_cond_end */
 };
 
 VkResult vk_seq_last_error(const vk_seq *s) { return s->last_error; }
@@ -160,6 +161,7 @@ void vk_seq_begin(vk_seq *s) {
         return;
     }
     s->recording = true;
+    s->cond_open = false;
     s->timing_recorded = s->timing && s->queries;
     if (s->timing_recorded)
         vkCmdResetQueryPool(s->cmd, s->queries, 0, 2 * (uint32_t)s->max_dispatches);
@@ -295,6 +297,44 @@ void vk_seq_barrier(vk_seq *s) {
     vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     s->n_barriers++;
+}
+
+void vk_seq_cond_begin(vk_seq *s, const vk_mem *buf, VkDeviceSize off) {
+    if (!s->recording || s->cond_open || !buf || !buf->buffer || off % 4 != 0 || off + 4 > buf->size) {
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_cond_begin: not recording, already open, or the predicate "
+                        "is not a 4-byte aligned word of the buffer");
+        s->failed = true;
+        return;
+    }
+    s->cond_open = true;
+    if (!s->e->caps.cond_render)
+        return; /* no extension: the work runs (the caller's results are then only discarded) */
+    /* Barrier: the predicate word is written by an earlier dispatch (or the parameter copy); those
+     * writes must be visible to the conditional-rendering read that starts the block. */
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_CONDITIONAL_RENDERING_READ_BIT_EXT,
+    };
+    vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_CONDITIONAL_RENDERING_BIT_EXT, 0, 1, &mb, 0, NULL, 0, NULL);
+    VkConditionalRenderingBeginInfoEXT ci = {
+        .sType = VK_STRUCTURE_TYPE_CONDITIONAL_RENDERING_BEGIN_INFO_EXT,
+        .buffer = buf->buffer,
+        .offset = buf->offset + off,
+    };
+    vkCmdBeginConditionalRenderingEXT(s->cmd, &ci);
+}
+
+void vk_seq_cond_end(vk_seq *s) {
+    if (!s->recording || !s->cond_open) {
+        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_cond_end: no open vk_seq_cond_begin");
+        s->failed = true;
+        return;
+    }
+    s->cond_open = false;
+    if (s->e->caps.cond_render)
+        vkCmdEndConditionalRenderingEXT(s->cmd);
 }
 
 void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst,

@@ -53,6 +53,9 @@ typedef struct vk_caps {
                                        shape, enabled (needs Vulkan 1.3, vulkanMemoryModel and
                                        headers >= 1.3.255 at build time; else false) */
     bool timestamps;                /* timestampComputeAndGraphics */
+    bool cond_render;               /* VK_EXT_conditional_rendering enabled: dispatches between
+                                       vk_seq_cond_begin and vk_seq_cond_end are skipped when the
+                                       predicate word is 0 */
     double timestamp_period_ns;     /* ns per timestamp tick */
     uint64_t max_storage_range;     /* maxStorageBufferRange */
     uint64_t max_alloc;             /* maxMemoryAllocationSize */
@@ -181,6 +184,12 @@ void vk_seq_begin(vk_seq *s);  /* resets and starts recording */
 /* Records a dispatch; label names it in profiles. push is copied (at most VK_PUSH_BYTES). */
 void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes, uint32_t gx,
                      uint32_t gy, uint32_t gz, const char *label);
+/* Dispatches recorded between vk_seq_cond_begin and vk_seq_cond_end run only when the uint32 at
+ * buf + off is not 0 when the block starts (VK_EXT_conditional_rendering; the word may be written by
+ * an earlier dispatch of the same sequence). Copies and barriers inside always run. Without
+ * caps.cond_render the dispatches always run. Blocks do not nest. */
+void vk_seq_cond_begin(vk_seq *s, const vk_mem *buf, VkDeviceSize off);
+void vk_seq_cond_end(vk_seq *s);
 /* Records a dispatch whose group counts are read by the GPU from buf at off (VkDispatchIndirectCommand). */
 void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
                               const vk_mem *buf, VkDeviceSize off, const char *label);

@@ -23,6 +23,7 @@
 #include "core/backend.h"
 #include "vkengine/vk_engine.h"
 #include "vkengine/vk_fault.h"
+#include "vk_chain.h"
 #include "vk_ops.h"
 #include "vkengine/vk_profile.h"
 #include "core/notice.h"
@@ -31,6 +32,8 @@
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
 #define MAX_SEGMENTS 64  /* GPU segments of one step */
+#define MAX_CHAIN 16     /* decode steps one submit may chain (gpt2_step.n_chain) */
+#define PEN_WINDOW 256   /* recent ids kept on the device per sequence: the longest penalty window */
 
 /* What a step brings back: the argmax id, a sampled id, the last row of logits, or every row. */
 typedef enum out_mode { OUT_ARGMAX, OUT_SAMPLE, OUT_LAST, OUT_ALL, OUT_NONE } out_mode;
@@ -52,6 +55,8 @@ typedef struct plan {
     int n;                       /* tokens (rows of a batched step) */
     out_mode mode;               /* what comes back */
     bool batched;                /* a batched decode step: one token per sequence */
+    int chain;                   /* one-token decode steps recorded back to back (1: a plain step) */
+    bool pen;                    /* the repetition penalty runs before each draw */
     segment seg[MAX_SEGMENTS];   /* in order */
     int n_seg;
     uint64_t last_use;           /* for eviction */
@@ -76,7 +81,24 @@ typedef struct vk_backend {
     vk_mem step, step_dev;       /* views of params / params_dev: vk_step_params +
                                     vk_step_row[max_rows] */
     vk_mem ids, ids_dev;         /* views: int32[max_rows] */
-    vk_mem sparams, sparams_dev; /* views: vk_sample_params, one per sequence of the step */
+    vk_mem sparams, sparams_dev; /* views: vk_sample_params, one per sequence of the step (one per
+                                    chained step) */
+    VkDeviceSize plain_bytes;    /* bytes of params a step without chain or penalty needs (the
+                                    regions above); the chain region follows */
+    vk_mem csteps, csteps_dev;   /* views: vk_step_params[MAX_CHAIN], chained step k's parameters
+                                    (the host writes step 0's, chain.comp the others) */
+    vk_mem live, live_dev;       /* views: uint32[MAX_CHAIN + 1], whether chained step k runs (the
+                                    conditional-rendering predicates; the host writes 1, 0, 0 ...) */
+    vk_mem ccfg, ccfg_dev;       /* views: vk_chain_cfg */
+    vk_mem pen, pen_dev;         /* views: vk_penalty_params, one per sequence */
+    vk_mem hist, hist_dev;       /* views: uint32[max_rows][PEN_WINDOW + MAX_CHAIN], per sequence
+                                    its last PEN_WINDOW ids (0xffffffff-padded), then each chained
+                                    step's pick */
+    VkDeviceAddress rec_step;    /* what the node being recorded reads as its step parameters */
+    VkDeviceAddress rec_ids;     /* ... and as its token ids */
+    double *span_t0, *span_ms;   /* params.gpu_timing: a sequence's dispatch starts (GPU ns) and
+                                    durations (ms), span_max of each */
+    int span_max;
     vk_mem readback;             /* host-visible logits [max_rows][V] */
     vk_mem picks;                /* host-visible uint32[max_rows]: each sequence's pick */
     plan plans[MAX_PLANS];       /* recorded step shapes */
@@ -138,7 +160,7 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bo
     switch (nd->op) {
     case GPT2_OP_EMBED:
         vk_op_embed(b->ops, s, act(b, nd->out, 0), weight_addr(b, nd->w), nd->w->type,
-                    weight_addr(b, nd->b), nd->b->type, b->ids_dev.addr, b->step_dev.addr, n, E);
+                    weight_addr(b, nd->b), nd->b->type, b->rec_ids, b->rec_step, n, E);
         break;
     case GPT2_OP_LAYERNORM:
         vk_op_layernorm(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), weight_addr(b, nd->w),
@@ -159,18 +181,18 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bo
     case GPT2_OP_ATTENTION:
         if (n > 1 && !batched) { /* one-token decode rows store their own K/V inside attention */
             vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                           b->base.params.kv_type, act(b, nd->in, 0), b->step_dev.addr, n, E);
+                           b->base.params.kv_type, act(b, nd->in, 0), b->rec_step, n, E);
             /* Attention reads the K/V rows kv_store just wrote. */
             vk_seq_barrier(s);
         }
         if (batched)
             vk_op_attention_rows(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0),
                                  b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                                 b->base.params.kv_type, b->step_dev.addr, n, hp->n_head,
+                                 b->base.params.kv_type, b->rec_step, n, hp->n_head,
                                  E / hp->n_head, hp->n_ctx, b->scratch.addr);
         else
             vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
-                            b->vc[nd->layer].addr, b->base.params.kv_type, b->step_dev.addr, n,
+                            b->vc[nd->layer].addr, b->base.params.kv_type, b->rec_step, n,
                             hp->n_head, E / hp->n_head, hp->n_ctx, b->scratch.addr);
         break;
     default:
@@ -186,25 +208,113 @@ static void plan_free(plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Records the step shape (n, mode, batched) as segments. A plan that already holds this shape (only
- * under params.rerecord) is recorded again into its own command buffers, as a re-recording engine
- * would. A batched step computes every row's logits and brings back each row's pick (into picks)
- * or all of them. */
-static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batched, char *err,
-                       size_t errlen)
+/* Ids per sequence in hist: the penalty window, then one pick per chained step. */
+#define HIST_STRIDE (PEN_WINDOW + MAX_CHAIN)
+
+/* Records the draw (or argmax) at the end of a step into cur: the penalty first when p->pen, then
+ * each sequence's pick into out (rows picks of uint32; k: the chained step, whose sampling
+ * settings are the k-th). */
+static void record_pick(vk_backend *b, vk_seq *cur, const plan *p, int rows, int k, VkDeviceAddress out)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
+    VkDeviceAddress logits = act(b, GPT2_BUF_LOGITS, 0);
+    if (p->pen) {
+        vk_op_penalty_rows(b->e, cur, logits, b->hist_dev.addr, b->pen_dev.addr, hp->n_vocab, rows,
+                           HIST_STRIDE, PEN_WINDOW, k);
+        /* The draw reads the logits the penalty rewrote. */
+        vk_seq_barrier(cur);
+    }
+    VkDeviceAddress sp = b->sparams_dev.addr + (VkDeviceSize)k * sizeof(vk_sample_params);
+    if (p->mode == OUT_SAMPLE)
+        vk_op_sample_rows(b->ops, cur, out, logits, sp, hp->n_vocab, rows);
+    else
+        vk_op_argmax_rows(b->ops, cur, out, logits, hp->n_vocab, rows);
+}
+
+/* Records a chain plan: p->chain one-token decode steps back to back in one sequence. Step k
+ * embeds the id step k - 1 drew into hist (the host writes step 0's input before it), reads its
+ * parameters from csteps[k] (chain.comp advances n_past) and runs only while live[k] is set
+ * (conditional rendering: after a stop id or past the limit the steps do no work). At the end
+ * the picks go to the host-visible picks buffer (0xffffffff for steps that did not run). Every
+ * node must run on the device. */
+static vk_seq *record_chain(vk_backend *b, const plan *p, vk_seq *reuse)
+{
+    const gpt2_graph *g = &b->graph_last;
+    const int K = p->chain;
+    vk_seq *cur = reuse ? reuse : vk_seq_create(b->e, K * (4 * g->n_nodes + 12) + 8);
+    if (!cur) return NULL;
+    vk_seq_set_timing(cur, b->base.prof != NULL || b->base.params.gpu_timing);
+    vk_seq_begin(cur);
+    /* The inputs to the device-local mirror (see plan_record), with the chain region: the hist
+     * row of the sequence, the predicates, the settings. */
+    vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0,
+                b->hist.offset - b->params.offset + HIST_STRIDE * sizeof(uint32_t));
+    VkDeviceAddress hist = b->hist_dev.addr, steps = b->csteps_dev.addr;
+    for (int k = 0; k < K; k++) {
+        if (k > 0) vk_seq_cond_begin(cur, &b->params_dev, b->live_dev.offset - b->params_dev.offset +
+                                                             (VkDeviceSize)k * sizeof(uint32_t));
+        b->rec_step = steps + (VkDeviceSize)k * sizeof(vk_step_params);
+        b->rec_ids = hist + (VkDeviceSize)(PEN_WINDOW - 1 + k) * sizeof(uint32_t);
+        for (int i = 0; i < g->n_nodes; i++) record_node(b, cur, &g->nodes[i], 1, false, false);
+        record_pick(b, cur, p, 1, k, hist + (VkDeviceSize)(PEN_WINDOW + k) * sizeof(uint32_t));
+        /* The link reads the pick; the next step's embed and penalty read it too. */
+        vk_seq_barrier(cur);
+        if (k + 1 < K) {
+            vk_op_chain_link(b->e, cur, hist, b->rec_step, b->rec_step + sizeof(vk_step_params),
+                             b->live_dev.addr, b->ccfg_dev.addr, PEN_WINDOW, k);
+            /* Step k + 1 reads the parameters the link wrote (its predicate: vk_seq_cond_begin's
+             * own barrier). */
+            vk_seq_barrier(cur);
+        }
+        if (k > 0) vk_seq_cond_end(cur);
+    }
+    b->rec_step = b->step_dev.addr;
+    b->rec_ids = b->ids_dev.addr;
+    vk_seq_copy(cur, &b->params_dev, b->hist_dev.offset - b->params_dev.offset +
+                                         PEN_WINDOW * sizeof(uint32_t),
+                &b->picks, 0, (VkDeviceSize)K * sizeof(uint32_t));
+    if (vk_seq_end(cur)) {
+        vk_seq_destroy(cur);
+        return NULL;
+    }
+    return cur;
+}
+
+/* Records the step shape of p (n, mode, batched, chain, pen) as segments. A plan that already holds
+ * this shape (only under params.rerecord) is recorded again into its own command buffers, as a
+ * re-recording engine would. A batched step computes every row's logits and brings back each row's
+ * pick (into picks) or all of them. */
+static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    const int n = p->n;
+    const out_mode mode = p->mode;
+    const bool batched = p->batched;
     const gpt2_graph *g = mode == OUT_ALL || batched ? &b->graph_all : &b->graph_last;
     vk_seq *reuse[MAX_SEGMENTS];
     int n_reuse = 0;
     for (int i = 0; i < p->n_seg; i++)
         if (p->seg[i].seq) reuse[n_reuse++] = p->seg[i].seq;
-    p->n = n;
-    p->mode = mode;
-    p->batched = batched;
     p->n_seg = 0;
     vk_seq *cur = NULL;
     int used = 0;
+    b->rec_step = b->step_dev.addr;
+    b->rec_ids = b->ids_dev.addr;
+    if (p->chain > 1) {
+        vk_seq *c = record_chain(b, p, n_reuse ? reuse[used++] : NULL);
+        if (!c) goto fail;
+        p->seg[p->n_seg++] = (segment){.seq = c};
+        b->base.counters.decode_cmdbuf_records++;
+        /* Per token: the chain's dispatches and barriers over its steps. */
+        b->base.counters.dispatches_per_token = (uint64_t)vk_seq_dispatches(c) / (uint64_t)p->chain;
+        b->base.counters.barriers_per_token = (uint64_t)vk_seq_barriers(c) / (uint64_t)p->chain;
+        while (used < n_reuse) vk_seq_destroy(reuse[used++]);
+        return 0;
+    }
+    /* Plans with a penalty read their sequences' hist rows too. */
+    VkDeviceSize copy = p->pen ? b->hist.offset - b->params.offset +
+                                     (VkDeviceSize)(batched ? n : 1) * HIST_STRIDE * sizeof(uint32_t)
+                               : b->plain_bytes;
     int n_nodes = mode == OUT_NONE ? g->n_nodes - GPT2_HEAD_NODES : g->n_nodes; /* cache only */
     for (int i = 0; i <= n_nodes; i++) {
         const gpt2_node *nd = i < n_nodes ? &g->nodes[i] : NULL;
@@ -212,7 +322,8 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
         if (gpu && !cur) {
             cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
             if (!cur) goto fail;
-            vk_seq_set_timing(cur, b->base.prof != NULL); /* profiles: timestamps per dispatch */
+            vk_seq_set_timing(cur, b->base.prof != NULL || b->base.params.gpu_timing); /* profiles, benchmarks:
+                                                                                 timestamps per dispatch */
             vk_seq_begin(cur);
             /* The step's inputs (positions, ids, sampling settings), written by the host into
              * host-visible memory before the submit, go to their device-local mirror first: one
@@ -220,7 +331,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
              * attention of the step. vk_seq_copy's barrier after it makes the copied bytes
              * visible to the shaders (and indirect reads) that follow; its barrier before it
              * orders the copy after the previous replay's reads of the mirror. */
-            vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, b->params_bytes);
+            vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, copy);
         }
         if (gpu) {
             record_node(b, cur, nd, n, batched, mode == OUT_ALL);
@@ -231,21 +342,11 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
             if (last_node_done && mode != OUT_NONE) {
                 /* The tail of the step: bring back what the caller asked for. */
                 int rows = mode == OUT_ALL ? n : 1;
-                if (batched && mode == OUT_ARGMAX) {
-                    vk_op_argmax_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
-                                      hp->n_vocab, n);
-                } else if (batched && mode == OUT_SAMPLE) {
-                    vk_op_sample_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
-                                      b->sparams_dev.addr, hp->n_vocab, n);
-                } else if (mode == OUT_ARGMAX) {
-                    vk_op_argmax(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
-                } else if (mode == OUT_SAMPLE) {
-                    vk_op_sample(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
-                                 b->sparams_dev.addr, hp->n_vocab);
-                } else {
+                if (mode == OUT_ARGMAX || mode == OUT_SAMPLE)
+                    record_pick(b, cur, p, batched ? n : 1, 0, b->picks.addr);
+                else
                     vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback, 0,
                                 (VkDeviceSize)rows * hp->n_vocab * sizeof(float));
-                }
             }
             if (vk_seq_end(cur)) { vk_seq_destroy(cur); goto fail; }
             if (p->n_seg == MAX_SEGMENTS) { vk_seq_destroy(cur); goto fail; }
@@ -260,13 +361,14 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
     if (batched) b->base.counters.batch_cmdbuf_records++;
     else if (n == 1) b->base.counters.decode_cmdbuf_records++;
     else b->base.counters.prefill_cmdbuf_records++;
-    if (n == 1 && mode != OUT_ALL && mode != OUT_NONE && !batched) {
+    if (n == 1 && mode != OUT_ALL && mode != OUT_NONE && !batched && !p->pen) {
         uint64_t d = 0, br = 0;
         for (int i = 0; i < p->n_seg; i++)
             if (p->seg[i].seq) { d += vk_seq_dispatches(p->seg[i].seq); br += vk_seq_barriers(p->seg[i].seq); }
         b->base.counters.dispatches_per_token = d;
         b->base.counters.barriers_per_token = br;
     }
+    while (used < n_reuse) vk_seq_destroy(reuse[used++]);
     return 0;
 fail:
     snprintf(err, errlen, "vulkan backend: recording a %d-token step failed", n);
@@ -275,20 +377,27 @@ fail:
     return -1;
 }
 
-static plan *plan_get(vk_backend *b, int n, out_mode mode, bool batched, char *err, size_t errlen)
+/* The plan of a step shape (key: n, mode, batched, chain, pen), recorded on first use. */
+static plan *plan_get(vk_backend *b, const plan *key, char *err, size_t errlen)
 {
     plan *victim = &b->plans[0];
     for (int i = 0; i < MAX_PLANS; i++) {
         plan *p = &b->plans[i];
-        if (p->n_seg && p->n == n && p->mode == mode && p->batched == batched) {
+        if (p->n_seg && p->n == key->n && p->mode == key->mode && p->batched == key->batched &&
+            p->chain == key->chain && p->pen == key->pen) {
             p->last_use = ++b->clock;
-            if (b->base.params.rerecord && plan_record(b, p, n, mode, batched, err, errlen)) return NULL;
+            if (b->base.params.rerecord && plan_record(b, p, err, errlen)) return NULL;
             return p;
         }
         if (!p->n_seg || p->last_use < victim->last_use) victim = p;
     }
     plan_free(victim);
-    if (plan_record(b, victim, n, mode, batched, err, errlen)) return NULL;
+    victim->n = key->n;
+    victim->mode = key->mode;
+    victim->batched = key->batched;
+    victim->chain = key->chain;
+    victim->pen = key->pen;
+    if (plan_record(b, victim, err, errlen)) return NULL;
     victim->last_use = ++b->clock;
     return victim;
 }
@@ -333,10 +442,11 @@ static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, 
     return vk_upload(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes);
 }
 
-/* Fills one vk_sample_params from sampler settings (greedy rows: top-1, which is the argmax). */
+/* Fills one vk_sample_params from sampler settings (greedy rows, with or without a penalty: top-1,
+ * which is the argmax). */
 static vk_sample_params sample_params(const gpt2_sampler_params *sp, uint64_t step)
 {
-    if (!sp || !gpt2_sampler_needs_logits(sp))
+    if (!sp || !gpt2_sampler_needs_logits(sp) || sp->temp <= 0)
         return (vk_sample_params){.temp = 1.0f, .top_k = 1, .top_p = 1.0f, .step = (uint32_t)step};
     return (vk_sample_params){.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
                               .top_p = sp->top_p < 1 ? sp->top_p : 1.0f, .step = (uint32_t)step,
@@ -344,15 +454,41 @@ static vk_sample_params sample_params(const gpt2_sampler_params *sp, uint64_t st
 }
 
 /* The one rule for "can the device draw with sp?": greedy always can (the argmax); a draw needs
- * the sample shader's top-k range, no repetition penalty (it needs the history) and the LM head on
- * the device (the draw runs right after it). */
+ * the LM head on the device (the draw runs right after it), a temperature draw the sample
+ * shader's top-k range, and a repetition penalty a window of at most PEN_WINDOW recent ids. */
 static bool vk_can_draw(const gpt2_backend *base, const gpt2_sampler_params *sp)
 {
     const vk_backend *b = (const vk_backend *)base;
     if (!sp || !gpt2_sampler_needs_logits(sp)) return true;
-    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false;
     const gpt2_node *head = &b->graph_all.nodes[b->graph_all.n_nodes - 1];
-    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && on_gpu(b, head);
+    if (!on_gpu(b, head)) return false;
+    if (gpt2_sampler_penalises(sp) && (sp->repeat_last_n < 0 || sp->repeat_last_n > PEN_WINDOW))
+        return false;
+    return sp->temp <= 0 || (sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K);
+}
+
+/* Writes sequence i's hist row: the last PEN_WINDOW ids of its history followed by ids[0..n)
+ * (0xffffffff before a short history), then 0xffffffff for the chained picks. */
+static void write_hist(vk_backend *b, int i, const int32_t *history, int n_history, const int32_t *ids,
+                       int n)
+{
+    uint32_t *row = (uint32_t *)b->hist.map + (size_t)i * HIST_STRIDE;
+    for (int j = 0; j < HIST_STRIDE; j++) row[j] = 0xffffffffu;
+    int total = n_history + n;
+    for (int j = 0; j < PEN_WINDOW && j < total; j++) {
+        int at = total - 1 - j; /* from the newest back */
+        row[PEN_WINDOW - 1 - j] = (uint32_t)(at >= n_history ? ids[at - n_history] : history[at]);
+    }
+}
+
+/* The device time of a sequence's last run: from its first timed dispatch's start to its last
+ * one's end (0 without timestamps). */
+static uint64_t seq_span_ns(vk_backend *b, const vk_seq *s)
+{
+    int n = vk_seq_timestamps(s, b->span_t0, b->span_max);
+    if (n <= 0 || vk_seq_timings(s, b->span_ms, NULL, n) != n) return 0;
+    double end = b->span_t0[n - 1] + b->span_ms[n - 1] * 1e6, span = end - b->span_t0[0];
+    return span > 0 ? (uint64_t)span : 0;
 }
 
 /* The one eval: writes the step's inputs, runs its plan's segments in order (GPU sequences and CPU
@@ -364,15 +500,27 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
     gpt2_step_shape sh;
     if (gpt2_backend_check_step(base, st, &sh, err, errlen)) return -1;
     const int n = st->n;
-    /* A draw whose every sequence is greedy is the argmax. */
-    bool draws = false;
-    for (int i = 0; st->out == GPT2_STEP_SAMPLE && st->sample && i < sh.n_seq; i++)
+    /* A draw whose every sequence is greedy without a penalty is the argmax. */
+    bool draws = false, pen = false;
+    for (int i = 0; st->out == GPT2_STEP_SAMPLE && st->sample && i < sh.n_seq; i++) {
         draws |= st->sample[i] && gpt2_sampler_needs_logits(st->sample[i]);
+        pen |= st->sample[i] && gpt2_sampler_penalises(st->sample[i]);
+    }
     out_mode mode = st->out == GPT2_STEP_NONE ? OUT_NONE
                   : st->out == GPT2_STEP_ALL || (sh.batch && st->out == GPT2_STEP_LAST) ? OUT_ALL
                   : st->out == GPT2_STEP_LAST ? OUT_LAST
                   : draws ? OUT_SAMPLE : OUT_ARGMAX;
-    plan *p = plan_get(b, n, mode, sh.batch, err, errlen);
+    /* A chain is recorded for a power of two of steps (fewer run: the limit), so a shorter tail of
+     * a generation replays a recording; without conditional rendering the steps past the limit
+     * would run, so there it is recorded for exactly the steps asked. */
+    int chain = st->n_chain > 1 ? st->n_chain : 1;
+    if (chain > 1 && vk_engine_caps(b->e)->cond_render) {
+        int c = 2;
+        while (c < chain) c *= 2;
+        chain = c;
+    }
+    plan key = {.n = n, .mode = mode, .batched = sh.batch, .chain = chain, .pen = pen};
+    plan *p = plan_get(b, &key, err, errlen);
     if (!p) return -1;
 
     /* The per-step inputs the shaders read: the header (a batch: each row's slot base and
@@ -391,10 +539,34 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
             rows[r] = (vk_step_row){.kv_base = (uint32_t)row_base[r], .pos = (uint32_t)row_pos[r]};
     }
     memcpy(b->ids.map, st->ids, (size_t)n * sizeof *st->ids);
-    if (mode == OUT_SAMPLE) {
+    if (mode == OUT_SAMPLE || pen) {
         vk_sample_params *dst = b->sparams.map;
         for (int i = 0; i < sh.n_seq; i++)
             dst[i] = sample_params(st->sample[i], st->draw ? st->draw[i] : 0);
+        for (int k = 1; k < chain; k++) /* chained step k: the next draw of the same stream */
+            dst[k] = sample_params(st->sample[0], (st->draw ? st->draw[0] : 0) + (uint64_t)k);
+    }
+    if (pen || chain > 1) {
+        vk_penalty_params *pp = b->pen.map;
+        for (int i = 0; i < sh.n_seq; i++) {
+            const gpt2_sampler_params *sp = st->sample ? st->sample[i] : NULL;
+            bool on = pen && sp && gpt2_sampler_penalises(sp);
+            pp[i] = (vk_penalty_params){.penalty = on ? sp->repeat_penalty : 1.0f,
+                                        .window = on ? (uint32_t)sp->repeat_last_n : 0};
+            if (sh.batch)
+                write_hist(b, i, st->history ? st->history[i] : NULL, st->history ? st->n_history[i] : 0,
+                           st->ids + i, 1);
+            else
+                write_hist(b, 0, st->history ? st->history[0] : NULL, st->history ? st->n_history[0] : 0,
+                           st->ids, n);
+        }
+    }
+    if (chain > 1) {
+        memcpy(b->csteps.map, &hdr, sizeof hdr);
+        uint32_t *live = b->live.map;
+        for (int k = 0; k <= MAX_CHAIN; k++) live[k] = k == 0;
+        *(vk_chain_cfg *)b->ccfg.map = (vk_chain_cfg){
+            .limit = (uint32_t)st->n_chain, .stop = st->stop_id < 0 ? 0xffffffffu : (uint32_t)st->stop_id};
     }
 
     base->counters.cpu_fallback_nodes = 0;
@@ -409,15 +581,17 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
                 base->failed = true; /* api.c may go on on the CPU */
                 return -1;
             }
+            if (base->params.gpu_timing) base->counters.gpu_ns += seq_span_ns(b, p->seg[i].seq);
         } else if (run_cpu_node(b, p->seg[i].cpu_node, st->ids, n, row_base, row_pos)) {
             snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
             return -1;
         }
-        if (prof)
+        if (prof && chain == 1)
             vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, sh.n_past,
                             hp, base->params.kv_type);
     }
     if (sh.batch) base->counters.batch_steps++;
+    if (chain > 1) base->counters.chained_steps += (uint64_t)st->n_chain;
 
     /* The tail: logits rows or picks, from the device's readback or, when the LM head ran on the
      * CPU, from its host buffer (picks then by the CPU argmax: can_draw refuses draws there). */
@@ -426,7 +600,18 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
         bool head_on_cpu = !on_gpu(b, &g->nodes[g->n_nodes - 1]);
         size_t V = (size_t)hp->n_vocab, rows = mode == OUT_ALL ? (size_t)n : 1;
         const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS] : (const float *)b->readback.map;
-        if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
+        if (chain > 1) {
+            const uint32_t *pk = b->picks.map;
+            /* After the stop id nothing counts (without conditional rendering those steps ran). */
+            bool stopped = false;
+            for (int k = 0; k < st->n_chain; k++) {
+                st->picks[k] = stopped || pk[k] == 0xffffffffu ? -1 : (int32_t)pk[k];
+                stopped |= st->picks[k] >= 0 && st->picks[k] == st->stop_id;
+            }
+            /* Per chained step, as for one step: its id (the chain reads back chain ids at once). */
+            base->counters.readback_bytes_last += sizeof(int32_t);
+            base->counters.readback_bytes += (size_t)(chain - 1) * sizeof(int32_t);
+        } else if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
             for (int i = 0; i < sh.n_seq; i++)
                 st->picks[i] = head_on_cpu ? cpu_argmax(src + (size_t)i * V, (int)V)
                                            : ((const int32_t *)b->picks.map)[i];
@@ -555,6 +740,8 @@ static void vk_destroy(gpt2_backend *base)
     free(b->kc);
     free(b->vc);
     free(b->w);
+    free(b->span_t0);
+    free(b->span_ms);
     gpt2_graph_free(&b->graph_all);
     gpt2_graph_free(&b->graph_last);
     vk_ops_destroy(b->ops);
@@ -685,23 +872,53 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     size_t scratch = nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
     size_t rb = nb * (size_t)hp->n_vocab * sizeof(float);
     /* Per-step inputs: one host-visible block the host writes and its device-local mirror the
-     * shaders read (step header and rows, ids, sampling settings, 256-byte aligned views). */
+     * shaders read (step header and rows, ids, sampling settings, then the chain region: chained
+     * steps' parameters, predicates, chain settings, penalty settings, recent ids; 256-byte
+     * aligned views). */
+    size_t n_sp = nb > MAX_CHAIN ? nb : MAX_CHAIN;
     VkDeviceSize step_bytes = sizeof(vk_step_params) + nb * sizeof(vk_step_row);
     VkDeviceSize ids_off = (step_bytes + 255) / 256 * 256;
     VkDeviceSize sp_off = ids_off + (nb * sizeof(int32_t) + 255) / 256 * 256;
-    b->params_bytes = sp_off + nb * sizeof(vk_sample_params);
+    b->plain_bytes = sp_off + n_sp * sizeof(vk_sample_params);
+    VkDeviceSize cs_off = (b->plain_bytes + 255) / 256 * 256;
+    VkDeviceSize live_off = cs_off + MAX_CHAIN * sizeof(vk_step_params);
+    VkDeviceSize cfg_off = live_off + (MAX_CHAIN + 1 + 3) / 4 * 16;
+    VkDeviceSize pen_off = cfg_off + 16;
+    VkDeviceSize hist_off = (pen_off + nb * sizeof(vk_penalty_params) + 255) / 256 * 256;
+    b->params_bytes = hist_off + nb * HIST_STRIDE * sizeof(uint32_t);
     if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
         vk_mem_alloc(b->e, &b->params, b->params_bytes, VK_MEM_HOST, err, errlen) ||
         vk_mem_alloc(b->e, &b->params_dev, b->params_bytes, VK_MEM_DEVICE, err, errlen) ||
         vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->picks, nb * sizeof(uint32_t), VK_MEM_HOST, err, errlen))
+        vk_mem_alloc(b->e, &b->picks, (nb > MAX_CHAIN ? nb : MAX_CHAIN) * sizeof(uint32_t), VK_MEM_HOST,
+                     err, errlen))
         goto fail;
     b->step = param_view(&b->params, 0, step_bytes);
     b->ids = param_view(&b->params, ids_off, nb * sizeof(int32_t));
-    b->sparams = param_view(&b->params, sp_off, nb * sizeof(vk_sample_params));
+    b->sparams = param_view(&b->params, sp_off, n_sp * sizeof(vk_sample_params));
     b->step_dev = param_view(&b->params_dev, 0, step_bytes);
     b->ids_dev = param_view(&b->params_dev, ids_off, nb * sizeof(int32_t));
-    b->sparams_dev = param_view(&b->params_dev, sp_off, nb * sizeof(vk_sample_params));
+    b->sparams_dev = param_view(&b->params_dev, sp_off, n_sp * sizeof(vk_sample_params));
+    const struct { vk_mem *h, *d; VkDeviceSize off, size; } views[] = {
+        {&b->csteps, &b->csteps_dev, cs_off, MAX_CHAIN * sizeof(vk_step_params)},
+        {&b->live, &b->live_dev, live_off, (MAX_CHAIN + 1) * sizeof(uint32_t)},
+        {&b->ccfg, &b->ccfg_dev, cfg_off, sizeof(vk_chain_cfg)},
+        {&b->pen, &b->pen_dev, pen_off, nb * sizeof(vk_penalty_params)},
+        {&b->hist, &b->hist_dev, hist_off, nb * HIST_STRIDE * sizeof(uint32_t)}};
+    for (size_t i = 0; i < sizeof views / sizeof *views; i++) {
+        *views[i].h = param_view(&b->params, views[i].off, views[i].size);
+        *views[i].d = param_view(&b->params_dev, views[i].off, views[i].size);
+    }
+    /* Chains need every node on the device. */
+    bool all_gpu = true;
+    for (int i = 0; i < b->graph_all.n_nodes; i++) all_gpu &= on_gpu(b, &b->graph_all.nodes[i]);
+    base->max_chain = all_gpu ? MAX_CHAIN : 1;
+    if (p->gpu_timing) { /* the longest sequence: a chain of MAX_CHAIN steps */
+        b->span_max = MAX_CHAIN * (4 * b->graph_all.n_nodes + 12) + 8;
+        b->span_t0 = malloc((size_t)b->span_max * sizeof *b->span_t0);
+        b->span_ms = malloc((size_t)b->span_max * sizeof *b->span_ms);
+        if (!b->span_t0 || !b->span_ms) goto oom;
+    }
     base->scratch_bytes += scratch;
 
     /* Host side for nodes run on the CPU. */
