@@ -80,18 +80,15 @@ static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, c
     dst->tokens = ids;
     dst->len = have;
     int nb = be->params.n_batch;
-    be->slot = slot;
     for (int i = have; i < n; i += nb) {
         int step = n - i < nb ? n - i : nb;
         int32_t dummy;
-        if (be->eval(be, ids + i, step, i, false, NULL, &dummy, err, errlen)) {
-            be->slot = 0;
+        if (gpt2_backend_eval_seq(be, slot, ids + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0,
+                                  err, errlen))
             return -1;
-        }
         dst->len = i + step;
         st->prompt_tokens += step;
     }
-    be->slot = 0;
     return 0;
 }
 
@@ -115,6 +112,14 @@ static int recover(vkg_session *s, seq_state *q, size_t n_seqs, slot_state *slot
         slots[q[i].slot].tokens = q[i].prompt;
     }
     return 0;
+}
+
+/* Whether the backend can draw every one of n rows itself. */
+static bool rows_drawable(const gpt2_backend *be, const gpt2_sampler_params *const *sp, int n)
+{
+    for (int r = 0; r < n; r++)
+        if (!be->can_draw(be, sp[r])) return false;
+    return true;
 }
 
 static void finish(seq_state *q, int idx, slot_state *slots, vkg_batch_cb cb, void *user, double t0)
@@ -157,19 +162,18 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     seq_state *q = calloc(n_seqs, sizeof *q);
     slot_state *slots = calloc((size_t)n_slots, sizeof *slots);
     int32_t *ids = malloc((size_t)max_rows * sizeof *ids), *picks = malloc((size_t)max_rows * sizeof *picks);
-    int *row_slot = malloc((size_t)max_rows * sizeof *row_slot), *row_pos = malloc((size_t)max_rows * sizeof *row_pos);
+    gpt2_row *rows = malloc((size_t)max_rows * sizeof *rows);
     int *row_seq = malloc((size_t)max_rows * sizeof *row_seq);
     const gpt2_sampler_params **row_sp = malloc((size_t)max_rows * sizeof *row_sp);
     uint64_t *row_step = malloc((size_t)max_rows * sizeof *row_step);
     float *logits = NULL;
-    if (!q || !slots || !ids || !picks || !row_slot || !row_pos || !row_seq || !row_sp || !row_step) {
+    if (!q || !slots || !ids || !picks || !rows || !row_seq || !row_sp || !row_step) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
     for (int k = 0; k < n_slots; k++) slots[k].owner = -1;
     s->batch_active = true;
     s->n_past = 0; /* slot 0 is about to be overwritten */
-    s->be->set_pick(s->be, NULL, 0);
 
     /* Sequences: prompts, limits, samplers. */
     for (size_t i = 0; i < n_seqs; i++) {
@@ -253,28 +257,32 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             if (o < 0) continue;
             seq_state *x = &q[o];
             row_seq[n] = o;
-            row_slot[n] = k;
-            row_pos[n] = x->n_hist - 1;
+            rows[n] = (gpt2_row){.slot = k, .pos = x->n_hist - 1};
             ids[n] = x->hist[x->n_hist - 1];
             row_sp[n] = &x->sp;
             row_step[n] = (uint64_t)x->n_gen;
             n++;
         }
-        bool on_device = s->be->set_pick_rows(s->be, row_sp, row_step, n);
+        /* The backend draws every row itself, or hands back every row's logits. */
+        bool on_device = rows_drawable(s->be, row_sp, n);
         if (!on_device && !logits) {
             logits = malloc((size_t)max_rows * V * sizeof *logits);
             if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
         }
         double t = gpt2_clock_ms();
-        if (s->be->eval_rows(s->be, ids, row_slot, row_pos, n, on_device ? NULL : logits, picks, err, errlen)) {
+        gpt2_step step = {.n = n, .ids = ids, .rows = rows, .sample = row_sp, .draw = row_step,
+                          .out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL, .logits = logits,
+                          .picks = picks};
+        if (s->be->eval(s->be, &step, err, errlen)) {
             if (!s->be->failed || recover(s, q, n_seqs, slots, n_parallel, err, errlen)) goto out;
-            on_device = s->be->set_pick_rows(s->be, row_sp, row_step, n);
+            on_device = rows_drawable(s->be, row_sp, n);
             if (!on_device && !logits) {
                 logits = malloc((size_t)max_rows * V * sizeof *logits);
                 if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
             }
-            if (s->be->eval_rows(s->be, ids, row_slot, row_pos, n, on_device ? NULL : logits, picks, err, errlen))
-                goto out;
+            step.out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL;
+            step.logits = logits;
+            if (s->be->eval(s->be, &step, err, errlen)) goto out;
         }
         double dt = gpt2_clock_ms() - t;
         st.decode_ms += dt;
@@ -325,9 +333,6 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     rc = 0;
 out:
     s->batch_active = false;
-    s->be->set_pick_rows(s->be, NULL, NULL, 0);
-    s->be->set_pick(s->be, NULL, 0);
-    s->be->slot = 0;
     s->n_past = 0;
     vkg_session_fill_stats(s, &st, t0);
     for (size_t i = 0; q && i < n_seqs; i++) {
@@ -351,8 +356,7 @@ out:
     free(slots);
     free(ids);
     free(picks);
-    free(row_slot);
-    free(row_pos);
+    free(rows);
     free(row_seq);
     free(row_sp);
     free(row_step);

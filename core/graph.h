@@ -78,9 +78,4 @@ int gpt2_buf_width(const gpt2_hparams *hp, gpt2_buf b);
 const char *gpt2_op_name(gpt2_op op);
 const char *gpt2_buf_name(gpt2_buf b);
 
-/* Parses a VKGPT2_CPU_OPS list ("embed,layernorm,matmul,attention"; "gelu" and "softmax" name the
- * matmul and attention nodes that contain them), setting forced[op] for each. NULL or "" sets
- * nothing. Returns 0, or -1 with err naming an unknown op. */
-int gpt2_parse_cpu_ops(const char *list, bool forced[GPT2_OP_COUNT], char *err, size_t errlen);
-
 #endif
