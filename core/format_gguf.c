@@ -14,7 +14,6 @@
 #include "model.h"
 #include "model_internal.h"
 #include "vocab.h"
-#include "utf8.h"
 #include "hashmap.h"
 
 /* ---------------------------------------------------------------- model reader */
@@ -102,22 +101,6 @@ out:
     return ret;
 }
 
-/* GPT-2's byte-to-unicode spelling -> raw bytes; returns the byte count, or -1 if a character
- * stands for no byte. out has room for n bytes. */
-static long unmap_token(const char *s, size_t n, char *out)
-{
-    size_t i = 0, k = 0;
-    while (i < n) {
-        uint32_t cp;
-        size_t l = gpt2_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        int b = l ? gpt2_unicode_to_byte(cp) : -1;
-        if (b < 0) return -1;
-        out[k++] = (char)b;
-        i += l;
-    }
-    return (long)k;
-}
-
 static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char *err, size_t errlen)
 {
     const gguf_kv *model = gguf_find(g, "tokenizer.ggml.model"), *toks = gguf_find(g, "tokenizer.ggml.tokens");
@@ -173,7 +156,7 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
         if (ty == GGUF_TOKTYPE_CONTROL || ty == GGUF_TOKTYPE_USER) { /* special tokens: their text as it is */
             memcpy(bytes + used, s, sl);
             k = (long)sl;
-        } else if ((k = unmap_token(s, sl, bytes + used)) < 0) {
+        } else if ((k = gpt2_unmap_token(s, sl, bytes + used)) < 0) {
             gpt2_errf(err, errlen, "%s: token %d '%s' is not in GPT-2's byte-to-unicode spelling", path, i,
                       gguf_show(nb, sizeof nb, s, sl));
             goto out;
@@ -206,10 +189,10 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
             if (gguf_get_str(&mc, &s, &sl)) sp = memchr(s, ' ', sl);
             long a = -1, b = -1;
             if (sp) {
-                a = unmap_token(s, (size_t)(sp - s), buf);
+                a = gpt2_unmap_token(s, (size_t)(sp - s), buf);
                 a = a < 0 ? -1 : gpt2_tokmap_find(&map, buf, (size_t)a);
                 size_t rl = sl - (size_t)(sp - s) - 1;
-                b = unmap_token(sp + 1, rl, buf);
+                b = gpt2_unmap_token(sp + 1, rl, buf);
                 b = b < 0 ? -1 : gpt2_tokmap_find(&map, buf, (size_t)b);
             }
             if (a < 0 || b < 0) {

@@ -68,18 +68,26 @@ static void byte_order(uint8_t order[256])
 
 /* Maps a vocabulary-file string (GPT-2 alphabet) to raw bytes in out (at most n bytes). A string
  * holding any code point outside the alphabet (an added special token) is kept as it is. */
-static size_t unmap_string(const char *s, size_t n, char *out)
+long gpt2_unmap_token(const char *s, size_t n, char *out)
 {
     size_t o = 0, i = 0;
     while (i < n) {
         uint32_t cp;
         size_t k = gpt2_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         int b = k ? gpt2_unicode_to_byte(cp) : -1;
-        if (b < 0) { memcpy(out, s, n); return n; }
+        if (b < 0) return -1;
         out[o++] = (char)b;
         i += k;
     }
-    return o;
+    return (long)o;
+}
+
+static size_t unmap_string(const char *s, size_t n, char *out)
+{
+    long k = gpt2_unmap_token(s, n, out);
+    if (k >= 0) return (size_t)k;
+    memcpy(out, s, n);
+    return n;
 }
 
 /* Appends the GPT-2-alphabet spelling of bytes to a FILE, JSON-escaped when json is set. */

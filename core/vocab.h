@@ -33,5 +33,8 @@ int gpt2_vocab_copy(gpt2_vocab *dst, const gpt2_vocab *src);
  * (returns -1 for a code point that stands for no byte). */
 uint32_t gpt2_byte_to_unicode(uint8_t b);
 int gpt2_unicode_to_byte(uint32_t cp);
+/* A token in that spelling (UTF-8, n bytes) -> its raw bytes in out (room for n bytes): the byte
+ * count, or -1 when a character stands for no byte (or the UTF-8 is malformed). */
+long gpt2_unmap_token(const char *s, size_t n, char *out);
 
 #endif

@@ -14,6 +14,21 @@
 /* cache element e of row j as a float */
 static float cache_at(const void *c, vkg_dtype t, size_t idx) { return vkg_load(c, t, idx); }
 
+/* n random K and V cache elements in [-1.5, 1.5) of type t, drawn in turn. */
+static void fill_kv(void *k, void *v, vkg_dtype t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float a = rnd(-1.5f, 1.5f), b = rnd(-1.5f, 1.5f);
+        if (t == VKG_F16) {
+            ((uint16_t *)k)[i] = vkg_f32_to_f16(a);
+            ((uint16_t *)v)[i] = vkg_f32_to_f16(b);
+        } else {
+            ((float *)k)[i] = a;
+            ((float *)v)[i] = b;
+        }
+    }
+}
+
 static void check(int n, int n_past, int n_head, int hd, vkg_dtype kt, cpu_pool *pool,
                   uint64_t seed)
 {
@@ -24,16 +39,7 @@ static void check(int n, int n_past, int n_head, int hd, vkg_dtype kt, cpu_pool 
     for (int i = 0; i < n * 3 * E; i++) qkv[i] = rnd(-1.5f, 1.5f);
     void *k0 = malloc((size_t)n_ctx * E * es), *v0 = malloc((size_t)n_ctx * E * es);
     void *kc = malloc((size_t)n_ctx * E * es), *vc = malloc((size_t)n_ctx * E * es);
-    for (size_t i = 0; i < (size_t)n_ctx * E; i++) {
-        float a = rnd(-1.5f, 1.5f), b = rnd(-1.5f, 1.5f);
-        if (kt == VKG_F16) {
-            ((uint16_t *)k0)[i] = vkg_f32_to_f16(a);
-            ((uint16_t *)v0)[i] = vkg_f32_to_f16(b);
-        } else {
-            ((float *)k0)[i] = a;
-            ((float *)v0)[i] = b;
-        }
-    }
+    fill_kv(k0, v0, kt, (size_t)n_ctx * E);
     /* expected K and V (float) for rows 0 .. n_past + n - 1 */
     float *ke = malloc((size_t)(n_past + n) * E * sizeof(float));
     float *ve = malloc((size_t)(n_past + n) * E * sizeof(float));
@@ -172,16 +178,7 @@ static void check_rows(int n, int n_head, int hd, vkg_dtype kt, cpu_pool *pool, 
     int *base = malloc((size_t)n * sizeof(int)), *pos = malloc((size_t)n * sizeof(int));
     cr_assert(qkv && k0 && v0 && kc && vc && out && sc && base && pos);
     for (int i = 0; i < n * 3 * E; i++) qkv[i] = rnd(-1.5f, 1.5f);
-    for (size_t i = 0; i < cells; i++) {
-        float a = rnd(-1.5f, 1.5f), b = rnd(-1.5f, 1.5f);
-        if (kt == VKG_F16) {
-            ((uint16_t *)k0)[i] = vkg_f32_to_f16(a);
-            ((uint16_t *)v0)[i] = vkg_f32_to_f16(b);
-        } else {
-            ((float *)k0)[i] = a;
-            ((float *)v0)[i] = b;
-        }
-    }
+    fill_kv(k0, v0, kt, cells);
     for (int t = 0; t < n; t++) {
         base[t] = (n - 1 - t) * n_ctx;
         pos[t] = t == 0 ? 0 : t == 1 ? n_ctx - 1 : (int)(rng_unif() * n_ctx); /* both ends, then any */
