@@ -1,6 +1,7 @@
-/* file.c - whole files: a read-only mapping, or a small file read into memory. */
+/* file.c - see file.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model_internal.h"
+#include "err.h"
+#include "file.h"
 
 int gpt2_map_file(const char *path, void **map, size_t *size, char *err, size_t errlen)
 {

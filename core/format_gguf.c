@@ -14,6 +14,8 @@
 #include "model.h"
 #include "model_internal.h"
 #include "vocab.h"
+#include "utf8.h"
+#include "hashmap.h"
 
 /* ---------------------------------------------------------------- model reader */
 
@@ -100,25 +102,6 @@ out:
     return ret;
 }
 
-static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (n == 0) return 0;
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    int k = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    if (k == 0 || (size_t)k > n) return 0;
-    uint32_t v = c & (0x7fu >> k);
-    for (int i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    *cp = v;
-    return (size_t)k;
-}
-
 /* GPT-2's byte-to-unicode spelling -> raw bytes; returns the byte count, or -1 if a character
  * stands for no byte. out has room for n bytes. */
 static long unmap_token(const char *s, size_t n, char *out)
@@ -126,7 +109,7 @@ static long unmap_token(const char *s, size_t n, char *out)
     size_t i = 0, k = 0;
     while (i < n) {
         uint32_t cp;
-        size_t l = utf8_dec((const unsigned char *)s + i, n - i, &cp);
+        size_t l = gpt2_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         int b = l ? gpt2_unicode_to_byte(cp) : -1;
         if (b < 0) return -1;
         out[k++] = (char)b;
@@ -134,46 +117,6 @@ static long unmap_token(const char *s, size_t n, char *out)
     }
     return (long)k;
 }
-
-typedef struct tokmap {
-    int32_t *slot; /* id + 1, 0 empty */
-    size_t mask;
-    const gpt2_vocab *v;
-} tokmap;
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
-static int32_t tokmap_find(const tokmap *m, const char *s, size_t n)
-{
-    for (size_t i = fnv1a(s, n) & m->mask;; i = (i + 1) & m->mask) {
-        int32_t e = m->slot[i];
-        if (!e) return -1;
-        if (m->v->len[e - 1] == n && memcmp(m->v->tok[e - 1], s, n) == 0) return e - 1;
-    }
-}
-
-static int tokmap_init(tokmap *m, const gpt2_vocab *v)
-{
-    size_t cap = 16;
-    while (cap < 2 * (size_t)v->n_tokens) cap *= 2;
-    m->slot = calloc(cap, sizeof *m->slot);
-    if (!m->slot) return -1;
-    m->mask = cap - 1;
-    m->v = v;
-    for (int32_t id = 0; id < v->n_tokens; id++) {
-        if (tokmap_find(m, v->tok[id], v->len[id]) >= 0) continue; /* first id wins */
-        size_t i = fnv1a(v->tok[id], v->len[id]) & m->mask;
-        while (m->slot[i]) i = (i + 1) & m->mask;
-        m->slot[i] = id + 1;
-    }
-    return 0;
-}
-
 
 static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char *err, size_t errlen)
 {
@@ -212,7 +155,7 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
     gpt2_vocab tmp;
     bool tmp_ok = gpt2_vocab_scratch(&tmp, n) == 0;
     char *bytes = malloc(toks->val_len + 1);
-    tokmap map = {0};
+    gpt2_tokmap map = {0};
     int ret = -1;
     if (!tmp_ok || !bytes) {
         gpt2_errf(err, errlen, "%s: out of memory for %d tokens", path, n);
@@ -245,7 +188,7 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
             gpt2_errf(err, errlen, "%s: tokenizer.ggml.merges is not an array of strings", path);
             goto out;
         }
-        if (tokmap_init(&map, &tmp) != 0) {
+        if (gpt2_tokmap_build(&map, &tmp) != 0) {
             gpt2_errf(err, errlen, "%s: out of memory", path);
             goto out;
         }
@@ -264,10 +207,10 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
             long a = -1, b = -1;
             if (sp) {
                 a = unmap_token(s, (size_t)(sp - s), buf);
-                a = a < 0 ? -1 : tokmap_find(&map, buf, (size_t)a);
+                a = a < 0 ? -1 : gpt2_tokmap_find(&map, buf, (size_t)a);
                 size_t rl = sl - (size_t)(sp - s) - 1;
                 b = unmap_token(sp + 1, rl, buf);
-                b = b < 0 ? -1 : tokmap_find(&map, buf, (size_t)b);
+                b = b < 0 ? -1 : gpt2_tokmap_find(&map, buf, (size_t)b);
             }
             if (a < 0 || b < 0) {
                 free(buf);
@@ -305,7 +248,7 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
     }
     ret = 0;
 out:
-    free(map.slot);
+    gpt2_tokmap_free(&map);
     free(tmp.tok);
     free(tmp.len);
     free(tmp.merges);

@@ -13,18 +13,7 @@
 #include "progress.h"
 #include "vocab.h"
 
-/* ---------------------------------------------------------------- errors */
-
-void gpt2_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *p = err; *p; p++) /* one line */
-        if (*p == '\n' || *p == '\r') *p = ' ';
-}
+/* ---------------------------------------------------------------- messages */
 
 void gpt2_shape_str(char *buf, size_t n, int ndim, const int64_t *ne)
 {

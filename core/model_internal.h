@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
+#include "file.h"
 #include "model.h"
 #include "outfile.h"
 
@@ -54,7 +56,6 @@ void gpt2_tensor_name_gguf(int id, char *buf, size_t n);
 int gpt2_tensor_id_gguf(const char *name, size_t len, int n_layer);
 
 /* ---- errors ---- */
-void gpt2_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* "[a, b]" or "[a]" */
 void gpt2_shape_str(char *buf, size_t n, int ndim, const int64_t *ne);
 
@@ -68,11 +69,6 @@ uint64_t gpt2_mem_available(void);
 /* Refuses (-1, err naming file and sizes) when need exceeds gpt2_mem_available(). */
 int gpt2_mem_check(uint64_t need, const char *file, char *err, size_t errlen);
 
-/* ---- files ---- */
-/* Maps a whole regular file read-only. Returns 0 or -1 with err naming the file. */
-int gpt2_map_file(const char *path, void **map, size_t *size, char *err, size_t errlen);
-/* Reads a whole (small) file into a NUL-terminated malloc'ed buffer; max bytes at most. */
-int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen);
 
 /* Places tensor id of m from file data src (type st) holding rows x cols elements: in place when
  * the type already fits and src is aligned, otherwise converted into model-owned memory. When

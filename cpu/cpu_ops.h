@@ -2,8 +2,8 @@
  *
  * Every kernel has a scalar twin that is always compiled; the dispatching entry points below pick
  * AVX-512, AVX2+FMA, NEON or scalar once (cpu_isa_detect) unless a test forces one (cpu_isa_force).
- * Activations are f32; weight matrices are f32 or f16, stored [out][in] (tensor.h); accumulation is
- * always f32. Every kernel is checked against a float64 reference in tests/test_<op>.c.
+ * Activations are f32; weight matrices are f32, f16, bf16 or a ggml block format (quant.h), stored
+ * [out][in] (tensor.h); accumulation is always f32. Every kernel is checked against a float64 reference in tests/test_<op>.c.
  */
 #ifndef VKG_CPU_OPS_H
 #define VKG_CPU_OPS_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/epilogue.h"
 #include "core/tensor.h"
 
 /* ---- instruction set selection ---- */
@@ -51,12 +52,12 @@ void cpu_embed(float *x, const vkg_tensor *wte, const vkg_tensor *wpe, const int
 void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
                    float eps);
 
-/* Epilogue applied to each output of a matmul, in this order. */
+/* Epilogue applied to each output of a matmul, in this order (the flags of core/epilogue.h). */
 typedef enum cpu_epilogue {
     CPU_EPI_NONE = 0,
-    CPU_EPI_BIAS = 1,      /* y += bias[o] */
-    CPU_EPI_GELU = 2,      /* y = gelu(y) (form from the gelu argument) */
-    CPU_EPI_RESIDUAL = 4,  /* y += y_old (the output buffer's prior content) */
+    CPU_EPI_BIAS = GPT2_EPI_BIAS,         /* y += bias[o] */
+    CPU_EPI_GELU = GPT2_EPI_GELU,         /* y = gelu(y) (form from the gelu argument) */
+    CPU_EPI_RESIDUAL = GPT2_EPI_RESIDUAL, /* y += y_old (the output buffer's prior content) */
 } cpu_epilogue;
 
 /* y[t][o] = epilogue(sum_i x[t][i] * W[o][i]) for t < n, o < W->ne[1], i < W->ne[0].
@@ -86,7 +87,8 @@ void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg
 /* Attention of a batched decode step: n rows, row t one new token of its own sequence whose cache
  * rows start at row_base[t] (its slot), at position row_pos[t]. Stores row t's K and V at cache row
  * row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
- * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). */
+ * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). Every K/V is stored before
+ * any row attends, so n rows of one slot at consecutive positions are cpu_attention's prompt chunk. */
 void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
                         int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
                         cpu_pool *pool);

@@ -8,12 +8,12 @@
  * sleep on a condition variable; the caller only touches the mutex when somebody sleeps.
  */
 #include "cpu_ops.h"
+#include "core/clock.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -91,13 +91,6 @@ int cpu_default_threads(void)
 #endif
 }
 
-static long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
 /* Claims and runs tasks of generation gen until none are left. */
 static void work(cpu_pool *p, uint32_t gen)
 {
@@ -125,13 +118,13 @@ static void *worker_main(void *arg)
     uint32_t seen = 0;
     for (;;) {
         /* wait for a new generation: spin, then sleep */
-        long t0 = now_ns();
+        int64_t t0 = gpt2_clock_ns();
         unsigned spins = 0;
         for (;;) {
             if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return NULL;
             if ((uint32_t)(__atomic_load_n(&p->counter, __ATOMIC_ACQUIRE) >> 32) != seen) break;
             CPU_RELAX();
-            if ((++spins & 255) == 0 && now_ns() - t0 > SPIN_NS) {
+            if ((++spins & 255) == 0 && gpt2_clock_ns() - t0 > SPIN_NS) {
                 pthread_mutex_lock(&p->mu);
                 __atomic_fetch_add(&p->sleeping, 1, __ATOMIC_SEQ_CST);
                 while (!__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) &&
@@ -139,7 +132,7 @@ static void *worker_main(void *arg)
                     pthread_cond_wait(&p->cv, &p->mu);
                 __atomic_fetch_sub(&p->sleeping, 1, __ATOMIC_SEQ_CST);
                 pthread_mutex_unlock(&p->mu);
-                t0 = now_ns();
+                t0 = gpt2_clock_ns();
             }
         }
         seen = (uint32_t)(__atomic_load_n(&p->counter, __ATOMIC_ACQUIRE) >> 32);

@@ -28,13 +28,6 @@
 #include "cli.h"
 #include "vkgpt2.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static double cpu_ms(void)
 {
     struct rusage ru;
@@ -81,12 +74,12 @@ static void csv_field(const char *s)
 static void json_model_fields(const bench_model *bm, vkg_session *s, int threads)
 {
     printf("\"model\": ");
-    cli_json_string(stdout, bm->name, strlen(bm->name));
+    vkg_json_string(stdout, bm->name, strlen(bm->name));
     printf(", \"params\": %.0f, \"format\": ", bm->params);
-    cli_json_string(stdout, bm->info.format, strlen(bm->info.format));
+    vkg_json_string(stdout, bm->info.format, strlen(bm->info.format));
     printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", \"device\": ",
            bm->info.n_vocab, bm->info.weight_type, bm->info.weights_bytes, vkg_session_backend(s));
-    cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
+    vkg_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
     printf(", \"threads\": %d", threads);
 }
 
@@ -400,13 +393,13 @@ int cmd_bench(int argc, char **argv, int first)
         else if (!strcmp(a, "--prompt-len")) { if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2; }
         else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &sp.device)) return 2; }
         else if (!strcmp(a, "--kv")) {
-            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v); return 2; }
-            sp.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
+            int k;
+            if (cli_choose(a, v, cli_kv_types, &k)) return 2;
+            sp.kv = (vkg_kv_type)k;
         } else if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "cpu")) sp.backend = VKG_BACKEND_CPU;
-            else if (!strcmp(v, "vulkan")) sp.backend = VKG_BACKEND_VULKAN;
-            else if (!strcmp(v, "auto")) sp.backend = VKG_BACKEND_AUTO;
-            else { fprintf(stderr, "vkgpt2: --backend: '%s' is not auto, cpu or vulkan\n", v); return 2; }
+            int b;
+            if (cli_choose(a, v, cli_backends, &b)) return 2;
+            sp.backend = (vkg_backend)b;
         } else {
             fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 bench --help)\n", a);
             return 2;
@@ -468,12 +461,12 @@ int cmd_bench(int argc, char **argv, int first)
         vkg_stats st = {0};
         for (int r = 0; r < repeats; r++) {
             vkg_session_reset(s);
-            double c0 = cpu_ms(), w0 = now_ms(), h0 = thread_cpu_ms();
+            double c0 = cpu_ms(), w0 = vkg_now_ms(), h0 = thread_cpu_ms();
             if (vkg_generate(s, prompt, (size_t)prompt_len, &gp, NULL, NULL, NULL, NULL, &st, err, sizeof err)) {
                 fprintf(stderr, "vkgpt2: %s\n", err);
                 goto out;
             }
-            double wall = now_ms() - w0, cpu = cpu_ms() - c0;
+            double wall = vkg_now_ms() - w0, cpu = cpu_ms() - c0;
             ms[r] = st.decode_ms_per_token;
             /* The calling thread's CPU time over every step of the run, per step. */
             host_ms += (thread_cpu_ms() - h0) / (st.decode_tokens + 1) / repeats;
