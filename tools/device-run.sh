@@ -280,6 +280,7 @@ for f in "$res"/profile-*.json; do
 done
 printf '# vkgpt2 on %s\n\n' "$(grep -m1 -i 'device 0\|^ *name' "$res/devices.txt" 2>/dev/null | sed 's/^ *//')" \
     >"$out/PERFORMANCE-device.md"
+mkdir -p "$res/img"
 if [ -n "$docs" ]; then
     # shellcheck disable=SC2086
     step perfdoc perfdoc.txt "$PERFDOC" --doc "$out/PERFORMANCE-device.md" --img "$res/img" --force $docs
