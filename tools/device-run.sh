@@ -29,6 +29,8 @@ usage: sh tools/device-run.sh --pack [--build DIR]
                  tests take the best device
   --sizes LIST   the f16 models to bench (default 124M,355M,774M,1558M; --quick: 124M)
   -n TOKENS      decode tokens per bench repeat (default 64, --quick 32)
+  --prompt-lens L  prompt lengths of the benches (default 128,512; the first for every model, the
+                 others for the first model, or every model in a full run)
   --out DIR      where results go (default $OUT, else ./device-run-out)
   --build DIR    the binaries (default: .devrun/pack.tar.gz unpacked when it exists, else build)
 Exit status: 0 when every step passed, 1 when one failed (summary.txt says which), 2 on bad
@@ -36,13 +38,14 @@ arguments.
 EOF
 }
 
-pack=0 quick=0 device="" sizes="" ntok="" out="${OUT:-}" bdir=""
+pack=0 quick=0 device="" sizes="" ntok="" out="${OUT:-}" bdir="" plens="128 512"
 while [ $# -gt 0 ]; do
     case "$1" in
     --pack) pack=1 ;;
     --quick) quick=1 ;;
     --device) [ $# -ge 2 ] || { echo "device-run.sh: --device needs a value" >&2; exit 2; }; device="$2"; shift ;;
     --sizes) [ $# -ge 2 ] || { echo "device-run.sh: --sizes needs a value" >&2; exit 2; }; sizes="$2"; shift ;;
+    --prompt-lens) [ $# -ge 2 ] || { echo "device-run.sh: --prompt-lens needs a value" >&2; exit 2; }; plens=$(echo "$2" | tr ',' ' '); shift ;;
     -n) [ $# -ge 2 ] || { echo "device-run.sh: -n needs a value" >&2; exit 2; }; ntok="$2"; shift ;;
     --out) [ $# -ge 2 ] || { echo "device-run.sh: --out needs a value" >&2; exit 2; }; out="$2"; shift ;;
     --build) [ $# -ge 2 ] || { echo "device-run.sh: --build needs a value" >&2; exit 2; }; bdir="$2"; shift ;;
@@ -226,13 +229,14 @@ bench() { # NAME FILE MODEL ARGS...
 }
 first=""
 prompt=$(head -c 300 "$root/README.md" | tr -s "\n#" "  ")   # about 100-150 tokens of text
+p1=${plens%% *}
 for sz in $(echo "$sizes" | tr ',' ' '); do
     synth "$sz" f16 || continue
+    for pl in $plens; do
+        [ "$pl" = "$p1" ] || [ -z "$first" ] || [ "$quick" = 0 ] || continue
+        bench "bench $sz f16 prompt $pl" "bench-$sz-f16-p$pl.json" "$m/$sz-f16.bin" --prompt-len "$pl"
+    done
     [ -n "$first" ] || first="$sz"
-    bench "bench $sz f16 prompt 128" "bench-$sz-f16-p128.json" "$m/$sz-f16.bin" --prompt-len 128
-    if [ "$sz" = 124M ] || [ "$quick" = 0 ]; then
-        bench "bench $sz f16 prompt 512" "bench-$sz-f16-p512.json" "$m/$sz-f16.bin" --prompt-len 512
-    fi
 done
 if [ -n "$first" ]; then
     b="$m/$first-f16.bin"
@@ -247,19 +251,19 @@ if [ "$quick" = 0 ] && [ -f "$m/$last-f16.bin" ] && [ "$last" != "$first" ]; the
     step "profile $last f16" "profile-$last-f16.json" "$VKGPT2" -m "$m/$last-f16.bin" $dev --backend vulkan \
         -s 1 -n "$ntok" --ignore-eos --profile --json -p "$prompt"
 fi
-case ",$sizes," in *,124M,*)
-    if [ "$quick" = 0 ] && synth 124M f32; then
-        bench "bench 124M f32" bench-124M-f32.json "$m/124M-f32.bin" --prompt-len 128
+# the first size (124M by default) in f32 and block formats
+if [ -n "$first" ]; then
+    if [ "$quick" = 0 ] && synth "$first" f32; then
+        bench "bench $first f32" "bench-$first-f32.json" "$m/$first-f32.bin" --prompt-len "$p1"
     fi
     for q in q8_0 q4_0; do
         [ "$quick" = 1 ] && [ "$q" = q4_0 ] && continue
-        src="$m/124M-f32.bin"
-        [ -f "$src" ] || src="$m/124M-f16.bin"
-        step "quantize 124M $q" "quantize-124M-$q.txt" "$VKGPT2" quantize "$src" "$m/124M-$q.bin" "$q" &&
-            bench "bench 124M $q" "bench-124M-$q.json" "$m/124M-$q.bin" --prompt-len 128
+        src="$m/$first-f32.bin"
+        [ -f "$src" ] || src="$m/$first-f16.bin"
+        step "quantize $first $q" "quantize-$first-$q.txt" "$VKGPT2" quantize "$src" "$m/$first-$q.bin" "$q" &&
+            bench "bench $first $q" "bench-$first-$q.json" "$m/$first-$q.bin" --prompt-len "$p1"
     done
-    ;;
-esac
+fi
 if [ "$quick" = 1 ]; then
     step "bench kernels 124M" kernels.json "$VKGPT2" bench kernels --backend vulkan $dev --sizes 124M -r 3 --json
 else
@@ -276,6 +280,7 @@ for f in "$res"/profile-*.json; do
 done
 printf '# vkgpt2 on %s\n\n' "$(grep -m1 -i 'device 0\|^ *name' "$res/devices.txt" 2>/dev/null | sed 's/^ *//')" \
     >"$out/PERFORMANCE-device.md"
+mkdir -p "$res/img"
 if [ -n "$docs" ]; then
     # shellcheck disable=SC2086
     step perfdoc perfdoc.txt "$PERFDOC" --doc "$out/PERFORMANCE-device.md" --img "$res/img" --force $docs
