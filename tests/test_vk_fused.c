@@ -5,7 +5,11 @@
  *   - the same with the rows taken from the embedding (embed + layernorm + matvec), which also
  *     writes the embedded rows;
  *   - the one-dispatch decode attention (splits combined by the last workgroup of each head) over
- *     contexts of one split and of many, replayed, in batched steps, leaving its counters zero. */
+ *     contexts of one split and of many, replayed, in batched steps, leaving its counters zero;
+ *   - whole steps of a synthetic model: the fused plan's logits against the unfused plan's
+ *     (VKGPT2_FUSE=0) at 1e-5 on f32, the same greedy ids, batched steps, dispatch counts. */
+#include "core/backend.h"
+#include "core/synth.h"
 #include "cpu/quant.h"
 #include "test_vk_common.h"
 
@@ -385,3 +389,110 @@ Test(vk_fused, decode_attention)
     }
     vkt_close(&t);
 }
+
+/* ---- the whole step: the fused plan against the unfused one (VKGPT2_FUSE=0) ---- */
+
+static gpt2_backend *vk_backend_fused(const gpt2_model *m, bool fuse, vkg_dtype kv)
+{
+    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 32, .kv_type = kv, .device = -1, .n_slots = 3};
+    char err[512];
+    if (fuse) unsetenv("VKGPT2_FUSE");
+    else setenv("VKGPT2_FUSE", "0", 1);
+    gpt2_backend *b = gpt2_backend_vk_create(m, &bp, err, sizeof err);
+    unsetenv("VKGPT2_FUSE");
+    if (!b) cr_skip_test("no Vulkan backend: %s", err);
+    return b;
+}
+
+/* Worst |a-b| / (|b| + rms(b)). */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double rms = 0, worst = 0;
+    for (size_t i = 0; i < n; i++) rms += (double)b[i] * b[i];
+    rms = sqrt(rms / (double)n);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + rms);
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
+{
+    gpt2_synth_params sp;
+    gpt2_synth_defaults(&sp);
+    sp.wtype = wt;
+    sp.seed = 14;
+    char err[512];
+    gpt2_model m;
+    cr_assert_eq(gpt2_synth(&m, &sp, err, sizeof err), 0, "%s", err);
+    int V = m.hp.n_vocab, L = m.hp.n_layer;
+    enum { PROMPT = 20, STEPS = 6, GEN = 80 };
+    int32_t ids[PROMPT];
+    for (int i = 0; i < PROMPT; i++) ids[i] = (int32_t)((i * 37 + 11) % V);
+    gpt2_backend *be[2] = {vk_backend_fused(&m, true, kv), vk_backend_fused(&m, false, kv)};
+    const char *tn = vkg_dtype_name(wt);
+
+    /* the last row's logits of a short prompt (fused: 8 tokens fit the matvec) and of a long one
+     * (tiled: the unfused kernels), then of one-token steps crossing the first split (n_ctx 128:
+     * two of 64 keys) */
+    float *lg[2];
+    for (int k = 0; k < 2; k++) {
+        lg[k] = malloc((size_t)(2 + STEPS) * V * sizeof(float));
+        cr_assert_eq(be[k]->eval(be[k], ids, 8, 0, false, lg[k], NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(be[k]->eval(be[k], ids, PROMPT, 0, false, lg[k] + V, NULL, err, sizeof err), 0, "%s", err);
+        for (int i = 0; i < STEPS; i++) {
+            int pos = i < 3 ? PROMPT + i : 60 + i;   /* the cache rows between hold the prompt's */
+            cr_assert_eq(be[k]->eval(be[k], &ids[i], 1, pos, false, lg[k] + (size_t)(2 + i) * V, NULL, err,
+                                     sizeof err), 0, "%s", err);
+        }
+    }
+    double e = rel_err(lg[0], lg[1], (size_t)(2 + STEPS) * V);
+    cr_expect_lt(e, tol, "%s: fused vs unfused logits: relative error %.3g", tn, e);
+    cr_log_info("%s KV %s: worst relative logit error, fused vs unfused: %.3g\n", tn, vkg_dtype_name(kv), e);
+
+    /* greedy: 80 tokens from the prompt (past both splits), the same ids */
+    int32_t seq[2][PROMPT + GEN];
+    for (int k = 0; k < 2; k++) {
+        memcpy(seq[k], ids, sizeof ids);
+        int32_t next;
+        cr_assert_eq(be[k]->eval(be[k], seq[k], PROMPT, 0, false, NULL, &next, err, sizeof err), 0, "%s", err);
+        for (int i = PROMPT; i < PROMPT + GEN; i++) {
+            seq[k][i] = next;
+            if (i + 1 < PROMPT + GEN)
+                cr_assert_eq(be[k]->eval(be[k], &seq[k][i], 1, i, false, NULL, &next, err, sizeof err), 0,
+                             "%s", err);
+        }
+    }
+    for (int i = PROMPT; i < PROMPT + GEN; i++)
+        cr_expect_eq(seq[0][i], seq[1][i], "%s token %d: fused %d, unfused %d", tn, i, seq[0][i], seq[1][i]);
+
+    /* the greedy one-token step: per layer 5 dispatches (LN+QKV, attention, proj, LN+FC, FC2),
+     * then LN_f+LM head and the argmax; unfused 8 per layer, embed, ln_f, LM head, argmax */
+    cr_expect_eq(be[0]->counters.dispatches_per_token, (uint64_t)(5 * L + 2), "%s: fused dispatches %llu", tn,
+                 (unsigned long long)be[0]->counters.dispatches_per_token);
+    cr_expect_eq(be[0]->counters.barriers_per_token, (uint64_t)(5 * L + 1), "%s: fused barriers", tn);
+    cr_expect_eq(be[1]->counters.dispatches_per_token, (uint64_t)(8 * L + 4), "%s: unfused dispatches", tn);
+
+    /* a batched decode step: 3 sequences in 3 slots at different positions, every row's logits */
+    int slot[3] = {0, 1, 2}, pos[3] = {PROMPT + GEN - 1, 3, 70};
+    int32_t rid[3] = {seq[0][PROMPT + GEN - 1], 5, 9};
+    float *br[2];
+    for (int k = 0; k < 2; k++) {
+        br[k] = malloc((size_t)3 * V * sizeof(float));
+        cr_assert_eq(be[k]->eval_rows(be[k], rid, slot, pos, 3, br[k], NULL, err, sizeof err), 0, "%s", err);
+    }
+    e = rel_err(br[0], br[1], (size_t)3 * V);
+    cr_expect_lt(e, tol, "%s: batched step, fused vs unfused logits: relative error %.3g", tn, e);
+    for (int k = 0; k < 2; k++) {
+        cr_expect_eq(be[k]->counters.validation_messages, 0);
+        be[k]->destroy(be[k]);
+        free(lg[k]);
+        free(br[k]);
+    }
+    gpt2_model_free(&m);
+}
+
+Test(vk_fused, whole_step_f32, .timeout = 300) { whole_step(VKG_F32, VKG_F32, 1e-5); }
+/* f16 weights and cache: the same arithmetic on the same rounded values, summed in other orders */
+Test(vk_fused, whole_step_f16, .timeout = 300) { whole_step(VKG_F16, VKG_F16, 1e-4); }
