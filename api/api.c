@@ -3,15 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "vkgpt2.h"
 
-#include "cpu/cpu_ops.h"
-#include "vkengine/vk_engine.h"
-
 #include "core/backend.h"
 #include "core/format_gguf.h"
+#include "core/json.h"
 #include "core/model.h"
 #include "core/notice.h"
 #include "core/outfile.h"
@@ -21,13 +18,7 @@
 #include "core/synth.h"
 #include "core/tokenizer.h"
 #include "core/vocab.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#include "core/clock.h"
 
 /* ---- models ---- */
 
@@ -121,15 +112,10 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
                                * CPU kernels; a --device the user names is still used */
                               .skip_cpu_device = p->backend == VKG_BACKEND_AUTO && p->device < 0 &&
                                                  !(p->device_name && *p->device_name)};
-    bool forced[GPT2_OP_COUNT] = {0};
-    if (p->backend != VKG_BACKEND_CPU && gpt2_parse_cpu_ops(bp.cpu_ops, forced, err, errlen)) {
-        vkg_session_free(s); /* a typo in the variable is the user's error, not a missing GPU */
-        return NULL;
-    }
     if (p->backend != VKG_BACKEND_CPU && p->device >= 0) {
         /* A device index the caller named must exist, whatever the backend would fall back to. */
         char why[512];
-        int n_dev = vk_count_devices(why, sizeof why);
+        int n_dev = gpt2_backend_vk_count_devices(why, sizeof why);
         if (n_dev < 0 || p->device >= n_dev) {
             if (n_dev <= 0)
                 snprintf(err, errlen, "Vulkan device %d does not exist (%s)", p->device,
@@ -146,19 +132,22 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     s->want = p->backend;
     if (p->backend != VKG_BACKEND_CPU) {
         char why[512];
-        s->be = gpt2_backend_vk_create(&m->m, &bp, why, sizeof why);
-        if (!s->be && (p->backend == VKG_BACKEND_VULKAN || (p->device_name && *p->device_name))) {
-            /* a device the caller named is used or is an error, never silently replaced */
-            snprintf(err, errlen, "vulkan backend: %s", why);
+        gpt2_backend_why reason;
+        s->be = gpt2_backend_vk_create(&m->m, &bp, &reason, why, sizeof why);
+        if (!s->be && (p->backend == VKG_BACKEND_VULKAN || (p->device_name && *p->device_name) ||
+                       reason == GPT2_WHY_BAD_PARAMS)) {
+            /* a device the caller named is used or is an error, never silently replaced; a typo
+             * in VKGPT2_CPU_OPS is the user's error, not a missing GPU */
+            snprintf(err, errlen, "%s%s", reason == GPT2_WHY_BAD_PARAMS ? "" : "vulkan backend: ", why);
             vkg_session_free(s);
             return NULL;
         }
-        if (!s->be && bp.skip_cpu_device && strstr(why, "runs on the CPU")) {
+        if (!s->be && reason == GPT2_WHY_CPU_DEVICE) {
             /* Expected on GPU-less machines: the timing report names the backend; -v says why. */
             if (p->verbose)
                 vkg_notice(VKG_NOTICE_INFO, "%s; using the faster CPU backend (asking for the Vulkan "
                            "backend or naming the device uses it)", why);
-        } else if (!s->be && strstr(why, "memory")) /* a device, but too small or out of memory */
+        } else if (!s->be && reason == GPT2_WHY_NO_MEMORY) /* a device, but too small or out of memory */
             vkg_notice(VKG_NOTICE_WARNING, "the Vulkan device cannot hold the model (%s); running on the CPU", why);
         else if (!s->be)
             vkg_notice(VKG_NOTICE_WARNING, "no Vulkan device (%s); running on the CPU", why);
@@ -168,7 +157,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
     if (!s->be && p->kv == VKG_KV_AUTO) bp.kv_type = VKG_F32;
     s->bp = bp;
     if (s->be && p->kv == VKG_KV_AUTO) s->bp.kv_type = VKG_F32; /* for a later move to the CPU */
-    if (!s->be) s->be = gpt2_backend_cpu_create(&m->m, &bp, err, errlen);
+    if (!s->be) s->be = gpt2_backend_cpu_create(&m->m, &bp, NULL, err, errlen);
     if (!s->be) {
         vkg_session_free(s);
         return NULL;
@@ -196,14 +185,14 @@ int vkg_session_n_past(const vkg_session *s) { return s->n_past; }
  * context, so the step that failed can be run again. Returns 0, or -1 leaving err as it was. */
 int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
 {
-    if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || !strcmp(s->be->name, "cpu")) return -1;
+    if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || s->be->kind == GPT2_BACKEND_CPU) return -1;
     if (s->batch_active)
         vkg_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU, each live sequence re-evaluated", err);
     else
         vkg_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU from the %d tokens in the context", err,
                 s->n_past);
     char why[512];
-    gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, why, sizeof why);
+    gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, NULL, why, sizeof why);
     if (!cpu) {
         snprintf(err, errlen, "the Vulkan device failed and no CPU backend could take over: %s", why);
         return -1;
@@ -217,15 +206,19 @@ int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
     for (int i = 0; i < s->n_past; i += nb) {
         int step = s->n_past - i < nb ? s->n_past - i : nb;
         int32_t dummy;
-        if (cpu->eval(cpu, s->history + i, step, i, false, NULL, &dummy, err, errlen)) return -1;
+        if (gpt2_backend_eval_seq(cpu, 0, s->history + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL,
+                                  0, err, errlen))
+            return -1;
     }
     return 0;
 }
 
 /* Runs n tokens through the backend in steps of n_batch. logits: all rows, or NULL; the last row
- * always lands in s->logits when want_last. */
+ * always lands in s->logits when want_last. pick (when not NULL and neither logits nor want_last):
+ * the last chunk's draw with sp (which the backend's can_draw accepts) at index draw. */
 static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logits, bool want_last,
-                       int32_t *argmax, char *err, size_t errlen)
+                       int32_t *pick, const gpt2_sampler_params *sp, uint64_t draw, char *err,
+                       size_t errlen)
 {
     const gpt2_hparams *hp = &s->model->m.hp;
     if ((size_t)s->n_past + n > (size_t)hp->n_ctx) {
@@ -240,13 +233,18 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         float *out = logits ? logits + i * (size_t)hp->n_vocab : (last && want_last ? s->logits : NULL);
         gpt2_prof_step_begin(s->prof, step, s->n_past); /* no-op without a profile */
         /* Chunks before the last bring back nothing: the backends stop them before the LM head. */
-        int32_t *am = last ? argmax : NULL;
-        /* The step run again after a move to the CPU also leaves its last row in s->logits: the
-         * new backend may not draw as the old one did (vkg_generate's sampler then takes over). */
-        if (s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL, out, am, err, errlen) &&
+        int32_t *am = last ? pick : NULL;
+        gpt2_step_out what = logits ? GPT2_STEP_ALL : out ? GPT2_STEP_LAST : am ? GPT2_STEP_SAMPLE : GPT2_STEP_NONE;
+        /* The step run again after a move to the CPU also leaves its last row in s->logits (with
+         * its argmax in the pick): the new backend may not draw as the old one did (vkg_generate's
+         * sampler then takes over). */
+        float *again = out ? out : last ? s->logits : NULL;
+        gpt2_step_out what_again = logits ? GPT2_STEP_ALL : again ? GPT2_STEP_LAST : GPT2_STEP_NONE;
+        if (gpt2_backend_eval_seq(s->be, 0, ids + i, step, s->n_past, what, out, am, sp, draw, err,
+                                  errlen) &&
             (vkg_session_move_to_cpu(s, err, errlen) ||
-             s->be->eval(s->be, ids + i, step, s->n_past, logits != NULL,
-                         out ? out : last ? s->logits : NULL, am, err, errlen)))
+             gpt2_backend_eval_seq(s->be, 0, ids + i, step, s->n_past, what_again, again, am, NULL, 0,
+                                   err, errlen)))
             return -1;
         gpt2_prof_step_end(s->prof);
         memcpy(s->history + s->n_past, ids + i, (size_t)step * sizeof *ids);
@@ -260,7 +258,7 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
 int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, char *err, size_t errlen)
 {
     if (n_ids == 0) return 0;
-    return eval_tokens(s, ids, n_ids, logits, true, NULL, err, errlen);
+    return eval_tokens(s, ids, n_ids, logits, true, NULL, NULL, 0, err, errlen);
 }
 
 /* ---- generation ---- */
@@ -268,7 +266,7 @@ int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, ch
 void vkg_session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
 {
     st->decode_ms_per_token = st->decode_tokens ? st->decode_ms / st->decode_tokens : 0;
-    st->total_ms = now_ms() - t0_ms;
+    st->total_ms = gpt2_clock_ms() - t0_ms;
     st->weights_bytes = s->be->weights_bytes;
     st->kv_bytes = s->be->kv_bytes;
     st->scratch_bytes = s->be->scratch_bytes;
@@ -280,7 +278,7 @@ void vkg_session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
     st->dispatches_per_token = c->dispatches_per_token;
     st->barriers_per_token = c->barriers_per_token;
     st->readback_bytes_per_token = c->readback_bytes_last;
-    st->device_memory_bytes = strcmp(s->be->name, "cpu") ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
+    st->device_memory_bytes = s->be->kind != GPT2_BACKEND_CPU ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
 }
 
 vkg_sample_params vkg_sample_defaults(void)
@@ -296,7 +294,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
 {
     const gpt2_model *gm = &s->model->m;
     const gpt2_hparams *hp = &gm->hp;
-    double t0 = now_ms();
+    double t0 = gpt2_clock_ms();
     vkg_stats st = {0};
     int32_t eot = gm->vocab.eot;
     int rc = -1;
@@ -332,30 +330,30 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
                               .seed = p->seed};
     /* The backend draws on its own when it can (the GPU then returns 4 bytes per token); else it
      * hands over the logits and the host sampler draws. */
-    bool need_logits = !s->be->set_pick(s->be, &sp, 0);
+    bool need_logits = !s->be->can_draw(s->be, &sp);
     sampler = gpt2_sampler_create(&sp, hp->n_vocab);
     gen = malloc(((size_t)n_predict + 1) * sizeof *gen);
     if (!sampler || !gen) { snprintf(err, errlen, "out of memory"); goto out; }
 
     /* Prompt. */
     int32_t next = -1;
-    double t = now_ms();
+    double t = gpt2_clock_ms();
     int moves = s->n_moves;
     if (n_prompt && eval_tokens(s, prompt, n_prompt, NULL, need_logits, need_logits ? NULL : &next,
-                                err, errlen))
+                                &sp, 0, err, errlen))
         goto out;
     /* Moved to the CPU: it draws by itself only greedily; otherwise sample here from now on. */
-    if (s->n_moves != moves && !need_logits) need_logits = !s->be->set_pick(s->be, &sp, 0);
+    if (s->n_moves != moves && !need_logits) need_logits = !s->be->can_draw(s->be, &sp);
     st.prompt_tokens = (int)n_prompt;
-    st.prompt_ms = now_ms() - t;
+    st.prompt_ms = gpt2_clock_ms() - t;
 
     /* Decode: pick, emit, evaluate the pick, repeat. */
     for (int i = 0; i < n_predict; i++) {
         if (need_logits) {
-            t = now_ms();
+            t = gpt2_clock_ms();
             next = gpt2_sampler_pick(sampler, s->logits, s->history, s->n_past, (uint64_t)i);
-            st.sample_ms += now_ms() - t;
-            if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (now_ms() - t) * 1e3, 0, 0);
+            st.sample_ms += gpt2_clock_ms() - t;
+            if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (gpt2_clock_ms() - t) * 1e3, 0, 0);
         }
         if (next == eot && !p->ignore_eos) { st.hit_eos = true; break; }
         gen[n_gen++] = next;
@@ -370,13 +368,13 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             st.hit_context_end = true;
             break;
         }
-        if (!need_logits) s->be->set_pick(s->be, &sp, (uint64_t)i + 1);
-        t = now_ms();
+        t = gpt2_clock_ms();
         moves = s->n_moves;
-        if (eval_tokens(s, &next, 1, NULL, need_logits, need_logits ? NULL : &next, err, errlen))
+        if (eval_tokens(s, &next, 1, NULL, need_logits, need_logits ? NULL : &next, &sp,
+                        (uint64_t)i + 1, err, errlen))
             goto out;
-        if (s->n_moves != moves && !need_logits) need_logits = !s->be->set_pick(s->be, &sp, (uint64_t)i + 1);
-        st.decode_ms += now_ms() - t;
+        if (s->n_moves != moves && !need_logits) need_logits = !s->be->can_draw(s->be, &sp);
+        st.decode_ms += gpt2_clock_ms() - t;
         st.decode_tokens++;
     }
     if (s->n_past >= hp->n_ctx && (int)n_gen < p->n_predict && !st.hit_eos) {
@@ -395,7 +393,6 @@ out:
     st.decode_steps = st.decode_tokens;
     vkg_session_fill_stats(s, &st, t0);
     if (stats) *stats = st;
-    s->be->set_pick(s->be, NULL, 0); /* later evals pick greedily again */
     gpt2_stream_free(&stream);
     gpt2_sampler_free(sampler);
     if (rc == 0 && out_ids) {
@@ -488,17 +485,18 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
 
 const char *vkg_version(void) { return VKG_VERSION; }
 
+void vkg_json_string(void *file, const char *s, size_t len) { json_write_string(file, s, len); }
+
 int vkg_list_devices(void *file, char *err, size_t errlen)
 {
-    return vk_list_devices(file, err, errlen);
+    return gpt2_backend_vk_list_devices(file, err, errlen);
 }
+
+int vkg_default_threads(void) { return gpt2_backend_cpu_default_threads(); }
 
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
 {
-    cpu_pool *p = cpu_pool_create(n_threads);
-    double gbs = cpu_measure_bandwidth_gbs(p, bytes);
-    cpu_pool_destroy(p);
-    return gbs;
+    return gpt2_backend_cpu_bandwidth(n_threads, bytes);
 }
 
 /* ---- profiling ---- */
@@ -523,7 +521,7 @@ int vkg_session_profile(vkg_session *s, char *err, size_t errlen)
     return 0;
 }
 
-double vkg_now_ms(void) { return now_ms(); }
+double vkg_now_ms(void) { return gpt2_clock_ms(); }
 
 void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1_ms)
 {

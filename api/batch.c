@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vkgpt2.h"
 
@@ -25,6 +24,7 @@
 #include "core/sampler.h"
 #include "session.h"
 #include "core/tokenizer.h"
+#include "core/clock.h"
 
 enum { SEQ_WAITING, SEQ_LIVE, SEQ_DONE };
 
@@ -50,13 +50,6 @@ typedef struct slot_state {
     const int32_t *tokens;      /* not owned: a sequence's prompt */
     int len;
 } slot_state;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
 {
@@ -87,18 +80,15 @@ static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, c
     dst->tokens = ids;
     dst->len = have;
     int nb = be->params.n_batch;
-    be->slot = slot;
     for (int i = have; i < n; i += nb) {
         int step = n - i < nb ? n - i : nb;
         int32_t dummy;
-        if (be->eval(be, ids + i, step, i, false, NULL, &dummy, err, errlen)) {
-            be->slot = 0;
+        if (gpt2_backend_eval_seq(be, slot, ids + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0,
+                                  err, errlen))
             return -1;
-        }
         dst->len = i + step;
         st->prompt_tokens += step;
     }
-    be->slot = 0;
     return 0;
 }
 
@@ -124,6 +114,14 @@ static int recover(vkg_session *s, seq_state *q, size_t n_seqs, slot_state *slot
     return 0;
 }
 
+/* Whether the backend can draw every one of n rows itself. */
+static bool rows_drawable(const gpt2_backend *be, const gpt2_sampler_params *const *sp, int n)
+{
+    for (int r = 0; r < n; r++)
+        if (!be->can_draw(be, sp[r])) return false;
+    return true;
+}
+
 static void finish(seq_state *q, int idx, slot_state *slots, vkg_batch_cb cb, void *user, double t0)
 {
     const char *piece;
@@ -134,7 +132,7 @@ static void finish(seq_state *q, int idx, slot_state *slots, vkg_batch_cb cb, vo
     slots[q->slot].owner = -1;
     q->res.n_ids = (size_t)q->n_gen;
     q->res.decode_ms_per_token = q->res.decode_tokens ? q->res.decode_ms / q->res.decode_tokens : 0;
-    q->res.total_ms = now_ms() - t0;
+    q->res.total_ms = gpt2_clock_ms() - t0;
 }
 
 int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs, int n_parallel,
@@ -144,7 +142,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     const gpt2_model *gm = &s->model->m;
     const gpt2_hparams *hp = &gm->hp;
     const int V = hp->n_vocab, n_ctx = hp->n_ctx;
-    double t0 = now_ms();
+    double t0 = gpt2_clock_ms();
     vkg_stats st = {0};
     int32_t eot = gm->vocab.eot;
     int rc = -1;
@@ -164,19 +162,18 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     seq_state *q = calloc(n_seqs, sizeof *q);
     slot_state *slots = calloc((size_t)n_slots, sizeof *slots);
     int32_t *ids = malloc((size_t)max_rows * sizeof *ids), *picks = malloc((size_t)max_rows * sizeof *picks);
-    int *row_slot = malloc((size_t)max_rows * sizeof *row_slot), *row_pos = malloc((size_t)max_rows * sizeof *row_pos);
+    gpt2_row *rows = malloc((size_t)max_rows * sizeof *rows);
     int *row_seq = malloc((size_t)max_rows * sizeof *row_seq);
     const gpt2_sampler_params **row_sp = malloc((size_t)max_rows * sizeof *row_sp);
     uint64_t *row_step = malloc((size_t)max_rows * sizeof *row_step);
     float *logits = NULL;
-    if (!q || !slots || !ids || !picks || !row_slot || !row_pos || !row_seq || !row_sp || !row_step) {
+    if (!q || !slots || !ids || !picks || !rows || !row_seq || !row_sp || !row_step) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
     for (int k = 0; k < n_slots; k++) slots[k].owner = -1;
     s->batch_active = true;
     s->n_past = 0; /* slot 0 is about to be overwritten */
-    s->be->set_pick(s->be, NULL, 0);
 
     /* Sequences: prompts, limits, samplers. */
     for (size_t i = 0; i < n_seqs; i++) {
@@ -237,14 +234,14 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
                 k--; /* the slot is free again */
                 continue;
             }
-            double t = now_ms();
+            double t = gpt2_clock_ms();
             if (fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared, &st,
                           err, errlen) &&
                 (!s->be->failed || recover(s, q, n_seqs, slots, n_parallel, err, errlen) ||
                  fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared,
                            &st, err, errlen)))
                 goto out;
-            x->res.prompt_ms = now_ms() - t;
+            x->res.prompt_ms = gpt2_clock_ms() - t;
             st.prompt_ms += x->res.prompt_ms;
             x->state = SEQ_LIVE;
             slots[k].owner = idx;
@@ -260,30 +257,34 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             if (o < 0) continue;
             seq_state *x = &q[o];
             row_seq[n] = o;
-            row_slot[n] = k;
-            row_pos[n] = x->n_hist - 1;
+            rows[n] = (gpt2_row){.slot = k, .pos = x->n_hist - 1};
             ids[n] = x->hist[x->n_hist - 1];
             row_sp[n] = &x->sp;
             row_step[n] = (uint64_t)x->n_gen;
             n++;
         }
-        bool on_device = s->be->set_pick_rows(s->be, row_sp, row_step, n);
+        /* The backend draws every row itself, or hands back every row's logits. */
+        bool on_device = rows_drawable(s->be, row_sp, n);
         if (!on_device && !logits) {
             logits = malloc((size_t)max_rows * V * sizeof *logits);
             if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
         }
-        double t = now_ms();
-        if (s->be->eval_rows(s->be, ids, row_slot, row_pos, n, on_device ? NULL : logits, picks, err, errlen)) {
+        double t = gpt2_clock_ms();
+        gpt2_step step = {.n = n, .ids = ids, .rows = rows, .sample = row_sp, .draw = row_step,
+                          .out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL, .logits = logits,
+                          .picks = picks};
+        if (s->be->eval(s->be, &step, err, errlen)) {
             if (!s->be->failed || recover(s, q, n_seqs, slots, n_parallel, err, errlen)) goto out;
-            on_device = s->be->set_pick_rows(s->be, row_sp, row_step, n);
+            on_device = rows_drawable(s->be, row_sp, n);
             if (!on_device && !logits) {
                 logits = malloc((size_t)max_rows * V * sizeof *logits);
                 if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
             }
-            if (s->be->eval_rows(s->be, ids, row_slot, row_pos, n, on_device ? NULL : logits, picks, err, errlen))
-                goto out;
+            step.out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL;
+            step.logits = logits;
+            if (s->be->eval(s->be, &step, err, errlen)) goto out;
         }
-        double dt = now_ms() - t;
+        double dt = gpt2_clock_ms() - t;
         st.decode_ms += dt;
         st.decode_steps++;
         st.decode_tokens += n;
@@ -296,11 +297,11 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             x->res.decode_ms += dt;
             int32_t next = picks[r];
             if (!on_device) {
-                double ts = now_ms();
+                double ts = gpt2_clock_ms();
                 next = gpt2_sampler_pick(x->sampler, logits + (size_t)r * V, x->hist, x->n_hist,
                                          (uint64_t)x->n_gen);
-                x->res.sample_ms += now_ms() - ts;
-                st.sample_ms += now_ms() - ts;
+                x->res.sample_ms += gpt2_clock_ms() - ts;
+                st.sample_ms += gpt2_clock_ms() - ts;
             }
             bool done = false;
             if (next == eot && !seqs[o].params.ignore_eos) {
@@ -332,9 +333,6 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     rc = 0;
 out:
     s->batch_active = false;
-    s->be->set_pick_rows(s->be, NULL, NULL, 0);
-    s->be->set_pick(s->be, NULL, 0);
-    s->be->slot = 0;
     s->n_past = 0;
     vkg_session_fill_stats(s, &st, t0);
     for (size_t i = 0; q && i < n_seqs; i++) {
@@ -358,8 +356,7 @@ out:
     free(slots);
     free(ids);
     free(picks);
-    free(row_slot);
-    free(row_pos);
+    free(rows);
     free(row_seq);
     free(row_sp);
     free(row_step);

@@ -44,34 +44,19 @@ static bool rd_i32(cursor *c, int32_t *v)
     return true;
 }
 
-/* ggml's enum ggml_ftype (the header's "mostly" type) -> ours; -1 for types not supported. */
+/* ggml's ftype (the header's "mostly" type) -> ours, from the dtype table; -1 for types not
+ * supported (ggml legacy files have no bf16). */
 static int ftype_dtype(int32_t t)
 {
-    switch (t) {
-    case 0: return VKG_F32;
-    case 1: return VKG_F16;
-    case 2: return VKG_Q4_0;
-    case 3: return VKG_Q4_1;
-    case 7: return VKG_Q8_0;
-    case 8: return VKG_Q5_0;
-    case 9: return VKG_Q5_1;
-    default: return -1;
-    }
+    int d = vkg_dtype_from_ftype(t);
+    return d == VKG_BF16 ? -1 : d;
 }
 
-/* ggml's enum ggml_type (a tensor's type) -> ours; -1 for types not supported. */
+/* ggml's enum ggml_type (a tensor's type) -> ours; -1 for types not supported (no bf16 here). */
 static int ttype_dtype(int32_t t)
 {
-    switch (t) {
-    case 0: return VKG_F32;
-    case 1: return VKG_F16;
-    case 2: return VKG_Q4_0;
-    case 3: return VKG_Q4_1;
-    case 6: return VKG_Q5_0;
-    case 7: return VKG_Q5_1;
-    case 8: return VKG_Q8_0;
-    default: return -1;
-    }
+    int d = t < 0 ? -1 : vkg_dtype_from_ggml_type((uint32_t)t);
+    return d == VKG_BF16 ? -1 : d;
 }
 
 static int load_vocab(gpt2_model *m, cursor *c, const char *path, char *err, size_t errlen)

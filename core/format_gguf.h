@@ -1,5 +1,6 @@
-/* format_gguf.h - GGUF (v2, v3) and llm.c checkpoints: readers, writers, and the generic GGUF
- * parser the GGUF model reader is built on (tests use it to look at any GGUF file).
+/* format_gguf.h - GGUF (v2, v3) and llm.c checkpoints: readers (format_gguf.c, format_llmc.c),
+ * writers (gguf_write.c, format_llmc.c), and the generic GGUF parser (gguf.c) the GGUF model
+ * reader is built on (tests use it to look at any GGUF file).
  *
  * GGUF, little-endian throughout:
  *   "GGUF", u32 version, u64 tensor_count, u64 metadata_kv_count
@@ -29,6 +30,10 @@ enum {
     GGML_ID_F32 = 0, GGML_ID_F16 = 1, GGML_ID_Q4_0 = 2, GGML_ID_Q4_1 = 3, GGML_ID_Q5_0 = 6,
     GGML_ID_Q5_1 = 7, GGML_ID_Q8_0 = 8, GGML_ID_BF16 = 30
 };
+
+/* tokenizer.ggml.token_type values of special tokens (their text is kept as it is). */
+#define GGUF_TOKTYPE_CONTROL 3
+#define GGUF_TOKTYPE_USER 4
 
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_DIMS 4
@@ -78,6 +83,21 @@ bool gguf_kv_float(const gguf_kv *kv, double *out);
 bool gguf_kv_str(const gguf_kv *kv, const char **s, size_t *len);
 /* ggml type id -> vkg_dtype; false for types vkgpt2 cannot read. */
 bool gguf_dtype_from_ggml(uint32_t id, vkg_dtype *out);
+
+/* ---- primitives for walking a value in place (gguf.c) ---- */
+/* A cursor over bytes of the file: p[pos..n). */
+typedef struct gguf_reader {
+    const unsigned char *p; /* first byte */
+    size_t n, pos;          /* bytes at p, and the next one to read */
+} gguf_reader;
+/* The k-byte little-endian unsigned integer at b. */
+uint64_t gguf_le(const unsigned char *b, int k);
+/* A string at the cursor (u64 length, bytes): false, cursor unmoved, when it runs past the end. */
+bool gguf_get_str(gguf_reader *c, const char **s, size_t *len);
+/* "u8", "string", ... for GGUF_T_*; "?" otherwise. */
+const char *gguf_type_name(uint32_t t);
+/* Printable copy (control and non-ASCII bytes as '?') of at most 64 bytes of s, for messages. */
+const char *gguf_show(char *buf, size_t bn, const char *s, size_t n);
 uint32_t gguf_ggml_from_dtype(vkg_dtype t);
 
 /* Model reader and writer (gpt2 architecture, llama.cpp's names). */

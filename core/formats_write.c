@@ -9,7 +9,6 @@
 
 #include "model.h"
 #include "model_internal.h"
-#include "cpu/quant.h"
 #include "vocab.h"
 
 #define CHUNK_ELEMS (1u << 16)
@@ -96,33 +95,15 @@ static bool tied(const gpt2_model *m) { return m->w.lm_head.data == m->w.wte.dat
 
 /* ---------------------------------------------------------------- ggml */
 
-/* ggml_ftype of a model whose matrices are t, plus 1000 * quantization version 2 when quantized. */
+/* ggml_ftype of a model whose matrices are t, plus 1000 * quantization version 2 when quantized
+ * (writers see only validated models: f32, f16 or a block format). */
 static int32_t ggml_ftype(vkg_dtype t)
 {
-    switch (t) {
-    case VKG_F16: return 1;
-    case VKG_Q4_0: return 2002;
-    case VKG_Q4_1: return 2003;
-    case VKG_Q8_0: return 2007;
-    case VKG_Q5_0: return 2008;
-    case VKG_Q5_1: return 2009;
-    default: return 0;
-    }
+    return vkg_dtype_table[t].ftype + (vkg_dtype_is_quant(t) ? 2000 : 0);
 }
 
 /* ggml_type of a tensor */
-static int32_t ggml_ttype(vkg_dtype t)
-{
-    switch (t) {
-    case VKG_F16: return 1;
-    case VKG_Q4_0: return 2;
-    case VKG_Q4_1: return 3;
-    case VKG_Q5_0: return 6;
-    case VKG_Q5_1: return 7;
-    case VKG_Q8_0: return 8;
-    default: return 0;
-    }
-}
+static int32_t ggml_ttype(vkg_dtype t) { return (int32_t)vkg_dtype_table[t].ggml_type; }
 
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {

@@ -72,27 +72,3 @@ const char *gpt2_buf_name(gpt2_buf b)
     static const char *names[] = {"X", "XN", "QKV", "ATT", "H", "LOGITS"};
     return b < GPT2_BUF_COUNT ? names[b] : "?";
 }
-
-int gpt2_parse_cpu_ops(const char *list, bool forced[GPT2_OP_COUNT], char *err, size_t errlen)
-{
-    static const struct { const char *name; gpt2_op op; } names[] = {
-        {"embed", GPT2_OP_EMBED}, {"layernorm", GPT2_OP_LAYERNORM}, {"matmul", GPT2_OP_MATMUL},
-        {"gelu", GPT2_OP_MATMUL}, {"attention", GPT2_OP_ATTENTION}, {"softmax", GPT2_OP_ATTENTION}};
-    for (const char *s = list; s && *s;) {
-        size_t len = strcspn(s, ",");
-        bool found = len == 0;
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if (strlen(names[i].name) == len && !strncmp(s, names[i].name, len)) {
-                forced[names[i].op] = true;
-                found = true;
-            }
-        if (!found) {
-            snprintf(err, errlen, "VKGPT2_CPU_OPS: unknown op '%.*s' (known: embed, layernorm, matmul, gelu, attention, softmax)",
-                     (int)len, s);
-            return -1;
-        }
-        s += len;
-        if (*s == ',') s++;
-    }
-    return 0;
-}

@@ -16,7 +16,8 @@
  *     LOGITS = XN[rows] . lm_head^T              (all rows, or the last)    [rows][V]
  *
  * A backend walks the nodes in order; what it may fuse or reorder is its own business, but the
- * result must match this list node for node (tests compare against a float64 replay of it).
+ * result must match this list node for node (tests compare every backend's logits against
+ * tests/ref_gpt2.h, an independent float64 forward pass, and each op against its float64 reference).
  */
 #ifndef VKG_GRAPH_H
 #define VKG_GRAPH_H
@@ -25,6 +26,7 @@
 #include <stddef.h>
 
 #include "model.h"
+#include "epilogue.h"
 
 typedef enum gpt2_op {
     GPT2_OP_EMBED,      /* out = wte[ids] + wpe[n_past + t] */
@@ -48,8 +50,7 @@ typedef enum gpt2_buf {
  * prompt chunk before the last) stops before them. */
 #define GPT2_HEAD_NODES 2
 
-/* Matmul epilogue flags (same values as cpu_ops.h and vk_ops.h). */
-enum { GPT2_EPI_BIAS = 1, GPT2_EPI_GELU = 2, GPT2_EPI_RESIDUAL = 4 };
+/* Matmul epilogue flags: GPT2_EPI_* of epilogue.h (the header the shaders include too). */
 
 typedef struct gpt2_node {
     gpt2_op op;               /* what to do */
@@ -76,10 +77,5 @@ void gpt2_graph_free(gpt2_graph *g);
 int gpt2_buf_width(const gpt2_hparams *hp, gpt2_buf b);
 const char *gpt2_op_name(gpt2_op op);
 const char *gpt2_buf_name(gpt2_buf b);
-
-/* Parses a VKGPT2_CPU_OPS list ("embed,layernorm,matmul,attention"; "gelu" and "softmax" name the
- * matmul and attention nodes that contain them), setting forced[op] for each. NULL or "" sets
- * nothing. Returns 0, or -1 with err naming an unknown op. */
-int gpt2_parse_cpu_ops(const char *list, bool forced[GPT2_OP_COUNT], char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,6 @@
 /* json.c - see json.h. Recursive descent over a byte buffer, values in an arena. */
 #include "json.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -96,20 +97,6 @@ static int hex4(parser *p, uint32_t *out)
     return 0;
 }
 
-static size_t put_utf8(char *o, uint32_t cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Parses a string at p->pos (which holds '"'); the decoded bytes go to the arena. */
 static char *parse_string(parser *p, size_t *len_out)
 {
@@ -153,7 +140,7 @@ static char *parse_string(parser *p, size_t *len_out)
                 fail(p, "lone surrogate");
                 return NULL;
             }
-            o += put_utf8(out + o, cp);
+            o += gpt2_utf8_encode(cp, out + o);
             break;
         }
         default: fail(p, "bad escape"); return NULL;
@@ -349,4 +336,30 @@ bool json_as_num(const json_value *v, double *out)
     if (!v || v->type != JSON_NUMBER) return false;
     *out = v->num;
     return true;
+}
+
+void json_write_string(FILE *f, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    fputc('"', f);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        if (c == '"' || c == '\\') {
+            fprintf(f, "\\%c", c);
+            i++;
+        } else if (c < 0x20) {
+            if (c == '\n') fputs("\\n", f);
+            else if (c == '\t') fputs("\\t", f);
+            else if (c == '\r') fputs("\\r", f);
+            else fprintf(f, "\\u%04x", c);
+            i++;
+        } else {
+            uint32_t cp;
+            size_t l = gpt2_utf8_decode(u + i, len - i, &cp);
+            if (l) fwrite(u + i, 1, l, f);
+            else fputs("\\ufffd", f);
+            i += l ? l : 1;
+        }
+    }
+    fputc('"', f);
 }

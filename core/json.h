@@ -1,4 +1,5 @@
-/* json.h - a small, strict JSON reader for config.json, safetensors headers, vocab.json, test data.
+/* json.h - a small, strict JSON reader for config.json, safetensors headers, vocab.json, test data,
+ * and the one JSON string writer of every JSON output.
  *
  * Parses a whole document into a tree allocated from one arena (freed by json_free). Strings are
  * decoded to UTF-8 with their byte length (they may hold NUL). Hostile input is bounded: nesting is
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } json_type;
 
@@ -44,5 +46,9 @@ const json_value *json_get(const json_value *v, const char *key);
 bool json_as_int(const json_value *v, int64_t *out);
 /* true and *out set if v is a number. */
 bool json_as_num(const json_value *v, double *out);
+
+/* Writes s[0..len) to f as a JSON string: quotes; '"', '\\', \n, \t, \r escaped, other control
+ * bytes as \u00XX; well-formed UTF-8 kept as it is, every byte of a malformed sequence as \ufffd. */
+void json_write_string(FILE *f, const char *s, size_t len);
 
 #endif

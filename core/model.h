@@ -2,7 +2,8 @@
  *
  * Every file format (ggml legacy, Hugging Face directory, ...) is read into this one struct; the
  * forward pass (graph.h) and every backend see nothing else. Weight matrices follow tensor.h:
- * [out][in], f32 or f16. Vectors (biases, layernorm gains) are always f32.
+ * [out][in], f32, f16 or a ggml block format (dtype.h). Vectors (biases, layernorm gains) are
+ * always f32.
  */
 #ifndef VKG_MODEL_H
 #define VKG_MODEL_H
@@ -45,7 +46,8 @@ typedef struct gpt2_layer {
 
 typedef struct gpt2_weights {
     /* wte, wpe and lm_head are f32 or f16 each, independently of wtype (ggml's f16 files keep
-     * wpe f32; HF f16 files have it f16). */
+     * wpe f32; HF f16 files have it f16); wte and lm_head may be a block format too (ggml's
+     * quantizer quantizes them). */
     vkg_tensor wte;            /* [n_vocab][n_embd] token embedding */
     vkg_tensor wpe;            /* [n_ctx][n_embd] position embedding */
     vkg_tensor ln_f_g, ln_f_b; /* [n_embd] final layernorm */
@@ -67,7 +69,7 @@ typedef struct gpt2_model {
     gpt2_hparams hp;           /* shape */
     gpt2_weights w;            /* weights (views into map or owned) */
     gpt2_vocab vocab;          /* tokenizer data; n_tokens may be 0 if none was found */
-    vkg_dtype wtype;           /* type of the weight matrices (f32 or f16) */
+    vkg_dtype wtype;           /* type of the weight matrices (f32, f16 or a block format) */
     char format[16];           /* "ggml", "hf", ... for messages */
     void *map;                 /* mmap of the main weight file, or NULL */
     size_t map_size;           /* its size */

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
+#include "file.h"
 #include "model.h"
 #include "outfile.h"
 
@@ -49,9 +51,11 @@ void gpt2_tensor_name_hf(int id, char *buf, size_t n);
 /* Parses a name (HF: without "transformer."); returns the id or -1. */
 int gpt2_tensor_id_ggml(const char *name, size_t len, int n_layer);
 int gpt2_tensor_id_hf(const char *name, size_t len, int n_layer);
+/* Names in GGUF files of llama.cpp's gpt2 architecture ("blk.3.attn_qkv.weight"), and back. */
+void gpt2_tensor_name_gguf(int id, char *buf, size_t n);
+int gpt2_tensor_id_gguf(const char *name, size_t len, int n_layer);
 
 /* ---- errors ---- */
-void gpt2_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* "[a, b]" or "[a]" */
 void gpt2_shape_str(char *buf, size_t n, int ndim, const int64_t *ne);
 
@@ -65,11 +69,6 @@ uint64_t gpt2_mem_available(void);
 /* Refuses (-1, err naming file and sizes) when need exceeds gpt2_mem_available(). */
 int gpt2_mem_check(uint64_t need, const char *file, char *err, size_t errlen);
 
-/* ---- files ---- */
-/* Maps a whole regular file read-only. Returns 0 or -1 with err naming the file. */
-int gpt2_map_file(const char *path, void **map, size_t *size, char *err, size_t errlen);
-/* Reads a whole (small) file into a NUL-terminated malloc'ed buffer; max bytes at most. */
-int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen);
 
 /* Places tensor id of m from file data src (type st) holding rows x cols elements: in place when
  * the type already fits and src is aligned, otherwise converted into model-owned memory. When
@@ -77,10 +76,6 @@ int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *
 int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool transpose,
                       const char *file, char *err, size_t errlen);
 
-/* Converts n elements of type st to type dt (same type: plain copy). */
-void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t n);
-/* Transposes src [rows][cols] of type st into dst [cols][rows] of type dt. */
-void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t rows, size_t cols);
 
 /* Allocates m->w.layers (zeroed, model-owned). */
 int gpt2_alloc_layers(gpt2_model *m, char *err, size_t errlen);

@@ -81,16 +81,6 @@ void gpt2_out_cleanup(void)
 
 /* ---------------------------------------------------------------- paths */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Splits path into its directory ("." when none) and last name (trailing slashes dropped).
  * Both malloc'ed; -1 when path has no name (empty, "/"). */
 static int split_path(const char *path, char **dir, char **base)
@@ -269,34 +259,34 @@ static int check(const char *path, unsigned flags, const char *const *inputs, ch
 {
     char *dir = NULL, *base = NULL;
     if (!path || split_path(path, &dir, &base) != 0) {
-        seterr(err, errlen, "%s: not a file name to write", path ? path : "(null)");
+        gpt2_errf(err, errlen, "%s: not a file name to write", path ? path : "(null)");
         return -1;
     }
     int rc = -1;
     struct stat ds, ps, ls;
     if (stat(dir, &ds) != 0) {
-        seterr(err, errlen, "%s: cannot create: %s: %s", path, dir, strerror(errno));
+        gpt2_errf(err, errlen, "%s: cannot create: %s: %s", path, dir, strerror(errno));
         goto out;
     }
     if (!S_ISDIR(ds.st_mode)) {
-        seterr(err, errlen, "%s: cannot create: %s is not a directory", path, dir);
+        gpt2_errf(err, errlen, "%s: cannot create: %s is not a directory", path, dir);
         goto out;
     }
     bool exists = lstat(path, &ls) == 0;
     bool target = stat(path, &ps) == 0; /* what a symlink points to */
     bool special = target && !S_ISREG(ps.st_mode) && !S_ISDIR(ps.st_mode);
     if (special && (flags & GPT2_OUT_DIR)) {
-        seterr(err, errlen, "%s: exists and is not a directory", path);
+        gpt2_errf(err, errlen, "%s: exists and is not a directory", path);
         goto out;
     }
     if (!special) {
         if (access(dir, W_OK | X_OK) != 0) {
-            seterr(err, errlen, "%s: cannot create: %s: %s", path, dir, strerror(errno));
+            gpt2_errf(err, errlen, "%s: cannot create: %s: %s", path, dir, strerror(errno));
             goto out;
         }
         struct statvfs vs;
         if (statvfs(dir, &vs) == 0 && (vs.f_flag & ST_RDONLY)) {
-            seterr(err, errlen, "%s: cannot create: %s", path, strerror(EROFS));
+            gpt2_errf(err, errlen, "%s: cannot create: %s", path, strerror(EROFS));
             goto out;
         }
     }
@@ -325,7 +315,7 @@ static int check(const char *path, unsigned flags, const char *const *inputs, ch
             if (fd >= 0 && dir_within(fd, ps.st_dev, ps.st_ino)) why = "holds the input";
         }
         if (why) {
-            seterr(err, errlen, "%s: %s %s; write to another path", path, why, root);
+            gpt2_errf(err, errlen, "%s: %s %s; write to another path", path, why, root);
             free(hfdir);
             goto out;
         }
@@ -333,16 +323,16 @@ static int check(const char *path, unsigned flags, const char *const *inputs, ch
     }
     if (exists && !special) {
         if (flags & GPT2_OUT_NO_REPLACE) {
-            seterr(err, errlen, "%s: already exists; not replacing it", path);
+            gpt2_errf(err, errlen, "%s: already exists; not replacing it", path);
             rc = GPT2_OUT_EXISTS;
             goto out;
         }
         if (target && S_ISDIR(ps.st_mode) && !S_ISLNK(ls.st_mode) && !replaceable_dir(path)) {
-            seterr(err, errlen, "%s: is a directory with more than a model in it; not replacing it", path);
+            gpt2_errf(err, errlen, "%s: is a directory with more than a model in it; not replacing it", path);
             goto out;
         }
         if (S_ISLNK(ls.st_mode) && target && S_ISDIR(ps.st_mode)) {
-            seterr(err, errlen, "%s: is a link to a directory; not replacing it", path);
+            gpt2_errf(err, errlen, "%s: is a link to a directory; not replacing it", path);
             goto out;
         }
     }
@@ -434,7 +424,7 @@ int gpt2_out_open(gpt2_out *o, const char *path, unsigned flags, char *err, size
         free(base);
         free(o->path);
         o->path = NULL;
-        seterr(err, errlen, "%s: out of memory", path);
+        gpt2_errf(err, errlen, "%s: out of memory", path);
         return -1;
     }
     o->flags = flags;
@@ -473,7 +463,7 @@ int gpt2_out_open(gpt2_out *o, const char *path, unsigned flags, char *err, size
     free(base);
     if (o->fd < 0 || !(o->f = fdopen(o->fd, "wb"))) {
         if (o->fd >= 0) e = errno;
-        seterr(err, errlen, "%s: cannot create: %s", path, strerror(e));
+        gpt2_errf(err, errlen, "%s: cannot create: %s", path, strerror(e));
         gpt2_out_abort(o);
         return -1;
     }
@@ -594,9 +584,9 @@ int gpt2_out_close(gpt2_out *o, char *err, size_t errlen)
     int rc = 0;
     if (o->failed) {
         if (exists_err)
-            seterr(err, errlen, "%s: already exists; not replacing it", o->label);
+            gpt2_errf(err, errlen, "%s: already exists; not replacing it", o->label);
         else
-            seterr(err, errlen, "%s: write failed: %s", o->label, strerror(o->err_no ? o->err_no : EIO));
+            gpt2_errf(err, errlen, "%s: write failed: %s", o->label, strerror(o->err_no ? o->err_no : EIO));
         rc = exists_err ? GPT2_OUT_EXISTS : -1;
     } else if (!o->direct) {
         sync_dir(dir);
@@ -617,7 +607,7 @@ int gpt2_outdir_open(gpt2_outdir *d, const char *path, unsigned flags, char *err
     if (rc != 0) return rc;
     char *dir = NULL, *base = NULL;
     if (split_path(path, &dir, &base) != 0 || !(d->path = strdup(path)) || !(d->tmp = tmp_template(dir, base))) {
-        seterr(err, errlen, "%s: out of memory", path);
+        gpt2_errf(err, errlen, "%s: out of memory", path);
         free(dir);
         free(base);
         free(d->path);
@@ -630,7 +620,7 @@ int gpt2_outdir_open(gpt2_outdir *d, const char *path, unsigned flags, char *err
     free(base);
     pending_add(d->tmp, true);
     if (!mkdtemp(d->tmp)) {
-        seterr(err, errlen, "%s: cannot create directory: %s", path, strerror(errno));
+        gpt2_errf(err, errlen, "%s: cannot create directory: %s", path, strerror(errno));
         gpt2_outdir_abort(d);
         return -1;
     }
@@ -655,10 +645,10 @@ int gpt2_outdir_commit(gpt2_outdir *d, char *err, size_t errlen)
         d->tmp = NULL;
         rc = 0;
     } else if (errno == EEXIST || errno == ENOTEMPTY) {
-        seterr(err, errlen, "%s: already exists; not replacing it", d->path);
+        gpt2_errf(err, errlen, "%s: already exists; not replacing it", d->path);
         rc = GPT2_OUT_EXISTS;
     } else {
-        seterr(err, errlen, "%s: cannot put the directory in place: %s", d->path, strerror(errno));
+        gpt2_errf(err, errlen, "%s: cannot put the directory in place: %s", d->path, strerror(errno));
     }
     free(dir);
     free(base);
@@ -702,7 +692,7 @@ vkg_output *vkg_output_open(const char *path, unsigned flags, char *err, size_t 
 {
     vkg_output *o = malloc(sizeof *o);
     if (!o) {
-        seterr(err, errlen, "%s: out of memory", path);
+        gpt2_errf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     if (gpt2_out_open(&o->o, path, out_flags(flags) & ~GPT2_OUT_DIR, err, errlen) != 0) {

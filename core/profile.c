@@ -1,18 +1,14 @@
 /* profile.c - events, per-kernel tables, JSON and Chrome traces (see profile.h). */
 #include "profile.h"
+#include "clock.h"
 #include "outfile.h"
+#include "json.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-double gpt2_prof_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
+double gpt2_prof_now_us(void) { return gpt2_clock_us(); }
 
 gpt2_prof *gpt2_prof_create(void)
 {
@@ -235,26 +231,14 @@ void gpt2_prof_print(const gpt2_prof *p, FILE *f)
             p->peak_note[0] ? p->peak_note : "not measured");
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 void gpt2_prof_json(const gpt2_prof *p, FILE *f)
 {
     fputs("{\"backend\": ", f);
-    json_str(f, p->backend);
+    json_write_string(f, p->backend, strlen(p->backend));
     fputs(", \"device\": ", f);
-    json_str(f, p->device);
+    json_write_string(f, p->device, strlen(p->device));
     fprintf(f, ", \"peak_gbs\": %.3f, \"peak_gflops\": %.3f, \"peak_note\": ", p->peak_gbs, p->peak_gflops);
-    json_str(f, p->peak_note);
+    json_write_string(f, p->peak_note, strlen(p->peak_note));
     fputs(", \"phases\": [", f);
     int written = 0;
     for (int ph = 0; ph < 2; ph++) {
@@ -269,7 +253,7 @@ void gpt2_prof_json(const gpt2_prof *p, FILE *f)
         for (int i = 0; i < n; i++) {
             double gbs = safe_div(k[i].bytes, k[i].busy * 1e3), gfl = safe_div(k[i].flops, k[i].busy * 1e3);
             fprintf(f, "%s{\"name\": ", i ? ", " : "");
-            json_str(f, k[i].name);
+            json_write_string(f, k[i].name, strlen(k[i].name));
             fprintf(f, ", \"where\": \"%s\", \"calls\": %ld, \"total_ms\": %.4f, \"busy_ms\": %.4f, \"mean_us\": %.3f, \"share\": %.4f, "
                        "\"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f, \"peak_bw_share\": %.4f, "
                        "\"peak_flops_share\": %.4f}",
@@ -294,9 +278,9 @@ int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char 
     /* pid 1: the host (tid 1 the main thread: steps, sampling, tokenize; tid 2 submissions; tid 3
      * CPU nodes); pid 2: the device (tid 1 its queue). */
     fputs("{\"displayTimeUnit\": \"ms\", \"otherData\": {\"backend\": ", f);
-    json_str(f, p->backend);
+    json_write_string(f, p->backend, strlen(p->backend));
     fputs(", \"device\": ", f);
-    json_str(f, p->device);
+    json_write_string(f, p->device, strlen(p->device));
     fputs("}, \"traceEvents\": [\n", f);
     fputs("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": \"host\"}},\n"
           "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": \"main\"}},\n"
@@ -304,7 +288,7 @@ int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char 
           "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 3, \"args\": {\"name\": \"CPU nodes\"}},\n"
           "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 2, \"tid\": 1, \"args\": {\"name\": \"GPU\"}},\n", f);
     fputs("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 2, \"tid\": 1, \"args\": {\"name\": ", f);
-    json_str(f, p->device);
+    json_write_string(f, p->device, strlen(p->device));
     fputs("}}", f);
     for (int s = 0; s < p->n_steps; s++) {
         const gpt2_prof_step *st = &p->steps[s];
@@ -318,7 +302,7 @@ int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char 
     for (size_t i = 0; i < p->n_ev; i++) {
         const gpt2_prof_event *e = &p->ev[i];
         fprintf(f, ",\n{\"ph\": \"X\", \"cat\": \"%s\", \"name\": ", cat[e->track]);
-        json_str(f, e->name);
+        json_write_string(f, e->name, strlen(e->name));
         fprintf(f, ", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, \"args\": {\"step\": %d",
                 pid[e->track], tid[e->track], e->t0_us - p->origin_us, e->busy_us, e->step);
         if (e->track == PROF_GPU) fprintf(f, ", \"slot_us\": %.3f", e->dur_us);

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpu/quant.h"
 #include "format_gguf.h"
 #include "model.h"
 #include "model_internal.h"

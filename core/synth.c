@@ -26,16 +26,19 @@ void gpt2_synth_defaults(gpt2_synth_params *p)
     p->ln_eps = 1e-5f;
 }
 
+const gpt2_size_info gpt2_sizes[GPT2_SYNTH_CUSTOM] = {
+    [GPT2_SYNTH_TINY] = {"tiny", "tiny", 2, 64, 4, 128},
+    [GPT2_SYNTH_124M] = {"124M", "gpt2", 12, 768, 12, 1024},
+    [GPT2_SYNTH_355M] = {"355M", "gpt2-medium", 24, 1024, 16, 1024},
+    [GPT2_SYNTH_774M] = {"774M", "gpt2-large", 36, 1280, 20, 1024},
+    [GPT2_SYNTH_1558M] = {"1558M", "gpt2-xl", 48, 1600, 25, 1024},
+};
+
 int gpt2_synth_parse_size(gpt2_synth_params *p, const char *s, char *err, size_t errlen)
 {
-    static const struct { const char *a, *b; gpt2_synth_size size; } names[] = {
-        {"tiny", "tiny", GPT2_SYNTH_TINY},     {"124M", "gpt2", GPT2_SYNTH_124M},
-        {"355M", "gpt2-medium", GPT2_SYNTH_355M}, {"774M", "gpt2-large", GPT2_SYNTH_774M},
-        {"1558M", "gpt2-xl", GPT2_SYNTH_1558M},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].a) == 0 || strcmp(s, names[i].b) == 0) {
-            p->size = names[i].size;
+    for (int i = 0; i < GPT2_SYNTH_CUSTOM; i++)
+        if (strcmp(s, gpt2_sizes[i].name) == 0 || strcmp(s, gpt2_sizes[i].hf_name) == 0) {
+            p->size = (gpt2_synth_size)i;
             return 0;
         }
     int l, e, h, used = 0;
@@ -157,19 +160,16 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
     memset(m, 0, sizeof *m);
     snprintf(m->format, sizeof m->format, "synth");
     gpt2_hparams *hp = &m->hp;
-    static const int32_t presets[5][4] = {
-        {2, 64, 4, 128}, {12, 768, 12, 1024}, {24, 1024, 16, 1024}, {36, 1280, 20, 1024}, {48, 1600, 25, 1024},
-    };
     if (p->size == GPT2_SYNTH_CUSTOM) {
         hp->n_layer = p->n_layer;
         hp->n_embd = p->n_embd;
         hp->n_head = p->n_head;
         hp->n_ctx = 1024;
-    } else if ((unsigned)p->size < 5) {
-        hp->n_layer = presets[p->size][0];
-        hp->n_embd = presets[p->size][1];
-        hp->n_head = presets[p->size][2];
-        hp->n_ctx = presets[p->size][3];
+    } else if ((unsigned)p->size < GPT2_SYNTH_CUSTOM) {
+        hp->n_layer = gpt2_sizes[p->size].n_layer;
+        hp->n_embd = gpt2_sizes[p->size].n_embd;
+        hp->n_head = gpt2_sizes[p->size].n_head;
+        hp->n_ctx = gpt2_sizes[p->size].n_ctx;
     } else {
         gpt2_errf(err, errlen, "synth: bad size %d", (int)p->size);
         return -1;

@@ -30,6 +30,15 @@ typedef enum gpt2_synth_size {
     GPT2_SYNTH_CUSTOM,    /* n_layer, n_embd, n_head below */
 } gpt2_synth_size;
 
+/* The shapes of the named sizes, indexed by gpt2_synth_size (tiny to 1558M): the one table of GPT-2
+ * sizes (the synthetic models and the kernel benchmarks read it). */
+typedef struct gpt2_size_info {
+    const char *name;    /* "124M" */
+    const char *hf_name; /* "gpt2" (Hugging Face's name; "tiny" for tiny) */
+    int32_t n_layer, n_embd, n_head, n_ctx; /* the hyper-parameters of that size */
+} gpt2_size_info;
+extern const gpt2_size_info gpt2_sizes[GPT2_SYNTH_CUSTOM];
+
 typedef struct gpt2_synth_params {
     gpt2_synth_size size;
     int32_t n_layer, n_embd, n_head; /* GPT2_SYNTH_CUSTOM only */

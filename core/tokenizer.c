@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "vocab.h"
+#include "err.h"
+#include "utf8.h"
+#include "hashmap.h"
 
 /* \s as OpenAI's encoder (Python's `regex` module) reads it: the Unicode White_Space property, i.e.
  * tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
@@ -22,15 +25,14 @@ static const char pattern[] =
 
 enum { CACHE_MAX_KEY = 128, CACHE_MAX_ENTRIES = 1 << 16 };
 
-typedef struct merge_ent { uint64_t key; int32_t rank, result; } merge_ent; /* key 0: empty */
 typedef struct heap_ent { int32_t rank, pos, right, a, b; } heap_ent;
 typedef struct cache_ent { uint64_t hash; uint32_t koff, klen, ioff, nids; bool used; } cache_ent;
 
 struct gpt2_tokenizer {
     gpt2_vocab v;
     int32_t byte_id[256];
-    merge_ent *mt;
-    size_t mmask;
+    gpt2_pairmap merges;  /* (left id, right id) -> the merge's rank (the first rule of a pair) */
+    int32_t *merge_res;   /* rank -> the id the merge makes */
     pcre2_code *re;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
@@ -49,43 +51,6 @@ struct gpt2_tokenizer {
     size_t cids_len, cids_cap;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-static uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
-
-static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1; }
-
-static const merge_ent *merge_find(const gpt2_tokenizer *t, int32_t a, int32_t b)
-{
-    uint64_t k = pair_key(a, b);
-    for (size_t i = mix(k) & t->mmask;; i = (i + 1) & t->mmask) {
-        if (t->mt[i].key == k) return &t->mt[i];
-        if (t->mt[i].key == 0) return NULL;
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Creation
  * ------------------------------------------------------------------------------------------- */
@@ -94,7 +59,8 @@ void gpt2_tokenizer_free(gpt2_tokenizer *t)
 {
     if (!t) return;
     gpt2_vocab_free(&t->v);
-    free(t->mt);
+    gpt2_pairmap_free(&t->merges);
+    free(t->merge_res);
     if (t->md) pcre2_match_data_free(t->md);
     if (t->mctx) pcre2_match_context_free(t->mctx);
     if (t->jstack) pcre2_jit_stack_free(t->jstack);
@@ -116,49 +82,35 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     gpt2_tokenizer *t = calloc(1, sizeof *t);
     if (!t || gpt2_vocab_copy(&t->v, v)) {
         free(t);
-        seterr(err, errlen, "tokenizer: out of memory");
+        gpt2_errf(err, errlen, "tokenizer: out of memory");
         return NULL;
     }
     const gpt2_vocab *tv = &t->v;
 
     /* bytes -> id for single bytes, and a lookup for merge results */
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
-    size_t scap = 16;
-    while (scap < (size_t)tv->n_tokens * 2 + 2) scap <<= 1;
-    int32_t *smap = malloc(scap * sizeof *smap);
-    if (!smap) goto oom;
-    for (size_t i = 0; i < scap; i++) smap[i] = -1;
-    for (int32_t id = 0; id < tv->n_tokens; id++) {
+    gpt2_tokmap smap; /* the first id with given bytes wins */
+    if (gpt2_tokmap_build(&smap, tv)) goto oom;
+    for (int32_t id = 0; id < tv->n_tokens; id++)
         if (tv->len[id] == 1 && t->byte_id[(uint8_t)tv->tok[id][0]] < 0) t->byte_id[(uint8_t)tv->tok[id][0]] = id;
-        size_t i = fnv(tv->tok[id], tv->len[id]) & (scap - 1);
-        while (smap[i] >= 0) {
-            int32_t o = smap[i];
-            if (tv->len[o] == tv->len[id] && memcmp(tv->tok[o], tv->tok[id], tv->len[id]) == 0) break;
-            i = (i + 1) & (scap - 1);
-        }
-        if (smap[i] < 0) smap[i] = id; /* the first id with these bytes wins */
-    }
     for (int b = 0; b < 256; b++)
         if (t->byte_id[b] < 0) {
-            free(smap);
-            seterr(err, errlen, "tokenizer: the vocabulary has no token for byte 0x%02x", b);
+            gpt2_tokmap_free(&smap);
+            gpt2_errf(err, errlen, "tokenizer: the vocabulary has no token for byte 0x%02x", b);
             gpt2_tokenizer_free(t);
             return NULL;
         }
 
-    size_t mcap = 16;
-    while (mcap < (size_t)tv->n_merges * 2 + 2) mcap <<= 1;
-    t->mt = calloc(mcap, sizeof *t->mt);
-    t->mmask = mcap - 1;
-    if (!t->mt) { free(smap); goto oom; }
+    t->merge_res = malloc(((size_t)tv->n_merges + 1) * sizeof *t->merge_res);
+    if (!t->merge_res || gpt2_pairmap_init(&t->merges, (size_t)tv->n_merges)) { gpt2_tokmap_free(&smap); goto oom; }
     char *cat = NULL;
     size_t catcap = 0;
     for (int32_t r = 0; r < tv->n_merges; r++) {
         int32_t a = tv->merges[r][0], b = tv->merges[r][1];
         if (a < 0 || a >= tv->n_tokens || b < 0 || b >= tv->n_tokens) {
-            free(smap);
+            gpt2_tokmap_free(&smap);
             free(cat);
-            seterr(err, errlen, "tokenizer: merge %d names an id out of range", (int)r);
+            gpt2_errf(err, errlen, "tokenizer: merge %d names an id out of range", (int)r);
             gpt2_tokenizer_free(t);
             return NULL;
         }
@@ -166,35 +118,25 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
         if (la + lb > catcap) {
             catcap = (la + lb) * 2;
             char *nc = realloc(cat, catcap);
-            if (!nc) { free(smap); free(cat); goto oom; }
+            if (!nc) { gpt2_tokmap_free(&smap); free(cat); goto oom; }
             cat = nc;
         }
         memcpy(cat, tv->tok[a], la);
         memcpy(cat + la, tv->tok[b], lb);
-        int32_t res = -1;
-        for (size_t i = fnv(cat, la + lb) & (scap - 1); smap[i] >= 0; i = (i + 1) & (scap - 1)) {
-            int32_t o = smap[i];
-            if (tv->len[o] == la + lb && memcmp(tv->tok[o], cat, la + lb) == 0) { res = o; break; }
-        }
+        int32_t res = gpt2_tokmap_find(&smap, cat, la + lb);
         if (res < 0) {
-            free(smap);
+            gpt2_tokmap_free(&smap);
             free(cat);
-            seterr(err, errlen, "tokenizer: merge %d (%d %d) makes a token that is not in the vocabulary",
+            gpt2_errf(err, errlen, "tokenizer: merge %d (%d %d) makes a token that is not in the vocabulary",
                    (int)r, (int)a, (int)b);
             gpt2_tokenizer_free(t);
             return NULL;
         }
-        uint64_t k = pair_key(a, b);
-        size_t i = mix(k) & t->mmask;
-        while (t->mt[i].key != 0 && t->mt[i].key != k) i = (i + 1) & t->mmask;
-        if (t->mt[i].key == 0) { /* a repeated pair keeps its first (best) rank */
-            t->mt[i].key = k;
-            t->mt[i].rank = r;
-            t->mt[i].result = res;
-        }
+        t->merge_res[r] = res;
+        gpt2_pairmap_put_first(&t->merges, a, b, r); /* a repeated pair keeps its first (best) rank */
     }
     free(cat);
-    free(smap);
+    gpt2_tokmap_free(&smap);
 
     int ecode;
     PCRE2_SIZE eoff;
@@ -202,7 +144,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     if (!t->re) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(ecode, msg, sizeof msg);
-        seterr(err, errlen, "tokenizer: pattern does not compile at %zu: %s", (size_t)eoff, (char *)msg);
+        gpt2_errf(err, errlen, "tokenizer: pattern does not compile at %zu: %s", (size_t)eoff, (char *)msg);
         gpt2_tokenizer_free(t);
         return NULL;
     }
@@ -220,7 +162,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     if (!t->ct) goto oom;
     return t;
 oom:
-    seterr(err, errlen, "tokenizer: out of memory");
+    gpt2_errf(err, errlen, "tokenizer: out of memory");
     gpt2_tokenizer_free(t);
     return NULL;
 }
@@ -264,8 +206,8 @@ static heap_ent heap_pop(heap_ent *h, size_t *n)
 
 static void push_pair(gpt2_tokenizer *t, size_t *hn, int32_t l, int32_t r)
 {
-    const merge_ent *m = merge_find(t, t->sym[l], t->sym[r]);
-    if (m) heap_push(t->heap, hn, (heap_ent){m->rank, l, r, t->sym[l], t->sym[r]});
+    int32_t rank = gpt2_pairmap_find(&t->merges, t->sym[l], t->sym[r]);
+    if (rank >= 0) heap_push(t->heap, hn, (heap_ent){rank, l, r, t->sym[l], t->sym[r]});
 }
 
 /* Merges the bytes s[0..n) and leaves the ids in t->sym, in order, returning their count. */
@@ -284,7 +226,7 @@ static size_t bpe(gpt2_tokenizer *t, const char *s, size_t n)
         heap_ent e = heap_pop(t->heap, &hn);
         /* stale unless both symbols are still there, still adjacent, still the same tokens */
         if (sym[e.pos] != e.a || next[e.pos] != e.right || sym[e.right] != e.b) continue;
-        sym[e.pos] = merge_find(t, e.a, e.b)->result;
+        sym[e.pos] = t->merge_res[e.rank];
         sym[e.right] = -1;
         int32_t nr = next[e.right];
         next[e.pos] = nr;
@@ -383,28 +325,6 @@ static void cache_put(gpt2_tokenizer *t, const char *s, size_t n, uint64_t h, co
  * Encoding
  * ------------------------------------------------------------------------------------------- */
 
-/* Offset of the first byte that does not start a well-formed UTF-8 sequence, or len if none. */
-static size_t utf8_check(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t k;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) k = 2;
-        else if (c >= 0xe0 && c <= 0xef) { k = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
-        else return i;
-        if (len - i < k) return i;
-        if (s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t j = 2; j < k; j++)
-            if ((s[i + j] & 0xc0) != 0x80) return i;
-        i += k;
-    }
-    return len;
-}
-
 typedef struct idvec { int32_t *p; size_t n, cap; } idvec;
 
 static int idvec_add(idvec *v, const int32_t *ids, size_t k)
@@ -429,7 +349,7 @@ static int encode_piece(gpt2_tokenizer *t, const char *s, size_t n, idvec *out)
     if (n == 1) return idvec_add(out, &t->byte_id[(uint8_t)s[0]], 1);
     uint64_t h = 0;
     if (n <= CACHE_MAX_KEY) {
-        h = fnv(s, n);
+        h = gpt2_hash_bytes(s, n);
         const cache_ent *e = cache_find(t, s, n, h);
         if (e) return idvec_add(out, t->cids + e->ioff, e->nids);
     }
@@ -444,10 +364,10 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
 {
     *ids = NULL;
     *n = 0;
-    if (len && !text) { seterr(err, errlen, "tokenize: NULL text"); return -1; }
-    size_t bad = utf8_check((const unsigned char *)text, len);
+    if (len && !text) { gpt2_errf(err, errlen, "tokenize: NULL text"); return -1; }
+    size_t bad = gpt2_utf8_valid_prefix((const unsigned char *)text, len);
     if (bad < len) {
-        seterr(err, errlen, "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
+        gpt2_errf(err, errlen, "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
                (unsigned)(unsigned char)text[bad]);
         return -1;
     }
@@ -464,7 +384,7 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
         } else if (rc < 0) {
             PCRE2_UCHAR msg[200];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            seterr(err, errlen, "tokenize: pattern match failed at byte offset %zu: %s", pos, (char *)msg);
+            gpt2_errf(err, errlen, "tokenize: pattern match failed at byte offset %zu: %s", pos, (char *)msg);
             free(out.p);
             return -1;
         } else {
@@ -488,7 +408,7 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
     return 0;
 oom:
     free(out.p);
-    seterr(err, errlen, "tokenize: out of memory");
+    gpt2_errf(err, errlen, "tokenize: out of memory");
     return -1;
 }
 
@@ -511,12 +431,12 @@ int gpt2_detokenize(const gpt2_vocab *v, const int32_t *ids, size_t n, char *out
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= v->n_tokens) {
-            seterr(err, errlen, "detokenize: id %d at index %zu is out of range [0, %d)", (int)id, i,
+            gpt2_errf(err, errlen, "detokenize: id %d at index %zu is out of range [0, %d)", (int)id, i,
                    (int)v->n_tokens);
             return -1;
         }
         if (cap - o < v->len[id]) {
-            seterr(err, errlen, "detokenize: output buffer of %zu bytes is too small", cap);
+            gpt2_errf(err, errlen, "detokenize: output buffer of %zu bytes is too small", cap);
             return -1;
         }
         memcpy(out + o, v->tok[id], v->len[id]);
@@ -532,7 +452,7 @@ char *gpt2_detokenize_alloc(const gpt2_vocab *v, const int32_t *ids, size_t n, s
 {
     size_t need = gpt2_detokenize_size(v, ids, n) + 1;
     char *buf = malloc(need);
-    if (!buf) { seterr(err, errlen, "detokenize: out of memory"); return NULL; }
+    if (!buf) { gpt2_errf(err, errlen, "detokenize: out of memory"); return NULL; }
     if (gpt2_detokenize(v, ids, n, buf, need, out_len, err, errlen)) { free(buf); return NULL; }
     return buf;
 }
@@ -555,35 +475,13 @@ void gpt2_stream_free(gpt2_stream *s)
     s->n_held = 0;
 }
 
-/* Bytes a sequence started by lead byte c has in all, or 0 if c starts none. */
-static size_t seq_len(unsigned c)
-{
-    if (c >= 0xc2 && c <= 0xdf) return 2;
-    if (c >= 0xe0 && c <= 0xef) return 3;
-    if (c >= 0xf0 && c <= 0xf4) return 4;
-    return 0;
-}
-
-/* Whether c can follow held[0..n) inside a well-formed sequence. */
-static bool continues(const unsigned char *held, size_t n, unsigned c)
-{
-    unsigned lo = 0x80, hi = 0xbf;
-    if (n == 1) {
-        if (held[0] == 0xe0) lo = 0xa0;
-        if (held[0] == 0xed) hi = 0x9f;
-        if (held[0] == 0xf0) lo = 0x90;
-        if (held[0] == 0xf4) hi = 0x8f;
-    }
-    return c >= lo && c <= hi;
-}
-
 int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_len, char *err,
                      size_t errlen)
 {
     *out = s->buf ? s->buf : "";
     *out_len = 0;
     if (id < 0 || id >= s->v->n_tokens) {
-        seterr(err, errlen, "detokenize: id %d is out of range [0, %d)", (int)id, (int)s->v->n_tokens);
+        gpt2_errf(err, errlen, "detokenize: id %d is out of range [0, %d)", (int)id, (int)s->v->n_tokens);
         return -1;
     }
     size_t n = s->v->len[id], need = n + s->n_held + 1;
@@ -591,7 +489,7 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
         size_t c = s->cap ? s->cap : 64;
         while (c < need) c *= 2;
         char *p = realloc(s->buf, c);
-        if (!p) { seterr(err, errlen, "detokenize: out of memory"); return -1; }
+        if (!p) { gpt2_errf(err, errlen, "detokenize: out of memory"); return -1; }
         s->buf = p;
         s->cap = c;
     }
@@ -600,15 +498,15 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
     for (size_t i = 0; i < n;) {
         unsigned c = b[i];
         if (s->n_held == 0) {
-            if (seq_len(c)) s->held[s->n_held++] = (unsigned char)c;
+            if (gpt2_utf8_seq_len(c) > 1) s->held[s->n_held++] = (unsigned char)c;
             else s->buf[o++] = (char)c; /* ASCII, or a byte that starts nothing: pass it on */
             i++;
             continue;
         }
-        if (continues(s->held, s->n_held, c)) {
+        if (gpt2_utf8_continues(s->held[0], s->n_held, c)) {
             s->held[s->n_held++] = (unsigned char)c;
             i++;
-            if (s->n_held == seq_len(s->held[0])) {
+            if (s->n_held == gpt2_utf8_seq_len(s->held[0])) {
                 memcpy(s->buf + o, s->held, s->n_held);
                 o += s->n_held;
                 s->n_held = 0;

@@ -12,6 +12,10 @@
 
 #include "json.h"
 #include "outfile.h"
+#include "err.h"
+#include "file.h"
+#include "utf8.h"
+#include "hashmap.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Byte <-> code point map. Printable Latin-1 bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for
@@ -55,70 +59,12 @@ static void byte_order(uint8_t order[256])
         if (!byte_is_printable(b)) order[n++] = (uint8_t)b;
 }
 
+/* The largest vocab.json or merges.txt read (GPT-2's are 1 MB and 0.5 MB). */
+#define VOCAB_FILE_MAX ((size_t)1 << 30)
+
 /* ---------------------------------------------------------------------------------------------
  * Small helpers
  * ------------------------------------------------------------------------------------------- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* Whole file into a malloc'ed buffer (NUL-terminated for convenience). */
-static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (!buf) { fclose(f); seterr(err, errlen, "%s: out of memory", path); return NULL; }
-    if (ferror(f)) {
-        seterr(err, errlen, "%s: read error", path);
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or 0 if malformed. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t k;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) { k = 2; v = c & 0x1f; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { k = 3; v = c & 0x0f; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { k = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < k) return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v < 0xe000)) return 0;
-    *cp = v;
-    return k;
-}
 
 /* Maps a vocabulary-file string (GPT-2 alphabet) to raw bytes in out (at most n bytes). A string
  * holding any code point outside the alphabet (an added special token) is kept as it is. */
@@ -127,7 +73,7 @@ static size_t unmap_string(const char *s, size_t n, char *out)
     size_t o = 0, i = 0;
     while (i < n) {
         uint32_t cp;
-        size_t k = utf8_next((const unsigned char *)s + i, n - i, &cp);
+        size_t k = gpt2_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         int b = k ? gpt2_unicode_to_byte(cp) : -1;
         if (b < 0) { memcpy(out, s, n); return n; }
         out[o++] = (char)b;
@@ -142,62 +88,10 @@ static void put_mapped(FILE *f, const char *bytes, size_t n, bool json)
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = gpt2_byte_to_unicode((uint8_t)bytes[i]);
         if (json && (cp == '"' || cp == '\\')) { fputc('\\', f); fputc((int)cp, f); continue; }
-        if (cp < 0x80) fputc((int)cp, f);
-        else { fputc((int)(0xc0 | cp >> 6), f); fputc((int)(0x80 | (cp & 0x3f)), f); }
+        char u[4];
+        fwrite(u, 1, gpt2_utf8_encode(cp, u), f);
     }
 }
-
-/* ---------------------------------------------------------------------------------------------
- * bytes -> id hash map (open addressing, FNV-1a)
- * ------------------------------------------------------------------------------------------- */
-
-typedef struct strmap {
-    const gpt2_vocab *v;
-    int32_t *slot; /* id or -1 */
-    size_t mask;
-} strmap;
-
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-static int strmap_init(strmap *m, const gpt2_vocab *v)
-{
-    size_t cap = 16;
-    while (cap < (size_t)v->n_tokens * 2 + 2) cap <<= 1;
-    m->v = v;
-    m->mask = cap - 1;
-    m->slot = malloc(cap * sizeof *m->slot);
-    if (!m->slot) return -1;
-    for (size_t i = 0; i < cap; i++) m->slot[i] = -1;
-    return 0;
-}
-
-static int32_t strmap_find(const strmap *m, const char *s, size_t n)
-{
-    for (size_t i = fnv(s, n) & m->mask;; i = (i + 1) & m->mask) {
-        int32_t id = m->slot[i];
-        if (id < 0) return -1;
-        if (m->v->len[id] == n && memcmp(m->v->tok[id], s, n) == 0) return id;
-    }
-}
-
-/* Adds id; returns the id already holding the same bytes, or -1 if it was new. */
-static int32_t strmap_add(strmap *m, int32_t id)
-{
-    const char *s = m->v->tok[id];
-    size_t n = m->v->len[id];
-    for (size_t i = fnv(s, n) & m->mask;; i = (i + 1) & m->mask) {
-        int32_t o = m->slot[i];
-        if (o < 0) { m->slot[i] = id; return -1; }
-        if (m->v->len[o] == n && memcmp(m->v->tok[o], s, n) == 0) return o;
-    }
-}
-
-static void strmap_free(strmap *m) { free(m->slot); m->slot = NULL; }
 
 /* ---------------------------------------------------------------------------------------------
  * Vocabulary storage
@@ -269,55 +163,55 @@ static int load_json_vocab(gpt2_vocab *v, const char *path, char *err, size_t er
     memset(v, 0, sizeof *v);
     v->eot = -1;
     size_t len;
-    char *text = slurp(path, &len, err, errlen);
-    if (!text) return -1;
+    char *text;
+    if (gpt2_read_file(path, VOCAB_FILE_MAX, &text, &len, err, errlen)) return -1;
     char jerr[200];
     json_doc *d = json_parse(text, len, jerr, sizeof jerr);
     free(text);
-    if (!d) { seterr(err, errlen, "%s: %s", path, jerr); return -1; }
+    if (!d) { gpt2_errf(err, errlen, "%s: %s", path, jerr); return -1; }
     const json_value *root = json_root(d);
     int rc = -1;
     char *buf = NULL;
     if (!root || root->type != JSON_OBJECT) {
-        seterr(err, errlen, "%s: expected a JSON object mapping tokens to ids", path);
+        gpt2_errf(err, errlen, "%s: expected a JSON object mapping tokens to ids", path);
         goto out;
     }
     if (root->len == 0 || root->len > INT32_MAX) {
-        seterr(err, errlen, "%s: %s vocabulary", path, root->len ? "oversized" : "empty");
+        gpt2_errf(err, errlen, "%s: %s vocabulary", path, root->len ? "oversized" : "empty");
         goto out;
     }
     int32_t n = (int32_t)root->len;
-    if (vocab_alloc(v, n)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+    if (vocab_alloc(v, n)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     for (size_t i = 0; i < root->len; i++) {
         int64_t id;
         if (!json_as_int(root->items[i], &id) || id < 0 || id >= n) {
-            seterr(err, errlen, "%s: token \"%s\": id must be an integer in [0, %d)", path,
+            gpt2_errf(err, errlen, "%s: token \"%s\": id must be an integer in [0, %d)", path,
                    root->keys[i], (int)n);
             goto out;
         }
         if (v->tok[id]) {
-            seterr(err, errlen, "%s: id %lld is given twice", path, (long long)id);
+            gpt2_errf(err, errlen, "%s: id %lld is given twice", path, (long long)id);
             goto out;
         }
         size_t kl = root->key_lens[i];
         char *nb = realloc(buf, kl + 1);
-        if (!nb) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+        if (!nb) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
         buf = nb;
         size_t bl = unmap_string(root->keys[i], kl, buf);
-        if (set_token(v, (int32_t)id, buf, bl)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+        if (set_token(v, (int32_t)id, buf, bl)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     }
     /* n distinct ids in [0, n): every id is present. */
-    strmap m;
-    if (strmap_init(&m, v)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+    gpt2_tokmap m;
+    if (gpt2_tokmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     for (int32_t i = 0; i < n; i++) {
-        int32_t o = strmap_add(&m, i);
+        int32_t o = gpt2_tokmap_add(&m, i);
         if (o >= 0) {
-            seterr(err, errlen, "%s: ids %d and %d spell the same bytes", path, (int)o, (int)i);
-            strmap_free(&m);
+            gpt2_errf(err, errlen, "%s: ids %d and %d spell the same bytes", path, (int)o, (int)i);
+            gpt2_tokmap_free(&m);
             goto out;
         }
     }
-    strmap_free(&m);
+    gpt2_tokmap_free(&m);
     find_eot(v);
     rc = 0;
 out:
@@ -330,15 +224,14 @@ out:
 static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen)
 {
     size_t len;
-    char *text = slurp(path, &len, err, errlen);
-    if (!text) return -1;
+    char *text;
+    if (gpt2_read_file(path, VOCAB_FILE_MAX, &text, &len, err, errlen)) return -1;
     int rc = -1;
-    strmap m = {0};
+    gpt2_tokmap m = {0};
     char *a = malloc(len + 1), *b = malloc(len + 1), *c = malloc(2 * len + 2);
     int32_t cap = 1024, cnt = 0;
     int32_t (*mg)[2] = malloc((size_t)cap * sizeof *mg);
-    if (!a || !b || !c || !mg || strmap_init(&m, v)) { seterr(err, errlen, "%s: out of memory", path); goto out; }
-    for (int32_t i = 0; i < v->n_tokens; i++) strmap_add(&m, i);
+    if (!a || !b || !c || !mg || gpt2_tokmap_build(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
     size_t pos = 0;
     for (long line = 1; pos < len; line++) {
         size_t e = pos;
@@ -351,23 +244,23 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
         size_t sp = s;
         while (sp < end && text[sp] != ' ') sp++;
         if (sp == s || sp + 1 >= end || memchr(text + sp + 1, ' ', end - sp - 1)) {
-            seterr(err, errlen, "%s:%ld: expected two tokens separated by one space", path, line);
+            gpt2_errf(err, errlen, "%s:%ld: expected two tokens separated by one space", path, line);
             goto out;
         }
         size_t la = unmap_string(text + s, sp - s, a);
         size_t lb = unmap_string(text + sp + 1, end - sp - 1, b);
         memcpy(c, a, la);
         memcpy(c + la, b, lb);
-        int32_t ia = strmap_find(&m, a, la), ib = strmap_find(&m, b, lb), ic = strmap_find(&m, c, la + lb);
+        int32_t ia = gpt2_tokmap_find(&m, a, la), ib = gpt2_tokmap_find(&m, b, lb), ic = gpt2_tokmap_find(&m, c, la + lb);
         if (ia < 0 || ib < 0 || ic < 0) {
             const char *what = ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token";
-            seterr(err, errlen, "%s:%ld: merge \"%.*s %.*s\": %s is not in the vocabulary", path, line,
+            gpt2_errf(err, errlen, "%s:%ld: merge \"%.*s %.*s\": %s is not in the vocabulary", path, line,
                    (int)(sp - s), text + s, (int)(end - sp - 1), text + sp + 1, what);
             goto out;
         }
         if (cnt == cap) {
             void *nm = realloc(mg, (size_t)cap * 2 * sizeof *mg);
-            if (!nm) { seterr(err, errlen, "%s: out of memory", path); goto out; }
+            if (!nm) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
             mg = nm;
             cap *= 2;
         }
@@ -381,7 +274,7 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
     v->n_merges = cnt;
     rc = 0;
 out:
-    strmap_free(&m);
+    gpt2_tokmap_free(&m);
     free(mg);
     free(a);
     free(b);
@@ -411,7 +304,7 @@ int gpt2_vocab_load_dir(gpt2_vocab *v, const char *dir, char *err, size_t errlen
     static const char *pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
     size_t dl = strlen(dir);
     char *pj = malloc(dl + 20), *pm = malloc(dl + 20);
-    if (!pj || !pm) { free(pj); free(pm); seterr(err, errlen, "%s: out of memory", dir); return -1; }
+    if (!pj || !pm) { free(pj); free(pm); gpt2_errf(err, errlen, "%s: out of memory", dir); return -1; }
     int rc = 1;
     for (int i = 0; i < 2 && rc > 0; i++) {
         sprintf(pj, "%s/%s", dir, pairs[i][0]);
@@ -421,7 +314,7 @@ int gpt2_vocab_load_dir(gpt2_vocab *v, const char *dir, char *err, size_t errlen
     free(pj);
     free(pm);
     if (rc > 0) {
-        seterr(err, errlen, "%s: found neither vocab.json + merges.txt nor encoder.json + vocab.bpe", dir);
+        gpt2_errf(err, errlen, "%s: found neither vocab.json + merges.txt nor encoder.json + vocab.bpe", dir);
         return -1;
     }
     return rc;
@@ -436,12 +329,12 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     gpt2_vocab tmp = {0};
     const gpt2_vocab *src = v;
     if (v->n_merges == 0 && v->n_tokens > 256) {
-        if (gpt2_vocab_copy(&tmp, v)) { seterr(err, errlen, "%s: out of memory", dir); return -1; }
+        if (gpt2_vocab_copy(&tmp, v)) { gpt2_errf(err, errlen, "%s: out of memory", dir); return -1; }
         if (gpt2_vocab_derive_merges(&tmp, err, errlen)) { gpt2_vocab_free(&tmp); return -1; }
         src = &tmp;
     }
     if (mkdir(dir, 0777) && errno != EEXIST) {
-        seterr(err, errlen, "%s: %s", dir, strerror(errno));
+        gpt2_errf(err, errlen, "%s: %s", dir, strerror(errno));
         gpt2_vocab_free(&tmp);
         return -1;
     }
@@ -449,7 +342,7 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     char *path = malloc(dl + 20);
     int rc = -1;
     gpt2_out o;
-    if (!path) { seterr(err, errlen, "%s: out of memory", dir); goto out; }
+    if (!path) { gpt2_errf(err, errlen, "%s: out of memory", dir); goto out; }
     sprintf(path, "%s/vocab.json", dir);
     if (gpt2_out_open(&o, path, 0, err, errlen) != 0) goto out;
     fputc('{', o.f);
@@ -482,76 +375,39 @@ out:
  * Deriving merges from ids
  * ------------------------------------------------------------------------------------------- */
 
-/* (left, right) -> rank map used while deriving. */
-typedef struct pairmap {
-    uint64_t *key; /* (left << 32 | right) + 1; 0 = empty */
-    int32_t *rank;
-    size_t mask;
-} pairmap;
-
-static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1; }
-
-static size_t pair_hash(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return (size_t)k;
-}
-
-static int32_t pairmap_find(const pairmap *m, int32_t a, int32_t b)
-{
-    uint64_t k = pair_key(a, b);
-    for (size_t i = pair_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->key[i] == 0) return -1;
-        if (m->key[i] == k) return m->rank[i];
-    }
-}
-
-static void pairmap_put(pairmap *m, int32_t a, int32_t b, int32_t rank)
-{
-    uint64_t k = pair_key(a, b);
-    for (size_t i = pair_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->key[i] == 0 || m->key[i] == k) { m->key[i] = k; m->rank[i] = rank; return; }
-    }
-}
-
 /* Longest token derive_merges treats as a merge. */
 #define GPT2_MAX_MERGE_TOKEN 1024
 
 int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
 {
     if (v->n_tokens < 256) {
-        seterr(err, errlen, "derive merges: %d tokens, need at least the 256 byte tokens", (int)v->n_tokens);
+        gpt2_errf(err, errlen, "derive merges: %d tokens, need at least the 256 byte tokens", (int)v->n_tokens);
         return -1;
     }
     int32_t byte_id[256];
     for (int i = 0; i < 256; i++) byte_id[i] = -1;
     for (int32_t i = 0; i < 256; i++) {
         if (v->len[i] != 1 || byte_id[(uint8_t)v->tok[i][0]] >= 0) {
-            seterr(err, errlen, "derive merges: ids 0..255 must be the 256 distinct single bytes (id %d is not)",
+            gpt2_errf(err, errlen, "derive merges: ids 0..255 must be the 256 distinct single bytes (id %d is not)",
                    (int)i);
             return -1;
         }
         byte_id[(uint8_t)v->tok[i][0]] = i;
     }
     int32_t n_m = v->n_tokens - 256 - (v->eot >= 256 ? 1 : 0);
-    size_t cap = 16;
-    while (cap < (size_t)n_m * 2 + 2) cap <<= 1;
-    pairmap pm = {calloc(cap, sizeof(uint64_t)), malloc(cap * sizeof(int32_t)), cap - 1};
+    gpt2_pairmap pm = {0};
     int32_t (*mg)[2] = malloc(((size_t)n_m + 1) * sizeof *mg);
     int32_t *res = malloc(((size_t)n_m + 1) * sizeof *res); /* rank -> merged id */
     size_t maxlen = 1;
     for (int32_t i = 0; i < v->n_tokens; i++)
         if (v->len[i] > maxlen) maxlen = v->len[i];
     int32_t *sym = malloc(maxlen * sizeof *sym);
-    strmap sm = {0};
+    gpt2_tokmap sm = {0};
     int rc = -1;
-    if (!pm.key || !pm.rank || !mg || !res || !sym || strmap_init(&sm, v)) {
-        seterr(err, errlen, "derive merges: out of memory");
+    if (gpt2_pairmap_init(&pm, (size_t)(n_m > 0 ? n_m : 0)) || !mg || !res || !sym || gpt2_tokmap_build(&sm, v)) {
+        gpt2_errf(err, errlen, "derive merges: out of memory");
         goto out;
     }
-    for (int32_t i = 0; i < v->n_tokens; i++) strmap_add(&sm, i);
     int32_t r = 0;
     for (int32_t t = 256; t < v->n_tokens; t++) {
         if (t == v->eot) continue;
@@ -560,7 +416,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         /* Not a merge: too short, too long (GPT-2's longest token has 128 bytes; BPE over a longer
          * one would cost its length squared: a hostile file of one 50 KB token took minutes), a
          * second spelling of an earlier token, or a special token. */
-        if (n < 2 || n > GPT2_MAX_MERGE_TOKEN || strmap_find(&sm, s, n) != t ||
+        if (n < 2 || n > GPT2_MAX_MERGE_TOKEN || gpt2_tokmap_find(&sm, s, n) != t ||
             (n == 13 && memcmp(s, "<|endoftext|>", 13) == 0))
             continue;
         /* Plain BPE over the token's bytes with the merges learnt so far. */
@@ -570,7 +426,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
             int32_t best = -1;
             size_t at = 0;
             for (size_t i = 0; i + 1 < k; i++) {
-                int32_t q = pairmap_find(&pm, sym[i], sym[i + 1]);
+                int32_t q = gpt2_pairmap_find(&pm, sym[i], sym[i + 1]);
                 if (q >= 0 && (best < 0 || q < best)) { best = q; at = i; }
             }
             if (best < 0) break;
@@ -585,7 +441,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
              * (highest-id) tokens before t, preferring the longer left part on ties. */
             int32_t best = -1;
             for (size_t cut = n - 1; cut >= 1; cut--) {
-                int32_t x = strmap_find(&sm, s, cut), y = strmap_find(&sm, s + cut, n - cut);
+                int32_t x = gpt2_tokmap_find(&sm, s, cut), y = gpt2_tokmap_find(&sm, s + cut, n - cut);
                 if (x < 0 || y < 0 || x >= t || y >= t || x == v->eot || y == v->eot) continue;
                 int32_t score = x > y ? x : y;
                 if (score > best) { best = score; a = x; b = y; }
@@ -595,7 +451,7 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
         mg[r][0] = a;
         mg[r][1] = b;
         res[r] = t;
-        if (pairmap_find(&pm, a, b) < 0) pairmap_put(&pm, a, b, r);
+        gpt2_pairmap_put_first(&pm, a, b, r);
         r++;
     }
     free(v->merges);
@@ -604,9 +460,8 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
     v->n_merges = r;
     rc = 0;
 out:
-    strmap_free(&sm);
-    free(pm.key);
-    free(pm.rank);
+    gpt2_tokmap_free(&sm);
+    gpt2_pairmap_free(&pm);
     free(mg);
     free(res);
     free(sym);

@@ -18,87 +18,65 @@ typedef struct cpu_backend {
     int max_rows;                  /* max(n_batch, n_slots): the widest step */
 } cpu_backend;
 
-static int max_i(int a, int b) { return a > b ? a : b; }
-
-static bool cpu_supports(const gpt2_backend *b, const gpt2_node *nd)
-{
-    (void)b;
-    return nd->op < GPT2_OP_COUNT;
-}
-
-static int cpu_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bool all_logits,
-                    float *logits, int32_t *argmax, char *err, size_t errlen)
+/* Runs the graph over the step's rows: one sequence (a prompt chunk or a decode token) or a batch
+ * (one token per sequence), the same executor for both. */
+static int cpu_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t errlen)
 {
     cpu_backend *b = (cpu_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
-    if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
-    if (base->slot < 0 || base->slot >= base->params.n_slots) {
-        snprintf(err, errlen, "cpu backend: KV slot %d does not exist (%d slots)", base->slot,
-                 base->params.n_slots);
-        return -1;
+    gpt2_step_shape sh;
+    if (gpt2_backend_check_step(base, st, &sh, err, errlen)) return -1;
+    const int n = st->n;
+    int row_base[n], row_pos[n];
+    for (int r = 0; r < n; r++) {
+        row_base[r] = st->rows[r].slot * hp->n_ctx;
+        row_pos[r] = st->rows[r].pos;
     }
-    cpu_step s = {.model = base->model, .ids = ids, .n = n, .n_past = n_past, .kcache = b->kcache,
+    cpu_step s = {.model = base->model, .ids = st->ids, .n = n, .kcache = b->kcache,
                   .vcache = b->vcache, .kv_type = base->params.kv_type, .pool = b->pool,
-                  .kv_base = base->slot * hp->n_ctx};
+                  .row_base = row_base, .row_pos = row_pos};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
-    if (logits) s.buf[GPT2_BUF_LOGITS] = logits; /* write straight into the caller's memory */
-    const gpt2_graph *g = all_logits && logits ? &b->graph_all : &b->graph_last;
-    int n_nodes = logits || argmax ? g->n_nodes : g->n_nodes - GPT2_HEAD_NODES; /* cache only */
+    bool want_logits = st->out == GPT2_STEP_LAST || st->out == GPT2_STEP_ALL;
+    if (want_logits) s.buf[GPT2_BUF_LOGITS] = st->logits; /* straight into the caller's memory */
+    /* A batch needs every row's logits (each row is a sequence's last). */
+    const gpt2_graph *g = st->out == GPT2_STEP_ALL || sh.batch ? &b->graph_all : &b->graph_last;
+    int n_nodes = st->out != GPT2_STEP_NONE ? g->n_nodes : g->n_nodes - GPT2_HEAD_NODES; /* cache only */
+    bool prof = base->prof && !sh.batch;
     for (int i = 0; i < n_nodes; i++) {
-        double t0 = base->prof ? gpt2_prof_now_us() : 0;
+        double t0 = prof ? gpt2_prof_now_us() : 0;
         cpu_exec_node(&s, &g->nodes[i]);
-        if (base->prof) { /* profile: the node's time on the host clock, its cost from its shape */
+        if (prof) { /* profile: the node's time on the host clock, its cost from its shape */
             double bytes, flops, t1 = gpt2_prof_now_us();
             char fam[32];
-            gpt2_node_cost(hp, &g->nodes[i], n, n_past, base->params.kv_type, &bytes, &flops);
+            gpt2_node_cost(hp, &g->nodes[i], n, sh.n_past, base->params.kv_type, &bytes, &flops);
             gpt2_node_family(&g->nodes[i], fam, sizeof fam);
             gpt2_prof_add(base->prof, PROF_CPU, fam, t0, t1 - t0, bytes, flops);
         }
     }
-    if (argmax) {
+    /* Picks: each sequence's argmax (can_draw admits only greedy draws here); with logits, the
+     * last row's argmax when asked. */
+    if (st->picks && st->out != GPT2_STEP_NONE) {
         int rows = g->all_logits ? n : 1;
-        double t0 = base->prof ? gpt2_prof_now_us() : 0;
-        *argmax = cpu_argmax(s.buf[GPT2_BUF_LOGITS] + (size_t)(rows - 1) * hp->n_vocab, hp->n_vocab);
-        if (base->prof)
+        double t0 = prof ? gpt2_prof_now_us() : 0;
+        const float *lg = s.buf[GPT2_BUF_LOGITS];
+        if (sh.batch && !want_logits)
+            for (int r = 0; r < n; r++) st->picks[r] = cpu_argmax(lg + (size_t)r * hp->n_vocab, hp->n_vocab);
+        else
+            st->picks[0] = cpu_argmax(lg + (size_t)(rows - 1) * hp->n_vocab, hp->n_vocab);
+        if (prof)
             gpt2_prof_add(base->prof, PROF_CPU, "argmax", t0, gpt2_prof_now_us() - t0,
                           (double)hp->n_vocab * 4, (double)hp->n_vocab);
     }
+    if (sh.batch) base->counters.batch_steps++;
     return 0;
 }
 
-static int cpu_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
-                         int n, float *logits, int32_t *picks, char *err, size_t errlen)
-{
-    cpu_backend *b = (cpu_backend *)base;
-    const gpt2_hparams *hp = &base->model->hp;
-    if (gpt2_backend_check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
-    int row_base[n], row_pos[n];
-    for (int r = 0; r < n; r++) {
-        row_base[r] = slot[r] * hp->n_ctx;
-        row_pos[r] = pos[r];
-    }
-    cpu_step s = {.model = base->model, .ids = ids, .n = n, .kcache = b->kcache, .vcache = b->vcache,
-                  .kv_type = base->params.kv_type, .pool = b->pool, .row_base = row_base,
-                  .row_pos = row_pos};
-    for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
-    if (logits) s.buf[GPT2_BUF_LOGITS] = logits;
-    for (int i = 0; i < b->graph_all.n_nodes; i++) cpu_exec_node(&s, &b->graph_all.nodes[i]);
-    if (picks)
-        for (int r = 0; r < n; r++)
-            picks[r] = cpu_argmax(s.buf[GPT2_BUF_LOGITS] + (size_t)r * hp->n_vocab, hp->n_vocab);
-    base->counters.batch_steps++;
-    return 0;
-}
-
-/* Rows are drawn by the caller's sampler unless all of them are greedy. */
-static bool cpu_set_pick_rows(gpt2_backend *b, const gpt2_sampler_params *const *sp,
-                              const uint64_t *step, int n)
+/* The CPU backend picks greedily by itself; any other draw is made by the caller's sampler from the
+ * logits. */
+static bool cpu_can_draw(const gpt2_backend *b, const gpt2_sampler_params *sp)
 {
     (void)b;
-    (void)step;
-    for (int r = 0; sp && r < n; r++)
-        if (sp[r] && gpt2_sampler_needs_logits(sp[r])) return false;
-    return true;
+    return !sp || !gpt2_sampler_needs_logits(sp);
 }
 
 static int cpu_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, size_t errlen)
@@ -119,15 +97,6 @@ static int cpu_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, s
         memcpy((char *)b->vcache[l] + dof, (char *)b->vcache[l] + so, (size_t)n * row);
     }
     return 0;
-}
-
-/* The CPU backend picks greedily by itself; any other draw is made by the caller's sampler from the
- * logits. */
-static bool cpu_set_pick(gpt2_backend *b, const gpt2_sampler_params *sp, uint64_t step)
-{
-    (void)b;
-    (void)step;
-    return !sp || !gpt2_sampler_needs_logits(sp);
 }
 
 static int cpu_peaks(gpt2_backend *base, double *gbs, double *gflops, char *note, size_t notelen)
@@ -153,21 +122,18 @@ static void cpu_destroy(gpt2_backend *base)
     free(b);
 }
 
-gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
-                                      size_t errlen)
+gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p,
+                                      gpt2_backend_why *why, char *err, size_t errlen)
 {
     const gpt2_hparams *hp = &m->hp;
+    if (why) *why = GPT2_WHY_NO_MEMORY; /* the only way this constructor fails */
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
-    gpt2_backend_init(base, "cpu", m, p, VKG_F32);
-    if (base->params.n_slots < 1) base->params.n_slots = 1;
-    b->max_rows = max_i(base->params.n_batch, base->params.n_slots);
-    base->supports = cpu_supports;
+    gpt2_backend_init(base, GPT2_BACKEND_CPU, "cpu", m, p, VKG_F32);
+    b->max_rows = gpt2_backend_max_rows(base);
     base->eval = cpu_eval;
-    base->set_pick = cpu_set_pick;
-    base->eval_rows = cpu_eval_rows;
-    base->set_pick_rows = cpu_set_pick_rows;
+    base->can_draw = cpu_can_draw;
     base->kv_copy = cpu_kv_copy;
     base->destroy = cpu_destroy;
     base->peaks = cpu_peaks;
@@ -195,6 +161,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     base->weights_bytes = gpt2_weights_bytes(m);
     if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false))
         goto oom;
+    if (why) *why = GPT2_WHY_NONE;
     return base;
 oom:
     snprintf(err, errlen, "cpu backend: out of memory allocating activations and KV cache (%d layers x %d positions x %d slots)",
@@ -202,3 +169,13 @@ oom:
     cpu_destroy(base);
     return NULL;
 }
+
+double gpt2_backend_cpu_bandwidth(int n_threads, size_t bytes)
+{
+    cpu_pool *p = cpu_pool_create(n_threads);
+    double gbs = cpu_measure_bandwidth_gbs(p, bytes);
+    cpu_pool_destroy(p);
+    return gbs;
+}
+
+int gpt2_backend_cpu_default_threads(void) { return cpu_default_threads(); }

@@ -1,10 +1,10 @@
 /* bandwidth.c - a quick read-bandwidth probe for the bench tool: every pool thread sums its slice
  * of a large buffer; the best of a few passes is reported. */
 #include "cpu_ops.h"
+#include "core/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct bw_job {
     const uint64_t *buf;
@@ -44,11 +44,9 @@ double cpu_measure_bandwidth_gbs(cpu_pool *p, size_t bytes)
     double best = 0;
     volatile uint64_t sink = 0;
     for (int pass = 0; pass < 5; pass++) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t t0 = gpt2_clock_ns();
         cpu_pool_run(p, bw_task, &j, tasks);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        double s = 1e-9 * (double)(gpt2_clock_ns() - t0);
         double gbs = s > 0 ? (double)(j.words * 8) / s / 1e9 : 0;
         if (gbs > best) best = gbs;
         for (int i = 0; i < tasks; i++) sink += j.sums[i];

@@ -13,12 +13,12 @@ typedef struct cpu_step {
     const gpt2_model *model;       /* weights and shape */
     float *buf[GPT2_BUF_COUNT];    /* activation buffers, rows of gpt2_buf_width floats */
     const int32_t *ids;            /* the step's token ids */
-    int n;                         /* tokens in the step */
-    int n_past;                    /* positions already cached */
+    int n;                         /* tokens (rows) in the step */
     void **kcache, **vcache;       /* per layer: [slots * n_ctx][E] of kv_type */
-    int kv_base;                   /* first cache row of the step's sequence (slot * n_ctx) */
-    const int *row_base, *row_pos; /* batched decode step (else NULL): row t is one token of its
-                                      own sequence, cache rows from row_base[t], at row_pos[t] */
+    const int *row_base, *row_pos; /* row t: its sequence's cache rows start at row_base[t]
+                                      (slot * n_ctx), its token sits at position row_pos[t]; a
+                                      prompt chunk is n rows of one slot at consecutive positions,
+                                      a batched decode step one row per sequence */
     vkg_dtype kv_type;             /* cache element type */
     cpu_pool *pool;                /* threads, or NULL */
 } cpu_step;

@@ -2,8 +2,8 @@
  *
  * Every kernel has a scalar twin that is always compiled; the dispatching entry points below pick
  * AVX-512, AVX2+FMA, NEON or scalar once (cpu_isa_detect) unless a test forces one (cpu_isa_force).
- * Activations are f32; weight matrices are f32 or f16, stored [out][in] (tensor.h); accumulation is
- * always f32. Every kernel is checked against a float64 reference in tests/test_<op>.c.
+ * Activations are f32; weight matrices are f32, f16, bf16 or a ggml block format (quant.h), stored
+ * [out][in] (tensor.h); accumulation is always f32. Every kernel is checked against a float64 reference in tests/test_<op>.c.
  */
 #ifndef VKG_CPU_OPS_H
 #define VKG_CPU_OPS_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/epilogue.h"
 #include "core/tensor.h"
 
 /* ---- instruction set selection ---- */
@@ -29,7 +30,10 @@ int cpu_isa_supported(cpu_isa isa);      /* 1 if this machine (and build) can ru
 
 /* ---- thread pool ---- */
 typedef struct cpu_pool cpu_pool;
-/* n_threads <= 0: number of online CPUs. */
+/* The default thread count: the physical cores this process may run on (hyperthreads share a
+ * core's load ports and gain nothing on these memory-bound kernels). */
+int cpu_default_threads(void);
+/* n_threads <= 0: cpu_default_threads(). */
 cpu_pool *cpu_pool_create(int n_threads);
 void cpu_pool_destroy(cpu_pool *p);
 int cpu_pool_threads(const cpu_pool *p);
@@ -48,12 +52,12 @@ void cpu_embed(float *x, const vkg_tensor *wte, const vkg_tensor *wpe, const int
 void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
                    float eps);
 
-/* Epilogue applied to each output of a matmul, in this order. */
+/* Epilogue applied to each output of a matmul, in this order (the flags of core/epilogue.h). */
 typedef enum cpu_epilogue {
     CPU_EPI_NONE = 0,
-    CPU_EPI_BIAS = 1,      /* y += bias[o] */
-    CPU_EPI_GELU = 2,      /* y = gelu(y) (form from the gelu argument) */
-    CPU_EPI_RESIDUAL = 4,  /* y += y_old (the output buffer's prior content) */
+    CPU_EPI_BIAS = GPT2_EPI_BIAS,         /* y += bias[o] */
+    CPU_EPI_GELU = GPT2_EPI_GELU,         /* y = gelu(y) (form from the gelu argument) */
+    CPU_EPI_RESIDUAL = GPT2_EPI_RESIDUAL, /* y += y_old (the output buffer's prior content) */
 } cpu_epilogue;
 
 /* y[t][o] = epilogue(sum_i x[t][i] * W[o][i]) for t < n, o < W->ne[1], i < W->ne[0].
@@ -83,7 +87,8 @@ void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg
 /* Attention of a batched decode step: n rows, row t one new token of its own sequence whose cache
  * rows start at row_base[t] (its slot), at position row_pos[t]. Stores row t's K and V at cache row
  * row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
- * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). */
+ * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). Every K/V is stored before
+ * any row attends, so n rows of one slot at consecutive positions are cpu_attention's prompt chunk. */
 void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
                         int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
                         cpu_pool *pool);
@@ -127,6 +132,16 @@ void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
                         vkg_dtype wt, int in, int nr);
+/* Prompt matmul on AVX-512: acc[t * ldacc + r] = x[t] . w[r] for t < nt (1..4), r < nr, with w
+ * nr contiguous f32 rows of in (an f16 slice is converted once with cpu_f16_to_f32_avx512). */
+void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w,
+                         int in, int nr);
+void cpu_f16_to_f32_avx512(float *dst, const uint16_t *src, size_t n);
+/* One (token, head) of attention over L cache rows row_bytes apart (k, v at the head's first
+ * element, f32 or f16): o = softmax(scale * q . K) . V. Returns 0 (and does nothing) unless
+ * head_dim is a multiple of 16 up to 256. */
+int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v, size_t row_bytes,
+                        int L, int head_dim, int f16, float scale);
 float cpu_dot_f32_neon(const float *a, const float *b, int n);
 float cpu_dot_f16_neon(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_neon(float *y, float a, const float *x, int n);

@@ -1,9 +1,9 @@
 /* peak.c - CPU peaks (cpu_peak.h). The FMA loop keeps 8 independent vector accumulators per thread
  * (enough to cover the FMA latency on current cores) and runs about 40 ms per pass. */
 #include "cpu_peak.h"
+#include "core/clock.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -51,13 +51,6 @@ static void fma_task(void *ctx, int i)
     j->sink[i & 255] = fma_scalar();
 }
 
-static double secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 double cpu_measure_fma_gflops(cpu_pool *p)
 {
     fma_job j = {0};
@@ -69,9 +62,9 @@ double cpu_measure_fma_gflops(cpu_pool *p)
     if (tasks < 1) tasks = 1;
     double best = 0;
     for (int pass = 0; pass < 3; pass++) {
-        double t = secs();
+        double t = (double)gpt2_clock_ns() / 1e9;
         cpu_pool_run(p, fma_task, &j, tasks);
-        t = secs() - t;
+        t = (double)gpt2_clock_ns() / 1e9 - t;
         double flops = 2.0 * lanes * 8 * FMA_ITERS * tasks;
         if (t > 0 && flops / t / 1e9 > best) best = flops / t / 1e9;
     }

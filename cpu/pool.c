@@ -8,11 +8,12 @@
  * sleep on a condition variable; the caller only touches the mutex when somebody sleeps.
  */
 #include "cpu_ops.h"
+#include "core/clock.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -43,11 +44,51 @@ struct cpu_pool {
 
 static _Thread_local int tl_in_pool; /* nonzero inside a pool task: nested runs go serial */
 
-static long now_ns(void)
+/* The physical cores among the CPUs this process may run on: distinct (package, core) pairs of
+ * the affinity mask in /sys; the count of allowed CPUs where /sys does not say. */
+int cpu_default_threads(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int fallback = online > 0 ? (int)online : 1;
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return fallback;
+    int allowed = CPU_COUNT(&set);
+    if (allowed <= 0) return fallback;
+    enum { MAXC = 1024 };
+    long *ids = calloc(MAXC, sizeof *ids);
+    if (!ids) return allowed;
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && c < MAXC; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        long core = -1, pkg = -1;
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", c);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &core) != 1) core = -1;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", c);
+        f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &pkg) != 1) pkg = -1;
+            fclose(f);
+        }
+        if (core < 0 || pkg < 0) {
+            free(ids);
+            return allowed; /* no topology: every allowed CPU */
+        }
+        long id = pkg << 32 | core;
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++) dup = ids[i] == id;
+        if (!dup) ids[n++] = id;
+    }
+    free(ids);
+    return n > 0 ? n : allowed;
+#else
+    return fallback;
+#endif
 }
 
 /* Claims and runs tasks of generation gen until none are left. */
@@ -77,13 +118,13 @@ static void *worker_main(void *arg)
     uint32_t seen = 0;
     for (;;) {
         /* wait for a new generation: spin, then sleep */
-        long t0 = now_ns();
+        int64_t t0 = gpt2_clock_ns();
         unsigned spins = 0;
         for (;;) {
             if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return NULL;
             if ((uint32_t)(__atomic_load_n(&p->counter, __ATOMIC_ACQUIRE) >> 32) != seen) break;
             CPU_RELAX();
-            if ((++spins & 255) == 0 && now_ns() - t0 > SPIN_NS) {
+            if ((++spins & 255) == 0 && gpt2_clock_ns() - t0 > SPIN_NS) {
                 pthread_mutex_lock(&p->mu);
                 __atomic_fetch_add(&p->sleeping, 1, __ATOMIC_SEQ_CST);
                 while (!__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) &&
@@ -91,7 +132,7 @@ static void *worker_main(void *arg)
                     pthread_cond_wait(&p->cv, &p->mu);
                 __atomic_fetch_sub(&p->sleeping, 1, __ATOMIC_SEQ_CST);
                 pthread_mutex_unlock(&p->mu);
-                t0 = now_ns();
+                t0 = gpt2_clock_ns();
             }
         }
         seen = (uint32_t)(__atomic_load_n(&p->counter, __ATOMIC_ACQUIRE) >> 32);
@@ -102,8 +143,7 @@ static void *worker_main(void *arg)
 cpu_pool *cpu_pool_create(int n_threads)
 {
     if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
+        n_threads = cpu_default_threads();
     }
     if (n_threads > 1024) n_threads = 1024;
     cpu_pool *p = calloc(1, sizeof *p);

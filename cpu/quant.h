@@ -1,14 +1,6 @@
-/* quant.h - ggml's block formats (q4_0, q4_1, q5_0, q5_1, q8_0): quantize, dequantize, and the
- * integer dot products the CPU matmul runs on quantized weights.
- *
- * Byte layouts are ggml's, little-endian, 32 weights per block (tensor.h lists them):
- *   q4_0 {f16 d; u8 qs[16]}           w[j] = ((qs[j] & 15) - 8) * d,  w[j+16] = ((qs[j] >> 4) - 8) * d
- *   q4_1 {f16 d, m; u8 qs[16]}        w[j] = (qs[j] & 15) * d + m,    w[j+16] = (qs[j] >> 4) * d + m
- *   q5_0 {f16 d; u32 qh; u8 qs[16]}   as q4_0 with bit j of qh the 5th bit of element j, offset 16
- *   q5_1 {f16 d, m; u32 qh; u8 qs[16]} as q4_1 with the 5th bit from qh
- *   q8_0 {f16 d; i8 qs[32]}           w[j] = qs[j] * d
- * Quantization follows ggml's reference rounding (q4_0/q5_0: d from the signed value of largest
- * magnitude, d = max / -8 or / -16; q4_1/q5_1: min/max; q8_0: amax / 127, round to nearest).
+/* quant.h - the integer dot products the CPU matmul runs on ggml's block formats (q4_0, q4_1,
+ * q5_0, q5_1, q8_0), and the activation blocks they take. The block layouts and the reference
+ * quantize / dequantize are core's (core/dtype.h); this header re-exports them for the kernels.
  */
 #ifndef VKG_QUANT_H
 #define VKG_QUANT_H
@@ -16,15 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/tensor.h"
-
-/* x[0..n) -> blocks of type t (n a multiple of VKG_QBLOCK for block formats). f32, f16 and bf16
- * are accepted too (a plain conversion), so callers can treat every dtype alike. */
-void vkg_quantize_row(vkg_dtype t, const float *x, void *blocks, size_t n);
-/* blocks of type t -> y[0..n). Any dtype. */
-void vkg_dequantize_row(vkg_dtype t, const void *blocks, float *y, size_t n);
-/* Element i of a row of any dtype (block formats decode one block; slow, for tests and tools). */
-float vkg_load_any(const void *row, vkg_dtype t, size_t i);
+#include "core/dtype.h"
 
 /* ---- activations for the integer dot products ----
  * One row of activations is quantized per matmul into blocks of 32 int8 with an f32 scale d and
@@ -48,7 +32,28 @@ void vkg_qdot_scalar(float *out, const void *w, vkg_dtype wt, const vkg_q8a *x, 
 void vkg_qdot_avx2(float *out, const void *w, vkg_dtype wt, const vkg_q8a *x, size_t ldx, int nt,
                    int nb);
 void vkg_quantize_act_avx2(const float *x, vkg_q8a *y, size_t n);
-/* The dot product the active ISA uses (AVX-512 machines run the AVX2 twin; arm64 the scalar). */
+/* The dot product the active ISA uses when the VNNI rows kernel does not apply (AVX-512 and AVX2
+ * run the AVX2 twin; arm64 the scalar). */
 vkg_qdot_fn vkg_qdot_pick(void);
+
+/* ---- AVX-512 VNNI (quant_vnni.c) ----
+ * One pair of activation blocks laid out for the VNNI kernel of one weight type: the 64 bytes in
+ * the order that kernel unpacks a pair of weight blocks, and per int32 lane (4 bytes) its starting
+ * sum, its block's scale and its share of s. A missing second block (odd block count) is zeros. */
+typedef struct vkg_q8p {
+    _Alignas(64) uint8_t qs[64]; /* activation bytes (q8_0: biased by +128, the unsigned side) */
+    int32_t base[16];            /* lane start: -offset * sum of the lane's 4 bytes (q4_0, q5_0) */
+    float d[16];                 /* lane: its block's activation scale */
+    float s[16];                 /* lane: its block's s / 8 (q4_1, q5_1 add m_w times it) */
+} vkg_q8p;
+
+/* 1 if the CPU runs the VNNI kernel (AVX-512 F/BW/VL/VNNI/VBMI/BITALG). */
+int cpu_has_vnni(void);
+/* nb activation blocks -> (nb + 1) / 2 pairs for weights of type wt. */
+void vkg_prepare_act_vnni(vkg_dtype wt, const vkg_q8a *x, vkg_q8p *p, int nb);
+/* out[t * ldo + r] = sum over nb blocks of dequant(row r) . dequant(token t) for r < nr, t < nt
+ * (1..4); rows of wt blocks row_bytes apart, token t's pairs at x + t * ldx. x86-64 only. */
+void vkg_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr,
+                        vkg_dtype wt, const vkg_q8p *x, size_t ldx, int nt, int nb);
 
 #endif

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "devtools.h"
 #include "vkgpt2.h"
 
 #include "cpu/cpu_ops.h"
@@ -13,14 +13,16 @@
 #include "vkengine/vk_engine.h"
 #include "vulkan/vk_ops.h"
 #include "vkengine/vk_profile.h"
+#include "core/clock.h"
+#include "core/synth.h"
 
 #define N_VOCAB 50257
 #define N_CTX 1024
 #define TILE_N 64
 #define SLOW_MS 250.0 /* an op whose first run takes longer is timed once more, not repeat times */
 
-typedef struct shape { const char *size; int E, H; } shape;
-static const shape shapes[] = {{"124M", 768, 12}, {"355M", 1024, 16}, {"774M", 1280, 20}, {"1558M", 1600, 25}};
+/* The sizes benchmarked are core's GPT-2 sizes from 124M up (synth.h). */
+typedef gpt2_size_info shape;
 
 /* One benchmark case. */
 typedef enum kind { K_LAYERNORM, K_EMBED, K_MATMUL, K_ATTN, K_ARGMAX, K_SAMPLE } kind;
@@ -31,13 +33,6 @@ typedef struct bcase {
     int epi;              /* matmul epilogue */
     int n_past;           /* attention */
 } bcase;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -122,14 +117,14 @@ static void report(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void 
     vkg_bench_row r = {0};
     r.backend = backend;
     r.device = device;
-    r.size = sh->size;
+    r.size = sh->name;
     r.op = c->op;
     r.weight_type = vkg_dtype_name(wt);
     r.median_ms = ms[reps / 2];
     r.min_ms = ms[0];
     r.max_ms = ms[reps - 1];
     r.repeats = reps;
-    case_cost(c, sh->E, wt, &r.bytes, &r.flops);
+    case_cost(c, sh->n_embd, wt, &r.bytes, &r.flops);
     r.gbs = r.median_ms > 0 ? r.bytes / (r.median_ms * 1e6) : 0;
     r.gflops = r.median_ms > 0 ? r.flops / (r.median_ms * 1e6) : 0;
     r.peak_gbs = peak_gbs;
@@ -143,7 +138,7 @@ static void report(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void 
 static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dtype wt, vkg_bench_row_cb cb,
                      void *user, char *err, size_t errlen)
 {
-    int E = sh->E, H = sh->H;
+    int E = sh->n_embd, H = sh->n_head;
     cpu_pool *pool = cpu_pool_create(p->n_threads);
     double gbs, gfl;
     char note[256], dev[128];
@@ -172,7 +167,7 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dty
         vkg_tensor wp = {.type = wt, .ne = {E, N_CTX}, .data = wpe, .nbytes = (size_t)N_CTX * E * vkg_dtype_size(wt)};
         int reps = p->repeat;
         for (int r = -p->warmup; r < reps; r++) {
-            double t = now_ms();
+            double t = gpt2_clock_ms();
             switch (c->k) {
             case K_LAYERNORM: cpu_layernorm(y, x, g, g, c->n, E, 1e-5f); break;
             case K_EMBED: cpu_embed(y, &wte, &wp, ids, c->n, 0); break;
@@ -183,7 +178,7 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dty
             case K_ARGMAX: cpu_argmax(y, N_VOCAB); break;
             default: break;
             }
-            double dt = now_ms() - t;
+            double dt = gpt2_clock_ms() - t;
             if (r >= 0) ms[r] = dt;
             if (r == -p->warmup && dt > SLOW_MS) { reps = 1; if (r < 0) r = -1; } /* keep default runs short */
         }
@@ -201,7 +196,7 @@ out:
 static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, vkg_dtype wt, vkg_bench_row_cb cb,
                     void *user, char *err, size_t errlen)
 {
-    int E = sh->E, H = sh->H, rc = -1;
+    int E = sh->n_embd, H = sh->n_head, rc = -1;
     vk_engine *e = NULL;
     vk_ops *o = NULL;
     vk_seq *s = NULL;
@@ -304,8 +299,8 @@ int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, vo
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         const shape *sh = NULL;
-        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-            if (!strcmp(shapes[i].size, tok)) sh = &shapes[i];
+        for (int i = GPT2_SYNTH_124M; i < GPT2_SYNTH_CUSTOM; i++)
+            if (!strcmp(gpt2_sizes[i].name, tok)) sh = &gpt2_sizes[i];
         if (!sh) {
             snprintf(err, errlen, "bench kernels: --sizes: '%s' is not 124M, 355M, 774M or 1558M", tok);
             return -1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devtools.h"
 #include "vkgpt2.h"
 
 #include "vkengine/vk_internal.h"
@@ -80,38 +81,6 @@ out:
     return rc;
 }
 
-/* A pipeline over the engine's layout (push constants only) from SPIR-V, spec constants by id. */
-static int make_pipeline(vk_engine *e, const uint32_t *code, size_t n_words, const vkg_kbench_params *p,
-                         vk_pipeline *pl, char *err, size_t errlen)
-{
-    VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                    .codeSize = n_words * 4, .pCode = code};
-    VkShaderModule mod;
-    VkResult r = vkCreateShaderModule(e->device, &mci, NULL, &mod);
-    if (r != VK_SUCCESS) { vk_set_err(err, errlen, "kbench: vkCreateShaderModule", r); return -1; }
-    VkSpecializationMapEntry ent[VK_MAX_SPEC];
-    uint32_t vals[VK_MAX_SPEC];
-    for (int i = 0; i < p->n_spec; i++) {
-        ent[i] = (VkSpecializationMapEntry){.constantID = p->spec_ids[i], .offset = (uint32_t)i * 4, .size = 4};
-        vals[i] = p->spec_values[i];
-    }
-    VkSpecializationInfo si = {.mapEntryCount = (uint32_t)p->n_spec, .pMapEntries = ent,
-                               .dataSize = (size_t)p->n_spec * 4, .pData = vals};
-    VkComputePipelineCreateInfo pci = {
-        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-                  .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = mod, .pName = "main",
-                  .pSpecializationInfo = p->n_spec ? &si : NULL},
-        .layout = e->layout,
-    };
-    memset(pl, 0, sizeof *pl);
-    r = vkCreateComputePipelines(e->device, VK_NULL_HANDLE, 1, &pci, NULL, &pl->pipeline);
-    vkDestroyShaderModule(e->device, mod, NULL);
-    if (r != VK_SUCCESS) { vk_set_err(err, errlen, "kbench: vkCreateComputePipelines", r); return -1; }
-    pl->layout = e->layout;
-    snprintf(pl->name, sizeof pl->name, "kbench");
-    return 0;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -143,7 +112,7 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
     if (!mem) { snprintf(err, errlen, "out of memory"); goto out; }
     if (vk_engine_create(&e, p->device, err, errlen)) goto out;
     snprintf(res->device, sizeof res->device, "%s", vk_engine_caps(e)->name);
-    if (make_pipeline(e, spv, n_words, p, &pl, err, errlen)) goto out;
+    if (vk_pipeline_from_spirv(e, spv, n_words, p->spec_ids, p->spec_values, p->n_spec, "kbench", &pl, err, errlen)) goto out;
     uint8_t push[VK_PUSH_BYTES] = {0};
     size_t off = 0;
     uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -217,7 +186,7 @@ out:
     free(ms);
     if (e) {
         for (int i = 0; i < p->n_buffers; i++) if (mem[i].size) vk_mem_free(e, &mem[i]);
-        if (pl.pipeline) vkDestroyPipeline(e->device, pl.pipeline, NULL);
+        vk_pipeline_release(e, &pl);
         vk_engine_destroy(e);
     }
     free(mem);

@@ -46,7 +46,9 @@
  *
  * Build against it with `pkg-config --cflags --libs vkgpt2` (tests/test_cli_edges.c compiles and
  * runs this example as written). The library prints nothing itself: vkg_set_notice_handler (below)
- * receives its notices.
+ * receives its notices. This header is the inference API only, of the version in VKG_VERSION
+ * (vkgpt2_version.h; vkg_version() says which library is linked); the developer tools (kbench, the
+ * kernel benchmarks) are not part of it (devtools/devtools.h, linked by the vkgpt2 command).
  */
 #ifndef VKGPT2_H
 #define VKGPT2_H
@@ -159,9 +161,12 @@ int vkg_convert(const char *in, const char *out, unsigned flags, char *err, size
 /* Prints every Vulkan device and its properties. Returns 0, or -1 with err (no Vulkan). */
 int vkg_list_devices(void *file, char *err, size_t errlen);
 
-/* Host memory read bandwidth in GB/s, measured with n_threads threads (<= 0: all cores) reading a
+/* Host memory read bandwidth in GB/s, measured with n_threads threads (<= 0: vkg_default_threads()) reading a
  * buffer of `bytes` (use several times the last-level cache). */
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes);
+
+/* The CPU thread count that n_threads <= 0 means: the physical cores this process may run on. */
+int vkg_default_threads(void);
 
 /* Quantizes a model of any readable format to type ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"): the
  * weight matrices, wte and lm_head, as ggml's gpt-2 quantizer; biases, gains and wpe stay. out
@@ -201,7 +206,7 @@ typedef struct vkg_session_params {
     const char *device_name; /* NULL, or the Vulkan device as a string: an index, a deviceUUID
                                 prefix in hex (see vkg_list_devices) or a unique substring of its
                                 name; overrides `device` */
-    int n_threads;        /* CPU threads; <= 0 all cores */
+    int n_threads;        /* CPU threads; <= 0 the physical cores (vkg_default_threads) */
     int n_batch;          /* prompt tokens per step */
     vkg_kv_type kv;       /* KV cache type; AUTO: f16 on Vulkan, f32 on the CPU, decided after the
                              backend is chosen (so AUTO falling back to the CPU computes what the
@@ -289,69 +294,12 @@ void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1
 void vkg_profile_print(const vkg_session *s, void *file);
 /* The same as one JSON object ("null" without a profile). */
 void vkg_profile_json(const vkg_session *s, void *file);
+/* Writes s[0..len) as a JSON string on file (a FILE *), escaped as the library's own JSON output
+ * is: '"', '\\', \n, \t, \r escaped, other control bytes as \u00XX, malformed UTF-8 as \ufffd. */
+void vkg_json_string(void *file, const char *s, size_t len);
 /* Writes a Chrome trace-event file (Perfetto, chrome://tracing) as "writing files" says; flags:
  * VKG_OUT_FORCE or 0. Returns 0, or -1 (VKG_OUT_EXISTS) with err. */
 int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, char *err, size_t errlen);
-
-/* ---- kernel benchmarks (docs/PROFILING.md) ---- */
-/* vkg_kbench compiles a GLSL compute shader at run time (glslang), runs it on a grid and times it
- * with device timestamps. ABI: the shader takes no descriptor sets; its push-constant block holds
- * the device address (uint64, e.g. a GL_EXT_buffer_reference) of every buffer in order, then the
- * extra 32-bit push words in order (std430 offsets; at most 128 bytes in all). */
-typedef struct vkg_kbench_buffer {
-    size_t bytes;          /* size (rounded up to 4) */
-    int init;              /* 0 zero, 1 random floats in [-1, 1), 2 every float = value, 3 every
-                              uint32 = (uint32_t)value */
-    double value;
-    void *dump;            /* non-NULL: receives the final contents (bytes bytes) */
-} vkg_kbench_buffer;
-
-typedef struct vkg_kbench_params {
-    const char *source;           /* GLSL (#version 450+), NUL-terminated; no #include */
-    const char *name;             /* for messages (the file name) */
-    uint32_t grid[3];             /* workgroups */
-    const vkg_kbench_buffer *buffers;
-    int n_buffers;
-    const uint32_t *spec_ids, *spec_values; /* specialization constants */
-    int n_spec;
-    const uint32_t *push;         /* extra push words after the addresses */
-    int n_push;
-    double bytes, flops;          /* per run, for GB/s and GFLOP/s (0: not reported) */
-    int repeat, warmup;           /* timed runs (>= 1) and untimed ones before them */
-    int device;                   /* Vulkan device index, -1 best */
-} vkg_kbench_params;
-
-typedef struct vkg_kbench_result {
-    double min_ms, median_ms, mean_ms, max_ms;
-    double gbs, gflops;           /* at the median, 0 without bytes / flops */
-    char device[256];
-} vkg_kbench_result;
-
-/* Returns 0, or -1 with err (compile errors: glslang's messages, with line numbers, one per line
- * after a first line naming the file). */
-int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *r, char *err, size_t errlen);
-
-/* Per-op benchmark at the shapes of GPT-2 sizes (`vkgpt2 bench kernels`): layernorm, embed, every
- * weight matrix as matvec (n = 1) and tiled (n = 64), the fc matmul with its gelu epilogue, attention
- * decode at several n_past and prefill, argmax, sampling; random weights. One row per op. */
-typedef struct vkg_bench_row {
-    const char *backend, *device, *size, *op, *weight_type;
-    int repeats;
-    double median_ms, min_ms, max_ms;  /* spread: min..max */
-    double bytes, flops, gbs, gflops;  /* per run; rates at the median */
-    double peak_gbs, peak_gflops;      /* the backend's measured peaks */
-} vkg_bench_row;
-typedef void (*vkg_bench_row_cb)(void *user, const vkg_bench_row *row);
-typedef struct vkg_bench_kernels_params {
-    int backends;              /* 1 CPU, 2 Vulkan, 3 both */
-    const char *sizes;         /* "124M,355M,..." (NULL: 124M) */
-    const char *weight_type;   /* "f16" (default) or "f32" */
-    int repeat, warmup;        /* timed and untimed runs per op */
-    int n_threads;             /* CPU threads (<= 0 all) */
-    int device;                /* Vulkan device, -1 best */
-} vkg_bench_kernels_params;
-int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
-                      size_t errlen);
 
 /* ---- batched generation: many sequences at once, each with its own KV cache slot ----
  *

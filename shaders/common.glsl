@@ -76,9 +76,10 @@ float gelu_erf(float x) {
 
 float gelu(float x, uint form) { return form == 0u ? gelu_tanh(x) : gelu_erf(x); }
 
-// Matmul epilogue flags (cpu_epilogue in cpu_ops.h).
-#define EPI_BIAS 1u
-#define EPI_GELU 2u
-#define EPI_RESIDUAL 4u
+// Matmul epilogue flags: the C side's own definitions (core/epilogue.h), as uints.
+#include "../core/epilogue.h"
+#define EPI_BIAS uint(GPT2_EPI_BIAS)
+#define EPI_GELU uint(GPT2_EPI_GELU)
+#define EPI_RESIDUAL uint(GPT2_EPI_RESIDUAL)
 
 #endif

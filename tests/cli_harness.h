@@ -1,7 +1,7 @@
 /* cli_harness.h - running the built vkgpt2 as a child process for the CLI tests (one include per
  * test file): a temporary working directory per test, stdin from bytes, stdout and stderr captured
- * (or stdout on /dev/full, a pipe without reader, stderr merged into stdout), a timeout, the error
- * contract (non-zero exit, empty stdout, one "vkgpt2: " line), synthetic models and JSON helpers. */
+ * (or stdout on /dev/full, a pipe without reader, stderr merged into stdout), a timeout, another
+ * binary of the build (run_exe), the error contract (non-zero exit, empty stdout, one "vkgpt2: " line), synthetic models and JSON helpers. */
 #ifndef VKG_CLI_HARNESS_H
 #define VKG_CLI_HARNESS_H
 
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/json.h"
+#include "tmpdir.h"
 
 extern char **environ;
 
@@ -28,33 +29,15 @@ extern char **environ;
 
 /* ---- temporary directory (one per test, the working directory of the test and its children) ---- */
 
-static char tmp_dir[4096];
 static char bin_path[4096];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
 
 static void setup(void)
 {
-    const char *root = getenv("VKGPT2_BUILD_ROOT");
-    cr_assert(root && *root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
-    snprintf(bin_path, sizeof bin_path, "%s/tools/vkgpt2", root);
-    cr_assert(access(bin_path, X_OK) == 0, "%s: not an executable (%s)", bin_path, strerror(errno));
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/vkg-cli-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert(mkdtemp(tmp_dir), "mkdtemp %s: %s", tmp_dir, strerror(errno));
-    cr_assert(chdir(tmp_dir) == 0);
+    build_binary(bin_path, sizeof bin_path, "tools/vkgpt2");
+    tmpdir_enter("vkg-cli");
 }
 
-static void teardown(void)
-{
-    if (!tmp_dir[0]) return;
-    if (chdir("/") == 0) nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmp_dir[0] = 0;
-}
+static void teardown(void) { tmpdir_leave(); }
 
 
 /* ---- files ---- */
@@ -105,6 +88,10 @@ typedef struct proc {
 } proc;
 
 #define RUN_TIMEOUT_S 60
+/* The binary run_full starts (NULL: the built vkgpt2) and how long it may take: a test file that
+ * runs another binary, or slower commands, sets them. */
+static const char *run_exe;
+static int run_timeout_s = RUN_TIMEOUT_S;
 
 /* Runs vkgpt2 with args (NULL-terminated, argv[0] excluded). in: stdin bytes (NULL: empty);
  * env: "NAME=VALUE" entries (NULL-terminated, or NULL) that replace or add to the environment. */
@@ -134,7 +121,7 @@ static proc run_full(const char *in, size_t in_len, const char *const *env, cons
     char **argv = calloc(na + 2, sizeof *argv);
     char **envp = calloc(ne + nx + 1, sizeof *envp);
     cr_assert(argv && envp);
-    argv[0] = bin_path;
+    argv[0] = run_exe ? (char *)run_exe : bin_path;
     for (size_t i = 0; i < na; i++) argv[i + 1] = (char *)args[i];
     size_t m = 0;
     for (size_t i = 0; i < ne; i++) {
@@ -181,7 +168,7 @@ static proc run_full(const char *in, size_t in_len, const char *const *env, cons
         if (r == pid) break;
         cr_assert(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - t0.tv_sec > RUN_TIMEOUT_S) {
+        if (t.tv_sec - t0.tv_sec > run_timeout_s) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             p.timed_out = true;
@@ -220,7 +207,7 @@ static void proc_free(proc *p)
 /* Never a signal (a crash), never a hang. */
 static void no_crash(const proc *p, const char *what)
 {
-    cr_assert(!p->timed_out, "%s: timed out after %d s\nstderr: %s", what, RUN_TIMEOUT_S, p->err);
+    cr_assert(!p->timed_out, "%s: timed out after %d s\nstderr: %s", what, run_timeout_s, p->err);
     cr_assert(!p->signaled, "%s: killed by signal %d (%s)\nstderr: %s", what, p->sig, strsignal(p->sig), p->err);
 }
 

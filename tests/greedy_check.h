@@ -62,8 +62,8 @@ static inline int greedy_compare(gpt2_backend *cpu, gpt2_backend *other, int32_t
         const int32_t *in = i == n_prompt ? seq : &seq[i - 1];
         int n = i == n_prompt ? n_prompt : 1, past = i == n_prompt ? 0 : i - 1;
         int32_t pc, po;
-        cr_assert_eq(cpu->eval(cpu, in, n, past, false, logits, &pc, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(other->eval(other, in, n, past, false, NULL, &po, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(cpu, 0, in, n, past, GPT2_STEP_LAST, logits, &pc, NULL, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(other, 0, in, n, past, GPT2_STEP_ARGMAX, NULL, &po, NULL, 0, err, sizeof err), 0, "%s", err);
         if (po != pc) {
             double gap, eps;
             cr_assert(greedy_near_tie(logits, V, pc, po, &gap, &eps),

@@ -1,6 +1,7 @@
 /* test_attention.c - cpu_attention against a float64 causal reference: new tokens after a filled
  * cache (n_past > 0, n > 1), f32 and f16 caches, head_dim 64 and odd ones, every ISA, with and
- * without the pool. */
+ * without the pool; cpu_attention_rows (a batched decode step: rows in their own slots and positions)
+ * against the same reference per row. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -152,4 +153,114 @@ Test(attention, peaked_scores)
 {
     /* large q and k make one key dominate: exercises the running-max rescale */
     check(4, 200, 2, 16, VKG_F32, NULL, 500);
+}
+
+/* ---- cpu_attention_rows: a batched decode step, one token of a different sequence per row ---- */
+
+/* n rows over n slots of n_ctx cache rows each, row t in slot n-1-t (so slot order is not row
+ * order) at position pos[t]; the float64 reference for row t is attention of q[t] over its slot's
+ * keys 0..pos[t], the new K/V at pos[t]. Every other cache row must stay as it was. */
+static void check_rows(int n, int n_head, int hd, vkg_dtype kt, cpu_pool *pool, uint64_t seed)
+{
+    const int E = n_head * hd, n_ctx = 40;
+    const size_t es = vkg_dtype_size(kt), cells = (size_t)n * n_ctx * E;
+    rng_seed(seed);
+    float *qkv = malloc((size_t)n * 3 * E * sizeof(float));
+    void *k0 = malloc(cells * es), *v0 = malloc(cells * es), *kc = malloc(cells * es), *vc = malloc(cells * es);
+    float *out = malloc((size_t)n * E * sizeof(float));
+    double *sc = malloc((size_t)n_ctx * sizeof(double));
+    int *base = malloc((size_t)n * sizeof(int)), *pos = malloc((size_t)n * sizeof(int));
+    cr_assert(qkv && k0 && v0 && kc && vc && out && sc && base && pos);
+    for (int i = 0; i < n * 3 * E; i++) qkv[i] = rnd(-1.5f, 1.5f);
+    for (size_t i = 0; i < cells; i++) {
+        float a = rnd(-1.5f, 1.5f), b = rnd(-1.5f, 1.5f);
+        if (kt == VKG_F16) {
+            ((uint16_t *)k0)[i] = vkg_f32_to_f16(a);
+            ((uint16_t *)v0)[i] = vkg_f32_to_f16(b);
+        } else {
+            ((float *)k0)[i] = a;
+            ((float *)v0)[i] = b;
+        }
+    }
+    for (int t = 0; t < n; t++) {
+        base[t] = (n - 1 - t) * n_ctx;
+        pos[t] = t == 0 ? 0 : t == 1 ? n_ctx - 1 : (int)(rng_unif() * n_ctx); /* both ends, then any */
+    }
+    cpu_isa isas[4];
+    const int ni = isa_list(isas);
+    for (int k = 0; k < ni; k++) {
+        cpu_isa_force(isas[k]);
+        memcpy(kc, k0, cells * es);
+        memcpy(vc, v0, cells * es);
+        for (int i = 0; i < n * E; i++) out[i] = NAN;
+        cpu_attention_rows(out, qkv, kc, vc, kt, n, base, pos, n_head, hd, pool);
+        for (int t = 0; t < n; t++) {
+            const float *r = qkv + (size_t)t * 3 * E;
+            /* row t's keys and values as floats: the cache, with the new row at pos[t] */
+            for (int e = 0; e < E; e++) {
+                size_t i = (size_t)(base[t] + pos[t]) * E + e;
+                float ke = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[E + e])) : r[E + e];
+                float ve = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
+                cr_assert(cache_at(kc, kt, i) == ke && cache_at(vc, kt, i) == ve, "row %d: new K/V col %d", t, e);
+            }
+            for (int h = 0; h < n_head; h++) {
+                const float *q = r + (size_t)h * hd;
+                double m = -INFINITY, s = 0;
+                for (int j = 0; j <= pos[t]; j++) {
+                    double d = 0;
+                    for (int i = 0; i < hd; i++)
+                        d += (double)q[i] * cache_at(kc, kt, (size_t)(base[t] + j) * E + h * hd + i);
+                    sc[j] = d / sqrt((double)hd);
+                    if (sc[j] > m) m = sc[j];
+                }
+                for (int j = 0; j <= pos[t]; j++) s += sc[j] = exp(sc[j] - m);
+                for (int i = 0; i < hd; i++) {
+                    double o = 0, oa = 0;
+                    for (int j = 0; j <= pos[t]; j++) {
+                        double v = cache_at(vc, kt, (size_t)(base[t] + j) * E + h * hd + i);
+                        o += sc[j] / s * v;
+                        oa += sc[j] / s * fabs(v);
+                    }
+                    double got = out[(size_t)t * E + h * hd + i];
+                    if (!(fabs(got - o) <= 2e-5 * oa + 1e-7))
+                        cr_assert(0, "%s %s rows=%d row %d (pos %d) h=%d i=%d: got %.9g want %.9g",
+                                  cpu_isa_name(isas[k]), vkg_dtype_name(kt), n, t, pos[t], h, i, got, o);
+                }
+            }
+        }
+        /* nothing but each row's own new cache row changed */
+        for (int j = 0; j < n * n_ctx; j++) {
+            bool written = false;
+            for (int t = 0; t < n; t++) written |= j == base[t] + pos[t];
+            if (written) continue;
+            size_t off = (size_t)j * E * es;
+            cr_assert(memcmp((char *)kc + off, (char *)k0 + off, E * es) == 0 &&
+                          memcmp((char *)vc + off, (char *)v0 + off, E * es) == 0,
+                      "%s: cache row %d changed", cpu_isa_name(isas[k]), j);
+        }
+    }
+    cpu_isa_force(cpu_isa_detect());
+    free(qkv);
+    free(k0);
+    free(v0);
+    free(kc);
+    free(vc);
+    free(out);
+    free(sc);
+    free(base);
+    free(pos);
+}
+
+Test(attention, rows_of_a_batched_step)
+{
+    uint64_t seed = 900;
+    static const int heads[][2] = {{2, 64}, {3, 5}, {1, 17}};
+    for (int ty = 0; ty < 2; ty++)
+        for (int a = 0; a < 3; a++)
+            for (int n = 1; n <= 5; n += 2) check_rows(n, heads[a][0], heads[a][1], ty ? VKG_F16 : VKG_F32, NULL, seed++);
+    cpu_pool *pool = cpu_pool_create(3);
+    cr_assert(pool);
+    check_rows(6, 12, 64, VKG_F16, pool, seed++);
+    check_rows(4, 4, 32, VKG_F32, pool, seed++);
+    cpu_pool_destroy(pool);
 }

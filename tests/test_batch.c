@@ -1,6 +1,6 @@
 /* test_batch.c - batched generation: many sequences at once, each in its own KV cache slot.
  *
- * Backend level: a batched decode step (eval_rows: one token of a different sequence per row, each
+ * Backend level: a batched decode step (a gpt2_step of one token of a different sequence per row, each
  * at its own position in its own slot) gives every row the logits of a float64 replay of that
  * sequence alone and of the single-sequence step; a prompt's KV cache copied into another slot
  * gives the same logits as computing it there. API level: every sequence of vkg_generate_batch
@@ -41,23 +41,34 @@ static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, int 
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .n_slots = slots};
     char err[512];
-    gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, err, sizeof err)
-                             : gpt2_backend_cpu_create(m, &bp, err, sizeof err);
+    gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, NULL, err, sizeof err)
+                             : gpt2_backend_cpu_create(m, &bp, NULL, err, sizeof err);
     cr_assert_not_null(b, "backend: %s", err);
     return b;
+}
+
+/* A batched decode step: row r feeds ids[r] at position pos[r] of slot slot[r]; every row's logits
+ * when logits is not NULL, else each row's argmax into picks. */
+static int eval_rows(gpt2_backend *b, const int32_t *ids, const int *slot, const int *pos, int n,
+                     float *logits, int32_t *picks, char *err, size_t errlen)
+{
+    gpt2_row rows[n];
+    for (int r = 0; r < n; r++) rows[r] = (gpt2_row){.slot = slot[r], .pos = pos[r]};
+    gpt2_step st = {.n = n, .ids = ids, .rows = rows, .out = logits ? GPT2_STEP_ALL : GPT2_STEP_ARGMAX,
+                    .logits = logits, .picks = picks};
+    return b->eval(b, &st, err, errlen);
 }
 
 /* Evaluates ids[0..n) into slot `slot` of b (steps of n_batch). */
 static void fill(gpt2_backend *b, int slot, const int32_t *ids, int n)
 {
     char err[256];
-    b->slot = slot;
     for (int i = 0; i < n; i += b->params.n_batch) {
         int step = n - i < b->params.n_batch ? n - i : b->params.n_batch;
         int32_t dummy;
-        cr_assert_eq(b->eval(b, ids + i, step, i, false, NULL, &dummy, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(b, slot, ids + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0,
+                                           err, sizeof err), 0, "%s", err);
     }
-    b->slot = 0;
 }
 
 
@@ -84,7 +95,7 @@ static void rows_match_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, dou
     int32_t picks[NSEQ];
     char err[256];
     /* Widths 5 (matvec) and, for the first 3 rows, 3: the same plan replayed per width. */
-    cr_assert_eq(b->eval_rows(b, ids, slot_of, pos, NSEQ, logits, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(eval_rows(b, ids, slot_of, pos, NSEQ, logits, NULL, err, sizeof err), 0, "%s", err);
     for (int r = 0; r < NSEQ; r++) {
         double *ref = ref_last_logits(&m, seq[r], lens[r] + 1);
         double e = max_rel_err(logits + (size_t)r * V, ref, (size_t)V);
@@ -93,7 +104,7 @@ static void rows_match_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, dou
         free(ref);
     }
     /* Run the same rows again for picks: positions re-store the same K/V (idempotent). */
-    cr_assert_eq(b->eval_rows(b, ids, slot_of, pos, NSEQ, NULL, picks, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(eval_rows(b, ids, slot_of, pos, NSEQ, NULL, picks, err, sizeof err), 0, "%s", err);
     for (int r = 0; r < NSEQ; r++) {
         const float *row = logits + (size_t)r * V;
         int best = 0;
@@ -132,7 +143,7 @@ static void copy_matches_recompute(bool vulkan)
     int32_t ids[2] = {p[n - 1], p[n - 1]};
     int slots[2] = {1, 2}, pos[2] = {n - 1, n - 1};
     float *logits = malloc((size_t)2 * V * sizeof *logits);
-    cr_assert_eq(b->eval_rows(b, ids, slots, pos, 2, logits, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(eval_rows(b, ids, slots, pos, 2, logits, NULL, err, sizeof err), 0, "%s", err);
     for (int i = 0; i < V; i++)
         cr_assert_eq(logits[i], logits[V + i], "logit %d: recomputed %g, copied %g", i, logits[i], logits[V + i]);
     if (vulkan) cr_expect_eq(b->counters.validation_messages, 0);

@@ -9,183 +9,47 @@
  * the binary, fed rows whose sizes span decades, draws log axes that say so, tick labels that do
  * not overlap, legends that name backend, type and format, and tables without temporary paths.
  */
-#include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "core/json.h"
+#include "cli_harness.h"
 #include "tools/perfdoc_axis.h"
+#include "vkgpt2.h"
 
-extern char **environ;
+static char perfdoc_bin[4096];
 
-/* ---- temporary directory (one per test, the working directory of the test and its children) ---- */
-
-static char tmp_dir[4096];
-static char vkgpt2_bin[4096], perfdoc_bin[4096];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/* The harness's directory and vkgpt2 (bin_path), and vkgpt2-perfdoc beside it. */
+static void bench_setup(void)
 {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static void setup(void)
-{
-    const char *root = getenv("VKGPT2_BUILD_ROOT");
-    cr_assert(root && *root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
-    snprintf(vkgpt2_bin, sizeof vkgpt2_bin, "%s/tools/vkgpt2", root);
-    snprintf(perfdoc_bin, sizeof perfdoc_bin, "%s/tools/vkgpt2-perfdoc", root);
-    cr_assert(access(vkgpt2_bin, X_OK) == 0, "%s: not an executable (%s)", vkgpt2_bin, strerror(errno));
+    setup();
+    snprintf(perfdoc_bin, sizeof perfdoc_bin, "%s/tools/vkgpt2-perfdoc", getenv("VKGPT2_BUILD_ROOT"));
     cr_assert(access(perfdoc_bin, X_OK) == 0, "%s: not an executable (%s)", perfdoc_bin, strerror(errno));
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/vkg-bench-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert(mkdtemp(tmp_dir), "mkdtemp %s: %s", tmp_dir, strerror(errno));
-    cr_assert(chdir(tmp_dir) == 0);
 }
 
-static void teardown(void)
-{
-    if (!tmp_dir[0]) return;
-    if (chdir("/") == 0) nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmp_dir[0] = 0;
-}
+TestSuite(bench, .init = bench_setup, .fini = teardown, .timeout = 240);
+TestSuite(perfdoc, .init = bench_setup, .fini = teardown, .timeout = 120);
 
-TestSuite(bench, .init = setup, .fini = teardown, .timeout = 240);
-TestSuite(perfdoc, .init = setup, .fini = teardown, .timeout = 120);
-
-/* ---- files ---- */
-
-/* Whole file, NUL-terminated; NULL if it cannot be opened. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    cr_assert(buf);
-    for (;;) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        buf = realloc(buf, (cap *= 2) + 1);
-        cr_assert(buf);
-    }
-    fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "%s: %s", path, strerror(errno));
-    cr_assert(fputs(text, f) >= 0);
-    cr_assert(fclose(f) == 0);
-}
-
-/* ---- running a binary ---- */
-
-/* How a child ended and what it printed. */
-typedef struct proc {
-    bool timed_out, signaled;
-    int code;       /* exit status when it exited */
-    char *out, *err;
-} proc;
-
-#define RUN_TIMEOUT_S 180
+static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text)); }
 
 /* Runs bin with args (NULL-terminated, argv[0] excluded) and TMPDIR set to the test's directory
- * (where --synth makes its models), stdin empty. */
+ * (where --synth makes its models), stdin empty, for at most 180 s. */
 static proc run_bin(const char *bin, const char *const *args)
 {
-    static int seq;
-    char out_path[64], err_path[64], tmpenv[4200];
-    int k = seq++;
-    snprintf(out_path, sizeof out_path, ".stdout.%d", k);
-    snprintf(err_path, sizeof err_path, ".stderr.%d", k);
+    char tmpenv[4200];
     snprintf(tmpenv, sizeof tmpenv, "TMPDIR=%s", tmp_dir);
-    size_t na = 0, ne = 0;
-    while (args[na]) na++;
-    while (environ[ne]) ne++;
-    char **argv = calloc(na + 2, sizeof *argv), **envp = calloc(ne + 2, sizeof *envp);
-    cr_assert(argv && envp);
-    argv[0] = (char *)bin;
-    for (size_t i = 0; i < na; i++) argv[i + 1] = (char *)args[i];
-    size_t m = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (strncmp(environ[i], "TMPDIR=", 7)) envp[m++] = environ[i];
-    envp[m++] = tmpenv;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fi = open("/dev/null", O_RDONLY);
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    free(argv);
-    free(envp);
-    proc p = {0};
-    int status = 0;
-    struct timespec t0, t, nap = {0, 5 * 1000 * 1000};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) break;
-        cr_assert(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - t0.tv_sec > RUN_TIMEOUT_S) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            p.timed_out = true;
-            break;
-        }
-        nanosleep(&nap, NULL);
-    }
-    if (WIFSIGNALED(status)) p.signaled = true;
-    else p.code = WEXITSTATUS(status);
-    p.out = read_file(out_path);
-    p.err = read_file(err_path);
-    cr_assert(p.out && p.err);
-    remove(out_path);
-    remove(err_path);
+    run_exe = bin;
+    run_timeout_s = 180;
+    proc p = run_full(NULL, 0, ENV(tmpenv), args);
+    run_exe = NULL;
     return p;
 }
 
-static void proc_free(proc *p)
-{
-    free(p->out);
-    free(p->err);
-}
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define BENCH(...) run_bin(vkgpt2_bin, ARGS("bench", __VA_ARGS__))
+#define BENCH(...) run_bin(bin_path, ARGS("bench", __VA_ARGS__))
 #define PERFDOC(...) run_bin(perfdoc_bin, ARGS(__VA_ARGS__))
-
-static void expect_ok(const proc *p, const char *what)
-{
-    cr_assert(!p->timed_out && !p->signaled, "%s: timed out or crashed\nstderr: %s", what, p->err);
-    cr_assert(p->code == 0, "%s: exit %d\nstderr: %s", what, p->code, p->err);
-}
 
 /* Makes the tiny synthetic model ./tiny (f16, byte vocabulary). */
 static void make_tiny(void)
 {
-    proc p = run_bin(vkgpt2_bin, ARGS("synth", "-o", "tiny", "--size", "tiny", "--type", "f16"));
+    proc p = run_bin(bin_path, ARGS("synth", "-o", "tiny", "--size", "tiny", "--type", "f16"));
     expect_ok(&p, "synth tiny");
     proc_free(&p);
 }
@@ -208,13 +72,13 @@ static int parse_rows(const char *out, json_doc **rows, int max)
     return n;
 }
 
-static const char *jstr(const json_doc *d, const char *k)
+static const char *row_str(const json_doc *d, const char *k)
 {
     const json_value *v = json_get(json_root(d), k);
     return v && v->type == JSON_STRING ? v->str : NULL;
 }
 
-static double jnum(const json_doc *d, const char *k)
+static double row_num(const json_doc *d, const char *k)
 {
     double x = -1;
     cr_assert(json_as_num(json_get(json_root(d), k), &x), "row has no number \"%s\"", k);
@@ -235,21 +99,21 @@ static int device_threads(const char *dev)
 Test(bench, threads_column_is_the_count_used)
 {
     make_tiny();
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    /* default (all cores), then -t 1: the row's threads is the count, never 0, and agrees with the
+    long cores = vkg_default_threads();
+    /* default (the physical cores), then -t 1: the row's threads is the count, never 0, and agrees with the
      * thread count the CPU backend reports in its device name */
     const char *const *runs[] = {ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "--json"),
                                  ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "-t", "1", "--json")};
     long want[] = {cores, 1};
     for (int i = 0; i < 2; i++) {
-        proc p = run_bin(vkgpt2_bin, runs[i]);
+        proc p = run_bin(bin_path, runs[i]);
         expect_ok(&p, "bench --json");
         json_doc *rows[4];
         int n = parse_rows(p.out, rows, 4);
         cr_assert(n == 1, "run %d: %d rows:\n%s", i, n, p.out);
-        cr_assert(jnum(rows[0], "threads") == want[i], "run %d: threads %g, want %ld", i, jnum(rows[0], "threads"), want[i]);
-        cr_assert(device_threads(jstr(rows[0], "device")) == want[i], "run %d: device '%s' against threads %ld", i,
-                  jstr(rows[0], "device"), want[i]);
+        cr_assert(row_num(rows[0], "threads") == want[i], "run %d: threads %g, want %ld", i, row_num(rows[0], "threads"), want[i]);
+        cr_assert(device_threads(row_str(rows[0], "device")) == want[i], "run %d: device '%s' against threads %ld", i,
+                  row_str(rows[0], "device"), want[i]);
         json_free(rows[0]);
         proc_free(&p);
     }
@@ -276,8 +140,8 @@ Test(bench, cpu_rows_are_direct_vulkan_rows_replay)
     expect_ok(&p, "bench cpu");
     json_doc *rows[4];
     cr_assert(parse_rows(p.out, rows, 4) == 1);
-    cr_assert_str_eq(jstr(rows[0], "backend"), "cpu");
-    cr_assert_str_eq(jstr(rows[0], "mode"), "direct", "CPU row's mode '%s'", jstr(rows[0], "mode"));
+    cr_assert_str_eq(row_str(rows[0], "backend"), "cpu");
+    cr_assert_str_eq(row_str(rows[0], "mode"), "direct", "CPU row's mode '%s'", row_str(rows[0], "mode"));
     json_free(rows[0]);
     proc_free(&p);
     /* --rerecord on the CPU: still one row, no re-record row */
@@ -291,9 +155,9 @@ Test(bench, cpu_rows_are_direct_vulkan_rows_replay)
     expect_ok(&p, "bench vulkan --rerecord");
     cr_assert(!strstr(p.err, "VUID") && !strstr(p.err, "alidation"), "validation messages:\n%s", p.err);
     cr_assert(parse_rows(p.out, rows, 4) == 2, "%s", p.out);
-    cr_assert_str_eq(jstr(rows[0], "mode"), "replay");
-    cr_assert_str_eq(jstr(rows[1], "mode"), "re-record");
-    cr_assert(jnum(rows[0], "threads") >= 1);
+    cr_assert_str_eq(row_str(rows[0], "mode"), "replay");
+    cr_assert_str_eq(row_str(rows[1], "mode"), "re-record");
+    cr_assert(row_num(rows[0], "threads") >= 1);
     json_free(rows[0]);
     json_free(rows[1]);
     proc_free(&p);
@@ -315,14 +179,14 @@ Test(bench, synth_rows_are_named_by_size_and_type)
     int n = parse_rows(p.out, rows, 16), decode = 0, ctx = 0;
     cr_assert(n >= 4, "%d rows:\n%s", n, p.out);
     for (int i = 0; i < n; i++) {
-        const char *model = jstr(rows[i], "model"), *type = jstr(rows[i], "weight_type"), *kind = jstr(rows[i], "kind");
+        const char *model = row_str(rows[i], "model"), *type = row_str(rows[i], "weight_type"), *kind = row_str(rows[i], "kind");
         char want[64];
         snprintf(want, sizeof want, "synth-tiny-%s", type);
         cr_assert_str_eq(model, want, "row %d", i);
-        cr_assert_str_eq(jstr(rows[i], "format"), "hf");
-        cr_assert(jnum(rows[i], "params") > 1e5 && jnum(rows[i], "params") < 1e6, "tiny's params %g", jnum(rows[i], "params"));
-        cr_assert(jnum(rows[i], "n_vocab") > 256);
-        cr_assert(jnum(rows[i], "threads") >= 1);
+        cr_assert_str_eq(row_str(rows[i], "format"), "hf");
+        cr_assert(row_num(rows[i], "params") > 1e5 && row_num(rows[i], "params") < 1e6, "tiny's params %g", row_num(rows[i], "params"));
+        cr_assert(row_num(rows[i], "n_vocab") > 256);
+        cr_assert(row_num(rows[i], "threads") >= 1);
         decode += !strcmp(kind, "decode");
         ctx += !strcmp(kind, "ctx");
         json_free(rows[i]);
@@ -372,7 +236,7 @@ Test(bench, label_names_the_rows)
     expect_ok(&p, "bench --label");
     json_doc *rows[2];
     cr_assert(parse_rows(p.out, rows, 2) == 1);
-    cr_assert_str_eq(jstr(rows[0], "model"), "my model");
+    cr_assert_str_eq(row_str(rows[0], "model"), "my model");
     json_free(rows[0]);
     proc_free(&p);
     p = BENCH("-m", "tiny", "--label", "a,b", "-n", "2", "-r", "1", "--backend", "cpu", "--csv");
@@ -524,7 +388,7 @@ Test(perfdoc, size_chart_log_axes_legends_and_tables)
     proc p = PERFDOC("--doc", "P.md", "--img", "img", "rows.json");
     expect_ok(&p, "perfdoc");
     proc_free(&p);
-    char *svg = read_file("img/toks_vs_size.svg"), *md = read_file("P.md"), *ctx = read_file("img/ctx_sweep.svg");
+    char *svg = read_file("img/toks_vs_size.svg", NULL), *md = read_file("P.md", NULL), *ctx = read_file("img/ctx_sweep.svg", NULL);
     cr_assert(svg && md && ctx);
     /* both axes span decades: log, and the titles say so */
     cr_assert(strstr(svg, "weights, MiB (log scale)"), "x axis not log:\n%s", svg);

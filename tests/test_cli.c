@@ -280,7 +280,7 @@ Test(cli, eval_ggml_equals_hf)
         free(a);
         free(b);
         free(c);
-        cr_assert(nftw("m_hf", rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0);
+        cr_assert(rm_tree("m_hf") == 0);
         cr_assert(remove("m.bin") == 0);
     }
 }

@@ -19,21 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "vkgpt2.h"
 
 static char dir[256], model[300], bin[4096], err_path[300];
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    const char *root = getenv("VKGPT2_BUILD_ROOT");
-    cr_assert(root && *root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
-    snprintf(bin, sizeof bin, "%s/tools/vkgpt2", root);
+    build_binary(bin, sizeof bin, "tools/vkgpt2");
     const char *t = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/vkg-sig-XXXXXX", t && *t ? t : "/tmp");
     cr_assert(mkdtemp(dir));
@@ -44,7 +37,7 @@ static void setup(void)
     cr_assert(vkg_synth(model, &sp, 0, err, sizeof err) == 0, "%s", err);
 }
 
-static void teardown(void) { nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { rm_tree(dir); }
 
 TestSuite(signals, .init = setup, .fini = teardown, .timeout = 120);
 

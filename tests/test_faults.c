@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "vkgpt2.h"
 
 #define N_PREDICT 24
@@ -22,12 +23,6 @@ static char dir[256];
 static vkg_model *model;
 static int32_t *prompt;
 static size_t n_prompt;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
 
 static void setup(void)
 {
@@ -51,7 +46,7 @@ static void teardown(void)
 {
     vkg_free(prompt);
     vkg_model_free(model);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    rm_tree(dir);
 }
 
 TestSuite(faults, .init = setup, .fini = teardown, .timeout = 120);

@@ -40,7 +40,7 @@ static float *backend_logits(gpt2_backend *b, const int32_t *ids, int T, int nb)
     char err[256];
     for (int i = 0; i < T; i += nb) {
         int n = T - i < nb ? T - i : nb;
-        cr_assert_eq(b->eval(b, ids + i, n, i, true, out + (size_t)i * V, NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(b, 0, ids + i, n, i, GPT2_STEP_ALL, out + (size_t)i * V, NULL, NULL, 0, err, sizeof err), 0, "%s", err);
     }
     return out;
 }
@@ -50,8 +50,8 @@ static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, vkg_
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .cpu_ops = cpu_ops};
     char err[512];
-    gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, err, sizeof err)
-                             : gpt2_backend_cpu_create(m, &bp, err, sizeof err);
+    gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, NULL, err, sizeof err)
+                             : gpt2_backend_cpu_create(m, &bp, NULL, err, sizeof err);
     cr_assert_not_null(b, "backend: %s", err);
     return b;
 }

@@ -404,11 +404,11 @@ static float *logits_of(const char *path, int n_ids, const int32_t *ids, int *n_
     char err[512] = "";
     cr_assert(gpt2_model_load(&m, path, err, sizeof err) == 0, "%s", err);
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = VKG_F32, .device = -1};
-    gpt2_backend *be = gpt2_backend_cpu_create(&m, &bp, err, sizeof err);
+    gpt2_backend *be = gpt2_backend_cpu_create(&m, &bp, NULL, err, sizeof err);
     cr_assert(be, "%s", err);
     *n_vocab = m.hp.n_vocab;
     float *out = malloc(sizeof(float) * (size_t)n_ids * (size_t)m.hp.n_vocab);
-    cr_assert_eq(be->eval(be, ids, n_ids, 0, true, out, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(gpt2_backend_eval_seq(be, 0, ids, n_ids, 0, GPT2_STEP_ALL, out, NULL, NULL, 0, err, sizeof err), 0, "%s", err);
     be->destroy(be);
     gpt2_model_free(&m);
     return out;

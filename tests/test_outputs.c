@@ -30,35 +30,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "vkgpt2.h"
 
 extern char **environ;
 
-static char tmp_dir[4096], bin[4096], perfdoc[4096];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
+static char bin[4096], perfdoc[4096];
 
 static void setup(void)
 {
-    const char *root = getenv("VKGPT2_BUILD_ROOT");
-    cr_assert(root && *root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
-    snprintf(bin, sizeof bin, "%s/tools/vkgpt2", root);
-    snprintf(perfdoc, sizeof perfdoc, "%s/tools/vkgpt2-perfdoc", root);
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/vkg-out-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
-    cr_assert(chdir(tmp_dir) == 0);
+    build_binary(bin, sizeof bin, "tools/vkgpt2");
+    build_binary(perfdoc, sizeof perfdoc, "tools/vkgpt2-perfdoc");
+    tmpdir_enter("vkg-out");
 }
 
-static void teardown(void)
-{
-    if (tmp_dir[0] && chdir("/") == 0) nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmp_dir[0] = 0;
-}
+static void teardown(void) { tmpdir_leave(); }
 
 TestSuite(outputs, .init = setup, .fini = teardown, .timeout = 240);
 

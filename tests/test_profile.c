@@ -16,25 +16,16 @@
 #include <unistd.h>
 
 #include "core/json.h"
+#include "devtools/devtools.h"
+#include "tmpdir.h"
 #include "vkgpt2.h"
 
-static char tmp_dir[4096], bin[4096];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
+static char bin[4096];
 
 static void setup(void)
 {
-    const char *root = getenv("VKGPT2_BUILD_ROOT");
-    cr_assert(root && *root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
-    snprintf(bin, sizeof bin, "%s/tools/vkgpt2", root);
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/vkg-prof-XXXXXX", t && *t ? t : "/tmp");
-    cr_assert(mkdtemp(tmp_dir));
-    cr_assert(chdir(tmp_dir) == 0);
+    build_binary(bin, sizeof bin, "tools/vkgpt2");
+    tmpdir_enter("vkg-prof");
     setenv("XDG_CACHE_HOME", tmp_dir, 1); /* peaks and pipeline caches stay in the test's directory */
     /* Core validation stays on; synchronization validation is off here (and in the children): its
      * layer still holds state of the timestamped peak and kbench submissions when the loader unloads
@@ -42,10 +33,7 @@ static void setup(void)
     setenv("VKGPT2_VALIDATION_SYNC", "0", 1);
 }
 
-static void teardown(void)
-{
-    if (chdir("/") == 0 && tmp_dir[0]) nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void teardown(void) { tmpdir_leave(); }
 
 TestSuite(profile, .init = setup, .fini = teardown);
 

@@ -2,7 +2,8 @@
  * with several splits for n == 1; f32 and f16 KV caches; n_past > 0; head sizes that do not fill the
  * lanes; steps shorter than the recording) against a float64 reference and the CPU twin
  * cpu_attention. n_past comes from a step-parameter buffer at run time, so one recording replays at
- * growing positions. */
+ * growing positions. vk_op_attention_rows (a batched decode step: rows in their own slots and
+ * positions) against the same reference per row and cpu_attention_rows. */
 #include "test_vk_common.h"
 
 typedef struct attn_env {
@@ -191,5 +192,123 @@ Test(vk_attention, prefill_other_heads)
     run_case(&t, 3, 3, 40, 64, p1, 2, 0, 2);
     int p2[] = {5};
     run_case(&t, 33, 1, 128, 64, p2, 1, 0, 1);
+    vkt_close(&t);
+}
+
+/* ---- vk_op_attention_rows: a batched decode step (one token of its own sequence per row) ---- */
+
+/* n rows over n slots of n_ctx cache rows, row t in slot n-1-t at position pos[t] (from the step
+ * buffer: a VK_STEP_BATCHED header, then the rows). The op alone (it stores each row's K/V itself)
+ * against a float64 reference over each row's own slot and against the CPU twin
+ * cpu_attention_rows; every cache row but the rows' new ones stays as it was. */
+static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt, const int *pos)
+{
+    const int E = n_head * hd;
+    const size_t ncache = (size_t)n * n_ctx * E, esz = vkg_dtype_size(kvt);
+    vk_mem bqkv = vkt_buf(t, (size_t)n * 3 * E * 4, NULL), bk = vkt_buf(t, ncache * esz, NULL);
+    vk_mem bv = vkt_buf(t, ncache * esz, NULL), bout = vkt_buf(t, (size_t)n * E * 4, NULL);
+    vk_mem bscratch = vkt_buf(t, (size_t)n * vk_attention_scratch_bytes(n_head, hd, n_ctx), NULL);
+    vk_mem bstep = vkt_host_buf(t, sizeof(vk_step_params) + (size_t)n * sizeof(vk_step_row));
+    float *qkv = vkt_rand_floats((size_t)n * 3 * E, -1, 1);
+    float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
+    void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz), *k1 = malloc(ncache * esz), *v1 = malloc(ncache * esz);
+    void *kc = malloc(ncache * esz), *vc = malloc(ncache * esz);
+    int *base = malloc((size_t)n * sizeof *base);
+    cr_assert(k0 && v0 && k1 && v1 && kc && vc && base);
+    if (kvt == VKG_F16) {
+        uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
+        memcpy(k0, kh, ncache * 2); memcpy(v0, vh, ncache * 2);
+        free(kh); free(vh);
+    } else {
+        memcpy(k0, kf, ncache * 4); memcpy(v0, vf, ncache * 4);
+    }
+    cr_assert(vk_upload(t->e, &bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
+    cr_assert(vk_upload(t->e, &bk, 0, k0, ncache * esz) == 0);
+    cr_assert(vk_upload(t->e, &bv, 0, v0, ncache * esz) == 0);
+    vk_step_params hdr = {.n = (uint32_t)n, .seed = 7, .kv_base = VK_STEP_BATCHED};
+    memcpy(bstep.map, &hdr, sizeof hdr);
+    for (int r = 0; r < n; r++) {
+        base[r] = (n - 1 - r) * n_ctx;
+        vk_step_row row = {.kv_base = (uint32_t)base[r], .pos = (uint32_t)pos[r]};
+        memcpy((char *)bstep.map + sizeof hdr + (size_t)r * sizeof row, &row, sizeof row);
+    }
+    vkt_begin(t);
+    vk_op_attention_rows(t->o, t->s, bout.addr, bqkv.addr, bk.addr, bv.addr, kvt, bstep.addr, n, n_head, hd,
+                         n_ctx, bscratch.addr);
+    vkt_run(t);
+    float *out = malloc((size_t)n * E * 4);
+    vkt_get(t, &bout, out, (size_t)n * E * 4);
+    vkt_get(t, &bk, k1, ncache * esz);
+    vkt_get(t, &bv, v1, ncache * esz);
+
+    char what[160];
+    snprintf(what, sizeof what, "attention rows n=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n, n_head, hd, n_ctx,
+             vkg_dtype_name(kvt), vk_ops_subgroup(t->o));
+    for (int j = 0; j < n * n_ctx; j++) {
+        int fresh = -1;
+        for (int r = 0; r < n; r++) if (j == base[r] + pos[r]) fresh = r;
+        for (int e = 0; e < E; e++) {
+            size_t i = (size_t)j * E + e;
+            float gk = kv_get(k1, kvt, i), gv = kv_get(v1, kvt, i);
+            float wk = fresh >= 0 ? qkv[(size_t)fresh * 3 * E + E + e] : kv_get(k0, kvt, i);
+            float wv = fresh >= 0 ? qkv[(size_t)fresh * 3 * E + 2 * E + e] : kv_get(v0, kvt, i);
+            double tk = (fresh >= 0 && kvt == VKG_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
+            double tv = (fresh >= 0 && kvt == VKG_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
+            if (!(fabs(gk - wk) <= tk) || !(fabs(gv - wv) <= tv))
+                cr_assert_fail("%s: cache row %d col %d: k %g (want %g), v %g (want %g)", what, j, e, gk, wk, gv, wv);
+        }
+    }
+    double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
+    double *sc = malloc((size_t)n_ctx * sizeof *sc);
+    for (int r = 0; r < n; r++)
+        for (int h = 0; h < n_head; h++) {
+            const float *q = qkv + (size_t)r * 3 * E + h * hd;
+            double m = -INFINITY, l = 0;
+            for (int j = 0; j <= pos[r]; j++) {
+                double s = 0;
+                for (int d = 0; d < hd; d++) s += (double)q[d] * kv_get(k1, kvt, (size_t)(base[r] + j) * E + h * hd + d);
+                sc[j] = s / sqrt((double)hd);
+                if (sc[j] > m) m = sc[j];
+            }
+            for (int j = 0; j <= pos[r]; j++) { sc[j] = exp(sc[j] - m); l += sc[j]; }
+            for (int d = 0; d < hd; d++) {
+                double acc = 0, ab = 0;
+                for (int j = 0; j <= pos[r]; j++) {
+                    double v = kv_get(v1, kvt, (size_t)(base[r] + j) * E + h * hd + d);
+                    acc += sc[j] * v;
+                    ab += sc[j] * fabs(v);
+                }
+                ref[(size_t)r * E + h * hd + d] = acc / l;
+                scale[(size_t)r * E + h * hd + d] = ab / l;
+            }
+        }
+    vkt_check(what, out, ref, scale, (size_t)n * E, 1e-5, 1e-6);
+    /* CPU twin from the same initial caches */
+    memcpy(kc, k0, ncache * esz);
+    memcpy(vc, v0, ncache * esz);
+    float *outc = calloc((size_t)n * E, 4);
+    cpu_attention_rows(outc, qkv, kc, vc, kvt, n, base, pos, n_head, hd, NULL);
+    vkt_check_twin(what, out, outc, scale, (size_t)n * E, kvt == VKG_F16 ? 1e-3 : 2e-5, 2e-6);
+    cr_expect_eq(vk_validation_messages(t->e), 0);
+
+    free(qkv); free(kf); free(vf); free(k0); free(v0); free(k1); free(v1); free(kc); free(vc);
+    free(base); free(out); free(ref); free(scale); free(sc); free(outc);
+    vk_mem_free(t->e, &bqkv); vk_mem_free(t->e, &bk); vk_mem_free(t->e, &bv);
+    vk_mem_free(t->e, &bout); vk_mem_free(t->e, &bscratch); vk_mem_free(t->e, &bstep);
+}
+
+Test(vk_attention, rows_of_a_batched_step)
+{
+    vkt t = vkt_open();
+    vkt_seed(4242);
+    const int pos4[] = {0, 99, 37, 64}, pos3[] = {70, 0, 12}, pos1[] = {55};
+    for (int sg = 0; sg < 2; sg++) {
+        vk_ops_set_subgroup(t.o, sg);
+        for (int kt = 0; kt < 2; kt++) {
+            run_rows(&t, 4, 3, 64, 100, (vkg_dtype)kt, pos4);
+            run_rows(&t, 3, 2, 18, 71, (vkg_dtype)kt, pos3);
+            run_rows(&t, 1, 2, 40, 64, (vkg_dtype)kt, pos1);
+        }
+    }
     vkt_close(&t);
 }

@@ -398,7 +398,7 @@ static gpt2_backend *vk_backend_fused(const gpt2_model *m, bool fuse, vkg_dtype 
     char err[512];
     if (fuse) unsetenv("VKGPT2_FUSE");
     else setenv("VKGPT2_FUSE", "0", 1);
-    gpt2_backend *b = gpt2_backend_vk_create(m, &bp, err, sizeof err);
+    gpt2_backend *b = gpt2_backend_vk_create(m, &bp, NULL, err, sizeof err);
     unsetenv("VKGPT2_FUSE");
     if (!b) cr_skip_test("no Vulkan backend: %s", err);
     return b;
@@ -450,12 +450,14 @@ static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
     float *lg[2];
     for (int k = 0; k < 2; k++) {
         lg[k] = malloc((size_t)(2 + STEPS) * V * sizeof(float));
-        cr_assert_eq(be[k]->eval(be[k], ids, 8, 0, false, lg[k], NULL, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(be[k]->eval(be[k], ids, PROMPT, 0, false, lg[k] + V, NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, 8, 0, GPT2_STEP_LAST, lg[k], NULL, NULL, 0, err,
+                                           sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, PROMPT, 0, GPT2_STEP_LAST, lg[k] + V, NULL, NULL, 0,
+                                           err, sizeof err), 0, "%s", err);
         for (int i = 0; i < STEPS; i++) {
             int pos = i < 3 ? PROMPT + i : 60 + i;   /* the cache rows between hold the prompt's */
-            cr_assert_eq(be[k]->eval(be[k], &ids[i], 1, pos, false, lg[k] + (size_t)(2 + i) * V, NULL, err,
-                                     sizeof err), 0, "%s", err);
+            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &ids[i], 1, pos, GPT2_STEP_LAST, lg[k] + (size_t)(2 + i) * V,
+                                               NULL, NULL, 0, err, sizeof err), 0, "%s", err);
         }
     }
     double e = rel_err(lg[0], lg[1], (size_t)(2 + STEPS) * V);
@@ -467,12 +469,13 @@ static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
     for (int k = 0; k < 2; k++) {
         memcpy(seq[k], ids, sizeof ids);
         int32_t next;
-        cr_assert_eq(be[k]->eval(be[k], seq[k], PROMPT, 0, false, NULL, &next, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, seq[k], PROMPT, 0, GPT2_STEP_ARGMAX, NULL, &next, NULL, 0,
+                                           err, sizeof err), 0, "%s", err);
         for (int i = PROMPT; i < PROMPT + GEN; i++) {
             seq[k][i] = next;
             if (i + 1 < PROMPT + GEN)
-                cr_assert_eq(be[k]->eval(be[k], &seq[k][i], 1, i, false, NULL, &next, err, sizeof err), 0,
-                             "%s", err);
+                cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &seq[k][i], 1, i, GPT2_STEP_ARGMAX, NULL, &next,
+                                                   NULL, 0, err, sizeof err), 0, "%s", err);
         }
     }
     for (int i = PROMPT; i < PROMPT + GEN; i++)
@@ -487,12 +490,15 @@ static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
     cr_expect_eq(be[1]->counters.dispatches_per_token, (uint64_t)(8 * L + 4), "%s: unfused dispatches", tn);
 
     /* a batched decode step: 3 sequences in 3 slots at different positions, every row's logits */
-    int slot[3] = {0, 1, 2}, pos[3] = {PROMPT + GEN - 1, 3, 70};
+    gpt2_row rows[3] = {{0, PROMPT + GEN - 1}, {1, 3}, {2, 70}};
     int32_t rid[3] = {seq[0][PROMPT + GEN - 1], 5, 9};
     float *br[2];
     for (int k = 0; k < 2; k++) {
         br[k] = malloc((size_t)3 * V * sizeof(float));
-        cr_assert_eq(be[k]->eval_rows(be[k], rid, slot, pos, 3, br[k], NULL, err, sizeof err), 0, "%s", err);
+        for (int sl = 1; sl < 3; sl++) /* the other slots hold slot 0's sequence */
+            cr_assert_eq(be[k]->kv_copy(be[k], sl, 0, PROMPT + GEN - 1, err, sizeof err), 0, "%s", err);
+        gpt2_step st = {.n = 3, .ids = rid, .rows = rows, .out = GPT2_STEP_ALL, .logits = br[k]};
+        cr_assert_eq(be[k]->eval(be[k], &st, err, sizeof err), 0, "%s", err);
     }
     e = rel_err(br[0], br[1], (size_t)3 * V);
     cr_expect_lt(e, tol, "%s: batched step, fused vs unfused logits: relative error %.3g", tn, e);

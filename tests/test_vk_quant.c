@@ -190,8 +190,8 @@ static gpt2_backend *backend(const gpt2_model *m, bool vulkan, int nb, vkg_dtype
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1};
     char err[512];
-    gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, err, sizeof err)
-                             : gpt2_backend_cpu_create(m, &bp, err, sizeof err);
+    gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, NULL, err, sizeof err)
+                             : gpt2_backend_cpu_create(m, &bp, NULL, err, sizeof err);
     if (!b && vulkan) cr_skip_test("no Vulkan backend: %s", err);
     cr_assert_not_null(b, "backend: %s", err);
     return b;
@@ -277,10 +277,11 @@ Test(vk_quant, whole_model, .timeout = 120)
         float *lg[3];
         for (int k = 0; k < 3; k++) {
             lg[k] = malloc((size_t)(PROMPT + 4) * V * sizeof(float));
-            cr_assert_eq(be[k]->eval(be[k], ids, PROMPT, 0, true, lg[k], NULL, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, PROMPT, 0, GPT2_STEP_ALL, lg[k], NULL, NULL, 0, err, sizeof err), 0, "%s", err);
             for (int i = 0; i < 4; i++)
-                cr_assert_eq(be[k]->eval(be[k], &ids[i], 1, PROMPT + i, true, lg[k] + (size_t)(PROMPT + i) * V,
-                                         NULL, err, sizeof err), 0, "%s", err);
+                cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &ids[i], 1, PROMPT + i, GPT2_STEP_ALL,
+                                                   lg[k] + (size_t)(PROMPT + i) * V, NULL, NULL, 0,
+                                                   err, sizeof err), 0, "%s", err);
         }
         cr_expect_eq(be[1]->counters.cpu_fallback_nodes, 0, "%s: every node on the GPU", tn);
         size_t nl = (size_t)(PROMPT + 4) * V;
@@ -299,11 +300,12 @@ Test(vk_quant, whole_model, .timeout = 120)
         for (int k = 0; k < 2; k++) {
             memcpy(seq[k], ids, PROMPT * sizeof(int32_t));
             int32_t next;
-            cr_assert_eq(be[k]->eval(be[k], seq[k], PROMPT, 0, false, NULL, &next, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, seq[k], PROMPT, 0, GPT2_STEP_ARGMAX, NULL, &next, NULL, 0, err, sizeof err), 0, "%s", err);
             for (int i = PROMPT; i < PROMPT + GEN; i++) {
                 seq[k][i] = next;
                 if (i + 1 < PROMPT + GEN)
-                    cr_assert_eq(be[k]->eval(be[k], &seq[k][i], 1, i, false, NULL, &next, err, sizeof err), 0,
+                    cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &seq[k][i], 1, i, GPT2_STEP_ARGMAX, NULL, &next,
+                                                       NULL, 0, err, sizeof err), 0,
                                  "%s", err);
             }
         }

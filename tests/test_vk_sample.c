@@ -3,7 +3,8 @@
  * For many (settings, seed, step) the GPU's draw must be the CPU's draw. Both use the same 64-bit
  * counter-based uniform number; the softmax is float on the GPU and double on the CPU, so a draw
  * that lands within rounding of a probability boundary may differ: we allow a few such cases and
- * require every GPU draw to be one of the top-k candidates. */
+ * require every GPU draw to be one of the top-k candidates. The rows ops of a batched step:
+ * vk_op_argmax_rows against each row's argmax, vk_op_sample_rows against the single-row op per row. */
 #include "core/sampler.h"
 #include "test_vk_common.h"
 
@@ -80,5 +81,86 @@ Test(vk_sample, top1_is_argmax_with_ties)
     vk_mem_free(t.e, &bx);
     vk_mem_free(t.e, &bout);
     vk_mem_free(t.e, &bp);
+    vkt_close(&t);
+}
+
+/* ---- the rows ops of a batched step: one argmax / one draw per row ---- */
+
+/* vk_op_argmax_rows: out[r] is the lowest index of row r's maximum (ties placed across rows, a
+ * maximum in the first and in the last column), as cpu_argmax finds it. */
+Test(vk_sample, argmax_rows_is_each_rows_argmax)
+{
+    vkt t = vkt_open();
+    vkt_seed(31);
+    const int n = 3001, rows = 7;
+    float *x = vkt_rand_floats((size_t)rows * n, -3, 3);
+    x[0 * n + 0] = 7.0f;                               /* row 0: first column */
+    x[1 * n + n - 1] = 7.0f;                           /* row 1: last column */
+    x[2 * n + 900] = x[2 * n + 400] = 6.5f;            /* row 2: a tie, the lower wins */
+    x[3 * n + 5] = x[3 * n + 2999] = x[3 * n + 6] = 8.0f;
+    for (int i = 0; i < n; i++) x[4 * n + i] = -1.0f;  /* row 4: all equal */
+    vk_mem bx = vkt_buf(&t, (size_t)rows * n * 4, x), bout = vkt_host_buf(&t, (size_t)rows * 4);
+    vkt_begin(&t);
+    vk_op_argmax_rows(t.o, t.s, bout.addr, bx.addr, n, rows);
+    vkt_run(&t);
+    for (int r = 0; r < rows; r++) {
+        int want = cpu_argmax(x + (size_t)r * n, n);
+        int ref = 0;
+        for (int i = 1; i < n; i++)
+            if (x[(size_t)r * n + i] > x[(size_t)r * n + ref]) ref = i;
+        cr_assert_eq(want, ref, "cpu_argmax row %d", r);
+        cr_assert_eq(((const int32_t *)bout.map)[r], want, "row %d: gpu %d, want %d", r,
+                     ((const int32_t *)bout.map)[r], want);
+    }
+    cr_expect_eq(vk_validation_messages(t.e), 0);
+    free(x);
+    vk_mem_free(t.e, &bx);
+    vk_mem_free(t.e, &bout);
+    vkt_close(&t);
+}
+
+/* vk_op_sample_rows: row r's draw with params[r] is the draw vk_op_sample makes from that row alone
+ * with the same params (checked against the CPU sampler above), and one of the row's top-k. */
+Test(vk_sample, sample_rows_draws_as_the_single_row_op)
+{
+    vkt t = vkt_open();
+    vkt_seed(32);
+    const int n = 2003, rows = 5;
+    float *x = vkt_rand_floats((size_t)rows * n, -4, 4);
+    vk_mem bx = vkt_buf(&t, (size_t)rows * n * 4, x), bout = vkt_host_buf(&t, (size_t)rows * 4);
+    vk_mem bp = vkt_host_buf(&t, (size_t)rows * sizeof(vk_sample_params));
+    vk_mem bx1 = vkt_buf(&t, (size_t)n * 4, NULL), bout1 = vkt_host_buf(&t, 16);
+    vk_mem bp1 = vkt_host_buf(&t, sizeof(vk_sample_params));
+    const struct { float temp; uint32_t top_k; float top_p; } cfg[5] = {
+        {0.9f, 40, 0.9f}, {1.0f, 1, 1.0f}, {0.5f, 256, 1.0f}, {2.0f, 7, 0.5f}, {1.3f, 100, 0.95f}};
+    vk_sample_params p[5];
+    for (int r = 0; r < rows; r++)
+        p[r] = (vk_sample_params){.temp = cfg[r].temp, .top_k = cfg[r].top_k, .top_p = cfg[r].top_p,
+                                  .step = (uint32_t)(3 * r + 1), .seed_lo = 0x9000u + (uint32_t)r, .seed_hi = 17};
+    memcpy(bp.map, p, sizeof p);
+    vkt_begin(&t);
+    vk_op_sample_rows(t.o, t.s, bout.addr, bx.addr, bp.addr, n, rows);
+    vkt_run(&t);
+    int32_t got[5];
+    memcpy(got, bout.map, sizeof got);
+    vk_seq *one = vk_seq_create(t.e, 8);
+    cr_assert(one);
+    vk_seq_begin(one);
+    vk_op_sample(t.o, one, bout1.addr, bx1.addr, bp1.addr, n);
+    cr_assert(vk_seq_end(one) == 0);
+    for (int r = 0; r < rows; r++) {
+        cr_assert(vk_upload(t.e, &bx1, 0, x + (size_t)r * n, (size_t)n * 4) == 0);
+        memcpy(bp1.map, &p[r], sizeof p[r]);
+        cr_assert(vk_seq_run(one) == 0);
+        int32_t want = *(const int32_t *)bout1.map;
+        cr_assert_eq(got[r], want, "row %d: rows op drew %d, the single-row op %d", r, got[r], want);
+        cr_assert_lt(rank_of(x + (size_t)r * n, n, got[r]), (int)p[r].top_k, "row %d: %d is outside the top %u", r,
+                     got[r], p[r].top_k);
+    }
+    cr_expect_eq(vk_validation_messages(t.e), 0);
+    vk_seq_destroy(one);
+    free(x);
+    vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bout); vk_mem_free(t.e, &bp);
+    vk_mem_free(t.e, &bx1); vk_mem_free(t.e, &bout1); vk_mem_free(t.e, &bp1);
     vkt_close(&t);
 }

@@ -136,42 +136,23 @@ char *cli_read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80) return 1;
-    /* Leads: c2..df two bytes, e0..ef three, f0..f4 four; c0, c1 and f5..ff start nothing. */
-    size_t need = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
-                : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    if (!need || need > n) return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (need == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
-    if (need == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
-    return need;
-}
+const cli_choice cli_backends[] = {
+    {"auto", VKG_BACKEND_AUTO}, {"cpu", VKG_BACKEND_CPU}, {"vulkan", VKG_BACKEND_VULKAN}, {NULL, 0}};
+const cli_choice cli_kv_types[] = {{"f16", VKG_KV_F16}, {"f32", VKG_KV_F32}, {NULL, 0}};
 
-void cli_json_string(FILE *f, const char *s, size_t len)
+int cli_choose(const char *flag, const char *v, const cli_choice *choices, int *out)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    fputc('"', f);
-    for (size_t i = 0; i < len;) {
-        unsigned char c = u[i];
-        if (c == '"' || c == '\\') { fprintf(f, "\\%c", c); i++; continue; }
-        if (c < 0x20) {
-            if (c == '\n') fputs("\\n", f);
-            else if (c == '\t') fputs("\\t", f);
-            else if (c == '\r') fputs("\\r", f);
-            else fprintf(f, "\\u%04x", c);
-            i++;
-            continue;
+    int n = 0;
+    for (; choices[n].name; n++)
+        if (!strcmp(v, choices[n].name)) {
+            *out = choices[n].value;
+            return 0;
         }
-        size_t l = utf8_len(u + i, len - i);
-        if (!l) { fputs("\\ufffd", f); i++; continue; }
-        fwrite(u + i, 1, l, f);
-        i += l;
-    }
-    fputc('"', f);
+    fprintf(stderr, "vkgpt2: %s: '%s' is not ", flag, v);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", choices[i].name);
+    fputc('\n', stderr);
+    return -1;
 }
 
 const char *cli_value(int argc, char **argv, int *i)

@@ -17,10 +17,18 @@ int cli_seed(const char *flag, const char *s, uint64_t *out, bool *random);
 /* 64 bits from the kernel's entropy source (getrandom; /dev/urandom if that is refused). */
 uint64_t cli_random_seed(void);
 int cli_float(const char *flag, const char *s, double lo, double hi, float *out);
+/* The words a flag takes and what each means ({NULL, 0} ends a table). */
+typedef struct cli_choice {
+    const char *name; /* the word on the command line */
+    int value;        /* what it sets */
+} cli_choice;
+/* --backend (auto, cpu, vulkan: vkg_backend) and --kv (f16, f32: vkg_kv_type) of every command. */
+extern const cli_choice cli_backends[];
+extern const cli_choice cli_kv_types[];
+/* *out = the value of word v in choices; else "vkgpt2: FLAG: 'V' is not A, B or C" on stderr and -1. */
+int cli_choose(const char *flag, const char *v, const cli_choice *choices, int *out);
 /* Reads a whole file (or stdin for "-") into a malloc'ed buffer; prints the error itself. */
 char *cli_read_file(const char *path, size_t *len);
-/* Writes s as a JSON string literal (escaping control characters and invalid UTF-8 as \ufffd). */
-void cli_json_string(FILE *f, const char *s, size_t len);
 /* The value of the flag at argv[*i] (advancing *i), or NULL with a message if it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
 /* Caps a thread count at 4 x the online CPUs, with a notice; returns 1 when it did. */

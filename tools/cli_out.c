@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vkgpt2.h"
@@ -23,13 +22,6 @@ static struct {
 static volatile sig_atomic_t line_shown; /* a progress line is on the terminal */
 static double delay_ms = 1000;           /* a step shows a line after this long */
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 void cli_progress_clear(void)
 {
     if (!line_shown) return;
@@ -41,7 +33,7 @@ void cli_progress_clear(void)
 static void on_progress(void *user, const char *step, const char *name, uint64_t done, uint64_t total)
 {
     (void)user;
-    double now = mono_ms();
+    double now = vkg_now_ms();
     if (!cur.active || strcmp(cur.step, step) || strcmp(cur.name, name)) {
         cli_progress_clear();
         snprintf(cur.step, sizeof cur.step, "%s", step);

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "vkgpt2.h"
@@ -136,20 +135,10 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
     if ((size_t)n_parallel > n_seq) n_parallel = (int)n_seq;
     sess.n_seq = n_parallel;
 
-    double t0 = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t0 = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-    }
+    double t0 = vkg_now_ms();
     if (!(m = vkg_model_load(model_path, err, sizeof err))) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
     if (!(s = vkg_session_create(m, &sess, err, sizeof err))) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
-    double load_ms;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        load_ms = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 - t0 + load_ms_extra;
-    }
+    double load_ms = vkg_now_ms() - t0 + load_ms_extra;
     vkg_model_info info = vkg_model_get_info(m);
     if (!strcmp(info.format, "synth") || sess.verbose)
         fprintf(stderr, "vkgpt2: model %s (%s, %s, %d layers, %d wide), %zu %s, %d at once\n", model_path,
@@ -195,15 +184,15 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
             const vkg_batch_result *r = &res[i];
             fprintf(f, "{\"seq\": %zu, \"seed\": %llu, \"slot\": %d, \"prompt_shared\": %s, \"prompt\": ", i,
                     (unsigned long long)seqs[i].params.seed, r->slot, r->prompt_shared ? "true" : "false");
-            cli_json_string(f, ptext[i], plens[i]);
+            vkg_json_string(f, ptext[i], plens[i]);
             fputs(", \"prompt_ids\": ", f);
             print_ids(f, pids[i], n_pids[i]);
             fputs(", \"ids\": ", f);
             print_ids(f, r->ids, r->n_ids);
             fputs(", \"text\": ", f);
-            cli_json_string(f, out[i].text ? out[i].text : "", out[i].len);
+            vkg_json_string(f, out[i].text ? out[i].text : "", out[i].len);
             fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
-            cli_json_string(f, dev, strlen(dev));
+            vkg_json_string(f, dev, strlen(dev));
             fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
                        "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
                        "\"total_ms\": %.3f}",

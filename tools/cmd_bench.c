@@ -14,7 +14,7 @@
  *
  * Rows name the model by --label, else by the -m path; --synth models (made in a temporary
  * directory) are labelled synth-SIZE-TYPE. Every row also carries the model's GPT-2 parameter count,
- * format and vocabulary size, and the thread count the run used (never 0: "all cores" is resolved
+ * format and vocabulary size, and the thread count the run used (never 0: the default is resolved
  * to a count before the session starts).
  */
 #include <ftw.h>
@@ -27,13 +27,6 @@
 
 #include "cli.h"
 #include "vkgpt2.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static double cpu_ms(void)
 {
@@ -81,12 +74,12 @@ static void csv_field(const char *s)
 static void json_model_fields(const bench_model *bm, vkg_session *s, int threads)
 {
     printf("\"model\": ");
-    cli_json_string(stdout, bm->name, strlen(bm->name));
+    vkg_json_string(stdout, bm->name, strlen(bm->name));
     printf(", \"params\": %.0f, \"format\": ", bm->params);
-    cli_json_string(stdout, bm->info.format, strlen(bm->info.format));
+    vkg_json_string(stdout, bm->info.format, strlen(bm->info.format));
     printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", \"device\": ",
            bm->info.n_vocab, bm->info.weight_type, bm->info.weights_bytes, vkg_session_backend(s));
-    cli_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
+    vkg_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
     printf(", \"threads\": %d", threads);
 }
 
@@ -328,7 +321,7 @@ static void bench_help(void)
          "       vkgpt2 bench --synth SIZES [--types f16,f32] [--vocab DIR] [same options]\n"
          "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
          "memory bandwidth measured in the same run, CPU use during decode. Defaults: -n 32, -r 3,\n"
-         "-t all cores (the threads column shows the count used), --prompt-len 8.\n"
+         "-t the physical cores (the threads column shows the count used), --prompt-len 8.\n"
          "Mode column: replay (Vulkan: one recorded command buffer replayed every token),\n"
          "re-record (--rerecord: recorded anew every token), direct (CPU backend: nothing recorded).\n"
          "  --label NAME        name of the model in the rows (default: the -m path)\n"
@@ -400,13 +393,13 @@ int cmd_bench(int argc, char **argv, int first)
         else if (!strcmp(a, "--prompt-len")) { if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2; }
         else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &sp.device)) return 2; }
         else if (!strcmp(a, "--kv")) {
-            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v); return 2; }
-            sp.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
+            int k;
+            if (cli_choose(a, v, cli_kv_types, &k)) return 2;
+            sp.kv = (vkg_kv_type)k;
         } else if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "cpu")) sp.backend = VKG_BACKEND_CPU;
-            else if (!strcmp(v, "vulkan")) sp.backend = VKG_BACKEND_VULKAN;
-            else if (!strcmp(v, "auto")) sp.backend = VKG_BACKEND_AUTO;
-            else { fprintf(stderr, "vkgpt2: --backend: '%s' is not auto, cpu or vulkan\n", v); return 2; }
+            int b;
+            if (cli_choose(a, v, cli_backends, &b)) return 2;
+            sp.backend = (vkg_backend)b;
         } else {
             fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 bench --help)\n", a);
             return 2;
@@ -419,8 +412,7 @@ int cmd_bench(int argc, char **argv, int first)
     /* "All cores" made explicit, so that the rows show the count the session and the bandwidth
      * measurement use (the CPU pool resolves <= 0 the same way). */
     if (sp.n_threads <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        sp.n_threads = c > 0 ? (int)c : 1;
+        sp.n_threads = vkg_default_threads();
     }
     char err[1024];
     vkg_model *m = vkg_model_load(model, err, sizeof err);
@@ -469,12 +461,12 @@ int cmd_bench(int argc, char **argv, int first)
         vkg_stats st = {0};
         for (int r = 0; r < repeats; r++) {
             vkg_session_reset(s);
-            double c0 = cpu_ms(), w0 = now_ms(), h0 = thread_cpu_ms();
+            double c0 = cpu_ms(), w0 = vkg_now_ms(), h0 = thread_cpu_ms();
             if (vkg_generate(s, prompt, (size_t)prompt_len, &gp, NULL, NULL, NULL, NULL, &st, err, sizeof err)) {
                 fprintf(stderr, "vkgpt2: %s\n", err);
                 goto out;
             }
-            double wall = now_ms() - w0, cpu = cpu_ms() - c0;
+            double wall = vkg_now_ms() - w0, cpu = cpu_ms() - c0;
             ms[r] = st.decode_ms_per_token;
             /* The calling thread's CPU time over every step of the run, per step. */
             host_ms += (thread_cpu_ms() - h0) / (st.decode_tokens + 1) / repeats;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "devtools.h"
 #include "vkgpt2.h"
 
 typedef struct out_ctx { int fmt; } out_ctx; /* 0 markdown, 1 JSON lines, 2 CSV */
@@ -15,7 +16,7 @@ static void row(void *user, const vkg_bench_row *r)
     double pb = r->peak_gbs > 0 ? 100 * r->gbs / r->peak_gbs : 0, pf = r->peak_gflops > 0 ? 100 * r->gflops / r->peak_gflops : 0;
     if (o->fmt == 1) {
         printf("{\"kind\": \"kernel\", \"backend\": \"%s\", \"device\": ", r->backend);
-        cli_json_string(stdout, r->device, strlen(r->device));
+        vkg_json_string(stdout, r->device, strlen(r->device));
         printf(", \"size\": \"%s\", \"weight_type\": \"%s\", \"op\": \"%s\", \"repeats\": %d, \"median_ms\": %.5f, "
                "\"min_ms\": %.5f, \"max_ms\": %.5f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f, "
                "\"peak_gbs\": %.3f, \"peak_gflops\": %.3f}\n",
@@ -30,6 +31,9 @@ static void row(void *user, const vkg_bench_row *r)
     }
     fflush(stdout);
 }
+
+/* --backend here: one backend (bit 1 the CPU, bit 2 Vulkan) or both. */
+static const cli_choice backends[] = {{"cpu", 1}, {"vulkan", 2}, {"all", 3}, {NULL, 0}};
 
 int cmd_bench_kernels(int argc, char **argv, int first)
 {
@@ -53,14 +57,12 @@ int cmd_bench_kernels(int argc, char **argv, int first)
         if (!strcmp(a, "--json")) { o.fmt = 1; continue; }
         if (!strcmp(a, "--csv")) { o.fmt = 2; continue; }
         if (!(v = cli_value(argc, argv, &i))) return 2;
+        int c;
         if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "cpu")) p.backends = 1;
-            else if (!strcmp(v, "vulkan")) p.backends = 2;
-            else if (!strcmp(v, "all")) p.backends = 3;
-            else { fprintf(stderr, "vkgpt2: --backend: '%s' is not cpu, vulkan or all\n", v); return 2; }
+            if (cli_choose(a, v, backends, &p.backends)) return 2;
         } else if (!strcmp(a, "--sizes")) p.sizes = v;
         else if (!strcmp(a, "--type")) {
-            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "vkgpt2: --type: '%s' is not f16 or f32\n", v); return 2; }
+            if (cli_choose(a, v, cli_kv_types, &c)) return 2; /* the float types: f16 or f32 */
             p.weight_type = v;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) { if (cli_int(a, v, 1, 10000, &p.repeat)) return 2; }
         else if (!strcmp(a, "--warmup")) { if (cli_int(a, v, 0, 10000, &p.warmup)) return 2; }

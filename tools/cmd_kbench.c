@@ -1,5 +1,5 @@
 /* cmd_kbench.c - `vkgpt2 kbench SHADER.comp ...`: compile a compute shader at run time, run it on a
- * grid over fresh buffers, report its time (vkg_kbench in vkgpt2.h). */
+ * grid over fresh buffers, report its time (vkg_kbench in devtools.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_out.h"
+#include "devtools.h"
 #include "vkgpt2.h"
 
 #define MAX_BUF 16
@@ -174,9 +175,9 @@ int cmd_kbench(int argc, char **argv, int first)
     }
     if (json) {
         printf("{\"shader\": ");
-        cli_json_string(stdout, path, strlen(path));
+        vkg_json_string(stdout, path, strlen(path));
         printf(", \"device\": ");
-        cli_json_string(stdout, r.device, strlen(r.device));
+        vkg_json_string(stdout, r.device, strlen(r.device));
         printf(", \"grid\": [%u, %u, %u], \"repeat\": %d, \"min_ms\": %.6f, \"median_ms\": %.6f, \"mean_ms\": %.6f, "
                "\"max_ms\": %.6f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f}\n",
                p.grid[0], p.grid[1], p.grid[2], p.repeat, r.min_ms, r.median_ms, r.mean_ms, r.max_ms, p.bytes,

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -25,6 +24,7 @@ int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
 int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv, int first); /* cmd_quantize.c */
 int cmd_kbench(int argc, char **argv, int first); /* cmd_kbench.c */
+int cmd_selftest(int argc, char **argv, int first); /* cmd_selftest.c */
 int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_sample_params sp,
                        const char *prompt, size_t plen, const char *prompts_file, int n_parallel,
                        bool json, double load_ms_extra, volatile sig_atomic_t *interrupted,
@@ -71,6 +71,7 @@ static const char synopsis_text[] =
     "       vkgpt2 detokenize [-m MODEL_OR_VOCAB_DIR] < ids      (bytes out)\n"
     "       vkgpt2 synth -o PATH --size S [--format hf|ggml|gguf] [--type f32|f16] [--seed N] [--vocab DIR] [--force]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
+    "       vkgpt2 selftest [--device D] [--quick] [--json]  check every kernel of a device (selftest --help)\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
     "       vkgpt2 bench kernels [--backend cpu|vulkan|all] [--sizes 124M,...]  per-op speed\n"
     "       vkgpt2 kbench SHADER.comp --grid X,Y,Z --buffer SIZE[:init]...  time a shader (kbench --help)\n"
@@ -87,7 +88,7 @@ static const char synopsis_text[] =
 
 /* Backend flags shared by generate and eval. */
 #define BACKEND_HELP \
-    "  -t, --threads N         CPU threads (default: all cores; at most 4 x the online CPUs)\n" \
+    "  -t, --threads N         CPU threads (default: the physical cores; at most 4 x the online CPUs)\n" \
     "  -b, --batch_size N      prompt tokens per step (default 64)\n" \
     "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n" \
     "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n" \
@@ -325,20 +326,14 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
         else if (!strcmp(a, "--logits")) { VAL(); o->logits_out = v; }
         else if (!strcmp(a, "--kv")) {
             VAL();
-            if (strcmp(v, "f16") && strcmp(v, "f32")) {
-                fprintf(stderr, "vkgpt2: --kv: '%s' is not f16 or f32\n", v);
-                return -1;
-            }
-            o->sess.kv = !strcmp(v, "f16") ? VKG_KV_F16 : VKG_KV_F32;
+            int k;
+            if (cli_choose(a, v, cli_kv_types, &k)) return -1;
+            o->sess.kv = (vkg_kv_type)k;
         } else if (!strcmp(a, "--backend")) {
             VAL();
-            if (!strcmp(v, "auto")) o->sess.backend = VKG_BACKEND_AUTO;
-            else if (!strcmp(v, "cpu")) o->sess.backend = VKG_BACKEND_CPU;
-            else if (!strcmp(v, "vulkan")) o->sess.backend = VKG_BACKEND_VULKAN;
-            else {
-                fprintf(stderr, "vkgpt2: --backend: '%s' is not auto, cpu or vulkan\n", v);
-                return -1;
-            }
+            int b;
+            if (cli_choose(a, v, cli_backends, &b)) return -1;
+            o->sess.backend = (vkg_backend)b;
         } else {
             cli_unexpected(cmd, a);
             return -1;
@@ -359,18 +354,11 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Loads the model and opens a session; prints errors. */
 static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms)
 {
     char err[1024];
-    double t = now_ms();
+    double t = vkg_now_ms();
     *m = vkg_model_load(o->model, err, sizeof err);
     if (!*m) {
         fprintf(stderr, "vkgpt2: %s\n", err);
@@ -384,7 +372,7 @@ static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms
         vkg_model_free(*m);
         return -1;
     }
-    *load_ms = now_ms() - t;
+    *load_ms = vkg_now_ms() - t;
     return 0;
 }
 
@@ -529,10 +517,10 @@ static int cmd_generate(int argc, char **argv, int first)
         fputs(", \"ids\": ", f);
         print_ids(f, gen, n_gen);
         fputs(", \"text\": ", f);
-        cli_json_string(f, g.text ? g.text : "", g.len);
+        vkg_json_string(f, g.text ? g.text : "", g.len);
         fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
         const char *dev = vkg_session_device(s);
-        cli_json_string(f, dev, strlen(dev));
+        vkg_json_string(f, dev, strlen(dev));
         fprintf(f, ", \"seed\": %llu", (unsigned long long)o.sp.seed);
         fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
                    "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
@@ -847,6 +835,7 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
     if (!strcmp(cmd, "kbench")) return cmd_kbench(argc, argv, 2);
+    if (!strcmp(cmd, "selftest")) return cmd_selftest(argc, argv, 2);
     if (!strcmp(cmd, "help")) { print_main_help(); return 0; }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
         if (argc > 2) { cli_unexpected("--version", argv[2]); return 2; }

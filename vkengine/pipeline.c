@@ -300,5 +300,47 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
     return p;
 }
 
+int vk_pipeline_from_spirv(vk_engine *e, const uint32_t *code, size_t n_words, const uint32_t *spec_ids,
+                           const uint32_t *spec_values, int n_spec, const char *name, vk_pipeline *pl,
+                           char *err, size_t errlen)
+{
+    VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                    .codeSize = n_words * 4, .pCode = code};
+    char what[96];
+    VkShaderModule mod;
+    VkResult r = vkCreateShaderModule(e->device, &mci, NULL, &mod);
+    snprintf(what, sizeof what, "%s: vkCreateShaderModule", name);
+    if (r != VK_SUCCESS) { vk_set_err(err, errlen, what, r); return -1; }
+    VkSpecializationMapEntry ent[VK_MAX_SPEC];
+    uint32_t vals[VK_MAX_SPEC];
+    for (int i = 0; i < n_spec; i++) {
+        ent[i] = (VkSpecializationMapEntry){.constantID = spec_ids[i], .offset = (uint32_t)i * 4, .size = 4};
+        vals[i] = spec_values[i];
+    }
+    VkSpecializationInfo si = {.mapEntryCount = (uint32_t)n_spec, .pMapEntries = ent,
+                               .dataSize = (size_t)n_spec * 4, .pData = vals};
+    VkComputePipelineCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                  .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = mod, .pName = "main",
+                  .pSpecializationInfo = n_spec ? &si : NULL},
+        .layout = e->layout,
+    };
+    memset(pl, 0, sizeof *pl);
+    r = vkCreateComputePipelines(e->device, VK_NULL_HANDLE, 1, &pci, NULL, &pl->pipeline);
+    vkDestroyShaderModule(e->device, mod, NULL);
+    snprintf(what, sizeof what, "%s: vkCreateComputePipelines", name);
+    if (r != VK_SUCCESS) { vk_set_err(err, errlen, what, r); return -1; }
+    pl->layout = e->layout;
+    snprintf(pl->name, sizeof pl->name, "%s", name);
+    return 0;
+}
+
+void vk_pipeline_release(vk_engine *e, vk_pipeline *pl)
+{
+    if (pl->pipeline) vkDestroyPipeline(e->device, pl->pipeline, NULL);
+    pl->pipeline = VK_NULL_HANDLE;
+}
+
 /* Where the pipeline cache is saved ("" when nowhere). */
 const char *vk_pipeline_cache_path(const vk_engine *e) { return e->cache_path; }

@@ -73,6 +73,7 @@ typedef struct vk_caps {
     uint64_t max_buffer;            /* maxBufferSize (0: not reported, no maintenance4) */
     uint64_t max_block;             /* the largest allocation: vk_block_limit(max_alloc, max_buffer) */
     uint8_t device_uuid[VK_UUID_SIZE]; /* deviceUUID (what --device may name by prefix) */
+    char emulated[96];              /* VKGPT2_EMULATE traits applied to these caps ("": none) */
 } vk_caps;
 
 /* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual
@@ -161,6 +162,14 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
 /* Path of the on-disk pipeline cache ($XDG_CACHE_HOME/vkgpt2/<pipelineCacheUUID>-<driverVersion>.bin,
  * else under $HOME/.cache); written by vk_engine_destroy. "" when there is nowhere to keep it. */
 const char *vk_pipeline_cache_path(const vk_engine *e);
+/* A pipeline over the engine's layout from SPIR-V the caller holds (a shader compiled at run time),
+ * specialization constant spec_values[i] at constant_id spec_ids[i]; named name (at most 63 bytes
+ * kept) in messages. Not kept by the engine: the caller owns *pl and frees it with
+ * vk_pipeline_release before vk_engine_destroy. 0, or -1 with err. */
+int vk_pipeline_from_spirv(vk_engine *e, const uint32_t *code, size_t n_words, const uint32_t *spec_ids,
+                           const uint32_t *spec_values, int n_spec, const char *name, vk_pipeline *pl,
+                           char *err, size_t errlen);
+void vk_pipeline_release(vk_engine *e, vk_pipeline *pl);
 /* Looks up an embedded SPIR-V module: 0 if found. */
 int vk_spirv_find(const char *name, const uint32_t **code, size_t *bytes);
 

@@ -9,10 +9,11 @@
  * (VKGPT2_CPU_OPS) split a step into GPU segments with a CPU node between them, moving just the
  * buffers that node reads and writes.
  *
- * The KV cache holds n_slots sequences ([slot * n_ctx + position] rows). A plain step works on one
- * slot (the step parameters' kv_base); a batched decode step (eval_rows) feeds one token of a
- * different sequence per row, with per-row (slot, position) pairs after the step parameters, so its
- * recording depends only on the number of rows: one recording per width, replayed.
+ * The KV cache holds n_slots sequences ([slot * n_ctx + position] rows). A step (core/backend.h's
+ * gpt2_step) is one sequence, whose rows sit in one slot (the step parameters' kv_base), or a batch
+ * that feeds one token of a different sequence per row, with per-row (slot, position) pairs after
+ * the step parameters, so its recording depends only on the number of rows: one recording per
+ * width, replayed. Both run through one eval: write the inputs, run the plan's segments, read back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "vk_ops.h"
 #include "vkengine/vk_profile.h"
 #include "core/notice.h"
+#include "variant_guard.h"
 #include "vkengine/vk_select.h"
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
@@ -74,12 +76,9 @@ typedef struct vk_backend {
     vk_mem step, step_dev;       /* views of params / params_dev: vk_step_params +
                                     vk_step_row[max_rows] */
     vk_mem ids, ids_dev;         /* views: int32[max_rows] */
-    vk_mem sparams, sparams_dev; /* views: vk_sample_params of the next draw (eval), or one per
-                                    row (eval_rows) */
-    vk_mem readback;             /* host-visible logits [max_rows][V] and the argmax */
-    vk_mem picks;                /* host-visible uint32[max_rows]: a batched step's picks */
-    bool sampling;               /* eval draws with sparams instead of taking the argmax */
-    bool sampling_rows;          /* eval_rows draws with the per-row sparams */
+    vk_mem sparams, sparams_dev; /* views: vk_sample_params, one per sequence of the step */
+    vk_mem readback;             /* host-visible logits [max_rows][V] */
+    vk_mem picks;                /* host-visible uint32[max_rows]: each sequence's pick */
     plan plans[MAX_PLANS];       /* recorded step shapes */
     uint64_t clock;              /* plan use counter */
     bool cpu_op[GPT2_OP_COUNT];  /* ops forced onto the CPU */
@@ -118,9 +117,9 @@ static int upload_tensor(vk_backend *b, const vkg_tensor *t, char *err, size_t e
 
 /* ---- recording ---- */
 
-static bool vk_supports(const gpt2_backend *base, const gpt2_node *nd)
+/* Whether node nd runs on the device (else on the CPU: VKGPT2_CPU_OPS). */
+static bool on_gpu(const vk_backend *b, const gpt2_node *nd)
 {
-    const vk_backend *b = (const vk_backend *)base;
     /* Every weight type runs here: f32, f16 and the block formats q4_0 ... q8_0 (matvec_q,
      * matmul_tiled_q and embed dequantize in the shader). */
     return nd->op < GPT2_OP_COUNT && !b->cpu_op[nd->op];
@@ -210,8 +209,8 @@ static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, in
     if (ln->op != GPT2_OP_LAYERNORM || mm->op != GPT2_OP_MATMUL || mm->in != ln->out ||
         mm->out == ln->in || (emb && (ln->in != emb->out || mm->last_row_only)))
         return 0;
-    if ((emb && !vk_supports(&b->base, emb)) || !vk_supports(&b->base, ln) ||
-        !vk_supports(&b->base, mm) || buf_read_later(g, k + 2, n_nodes, ln->out))
+    if ((emb && !on_gpu(b, emb)) || !on_gpu(b, ln) || !on_gpu(b, mm) ||
+        buf_read_later(g, k + 2, n_nodes, ln->out))
         return 0;
     int rows_in = mm->last_row_only ? 1 : n, E = hp->n_embd;
     vk_ops_set_exact_x(b->ops, exact || mm->out == GPT2_BUF_LOGITS);
@@ -262,8 +261,8 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
     int n_nodes = mode == OUT_NONE ? g->n_nodes - GPT2_HEAD_NODES : g->n_nodes; /* cache only */
     for (int i = 0; i <= n_nodes; i++) {
         const gpt2_node *nd = i < n_nodes ? &g->nodes[i] : NULL;
-        bool on_gpu = nd && vk_supports(&b->base, nd);
-        if (on_gpu && !cur) {
+        bool gpu = nd && on_gpu(b, nd);
+        if (gpu && !cur) {
             cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
             if (!cur) goto fail;
             vk_seq_set_timing(cur, b->base.prof != NULL); /* profiles: timestamps per dispatch */
@@ -276,7 +275,7 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
              * orders the copy after the previous replay's reads of the mirror. */
             vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, b->params_bytes);
         }
-        if (on_gpu) {
+        if (gpu) {
             int fused = b->fuse ? record_fused(b, cur, g, i, n_nodes, n, mode == OUT_ALL) : 0;
             if (fused) i += fused - 1;
             else record_node(b, cur, nd, n, batched, mode == OUT_ALL);
@@ -294,13 +293,12 @@ static int plan_record(vk_backend *b, plan *p, int n, out_mode mode, bool batche
                     vk_op_sample_rows(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
                                       b->sparams_dev.addr, hp->n_vocab, n);
                 } else if (mode == OUT_ARGMAX) {
-                    vk_op_argmax(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
+                    vk_op_argmax(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0), hp->n_vocab);
                 } else if (mode == OUT_SAMPLE) {
-                    vk_op_sample(b->ops, cur, b->readback.addr, act(b, GPT2_BUF_LOGITS, 0),
+                    vk_op_sample(b->ops, cur, b->picks.addr, act(b, GPT2_BUF_LOGITS, 0),
                                  b->sparams_dev.addr, hp->n_vocab);
                 } else {
-                    vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback,
-                                sizeof(uint32_t) * 4,
+                    vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback, 0,
                                 (VkDeviceSize)rows * hp->n_vocab * sizeof(float));
                 }
             }
@@ -367,8 +365,8 @@ static void step_error(const vk_backend *b, const vk_seq *s, const char *what, c
 }
 
 /* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back.
- * row_base/row_pos: a batched step's rows (else NULL: n tokens at n_past in the current slot). */
-static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, int n_past,
+ * Row t of the step: cache rows from row_base[t], position row_pos[t] (cpu_exec.h). */
+static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n,
                         const int *row_base, const int *row_pos)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
@@ -381,96 +379,13 @@ static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, 
         vk_download(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes))
         return -1;
     b->base.counters.readback_bytes_last += in_bytes;
-    cpu_step s = {.model = b->base.model, .ids = ids, .n = n, .n_past = n_past,
-                  .kcache = b->host_kc, .vcache = b->host_vc, .kv_type = b->base.params.kv_type,
-                  .pool = b->pool, .kv_base = b->base.slot * hp->n_ctx, .row_base = row_base,
-                  .row_pos = row_pos};
+    cpu_step s = {.model = b->base.model, .ids = ids, .n = n, .kcache = b->host_kc,
+                  .vcache = b->host_vc, .kv_type = b->base.params.kv_type, .pool = b->pool,
+                  .row_base = row_base, .row_pos = row_pos};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->host[i];
     cpu_exec_node(&s, nd);
     b->base.counters.cpu_fallback_nodes++;
     return vk_upload(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes);
-}
-
-static int vk_eval(gpt2_backend *base, const int32_t *ids, int n, int n_past, bool all_logits,
-                   float *logits, int32_t *argmax, char *err, size_t errlen)
-{
-    vk_backend *b = (vk_backend *)base;
-    const gpt2_hparams *hp = &base->model->hp;
-    if (gpt2_backend_check_step(base, ids, n, n_past, err, errlen)) return -1;
-    if (base->slot < 0 || base->slot >= base->params.n_slots) {
-        snprintf(err, errlen, "vulkan backend: KV slot %d does not exist (%d slots)", base->slot,
-                 base->params.n_slots);
-        return -1;
-    }
-    out_mode mode = logits ? (all_logits ? OUT_ALL : OUT_LAST)
-                  : !argmax ? OUT_NONE : b->sampling ? OUT_SAMPLE : OUT_ARGMAX;
-    plan *p = plan_get(b, n, mode, false, err, errlen);
-    if (!p) return -1;
-
-    /* The only per-step inputs: positions, slot and ids, read by the shaders from host-visible
-     * memory. */
-    vk_step_params sp = {.n_past = (uint32_t)n_past, .n = (uint32_t)n,
-                         .kv_base = (uint32_t)(base->slot * hp->n_ctx)};
-    memcpy(b->step.map, &sp, sizeof sp);
-    memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
-    base->counters.cpu_fallback_nodes = 0;
-    base->counters.readback_bytes_last = 0;
-    for (int i = 0; i < p->n_seg; i++) {
-        double prof_t0 = base->prof ? gpt2_prof_now_us() : 0;
-        if (p->seg[i].seq) {
-            base->counters.submits++;
-            if (vk_seq_run(p->seg[i].seq)) {
-                step_error(b, p->seg[i].seq, "a step", err, errlen);
-                base->failed = true; /* api.c may go on on the CPU */
-                return -1;
-            }
-        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, n_past, NULL, NULL)) {
-            snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
-            return -1;
-        }
-        if (base->prof)
-            vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, n_past, hp,
-                            base->params.kv_type);
-    }
-    if (mode == OUT_NONE) return 0;
-    const gpt2_node *last = &(mode == OUT_ALL ? &b->graph_all : &b->graph_last)->nodes[b->graph_last.n_nodes - 1];
-    bool head_on_cpu = !vk_supports(base, last);
-    size_t rows = mode == OUT_ALL ? (size_t)n : 1, row_bytes = (size_t)hp->n_vocab * sizeof(float);
-    const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
-                                   : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
-    if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
-        /* argmax is NULL for a prompt chunk whose result nobody reads. */
-        if (argmax && head_on_cpu) {
-            /* The LM head ran on the CPU (set_pick refuses to sample then). */
-            *argmax = cpu_argmax(src, hp->n_vocab);
-        } else if (argmax) {
-            *argmax = *(const int32_t *)b->readback.map;
-        }
-        base->counters.readback_bytes_last += sizeof(int32_t);
-    } else {
-        memcpy(logits, src, rows * row_bytes);
-        if (argmax) *argmax = cpu_argmax(logits + (rows - 1) * hp->n_vocab, hp->n_vocab);
-        base->counters.readback_bytes_last += rows * row_bytes;
-    }
-    base->counters.readback_bytes += base->counters.readback_bytes_last;
-    base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
-    return 0;
-}
-
-static bool vk_set_pick(gpt2_backend *base, const gpt2_sampler_params *sp, uint64_t step)
-{
-    vk_backend *b = (vk_backend *)base;
-    b->sampling = false;
-    if (!sp || !gpt2_sampler_needs_logits(sp)) return true;           /* greedy: argmax */
-    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
-    if (sp->top_k < 1 || sp->top_k > VK_SAMPLE_MAX_K || b->cpu_op[GPT2_OP_MATMUL]) return false;
-    vk_sample_params p = {.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
-                          .top_p = sp->top_p < 1 ? sp->top_p : 1.0f,
-                          .step = (uint32_t)step, .seed_lo = (uint32_t)sp->seed,
-                          .seed_hi = (uint32_t)(sp->seed >> 32)};
-    memcpy(b->sparams.map, &p, sizeof p);
-    b->sampling = true;
-    return true;
 }
 
 /* Fills one vk_sample_params from sampler settings (greedy rows: top-1, which is the argmax). */
@@ -483,87 +398,103 @@ static vk_sample_params sample_params(const gpt2_sampler_params *sp, uint64_t st
                               .seed_lo = (uint32_t)sp->seed, .seed_hi = (uint32_t)(sp->seed >> 32)};
 }
 
-/* Whether the sample shader can draw with sp (greedy always can: the argmax). */
-static bool device_can_draw(const vk_backend *b, const gpt2_sampler_params *sp)
+/* The one rule for "can the device draw with sp?": greedy always can (the argmax); a draw needs
+ * the sample shader's top-k range, no repetition penalty (it needs the history) and the LM head on
+ * the device (the draw runs right after it). */
+static bool vk_can_draw(const gpt2_backend *base, const gpt2_sampler_params *sp)
 {
+    const vk_backend *b = (const vk_backend *)base;
     if (!sp || !gpt2_sampler_needs_logits(sp)) return true;
-    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false; /* needs history */
-    /* The draw runs after the LM head on the device: not when that node runs on the CPU. */
+    if (sp->repeat_penalty != 1.0f && sp->repeat_last_n != 0) return false;
     const gpt2_node *head = &b->graph_all.nodes[b->graph_all.n_nodes - 1];
-    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && vk_supports(&b->base, head);
+    return sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K && on_gpu(b, head);
 }
 
-static int vk_eval_rows(gpt2_backend *base, const int32_t *ids, const int *slot, const int *pos,
-                        int n, float *logits, int32_t *picks, char *err, size_t errlen)
+/* The one eval: writes the step's inputs, runs its plan's segments in order (GPU sequences and CPU
+ * nodes) and brings back what st->out asks for. */
+static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t errlen)
 {
     vk_backend *b = (vk_backend *)base;
     const gpt2_hparams *hp = &base->model->hp;
-    if (gpt2_backend_check_rows(base, ids, slot, pos, n, b->max_rows, err, errlen)) return -1;
-    out_mode mode = logits ? OUT_ALL : b->sampling_rows ? OUT_SAMPLE : OUT_ARGMAX;
-    plan *p = plan_get(b, n, mode, true, err, errlen);
+    gpt2_step_shape sh;
+    if (gpt2_backend_check_step(base, st, &sh, err, errlen)) return -1;
+    const int n = st->n;
+    /* A draw whose every sequence is greedy is the argmax. */
+    bool draws = false;
+    for (int i = 0; st->out == GPT2_STEP_SAMPLE && st->sample && i < sh.n_seq; i++)
+        draws |= st->sample[i] && gpt2_sampler_needs_logits(st->sample[i]);
+    out_mode mode = st->out == GPT2_STEP_NONE ? OUT_NONE
+                  : st->out == GPT2_STEP_ALL || (sh.batch && st->out == GPT2_STEP_LAST) ? OUT_ALL
+                  : st->out == GPT2_STEP_LAST ? OUT_LAST
+                  : draws ? OUT_SAMPLE : OUT_ARGMAX;
+    plan *p = plan_get(b, n, mode, sh.batch, err, errlen);
     if (!p) return -1;
 
-    /* Per-step inputs: the header, then each row's (slot base, position), and the ids. */
-    vk_step_params sp = {.n = (uint32_t)n, .kv_base = VK_STEP_BATCHED};
-    memcpy(b->step.map, &sp, sizeof sp);
-    vk_step_row *rows = (vk_step_row *)((char *)b->step.map + sizeof sp);
+    /* The per-step inputs the shaders read: the header (a batch: each row's slot base and
+     * position after it), the ids and each sequence's sampling settings. */
     int row_base[n], row_pos[n];
     for (int r = 0; r < n; r++) {
-        row_base[r] = slot[r] * hp->n_ctx;
-        row_pos[r] = pos[r];
-        rows[r] = (vk_step_row){.kv_base = (uint32_t)row_base[r], .pos = (uint32_t)pos[r]};
+        row_base[r] = st->rows[r].slot * hp->n_ctx;
+        row_pos[r] = st->rows[r].pos;
     }
-    memcpy(b->ids.map, ids, (size_t)n * sizeof *ids);
+    vk_step_params hdr = {.n_past = sh.batch ? 0 : (uint32_t)sh.n_past, .n = (uint32_t)n,
+                          .kv_base = sh.batch ? VK_STEP_BATCHED : (uint32_t)row_base[0]};
+    memcpy(b->step.map, &hdr, sizeof hdr);
+    if (sh.batch) {
+        vk_step_row *rows = (vk_step_row *)((char *)b->step.map + sizeof hdr);
+        for (int r = 0; r < n; r++)
+            rows[r] = (vk_step_row){.kv_base = (uint32_t)row_base[r], .pos = (uint32_t)row_pos[r]};
+    }
+    memcpy(b->ids.map, st->ids, (size_t)n * sizeof *st->ids);
+    if (mode == OUT_SAMPLE) {
+        vk_sample_params *dst = b->sparams.map;
+        for (int i = 0; i < sh.n_seq; i++)
+            dst[i] = sample_params(st->sample[i], st->draw ? st->draw[i] : 0);
+    }
+
     base->counters.cpu_fallback_nodes = 0;
     base->counters.readback_bytes_last = 0;
+    bool prof = base->prof && !sh.batch;
     for (int i = 0; i < p->n_seg; i++) {
+        double prof_t0 = prof ? gpt2_prof_now_us() : 0;
         if (p->seg[i].seq) {
             base->counters.submits++;
             if (vk_seq_run(p->seg[i].seq)) {
-                step_error(b, p->seg[i].seq, "a batched step", err, errlen);
-                base->failed = true;
+                step_error(b, p->seg[i].seq, sh.batch ? "a batched step" : "a step", err, errlen);
+                base->failed = true; /* api.c may go on on the CPU */
                 return -1;
             }
-        } else if (run_cpu_node(b, p->seg[i].cpu_node, ids, n, 0, row_base, row_pos)) {
+        } else if (run_cpu_node(b, p->seg[i].cpu_node, st->ids, n, row_base, row_pos)) {
             snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
             return -1;
         }
+        if (prof)
+            vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, sh.n_past,
+                            hp, base->params.kv_type);
     }
-    base->counters.batch_steps++;
-    bool head_on_cpu = !vk_supports(base, &b->graph_all.nodes[b->graph_all.n_nodes - 1]);
-    size_t row_bytes = (size_t)hp->n_vocab * sizeof(float);
-    const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS]
-                                   : (const float *)((const char *)b->readback.map + 4 * sizeof(uint32_t));
-    if (logits) {
-        memcpy(logits, src, (size_t)n * row_bytes);
-        base->counters.readback_bytes_last += (size_t)n * row_bytes;
-    } else {
-        for (int r = 0; r < n; r++)
-            picks[r] = head_on_cpu ? cpu_argmax(src + (size_t)r * hp->n_vocab, hp->n_vocab)
-                                   : ((const int32_t *)b->picks.map)[r];
-        base->counters.readback_bytes_last += (size_t)n * sizeof(int32_t);
+    if (sh.batch) base->counters.batch_steps++;
+
+    /* The tail: logits rows or picks, from the device's readback or, when the LM head ran on the
+     * CPU, from its host buffer (picks then by the CPU argmax: can_draw refuses draws there). */
+    if (mode != OUT_NONE) {
+        const gpt2_graph *g = mode == OUT_ALL || sh.batch ? &b->graph_all : &b->graph_last;
+        bool head_on_cpu = !on_gpu(b, &g->nodes[g->n_nodes - 1]);
+        size_t V = (size_t)hp->n_vocab, rows = mode == OUT_ALL ? (size_t)n : 1;
+        const float *src = head_on_cpu ? b->host[GPT2_BUF_LOGITS] : (const float *)b->readback.map;
+        if (mode == OUT_ARGMAX || mode == OUT_SAMPLE) {
+            for (int i = 0; i < sh.n_seq; i++)
+                st->picks[i] = head_on_cpu ? cpu_argmax(src + (size_t)i * V, (int)V)
+                                           : ((const int32_t *)b->picks.map)[i];
+            base->counters.readback_bytes_last += (size_t)sh.n_seq * sizeof(int32_t);
+        } else {
+            memcpy(st->logits, src, rows * V * sizeof(float));
+            if (st->picks) st->picks[0] = cpu_argmax(st->logits + (rows - 1) * V, (int)V);
+            base->counters.readback_bytes_last += rows * V * sizeof(float);
+        }
     }
     base->counters.readback_bytes += base->counters.readback_bytes_last;
     base->counters.validation_messages = (uint64_t)vk_validation_messages(b->e);
     return 0;
-}
-
-static bool vk_set_pick_rows(gpt2_backend *base, const gpt2_sampler_params *const *sp,
-                             const uint64_t *step, int n)
-{
-    vk_backend *b = (vk_backend *)base;
-    b->sampling_rows = false;
-    if (!sp) return true;
-    bool any = false;
-    for (int r = 0; r < n && r < b->max_rows; r++) {
-        if (!device_can_draw(b, sp[r])) return false;
-        any |= sp[r] && gpt2_sampler_needs_logits(sp[r]);
-    }
-    if (!any) return true;
-    vk_sample_params *dst = b->sparams.map;
-    for (int r = 0; r < n && r < b->max_rows; r++) dst[r] = sample_params(sp[r], step ? step[r] : 0);
-    b->sampling_rows = true;
-    return true;
 }
 
 /* Copies a slot's first n positions into another slot: 2 x n_layer buffer copies recorded into one
@@ -687,38 +618,83 @@ static void vk_destroy(gpt2_backend *base)
     free(b);
 }
 
-gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, char *err,
-                                     size_t errlen)
+/* Parses the cpu_ops list (VKGPT2_CPU_OPS: "embed,layernorm,matmul,attention"; "gelu" and
+ * "softmax" name the matmul and attention nodes that contain them), setting forced[op] for each.
+ * NULL or "" sets nothing. Returns 0, or -1 with err naming an unknown op. The one parser of the
+ * variable. */
+static int parse_cpu_ops(const char *list, bool forced[GPT2_OP_COUNT], char *err, size_t errlen)
+{
+    static const struct { const char *name; gpt2_op op; } names[] = {
+        {"embed", GPT2_OP_EMBED}, {"layernorm", GPT2_OP_LAYERNORM}, {"matmul", GPT2_OP_MATMUL},
+        {"gelu", GPT2_OP_MATMUL}, {"attention", GPT2_OP_ATTENTION}, {"softmax", GPT2_OP_ATTENTION}};
+    for (const char *s = list; s && *s;) {
+        size_t len = strcspn(s, ",");
+        bool found = len == 0;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (strlen(names[i].name) == len && !strncmp(s, names[i].name, len)) {
+                forced[names[i].op] = true;
+                found = true;
+            }
+        if (!found) {
+            snprintf(err, errlen, "VKGPT2_CPU_OPS: unknown op '%.*s' (known: embed, layernorm, matmul, gelu, attention, softmax)",
+                     (int)len, s);
+            return -1;
+        }
+        s += len;
+        if (*s == ',') s++;
+    }
+    return 0;
+}
+
+/* Why vk_engine_create failed, by asking the loader how many devices there are. */
+static gpt2_backend_why engine_failure(void)
+{
+    char why[256];
+    int n = vk_count_devices(why, sizeof why);
+    return n < 0 ? GPT2_WHY_NO_LOADER : n == 0 ? GPT2_WHY_NO_DEVICE : GPT2_WHY_DEVICE_FAILED;
+}
+
+gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p,
+                                     gpt2_backend_why *why, char *err, size_t errlen)
 {
     const gpt2_hparams *hp = &m->hp;
+    gpt2_backend_why dummy;
+    if (!why) why = &dummy;
+    *why = GPT2_WHY_NO_MEMORY; /* every failure below that is not given another reason */
     vk_backend *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
-    gpt2_backend_init(base, "vulkan", m, p, VKG_F16);
-    if (base->params.n_slots < 1) base->params.n_slots = 1;
-    b->max_rows = base->params.n_batch > base->params.n_slots ? base->params.n_batch
-                                                              : base->params.n_slots;
-    base->supports = vk_supports;
+    gpt2_backend_init(base, GPT2_BACKEND_VULKAN, "vulkan", m, p, VKG_F16);
+    b->max_rows = gpt2_backend_max_rows(base);
     base->eval = vk_eval;
-    base->set_pick = vk_set_pick;
-    base->eval_rows = vk_eval_rows;
-    base->set_pick_rows = vk_set_pick_rows;
+    base->can_draw = vk_can_draw;
     base->kv_copy = vk_kv_copy;
     base->destroy = vk_destroy;
     base->peaks = vk_peaks;
-    if (gpt2_parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) goto fail;
+    if (parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) { *why = GPT2_WHY_BAD_PARAMS; goto fail; }
     if (hp->n_embd / hp->n_head > 128) {
         snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);
+        *why = GPT2_WHY_UNSUPPORTED;
         goto fail;
     }
     if (p->device_name ? vk_engine_create_named(&b->e, p->device_name, err, errlen)
-                       : vk_engine_create(&b->e, p->device, err, errlen))
-        goto fail;
-    if (p->skip_cpu_device && vk_engine_caps(b->e)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
-        snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU", vk_engine_caps(b->e)->name);
+                       : vk_engine_create(&b->e, p->device, err, errlen)) {
+        *why = engine_failure();
         goto fail;
     }
-    if (!(b->ops = vk_ops_create(b->e, err, errlen))) goto fail;
+    if (p->skip_cpu_device && vk_engine_caps(b->e)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU", vk_engine_caps(b->e)->name);
+        *why = GPT2_WHY_CPU_DEVICE;
+        goto fail;
+    }
+    if (!(b->ops = vk_ops_create(b->e, err, errlen))) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
+    /* No unverified kernel variant is used for real (variant_guard.h). */
+    vk_guard_state guard[VK_GUARD_N];
+    if (vk_guard_apply(b->e, b->ops, guard, err, errlen)) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
+    if (p->verbose)
+        for (int i = 0; i < VK_GUARD_N; i++)
+            vkg_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant, guard[i].on ? "on" : "off",
+                       guard[i].how);
     const char *fuse_env = getenv("VKGPT2_FUSE");
     b->fuse = !(fuse_env && strcmp(fuse_env, "0") == 0);
     vk_ops_set_fuse(b->ops, b->fuse);
@@ -765,7 +741,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         base->kv_bytes += 2 * kv_bytes;
     }
     size_t scratch = nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
-    size_t rb = 4 * sizeof(uint32_t) + nb * (size_t)hp->n_vocab * sizeof(float);
+    size_t rb = nb * (size_t)hp->n_vocab * sizeof(float);
     /* Per-step inputs: one host-visible block the host writes and its device-local mirror the
      * shaders read (step header and rows, ids, sampling settings, 256-byte aligned views). */
     VkDeviceSize step_bytes = sizeof(vk_step_params) + nb * sizeof(vk_step_row);
@@ -793,7 +769,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
 
     /* Host side for nodes run on the CPU. */
     bool any_cpu = false;
-    for (int i = 0; i < b->graph_all.n_nodes; i++) any_cpu |= !vk_supports(base, &b->graph_all.nodes[i]);
+    for (int i = 0; i < b->graph_all.n_nodes; i++) any_cpu |= !on_gpu(b, &b->graph_all.nodes[i]);
     if (any_cpu) {
         b->pool = cpu_pool_create(p->n_threads);
         for (int i = 0; i < GPT2_BUF_COUNT; i++)
@@ -808,6 +784,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         if (p->verbose) vkg_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
                                 p->cpu_ops ? p->cpu_ops : "", vkg_dtype_name(m->wtype));
     }
+    *why = GPT2_WHY_NONE;
     return base;
 oom:
     snprintf(err, errlen, "out of host memory for CPU fallback buffers");
@@ -815,3 +792,10 @@ fail:
     vk_destroy(base);
     return NULL;
 }
+
+int gpt2_backend_vk_list_devices(void *file, char *err, size_t errlen)
+{
+    return vk_list_devices(file, err, errlen);
+}
+
+int gpt2_backend_vk_count_devices(char *err, size_t errlen) { return vk_count_devices(err, errlen); }

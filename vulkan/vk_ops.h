@@ -23,6 +23,8 @@ typedef struct vk_step_params {
                           VK_STEP_BATCHED: a batched decode step, row t at the vk_step_row after
                           the header */
 } vk_step_params;
+/* The shaders read it as a 16-byte header with the rows after it (shaders/common.glsl). */
+_Static_assert(sizeof(vk_step_params) == 16, "vk_step_params is 16 bytes, as the shaders read it");
 #define VK_STEP_BATCHED 0xffffffffu
 
 /* A batched decode step's rows follow the 16-byte vk_step_params header in the same buffer: row t
@@ -58,6 +60,12 @@ void vk_ops_set_fuse(vk_ops *o, bool on);
 bool vk_ops_fused_attention(const vk_ops *o);
 void vk_ops_set_subgroup(vk_ops *o, int on);
 bool vk_ops_subgroup(const vk_ops *o);   /* whether the subgroup variants are in use */
+/* The guarded variants (vulkan/variant_guard.h): "subgroup" (every _sg shader), "coopmat_nv",
+ * "coopmat_khr". Whether the device can run one; turning one on or off (on is honoured only
+ * where it runs); whether it is on. */
+bool vk_ops_variant_runs(const vk_ops *o, const char *variant);
+void vk_ops_variant_enable(vk_ops *o, const char *variant, bool on);
+bool vk_ops_variant_on(const vk_ops *o, const char *variant);
 
 /* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. wte / wpe: f32, f16 or a
  * block format (d a multiple of 32). */
@@ -154,6 +162,8 @@ typedef struct vk_sample_params {
     uint32_t seed_lo, seed_hi; /* 64-bit seed */
     uint32_t pad[2];    /* 32-byte size */
 } vk_sample_params;
+/* sample.comp reads an array of them with a 32-byte stride. */
+_Static_assert(sizeof(vk_sample_params) == 32, "vk_sample_params is 32 bytes, as sample.comp reads it");
 #define VK_SAMPLE_MAX_K 256
 
 /* out (uint32) = a token drawn from logits x[0..n) as core/sampler.c does for temp > 0 and
