@@ -17,21 +17,41 @@
 // loads when `wide`: K 16-byte aligned and head_dim % 4 == 0 (f32) or % 8 == 0 (f16)), then one
 // output dim each (dims d = tid + 64 i, coalesced across the workgroup) for P.V. K/V f32 or packed
 // f16 (-DKV_F16). Spec constant 0: head_dim (<= 128).
+// -DFUSED: no attn_reduce dispatch. Splits past the row's keys do nothing; when one split holds every
+// key its workgroup writes the normalised result straight to out; otherwise each live split writes
+// its partial and counts itself in the head's counter (scratch after the (m, l) pairs, one uint per
+// global head, zero before the dispatch), and the workgroup that counts last combines the partials
+// (attn_reduce.comp's arithmetic over the live splits) and sets the counter back to zero. Needs the
+// Vulkan memory model with device scope: the partials are read through devicecoherent references,
+// and the counter's atomic add is a device-scope release (the partials written before it) and
+// acquire (the other workgroups' partials read after it).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "kv_load.glsl"
+#ifdef FUSED
+#extension GL_KHR_memory_scope_semantics : require
+layout(buffer_reference, std430, buffer_reference_align = 4) devicecoherent buffer F32D { float v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) devicecoherent buffer U32D { uint v[]; };
+#define PART_T F32D
+#define CNT_T U32D
+#else
+#define PART_T F32
+#define CNT_T U32
+#endif
 
 layout(local_size_x = 64) in;
 layout(constant_id = 0) const uint HD = 64;
 #include "reduce.glsl"
 
 layout(push_constant) uniform Push {
-    F32 part;
+    PART_T part;
     F32 qkv;
     U32 kc;
     U32 vc;
     StepParams step;
     U32x4 kc4;   // the same address as kc, read 16 bytes at a time when wide != 0
+    F32 out_;    // FUSED: the result [rows][E] (unused otherwise)
+    CNT_T cnt;   // FUSED: the per-head counters (in scratch; unused otherwise)
     uint E;
     uint chunk;
     uint n_splits;
@@ -63,6 +83,10 @@ void main() {
     uint slot = (z * gl_NumWorkGroups.y + h) * pc.n_splits + split;
     uint ml = pc.n_head * pc.n_splits * HD + slot * 2u;
     uint E = pc.E, hc = h * HD, qb = z * 3u * E;
+#ifdef FUSED
+    uint live = (kv_len + pc.chunk - 1u) / pc.chunk;   // splits that hold keys of this row
+    if (split >= live) return;   // whole workgroup: nothing to attend, nothing to combine
+#endif
     if (jb >= je) {   // whole workgroup
         for (uint d = tid; d < HD; d += 64u) pc.part.v[slot * HD + d] = 0.0;
         if (tid == 0u) {
@@ -146,6 +170,18 @@ void main() {
         m = m_new;
         barrier();   // ps is rewritten by the next pass
     }
+#ifdef FUSED
+    uint hh = z * gl_NumWorkGroups.y + h;   // global head: out[hh * HD + d], counter hh
+    if (live == 1u) {
+        // One split: the result is this workgroup's, normalised as attn_reduce would (e^0 = 1).
+        float inv = 1.0 / l;
+        for (uint i = 0u; i < 2u; i++) {
+            uint d = tid + 64u * i;
+            if (d < HD) pc.out_.v[hh * HD + d] = o[i] * inv;
+        }
+        return;
+    }
+#endif
     for (uint i = 0u; i < 2u; i++) {
         uint d = tid + 64u * i;
         if (d < HD) pc.part.v[slot * HD + d] = o[i];
@@ -154,4 +190,35 @@ void main() {
         pc.part.v[ml] = m;
         pc.part.v[ml + 1u] = l;
     }
+#ifdef FUSED
+    // Every invocation's partial writes are complete and available at device scope before
+    // invocation 0 counts the split (the atomic's release then orders them for the reader).
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer,
+                   gl_SemanticsAcquireRelease);
+    if (tid == 0u) {
+        uint done = atomicAdd(pc.cnt.v[hh], 1u, gl_ScopeDevice, gl_StorageSemanticsBuffer,
+                              gl_SemanticsAcquireRelease);
+        ps[0] = done == live - 1u ? 1.0 : 0.0;
+    }
+    // Publishes the verdict in ps[0], and extends invocation 0's acquire to the workgroup: the
+    // other splits' partials are visible to every invocation that reads them below.
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
+    if (ps[0] == 0.0) return;   // whole workgroup: another split combines
+    uint ns = pc.n_splits;
+    uint mlb = pc.n_head * ns * HD + hh * ns * 2u;
+    float M = -1.0 / 0.0;
+    for (uint s = 0u; s < live; s++) M = max(M, pc.part.v[mlb + 2u * s]);
+    float L = 0.0;
+    for (uint s = 0u; s < live; s++) L += pc.part.v[mlb + 2u * s + 1u] * exp(pc.part.v[mlb + 2u * s] - M);
+    float inv = 1.0 / L;
+    for (uint d = tid; d < HD; d += 64u) {
+        float acc = 0.0;
+        for (uint s = 0u; s < live; s++)
+            acc += pc.part.v[(hh * ns + s) * HD + d] * exp(pc.part.v[mlb + 2u * s] - M);
+        pc.out_.v[hh * HD + d] = acc * inv;
+    }
+    // Every split has counted (this one last): the counter is free for the next dispatch.
+    if (tid == 0u) pc.cnt.v[hh] = 0u;
+#endif
 }

@@ -7,8 +7,11 @@
 //
 // Defines: X4            x read as vec4 (needs ldx % 4 == 0 and 16-byte aligned x)
 //          USE_SUBGROUP  subgroupAdd reduction, one row per subgroup
+//          LN            fused layernorm (ln_rows.glsl), as in matvec.comp: x is layernorm(x; g, b)
+//                        (or of the embedding) in shared memory; RPW * RMUL rows per workgroup
 // Spec constants: 0 workgroup size, 1 RPW rows per workgroup, 2 NT tokens per workgroup (<= 8),
-//                 3 QT weight type (vkg_dtype code 3..7). cols must be a multiple of 32.
+//                 3 QT weight type (vkg_dtype code 3..7); LN: 4 XS4 (NT * cols / 4), 5 RMUL.
+//                 cols must be a multiple of 32.
 // Epilogue (flags in common.glsl): + bias[o], gelu, + y_old.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -24,7 +27,16 @@ layout(constant_id = 2) const uint NT = 1;
 layout(constant_id = 3) const uint QT = 7;
 #define NT_MAX 8
 
-#ifdef X4
+#ifdef LN
+#include "reduce.glsl"
+#include "ln_rows.glsl"
+layout(constant_id = 5) const uint RMUL = 1;
+#define ROWS_PER_WG (RPW * RMUL)
+#else
+#define ROWS_PER_WG RPW
+#endif
+
+#if defined(X4) && !defined(LN)
 #define XTYPE F32x4
 #else
 #define XTYPE F32
@@ -35,6 +47,14 @@ layout(push_constant) uniform Push {
     XTYPE x;
     U32 w;
     F32 bias;
+#ifdef LN
+    F32 g;
+    F32 b;
+    U32 wte;
+    U32 wpe;
+    I32 ids;
+    StepParams step;
+#endif
     uint ldy;
     uint ldx;
     uint rows;
@@ -42,6 +62,10 @@ layout(push_constant) uniform Push {
     uint n;
     uint epi;
     uint form;
+#ifdef LN
+    uint emb;
+    float eps;
+#endif
 } pc;
 
 #ifndef USE_SUBGROUP
@@ -60,9 +84,14 @@ void main() {
     uint t0 = gl_WorkGroupID.y * NT;
     uint nt = min(NT, pc.n - t0);
     uint nb = pc.cols >> 5, nu = nb << 2;   // blocks and units per row
+#ifdef LN
+    uint xc4 = pc.cols >> 2;   // vec4s per row in xs
+    ln_rows(ln_src(pc.x, pc.g, pc.b, pc.wte, pc.wpe, pc.ids, pc.step, pc.ldx, pc.cols, pc.n,
+                   pc.emb, pc.eps), t0, nt);
+#endif
 
-    for (uint r = group; r < RPW; r += ngroups) {
-        uint row = gl_WorkGroupID.x * RPW + r;
+    for (uint r = group; r < ROWS_PER_WG; r += ngroups) {
+        uint row = gl_WorkGroupID.x * ROWS_PER_WG + r;
         bool live = row < pc.rows;
         float acc[NT_MAX];
         for (uint t = 0u; t < NT; t++) acc[t] = 0.0;
@@ -74,7 +103,10 @@ void main() {
                 uint xc = (k >> 2) * 32u + 4u * u;   // column of lo[0]; hi[0] is xc + 16
                 for (uint t = 0u; t < NT; t++) {
                     if (t < nt) {
-#ifdef X4
+#ifdef LN
+                        uint xb = t * xc4 + (xc >> 2);
+                        acc[t] += dot(lo, xs[xb]) + dot(hi, xs[xb + 4u]);
+#elif defined(X4)
                         uint xb = ((t0 + t) * pc.ldx + xc) >> 2;
                         acc[t] += dot(lo, pc.x.v[xb]) + dot(hi, pc.x.v[xb + 4u]);
 #else

@@ -369,6 +369,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     c->subgroup_max = p->subgroup_max;
     c->subgroup_size_control = p->size_control;
     c->full_subgroups = p->size_control && p->full_subgroups;
+    c->memory_model = p->memory_model;
     c->max_wg_subgroups = p->size_control ? ssc.maxComputeWorkgroupSubgroups : 0;
 
     /* cooperative matrix (NV): look for an f16 x f16 -> f32 subgroup shape */

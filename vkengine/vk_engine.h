@@ -70,6 +70,7 @@ typedef struct vk_caps {
     uint32_t coopmat_m, coopmat_n, coopmat_k; /* the NV f16 x f16 -> f32 shape (0 if none) */
     uint32_t coopmat_khr_m, coopmat_khr_n, coopmat_khr_k; /* the KHR one (16x16x16 preferred) */
     bool full_subgroups;            /* computeFullSubgroups enabled */
+    bool memory_model;              /* vulkanMemoryModel with device scope, enabled */
     uint32_t max_wg_subgroups;      /* maxComputeWorkgroupSubgroups (0: not reported) */
     uint32_t max_wg_size[3];        /* maxComputeWorkGroupSize */
     uint64_t max_buffer;            /* maxBufferSize (0: not reported, no maintenance4) */

@@ -104,6 +104,8 @@ typedef struct vk_backend {
     plan plans[MAX_PLANS];       /* recorded step shapes */
     uint64_t clock;              /* plan use counter */
     bool cpu_op[GPT2_OP_COUNT];  /* ops forced onto the CPU */
+    bool fuse;                   /* lower to the fused kernels (VKGPT2_FUSE=0: one dispatch per
+                                    node, the reference plan) */
     cpu_pool *pool;              /* CPU threads for fallback nodes */
     float *host[GPT2_BUF_COUNT]; /* host copies of activations for CPU nodes */
     void **host_kc, **host_vc;   /* host KV cache when attention runs on the CPU */
@@ -200,6 +202,57 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bo
     }
     /* Every node reads what the node before it wrote (the graph is a chain through X/XN/...). */
     vk_seq_barrier(s);
+}
+
+/* Whether some node of g->nodes[from .. to) reads buffer buf before one overwrites it. */
+static bool buf_read_later(const gpt2_graph *g, int from, int to, gpt2_buf buf)
+{
+    for (int j = from; j < to; j++) {
+        const gpt2_node *nd = &g->nodes[j];
+        if (nd->op != GPT2_OP_EMBED && nd->in == buf) return true;
+        if (nd->out == buf) return nd->op == GPT2_OP_MATMUL && (nd->epilogue & GPT2_EPI_RESIDUAL);
+    }
+    return false;
+}
+
+/* The fused lowering at node i of g (run before record_node): a layernorm whose only reader is the
+ * matmul after it, optionally preceded by the embedding that feeds it, becomes one vk_op_ln_matmul
+ * dispatch (the normalised rows are never stored), followed by the barrier the next node needs.
+ * Returns how many nodes it recorded (3, 2), or 0 when the pattern is not there or the fused
+ * kernel cannot serve it (prefill sizes, a node on the CPU, rows too wide for shared memory). */
+static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, int n_nodes, int n,
+                        bool exact)
+{
+    const gpt2_hparams *hp = &b->base.model->hp;
+    const gpt2_node *emb = g->nodes[i].op == GPT2_OP_EMBED ? &g->nodes[i] : NULL;
+    int k = emb ? i + 1 : i;
+    if (k + 1 >= n_nodes) return 0;
+    const gpt2_node *ln = &g->nodes[k], *mm = &g->nodes[k + 1];
+    if (ln->op != GPT2_OP_LAYERNORM || mm->op != GPT2_OP_MATMUL || mm->in != ln->out ||
+        mm->out == ln->in || (emb && (ln->in != emb->out || mm->last_row_only)))
+        return 0;
+    if ((emb && !on_gpu(b, emb)) || !on_gpu(b, ln) || !on_gpu(b, mm) ||
+        buf_read_later(g, k + 2, n_nodes, ln->out))
+        return 0;
+    int rows_in = mm->last_row_only ? 1 : n, E = hp->n_embd;
+    vk_ops_set_exact_x(b->ops, exact || mm->out == GPT2_BUF_LOGITS);
+    bool fits = (int)mm->w->ne[0] == E && vk_op_ln_matmul_fits(b->ops, rows_in, E, mm->w->type);
+    if (fits) {
+        vk_embed_src es = {0};
+        if (emb)
+            es = (vk_embed_src){weight_addr(b, emb->w), emb->w->type, weight_addr(b, emb->b),
+                                emb->b->type, b->ids_dev.addr, b->step_dev.addr};
+        vk_op_ln_matmul(b->ops, s, act(b, mm->out, 0), gpt2_buf_width(hp, mm->out),
+                        act(b, ln->in, mm->last_row_only ? n - 1 : 0), gpt2_buf_width(hp, ln->in),
+                        weight_addr(b, ln->w), weight_addr(b, ln->b), hp->ln_eps, weight_addr(b, mm->w),
+                        mm->w->type, (int)mm->w->ne[1], E, weight_addr(b, mm->b), rows_in,
+                        mm->epilogue, (int)hp->gelu, emb ? &es : NULL);
+    }
+    vk_ops_set_exact_x(b->ops, false);
+    if (!fits) return 0;
+    /* The next node reads what the fused dispatch wrote (the matmul's output, the embedded rows). */
+    vk_seq_barrier(s);
+    return emb ? 3 : 2;
 }
 
 static void plan_free(plan *p)
@@ -334,7 +387,9 @@ static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
             vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, copy);
         }
         if (gpu) {
-            record_node(b, cur, nd, n, batched, mode == OUT_ALL);
+            int fused = b->fuse ? record_fused(b, cur, g, i, n_nodes, n, mode == OUT_ALL) : 0;
+            if (fused) i += fused - 1;
+            else record_node(b, cur, nd, n, batched, mode == OUT_ALL);
             continue;
         }
         bool last_node_done = !nd;
@@ -827,6 +882,9 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         for (int i = 0; i < VK_GUARD_N; i++)
             vkg_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant, guard[i].on ? "on" : "off",
                        guard[i].how);
+    const char *fuse_env = getenv("VKGPT2_FUSE");
+    b->fuse = !(fuse_env && strcmp(fuse_env, "0") == 0);
+    vk_ops_set_fuse(b->ops, b->fuse);
     snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
     if (p->verbose) {
         char how[256];
@@ -893,6 +951,11 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         vk_mem_alloc(b->e, &b->picks, (nb > MAX_CHAIN ? nb : MAX_CHAIN) * sizeof(uint32_t), VK_MEM_HOST,
                      err, errlen))
         goto fail;
+    /* The fused decode attention's per-head counters (in scratch) start at zero. */
+    if (vk_fill_zero(b->e, &b->scratch, 0, scratch)) {
+        snprintf(err, errlen, "clearing the attention scratch on the device failed");
+        goto fail;
+    }
     b->step = param_view(&b->params, 0, step_bytes);
     b->ids = param_view(&b->params, ids_off, nb * sizeof(int32_t));
     b->sparams = param_view(&b->params, sp_off, n_sp * sizeof(vk_sample_params));

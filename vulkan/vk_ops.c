@@ -24,6 +24,7 @@ struct vk_ops {
     uint32_t sg_size;       /* subgroup size of the device */
     const char *force_mm;   /* tests: force a matmul variant (NULL: automatic) */
     bool exact_x;           /* later matmuls read x as f32 (no coopmat): vk_ops_set_exact_x */
+    bool fuse;              /* decode attention combines its splits itself: vk_ops_set_fuse */
     bool nv_ok, khr_ok;     /* the coopmat kernels can run (vk_coopmat_gate) */
     vk_pipeline_opts nv_opts, khr_opts; /* how their pipelines are created (subgroup size 32) */
 };
@@ -61,6 +62,10 @@ vk_ops *vk_ops_create(vk_engine *e, char *err, size_t errlen) {
 }
 
 void vk_ops_set_exact_x(vk_ops *o, bool on) { o->exact_x = on; }
+
+void vk_ops_set_fuse(vk_ops *o, bool on) { o->fuse = on; }
+
+bool vk_ops_fused_attention(const vk_ops *o) { return o->fuse && o->caps->memory_model; }
 
 void vk_ops_destroy(vk_ops *o) { free(o); }
 
@@ -291,6 +296,18 @@ const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype) {
     return vk_pick_matmul(n, wtype, o->exact_x, o->nv_ok, o->khr_ok, o->force_mm);
 }
 
+/* Rows per workgroup (rpw) and workgroup size (wg) of the matvec kernels: one row per subgroup in
+ * 128 invocations (or one subgroup), else 4 rows of 32 invocations reducing in shared memory. */
+static void matvec_shape(const vk_ops *o, uint32_t *rpw, uint32_t *wg) {
+    if (o->subgroup) {
+        *rpw = o->sg_size >= 128 ? 1 : 128 / o->sg_size;
+        *wg = *rpw * o->sg_size;
+    } else {
+        *rpw = 4;
+        *wg = 128;
+    }
+}
+
 void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
                   VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,
                   int n, int epilogue, int gelu_form) {
@@ -312,8 +329,8 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
             char name[32];
             snprintf(name, sizeof name, "matvec_q%s%s", x4 ? "_x4" : "", o->subgroup ? "_sg" : "");
             uint32_t nt = (uint32_t)(n < MATVEC_MAX_N ? n : MATVEC_MAX_N);
-            uint32_t rpw = o->subgroup ? (o->sg_size >= 128 ? 1 : 128 / o->sg_size) : 4;
-            uint32_t wg = o->subgroup ? rpw * o->sg_size : 128;
+            uint32_t rpw, wg;
+            matvec_shape(o, &rpw, &wg);
             uint32_t spec[4] = {wg, rpw, nt, (uint32_t)wtype};
             dispatch(o, s, name, spec, 4, &pc, sizeof pc, ceil_div((uint32_t)rows, rpw),
                      ceil_div((uint32_t)n, nt), 1, "matvec");
@@ -331,13 +348,7 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
                  o->subgroup ? "_sg" : "");
         uint32_t nt = (uint32_t)(n < MATVEC_MAX_N ? n : MATVEC_MAX_N);
         uint32_t rpw, wg;
-        if (o->subgroup) {   /* one row per subgroup, 128 invocations or one subgroup */
-            rpw = o->sg_size >= 128 ? 1 : 128 / o->sg_size;
-            wg = rpw * o->sg_size;
-        } else {             /* 32 invocations per row, reduced in shared memory */
-            rpw = 4;
-            wg = 128;
-        }
+        matvec_shape(o, &rpw, &wg);
         uint32_t spec[3] = {wg, rpw, nt};
         dispatch(o, s, name, spec, 3, &pc, sizeof pc, ceil_div((uint32_t)rows, rpw),
                  ceil_div((uint32_t)n, nt), 1, "matvec");
@@ -387,8 +398,10 @@ static int attn_splits(int n_ctx) {
     return s < 1 ? 1 : s > 32 ? 32 : s;
 }
 
+/* Scratch: the partials (O, then the (m, l) pairs), then one counter per head (the fused decode). */
 size_t vk_attention_scratch_bytes(int n_head, int head_dim, int n_ctx) {
-    return (size_t)n_head * (size_t)attn_splits(n_ctx) * (size_t)(head_dim + 2) * sizeof(float);
+    return ((size_t)n_head * (size_t)attn_splits(n_ctx) * (size_t)(head_dim + 2) + (size_t)n_head) *
+           sizeof(float);
 }
 
 typedef struct {
@@ -399,7 +412,7 @@ typedef struct {
 } pc_attn_prefill;
 
 typedef struct {
-    VkDeviceAddress part, qkv, kc, vc, step, kc4;
+    VkDeviceAddress part, qkv, kc, vc, step, kc4, out, cnt;
     uint32_t E, chunk, n_splits, n_head;
     float scale;
     uint32_t wide;
@@ -456,17 +469,94 @@ void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAdd
     uint32_t wide = kcache % 16 == 0 && head_dim % (f16 ? 8 : 4) == 0;
     /* n_head in the push constants counts the heads of every row: the partials' layout. */
     uint32_t heads = (uint32_t)n_head * (uint32_t)n;
-    pc_attn_decode pd = {scratch, qkv, kcache, vcache, step, kcache, E, chunk, ns, heads, scale,
-                         wide};
-    char name[32];
-    snprintf(name, sizeof name, "attn_decode_%s%s", f16 ? "f16" : "f32", o->subgroup ? "_sg" : "");
+    VkDeviceAddress cnt = scratch + (VkDeviceAddress)heads * ns * (uint32_t)(head_dim + 2) * 4u;
+    pc_attn_decode pd = {scratch, qkv, kcache, vcache, step, kcache, out, cnt, E, chunk, ns, heads,
+                         scale, wide};
+    bool fused = vk_ops_fused_attention(o);
+    char name[40];
+    snprintf(name, sizeof name, "attn_decode_%s%s%s", f16 ? "f16" : "f32", fused ? "_fused" : "",
+             o->subgroup ? "_sg" : "");
     dispatch(o, s, name, spec, 1, &pd, sizeof pd, ns, (uint32_t)n_head, (uint32_t)n, "attn_decode");
     double part = (double)heads * ns * (head_dim + 2) * 4.0, kvb = 2.0 * E * esz(kv_type) * n;
     vk_seq_set_cost(s, E * 4.0 * n + part + kvb, 4.0 * E * n, kvb, 4.0 * E * n);
+    if (fused)
+        return; /* the last split of each head combined the partials into out */
     /* The reduction reads the partials every decode workgroup wrote to scratch: those writes must
      * be complete and visible first, and the caller's barriers only separate whole ops. */
     vk_seq_barrier(s);
     pc_attn_reduce pr = {out, scratch, ns, heads};
     dispatch(o, s, "attn_reduce", spec, 1, &pr, sizeof pr, heads, 1, 1, "attn_reduce");
     cost(s, part + E * 4.0 * n, part);
+}
+
+/* ---- fused layernorm + matvec ---- */
+
+typedef struct {
+    VkDeviceAddress y, x, w, bias, g, b, wte, wpe, ids, step;
+    uint32_t ldy, ldx, rows, cols, n, epi, form, emb;
+    float eps;
+    uint32_t pad;
+} pc_ln_matmul;
+
+/* Shared memory the fused kernels use besides the normalised rows: the partial sums of the
+ * shared-memory reduction (8 tokens x 128 floats), reduce.glsl's 128 floats, and a margin. */
+#define LN_SHARED_OTHER (8 * 128 * 4 + 128 * 4 + 256)
+
+/* Tokens per workgroup of the fused kernel for n rows of cols (0: the rows do not fit). */
+static uint32_t ln_tokens(const vk_ops *o, int n, int cols) {
+    uint32_t budget = o->caps->max_shared > LN_SHARED_OTHER ? o->caps->max_shared - LN_SHARED_OTHER : 0;
+    uint32_t fit = budget / ((uint32_t)cols * 4u);
+    uint32_t nt = (uint32_t)(n < MATVEC_MAX_N ? n : MATVEC_MAX_N);
+    return nt < fit ? nt : fit;
+}
+
+bool vk_op_ln_matmul_fits(const vk_ops *o, int n, int cols, vkg_dtype wtype) {
+    if (n <= 0 || cols <= 0 || cols % 4 != 0 || (vkg_dtype_is_quant(wtype) && cols % 32 != 0))
+        return false;
+    if (wtype != VKG_F32 && wtype != VKG_F16 && !vkg_dtype_is_quant(wtype))
+        return false;
+    return strcmp(vk_ops_matmul_variant(o, n, wtype), "matvec") == 0 && ln_tokens(o, n, cols) > 0;
+}
+
+void vk_op_ln_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
+                     VkDeviceAddress g, VkDeviceAddress b, float eps, VkDeviceAddress W,
+                     vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias, int n, int epilogue,
+                     int gelu_form, const vk_embed_src *emb) {
+    if (n <= 0 || rows <= 0)
+        return;
+    if (!vk_op_ln_matmul_fits(o, n, cols, wtype)) {
+        vkg_notice(VKG_NOTICE_ERROR, "vk_op_ln_matmul: %d rows of %d (%s) do not fit the fused "
+                   "kernel, dispatch skipped", n, cols, vkg_dtype_name(wtype));
+        return;
+    }
+    uint32_t code = emb ? 1u + (uint32_t)emb->wte_type + 256u * (uint32_t)emb->wpe_type : 0;
+    pc_ln_matmul pc = {y, x, W, bias, g, b, emb ? emb->wte : 0, emb ? emb->wpe : 0,
+                       emb ? emb->ids : 0, emb ? emb->step : 0, (uint32_t)ldy, (uint32_t)ldx,
+                       (uint32_t)rows, (uint32_t)cols, (uint32_t)n, (uint32_t)epilogue,
+                       (uint32_t)gelu_form, code, eps, 0};
+    uint32_t nt = ln_tokens(o, n, cols), rpw, wg;
+    matvec_shape(o, &rpw, &wg);
+    /* More rows per workgroup share one prologue (the two reductions over the row), while at
+     * least 512 workgroups keep a large GPU's memory busy. */
+    uint32_t rmul = (uint32_t)rows / (rpw * 512u);
+    rmul = rmul < 1 ? 1 : rmul > 8 ? 8 : rmul;
+    uint32_t xs4 = nt * (uint32_t)cols / 4u;
+    char name[40];
+    bool quant = vkg_dtype_is_quant(wtype), f16 = wtype == VKG_F16;
+    if (quant) {
+        snprintf(name, sizeof name, "matvec_q_ln%s", o->subgroup ? "_sg" : "");
+    } else {
+        bool wide = cols % (f16 ? 8 : 4) == 0 && W % 16 == 0;
+        snprintf(name, sizeof name, "matvec_ln_%s%s%s", f16 ? "f16" : "f32", wide ? "_wide" : "",
+                 o->subgroup ? "_sg" : "");
+    }
+    uint32_t spec[6] = {wg, rpw, nt, quant ? (uint32_t)wtype : 0, xs4, rmul};
+    dispatch(o, s, name, spec, 6, &pc, sizeof pc, ceil_div((uint32_t)rows, rpw * rmul),
+             ceil_div((uint32_t)n, nt), 1, emb ? "embed_ln_matvec" : "ln_matvec");
+    /* W once, x (or the embedding rows) in, y out (and in for the residual), gamma, beta, bias. */
+    double xin = emb ? (double)n * cols * (esz(emb->wte_type) + esz(emb->wpe_type) + 4.0)
+                     : (double)n * cols * 4.0;
+    cost(s, (double)rows * cols * esz(wtype) + xin + (double)n * rows * ((epilogue & 4) ? 8.0 : 4.0) +
+                (double)cols * 8.0 + ((epilogue & 1) ? rows * 4.0 : 0),
+         2.0 * n * rows * cols + (double)n * cols * 8.0);
 }

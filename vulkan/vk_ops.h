@@ -52,6 +52,12 @@ void vk_ops_force_matmul(vk_ops *o, const char *variant);
  * the backend turns it on for the LM head and for steps that return every row's logits, so those
  * logits keep the plain kernels' accuracy and an |x| > 65504 cannot turn into inf. */
 void vk_ops_set_exact_x(vk_ops *o, bool on);
+/* Fused kernels on (the Vulkan backend's default lowering) or off: with it on, one-token decode
+ * attention combines its splits in the same dispatch (no attn_reduce, no barrier) where the device
+ * has the Vulkan memory model with device scope; vk_ops_fused_attention says whether that is so.
+ * Affects later recordings. */
+void vk_ops_set_fuse(vk_ops *o, bool on);
+bool vk_ops_fused_attention(const vk_ops *o);
 void vk_ops_set_subgroup(vk_ops *o, int on);
 bool vk_ops_subgroup(const vk_ops *o);   /* whether the subgroup variants are in use */
 /* The guarded variants (vulkan/variant_guard.h): "subgroup" (every _sg shader), "coopmat_nv",
@@ -79,6 +85,30 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
                   VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,
                   int n, int epilogue, int gelu_form);
 
+/* Where a fused layernorm + matmul takes its rows from the embedding instead of x: row t is
+ * wte[ids[t]] + wpe[pos(t)] (vk_op_embed's arithmetic, positions and token count from step). */
+typedef struct vk_embed_src {
+    VkDeviceAddress wte;     /* token embeddings [V][cols] */
+    vkg_dtype wte_type;      /* f32, f16 or a block format */
+    VkDeviceAddress wpe;     /* position embeddings [n_ctx][cols] */
+    vkg_dtype wpe_type;      /* f32, f16 or a block format */
+    VkDeviceAddress ids;     /* int32[n] */
+    VkDeviceAddress step;    /* vk_step_params */
+} vk_embed_src;
+
+/* The fused layernorm + matmul of decode: y = epi(layernorm(x; g, b, eps) . W^T), vk_op_layernorm
+ * then vk_op_matmul in one dispatch, each workgroup normalising its tokens' rows of x itself (two
+ * passes, as the layernorm) into shared memory. With emb the rows are the embedding instead, and
+ * they are also written to x (stride ldx): vk_op_embed, vk_op_layernorm and vk_op_matmul in one.
+ * The normalised rows are not stored anywhere. Serves what vk_op_ln_matmul_fits accepts: the
+ * matvec sizes (n <= 8 tokens; every weight type), cols % 4 == 0, rows that fit shared memory;
+ * otherwise it records nothing (and says so through the notice handler). */
+bool vk_op_ln_matmul_fits(const vk_ops *o, int n, int cols, vkg_dtype wtype);
+void vk_op_ln_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
+                     VkDeviceAddress g, VkDeviceAddress b, float eps, VkDeviceAddress W,
+                     vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias, int n, int epilogue,
+                     int gelu_form, const vk_embed_src *emb);
+
 /* Ops taking `step` read n_past from it at run time, and the number of tokens as min(n, step->n)
  * (step->n == 0 counts as n), so a sequence recorded for n tokens can replay shorter steps. */
 
@@ -93,7 +123,9 @@ void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddres
  * token's K/V row itself (no vk_op_kv_store needed before it), using scratch, which must
  * hold vk_attention_scratch_bytes(n_head, head_dim, n_ctx) bytes. */
 /* head_dim <= 128. The key range is split into vk_attention_scratch_bytes' splits of n_ctx, so
- * n_past + 1 <= n_ctx. */
+ * n_past + 1 <= n_ctx. With vk_ops_fused_attention the decode path is one dispatch, whose per-head
+ * counters in scratch must be zero before the first one (zero the whole scratch once); each
+ * dispatch leaves them zero. */
 void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
                      VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
                      VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
