@@ -552,6 +552,8 @@ int vkg_list_devices(void *file, char *err, size_t errlen)
     return gpt2_backend_vk_list_devices(file, err, errlen);
 }
 
+int vkg_default_threads(void) { return gpt2_backend_cpu_default_threads(); }
+
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes)
 {
     return gpt2_backend_cpu_bandwidth(n_threads, bytes);

@@ -17,7 +17,7 @@
 #include "sampler.h"
 
 typedef struct gpt2_backend_params {
-    int n_threads;         /* CPU threads (<= 0: all cores) */
+    int n_threads;         /* CPU threads (<= 0: the physical cores) */
     int n_batch;           /* most tokens one step takes */
     vkg_dtype kv_type;     /* KV cache element type: VKG_F32 or VKG_F16 */
     int device;            /* Vulkan device index, -1 = best */
@@ -201,10 +201,12 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
                                      gpt2_backend_why *why, char *err, size_t errlen);
 
 /* What the public API asks of the backends beyond a model: the host's memory bandwidth in GB/s
- * over a buffer of bytes with n_threads threads (<= 0: all), measured by the CPU backend's pool;
+ * over a buffer of bytes with n_threads threads (<= 0: the default count), measured by the CPU backend's pool;
  * the Vulkan devices as a table on file (a FILE *), 0 or -1 with err; and their number (0 with a
  * loader but no driver), or -1 with err when Vulkan cannot be used at all. */
 double gpt2_backend_cpu_bandwidth(int n_threads, size_t bytes);
+/* The CPU thread count that n_threads <= 0 means: the physical cores the process may run on. */
+int gpt2_backend_cpu_default_threads(void);
 int gpt2_backend_vk_list_devices(void *file, char *err, size_t errlen);
 int gpt2_backend_vk_count_devices(char *err, size_t errlen);
 

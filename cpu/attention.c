@@ -34,6 +34,11 @@ static void att_task(void *ctx, int idx)
     const float *q = j->qkv + (size_t)t * 3 * E + (size_t)h * hd;
     float *o = j->out + (size_t)t * E + (size_t)h * hd;
     const int f16 = j->kt == VKG_F16;
+#if defined(__x86_64__)
+    if (cpu_isa_active() == CPU_ISA_AVX512 &&
+        cpu_att_head_avx512(o, q, j->k + off, j->v + off, row, L, hd, f16, j->scale))
+        return;
+#endif
     float s[KBLK];
     float m = -INFINITY, l = 0;
     memset(o, 0, (size_t)hd * sizeof *o);

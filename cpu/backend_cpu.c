@@ -198,3 +198,5 @@ double gpt2_backend_cpu_bandwidth(int n_threads, size_t bytes)
     cpu_pool_destroy(p);
     return gbs;
 }
+
+int gpt2_backend_cpu_default_threads(void) { return cpu_default_threads(); }

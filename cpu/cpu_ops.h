@@ -30,7 +30,10 @@ int cpu_isa_supported(cpu_isa isa);      /* 1 if this machine (and build) can ru
 
 /* ---- thread pool ---- */
 typedef struct cpu_pool cpu_pool;
-/* n_threads <= 0: number of online CPUs. */
+/* The default thread count: the physical cores this process may run on (hyperthreads share a
+ * core's load ports and gain nothing on these memory-bound kernels). */
+int cpu_default_threads(void);
+/* n_threads <= 0: cpu_default_threads(). */
 cpu_pool *cpu_pool_create(int n_threads);
 void cpu_pool_destroy(cpu_pool *p);
 int cpu_pool_threads(const cpu_pool *p);
@@ -129,6 +132,16 @@ void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
                         vkg_dtype wt, int in, int nr);
+/* Prompt matmul on AVX-512: acc[t * ldacc + r] = x[t] . w[r] for t < nt (1..4), r < nr, with w
+ * nr contiguous f32 rows of in (an f16 slice is converted once with cpu_f16_to_f32_avx512). */
+void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w,
+                         int in, int nr);
+void cpu_f16_to_f32_avx512(float *dst, const uint16_t *src, size_t n);
+/* One (token, head) of attention over L cache rows row_bytes apart (k, v at the head's first
+ * element, f32 or f16): o = softmax(scale * q . K) . V. Returns 0 (and does nothing) unless
+ * head_dim is a multiple of 16 up to 256. */
+int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v, size_t row_bytes,
+                        int L, int head_dim, int f16, float scale);
 float cpu_dot_f32_neon(const float *a, const float *b, int n);
 float cpu_dot_f16_neon(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_neon(float *y, float a, const float *x, int n);

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "quant.h"
 #include "core/notice.h"
@@ -163,6 +164,25 @@ typedef struct mm_job {
     int ldy, ldx, n, in, rows, epi, form, rows_per_task;
 } mm_job;
 
+static void mm_store(const mm_job *j, const float *acc, int t0, int nt, int rr, int nr)
+{
+    for (int t = 0; t < nt; t++) {
+        float *yr = j->y + (size_t)(t0 + t) * j->ldy + rr;
+        const float *ar = acc + t * TILE_R;
+        if (j->epi == CPU_EPI_NONE) {
+            for (int r = 0; r < nr; r++) yr[r] = ar[r];
+            continue;
+        }
+        for (int r = 0; r < nr; r++) {
+            float v = ar[r];
+            if (j->epi & CPU_EPI_BIAS) v += j->bias[rr + r];
+            if (j->epi & CPU_EPI_GELU) v = cpu_gelu1(v, j->form);
+            if (j->epi & CPU_EPI_RESIDUAL) v += yr[r];
+            yr[r] = v;
+        }
+    }
+}
+
 static void mm_task(void *ctx, int task)
 {
     const mm_job *j = ctx;
@@ -175,24 +195,63 @@ static void mm_task(void *ctx, int task)
             const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
             j->tile(acc, TILE_R, j->x + (size_t)t0 * j->ldx, j->ldx, nt,
                     j->w + (size_t)rr * j->row_bytes, j->wt, j->in, nr);
-            for (int t = 0; t < nt; t++) {
-                float *yr = j->y + (size_t)(t0 + t) * j->ldy + rr;
-                const float *ar = acc + t * TILE_R;
-                if (j->epi == CPU_EPI_NONE) {
-                    for (int r = 0; r < nr; r++) yr[r] = ar[r];
-                    continue;
-                }
-                for (int r = 0; r < nr; r++) {
-                    float v = ar[r];
-                    if (j->epi & CPU_EPI_BIAS) v += j->bias[rr + r];
-                    if (j->epi & CPU_EPI_GELU) v = cpu_gelu1(v, j->form);
-                    if (j->epi & CPU_EPI_RESIDUAL) v += yr[r];
-                    yr[r] = v;
-                }
-            }
+            mm_store(j, acc, t0, nt, rr, nr);
         }
     }
 }
+
+#if defined(__x86_64__)
+/* Prompt batches on AVX-512: the task's slice of weight rows as f32 (an f16 slice converted once,
+ * then reused by every token block from L2), four rows x four tokens per kernel step. */
+static void mm_panel_task(void *ctx, int task)
+{
+    const mm_job *j = ctx;
+    const int r0 = task * j->rows_per_task;
+    const int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    const size_t count = (size_t)(r1 - r0) * (size_t)j->in;
+    const float *wf = (const float *)(j->w + (size_t)r0 * j->row_bytes);
+    float *buf = NULL;
+    if (j->wt == VKG_F16) {
+        buf = malloc(count * sizeof *buf);
+        if (!buf) { /* cpu_matmul has no error path; the slice is sized to the L2 cache */
+            vkg_notice(VKG_NOTICE_ERROR, "out of memory for a %zu-element weight slice", count);
+            abort();
+        }
+        cpu_f16_to_f32_avx512(buf, (const uint16_t *)(j->w + (size_t)r0 * j->row_bytes), count);
+        wf = buf;
+    }
+    float acc[4 * TILE_R];
+    for (int t0 = 0; t0 < j->n; t0 += 4) {
+        const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
+        for (int rr = r0; rr < r1; rr += TILE_R) {
+            const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
+            cpu_mm_panel_avx512(acc, TILE_R, j->x + (size_t)t0 * j->ldx, j->ldx, nt,
+                                wf + (size_t)(rr - r0) * j->in, j->in, nr);
+            mm_store(j, acc, t0, nt, rr, nr);
+        }
+    }
+    free(buf);
+}
+
+/* Rows of a prompt slice: their f32 copy within half the L2 cache (x's token block and the output
+ * take the rest), a multiple of 4, and at least four slices per thread when the matrix allows. */
+static int panel_rows(int rows, int in, int threads)
+{
+    static long l2 = -1; /* bytes; accessed with __atomic builtins */
+    long c = __atomic_load_n(&l2, __ATOMIC_RELAXED);
+    if (c < 0) {
+        c = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (c < 256 * 1024 || c > 64L * 1024 * 1024) c = 1024 * 1024;
+        __atomic_store_n(&l2, c, __ATOMIC_RELAXED);
+    }
+    long cap = c / 2 / ((long)in * (long)sizeof(float));
+    long share = (rows + threads * 4 - 1) / (threads * 4);
+    long rpt = cap < share ? cap : share;
+    rpt &= ~3L;
+    if (rpt < 4) rpt = 4;
+    return rpt > rows ? rows : (int)rpt;
+}
+#endif
 
 /* ---- block-format weights: x quantized once to int8 blocks, then integer dot products ---- */
 
@@ -246,6 +305,74 @@ static void qact_task(void *ctx, int t)
     vkg_quantize_act(j->x + (size_t)t * j->ldx, j->xq + (size_t)t * j->nb, (size_t)j->in);
 }
 
+#if defined(__x86_64__)
+/* ---- AVX-512 VNNI: activations laid out in pairs of blocks, TILE_R rows per kernel call ---- */
+
+typedef struct vmm_job {
+    float *y;
+    const vkg_q8p *xp;
+    const char *w;
+    const float *bias;
+    size_t row_bytes;
+    vkg_dtype wt;
+    int ldy, n, nb, pairs, rows, epi, form, rows_per_task;
+} vmm_job;
+
+static void vmm_task(void *ctx, int task)
+{
+    const vmm_job *j = ctx;
+    const int r0 = task * j->rows_per_task;
+    const int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    float acc[4 * TILE_R];
+    for (int t0 = 0; t0 < j->n; t0 += 4) {
+        const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
+        for (int rr = r0; rr < r1; rr += TILE_R) {
+            const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
+            vkg_qdot_rows_vnni(acc, TILE_R, j->w + (size_t)rr * j->row_bytes, j->row_bytes, nr, j->wt,
+                               j->xp + (size_t)t0 * j->pairs, (size_t)j->pairs, nt, j->nb);
+            for (int t = 0; t < nt; t++) {
+                float *yr = j->y + (size_t)(t0 + t) * j->ldy + rr;
+                for (int r = 0; r < nr; r++)
+                    yr[r] = epi_apply(acc[t * TILE_R + r], j->epi, j->bias, rr + r, j->form, yr[r]);
+            }
+        }
+    }
+}
+
+/* 1 when the quantized matmul runs the VNNI kernel: the AVX-512 level is active and the CPU has
+ * the VNNI extensions (checked once). */
+static int use_vnni(void)
+{
+    static int has = -1; /* accessed with __atomic builtins */
+    int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+    if (h < 0) {
+        h = cpu_has_vnni();
+        __atomic_store_n(&has, h, __ATOMIC_RELAXED);
+    }
+    return h && cpu_isa_active() == CPU_ISA_AVX512;
+}
+#endif
+
+/* Rows per task: the whole matrix when small or single-threaded; decode (n = 1) even slices, four
+ * per thread; prompts slices of at most ~64 KiB of weights that stay in cache across the tokens. */
+static int quant_rows_per_task(int rows, int in, int n, size_t row_bytes, int threads)
+{
+    int rpt;
+    if (threads <= 1 || (double)rows * in * n < 32768.0) {
+        rpt = rows;
+    } else if (n == 1) {
+        rpt = (rows + threads * 4 - 1) / (threads * 4);
+        rpt = (rpt + 7) & ~7;
+    } else {
+        size_t cap = 65536 / row_bytes;
+        int share = (rows + threads * 4 - 1) / (threads * 4);
+        rpt = (int)(cap < (size_t)share ? cap : (size_t)share);
+    }
+    if (rpt < 2) rpt = 2;
+    if (rpt > rows) rpt = rows;
+    return rpt;
+}
+
 static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W,
                          const float *bias, int n, int epilogue, int gelu_form, cpu_pool *pool)
 {
@@ -257,26 +384,34 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_t
     }
     qact_job aj = {x, xq, ldx, in, nb};
     cpu_pool_run(n >= 8 ? pool : NULL, qact_task, &aj, n);
+    const size_t row_bytes = vkg_row_bytes(W->type, (size_t)in);
+    const int rpt = quant_rows_per_task(rows, in, n, row_bytes, cpu_pool_threads(pool));
+#if defined(__x86_64__)
+    if (use_vnni()) {
+        const int pairs = (nb + 1) / 2;
+        vkg_q8p *xp = aligned_alloc(64, (size_t)n * (size_t)pairs * sizeof *xp);
+        if (!xp) {
+            vkg_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
+            abort();
+        }
+        for (int t = 0; t < n; t++)
+            vkg_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
+        free(xq);
+        vmm_job v = {
+            .y = y, .xp = xp, .w = W->data, .bias = bias, .row_bytes = row_bytes, .wt = W->type,
+            .ldy = ldy, .n = n, .nb = nb, .pairs = pairs, .rows = rows,
+            .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form, .rows_per_task = rpt,
+        };
+        cpu_pool_run(pool, vmm_task, &v, (rows + rpt - 1) / rpt);
+        free(xp);
+        return;
+    }
+#endif
     qmm_job j = {
         .y = y, .xq = xq, .w = W->data, .bias = bias, .dot = vkg_qdot_pick(),
-        .row_bytes = vkg_row_bytes(W->type, (size_t)in), .wt = W->type, .ldy = ldy, .n = n,
-        .nb = nb, .rows = rows, .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form,
+        .row_bytes = row_bytes, .wt = W->type, .ldy = ldy, .n = n, .nb = nb, .rows = rows,
+        .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form, .rows_per_task = rpt,
     };
-    const int threads = cpu_pool_threads(pool);
-    int rpt;
-    if (threads <= 1 || (double)rows * in * n < 32768.0) {
-        rpt = rows;
-    } else if (n == 1) {
-        rpt = (rows + threads * 4 - 1) / (threads * 4);
-        rpt = (rpt + 7) & ~7;
-    } else {
-        size_t cap = 65536 / j.row_bytes;
-        int share = (rows + threads * 4 - 1) / (threads * 4);
-        rpt = (int)(cap < (size_t)share ? cap : (size_t)share);
-    }
-    if (rpt < 2) rpt = 2;
-    if (rpt > rows) rpt = rows;
-    j.rows_per_task = rpt;
     cpu_pool_run(pool, qmm_task, &j, (rows + rpt - 1) / rpt);
     free(xq);
 }
@@ -314,5 +449,12 @@ void cpu_matmul(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W,
     if (rpt < 2) rpt = 2;
     if (rpt > rows) rpt = rows;
     j.rows_per_task = rpt;
+#if defined(__x86_64__)
+    if (n >= 4 && cpu_isa_active() == CPU_ISA_AVX512 && (W->type == VKG_F32 || W->type == VKG_F16)) {
+        j.rows_per_task = rpt = panel_rows(rows, in, threads);
+        cpu_pool_run(pool, mm_panel_task, &j, (rows + rpt - 1) / rpt);
+        return;
+    }
+#endif
     cpu_pool_run(pool, mm_task, &j, (rows + rpt - 1) / rpt);
 }

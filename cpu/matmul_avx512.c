@@ -9,6 +9,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "avx512_fold.h"
+
 #define AVX512_FN __attribute__((target("avx512f,avx2,fma,f16c")))
 #define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma,f16c")))
 
@@ -151,6 +153,63 @@ AVX512_FN void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx
         tile_impl(acc, ldacc, x, ldx, nt, w, 1, in, nr);
     else
         tile_impl(acc, ldacc, x, ldx, nt, w, 0, in, nr);
+}
+
+/* Four f32 weight rows against four tokens: 16 accumulators along the row, folded at the end. */
+AVX512_INLINE void panel_4x4(float *acc, int ldacc, const float *const xs[4], const float *const ws[4],
+                             int in, int nt, int nr)
+{
+    __m512 a[16];
+    for (int k = 0; k < 16; k++) a[k] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= in; i += 16) {
+        const __m512 w0 = _mm512_loadu_ps(ws[0] + i), w1 = _mm512_loadu_ps(ws[1] + i);
+        const __m512 w2 = _mm512_loadu_ps(ws[2] + i), w3 = _mm512_loadu_ps(ws[3] + i);
+        for (int t = 0; t < 4; t++) {
+            const __m512 xv = _mm512_loadu_ps(xs[t] + i);
+            a[t] = _mm512_fmadd_ps(w0, xv, a[t]);
+            a[4 + t] = _mm512_fmadd_ps(w1, xv, a[4 + t]);
+            a[8 + t] = _mm512_fmadd_ps(w2, xv, a[8 + t]);
+            a[12 + t] = _mm512_fmadd_ps(w3, xv, a[12 + t]);
+        }
+    }
+    if (i < in) {
+        const __mmask16 m = tail_mask(in - i);
+        const __m512 w0 = _mm512_maskz_loadu_ps(m, ws[0] + i), w1 = _mm512_maskz_loadu_ps(m, ws[1] + i);
+        const __m512 w2 = _mm512_maskz_loadu_ps(m, ws[2] + i), w3 = _mm512_maskz_loadu_ps(m, ws[3] + i);
+        for (int t = 0; t < 4; t++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, xs[t] + i);
+            a[t] = _mm512_fmadd_ps(w0, xv, a[t]);
+            a[4 + t] = _mm512_fmadd_ps(w1, xv, a[4 + t]);
+            a[8 + t] = _mm512_fmadd_ps(w2, xv, a[8 + t]);
+            a[12 + t] = _mm512_fmadd_ps(w3, xv, a[12 + t]);
+        }
+    }
+    float s[16];
+    _mm512_storeu_ps(s, sum16_fold(a));
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) acc[t * ldacc + r] = s[4 * r + t];
+}
+
+AVX512_FN void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt,
+                                   const float *w, int in, int nr)
+{
+    const float *xs[4];
+    for (int t = 0; t < 4; t++) xs[t] = x + (size_t)(t < nt ? t : nt - 1) * ldx;
+    for (int r = 0; r < nr; r += 4) {
+        const int rn = nr - r < 4 ? nr - r : 4;
+        const float *ws[4];
+        for (int k = 0; k < 4; k++) ws[k] = w + (size_t)(r + (k < rn ? k : rn - 1)) * in;
+        panel_4x4(acc + r, ldacc, xs, ws, in, nt, rn);
+    }
+}
+
+AVX512_FN void cpu_f16_to_f32_avx512(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(src[i]);
 }
 
 #else

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -42,6 +43,53 @@ struct cpu_pool {
 };
 
 static _Thread_local int tl_in_pool; /* nonzero inside a pool task: nested runs go serial */
+
+/* The physical cores among the CPUs this process may run on: distinct (package, core) pairs of
+ * the affinity mask in /sys; the count of allowed CPUs where /sys does not say. */
+int cpu_default_threads(void)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int fallback = online > 0 ? (int)online : 1;
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return fallback;
+    int allowed = CPU_COUNT(&set);
+    if (allowed <= 0) return fallback;
+    enum { MAXC = 1024 };
+    long *ids = calloc(MAXC, sizeof *ids);
+    if (!ids) return allowed;
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && c < MAXC; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        long core = -1, pkg = -1;
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", c);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &core) != 1) core = -1;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", c);
+        f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &pkg) != 1) pkg = -1;
+            fclose(f);
+        }
+        if (core < 0 || pkg < 0) {
+            free(ids);
+            return allowed; /* no topology: every allowed CPU */
+        }
+        long id = pkg << 32 | core;
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++) dup = ids[i] == id;
+        if (!dup) ids[n++] = id;
+    }
+    free(ids);
+    return n > 0 ? n : allowed;
+#else
+    return fallback;
+#endif
+}
 
 /* Claims and runs tasks of generation gen until none are left. */
 static void work(cpu_pool *p, uint32_t gen)
@@ -95,8 +143,7 @@ static void *worker_main(void *arg)
 cpu_pool *cpu_pool_create(int n_threads)
 {
     if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
+        n_threads = cpu_default_threads();
     }
     if (n_threads > 1024) n_threads = 1024;
     cpu_pool *p = calloc(1, sizeof *p);

@@ -1,11 +1,12 @@
 /* devtools.h - the developer tools of vkgpt2 (docs/PROFILING.md): kbench, a GLSL compute shader
- * compiled at run time and timed, and the per-op kernel benchmarks. They live in a helper static
+ * compiled at run time and timed, the per-op kernel benchmarks, and the self test of a device. They live in a helper static
  * library (libvkgpt2_devtools.a, with glslang, SPIRV-Tools and the C++ runtime) that only the vkgpt2
  * command and the tests that need it link; libvkgpt2.so carries none of them.
  */
 #ifndef VKG_DEVTOOLS_H
 #define VKG_DEVTOOLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,45 @@ typedef struct vkg_bench_kernels_params {
 } vkg_bench_kernels_params;
 int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
                       size_t errlen);
+
+/* ---- self test (`vkgpt2 selftest`) ----
+ * On one Vulkan device: every kernel variant the device can run (matvec with and without subgroup
+ * arithmetic, tiled, cooperative matrix; f32, f16 and every block format; layernorm, softmax,
+ * gelu, add, embed, attention prefill and decode at several n_past, argmax, sampling) at GPT-2
+ * shapes (124M..1558M) and odd ones, on fresh random inputs, against a float64 reference, with a
+ * tolerance per variant set by its arithmetic; the variant guard's checks; then synthetic models
+ * end to end, logits against the CPU backend and greedy ids. One row per case. */
+typedef struct vkg_selftest_row {
+    const char *op;        /* "matmul", "layernorm", "attention decode", "end to end", ... */
+    const char *variant;   /* the kernel variant ("matvec_sg", "tiled", "coopmat_nv", ...) */
+    const char *type;      /* weight, cache or data type ("f16", "q4_0", ...; "-" none) */
+    const char *shape;     /* the problem, in words ("124M qkv 2304x768 n=1 +bias") */
+    double max_err;        /* worst error, relative to what `basis` names */
+    double tol;            /* the tolerance in the same unit */
+    const char *basis;     /* what max_err and tol are relative to, in words */
+    bool pass;             /* every output within tolerance */
+    double ms;             /* wall time of the case (set-up, run, reference) */
+} vkg_selftest_row;
+typedef void (*vkg_selftest_cb)(void *user, const vkg_selftest_row *row);
+typedef struct vkg_selftest_params {
+    const char *device;    /* the Vulkan device as vkg_session_params.device_name (NULL: the best
+                              one, a device that runs on the CPU included) */
+    bool quick;            /* fewer shapes and types (under a minute on a GPU) */
+    uint64_t seed;         /* of the random inputs (0: drawn from the clock) */
+} vkg_selftest_params;
+typedef struct vkg_selftest_summary {
+    int n_cases, n_failed;      /* rows reported, rows that failed */
+    int validation_messages;    /* Vulkan validation messages seen by the op cases */
+    int subgroup_size;          /* the device's default subgroup size */
+    uint64_t seed;              /* the seed used (repeat a run with it) */
+    double total_ms;            /* the whole run */
+    char device[256], driver[256]; /* what ran it */
+    char emulated[96];          /* VKGPT2_EMULATE traits in force ("" none) */
+} vkg_selftest_summary;
+/* Returns 0 when the run completed (failures are counted in sum->n_failed), -1 with err when the
+ * device cannot be used. */
+int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, vkg_selftest_summary *sum,
+                 char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -161,9 +161,12 @@ int vkg_convert(const char *in, const char *out, unsigned flags, char *err, size
 /* Prints every Vulkan device and its properties. Returns 0, or -1 with err (no Vulkan). */
 int vkg_list_devices(void *file, char *err, size_t errlen);
 
-/* Host memory read bandwidth in GB/s, measured with n_threads threads (<= 0: all cores) reading a
+/* Host memory read bandwidth in GB/s, measured with n_threads threads (<= 0: vkg_default_threads()) reading a
  * buffer of `bytes` (use several times the last-level cache). */
 double vkg_measure_host_bandwidth(int n_threads, size_t bytes);
+
+/* The CPU thread count that n_threads <= 0 means: the physical cores this process may run on. */
+int vkg_default_threads(void);
 
 /* Quantizes a model of any readable format to type ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"): the
  * weight matrices, wte and lm_head, as ggml's gpt-2 quantizer; biases, gains and wpe stay. out
@@ -203,7 +206,7 @@ typedef struct vkg_session_params {
     const char *device_name; /* NULL, or the Vulkan device as a string: an index, a deviceUUID
                                 prefix in hex (see vkg_list_devices) or a unique substring of its
                                 name; overrides `device` */
-    int n_threads;        /* CPU threads; <= 0 all cores */
+    int n_threads;        /* CPU threads; <= 0 the physical cores (vkg_default_threads) */
     int n_batch;          /* prompt tokens per step */
     vkg_kv_type kv;       /* KV cache type; AUTO: f16 on Vulkan, f32 on the CPU, decided after the
                              backend is chosen (so AUTO falling back to the CPU computes what the

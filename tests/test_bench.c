@@ -15,6 +15,7 @@
 
 #include "cli_harness.h"
 #include "tools/perfdoc_axis.h"
+#include "vkgpt2.h"
 
 static char perfdoc_bin[4096];
 
@@ -100,8 +101,8 @@ static int device_threads(const char *dev)
 Test(bench, threads_column_is_the_count_used)
 {
     make_tiny();
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    /* default (all cores), then -t 1: the row's threads is the count, never 0, and agrees with the
+    long cores = vkg_default_threads();
+    /* default (the physical cores), then -t 1: the row's threads is the count, never 0, and agrees with the
      * thread count the CPU backend reports in its device name */
     const char *const *runs[] = {ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "--json"),
                                  ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "-t", "1", "--json")};

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu/cpu_ops.h"
 
@@ -113,5 +114,17 @@ Test(bandwidth, probe)
     cr_log_info("read bandwidth: %.1f GB/s", gbs);
     cr_assert(gbs > 0.1 && gbs < 10000);
     cr_assert(cpu_measure_bandwidth_gbs(NULL, 1000) > 0);
+    cpu_pool_destroy(p);
+}
+
+/* The default thread count is the physical cores: at least one, at most the online CPUs, and what
+ * a pool created with 0 threads runs. */
+Test(pool, default_is_physical_cores)
+{
+    int n = cpu_default_threads();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    cr_assert(n >= 1 && n <= online, "default threads %d, online CPUs %ld", n, online);
+    cpu_pool *p = cpu_pool_create(0);
+    cr_assert_eq(cpu_pool_threads(p), n);
     cpu_pool_destroy(p);
 }

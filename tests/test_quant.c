@@ -385,3 +385,63 @@ Test(quant, embed_quantized_wte)
     free(row);
     free(pe);
 }
+
+/* The VNNI rows kernel directly (where the CPU has it): every format, odd and even block counts,
+ * 1..4 tokens, several rows, against the scalar twin and against float64 on the dequantized
+ * weights and activations (which is exact up to f32 summation). */
+Test(quant, vnni_rows_kernel)
+{
+    if (!cpu_has_vnni()) {
+        cr_log_info("no AVX-512 VNNI on this CPU: the VNNI kernel is not run");
+        return;
+    }
+#if defined(__x86_64__)
+    static const int nbs[] = {1, 2, 3, 7, 24};
+    enum { NR = 5, MAXNB = 24 };
+    float xf[4 * MAXNB * 32], wsrc[MAXNB * 32], wf[MAXNB * 32];
+    vkg_q8a xq[4 * MAXNB];
+    vkg_q8p *xp = aligned_alloc(64, 4 * (MAXNB / 2) * sizeof *xp);
+    unsigned char w[NR * MAXNB * 34];
+    rng_seed(123);
+    for (int k = 0; k < NQT; k++) {
+        for (size_t s = 0; s < sizeof nbs / sizeof nbs[0]; s++) {
+            const int nb = nbs[s], pairs = (nb + 1) / 2;
+            const size_t rb = vkg_row_bytes(QT[k], (size_t)nb * 32);
+            for (int i = 0; i < 4 * nb * 32; i++) xf[i] = rnd(-2, 2) * (i % 5 == 0 ? 4.0f : 1.0f);
+            for (int t = 0; t < 4; t++) {
+                vkg_quantize_act_scalar(xf + t * nb * 32, xq + t * nb, (size_t)nb * 32);
+                vkg_prepare_act_vnni(QT[k], xq + t * nb, xp + t * pairs, nb);
+            }
+            for (int r = 0; r < NR; r++) {
+                for (int i = 0; i < nb * 32; i++) wsrc[i] = rnd(-1, 1) + (r % 2 ? 0.7f : 0.0f);
+                vkg_quantize_row(QT[k], wsrc, w + r * rb, (size_t)nb * 32);
+            }
+            for (int nt = 1; nt <= 4; nt++) {
+                float got[4 * NR];
+                vkg_qdot_rows_vnni(got, NR, w, rb, NR, QT[k], xp, (size_t)pairs, nt, nb);
+                for (int r = 0; r < NR; r++) {
+                    float ref[4];
+                    vkg_qdot_scalar(ref, w + r * rb, QT[k], xq, (size_t)nb, nt, nb);
+                    vkg_dequantize_row(QT[k], w + r * rb, wf, (size_t)nb * 32);
+                    for (int t = 0; t < nt; t++) {
+                        double want = 0, mag = 0;
+                        for (int b = 0; b < nb; b++)
+                            for (int j = 0; j < 32; j++) {
+                                double p = (double)wf[b * 32 + j] * xq[t * nb + b].qs[j] * xq[t * nb + b].d;
+                                want += p;
+                                mag += fabs(p);
+                            }
+                        const float g = got[t * NR + r];
+                        cr_assert(fabs(g - want) <= 1e-5 * mag + 1e-6,
+                                  "%s nb %d nt %d row %d token %d: %.7g, float64 %.7g",
+                                  vkg_dtype_name(QT[k]), nb, nt, r, t, g, want);
+                        cr_assert_float_eq(g, ref[t], 1e-5 * (mag + 1), "%s nb %d: vnni %g scalar %g",
+                                           vkg_dtype_name(QT[k]), nb, g, ref[t]);
+                    }
+                }
+            }
+        }
+    }
+    free(xp);
+#endif
+}

@@ -290,3 +290,35 @@ Test(vk_select, peak_copy_size)
     cr_assert_eq(vk_peak_copy_bytes(0, 0), GiB);
     cr_assert_eq(vk_peak_copy_bytes(3 * GiB + 5, 4 * GiB) % MiB, 0);
 }
+
+Test(vk_select, emulated_traits)
+{
+    vk_emulate em;
+    char err[256];
+    cr_assert(vk_emulate_parse(NULL, &em, err, sizeof err) == 0);
+    cr_assert(!em.on && em.ts_scale == 1.0);
+    cr_assert(vk_emulate_parse("nohostvis,wg=1024,tsperiod=41.5", &em, err, sizeof err) == 0, "%s", err);
+    cr_assert(em.on && em.no_host_visible && !em.no_fp16 && em.max_wg == 1024 && em.ts_scale == 41.5);
+    cr_assert_str_eq(em.desc, "nohostvis,wg=1024,tsperiod=41.5");
+    cr_assert(vk_emulate_parse("nofp16,nosubgroup,wg=256,range=64", &em, err, sizeof err) == 0, "%s", err);
+    /* an H200-like device in that shape */
+    vk_caps c = {.fp16 = true, .subgroup_arith = true, .max_wg_invocations = 1024, .max_wg_size = {1024, 1024, 64},
+                 .max_storage_range = 4 * GiB - 1, .timestamp_period_ns = 1.0};
+    vk_emulate_caps(&em, &c);
+    cr_assert(!c.fp16 && !c.subgroup_arith);
+    cr_assert_eq(c.max_wg_invocations, 256);
+    cr_assert(c.max_wg_size[0] == 256 && c.max_wg_size[1] == 256 && c.max_wg_size[2] == 64, "clamped, never raised");
+    cr_assert_eq(c.max_storage_range, 64 * MiB);
+    cr_assert_eq(c.timestamp_period_ns, 1.0);
+    cr_assert_str_eq(c.emulated, "nofp16,nosubgroup,wg=256,range=64");
+    cr_assert(!vk_coopmat_gate(&c, false, true, NULL), "no coopmat without shaderFloat16");
+    vk_emulate_parse("tsperiod=40", &em, err, sizeof err);
+    vk_caps d = {.timestamp_period_ns = 2.0};
+    vk_emulate_caps(&em, &d);
+    cr_assert_eq(d.timestamp_period_ns, 80.0);
+    const char *bad[] = {"nofp32", "wg=32", "wg=", "range=0", "tsperiod=x", "nohostvis,,nofp16", "wg=1024x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert(vk_emulate_parse(bad[i], &em, err, sizeof err) == -1, "%s accepted", bad[i]);
+        cr_assert(strstr(err, "VKGPT2_EMULATE") && !strchr(err, '\n'), "%s", err);
+    }
+}

@@ -16,7 +16,7 @@
  *
  * Rows name the model by --label, else by the -m path; --synth models (made in a temporary
  * directory) are labelled synth-SIZE-TYPE. Every row also carries the model's GPT-2 parameter count,
- * format and vocabulary size, and the thread count the run used (never 0: "all cores" is resolved
+ * format and vocabulary size, and the thread count the run used (never 0: the default is resolved
  * to a count before the session starts).
  */
 #include <ftw.h>
@@ -324,7 +324,7 @@ static void bench_help(void)
          "       vkgpt2 bench --synth SIZES [--types f16,f32] [--vocab DIR] [same options]\n"
          "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
          "memory bandwidth measured in the same run, CPU use during decode. Defaults: -n 32, -r 3,\n"
-         "-t all cores (the threads column shows the count used), --prompt-len 8.\n"
+         "-t the physical cores (the threads column shows the count used), --prompt-len 8.\n"
          "Mode column: replay (Vulkan: one recorded command buffer replayed every token),\n"
          "re-record (--rerecord: recorded anew every token), direct (CPU backend: nothing recorded).\n"
          "Vulkan rows come in pairs: 1 decode token per submit, then the default 8 (each step's pick\n"
@@ -419,8 +419,7 @@ int cmd_bench(int argc, char **argv, int first)
     /* "All cores" made explicit, so that the rows show the count the session and the bandwidth
      * measurement use (the CPU pool resolves <= 0 the same way). */
     if (sp.n_threads <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        sp.n_threads = c > 0 ? (int)c : 1;
+        sp.n_threads = vkg_default_threads();
     }
     char err[1024];
     vkg_model *m = vkg_model_load(model, err, sizeof err);

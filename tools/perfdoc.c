@@ -5,7 +5,8 @@
  *     vkgpt2-perfdoc --doc docs/PERFORMANCE.md --img docs/img [--model-name TEXT] FILE...
  *
  * Each FILE is JSON lines from `vkgpt2 bench ... --json` (rows with "kind": "decode", "ctx" or
- * "kernel") or the object of `vkgpt2 generate --profile --json` (its "profile"; that JSON does not
+ * "kernel"; decode rows of both modes give the replay-against-re-record table), of `vkgpt2
+ * selftest --json` ("selftest" and "selftest_summary": the self-test table and its failures) or the object of `vkgpt2 generate --profile --json` (its "profile"; that JSON does not
  * name the model, so --model-name TEXT names it for the files after it). Written:
  *   IMG/decode_breakdown_<backend>.svg  per-kernel share of a decode step (from profiles)
  *   IMG/ctx_sweep.svg                   decode ms/token against n_past (ctx rows), a line per model
@@ -450,6 +451,55 @@ static void write_section(FILE *f, const char *img_rel)
         fprintf(f, "| %s | %s | %s | %s | %.4f | %.0f%% | %.2f | %.2f | %.1f | %.1f |\n", str(r, "backend"), str(r, "size"),
                 str(r, "weight_type"), str(r, "op"), med, med > 0 ? 100 * (num(r, "max_ms") - num(r, "min_ms")) / med : 0,
                 num(r, "gbs"), num(r, "gflops"), pb > 0 ? 100 * num(r, "gbs") / pb : 0, pf > 0 ? 100 * num(r, "gflops") / pf : 0);
+    }
+    if (any) fputs("\n", f);
+    /* replay against re-record: the same model's decode rows in both modes (tools/device-run.sh) */
+    any = false;
+    for (int d = 0; d < n_docs; d++) {
+        const json_value *rr = json_root(docs[d]);
+        if (strcmp(str(rr, "kind"), "decode") || strcmp(str(rr, "mode"), "re-record")) continue;
+        for (int e = 0; e < n_docs; e++) {
+            const json_value *rp = json_root(docs[e]);
+            if (strcmp(str(rp, "kind"), "decode") || strcmp(str(rp, "mode"), "replay") ||
+                strcmp(str(rp, "model"), str(rr, "model")) || strcmp(str(rp, "device"), str(rr, "device")))
+                continue;
+            if (!any) {
+                fputs("### Replayed against re-recorded steps\n\n| model | device | replay host ms/token | re-record host ms/token | "
+                      "replay decode ms/token | re-record decode ms/token |\n| --- | --- | ---: | ---: | ---: | ---: |\n", f);
+                any = true;
+            }
+            fprintf(f, "| %s | %s | %.3f | %.3f | %.3f | %.3f |\n", str(rp, "model"), str(rp, "device"),
+                    num(rp, "host_ms_per_token"), num(rr, "host_ms_per_token"),
+                    num(json_get(rp, "decode_ms_per_token"), "median"), num(json_get(rr, "decode_ms_per_token"), "median"));
+            break;
+        }
+    }
+    if (any) fputs("\n", f);
+    /* vkgpt2 selftest --json: the summary, and every failed case */
+    any = false;
+    for (int d = 0; d < n_docs; d++) {
+        const json_value *r = json_root(docs[d]);
+        if (strcmp(str(r, "kind"), "selftest_summary")) continue;
+        if (!any) {
+            fputs("### Self test\n\n| device | driver | emulated | subgroup size | cases | failed | validation messages | seed | s |\n"
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", f);
+            any = true;
+        }
+        fprintf(f, "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %.1f |\n", str(r, "device"), str(r, "driver"),
+                str(r, "emulated")[0] ? str(r, "emulated") : "-", num(r, "subgroup_size"), num(r, "cases"), num(r, "failed"),
+                num(r, "validation_messages"), str(r, "seed"), num(r, "total_ms") / 1e3);
+    }
+    bool header = false;
+    for (int d = 0; any && d < n_docs; d++) {
+        const json_value *r = json_root(docs[d]);
+        const json_value *ok = json_get(r, "pass");
+        if (strcmp(str(r, "kind"), "selftest") || !ok || ok->type != JSON_BOOL || ok->b) continue;
+        if (!header) {
+            fputs("\nFailed cases:\n\n| op | variant | type | shape | max err | tol |\n| --- | --- | --- | --- | ---: | ---: |\n", f);
+            header = true;
+        }
+        fprintf(f, "| %s | %s | %s | %s | %.3g | %.3g |\n", str(r, "op"), str(r, "variant"), str(r, "type"), str(r, "shape"),
+                num(r, "max_err"), num(r, "tol"));
     }
     if (any) fputs("\n", f);
     fputs("<!-- perfdoc:end -->\n", f);

@@ -24,6 +24,7 @@ int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
 int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv, int first); /* cmd_quantize.c */
 int cmd_kbench(int argc, char **argv, int first); /* cmd_kbench.c */
+int cmd_selftest(int argc, char **argv, int first); /* cmd_selftest.c */
 int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_sample_params sp,
                        const char *prompt, size_t plen, const char *prompts_file, int n_parallel,
                        bool json, double load_ms_extra, volatile sig_atomic_t *interrupted,
@@ -70,6 +71,7 @@ static const char synopsis_text[] =
     "       vkgpt2 detokenize [-m MODEL_OR_VOCAB_DIR] < ids      (bytes out)\n"
     "       vkgpt2 synth -o PATH --size S [--format hf|ggml|gguf] [--type f32|f16] [--seed N] [--vocab DIR] [--force]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
+    "       vkgpt2 selftest [--device D] [--quick] [--json]  check every kernel of a device (selftest --help)\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
     "       vkgpt2 bench kernels [--backend cpu|vulkan|all] [--sizes 124M,...]  per-op speed\n"
     "       vkgpt2 kbench SHADER.comp --grid X,Y,Z --buffer SIZE[:init]...  time a shader (kbench --help)\n"
@@ -86,7 +88,7 @@ static const char synopsis_text[] =
 
 /* Backend flags shared by generate and eval. */
 #define BACKEND_HELP \
-    "  -t, --threads N         CPU threads (default: all cores; at most 4 x the online CPUs)\n" \
+    "  -t, --threads N         CPU threads (default: the physical cores; at most 4 x the online CPUs)\n" \
     "  -b, --batch_size N      prompt tokens per step (default 64)\n" \
     "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n" \
     "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n" \
@@ -837,6 +839,7 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
     if (!strcmp(cmd, "kbench")) return cmd_kbench(argc, argv, 2);
+    if (!strcmp(cmd, "selftest")) return cmd_selftest(argc, argv, 2);
     if (!strcmp(cmd, "help")) { print_main_help(); return 0; }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
         if (argc > 2) { cli_unexpected("--version", argv[2]); return 2; }

@@ -681,9 +681,14 @@ int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_
         snprintf(err, errlen, "out of host memory");
         goto chosen;
     }
+    /* Emulated traits (tests): applied before ranking and device creation, so the device is
+     * created without what is emulated away. */
+    if (vk_emulate_parse(getenv("VKGPT2_EMULATE"), &e->emu, err, errlen))
+        goto chosen;
     const char *why_last = NULL;
     for (uint32_t i = 0; i < n; i++) {
         vk_probe_device(phys[i], &probes[i]);
+        vk_emulate_caps(&e->emu, &probes[i].caps);
         const vk_caps *c = &probes[i].caps;
         names[i] = c->name;
         memcpy(uuids[i], c->device_uuid, VK_UUID_SIZE);

@@ -144,6 +144,8 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
         ROW(out, "timestamps", "no");
     const char *why = vk_probe_unusable(p);
     ROW(out, "usable by vkgpt2", "%s%s", why ? "no: " : "yes", why ? why : "");
+    if (c->emulated[0])
+        ROW(out, "emulated traits", "%s (VKGPT2_EMULATE)", c->emulated);
 }
 
 int vk_list_devices(FILE *out, char *err, size_t errlen) {
@@ -181,10 +183,20 @@ int vk_list_devices(FILE *out, char *err, size_t errlen) {
         vkDestroyInstance(instance, NULL);
         return -1;
     }
+    vk_emulate emu;
+    if (vk_emulate_parse(getenv("VKGPT2_EMULATE"), &emu, err, errlen)) {
+        free(p);
+        free(phys);
+        vkDestroyInstance(instance, NULL);
+        return -1;
+    }
     for (uint32_t i = 0; i < n; i++) {
         if (i)
             fputc('\n', out);
         vk_probe_device(phys[i], p);
+        vk_emulate_caps(&emu, &p->caps);
+        if (emu.no_subgroup)
+            p->subgroup_ops &= ~(uint32_t)VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
         print_device(out, i, p);
     }
     free(p);

@@ -16,6 +16,8 @@ static long fault_alloc_at, fault_submit_at; /* 1-based call to fail; 0: none */
 static long fault_hang_at, fault_create_at;  /* likewise for hang:N and create:N */
 static long n_allocs, n_submits;        /* calls so far (since the variable last changed) */
 static long n_hang_submits, n_creates;  /* the same for hang:N and create:N */
+static char fault_variant[32];          /* variant:NAME: the kernel variant whose output is perturbed */
+static int fault_paused;                /* vk_fault_pause depth: the counts stand still while > 0 */
 
 static void fault_refresh(void) {
     const char *v = getenv("VKGPT2_FAULT");
@@ -26,6 +28,7 @@ static void fault_refresh(void) {
     snprintf(fault_env, sizeof fault_env, "%s", v);
     fault_alloc_at = fault_submit_at = fault_hang_at = fault_create_at = 0;
     n_allocs = n_submits = n_hang_submits = n_creates = 0;
+    fault_variant[0] = '\0';
     for (const char *p = v; *p;) {
         size_t len = strcspn(p, ",");
         long n = 0;
@@ -37,9 +40,11 @@ static void fault_refresh(void) {
             n = strtol(p + 5, NULL, 10), fault_hang_at = n > 0 ? n : 0;
         else if (len > 7 && strncmp(p, "create:", 7) == 0)
             n = strtol(p + 7, NULL, 10), fault_create_at = n > 0 ? n : 0;
+        else if (len > 8 && len - 8 < sizeof fault_variant && strncmp(p, "variant:", 8) == 0)
+            snprintf(fault_variant, sizeof fault_variant, "%.*s", (int)(len - 8), p + 8);
         else
-            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N, submit:N, hang:N or "
-                       "create:N; ignored",
+            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N, submit:N, hang:N, "
+                       "create:N or variant:NAME; ignored",
                     (int)len, p);
         p += len;
         if (*p == ',')
@@ -49,23 +54,41 @@ static void fault_refresh(void) {
 
 VkResult vk_fault_alloc(void) {
     fault_refresh();
+    if (fault_paused)
+        return VK_SUCCESS;
     return ++n_allocs == fault_alloc_at ? VK_ERROR_OUT_OF_DEVICE_MEMORY : VK_SUCCESS;
 }
 
 VkResult vk_fault_submit(void) {
     fault_refresh();
+    if (fault_paused)
+        return VK_SUCCESS;
     /* A lost device stays lost. */
     return fault_submit_at && ++n_submits >= fault_submit_at ? VK_ERROR_DEVICE_LOST : VK_SUCCESS;
 }
 
 bool vk_fault_hang(void) {
     fault_refresh();
+    if (fault_paused)
+        return false;
     return fault_hang_at && ++n_hang_submits == fault_hang_at;
 }
 
 VkResult vk_fault_create_device(void) {
     fault_refresh();
     return ++n_creates == fault_create_at ? VK_ERROR_INITIALIZATION_FAILED : VK_SUCCESS;
+}
+
+bool vk_fault_variant(const char *variant) {
+    fault_refresh();
+    return fault_variant[0] && variant && strcmp(fault_variant, variant) == 0;
+}
+
+void vk_fault_pause(bool on) {
+    if (on)
+        fault_paused++;
+    else if (fault_paused > 0)
+        fault_paused--;
 }
 
 static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
@@ -90,9 +113,22 @@ static const char *kind_name(vk_mem_kind kind) {
     return kind == VK_MEM_HOST ? "host-visible" : "device-local";
 }
 
-/* The best memory type among type_bits for kind, or -1. */
+/* The best memory type among type_bits for kind, or -1. Emulating a discrete GPU (nohostvis), a
+ * device block avoids host-visible types and a host block device-local ones, where the device has
+ * a type without that property. */
 static int pick_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits,
-                     vk_mem_kind kind) {
+                     vk_mem_kind kind, bool discrete) {
+    if (discrete) {
+        VkMemoryPropertyFlags avoid = kind == VK_MEM_HOST ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
+                                                          : VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+        uint32_t without = 0;
+        for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
+            if (!(mp->memoryTypes[i].propertyFlags & avoid))
+                without |= 1u << i;
+        int t = pick_type(mp, type_bits & without, kind, false);
+        if (t >= 0)
+            return t;
+    }
     int best = -1, best_score = -1;
     for (uint32_t i = 0; i < mp->memoryTypeCount; i++) {
         if (!(type_bits & (1u << i)))
@@ -154,7 +190,7 @@ static int block_create(vk_engine *e, VkDeviceSize size, vk_mem_kind kind, VkDev
     }
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(e->device, b.buffer, &req);
-    int type = pick_type(&e->mem_props, req.memoryTypeBits, kind);
+    int type = pick_type(&e->mem_props, req.memoryTypeBits, kind, e->emu.no_host_visible);
     if (type < 0) {
         snprintf(err, errlen, "cannot allocate %s: the device has no %s memory type for buffers",
                  fmt_bytes(s1, sizeof s1, asked), kind_name(kind));

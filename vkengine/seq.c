@@ -1,5 +1,6 @@
 /* seq.c - recorded command sequences: one primary command buffer with its fence, replayable, with
  * optional per-dispatch GPU timestamps. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,12 +469,14 @@ int vk_seq_wait(vk_seq *s) {
         if (r == VK_SUCCESS) {
             uint32_t bits = s->e->timestamp_valid_bits;
             uint64_t mask = bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
-            double period = s->e->caps.timestamp_period_ns;
+            /* emulated period (tsperiod=P): the raw ticks are read as P times fewer, longer ones
+             * (whole ticks, so the resolution is as coarse as such a device's) */
+            double period = s->e->caps.timestamp_period_ns, scale = s->e->emu.ts_scale;
             for (int i = 0; i < s->n_timed; i++) {
                 uint64_t t0 = ticks[2 * i] & mask, t1 = ticks[2 * i + 1] & mask;
                 uint64_t d = (t1 - t0) & mask; /* wraps around with the counter */
-                s->ms[i] = (double)d * period * 1e-6;
-                s->t0_ns[i] = (double)t0 * period;
+                s->ms[i] = floor((double)d / scale) * period * 1e-6;
+                s->t0_ns[i] = floor((double)t0 / scale) * period;
             }
             s->n_ms = s->n_timed;
         } else {
@@ -582,7 +585,7 @@ int vk_engine_clock_offset(vk_engine *e, double *offset_ns) {
         uint32_t bits = e->timestamp_valid_bits;
         uint64_t mask = bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
         double ha = (double)a, hb = (double)b;
-        double g = (double)(tick & mask) * e->caps.timestamp_period_ns;
+        double g = floor((double)(tick & mask) / e->emu.ts_scale) * e->caps.timestamp_period_ns;
         if (best_width < 0 || hb - ha < best_width) {
             best_width = hb - ha;
             *offset_ns = (ha + hb) / 2 - g;

@@ -75,6 +75,7 @@ typedef struct vk_caps {
     uint64_t max_buffer;            /* maxBufferSize (0: not reported, no maintenance4) */
     uint64_t max_block;             /* the largest allocation: vk_block_limit(max_alloc, max_buffer) */
     uint8_t device_uuid[VK_UUID_SIZE]; /* deviceUUID (what --device may name by prefix) */
+    char emulated[96];              /* VKGPT2_EMULATE traits applied to these caps ("": none) */
 } vk_caps;
 
 /* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual

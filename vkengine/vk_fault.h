@@ -9,6 +9,10 @@
  * within the fence timeout (VKGPT2_FENCE_TIMEOUT_MS) would; the engine then treats the device as
  * hung (every later submission and transfer fails). "create:N": the Nth vkCreateDevice of the
  * process fails with VK_ERROR_INITIALIZATION_FAILED (the next candidate device is tried).
+ * "variant:NAME": every output of kernel variant NAME ("subgroup", "coopmat_nv", "coopmat_khr";
+ * see vulkan/variant_guard.h) is perturbed after it is computed, as a miscompiled kernel's would
+ * be, so that the variant guard's check fails and the fallback can be tested. The guard caches that
+ * verdict like any other: use a scratch XDG_CACHE_HOME with it.
  * Several faults: "alloc:3,submit:10". The variable is read when it changes, which restarts the
  * counts. Unset: no cost but a getenv.
  */
@@ -24,6 +28,13 @@ VkResult vk_fault_submit(void);
 bool vk_fault_hang(void);
 /* Called once per vkCreateDevice: VK_SUCCESS, or the error to report instead. */
 VkResult vk_fault_create_device(void);
+
+/* Whether the outputs of kernel variant `variant` are to be perturbed (variant:NAME). */
+bool vk_fault_variant(const char *variant);
+/* While paused (calls nest), allocations and submissions are not counted by alloc:N, submit:N and
+ * hang:N: the variant guard's own check runs paused, so the counts mean the same whether or not
+ * a verdict was cached. */
+void vk_fault_pause(bool on);
 
 /* The VkResult of the last failed submit or wait of a sequence (VK_SUCCESS when none failed), so
  * the caller can name it in its one-line error. */

@@ -3,6 +3,7 @@
 #define VKG_VK_INTERNAL_H
 
 #include "vk_engine.h"
+#include "vk_select.h"
 
 #define VK_BLOCK_BYTES_DEVICE ((VkDeviceSize)256 << 20) /* default device-local block */
 #define VK_BLOCK_BYTES_HOST ((VkDeviceSize)64 << 20)    /* default host-visible block */
@@ -72,6 +73,9 @@ struct vk_engine {
     uint64_t fence_timeout_ns;  /* limit of every fence wait (vk_fence_timeout_ns) */
     bool hung;                  /* a wait timed out: the device is treated as lost */
     bool xfer_pending;          /* the transfer whose wait timed out may still run */
+    /* emulated traits (VKGPT2_EMULATE, vk_select.h) */
+    vk_emulate emu;             /* what the engine emulates beyond the caps (memory, ticks) */
+
     int n_stuck;                /* submissions that never finished: their objects, and the
                                    device, are left alone at destruction rather than freed
                                    while the GPU may still use them */

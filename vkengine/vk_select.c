@@ -335,3 +335,80 @@ uint64_t vk_peak_copy_bytes(uint64_t device_local_bytes, uint64_t block_limit) {
     b = b / mib * mib;
     return b < 16 * mib ? 16 * mib : b;
 }
+
+/* ---- emulated device traits ---- */
+
+int vk_emulate_parse(const char *s, vk_emulate *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->ts_scale = 1.0;
+    if (!s)
+        return 0;
+    size_t at = 0;
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, ",");
+        char tok[48];
+        if (len == 0 || len >= sizeof tok) {
+            snprintf(err, errlen, "VKGPT2_EMULATE: '%.*s' is not a trait (nohostvis, nofp16, "
+                     "nosubgroup, wg=N, range=MIB, tsperiod=P)", (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        char *end = NULL;
+        bool ok = true;
+        if (strcmp(tok, "nohostvis") == 0) {
+            out->no_host_visible = true;
+        } else if (strcmp(tok, "nofp16") == 0) {
+            out->no_fp16 = true;
+        } else if (strcmp(tok, "nosubgroup") == 0) {
+            out->no_subgroup = true;
+        } else if (strncmp(tok, "wg=", 3) == 0) {
+            unsigned long v = strtoul(tok + 3, &end, 10);
+            ok = end != tok + 3 && !*end && v >= 64 && v <= 65536;
+            out->max_wg = (uint32_t)v;
+        } else if (strncmp(tok, "range=", 6) == 0) {
+            unsigned long long v = strtoull(tok + 6, &end, 10);
+            ok = end != tok + 6 && !*end && v >= 1 && v <= (1ull << 20);
+            out->max_range = (uint64_t)v << 20;
+        } else if (strncmp(tok, "tsperiod=", 9) == 0) {
+            double v = strtod(tok + 9, &end);
+            ok = end != tok + 9 && !*end && v >= 0.001 && v <= 1e6;
+            out->ts_scale = v;
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "VKGPT2_EMULATE: '%s' is not a trait (nohostvis, nofp16, "
+                     "nosubgroup, wg=64..65536, range=MIB, tsperiod=P)", tok);
+            return -1;
+        }
+        int n = snprintf(out->desc + at, sizeof out->desc - at, "%s%s", at ? "," : "", tok);
+        if (n > 0 && (size_t)n < sizeof out->desc - at)
+            at += (size_t)n;
+        out->on = true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+void vk_emulate_caps(const vk_emulate *em, vk_caps *c) {
+    if (!em->on)
+        return;
+    if (em->no_fp16)
+        c->fp16 = false;
+    if (em->no_subgroup)
+        c->subgroup_arith = false;
+    if (em->max_wg) {
+        if (c->max_wg_invocations > em->max_wg)
+            c->max_wg_invocations = em->max_wg;
+        for (int i = 0; i < 3; i++)
+            if (c->max_wg_size[i] > em->max_wg)
+                c->max_wg_size[i] = em->max_wg;
+    }
+    if (em->max_range && c->max_storage_range > em->max_range)
+        c->max_storage_range = em->max_range;
+    c->timestamp_period_ns *= em->ts_scale;
+    snprintf(c->emulated, sizeof c->emulated, "%s", em->desc);
+}

@@ -150,4 +150,35 @@ uint32_t vk_argmax_wg(uint32_t max_invocations, uint32_t max_size_x);
  * limit, at least 16 MiB, a multiple of 1 MiB. */
 uint64_t vk_peak_copy_bytes(uint64_t device_local_bytes, uint64_t block_limit);
 
+/* ---- emulated device traits (VKGPT2_EMULATE) ----
+ *
+ * Tests run the engine on lavapipe in the shapes a discrete GPU has: VKGPT2_EMULATE is a comma
+ * list of traits applied to the probed device before the logical device is made:
+ *   nohostvis    device-local memory is not host-visible: device blocks take a memory type without
+ *                HOST_VISIBLE (where the device has one) and are never mapped, host blocks one
+ *                without DEVICE_LOCAL (likewise); every upload and readback goes through staging
+ *   nofp16       no shaderFloat16 (not enabled on the device)
+ *   nosubgroup   no subgroup arithmetic in compute shaders
+ *   wg=N         maxComputeWorkGroupInvocations and each maxComputeWorkGroupSize clamped to N
+ *   range=MIB    maxStorageBufferRange clamped to MIB MiB
+ *   tsperiod=P   a timestamp tick lasts P times what the device says (raw ticks are divided by P
+ *                where they are read), as a device whose period is not 1 ns
+ */
+typedef struct vk_emulate {
+    bool on;                /* at least one trait */
+    bool no_host_visible;   /* nohostvis */
+    bool no_fp16;           /* nofp16 */
+    bool no_subgroup;       /* nosubgroup */
+    uint32_t max_wg;        /* wg=N (0: as the device) */
+    uint64_t max_range;     /* range=MIB in bytes (0: as the device) */
+    double ts_scale;        /* tsperiod=P (1: as the device) */
+    char desc[96];          /* the traits in canonical form, for `vkgpt2 devices` and selftest */
+} vk_emulate;
+
+/* Parses s (NULL or "": no trait). Returns 0, or -1 with a one-line reason naming the bad trait. */
+int vk_emulate_parse(const char *s, vk_emulate *out, char *err, size_t errlen);
+/* Applies em's traits to caps (fp16, subgroup_arith, workgroup limits, storage range, timestamp
+ * period) and records them in caps->emulated. */
+void vk_emulate_caps(const vk_emulate *em, vk_caps *caps);
+
 #endif

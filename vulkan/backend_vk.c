@@ -27,6 +27,7 @@
 #include "vk_ops.h"
 #include "vkengine/vk_profile.h"
 #include "core/notice.h"
+#include "variant_guard.h"
 #include "vkengine/vk_select.h"
 
 #define MAX_PLANS 8      /* recorded step shapes kept at once */
@@ -819,6 +820,13 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         goto fail;
     }
     if (!(b->ops = vk_ops_create(b->e, err, errlen))) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
+    /* No unverified kernel variant is used for real (variant_guard.h). */
+    vk_guard_state guard[VK_GUARD_N];
+    if (vk_guard_apply(b->e, b->ops, guard, err, errlen)) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
+    if (p->verbose)
+        for (int i = 0; i < VK_GUARD_N; i++)
+            vkg_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant, guard[i].on ? "on" : "off",
+                       guard[i].how);
     snprintf(base->device_name, sizeof base->device_name, "%s", vk_engine_caps(b->e)->name);
     if (p->verbose) {
         char how[256];

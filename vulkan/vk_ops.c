@@ -7,6 +7,7 @@
  * operands use the wide-load matvec).
  */
 #include "vk_ops.h"
+#include "vkengine/vk_fault.h"
 #include "vkengine/vk_select.h"
 
 #include <math.h>
@@ -74,6 +75,37 @@ bool vk_ops_subgroup(const vk_ops *o) { return o->subgroup; }
 
 void vk_ops_force_matmul(vk_ops *o, const char *variant) { o->force_mm = variant; }
 
+bool vk_ops_variant_runs(const vk_ops *o, const char *variant) {
+    if (strcmp(variant, "subgroup") == 0)
+        return o->caps->subgroup_arith && o->sg_size >= 4 && o->sg_size <= 128 &&
+               (o->sg_size & (o->sg_size - 1)) == 0;
+    if (strcmp(variant, "coopmat_nv") == 0)
+        return vk_coopmat_gate(o->caps, false, KHR_BUILT, NULL);
+    if (strcmp(variant, "coopmat_khr") == 0)
+        return vk_coopmat_gate(o->caps, true, KHR_BUILT, NULL);
+    return false;
+}
+
+void vk_ops_variant_enable(vk_ops *o, const char *variant, bool on) {
+    bool can = vk_ops_variant_runs(o, variant);
+    if (strcmp(variant, "subgroup") == 0)
+        vk_ops_set_subgroup(o, on && can);
+    else if (strcmp(variant, "coopmat_nv") == 0)
+        o->nv_ok = on && can;
+    else if (strcmp(variant, "coopmat_khr") == 0)
+        o->khr_ok = on && can;
+}
+
+bool vk_ops_variant_on(const vk_ops *o, const char *variant) {
+    if (strcmp(variant, "subgroup") == 0)
+        return o->subgroup;
+    if (strcmp(variant, "coopmat_nv") == 0)
+        return o->nv_ok;
+    if (strcmp(variant, "coopmat_khr") == 0)
+        return o->khr_ok;
+    return false;
+}
+
 /* ---- helpers ---- */
 
 /* Records one dispatch of the pipeline (name, spec, opts: NULL for none). */
@@ -98,6 +130,22 @@ static void dispatch(vk_ops *o, vk_seq *s, const char *name, const uint32_t *spe
 }
 
 static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+static uint32_t grid_stride_groups(size_t count, uint32_t wg);
+
+/* The fault hook (VKGPT2_FAULT=variant:NAME, vk_fault.h): the output the variant just wrote, count
+ * floats at y, goes through gelu, as a miscompiled kernel's wrong result would. */
+static void fault_perturb(vk_ops *o, vk_seq *s, const char *variant, VkDeviceAddress y,
+                          size_t count) {
+    if (!vk_fault_variant(variant) || count == 0)
+        return;
+    /* Barrier: the perturbation reads what the variant's dispatch wrote. */
+    vk_seq_barrier(s);
+    uint32_t spec[1] = {256};
+    struct { VkDeviceAddress x; uint32_t count, form; } pc = {y, (uint32_t)count, 0};
+    dispatch(o, s, "gelu", spec, 1, &pc, sizeof pc, grid_stride_groups(count, 256), 1, 1,
+             "fault");
+}
 
 /* Profiling: bytes and flops of the dispatch just recorded (vk_seq_set_cost). Bytes count each
  * operand read or written once (the compulsory traffic); flops count multiply-adds as 2. */
@@ -140,6 +188,8 @@ void vk_op_layernorm(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x,
     uint32_t spec[1] = {256};
     dispatch(o, s, o->subgroup ? "layernorm_sg" : "layernorm", spec, 1, &pc, sizeof pc,
              (uint32_t)n, 1, 1, "layernorm");
+    if (o->subgroup)
+        fault_perturb(o, s, "subgroup", y, (size_t)n * (size_t)d);
     cost(s, (double)n * d * 8.0 + d * 8.0, (double)n * d * 8.0);
 }
 
@@ -153,6 +203,8 @@ void vk_op_softmax(vk_ops *o, vk_seq *s, VkDeviceAddress x, int n, int d) {
     uint32_t spec[1] = {256};
     dispatch(o, s, o->subgroup ? "softmax_sg" : "softmax", spec, 1, &pc, sizeof pc, (uint32_t)n, 1,
              1, "softmax");
+    if (o->subgroup)
+        fault_perturb(o, s, "subgroup", x, (size_t)n * (size_t)d);
     cost(s, (double)n * d * 8.0, (double)n * d * 5.0);
 }
 
@@ -303,6 +355,12 @@ void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddr
                  ceil_div((uint32_t)rows, 64), ceil_div((uint32_t)n, 64), 1, "matmul_tiled");
         cost(s, mm_bytes, mm_flops);
     }
+    /* y's rows and what lies between them (ldy >= rows) */
+    size_t y_count = (size_t)(n - 1) * (size_t)ldy + (size_t)rows;
+    if (strncmp(v, "coopmat", 7) == 0)
+        fault_perturb(o, s, v, y, y_count);
+    else if (strcmp(v, "matvec") == 0 && o->subgroup)
+        fault_perturb(o, s, "subgroup", y, y_count);
 }
 
 /* ---- KV cache and attention ---- */

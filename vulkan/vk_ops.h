@@ -54,6 +54,12 @@ void vk_ops_force_matmul(vk_ops *o, const char *variant);
 void vk_ops_set_exact_x(vk_ops *o, bool on);
 void vk_ops_set_subgroup(vk_ops *o, int on);
 bool vk_ops_subgroup(const vk_ops *o);   /* whether the subgroup variants are in use */
+/* The guarded variants (vulkan/variant_guard.h): "subgroup" (every _sg shader), "coopmat_nv",
+ * "coopmat_khr". Whether the device can run one; turning one on or off (on is honoured only
+ * where it runs); whether it is on. */
+bool vk_ops_variant_runs(const vk_ops *o, const char *variant);
+void vk_ops_variant_enable(vk_ops *o, const char *variant, bool on);
+bool vk_ops_variant_on(const vk_ops *o, const char *variant);
 
 /* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. wte / wpe: f32, f16 or a
  * block format (d a multiple of 32). */
