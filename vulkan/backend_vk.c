@@ -241,7 +241,7 @@ static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, in
         vk_embed_src es = {0};
         if (emb)
             es = (vk_embed_src){weight_addr(b, emb->w), emb->w->type, weight_addr(b, emb->b),
-                                emb->b->type, b->ids_dev.addr, b->step_dev.addr};
+                                emb->b->type, b->rec_ids, b->rec_step};
         vk_op_ln_matmul(b->ops, s, act(b, mm->out, 0), gpt2_buf_width(hp, mm->out),
                         act(b, ln->in, mm->last_row_only ? n - 1 : 0), gpt2_buf_width(hp, ln->in),
                         weight_addr(b, ln->w), weight_addr(b, ln->b), hp->ln_eps, weight_addr(b, mm->w),
@@ -253,6 +253,17 @@ static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, in
     /* The next node reads what the fused dispatch wrote (the matmul's output, the embedded rows). */
     vk_seq_barrier(s);
     return emb ? 3 : 2;
+}
+
+/* Records node i of g, fused with the nodes after it where the fused lowering applies (b->fuse);
+ * returns how many nodes it recorded. */
+static int record_at(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, int n_nodes, int n,
+                     bool batched, bool exact)
+{
+    int fused = b->fuse ? record_fused(b, s, g, i, n_nodes, n, exact) : 0;
+    if (fused) return fused;
+    record_node(b, s, &g->nodes[i], n, batched, exact);
+    return 1;
 }
 
 static void plan_free(plan *p)
@@ -308,7 +319,7 @@ static vk_seq *record_chain(vk_backend *b, const plan *p, vk_seq *reuse)
                                                              (VkDeviceSize)k * sizeof(uint32_t));
         b->rec_step = steps + (VkDeviceSize)k * sizeof(vk_step_params);
         b->rec_ids = hist + (VkDeviceSize)(PEN_WINDOW - 1 + k) * sizeof(uint32_t);
-        for (int i = 0; i < g->n_nodes; i++) record_node(b, cur, &g->nodes[i], 1, false, false);
+        for (int i = 0; i < g->n_nodes;) i += record_at(b, cur, g, i, g->n_nodes, 1, false, false);
         record_pick(b, cur, p, 1, k, hist + (VkDeviceSize)(PEN_WINDOW + k) * sizeof(uint32_t));
         /* The link reads the pick; the next step's embed and penalty read it too. */
         vk_seq_barrier(cur);
@@ -387,9 +398,7 @@ static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
             vk_seq_copy(cur, &b->params, 0, &b->params_dev, 0, copy);
         }
         if (gpu) {
-            int fused = b->fuse ? record_fused(b, cur, g, i, n_nodes, n, mode == OUT_ALL) : 0;
-            if (fused) i += fused - 1;
-            else record_node(b, cur, nd, n, batched, mode == OUT_ALL);
+            i += record_at(b, cur, g, i, n_nodes, n, batched, mode == OUT_ALL) - 1;
             continue;
         }
         bool last_node_done = !nd;
