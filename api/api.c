@@ -46,7 +46,7 @@ vkg_model_info vkg_model_get_info(const vkg_model *m)
     const gpt2_hparams *hp = &m->m.hp;
     return (vkg_model_info){.n_vocab = hp->n_vocab, .n_ctx = hp->n_ctx, .n_embd = hp->n_embd,
                             .n_head = hp->n_head, .n_layer = hp->n_layer, .format = m->m.format,
-                            .weight_type = vkg_dtype_name(m->m.wtype),
+                            .weight_type = gpt2_dtype_name(m->m.wtype),
                             .weights_bytes = gpt2_weights_bytes(&m->m), .eot = m->m.vocab.eot};
 }
 
@@ -104,7 +104,7 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         return NULL;
     }
     gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
-                              .kv_type = p->kv == VKG_KV_F32 ? VKG_F32 : VKG_F16, .device = p->device,
+                              .kv_type = p->kv == VKG_KV_F32 ? GPT2_F32 : GPT2_F16, .device = p->device,
                               .device_name = p->device_name && *p->device_name ? p->device_name : NULL,
                               .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
                               .rerecord = p->rerecord, .gpu_timing = p->time_gpu, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
@@ -147,18 +147,18 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         if (!s->be && reason == GPT2_WHY_CPU_DEVICE) {
             /* Expected on GPU-less machines: the timing report names the backend; -v says why. */
             if (p->verbose)
-                vkg_notice(VKG_NOTICE_INFO, "%s; using the faster CPU backend (asking for the Vulkan "
+                gpt2_notice(VKG_NOTICE_INFO, "%s; using the faster CPU backend (asking for the Vulkan "
                            "backend or naming the device uses it)", why);
         } else if (!s->be && reason == GPT2_WHY_NO_MEMORY) /* a device, but too small or out of memory */
-            vkg_notice(VKG_NOTICE_WARNING, "the Vulkan device cannot hold the model (%s); running on the CPU", why);
+            gpt2_notice(VKG_NOTICE_WARNING, "the Vulkan device cannot hold the model (%s); running on the CPU", why);
         else if (!s->be)
-            vkg_notice(VKG_NOTICE_WARNING, "no Vulkan device (%s); running on the CPU", why);
+            gpt2_notice(VKG_NOTICE_WARNING, "no Vulkan device (%s); running on the CPU", why);
     }
     /* The KV type follows the backend actually chosen: AUTO on the CPU is f32, what the CPU
      * backend asked for by name uses, so both compute the same logits. */
-    if (!s->be && p->kv == VKG_KV_AUTO) bp.kv_type = VKG_F32;
+    if (!s->be && p->kv == VKG_KV_AUTO) bp.kv_type = GPT2_F32;
     s->bp = bp;
-    if (s->be && p->kv == VKG_KV_AUTO) s->bp.kv_type = VKG_F32; /* for a later move to the CPU */
+    if (s->be && p->kv == VKG_KV_AUTO) s->bp.kv_type = GPT2_F32; /* for a later move to the CPU */
     if (!s->be) s->be = gpt2_backend_cpu_create(&m->m, &bp, NULL, err, errlen);
     if (!s->be) {
         vkg_session_free(s);
@@ -185,13 +185,13 @@ int vkg_session_n_past(const vkg_session *s) { return s->n_past; }
 /* The Vulkan backend failed in a step (device lost, out of device memory): unless Vulkan was
  * forced, go on with a fresh CPU backend that re-evaluates the n_past tokens already in the
  * context, so the step that failed can be run again. Returns 0, or -1 leaving err as it was. */
-int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
+int session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
 {
     if (!s->be->failed || s->want == VKG_BACKEND_VULKAN || s->be->kind == GPT2_BACKEND_CPU) return -1;
     if (s->batch_active)
-        vkg_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU, each live sequence re-evaluated", err);
+        gpt2_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU, each live sequence re-evaluated", err);
     else
-        vkg_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU from the %d tokens in the context", err,
+        gpt2_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU from the %d tokens in the context", err,
                 s->n_past);
     char why[512];
     gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, NULL, why, sizeof why);
@@ -260,7 +260,7 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         float *again = out ? out : last ? s->logits : NULL;
         gpt2_step_out what_again = logits ? GPT2_STEP_ALL : again ? GPT2_STEP_LAST : GPT2_STEP_NONE;
         if (session_step(s, ids + i, step, what, out, am, sp, draw, 1, -1, err, errlen) &&
-            (vkg_session_move_to_cpu(s, err, errlen) ||
+            (session_move_to_cpu(s, err, errlen) ||
              session_step(s, ids + i, step, what_again, again, am, NULL, 0, 1, -1, err, errlen)))
             return -1;
         gpt2_prof_step_end(s->prof);
@@ -280,7 +280,7 @@ int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, ch
 
 /* ---- generation ---- */
 
-void vkg_session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
+void session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
 {
     st->decode_ms_per_token = st->decode_tokens ? st->decode_ms / st->decode_tokens : 0;
     st->total_ms = gpt2_clock_ms() - t0_ms;
@@ -339,7 +339,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     int room = hp->n_ctx - s->n_past - (int)n_prompt;
     if (n_predict > room + 1) {
         /* The last generated token needs no position of its own: it is never evaluated. */
-        vkg_notice(VKG_NOTICE_WARNING, "n_predict %d clamped to %d: the context holds %d positions", n_predict,
+        gpt2_notice(VKG_NOTICE_WARNING, "n_predict %d clamped to %d: the context holds %d positions", n_predict,
                 room + 1, hp->n_ctx);
         n_predict = room + 1;
     }
@@ -416,7 +416,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             if (rs) {
                 /* The device failed: on the CPU from the tokens really produced (the failed submit
                  * produced none), drawing there if it can, else from its logits. */
-                if (vkg_session_move_to_cpu(s, err, errlen)) goto out;
+                if (session_move_to_cpu(s, err, errlen)) goto out;
                 need_logits = !s->be->can_draw(s->be, &sp);
                 if (need_logits ? eval_tokens(s, &next, 1, NULL, true, NULL, &sp, (uint64_t)i + 1, err, errlen)
                                 : session_step(s, &next, 1, GPT2_STEP_SAMPLE, NULL, ahead, &sp,
@@ -439,7 +439,7 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
         st.hit_context_end = true;
     }
     if (st.hit_context_end)
-        vkg_notice(VKG_NOTICE_WARNING, "reached the end of the context (%d positions); stopping", hp->n_ctx);
+        gpt2_notice(VKG_NOTICE_WARNING, "reached the end of the context (%d positions); stopping", hp->n_ctx);
     if (cb) {
         const char *piece;
         size_t len;
@@ -451,7 +451,7 @@ out:
     st.decode_steps = st.decode_tokens;
     if (rc == 0 && s->be->counters.gpu_ns >= gpu0) st.decode_gpu_ms = (double)(s->be->counters.gpu_ns - gpu0) / 1e6;
     st.tokens_per_submit = st.decode_submits ? (double)st.decode_tokens / st.decode_submits : 0;
-    vkg_session_fill_stats(s, &st, t0);
+    session_fill_stats(s, &st, t0);
     if (stats) *stats = st;
     gpt2_stream_free(&stream);
     gpt2_sampler_free(sampler);
@@ -525,7 +525,7 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
     const char *inputs[2] = {p->vocab_dir, NULL};
     int rc = gpt2_out_check(path, of | (hf ? GPT2_OUT_DIR : 0), inputs, err, errlen);
     if (rc != 0) return rc;
-    sp.wtype = strcmp(type, "f16") ? VKG_F32 : VKG_F16;
+    sp.wtype = strcmp(type, "f16") ? GPT2_F32 : GPT2_F16;
     sp.seed = p->seed;
     gpt2_vocab vocab = {0};
     if (p->vocab_dir) {

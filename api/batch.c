@@ -97,7 +97,7 @@ static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, c
 static int recover(vkg_session *s, seq_state *q, size_t n_seqs, slot_state *slots, int n_slots,
                    char *err, size_t errlen)
 {
-    if (vkg_session_move_to_cpu(s, err, errlen)) return -1;
+    if (session_move_to_cpu(s, err, errlen)) return -1;
     for (int k = 0; k < n_slots; k++) slots[k].len = 0;
     for (size_t i = 0; i < n_seqs; i++) {
         if (q[i].state != SEQ_LIVE) continue;
@@ -199,7 +199,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
         x->n_predict = p->n_predict < 0 ? 0 : p->n_predict;
         int room = n_ctx - x->n_prompt;
         if (x->n_predict > room + 1) {
-            vkg_notice(VKG_NOTICE_WARNING, "sequence %zu: n_predict %d clamped to %d: the context holds %d positions",
+            gpt2_notice(VKG_NOTICE_WARNING, "sequence %zu: n_predict %d clamped to %d: the context holds %d positions",
                     i, x->n_predict, room + 1, n_ctx);
             x->n_predict = room + 1;
         }
@@ -324,7 +324,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
                 if (x->n_gen == x->n_predict) done = true;
                 else if (!done && x->n_hist - 1 >= n_ctx) {
                     x->res.hit_context_end = true;
-                    vkg_notice(VKG_NOTICE_WARNING, "sequence %d reached the end of the context (%d positions); stopping",
+                    gpt2_notice(VKG_NOTICE_WARNING, "sequence %d reached the end of the context (%d positions); stopping",
                             o, n_ctx);
                     done = true;
                 }
@@ -339,7 +339,7 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
 out:
     s->batch_active = false;
     s->n_past = 0;
-    vkg_session_fill_stats(s, &st, t0);
+    session_fill_stats(s, &st, t0);
     for (size_t i = 0; q && i < n_seqs; i++) {
         st.hit_eos |= q[i].res.hit_eos;
         st.hit_context_end |= q[i].res.hit_context_end;

@@ -35,9 +35,9 @@ struct vkg_session {
  * forced, go on with a fresh CPU backend (same slots) that re-evaluates the n_past tokens of slot 0
  * (outside vkg_generate_batch), so the step that failed can be run again. Returns 0, or -1 leaving
  * err as it was. */
-int vkg_session_move_to_cpu(vkg_session *s, char *err, size_t errlen);
+int session_move_to_cpu(vkg_session *s, char *err, size_t errlen);
 /* Fills the parts of st every generation reports the same way: ms per token from decode_ms and
  * decode_tokens, total time since t0_ms, memory and the backend's counters. */
-void vkg_session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms);
+void session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms);
 
 #endif

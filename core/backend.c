@@ -5,7 +5,7 @@
 #include "backend.h"
 
 void gpt2_backend_init(gpt2_backend *b, gpt2_backend_kind kind, const char *name,
-                       const gpt2_model *m, const gpt2_backend_params *p, vkg_dtype default_kv)
+                       const gpt2_model *m, const gpt2_backend_params *p, gpt2_dtype default_kv)
 {
     const gpt2_hparams *hp = &m->hp;
     b->kind = kind;
@@ -16,7 +16,7 @@ void gpt2_backend_init(gpt2_backend *b, gpt2_backend_kind kind, const char *name
     if (b->params.n_batch > hp->n_ctx) b->params.n_batch = hp->n_ctx;
     if (b->params.n_slots < 1) b->params.n_slots = 1;
     b->max_chain = 1;
-    if (b->params.kv_type != VKG_F16 && b->params.kv_type != VKG_F32) b->params.kv_type = default_kv;
+    if (b->params.kv_type != GPT2_F16 && b->params.kv_type != GPT2_F32) b->params.kv_type = default_kv;
 }
 
 int gpt2_backend_max_rows(const gpt2_backend *b)

@@ -19,7 +19,7 @@
 typedef struct gpt2_backend_params {
     int n_threads;         /* CPU threads (<= 0: the physical cores) */
     int n_batch;           /* most tokens one step takes */
-    vkg_dtype kv_type;     /* KV cache element type: VKG_F32 or VKG_F16 */
+    gpt2_dtype kv_type;     /* KV cache element type: GPT2_F32 or GPT2_F16 */
     int device;            /* Vulkan device index, -1 = best */
     const char *device_name; /* Vulkan device by index, UUID prefix or name substring (overrides
                                 device when not NULL; vk_match_device) */
@@ -168,7 +168,7 @@ static inline bool gpt2_sampler_penalises(const gpt2_sampler_params *sp)
 /* For backend constructors: sets kind, name, model and params, clamping n_batch to [1, n_ctx],
  * n_slots to >= 1 and an unknown KV type to default_kv. */
 void gpt2_backend_init(gpt2_backend *b, gpt2_backend_kind kind, const char *name,
-                       const gpt2_model *m, const gpt2_backend_params *p, vkg_dtype default_kv);
+                       const gpt2_model *m, const gpt2_backend_params *p, gpt2_dtype default_kv);
 /* Rows of the widest step b takes: max(n_batch, n_slots). */
 int gpt2_backend_max_rows(const gpt2_backend *b);
 

@@ -8,28 +8,28 @@
 /* ggml_type ids: f32 0, f16 1, q4_0 2, q4_1 3, q5_0 6, q5_1 7, q8_0 8, bf16 30. File types (llama.cpp's
  * llama_ftype, the same numbers as ggml's ggml_ftype for these): f32 0, f16 1, q4_0 2, q4_1 3,
  * q8_0 7, q5_0 8, q5_1 9, bf16 32. */
-const vkg_dtype_info vkg_dtype_table[VKG_DTYPE_COUNT] = {
-    [VKG_F32] = {"f32", 1, 4, 0, 0},
-    [VKG_F16] = {"f16", 1, 2, 1, 1},
-    [VKG_BF16] = {"bf16", 1, 2, 30, 32},
-    [VKG_Q4_0] = {"q4_0", VKG_QBLOCK, 18, 2, 2},
-    [VKG_Q4_1] = {"q4_1", VKG_QBLOCK, 20, 3, 3},
-    [VKG_Q5_0] = {"q5_0", VKG_QBLOCK, 22, 6, 8},
-    [VKG_Q5_1] = {"q5_1", VKG_QBLOCK, 24, 7, 9},
-    [VKG_Q8_0] = {"q8_0", VKG_QBLOCK, 34, 8, 7},
+const gpt2_dtype_info gpt2_dtype_table[GPT2_DTYPE_COUNT] = {
+    [GPT2_F32] = {"f32", 1, 4, 0, 0},
+    [GPT2_F16] = {"f16", 1, 2, 1, 1},
+    [GPT2_BF16] = {"bf16", 1, 2, 30, 32},
+    [GPT2_Q4_0] = {"q4_0", GPT2_QBLOCK, 18, 2, 2},
+    [GPT2_Q4_1] = {"q4_1", GPT2_QBLOCK, 20, 3, 3},
+    [GPT2_Q5_0] = {"q5_0", GPT2_QBLOCK, 22, 6, 8},
+    [GPT2_Q5_1] = {"q5_1", GPT2_QBLOCK, 24, 7, 9},
+    [GPT2_Q8_0] = {"q8_0", GPT2_QBLOCK, 34, 8, 7},
 };
 
-int vkg_dtype_from_ggml_type(uint32_t ggml_type)
+int gpt2_dtype_from_ggml_type(uint32_t ggml_type)
 {
-    for (int t = 0; t < VKG_DTYPE_COUNT; t++)
-        if (vkg_dtype_table[t].ggml_type == ggml_type) return t;
+    for (int t = 0; t < GPT2_DTYPE_COUNT; t++)
+        if (gpt2_dtype_table[t].ggml_type == ggml_type) return t;
     return -1;
 }
 
-int vkg_dtype_from_ftype(int32_t ftype)
+int gpt2_dtype_from_ftype(int32_t ftype)
 {
-    for (int t = 0; t < VKG_DTYPE_COUNT; t++)
-        if (vkg_dtype_table[t].ftype == ftype) return t;
+    for (int t = 0; t < GPT2_DTYPE_COUNT; t++)
+        if (gpt2_dtype_table[t].ftype == ftype) return t;
     return -1;
 }
 
@@ -63,7 +63,7 @@ static inline int trunc_clamp(float v, int hi)
 static float signed_absmax(const float *x)
 {
     float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < VKG_QBLOCK; j++) {
+    for (int j = 0; j < GPT2_QBLOCK; j++) {
         float a = fabsf(x[j]);
         if (a > amax) {
             amax = a;
@@ -76,7 +76,7 @@ static float signed_absmax(const float *x)
 static void minmax(const float *x, float *lo, float *hi)
 {
     float mn = INFINITY, mx = -INFINITY;
-    for (int j = 0; j < VKG_QBLOCK; j++) {
+    for (int j = 0; j < GPT2_QBLOCK; j++) {
         if (x[j] < mn) mn = x[j];
         if (x[j] > mx) mx = x[j];
     }
@@ -85,19 +85,19 @@ static void minmax(const float *x, float *lo, float *hi)
     *hi = mx;
 }
 
-static void quant_block(vkg_dtype t, const float *x, unsigned char *b)
+static void quant_block(gpt2_dtype t, const float *x, unsigned char *b)
 {
-    const int H = VKG_QBLOCK / 2;
+    const int H = GPT2_QBLOCK / 2;
     switch (t) {
-    case VKG_Q4_0:
-    case VKG_Q5_0: {
-        const int five = t == VKG_Q5_0;
+    case GPT2_Q4_0:
+    case GPT2_Q5_0: {
+        const int five = t == GPT2_Q5_0;
         const float max = signed_absmax(x);
         const float d = max / (five ? -16.0f : -8.0f);
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const float off = five ? 16.5f : 8.5f;
         const int hi = five ? 31 : 15;
-        put16(b, vkg_f32_to_f16(d));
+        put16(b, gpt2_f32_to_f16(d));
         unsigned char *qs = b + (five ? 6 : 2);
         uint32_t qh = 0;
         for (int j = 0; j < H; j++) {
@@ -108,16 +108,16 @@ static void quant_block(vkg_dtype t, const float *x, unsigned char *b)
         if (five) put32(b + 2, qh);
         return;
     }
-    case VKG_Q4_1:
-    case VKG_Q5_1: {
-        const int five = t == VKG_Q5_1;
+    case GPT2_Q4_1:
+    case GPT2_Q5_1: {
+        const int five = t == GPT2_Q5_1;
         float mn, mx;
         minmax(x, &mn, &mx);
         const float d = (mx - mn) / (five ? 31.0f : 15.0f);
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const int hi = five ? 31 : 15;
-        put16(b, vkg_f32_to_f16(d));
-        put16(b + 2, vkg_f32_to_f16(mn));
+        put16(b, gpt2_f32_to_f16(d));
+        put16(b + 2, gpt2_f32_to_f16(mn));
         unsigned char *qs = b + (five ? 8 : 4);
         uint32_t qh = 0;
         for (int j = 0; j < H; j++) {
@@ -129,14 +129,14 @@ static void quant_block(vkg_dtype t, const float *x, unsigned char *b)
         if (five) put32(b + 4, qh);
         return;
     }
-    case VKG_Q8_0: {
+    case GPT2_Q8_0: {
         float amax = 0.0f;
-        for (int j = 0; j < VKG_QBLOCK; j++)
+        for (int j = 0; j < GPT2_QBLOCK; j++)
             if (fabsf(x[j]) > amax) amax = fabsf(x[j]);
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        put16(b, vkg_f32_to_f16(d));
-        for (int j = 0; j < VKG_QBLOCK; j++) {
+        put16(b, gpt2_f32_to_f16(d));
+        for (int j = 0; j < GPT2_QBLOCK; j++) {
             float v = roundf(x[j] * id);
             int q = !(v == v) ? 0 : v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v;
             b[2 + j] = (unsigned char)(int8_t)q;
@@ -147,26 +147,26 @@ static void quant_block(vkg_dtype t, const float *x, unsigned char *b)
     }
 }
 
-static void dequant_block(vkg_dtype t, const unsigned char *b, float *y)
+static void dequant_block(gpt2_dtype t, const unsigned char *b, float *y)
 {
-    const int H = VKG_QBLOCK / 2;
-    const float d = vkg_f16_to_f32(get16(b));
+    const int H = GPT2_QBLOCK / 2;
+    const float d = gpt2_f16_to_f32(get16(b));
     switch (t) {
-    case VKG_Q4_0:
+    case GPT2_Q4_0:
         for (int j = 0; j < H; j++) {
             y[j] = (float)((b[2 + j] & 15) - 8) * d;
             y[j + H] = (float)((b[2 + j] >> 4) - 8) * d;
         }
         return;
-    case VKG_Q4_1: {
-        const float m = vkg_f16_to_f32(get16(b + 2));
+    case GPT2_Q4_1: {
+        const float m = gpt2_f16_to_f32(get16(b + 2));
         for (int j = 0; j < H; j++) {
             y[j] = (float)(b[4 + j] & 15) * d + m;
             y[j + H] = (float)(b[4 + j] >> 4) * d + m;
         }
         return;
     }
-    case VKG_Q5_0: {
+    case GPT2_Q5_0: {
         const uint32_t qh = get32(b + 2);
         for (int j = 0; j < H; j++) {
             int q0 = (b[6 + j] & 15) | (int)((qh >> j) & 1) << 4;
@@ -176,8 +176,8 @@ static void dequant_block(vkg_dtype t, const unsigned char *b, float *y)
         }
         return;
     }
-    case VKG_Q5_1: {
-        const float m = vkg_f16_to_f32(get16(b + 2));
+    case GPT2_Q5_1: {
+        const float m = gpt2_f16_to_f32(get16(b + 2));
         const uint32_t qh = get32(b + 4);
         for (int j = 0; j < H; j++) {
             int q0 = (b[8 + j] & 15) | (int)((qh >> j) & 1) << 4;
@@ -187,87 +187,87 @@ static void dequant_block(vkg_dtype t, const unsigned char *b, float *y)
         }
         return;
     }
-    case VKG_Q8_0:
-        for (int j = 0; j < VKG_QBLOCK; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+    case GPT2_Q8_0:
+        for (int j = 0; j < GPT2_QBLOCK; j++) y[j] = (float)(int8_t)b[2 + j] * d;
         return;
     default: return;
     }
 }
 
-void vkg_quantize_row(vkg_dtype t, const float *x, void *blocks, size_t n)
+void gpt2_quantize_row(gpt2_dtype t, const float *x, void *blocks, size_t n)
 {
     unsigned char *b = blocks;
-    if (!vkg_dtype_is_quant(t)) {
+    if (!gpt2_dtype_is_quant(t)) {
         for (size_t i = 0; i < n; i++) {
-            if (t == VKG_F32) {
+            if (t == GPT2_F32) {
                 memcpy(b + 4 * i, &x[i], 4);
             } else {
-                uint16_t h = t == VKG_F16 ? vkg_f32_to_f16(x[i]) : vkg_f32_to_bf16(x[i]);
+                uint16_t h = t == GPT2_F16 ? gpt2_f32_to_f16(x[i]) : gpt2_f32_to_bf16(x[i]);
                 memcpy(b + 2 * i, &h, 2);
             }
         }
         return;
     }
-    const size_t bb = vkg_dtype_block_bytes(t);
-    for (size_t i = 0; i + VKG_QBLOCK <= n; i += VKG_QBLOCK, b += bb) quant_block(t, x + i, b);
+    const size_t bb = gpt2_dtype_block_bytes(t);
+    for (size_t i = 0; i + GPT2_QBLOCK <= n; i += GPT2_QBLOCK, b += bb) quant_block(t, x + i, b);
 }
 
-void vkg_dequantize_row(vkg_dtype t, const void *blocks, float *y, size_t n)
+void gpt2_dequantize_row(gpt2_dtype t, const void *blocks, float *y, size_t n)
 {
     const unsigned char *b = blocks;
-    if (!vkg_dtype_is_quant(t)) {
-        for (size_t i = 0; i < n; i++) y[i] = vkg_load(b, t, i);
+    if (!gpt2_dtype_is_quant(t)) {
+        for (size_t i = 0; i < n; i++) y[i] = gpt2_load(b, t, i);
         return;
     }
-    const size_t bb = vkg_dtype_block_bytes(t);
-    for (size_t i = 0; i + VKG_QBLOCK <= n; i += VKG_QBLOCK, b += bb) dequant_block(t, b, y + i);
+    const size_t bb = gpt2_dtype_block_bytes(t);
+    for (size_t i = 0; i + GPT2_QBLOCK <= n; i += GPT2_QBLOCK, b += bb) dequant_block(t, b, y + i);
 }
 
-float vkg_load_any(const void *row, vkg_dtype t, size_t i)
+float gpt2_load_any(const void *row, gpt2_dtype t, size_t i)
 {
-    if (!vkg_dtype_is_quant(t)) return vkg_load(row, t, i);
-    float y[VKG_QBLOCK];
-    dequant_block(t, (const unsigned char *)row + i / VKG_QBLOCK * vkg_dtype_block_bytes(t), y);
-    return y[i % VKG_QBLOCK];
+    if (!gpt2_dtype_is_quant(t)) return gpt2_load(row, t, i);
+    float y[GPT2_QBLOCK];
+    dequant_block(t, (const unsigned char *)row + i / GPT2_QBLOCK * gpt2_dtype_block_bytes(t), y);
+    return y[i % GPT2_QBLOCK];
 }
 
 /* ---------------------------------------------------------------- conversion */
 
-static inline void store_elem(void *dst, vkg_dtype dt, size_t i, float v)
+static inline void store_elem(void *dst, gpt2_dtype dt, size_t i, float v)
 {
-    if (dt == VKG_F32)
+    if (dt == GPT2_F32)
         ((float *)dst)[i] = v;
-    else if (dt == VKG_F16)
-        ((uint16_t *)dst)[i] = vkg_f32_to_f16(v);
+    else if (dt == GPT2_F16)
+        ((uint16_t *)dst)[i] = gpt2_f32_to_f16(v);
     else
-        ((uint16_t *)dst)[i] = vkg_f32_to_bf16(v);
+        ((uint16_t *)dst)[i] = gpt2_f32_to_bf16(v);
 }
 
-void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t n)
+void gpt2_convert(void *dst, gpt2_dtype dt, const void *src, gpt2_dtype st, size_t n)
 {
     if (dt == st) {
-        memcpy(dst, src, vkg_row_bytes(dt, n));
+        memcpy(dst, src, gpt2_row_bytes(dt, n));
         return;
     }
-    if (vkg_dtype_is_quant(dt) || vkg_dtype_is_quant(st)) { /* through f32, a block at a time */
-        float tmp[VKG_QBLOCK];
-        for (size_t i = 0; i + VKG_QBLOCK <= n; i += VKG_QBLOCK) {
-            vkg_dequantize_row(st, (const char *)src + vkg_row_bytes(st, i), tmp, VKG_QBLOCK);
-            vkg_quantize_row(dt, tmp, (char *)dst + vkg_row_bytes(dt, i), VKG_QBLOCK);
+    if (gpt2_dtype_is_quant(dt) || gpt2_dtype_is_quant(st)) { /* through f32, a block at a time */
+        float tmp[GPT2_QBLOCK];
+        for (size_t i = 0; i + GPT2_QBLOCK <= n; i += GPT2_QBLOCK) {
+            gpt2_dequantize_row(st, (const char *)src + gpt2_row_bytes(st, i), tmp, GPT2_QBLOCK);
+            gpt2_quantize_row(dt, tmp, (char *)dst + gpt2_row_bytes(dt, i), GPT2_QBLOCK);
         }
         return;
     }
-    for (size_t i = 0; i < n; i++) store_elem(dst, dt, i, vkg_load(src, st, i));
+    for (size_t i = 0; i < n; i++) store_elem(dst, dt, i, gpt2_load(src, st, i));
 }
 
-void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t rows, size_t cols)
+void gpt2_transpose(void *dst, gpt2_dtype dt, const void *src, gpt2_dtype st, size_t rows, size_t cols)
 {
     const size_t B = 32;
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t r1 = r0 + B < rows ? r0 + B : rows;
         for (size_t c0 = 0; c0 < cols; c0 += B) {
             size_t c1 = c0 + B < cols ? c0 + B : cols;
-            if (dt == st && dt == VKG_F32) {
+            if (dt == st && dt == GPT2_F32) {
                 const float *s = src;
                 float *d = dst;
                 for (size_t r = r0; r < r1; r++)
@@ -280,7 +280,7 @@ void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size
             } else {
                 for (size_t r = r0; r < r1; r++)
                     for (size_t c = c0; c < c1; c++)
-                        store_elem(dst, dt, c * rows + r, vkg_load(src, st, r * cols + c));
+                        store_elem(dst, dt, c * rows + r, gpt2_load(src, st, r * cols + c));
             }
         }
     }

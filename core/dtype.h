@@ -19,58 +19,58 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef enum vkg_dtype {
-    VKG_F32 = 0,  /* IEEE binary32 */
-    VKG_F16 = 1,  /* IEEE binary16 */
-    VKG_BF16 = 2, /* bfloat16 (only seen in files; loaders widen it to f32) */
+typedef enum gpt2_dtype {
+    GPT2_F32 = 0,  /* IEEE binary32 */
+    GPT2_F16 = 1,  /* IEEE binary16 */
+    GPT2_BF16 = 2, /* bfloat16 (only seen in files; loaders widen it to f32) */
     /* ggml block formats: 32 weights per block, f16 scale (and min), ggml's exact byte layouts. */
-    VKG_Q4_0 = 3, /* {f16 d; u8 qs[16]}: w = (nibble - 8) * d; 18 bytes */
-    VKG_Q4_1 = 4, /* {f16 d, m; u8 qs[16]}: w = nibble * d + m; 20 bytes */
-    VKG_Q5_0 = 5, /* {f16 d; u8 qh[4]; u8 qs[16]}: w = (5-bit q - 16) * d; 22 bytes */
-    VKG_Q5_1 = 6, /* {f16 d, m; u8 qh[4]; u8 qs[16]}: w = q * d + m; 24 bytes */
-    VKG_Q8_0 = 7, /* {f16 d; i8 qs[32]}: w = q * d; 34 bytes */
-    VKG_DTYPE_COUNT
-} vkg_dtype;
+    GPT2_Q4_0 = 3, /* {f16 d; u8 qs[16]}: w = (nibble - 8) * d; 18 bytes */
+    GPT2_Q4_1 = 4, /* {f16 d, m; u8 qs[16]}: w = nibble * d + m; 20 bytes */
+    GPT2_Q5_0 = 5, /* {f16 d; u8 qh[4]; u8 qs[16]}: w = (5-bit q - 16) * d; 22 bytes */
+    GPT2_Q5_1 = 6, /* {f16 d, m; u8 qh[4]; u8 qs[16]}: w = q * d + m; 24 bytes */
+    GPT2_Q8_0 = 7, /* {f16 d; i8 qs[32]}: w = q * d; 34 bytes */
+    GPT2_DTYPE_COUNT
+} gpt2_dtype;
 
 
-#define VKG_QBLOCK 32 /* weights per quantized block */
+#define GPT2_QBLOCK 32 /* weights per quantized block */
 
 /* What vkgpt2 knows of a dtype, in one row per type (dtype.c holds the table). */
-typedef struct vkg_dtype_info {
+typedef struct gpt2_dtype_info {
     const char *name;     /* "f32", "q4_0", ... as in messages and on the command line */
-    uint8_t block_elems;  /* elements per block: 1 for the float types, VKG_QBLOCK for block formats */
+    uint8_t block_elems;  /* elements per block: 1 for the float types, GPT2_QBLOCK for block formats */
     uint8_t block_bytes;  /* bytes of one block (one element for the float types) */
     uint32_t ggml_type;   /* ggml's enum ggml_type: the tensor type id of GGUF and ggml legacy files */
     int32_t ftype;        /* llama.cpp's file type (GGUF general.file_type, ggml legacy ftype) of a
                            * model whose matrices are this type */
-} vkg_dtype_info;
+} gpt2_dtype_info;
 
-extern const vkg_dtype_info vkg_dtype_table[VKG_DTYPE_COUNT];
+extern const gpt2_dtype_info gpt2_dtype_table[GPT2_DTYPE_COUNT];
 
-static inline int vkg_dtype_is_quant(vkg_dtype t) { return t >= VKG_Q4_0 && t <= VKG_Q8_0; }
+static inline int gpt2_dtype_is_quant(gpt2_dtype t) { return t >= GPT2_Q4_0 && t <= GPT2_Q8_0; }
 /* Bytes of one block (quantized) or one element (f32, f16, bf16); 0 for an unknown type. */
-static inline size_t vkg_dtype_block_bytes(vkg_dtype t)
+static inline size_t gpt2_dtype_block_bytes(gpt2_dtype t)
 {
-    return (unsigned)t < VKG_DTYPE_COUNT ? vkg_dtype_table[t].block_bytes : 0;
+    return (unsigned)t < GPT2_DTYPE_COUNT ? gpt2_dtype_table[t].block_bytes : 0;
 }
-/* Bytes of a row of n elements (n a multiple of VKG_QBLOCK for block formats). */
-static inline size_t vkg_row_bytes(vkg_dtype t, size_t n)
+/* Bytes of a row of n elements (n a multiple of GPT2_QBLOCK for block formats). */
+static inline size_t gpt2_row_bytes(gpt2_dtype t, size_t n)
 {
-    return vkg_dtype_is_quant(t) ? n / VKG_QBLOCK * vkg_dtype_block_bytes(t) : n * vkg_dtype_block_bytes(t);
+    return gpt2_dtype_is_quant(t) ? n / GPT2_QBLOCK * gpt2_dtype_block_bytes(t) : n * gpt2_dtype_block_bytes(t);
 }
-/* Element size of the float types (f32, f16, bf16); block formats use vkg_row_bytes. */
-static inline size_t vkg_dtype_size(vkg_dtype t) { return t == VKG_F32 ? 4 : 2; }
-static inline const char *vkg_dtype_name(vkg_dtype t)
+/* Element size of the float types (f32, f16, bf16); block formats use gpt2_row_bytes. */
+static inline size_t gpt2_dtype_size(gpt2_dtype t) { return t == GPT2_F32 ? 4 : 2; }
+static inline const char *gpt2_dtype_name(gpt2_dtype t)
 {
-    return (unsigned)t < VKG_DTYPE_COUNT ? vkg_dtype_table[t].name : "?";
+    return (unsigned)t < GPT2_DTYPE_COUNT ? gpt2_dtype_table[t].name : "?";
 }
 /* The dtype of a ggml type id / of a file type; -1 for one vkgpt2 does not read. */
-int vkg_dtype_from_ggml_type(uint32_t ggml_type);
-int vkg_dtype_from_ftype(int32_t ftype);
+int gpt2_dtype_from_ggml_type(uint32_t ggml_type);
+int gpt2_dtype_from_ftype(int32_t ftype);
 
 /* ---- half and bfloat16 conversion (exact, round-to-nearest-even) ---- */
 
-static inline float vkg_f16_to_f32(uint16_t h)
+static inline float gpt2_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
@@ -92,7 +92,7 @@ static inline float vkg_f16_to_f32(uint16_t h)
     return f;
 }
 
-static inline uint16_t vkg_f32_to_f16(float f)
+static inline uint16_t gpt2_f32_to_f16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -116,7 +116,7 @@ static inline uint16_t vkg_f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
-static inline float vkg_bf16_to_f32(uint16_t b)
+static inline float gpt2_bf16_to_f32(uint16_t b)
 {
     uint32_t bits = (uint32_t)b << 16;
     float f;
@@ -124,7 +124,7 @@ static inline float vkg_bf16_to_f32(uint16_t b)
     return f;
 }
 
-static inline uint16_t vkg_f32_to_bf16(float f)
+static inline uint16_t gpt2_f32_to_bf16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -134,34 +134,34 @@ static inline uint16_t vkg_f32_to_bf16(float f)
 }
 
 /* Element i of a row of type t, widened to float. */
-static inline float vkg_load(const void *row, vkg_dtype t, size_t i)
+static inline float gpt2_load(const void *row, gpt2_dtype t, size_t i)
 {
     /* memcpy: rows inside a mapped file need not be aligned (ggml files have no padding). */
-    if (t == VKG_F32) {
+    if (t == GPT2_F32) {
         float f;
         memcpy(&f, (const char *)row + 4 * i, 4);
         return f;
     }
     uint16_t h;
     memcpy(&h, (const char *)row + 2 * i, 2);
-    return t == VKG_F16 ? vkg_f16_to_f32(h) : vkg_bf16_to_f32(h);
+    return t == GPT2_F16 ? gpt2_f16_to_f32(h) : gpt2_bf16_to_f32(h);
 }
 
 
 /* ---- reference conversion and (de)quantization (dtype.c) ---- */
 
-/* x[0..n) -> blocks of type t (n a multiple of VKG_QBLOCK for block formats). f32, f16 and bf16
+/* x[0..n) -> blocks of type t (n a multiple of GPT2_QBLOCK for block formats). f32, f16 and bf16
  * are accepted too (a plain conversion), so callers can treat every dtype alike. */
-void vkg_quantize_row(vkg_dtype t, const float *x, void *blocks, size_t n);
+void gpt2_quantize_row(gpt2_dtype t, const float *x, void *blocks, size_t n);
 /* blocks of type t -> y[0..n). Any dtype. */
-void vkg_dequantize_row(vkg_dtype t, const void *blocks, float *y, size_t n);
+void gpt2_dequantize_row(gpt2_dtype t, const void *blocks, float *y, size_t n);
 /* Element i of a row of any dtype (block formats decode one block; slow, for tests and tools). */
-float vkg_load_any(const void *row, vkg_dtype t, size_t i);
+float gpt2_load_any(const void *row, gpt2_dtype t, size_t i);
 
 /* Converts n elements of type st to type dt (same type: plain copy; block formats go through f32
- * a block at a time, n a multiple of VKG_QBLOCK). */
-void gpt2_convert(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t n);
+ * a block at a time, n a multiple of GPT2_QBLOCK). */
+void gpt2_convert(void *dst, gpt2_dtype dt, const void *src, gpt2_dtype st, size_t n);
 /* Transposes src [rows][cols] of float type st into dst [cols][rows] of float type dt. */
-void gpt2_transpose(void *dst, vkg_dtype dt, const void *src, vkg_dtype st, size_t rows, size_t cols);
+void gpt2_transpose(void *dst, gpt2_dtype dt, const void *src, gpt2_dtype st, size_t rows, size_t cols);
 
 #endif

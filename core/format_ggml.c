@@ -48,15 +48,15 @@ static bool rd_i32(cursor *c, int32_t *v)
  * supported (ggml legacy files have no bf16). */
 static int ftype_dtype(int32_t t)
 {
-    int d = vkg_dtype_from_ftype(t);
-    return d == VKG_BF16 ? -1 : d;
+    int d = gpt2_dtype_from_ftype(t);
+    return d == GPT2_BF16 ? -1 : d;
 }
 
 /* ggml's enum ggml_type (a tensor's type) -> ours; -1 for types not supported (no bf16 here). */
 static int ttype_dtype(int32_t t)
 {
-    int d = t < 0 ? -1 : vkg_dtype_from_ggml_type((uint32_t)t);
-    return d == VKG_BF16 ? -1 : d;
+    int d = t < 0 ? -1 : gpt2_dtype_from_ggml_type((uint32_t)t);
+    return d == GPT2_BF16 ? -1 : d;
 }
 
 static int load_vocab(gpt2_model *m, cursor *c, const char *path, char *err, size_t errlen)
@@ -164,7 +164,7 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
                 gpt2_errf(err, errlen, "%s: tensor %s has unknown type %d", path, name, ttype);
             goto out;
         }
-        vkg_dtype st = (vkg_dtype)ttype_dtype(ttype);
+        gpt2_dtype st = (gpt2_dtype)ttype_dtype(ttype);
         int id = gpt2_tensor_id_ggml(name, (size_t)name_len, m->hp.n_layer);
         if (id < 0) {
             gpt2_errf(err, errlen, "%s: unknown tensor %s", path, name);
@@ -185,18 +185,18 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
             gpt2_errf(err, errlen, "%s: tensor %s has shape %s, expected %s", path, name, g, w);
             goto out;
         }
-        if (vkg_dtype_is_quant(st) && ne[0] % VKG_QBLOCK != 0) {
+        if (gpt2_dtype_is_quant(st) && ne[0] % GPT2_QBLOCK != 0) {
             gpt2_errf(err, errlen, "%s: tensor %s is %s but has %lld columns, not a multiple of %d", path, name,
-                      vkg_dtype_name(st), (long long)ne[0], VKG_QBLOCK);
+                      gpt2_dtype_name(st), (long long)ne[0], GPT2_QBLOCK);
             goto out;
         }
-        if (vkg_dtype_is_quant(st) && (vec || id == GPT2_T_WPE)) {
+        if (gpt2_dtype_is_quant(st) && (vec || id == GPT2_T_WPE)) {
             gpt2_errf(err, errlen, "%s: tensor %s is %s; only weight matrices, wte and lm_head may be quantized",
-                      path, name, vkg_dtype_name(st));
+                      path, name, gpt2_dtype_name(st));
             goto out;
         }
         /* Shapes now match hp, whose limits keep this product far from overflow. */
-        size_t nbytes = vkg_row_bytes(st, (size_t)ne[0]) * (size_t)ne[1];
+        size_t nbytes = gpt2_row_bytes(st, (size_t)ne[0]) * (size_t)ne[1];
         if (nbytes > c->n - c->pos) {
             gpt2_errf(err, errlen,
                       "%s: tensor %s data (%zu bytes at offset %zu) extends past the end of the file (%zu bytes)",
@@ -262,9 +262,9 @@ int gpt2_load_ggml(gpt2_model *m, const char *path, char *err, size_t errlen)
                   path, ftype);
         goto fail;
     }
-    m->wtype = (vkg_dtype)ftype_dtype(ftype);
+    m->wtype = (gpt2_dtype)ftype_dtype(ftype);
     /* Block layouts changed twice in 2023; only ggml's current one (version 2) is read. */
-    if (vkg_dtype_is_quant(m->wtype) && qnt_version != GGML_QNT_VERSION) {
+    if (gpt2_dtype_is_quant(m->wtype) && qnt_version != GGML_QNT_VERSION) {
         gpt2_errf(err, errlen, "%s: quantization version %d not supported (ftype %d; expected version %d)", path,
                   qnt_version, h[5], GGML_QNT_VERSION);
         goto fail;

@@ -67,7 +67,7 @@ static int load_tensors(gpt2_model *m, const gguf_file *g, const char *path, cha
         gpt2_errf(err, errlen, "%s: missing tensor blk.0.attn_qkv.weight", path);
         goto out;
     }
-    m->wtype = q->dtype == VKG_BF16 ? VKG_F32 : q->dtype;
+    m->wtype = q->dtype == GPT2_BF16 ? GPT2_F32 : q->dtype;
     for (int id = 0; id < n_t; id++) {
         const gguf_tensor *t = by_id[id];
         gpt2_tensor_name_gguf(id, name, sizeof name);
@@ -306,7 +306,7 @@ int gpt2_load_gguf(gpt2_model *m, const char *path, char *err, size_t errlen)
     if (gpt2_hparams_check(hp, path, err, errlen) != 0) goto fail;
     /* Worst case: f32 weights stay f32 (or bf16 is widened), smaller types are kept or become f16. */
     const gguf_tensor *qkv = gguf_find_tensor(&g, "blk.0.attn_qkv.weight");
-    vkg_dtype est = !qkv || qkv->dtype == VKG_F32 || qkv->dtype == VKG_BF16 ? VKG_F32 : VKG_F16;
+    gpt2_dtype est = !qkv || qkv->dtype == GPT2_F32 || qkv->dtype == GPT2_BF16 ? GPT2_F32 : GPT2_F16;
     if (gpt2_mem_check(gpt2_expected_bytes(hp, est, gguf_find_tensor(&g, "output.weight") != NULL), path, err,
                        errlen) != 0)
         goto fail;

@@ -54,7 +54,7 @@ typedef struct gguf_tensor {
     uint32_t n_dims;            /* 1..4 */
     int64_t ne[GGUF_MAX_DIMS];  /* dims past n_dims are 1 */
     uint32_t ggml_type;         /* as stored */
-    vkg_dtype dtype;            /* the same as a vkg_dtype */
+    gpt2_dtype dtype;            /* the same as a gpt2_dtype */
     uint64_t offset;            /* relative to the data section */
     const unsigned char *data;  /* into the mapping */
     size_t nbytes;
@@ -81,8 +81,8 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name);
 bool gguf_kv_int(const gguf_kv *kv, int64_t *out);
 bool gguf_kv_float(const gguf_kv *kv, double *out);
 bool gguf_kv_str(const gguf_kv *kv, const char **s, size_t *len);
-/* ggml type id -> vkg_dtype; false for types vkgpt2 cannot read. */
-bool gguf_dtype_from_ggml(uint32_t id, vkg_dtype *out);
+/* ggml type id -> gpt2_dtype; false for types vkgpt2 cannot read. */
+bool gguf_dtype_from_ggml(uint32_t id, gpt2_dtype *out);
 
 /* ---- primitives for walking a value in place (gguf.c) ---- */
 /* A cursor over bytes of the file: p[pos..n). */
@@ -98,7 +98,7 @@ bool gguf_get_str(gguf_reader *c, const char **s, size_t *len);
 const char *gguf_type_name(uint32_t t);
 /* Printable copy (control and non-ASCII bytes as '?') of at most 64 bytes of s, for messages. */
 const char *gguf_show(char *buf, size_t bn, const char *s, size_t n);
-uint32_t gguf_ggml_from_dtype(vkg_dtype t);
+uint32_t gguf_ggml_from_dtype(gpt2_dtype t);
 
 /* Model reader and writer (gpt2 architecture, llama.cpp's names). */
 int gpt2_load_gguf(gpt2_model *m, const char *path, char *err, size_t errlen);

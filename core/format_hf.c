@@ -23,7 +23,7 @@
 
 typedef struct st_tensor {
     bool present;
-    vkg_dtype dtype;
+    gpt2_dtype dtype;
     const unsigned char *data;
     int file;              /* index into the file list */
     uint64_t begin, end;   /* data_offsets */
@@ -182,11 +182,11 @@ out:
 
 /* ---------------------------------------------------------------- safetensors */
 
-static bool parse_dtype(const char *s, vkg_dtype *t)
+static bool parse_dtype(const char *s, gpt2_dtype *t)
 {
-    if (strcmp(s, "F32") == 0) *t = VKG_F32;
-    else if (strcmp(s, "F16") == 0) *t = VKG_F16;
-    else if (strcmp(s, "BF16") == 0) *t = VKG_BF16;
+    if (strcmp(s, "F32") == 0) *t = GPT2_F32;
+    else if (strcmp(s, "F16") == 0) *t = GPT2_F16;
+    else if (strcmp(s, "BF16") == 0) *t = GPT2_BF16;
     else return false;
     return true;
 }
@@ -274,7 +274,7 @@ static int read_st_file(hf_ctx *c, int fi, const unsigned char *map, size_t size
             gpt2_errf(err, errlen, "%s: tensor %s: entry lacks dtype, shape or data_offsets", path, shown);
             goto out;
         }
-        vkg_dtype dtype;
+        gpt2_dtype dtype;
         if (!parse_dtype(dt->str, &dtype)) {
             gpt2_errf(err, errlen, "%s: tensor %s has dtype %.16s, expected F32, F16 or BF16", path, shown, dt->str);
             goto out;
@@ -315,7 +315,7 @@ static int read_st_file(hf_ctx *c, int fi, const unsigned char *map, size_t size
             gpt2_errf(err, errlen, "%s: tensor %s has bad data_offsets", path, shown);
             goto out;
         }
-        uint64_t esz = vkg_dtype_size(dtype);
+        uint64_t esz = gpt2_dtype_size(dtype);
         uint64_t need = (uint64_t)ne[0] * (uint64_t)ne[1] * esz;
         if ((uint64_t)en > data_len) {
             gpt2_errf(err, errlen,
@@ -518,9 +518,9 @@ int gpt2_load_hf_ex(gpt2_model *m, const char *dir, unsigned flags, char *err, s
         gpt2_errf(err, errlen, "%s: missing tensor %s", where, name);
         goto fail;
     }
-    m->wtype = VKG_F16;
+    m->wtype = GPT2_F16;
     for (int id = 0; id < n; id++)
-        if (gpt2_tensor_kind(id) == GPT2_K_MAT && c->t[id].dtype != VKG_F16) m->wtype = VKG_F32;
+        if (gpt2_tensor_kind(id) == GPT2_K_MAT && c->t[id].dtype != GPT2_F16) m->wtype = GPT2_F32;
     bool untied = c->t[GPT2_T_LM_HEAD].present;
     if (gpt2_mem_check(gpt2_expected_bytes(&m->hp, m->wtype, untied), where, err, errlen) != 0) goto fail;
     if (gpt2_alloc_layers(m, err, errlen) != 0) goto fail;

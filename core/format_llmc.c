@@ -237,7 +237,7 @@ int gpt2_load_llmc(gpt2_model *m, const char *path, char *err, size_t errlen)
         gpt2_errf(err, errlen, "%s: llm.c checkpoint version %d is not supported (3: f32, 5: bf16)", path, h[1]);
         goto fail;
     }
-    vkg_dtype st = h[1] == 3 ? VKG_F32 : VKG_BF16;
+    gpt2_dtype st = h[1] == 3 ? GPT2_F32 : GPT2_BF16;
     gpt2_hparams *hp = &m->hp;
     hp->n_ctx = h[2];
     hp->n_vocab = h[3];
@@ -253,7 +253,7 @@ int gpt2_load_llmc(gpt2_model *m, const char *path, char *err, size_t errlen)
                   GPT2_MAX_VOCAB);
         goto fail;
     }
-    uint64_t sz[LLMC_KINDS], off[LLMC_KINDS], total = 0, es = vkg_dtype_size(st);
+    uint64_t sz[LLMC_KINDS], off[LLMC_KINDS], total = 0, es = gpt2_dtype_size(st);
     kind_sizes(hp, Vp, sz);
     for (int k = 0; k < LLMC_KINDS; k++) {
         off[k] = LLMC_HEADER_BYTES + total * es;
@@ -265,8 +265,8 @@ int gpt2_load_llmc(gpt2_model *m, const char *path, char *err, size_t errlen)
                   (uint64_t)n < want ? "truncated" : "trailing data");
         goto fail;
     }
-    m->wtype = VKG_F32;
-    if (gpt2_mem_check(gpt2_expected_bytes(hp, VKG_F32, false), path, err, errlen) != 0) goto fail;
+    m->wtype = GPT2_F32;
+    if (gpt2_mem_check(gpt2_expected_bytes(hp, GPT2_F32, false), path, err, errlen) != 0) goto fail;
     if (gpt2_alloc_layers(m, err, errlen) != 0) goto fail;
     int nt = gpt2_n_tensors(hp);
     for (int id = 0; id < nt; id++) {
@@ -302,13 +302,13 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
     const gpt2_hparams *hp = &m->hp;
     int nt = gpt2_n_tensors(hp);
     for (int id = 0; id < nt; id++)
-        if (vkg_dtype_is_quant(gpt2_tensor_at_c(m, id)->type)) {
+        if (gpt2_dtype_is_quant(gpt2_tensor_at_c(m, id)->type)) {
             gpt2_errf(err, errlen, "%s: llm.c checkpoints hold f32 or bf16; this model is quantized", path);
             return -1;
         }
     int32_t Vp = (hp->n_vocab + 127) / 128 * 128;
-    vkg_dtype dt = bf16 ? VKG_BF16 : VKG_F32;
-    size_t es = vkg_dtype_size(dt);
+    gpt2_dtype dt = bf16 ? GPT2_BF16 : GPT2_F32;
+    size_t es = gpt2_dtype_size(dt);
     size_t chunk = 1u << 16;
     void *buf = calloc(chunk, 4);
     if (!buf) {
@@ -322,7 +322,7 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
     }
     uint64_t total = LLMC_HEADER_BYTES + (uint64_t)(Vp - hp->n_vocab) * (uint64_t)hp->n_embd * es;
     for (int id = 0; id < nt; id++) {
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         if (id != GPT2_T_LM_HEAD) total += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * es;
     }
     gpt2_out_expect(&o, total);
@@ -337,8 +337,8 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
         for (int l = 0; l < n_l; l++) {
             int id = k == 0 ? GPT2_T_WTE : k == 1 ? GPT2_T_WPE : k == 14 ? GPT2_T_LNF_G : k == 15 ? GPT2_T_LNF_B
                                                                                     : GPT2_T_GLOBALS + l * GPT2_L_COUNT + (k - 2);
-            const vkg_tensor *t = gpt2_tensor_at_c(m, id);
-            size_t cnt = (size_t)t->ne[0] * (size_t)t->ne[1], ts = vkg_dtype_size(t->type);
+            const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
+            size_t cnt = (size_t)t->ne[0] * (size_t)t->ne[1], ts = gpt2_dtype_size(t->type);
             for (size_t i = 0; i < cnt; i += chunk) {
                 size_t c = cnt - i < chunk ? cnt - i : chunk;
                 gpt2_convert(buf, dt, (const char *)t->data + i * ts, t->type, c);

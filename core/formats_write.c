@@ -28,46 +28,46 @@ static void put_i32(gpt2_out *o, int32_t v)
 }
 
 /* Writes n elements of src (type st) as type dt. */
-static void put_converted(gpt2_out *o, const void *src, vkg_dtype st, vkg_dtype dt, size_t n, void *buf)
+static void put_converted(gpt2_out *o, const void *src, gpt2_dtype st, gpt2_dtype dt, size_t n, void *buf)
 {
     if (st == dt) {
-        gpt2_out_write(o, src, vkg_row_bytes(st, n));
+        gpt2_out_write(o, src, gpt2_row_bytes(st, n));
         return;
     }
     /* CHUNK_ELEMS is a multiple of the block size: chunks start on block boundaries */
     for (size_t i = 0; i < n; i += CHUNK_ELEMS) {
         size_t k = n - i < CHUNK_ELEMS ? n - i : CHUNK_ELEMS;
-        gpt2_convert(buf, dt, (const char *)src + vkg_row_bytes(st, i), st, k);
-        gpt2_out_write(o, buf, vkg_row_bytes(dt, k));
+        gpt2_convert(buf, dt, (const char *)src + gpt2_row_bytes(st, i), st, k);
+        gpt2_out_write(o, buf, gpt2_row_bytes(dt, k));
     }
 }
 
 /* Writes a [out][in] matrix t back as [in][out] of type dt, a band of rows at a time. */
-static int put_transposed(gpt2_out *o, const vkg_tensor *t, vkg_dtype dt)
+static int put_transposed(gpt2_out *o, const gpt2_tensor *t, gpt2_dtype dt)
 {
     size_t in = (size_t)t->ne[0], out = (size_t)t->ne[1];
     size_t band = CHUNK_ELEMS / (out ? out : 1);
     if (band < 1) band = 1;
     if (band > in) band = in;
     void *tmp = malloc(band * out * 4);
-    const bool q = vkg_dtype_is_quant(t->type); /* block rows are dequantized whole first */
+    const bool q = gpt2_dtype_is_quant(t->type); /* block rows are dequantized whole first */
     float *qrow = q ? malloc(in * sizeof *qrow) : NULL;
     if (!tmp || (q && !qrow)) {
         free(tmp);
         free(qrow);
         return -1;
     }
-    size_t es = q ? 4 : vkg_dtype_size(t->type);
+    size_t es = q ? 4 : gpt2_dtype_size(t->type);
     for (size_t i0 = 0; i0 < in; i0 += band) {
         size_t nb = in - i0 < band ? in - i0 : band;
         /* tmp[i][o] = W[o][i0 + i] */
         for (size_t oo = 0; oo < out; oo++) {
             const char *row = (const char *)t->data + (oo * in + i0) * es;
-            vkg_dtype rt = t->type;
+            gpt2_dtype rt = t->type;
             if (q) {
-                vkg_dequantize_row(t->type, (const char *)t->data + oo * vkg_row_bytes(t->type, in), qrow, in);
+                gpt2_dequantize_row(t->type, (const char *)t->data + oo * gpt2_row_bytes(t->type, in), qrow, in);
                 row = (const char *)(qrow + i0);
-                rt = VKG_F32;
+                rt = GPT2_F32;
             }
             if (dt == rt && es == 4)
                 for (size_t i = 0; i < nb; i++) ((float *)tmp)[i * out + oo] = ((const float *)row)[i];
@@ -75,16 +75,16 @@ static int put_transposed(gpt2_out *o, const vkg_tensor *t, vkg_dtype dt)
                 for (size_t i = 0; i < nb; i++) ((uint16_t *)tmp)[i * out + oo] = ((const uint16_t *)row)[i];
             else
                 for (size_t i = 0; i < nb; i++) {
-                    float v = vkg_load(row, rt, i);
-                    if (dt == VKG_F32)
+                    float v = gpt2_load(row, rt, i);
+                    if (dt == GPT2_F32)
                         ((float *)tmp)[i * out + oo] = v;
-                    else if (dt == VKG_F16)
-                        ((uint16_t *)tmp)[i * out + oo] = vkg_f32_to_f16(v);
+                    else if (dt == GPT2_F16)
+                        ((uint16_t *)tmp)[i * out + oo] = gpt2_f32_to_f16(v);
                     else
-                        ((uint16_t *)tmp)[i * out + oo] = vkg_f32_to_bf16(v);
+                        ((uint16_t *)tmp)[i * out + oo] = gpt2_f32_to_bf16(v);
                 }
         }
-        gpt2_out_write(o, tmp, nb * out * vkg_dtype_size(dt));
+        gpt2_out_write(o, tmp, nb * out * gpt2_dtype_size(dt));
     }
     free(tmp);
     free(qrow);
@@ -97,13 +97,13 @@ static bool tied(const gpt2_model *m) { return m->w.lm_head.data == m->w.wte.dat
 
 /* ggml_ftype of a model whose matrices are t, plus 1000 * quantization version 2 when quantized
  * (writers see only validated models: f32, f16 or a block format). */
-static int32_t ggml_ftype(vkg_dtype t)
+static int32_t ggml_ftype(gpt2_dtype t)
 {
-    return vkg_dtype_table[t].ftype + (vkg_dtype_is_quant(t) ? 2000 : 0);
+    return gpt2_dtype_table[t].ftype + (gpt2_dtype_is_quant(t) ? 2000 : 0);
 }
 
 /* ggml_type of a tensor */
-static int32_t ggml_ttype(vkg_dtype t) { return (int32_t)vkg_dtype_table[t].ggml_type; }
+static int32_t ggml_ttype(gpt2_dtype t) { return (int32_t)gpt2_dtype_table[t].ggml_type; }
 
 int gpt2_write_ggml(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
@@ -130,10 +130,10 @@ int gpt2_write_ggml_ex(const gpt2_model *m, const char *path, unsigned oflags, c
     for (int32_t i = 0; i < hp->n_vocab; i++) total += 4 + (i < m->vocab.n_tokens ? m->vocab.len[i] : 0);
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied(m)) continue;
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         gpt2_tkind kind = gpt2_tensor_kind(id);
-        vkg_dtype dt = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? VKG_F32 : m->wtype;
-        total += 28 + vkg_row_bytes(dt, (size_t)t->ne[0] * (size_t)t->ne[1]);
+        gpt2_dtype dt = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? GPT2_F32 : m->wtype;
+        total += 28 + gpt2_row_bytes(dt, (size_t)t->ne[0] * (size_t)t->ne[1]);
     }
     gpt2_out_expect(&o, total);
     put_u32(&o, 0x67676d6cu);
@@ -154,10 +154,10 @@ int gpt2_write_ggml_ex(const gpt2_model *m, const char *path, unsigned oflags, c
     }
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied(m)) continue;
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         gpt2_tkind kind = gpt2_tensor_kind(id);
         /* ggml's example makes wte, lm_head and the matrices of the model's type, wpe and vectors f32. */
-        vkg_dtype dt = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? VKG_F32 : m->wtype;
+        gpt2_dtype dt = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? GPT2_F32 : m->wtype;
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         int n_dims = kind == GPT2_K_VEC ? 1 : 2;
@@ -177,13 +177,13 @@ int gpt2_write_ggml_ex(const gpt2_model *m, const char *path, unsigned oflags, c
 typedef struct st_entry {
     int id;
     char name[96];
-    vkg_dtype dt;
+    gpt2_dtype dt;
     int ndim;
     int64_t shape[2];
     uint64_t nbytes, begin;
 } st_entry;
 
-static const char *st_dtype(vkg_dtype t) { return t == VKG_F32 ? "F32" : t == VKG_F16 ? "F16" : "BF16"; }
+static const char *st_dtype(gpt2_dtype t) { return t == GPT2_F32 ? "F32" : t == GPT2_F16 ? "F16" : "BF16"; }
 
 typedef struct sbuf {
     char *p;
@@ -223,7 +223,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 static int cmp_entry(const void *a, const void *b)
 {
     const st_entry *x = a, *y = b;
-    size_t sx = vkg_dtype_size(x->dt), sy = vkg_dtype_size(y->dt);
+    size_t sx = gpt2_dtype_size(x->dt), sy = gpt2_dtype_size(y->dt);
     if (sx != sy) return sx > sy ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
@@ -270,7 +270,7 @@ static int write_safetensors(const gpt2_model *m, const char *path, const char *
     free(h.p);
     int r = 0;
     for (int i = 0; i < n && r == 0; i++) {
-        const vkg_tensor *t = gpt2_tensor_at_c(m, e[i].id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, e[i].id);
         if (gpt2_tensor_is_conv1d(e[i].id))
             r = put_transposed(&o, t, e[i].dt);
         else
@@ -303,7 +303,7 @@ static int write_config(const gpt2_model *m, const char *dir, const char *label,
               hp->n_embd, hp->n_head);
     sb_printf(&b, "  \"n_layer\": %d,\n  \"n_positions\": %d,\n", hp->n_layer, hp->n_ctx);
     sb_printf(&b, "  \"tie_word_embeddings\": %s,\n", tied(m) ? "true" : "false");
-    sb_printf(&b, "  \"torch_dtype\": \"%s\",\n", m->wtype == VKG_F16 ? "float16" : "float32");
+    sb_printf(&b, "  \"torch_dtype\": \"%s\",\n", m->wtype == GPT2_F16 ? "float16" : "float32");
     sb_printf(&b, "  \"vocab_size\": %d\n}\n", hp->n_vocab);
     if (b.oom) {
         free(b.p);
@@ -336,14 +336,14 @@ static int write_hf_files(const gpt2_model *m, const char *dir, const char *labe
     uint64_t total = 0;
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied(m)) continue;
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         st_entry *x = &e[k++];
         char hn[64];
         gpt2_tensor_name_hf(id, hn, sizeof hn);
         snprintf(x->name, sizeof x->name, "%s%s", (flags & GPT2_HF_PREFIX) && id != GPT2_T_LM_HEAD ? "transformer." : "",
                  hn);
         x->id = id;
-        x->dt = vkg_dtype_is_quant(t->type) ? VKG_F32 : t->type; /* safetensors: blocks written as f32 */
+        x->dt = gpt2_dtype_is_quant(t->type) ? GPT2_F32 : t->type; /* safetensors: blocks written as f32 */
         gpt2_tkind kind = gpt2_tensor_kind(id);
         if (kind == GPT2_K_VEC) {
             x->ndim = 1;
@@ -357,7 +357,7 @@ static int write_hf_files(const gpt2_model *m, const char *dir, const char *labe
             x->shape[0] = t->ne[1];
             x->shape[1] = t->ne[0];
         }
-        x->nbytes = (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * vkg_dtype_size(x->dt);
+        x->nbytes = (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * gpt2_dtype_size(x->dt);
         total += x->nbytes;
     }
     int r;

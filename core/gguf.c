@@ -129,17 +129,17 @@ static const char *skip_value(rd *c, uint32_t t, int depth)
 
 /* ---------------------------------------------------------------- types */
 
-bool gguf_dtype_from_ggml(uint32_t id, vkg_dtype *out)
+bool gguf_dtype_from_ggml(uint32_t id, gpt2_dtype *out)
 {
-    int t = vkg_dtype_from_ggml_type(id);
+    int t = gpt2_dtype_from_ggml_type(id);
     if (t < 0) return false;
-    *out = (vkg_dtype)t;
+    *out = (gpt2_dtype)t;
     return true;
 }
 
-uint32_t gguf_ggml_from_dtype(vkg_dtype t)
+uint32_t gguf_ggml_from_dtype(gpt2_dtype t)
 {
-    return (unsigned)t < VKG_DTYPE_COUNT ? vkg_dtype_table[t].ggml_type : UINT32_MAX;
+    return (unsigned)t < GPT2_DTYPE_COUNT ? gpt2_dtype_table[t].ggml_type : UINT32_MAX;
 }
 
 /* Names of ggml types vkgpt2 knows of but does not read. */
@@ -350,12 +350,12 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
                 gpt2_errf(err, errlen, "%s: tensor %s has unknown ggml type %" PRIu32, path, nb, t->ggml_type);
             return -1;
         }
-        if (vkg_dtype_is_quant(t->dtype) && t->ne[0] % VKG_QBLOCK != 0) {
+        if (gpt2_dtype_is_quant(t->dtype) && t->ne[0] % GPT2_QBLOCK != 0) {
             gpt2_errf(err, errlen, "%s: tensor %s of type %s has rows of %" PRId64 " elements, not a multiple of %d",
-                      path, nb, vkg_dtype_name(t->dtype), t->ne[0], VKG_QBLOCK);
+                      path, nb, gpt2_dtype_name(t->dtype), t->ne[0], GPT2_QBLOCK);
             return -1;
         }
-        uint64_t bb = vkg_dtype_block_bytes(t->dtype), units = vkg_dtype_is_quant(t->dtype) ? elems / VKG_QBLOCK : elems;
+        uint64_t bb = gpt2_dtype_block_bytes(t->dtype), units = gpt2_dtype_is_quant(t->dtype) ? elems / GPT2_QBLOCK : elems;
         if (units > (uint64_t)SIZE_MAX / bb) {
             gpt2_errf(err, errlen, "%s: tensor %s is too large", path, nb);
             return -1;

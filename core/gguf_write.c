@@ -120,7 +120,7 @@ static int write_vocab(gw *w, const gpt2_vocab *v, char *buf)
 }
 
 /* llama.cpp's file_type for the model's weight type. */
-static uint32_t file_type(vkg_dtype t) { return (uint32_t)vkg_dtype_table[t].ftype; }
+static uint32_t file_type(gpt2_dtype t) { return (uint32_t)gpt2_dtype_table[t].ftype; }
 
 int gpt2_write_gguf(const gpt2_model *m, const char *path, char *err, size_t errlen)
 {
@@ -177,7 +177,7 @@ int gpt2_write_gguf_ex(const gpt2_model *m, const char *path, unsigned oflags, c
     char name[96];
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied) continue;
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         gpt2_tensor_name_gguf(id, name, sizeof name);
         w_str(&w, name, strlen(name));
         bool vec = gpt2_tensor_kind(id) == GPT2_K_VEC;
@@ -192,7 +192,7 @@ int gpt2_write_gguf_ex(const gpt2_model *m, const char *path, unsigned oflags, c
     gpt2_out_expect(&w.o, w.pos + off);
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && tied) continue;
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         w_bytes(&w, t->data, t->nbytes);
         pad_to(&w, GGUF_DEFAULT_ALIGNMENT);
     }

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static gpt2_node *push(gpt2_graph *g, gpt2_op op, gpt2_buf in, gpt2_buf out, const vkg_tensor *w,
-                       const vkg_tensor *b, int layer, const char *what)
+static gpt2_node *push(gpt2_graph *g, gpt2_op op, gpt2_buf in, gpt2_buf out, const gpt2_tensor *w,
+                       const gpt2_tensor *b, int layer, const char *what)
 {
     gpt2_node *n = &g->nodes[g->n_nodes++];
     *n = (gpt2_node){.op = op, .in = in, .out = out, .w = w, .b = b, .layer = layer};

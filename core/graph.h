@@ -55,8 +55,8 @@ typedef enum gpt2_buf {
 typedef struct gpt2_node {
     gpt2_op op;               /* what to do */
     gpt2_buf in, out;         /* activation buffers read and written */
-    const vkg_tensor *w;      /* matmul weight, layernorm gain, embed wte */
-    const vkg_tensor *b;      /* matmul bias, layernorm bias, embed wpe; NULL if none */
+    const gpt2_tensor *w;      /* matmul weight, layernorm gain, embed wte */
+    const gpt2_tensor *b;      /* matmul bias, layernorm bias, embed wpe; NULL if none */
     int epilogue;             /* matmul: GPT2_EPI_* flags */
     int layer;                /* attention: KV cache of this layer; else the layer or -1 */
     bool last_row_only;       /* matmul: read only the last row of in, write one row of out */

@@ -25,11 +25,11 @@ void gpt2_shape_str(char *buf, size_t n, int ndim, const int64_t *ne)
 
 /* ---------------------------------------------------------------- memory checks */
 
-uint64_t gpt2_expected_bytes(const gpt2_hparams *hp, vkg_dtype wtype, bool untied)
+uint64_t gpt2_expected_bytes(const gpt2_hparams *hp, gpt2_dtype wtype, bool untied)
 {
     /* The limits of gpt2_hparams_check keep every product below 2^50. */
     uint64_t E = (uint64_t)hp->n_embd;
-    uint64_t rb = vkg_row_bytes(wtype, (size_t)E), rb4 = vkg_row_bytes(wtype, (size_t)(4 * E));
+    uint64_t rb = gpt2_row_bytes(wtype, (size_t)E), rb4 = gpt2_row_bytes(wtype, (size_t)(4 * E));
     uint64_t emb = (uint64_t)hp->n_vocab * rb;
     uint64_t total = emb + (uint64_t)hp->n_ctx * E * 4 + 2 * E * 4;
     if (untied) total += emb;
@@ -65,36 +65,36 @@ int gpt2_mem_check(uint64_t need, const char *file, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- placing tensors */
 
-int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool transpose,
+int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, bool transpose,
                       const char *file, char *err, size_t errlen)
 {
     int n_tensors = gpt2_n_tensors(&m->hp);
     if (n_tensors > 0) gpt2_progress(file, "loading", (uint64_t)id * 999 / (uint64_t)n_tensors, 1000);
-    vkg_tensor *t = gpt2_tensor_at(m, id);
+    gpt2_tensor *t = gpt2_tensor_at(m, id);
     int64_t ne[2];
     gpt2_tensor_shape(&m->hp, id, ne);
     gpt2_tkind kind = gpt2_tensor_kind(id);
-    vkg_dtype dt;
+    gpt2_dtype dt;
     if (kind == GPT2_K_VEC)
-        dt = VKG_F32;
+        dt = GPT2_F32;
     else if (kind == GPT2_K_MAT)
         dt = m->wtype;
     else
-        dt = st == VKG_BF16 ? VKG_F32 : st;
+        dt = st == GPT2_BF16 ? GPT2_F32 : st;
     size_t n = (size_t)ne[0] * (size_t)ne[1];
-    if ((vkg_dtype_is_quant(dt) || vkg_dtype_is_quant(st)) && ne[0] % VKG_QBLOCK != 0) {
+    if ((gpt2_dtype_is_quant(dt) || gpt2_dtype_is_quant(st)) && ne[0] % GPT2_QBLOCK != 0) {
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         gpt2_errf(err, errlen, "%s: tensor %s has %lld columns, not a multiple of %d as %s needs", file,
-                  name, (long long)ne[0], VKG_QBLOCK, vkg_dtype_name(vkg_dtype_is_quant(dt) ? dt : st));
+                  name, (long long)ne[0], GPT2_QBLOCK, gpt2_dtype_name(gpt2_dtype_is_quant(dt) ? dt : st));
         return -1;
     }
     t->type = dt;
     t->ne[0] = ne[0];
     t->ne[1] = ne[1];
-    t->nbytes = vkg_row_bytes(dt, (size_t)ne[0]) * (size_t)ne[1];
+    t->nbytes = gpt2_row_bytes(dt, (size_t)ne[0]) * (size_t)ne[1];
     /* block formats are read bytewise (f16 scales through memcpy): any alignment will do */
-    size_t align = vkg_dtype_is_quant(dt) ? 1 : vkg_dtype_size(dt);
+    size_t align = gpt2_dtype_is_quant(dt) ? 1 : gpt2_dtype_size(dt);
     if (!transpose && dt == st && ((uintptr_t)src % align) == 0) {
         t->data = (void *)src;
         return 0;
@@ -106,14 +106,14 @@ int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool
         gpt2_errf(err, errlen, "%s: out of memory for tensor %s (%zu bytes)", file, name, t->nbytes);
         return -1;
     }
-    if (transpose && vkg_dtype_is_quant(dt)) { /* [in][out] floats: transpose to f32, then quantize */
+    if (transpose && gpt2_dtype_is_quant(dt)) { /* [in][out] floats: transpose to f32, then quantize */
         float *tmp = malloc(n * sizeof *tmp);
         if (!tmp) {
             gpt2_errf(err, errlen, "%s: out of memory transposing a tensor (%zu bytes)", file, n * 4);
             return -1;
         }
-        gpt2_transpose(tmp, VKG_F32, src, st, (size_t)ne[0], (size_t)ne[1]);
-        gpt2_convert(d, dt, tmp, VKG_F32, n);
+        gpt2_transpose(tmp, GPT2_F32, src, st, (size_t)ne[0], (size_t)ne[1]);
+        gpt2_convert(d, dt, tmp, GPT2_F32, n);
         free(tmp);
     } else if (transpose)
         gpt2_transpose(d, dt, src, st, (size_t)ne[0], (size_t)ne[1]);
@@ -172,7 +172,7 @@ size_t gpt2_weights_bytes(const gpt2_model *m)
     if (!m->w.layers) return 0;
     int n = gpt2_n_tensors(&m->hp);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         if (id == GPT2_T_LM_HEAD && t->data == m->w.wte.data) continue;
         total += t->nbytes;
     }

@@ -32,26 +32,26 @@ typedef struct gpt2_hparams {
 } gpt2_hparams;
 
 typedef struct gpt2_layer {
-    vkg_tensor ln1_g, ln1_b;   /* [n_embd] pre-attention layernorm */
-    vkg_tensor attn_w;         /* [3*n_embd][n_embd] fused Q,K,V projection */
-    vkg_tensor attn_b;         /* [3*n_embd] */
-    vkg_tensor proj_w;         /* [n_embd][n_embd] attention output projection */
-    vkg_tensor proj_b;         /* [n_embd] */
-    vkg_tensor ln2_g, ln2_b;   /* [n_embd] pre-MLP layernorm */
-    vkg_tensor fc_w;           /* [4*n_embd][n_embd] MLP up projection */
-    vkg_tensor fc_b;           /* [4*n_embd] */
-    vkg_tensor fc2_w;          /* [n_embd][4*n_embd] MLP down projection */
-    vkg_tensor fc2_b;          /* [n_embd] */
+    gpt2_tensor ln1_g, ln1_b;   /* [n_embd] pre-attention layernorm */
+    gpt2_tensor attn_w;         /* [3*n_embd][n_embd] fused Q,K,V projection */
+    gpt2_tensor attn_b;         /* [3*n_embd] */
+    gpt2_tensor proj_w;         /* [n_embd][n_embd] attention output projection */
+    gpt2_tensor proj_b;         /* [n_embd] */
+    gpt2_tensor ln2_g, ln2_b;   /* [n_embd] pre-MLP layernorm */
+    gpt2_tensor fc_w;           /* [4*n_embd][n_embd] MLP up projection */
+    gpt2_tensor fc_b;           /* [4*n_embd] */
+    gpt2_tensor fc2_w;          /* [n_embd][4*n_embd] MLP down projection */
+    gpt2_tensor fc2_b;          /* [n_embd] */
 } gpt2_layer;
 
 typedef struct gpt2_weights {
     /* wte, wpe and lm_head are f32 or f16 each, independently of wtype (ggml's f16 files keep
      * wpe f32; HF f16 files have it f16); wte and lm_head may be a block format too (ggml's
      * quantizer quantizes them). */
-    vkg_tensor wte;            /* [n_vocab][n_embd] token embedding */
-    vkg_tensor wpe;            /* [n_ctx][n_embd] position embedding */
-    vkg_tensor ln_f_g, ln_f_b; /* [n_embd] final layernorm */
-    vkg_tensor lm_head;        /* [n_vocab][n_embd]; same data as wte when tied */
+    gpt2_tensor wte;            /* [n_vocab][n_embd] token embedding */
+    gpt2_tensor wpe;            /* [n_ctx][n_embd] position embedding */
+    gpt2_tensor ln_f_g, ln_f_b; /* [n_embd] final layernorm */
+    gpt2_tensor lm_head;        /* [n_vocab][n_embd]; same data as wte when tied */
     gpt2_layer *layers;        /* n_layer blocks (allocated with gpt2_model_alloc) */
 } gpt2_weights;
 
@@ -69,7 +69,7 @@ typedef struct gpt2_model {
     gpt2_hparams hp;           /* shape */
     gpt2_weights w;            /* weights (views into map or owned) */
     gpt2_vocab vocab;          /* tokenizer data; n_tokens may be 0 if none was found */
-    vkg_dtype wtype;           /* type of the weight matrices (f32, f16 or a block format) */
+    gpt2_dtype wtype;           /* type of the weight matrices (f32, f16 or a block format) */
     char format[16];           /* "ggml", "hf", ... for messages */
     void *map;                 /* mmap of the main weight file, or NULL */
     size_t map_size;           /* its size */

@@ -38,8 +38,8 @@ typedef enum gpt2_tkind {
 static inline int gpt2_n_tensors(const gpt2_hparams *hp) { return GPT2_T_GLOBALS + GPT2_L_COUNT * hp->n_layer; }
 
 /* The tensor of index id in m (m->w.layers must be allocated for layer tensors). */
-vkg_tensor *gpt2_tensor_at(gpt2_model *m, int id);
-const vkg_tensor *gpt2_tensor_at_c(const gpt2_model *m, int id);
+gpt2_tensor *gpt2_tensor_at(gpt2_model *m, int id);
+const gpt2_tensor *gpt2_tensor_at_c(const gpt2_model *m, int id);
 gpt2_tkind gpt2_tensor_kind(int id);
 /* Expected shape (ne0 = in, ne1 = out/rows) of tensor id. */
 void gpt2_tensor_shape(const gpt2_hparams *hp, int id, int64_t ne[2]);
@@ -63,7 +63,7 @@ void gpt2_shape_str(char *buf, size_t n, int ndim, const int64_t *ne);
 /* Checks hp for absurd values; message prefixed by "file: ". */
 int gpt2_hparams_check(const gpt2_hparams *hp, const char *file, char *err, size_t errlen);
 /* Bytes the weights take in memory for hp and wtype (untied lm_head counted when untied). */
-uint64_t gpt2_expected_bytes(const gpt2_hparams *hp, vkg_dtype wtype, bool untied);
+uint64_t gpt2_expected_bytes(const gpt2_hparams *hp, gpt2_dtype wtype, bool untied);
 /* RAM usable for weights: physical memory, or $VKGPT2_MEM_LIMIT bytes when set. */
 uint64_t gpt2_mem_available(void);
 /* Refuses (-1, err naming file and sizes) when need exceeds gpt2_mem_available(). */
@@ -73,7 +73,7 @@ int gpt2_mem_check(uint64_t need, const char *file, char *err, size_t errlen);
 /* Places tensor id of m from file data src (type st) holding rows x cols elements: in place when
  * the type already fits and src is aligned, otherwise converted into model-owned memory. When
  * transpose is set, src is [in][out] (rows = ne0 of the result). */
-int gpt2_place_tensor(gpt2_model *m, int id, const void *src, vkg_dtype st, bool transpose,
+int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, bool transpose,
                       const char *file, char *err, size_t errlen);
 
 

@@ -23,7 +23,7 @@ static const char *const hf_global_names[GPT2_T_GLOBALS] = {
     "wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias", "lm_head.weight",
 };
 
-vkg_tensor *gpt2_tensor_at(gpt2_model *m, int id)
+gpt2_tensor *gpt2_tensor_at(gpt2_model *m, int id)
 {
     switch (id) {
     case GPT2_T_WTE: return &m->w.wte;
@@ -51,7 +51,7 @@ vkg_tensor *gpt2_tensor_at(gpt2_model *m, int id)
     }
 }
 
-const vkg_tensor *gpt2_tensor_at_c(const gpt2_model *m, int id)
+const gpt2_tensor *gpt2_tensor_at_c(const gpt2_model *m, int id)
 {
     return gpt2_tensor_at((gpt2_model *)m, id);
 }

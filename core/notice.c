@@ -1,4 +1,4 @@
-/* notice.c - the process-wide notice handler (vkg_set_notice_handler) and vkg_notice. */
+/* notice.c - the process-wide notice handler (vkg_set_notice_handler) and gpt2_notice. */
 #include "notice.h"
 
 #include <stdarg.h>
@@ -15,7 +15,7 @@ void vkg_set_notice_handler(vkg_notice_fn fn, void *user)
     notice_user = user;
 }
 
-void vkg_notice(vkg_notice_kind kind, const char *fmt, ...)
+void gpt2_notice(vkg_notice_kind kind, const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;

@@ -7,6 +7,6 @@
 
 /* Formats one line (no trailing newline, no "vkgpt2: " prefix) and hands it to the handler;
  * without a handler it is dropped (validation messages excepted, see notice.c). */
-void vkg_notice(vkg_notice_kind kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gpt2_notice(vkg_notice_kind kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -76,13 +76,13 @@ void gpt2_prof_step_end(gpt2_prof *p)
 /* ---- costs of graph nodes (CPU backend, CPU nodes of the Vulkan backend) ---- */
 
 void gpt2_node_cost(const gpt2_hparams *hp, const gpt2_node *nd, int n, int n_past,
-                    vkg_dtype kv_type, double *bytes, double *flops)
+                    gpt2_dtype kv_type, double *bytes, double *flops)
 {
-    double E = hp->n_embd, N = n, kvs = (double)vkg_dtype_size(kv_type);
+    double E = hp->n_embd, N = n, kvs = (double)gpt2_dtype_size(kv_type);
     double b = 0, f = 0;
     switch (nd->op) {
     case GPT2_OP_EMBED:
-        b = N * E * ((double)vkg_dtype_size(nd->w->type) + (double)vkg_dtype_size(nd->b->type) + 4);
+        b = N * E * ((double)gpt2_dtype_size(nd->w->type) + (double)gpt2_dtype_size(nd->b->type) + 4);
         f = N * E;
         break;
     case GPT2_OP_LAYERNORM:

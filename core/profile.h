@@ -66,7 +66,7 @@ void gpt2_prof_step_end(gpt2_prof *p);
 
 /* Bytes moved (each operand once) and flops of node nd in a step of n tokens after n_past. */
 void gpt2_node_cost(const gpt2_hparams *hp, const gpt2_node *nd, int n, int n_past,
-                    vkg_dtype kv_type, double *bytes, double *flops);
+                    gpt2_dtype kv_type, double *bytes, double *flops);
 /* Kernel family of a CPU node: the op, and for matmuls the matrix ("matmul.qkv"). */
 void gpt2_node_family(const gpt2_node *nd, char *out, size_t len);
 

@@ -23,11 +23,11 @@
 #include "vkgpt2.h"
 
 
-static int parse_type(const char *s, vkg_dtype *t)
+static int parse_type(const char *s, gpt2_dtype *t)
 {
-    static const vkg_dtype q[] = {VKG_Q8_0, VKG_Q4_0, VKG_Q4_1, VKG_Q5_0, VKG_Q5_1};
+    static const gpt2_dtype q[] = {GPT2_Q8_0, GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1};
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
-        if (s && !strcmp(s, vkg_dtype_name(q[i]))) {
+        if (s && !strcmp(s, gpt2_dtype_name(q[i]))) {
             *t = q[i];
             return 0;
         }
@@ -46,11 +46,11 @@ static int quantized_by_ggml(int id)
 }
 
 /* Quantizes tensor t of m to qt in model memory; returns its RMS and max abs error. */
-static int quantize_tensor(gpt2_model *m, vkg_tensor *t, vkg_dtype qt, double *rms, double *maxe,
+static int quantize_tensor(gpt2_model *m, gpt2_tensor *t, gpt2_dtype qt, double *rms, double *maxe,
                            char *err, size_t errlen, const char *name)
 {
     const size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1];
-    const size_t srb = vkg_row_bytes(t->type, cols), drb = vkg_row_bytes(qt, cols);
+    const size_t srb = gpt2_row_bytes(t->type, cols), drb = gpt2_row_bytes(qt, cols);
     void *dst = gpt2_model_alloc(m, drb * rows);
     float *a = malloc(cols * sizeof *a), *b = malloc(cols * sizeof *b);
     if (!dst || !a || !b) {
@@ -62,9 +62,9 @@ static int quantize_tensor(gpt2_model *m, vkg_tensor *t, vkg_dtype qt, double *r
     double se = 0, mx = 0;
     for (size_t r = 0; r < rows; r++) {
         char *q = (char *)dst + r * drb;
-        vkg_dequantize_row(t->type, (const char *)t->data + r * srb, a, cols);
-        vkg_quantize_row(qt, a, q, cols);
-        vkg_dequantize_row(qt, q, b, cols);
+        gpt2_dequantize_row(t->type, (const char *)t->data + r * srb, a, cols);
+        gpt2_quantize_row(qt, a, q, cols);
+        gpt2_dequantize_row(qt, q, b, cols);
         for (size_t i = 0; i < cols; i++) {
             double e = fabs((double)b[i] - a[i]);
             se += e * e;
@@ -85,7 +85,7 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
                  char *err, size_t errlen)
 {
     FILE *report = report_file;
-    vkg_dtype qt;
+    gpt2_dtype qt;
     if (parse_type(type, &qt) != 0) {
         gpt2_errf(err, errlen, "quantize: type '%s' is not one of q8_0, q4_0, q4_1, q5_0, q5_1",
                   type ? type : "");
@@ -108,31 +108,31 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
     char *lines = NULL;
     size_t lines_len = 0;
     FILE *rep = report ? open_memstream(&lines, &lines_len) : NULL;
-    if (m.hp.n_embd % VKG_QBLOCK != 0) {
+    if (m.hp.n_embd % GPT2_QBLOCK != 0) {
         gpt2_errf(err, errlen, "quantize: %s: n_embd %d is not a multiple of %d, as block formats need", in,
-                  m.hp.n_embd, VKG_QBLOCK);
+                  m.hp.n_embd, GPT2_QBLOCK);
         goto done;
     }
     const int tied = m.w.lm_head.data == m.w.wte.data;
     const size_t before = gpt2_weights_bytes(&m);
     const int n = gpt2_n_tensors(&m.hp);
     if (report)
-        fprintf(report, "quantizing %s (%s, %s) to %s: %s\n", in, m.format, vkg_dtype_name(m.wtype), out,
-                vkg_dtype_name(qt));
+        fprintf(report, "quantizing %s (%s, %s) to %s: %s\n", in, m.format, gpt2_dtype_name(m.wtype), out,
+                gpt2_dtype_name(qt));
     double worst_rms = 0;
     for (int id = 0; id < n; id++) {
-        vkg_tensor *t = gpt2_tensor_at(&m, id);
+        gpt2_tensor *t = gpt2_tensor_at(&m, id);
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         if (!quantized_by_ggml(id) || (id == GPT2_T_LM_HEAD && tied)) continue;
         gpt2_progress(in, "quantizing", (uint64_t)id, (uint64_t)n);
-        vkg_dtype from = t->type;
+        gpt2_dtype from = t->type;
         double rms, mx;
         if (quantize_tensor(&m, t, qt, &rms, &mx, err, errlen, name) != 0) goto done;
         if (rms > worst_rms) worst_rms = rms;
         if (rep)
             fprintf(rep, "  %-28s [%5lld, %5lld] %-4s -> %s  rms %.3e  max %.3e\n", name,
-                    (long long)t->ne[0], (long long)t->ne[1], vkg_dtype_name(from), vkg_dtype_name(qt), rms,
+                    (long long)t->ne[0], (long long)t->ne[1], gpt2_dtype_name(from), gpt2_dtype_name(qt), rms,
                     mx);
     }
     gpt2_progress(in, "quantizing", (uint64_t)n, (uint64_t)n);

@@ -19,7 +19,7 @@ void gpt2_synth_defaults(gpt2_synth_params *p)
 {
     memset(p, 0, sizeof *p);
     p->size = GPT2_SYNTH_TINY;
-    p->wtype = VKG_F32;
+    p->wtype = GPT2_F32;
     p->seed = 1;
     p->n_merges = 256;
     p->gelu = GPT2_GELU_TANH;
@@ -130,16 +130,16 @@ typedef struct gen_ctx {
 
 static void run_job(gen_ctx *g, const job *j)
 {
-    vkg_tensor *t = gpt2_tensor_at(g->m, j->id);
+    gpt2_tensor *t = gpt2_tensor_at(g->m, j->id);
     float mean, std;
     scale_of(&g->m->hp, j->id, &mean, &std);
     uint64_t key = tensor_key(g->seed, j->id);
-    if (t->type == VKG_F32) {
+    if (t->type == GPT2_F32) {
         float *d = t->data;
         for (size_t i = j->begin; i < j->end; i++) d[i] = mean + std * unit_normal(key, i);
     } else {
         uint16_t *d = t->data;
-        for (size_t i = j->begin; i < j->end; i++) d[i] = vkg_f32_to_f16(mean + std * unit_normal(key, i));
+        for (size_t i = j->begin; i < j->end; i++) d[i] = gpt2_f32_to_f16(mean + std * unit_normal(key, i));
     }
 }
 
@@ -177,8 +177,8 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
     if (p->n_ctx > 0) hp->n_ctx = p->n_ctx;
     hp->ln_eps = p->ln_eps > 0 ? p->ln_eps : 1e-5f;
     hp->gelu = p->gelu;
-    if (p->wtype != VKG_F32 && p->wtype != VKG_F16) {
-        gpt2_errf(err, errlen, "synth: weight type must be f32 or f16, not %s", vkg_dtype_name(p->wtype));
+    if (p->wtype != GPT2_F32 && p->wtype != GPT2_F16) {
+        gpt2_errf(err, errlen, "synth: weight type must be f32 or f16, not %s", gpt2_dtype_name(p->wtype));
         return -1;
     }
     m->wtype = p->wtype;
@@ -204,14 +204,14 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
     size_t n_jobs = 0;
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && !p->untied_lm_head) continue;
-        vkg_tensor *t = gpt2_tensor_at(m, id);
+        gpt2_tensor *t = gpt2_tensor_at(m, id);
         int64_t ne[2];
         gpt2_tensor_shape(hp, id, ne);
         gpt2_tkind kind = gpt2_tensor_kind(id);
-        t->type = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? VKG_F32 : m->wtype;
+        t->type = (kind == GPT2_K_VEC || id == GPT2_T_WPE) ? GPT2_F32 : m->wtype;
         t->ne[0] = ne[0];
         t->ne[1] = ne[1];
-        t->nbytes = (size_t)ne[0] * (size_t)ne[1] * vkg_dtype_size(t->type);
+        t->nbytes = (size_t)ne[0] * (size_t)ne[1] * gpt2_dtype_size(t->type);
         t->data = gpt2_model_alloc(m, t->nbytes);
         if (!t->data) {
             gpt2_errf(err, errlen, "synth: out of memory (%zu bytes for one tensor)", t->nbytes);
@@ -230,7 +230,7 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
     size_t k = 0;
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD && !p->untied_lm_head) continue;
-        const vkg_tensor *t = gpt2_tensor_at(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at(m, id);
         size_t ne = (size_t)t->ne[0] * (size_t)t->ne[1];
         for (size_t b = 0; b < ne; b += SYNTH_CHUNK) g.jobs[k++] = (job){id, b, b + SYNTH_CHUNK < ne ? b + SYNTH_CHUNK : ne};
     }

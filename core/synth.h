@@ -43,7 +43,7 @@ typedef struct gpt2_synth_params {
     gpt2_synth_size size;
     int32_t n_layer, n_embd, n_head; /* GPT2_SYNTH_CUSTOM only */
     int32_t n_ctx;                   /* 0: 128 for tiny, 1024 otherwise */
-    vkg_dtype wtype;                 /* VKG_F32 or VKG_F16 (matrices and wte/lm_head; wpe stays f32) */
+    gpt2_dtype wtype;                 /* GPT2_F32 or GPT2_F16 (matrices and wte/lm_head; wpe stays f32) */
     uint64_t seed;
     const gpt2_vocab *vocab;         /* copied; NULL: gpt2_vocab_make_bytes(n_merges) */
     int32_t n_merges;                /* merges of the byte vocabulary (default 256) */

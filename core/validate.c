@@ -52,9 +52,9 @@ int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
 {
     const char *who = m->format[0] ? m->format : "model";
     if (gpt2_hparams_check(&m->hp, who, err, errlen) != 0) return -1;
-    if (m->wtype != VKG_F32 && m->wtype != VKG_F16 && !vkg_dtype_is_quant(m->wtype)) {
+    if (m->wtype != GPT2_F32 && m->wtype != GPT2_F16 && !gpt2_dtype_is_quant(m->wtype)) {
         gpt2_errf(err, errlen, "%s: weight type %s is not f32, f16 or a block format", who,
-                  vkg_dtype_name(m->wtype));
+                  gpt2_dtype_name(m->wtype));
         return -1;
     }
     if (!m->w.layers) {
@@ -63,7 +63,7 @@ int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
     }
     int n = gpt2_n_tensors(&m->hp);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *t = gpt2_tensor_at_c(m, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
         char name[64], got[48], want[48];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         int64_t ne[2];
@@ -80,25 +80,25 @@ int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
         }
         gpt2_tkind kind = gpt2_tensor_kind(id);
         /* wte and lm_head may be a block format too (ggml quantizes them); wpe stays float */
-        bool emb_q = id != GPT2_T_WPE && vkg_dtype_is_quant(t->type);
-        bool ok = kind == GPT2_K_VEC   ? t->type == VKG_F32
+        bool emb_q = id != GPT2_T_WPE && gpt2_dtype_is_quant(t->type);
+        bool ok = kind == GPT2_K_VEC   ? t->type == GPT2_F32
                   : kind == GPT2_K_MAT ? t->type == m->wtype
-                                       : (t->type == VKG_F32 || t->type == VKG_F16 || emb_q);
+                                       : (t->type == GPT2_F32 || t->type == GPT2_F16 || emb_q);
         if (!ok) {
             gpt2_errf(err, errlen, "%s: tensor %s has type %s, expected %s", who, name,
-                      vkg_dtype_name(t->type),
+                      gpt2_dtype_name(t->type),
                       kind == GPT2_K_VEC   ? "f32"
-                      : kind == GPT2_K_MAT ? vkg_dtype_name(m->wtype)
+                      : kind == GPT2_K_MAT ? gpt2_dtype_name(m->wtype)
                       : id == GPT2_T_WPE   ? "f32 or f16"
                                            : "f32, f16 or a block format");
             return -1;
         }
-        if (vkg_dtype_is_quant(t->type) && ne[0] % VKG_QBLOCK != 0) {
+        if (gpt2_dtype_is_quant(t->type) && ne[0] % GPT2_QBLOCK != 0) {
             gpt2_errf(err, errlen, "%s: tensor %s has %lld columns, not a multiple of %d as %s needs", who,
-                      name, (long long)ne[0], VKG_QBLOCK, vkg_dtype_name(t->type));
+                      name, (long long)ne[0], GPT2_QBLOCK, gpt2_dtype_name(t->type));
             return -1;
         }
-        size_t want_bytes = vkg_row_bytes(t->type, (size_t)ne[0]) * (size_t)ne[1];
+        size_t want_bytes = gpt2_row_bytes(t->type, (size_t)ne[0]) * (size_t)ne[1];
         if (t->nbytes != want_bytes) {
             gpt2_errf(err, errlen, "%s: tensor %s has %zu bytes, expected %zu", who, name, t->nbytes,
                       want_bytes);

@@ -17,7 +17,7 @@ typedef struct att_job {
     float *out;
     const float *qkv;
     const char *k, *v;
-    vkg_dtype kt;
+    gpt2_dtype kt;
     int n_past, n_head, hd, E;
     float scale;
     const int *row_base, *row_pos; /* batched rows, or NULL: token t at n_past + t, base 0 */
@@ -29,11 +29,11 @@ static void att_task(void *ctx, int idx)
     const int t = idx / j->n_head, h = idx % j->n_head;
     const int E = j->E, hd = j->hd;
     const int L = j->row_pos ? j->row_pos[t] + 1 : j->n_past + t + 1; /* keys 0 .. position */
-    const size_t es = vkg_dtype_size(j->kt), row = (size_t)E * es;
+    const size_t es = gpt2_dtype_size(j->kt), row = (size_t)E * es;
     const size_t off = (size_t)h * hd * es + (j->row_base ? (size_t)j->row_base[t] * row : 0);
     const float *q = j->qkv + (size_t)t * 3 * E + (size_t)h * hd;
     float *o = j->out + (size_t)t * E + (size_t)h * hd;
-    const int f16 = j->kt == VKG_F16;
+    const int f16 = j->kt == GPT2_F16;
 #if defined(__x86_64__)
     if (cpu_isa_active() == CPU_ISA_AVX512 &&
         cpu_att_head_avx512(o, q, j->k + off, j->v + off, row, L, hd, f16, j->scale))
@@ -73,16 +73,16 @@ static void att_task(void *ctx, int idx)
 }
 
 /* Stores K and V of token t (qkv row t) at cache row r. */
-static void store_kv(const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type, int E, int t,
+static void store_kv(const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int E, int t,
                      size_t cache_row)
 {
     const float *kn = qkv + (size_t)t * 3 * E + E, *vn = kn + E;
     const size_t r = cache_row * (size_t)E;
-    if (kv_type == VKG_F16) {
+    if (kv_type == GPT2_F16) {
         uint16_t *kc = (uint16_t *)kcache + r, *vc = (uint16_t *)vcache + r;
         for (int e = 0; e < E; e++) {
-            kc[e] = vkg_f32_to_f16(kn[e]);
-            vc[e] = vkg_f32_to_f16(vn[e]);
+            kc[e] = gpt2_f32_to_f16(kn[e]);
+            vc[e] = gpt2_f32_to_f16(vn[e]);
         }
     } else {
         memcpy((float *)kcache + r, kn, (size_t)E * sizeof(float));
@@ -90,7 +90,7 @@ static void store_kv(const float *qkv, void *kcache, void *vcache, vkg_dtype kv_
     }
 }
 
-void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
+void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
                         int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
                         cpu_pool *pool)
 {
@@ -106,7 +106,7 @@ void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache
     cpu_pool_run(pool, att_task, &j, n * n_head);
 }
 
-void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
+void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
                    int n, int n_past, int n_head, int head_dim, cpu_pool *pool)
 {
     const int E = n_head * head_dim;

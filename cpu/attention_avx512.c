@@ -115,5 +115,5 @@ AVX512_FN int cpu_att_head_avx512(float *o, const float *q, const void *k, const
 }
 
 #else
-typedef int vkg_attention_avx512_unused; /* keeps the translation unit non-empty */
+typedef int cpu_attention_avx512_unused; /* keeps the translation unit non-empty */
 #endif

@@ -110,7 +110,7 @@ static int cpu_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, s
         return -1;
     }
     if (dst == src || n == 0) return 0;
-    size_t row = (size_t)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    size_t row = (size_t)hp->n_embd * gpt2_dtype_size(base->params.kv_type);
     size_t so = (size_t)src * hp->n_ctx * row, dof = (size_t)dst * hp->n_ctx * row;
     for (int l = 0; l < hp->n_layer; l++) {
         memcpy((char *)b->kcache[l] + dof, (char *)b->kcache[l] + so, (size_t)n * row);
@@ -150,7 +150,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
-    gpt2_backend_init(base, GPT2_BACKEND_CPU, "cpu", m, p, VKG_F32);
+    gpt2_backend_init(base, GPT2_BACKEND_CPU, "cpu", m, p, GPT2_F32);
     b->max_rows = gpt2_backend_max_rows(base);
     base->max_chain = 16; /* the same contract; the steps run one after another */
     base->eval = cpu_eval;
@@ -169,7 +169,7 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
         base->scratch_bytes += bytes;
         if (!b->buf[i]) goto oom;
     }
-    size_t kv_row = (size_t)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    size_t kv_row = (size_t)hp->n_embd * gpt2_dtype_size(base->params.kv_type);
     b->kcache = calloc((size_t)hp->n_layer, sizeof *b->kcache);
     b->vcache = calloc((size_t)hp->n_layer, sizeof *b->vcache);
     if (!b->kcache || !b->vcache) goto oom;

@@ -44,7 +44,7 @@ void cpu_pool_run(cpu_pool *p, void (*fn)(void *ctx, int i), void *ctx, int n_ta
 /* ---- ops ---- (pool may be NULL for single-threaded) */
 
 /* x[t][d] = wte[ids[t]][d] + wpe[pos0 + t][d] for t in [0, n). */
-void cpu_embed(float *x, const vkg_tensor *wte, const vkg_tensor *wpe, const int32_t *ids, int n,
+void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const int32_t *ids, int n,
                int pos0);
 
 /* y[t] = (x[t] - mean) / sqrt(var + eps) * g + b over rows of d; two-pass, exact with large means.
@@ -64,7 +64,7 @@ typedef enum cpu_epilogue {
  * x rows have stride ldx floats, y rows stride ldy floats. W is f32, f16, bf16 or a ggml block
  * format (quant.h; W->ne[0] a multiple of 32): then each x row is first quantized to int8 blocks
  * (d = amax/127, as ggml's q8 activations) and the dots run in integers. */
-void cpu_matmul(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W, const float *bias,
+void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
                 int n, int epilogue, int gelu_form, cpu_pool *pool);
 
 /* In place: x[i] = gelu(x[i]); form 0 = tanh approximation, 1 = erf. */
@@ -81,7 +81,7 @@ void cpu_softmax(float *x, int n, int d);
  * First stores K and V of the new tokens into the caches at rows n_past .. n_past+n-1
  * (kcache/vcache: [n_ctx][E] of type kv_type, f32 or f16), then for each token t and head h
  * out[t][h*hd..] = softmax(q . K[0..n_past+t] / sqrt(hd)) . V[0..n_past+t]. */
-void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
+void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
                    int n, int n_past, int n_head, int head_dim, cpu_pool *pool);
 
 /* Attention of a batched decode step: n rows, row t one new token of its own sequence whose cache
@@ -89,7 +89,7 @@ void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, vkg
  * row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
  * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). Every K/V is stored before
  * any row attends, so n rows of one slot at consecutive positions are cpu_attention's prompt chunk. */
-void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, vkg_dtype kv_type,
+void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
                         int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
                         cpu_pool *pool);
 
@@ -115,9 +115,9 @@ void cpu_axpy_f16(float *y, float a, const uint16_t *x, int n);
 /* Matmul tile: acc[t*ldacc + r] = sum_i x[t*ldx + i] * w[r][i] for t < nt (1..4), r < nr, i < in;
  * w: nr rows of `in` elements of type wt (f32 or f16), contiguous. No epilogue. */
 typedef void (*cpu_mm_tile_fn)(float *acc, int ldacc, const float *x, int ldx, int nt,
-                               const void *w, vkg_dtype wt, int in, int nr);
+                               const void *w, gpt2_dtype wt, int in, int nr);
 void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                        vkg_dtype wt, int in, int nr);
+                        gpt2_dtype wt, int in, int nr);
 
 /* Per-ISA twins (defined only where the build targets that architecture). */
 float cpu_dot_f32_avx2(const float *a, const float *b, int n);
@@ -125,13 +125,13 @@ float cpu_dot_f16_avx2(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_avx2(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx2(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                      vkg_dtype wt, int in, int nr);
+                      gpt2_dtype wt, int in, int nr);
 float cpu_dot_f32_avx512(const float *a, const float *b, int n);
 float cpu_dot_f16_avx512(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                        vkg_dtype wt, int in, int nr);
+                        gpt2_dtype wt, int in, int nr);
 /* Prompt matmul on AVX-512: acc[t * ldacc + r] = x[t] . w[r] for t < nt (1..4), r < nr, with w
  * nr contiguous f32 rows of in (an f16 slice is converted once with cpu_f16_to_f32_avx512). */
 void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w,
@@ -147,7 +147,7 @@ float cpu_dot_f16_neon(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_neon(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_neon(float *y, float a, const uint16_t *x, int n);
 void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                      vkg_dtype wt, int in, int nr);
+                      gpt2_dtype wt, int in, int nr);
 void cpu_axpy_f32_scalar(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_scalar(float *y, float a, const uint16_t *x, int n);
 

@@ -2,24 +2,24 @@
 #include "cpu_ops.h"
 #include "quant.h"
 
-void cpu_embed(float *x, const vkg_tensor *wte, const vkg_tensor *wpe, const int32_t *ids, int n,
+void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const int32_t *ids, int n,
                int pos0)
 {
     const size_t d = (size_t)wte->ne[0];
-    const size_t trb = vkg_row_bytes(wte->type, d), prb = vkg_row_bytes(wpe->type, d);
+    const size_t trb = gpt2_row_bytes(wte->type, d), prb = gpt2_row_bytes(wpe->type, d);
     for (int t = 0; t < n; t++) {
         const char *tr = (const char *)wte->data + (size_t)ids[t] * trb;
         const char *pr = (const char *)wpe->data + (size_t)(pos0 + t) * prb;
         float *y = x + (size_t)t * d;
-        if (wte->type == VKG_F32 && wpe->type == VKG_F32) {
+        if (wte->type == GPT2_F32 && wpe->type == GPT2_F32) {
             const float *a = (const float *)tr, *b = (const float *)pr;
             for (size_t i = 0; i < d; i++) y[i] = a[i] + b[i];
-        } else if (vkg_dtype_is_quant(wte->type)) {
-            vkg_dequantize_row(wte->type, tr, y, d);
-            for (size_t i = 0; i < d; i++) y[i] += vkg_load_any(pr, wpe->type, i);
+        } else if (gpt2_dtype_is_quant(wte->type)) {
+            gpt2_dequantize_row(wte->type, tr, y, d);
+            for (size_t i = 0; i < d; i++) y[i] += gpt2_load_any(pr, wpe->type, i);
         } else {
             for (size_t i = 0; i < d; i++)
-                y[i] = vkg_load(tr, wte->type, i) + vkg_load(pr, wpe->type, i);
+                y[i] = gpt2_load(tr, wte->type, i) + gpt2_load(pr, wpe->type, i);
         }
     }
 }

@@ -35,12 +35,12 @@ float cpu_dot_f16_scalar(const float *a, const uint16_t *b, int n)
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * vkg_f16_to_f32(b[i]);
-        s1 += a[i + 1] * vkg_f16_to_f32(b[i + 1]);
-        s2 += a[i + 2] * vkg_f16_to_f32(b[i + 2]);
-        s3 += a[i + 3] * vkg_f16_to_f32(b[i + 3]);
+        s0 += a[i] * gpt2_f16_to_f32(b[i]);
+        s1 += a[i + 1] * gpt2_f16_to_f32(b[i + 1]);
+        s2 += a[i + 2] * gpt2_f16_to_f32(b[i + 2]);
+        s3 += a[i + 3] * gpt2_f16_to_f32(b[i + 3]);
     }
-    for (; i < n; i++) s0 += a[i] * vkg_f16_to_f32(b[i]);
+    for (; i < n; i++) s0 += a[i] * gpt2_f16_to_f32(b[i]);
     return (s0 + s1) + (s2 + s3);
 }
 
@@ -51,25 +51,25 @@ void cpu_axpy_f32_scalar(float *y, float a, const float *x, int n)
 
 void cpu_axpy_f16_scalar(float *y, float a, const uint16_t *x, int n)
 {
-    for (int i = 0; i < n; i++) y[i] += a * vkg_f16_to_f32(x[i]);
+    for (int i = 0; i < n; i++) y[i] += a * gpt2_f16_to_f32(x[i]);
 }
 
 void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                        vkg_dtype wt, int in, int nr)
+                        gpt2_dtype wt, int in, int nr)
 {
-    const size_t rb = (size_t)in * vkg_dtype_size(wt);
+    const size_t rb = (size_t)in * gpt2_dtype_size(wt);
     for (int r = 0; r < nr; r++) {
         const void *wr = (const char *)w + r * rb;
         for (int t = 0; t < nt; t++) {
             const float *xt = x + (size_t)t * ldx;
             float s;
-            if (wt == VKG_F32) {
+            if (wt == GPT2_F32) {
                 s = cpu_dot_f32_scalar(xt, wr, in);
-            } else if (wt == VKG_F16) {
+            } else if (wt == GPT2_F16) {
                 s = cpu_dot_f16_scalar(xt, wr, in);
-            } else { /* bf16 and anything else vkg_load knows */
+            } else { /* bf16 and anything else gpt2_load knows */
                 s = 0;
-                for (int i = 0; i < in; i++) s += xt[i] * vkg_load(wr, wt, (size_t)i);
+                for (int i = 0; i < in; i++) s += xt[i] * gpt2_load(wr, wt, (size_t)i);
             }
             acc[t * ldacc + r] = s;
         }
@@ -134,9 +134,9 @@ void cpu_axpy_f16(float *y, float a, const uint16_t *x, int n)
     }
 }
 
-static cpu_mm_tile_fn pick_tile(vkg_dtype wt)
+static cpu_mm_tile_fn pick_tile(gpt2_dtype wt)
 {
-    if (wt != VKG_F32 && wt != VKG_F16) return cpu_mm_tile_scalar;
+    if (wt != GPT2_F32 && wt != GPT2_F16) return cpu_mm_tile_scalar;
     switch (cpu_isa_active()) {
 #if defined(__x86_64__)
     case CPU_ISA_AVX512: return cpu_mm_tile_avx512;
@@ -160,7 +160,7 @@ typedef struct mm_job {
     const float *bias;
     cpu_mm_tile_fn tile;
     size_t row_bytes;
-    vkg_dtype wt;
+    gpt2_dtype wt;
     int ldy, ldx, n, in, rows, epi, form, rows_per_task;
 } mm_job;
 
@@ -211,10 +211,10 @@ static void mm_panel_task(void *ctx, int task)
     const size_t count = (size_t)(r1 - r0) * (size_t)j->in;
     const float *wf = (const float *)(j->w + (size_t)r0 * j->row_bytes);
     float *buf = NULL;
-    if (j->wt == VKG_F16) {
+    if (j->wt == GPT2_F16) {
         buf = malloc(count * sizeof *buf);
         if (!buf) { /* cpu_matmul has no error path; the slice is sized to the L2 cache */
-            vkg_notice(VKG_NOTICE_ERROR, "out of memory for a %zu-element weight slice", count);
+            gpt2_notice(VKG_NOTICE_ERROR, "out of memory for a %zu-element weight slice", count);
             abort();
         }
         cpu_f16_to_f32_avx512(buf, (const uint16_t *)(j->w + (size_t)r0 * j->row_bytes), count);
@@ -257,12 +257,12 @@ static int panel_rows(int rows, int in, int threads)
 
 typedef struct qmm_job {
     float *y;
-    const vkg_q8a *xq;
+    const cpu_q8a *xq;
     const char *w;
     const float *bias;
-    vkg_qdot_fn dot;
+    cpu_qdot_fn dot;
     size_t row_bytes;
-    vkg_dtype wt;
+    gpt2_dtype wt;
     int ldy, n, nb, rows, epi, form, rows_per_task;
 } qmm_job;
 
@@ -295,14 +295,14 @@ static void qmm_task(void *ctx, int task)
 
 typedef struct qact_job {
     const float *x;
-    vkg_q8a *xq;
+    cpu_q8a *xq;
     int ldx, in, nb;
 } qact_job;
 
 static void qact_task(void *ctx, int t)
 {
     const qact_job *j = ctx;
-    vkg_quantize_act(j->x + (size_t)t * j->ldx, j->xq + (size_t)t * j->nb, (size_t)j->in);
+    cpu_quantize_act(j->x + (size_t)t * j->ldx, j->xq + (size_t)t * j->nb, (size_t)j->in);
 }
 
 #if defined(__x86_64__)
@@ -310,11 +310,11 @@ static void qact_task(void *ctx, int t)
 
 typedef struct vmm_job {
     float *y;
-    const vkg_q8p *xp;
+    const cpu_q8p *xp;
     const char *w;
     const float *bias;
     size_t row_bytes;
-    vkg_dtype wt;
+    gpt2_dtype wt;
     int ldy, n, nb, pairs, rows, epi, form, rows_per_task;
 } vmm_job;
 
@@ -328,7 +328,7 @@ static void vmm_task(void *ctx, int task)
         const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
         for (int rr = r0; rr < r1; rr += TILE_R) {
             const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
-            vkg_qdot_rows_vnni(acc, TILE_R, j->w + (size_t)rr * j->row_bytes, j->row_bytes, nr, j->wt,
+            cpu_qdot_rows_vnni(acc, TILE_R, j->w + (size_t)rr * j->row_bytes, j->row_bytes, nr, j->wt,
                                j->xp + (size_t)t0 * j->pairs, (size_t)j->pairs, nt, j->nb);
             for (int t = 0; t < nt; t++) {
                 float *yr = j->y + (size_t)(t0 + t) * j->ldy + rr;
@@ -373,29 +373,29 @@ static int quant_rows_per_task(int rows, int in, int n, size_t row_bytes, int th
     return rpt;
 }
 
-static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W,
+static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W,
                          const float *bias, int n, int epilogue, int gelu_form, cpu_pool *pool)
 {
-    const int in = (int)W->ne[0], rows = (int)W->ne[1], nb = in / VKG_QBLOCK;
-    vkg_q8a *xq = malloc((size_t)n * (size_t)nb * sizeof *xq);
+    const int in = (int)W->ne[0], rows = (int)W->ne[1], nb = in / GPT2_QBLOCK;
+    cpu_q8a *xq = malloc((size_t)n * (size_t)nb * sizeof *xq);
     if (!xq) { /* cpu_matmul has no error path; a few KiB per token row */
-        vkg_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
+        gpt2_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
         abort();
     }
     qact_job aj = {x, xq, ldx, in, nb};
     cpu_pool_run(n >= 8 ? pool : NULL, qact_task, &aj, n);
-    const size_t row_bytes = vkg_row_bytes(W->type, (size_t)in);
+    const size_t row_bytes = gpt2_row_bytes(W->type, (size_t)in);
     const int rpt = quant_rows_per_task(rows, in, n, row_bytes, cpu_pool_threads(pool));
 #if defined(__x86_64__)
     if (use_vnni()) {
         const int pairs = (nb + 1) / 2;
-        vkg_q8p *xp = aligned_alloc(64, (size_t)n * (size_t)pairs * sizeof *xp);
+        cpu_q8p *xp = aligned_alloc(64, (size_t)n * (size_t)pairs * sizeof *xp);
         if (!xp) {
-            vkg_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
+            gpt2_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
             abort();
         }
         for (int t = 0; t < n; t++)
-            vkg_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
+            cpu_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
         free(xq);
         vmm_job v = {
             .y = y, .xp = xp, .w = W->data, .bias = bias, .row_bytes = row_bytes, .wt = W->type,
@@ -408,7 +408,7 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_t
     }
 #endif
     qmm_job j = {
-        .y = y, .xq = xq, .w = W->data, .bias = bias, .dot = vkg_qdot_pick(),
+        .y = y, .xq = xq, .w = W->data, .bias = bias, .dot = cpu_qdot_pick(),
         .row_bytes = row_bytes, .wt = W->type, .ldy = ldy, .n = n, .nb = nb, .rows = rows,
         .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form, .rows_per_task = rpt,
     };
@@ -416,18 +416,18 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const vkg_t
     free(xq);
 }
 
-void cpu_matmul(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W, const float *bias,
+void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
                 int n, int epilogue, int gelu_form, cpu_pool *pool)
 {
     const int in = (int)W->ne[0], rows = (int)W->ne[1];
     if (n <= 0 || rows <= 0) return;
-    if (vkg_dtype_is_quant(W->type)) {
+    if (gpt2_dtype_is_quant(W->type)) {
         matmul_quant(y, ldy, x, ldx, W, bias, n, epilogue, gelu_form, pool);
         return;
     }
     mm_job j = {
         .y = y, .x = x, .w = W->data, .bias = bias, .tile = pick_tile(W->type),
-        .row_bytes = (size_t)in * vkg_dtype_size(W->type), .wt = W->type,
+        .row_bytes = (size_t)in * gpt2_dtype_size(W->type), .wt = W->type,
         .ldy = ldy, .ldx = ldx, .n = n, .in = in, .rows = rows,
         .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form,
     };
@@ -450,7 +450,7 @@ void cpu_matmul(float *y, int ldy, const float *x, int ldx, const vkg_tensor *W,
     if (rpt > rows) rpt = rows;
     j.rows_per_task = rpt;
 #if defined(__x86_64__)
-    if (n >= 4 && cpu_isa_active() == CPU_ISA_AVX512 && (W->type == VKG_F32 || W->type == VKG_F16)) {
+    if (n >= 4 && cpu_isa_active() == CPU_ISA_AVX512 && (W->type == GPT2_F32 || W->type == GPT2_F16)) {
         j.rows_per_task = rpt = panel_rows(rows, in, threads);
         cpu_pool_run(pool, mm_panel_task, &j, (rows + rpt - 1) / rpt);
         return;

@@ -158,14 +158,14 @@ AVX2_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int n
 }
 
 AVX2_FN void cpu_mm_tile_avx2(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                              vkg_dtype wt, int in, int nr)
+                              gpt2_dtype wt, int in, int nr)
 {
-    if (wt == VKG_F16)
+    if (wt == GPT2_F16)
         tile_impl(acc, ldacc, x, ldx, nt, w, 1, in, nr);
     else
         tile_impl(acc, ldacc, x, ldx, nt, w, 0, in, nr);
 }
 
 #else
-typedef int vkg_matmul_avx2_unused; /* keeps the translation unit non-empty */
+typedef int cpu_matmul_avx2_unused; /* keeps the translation unit non-empty */
 #endif

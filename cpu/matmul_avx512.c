@@ -147,9 +147,9 @@ AVX512_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int
 }
 
 AVX512_FN void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt,
-                                  const void *w, vkg_dtype wt, int in, int nr)
+                                  const void *w, gpt2_dtype wt, int in, int nr)
 {
-    if (wt == VKG_F16)
+    if (wt == GPT2_F16)
         tile_impl(acc, ldacc, x, ldx, nt, w, 1, in, nr);
     else
         tile_impl(acc, ldacc, x, ldx, nt, w, 0, in, nr);
@@ -213,5 +213,5 @@ AVX512_FN void cpu_f16_to_f32_avx512(float *dst, const uint16_t *src, size_t n)
 }
 
 #else
-typedef int vkg_matmul_avx512_unused; /* keeps the translation unit non-empty */
+typedef int cpu_matmul_avx512_unused; /* keeps the translation unit non-empty */
 #endif

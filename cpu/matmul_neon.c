@@ -16,7 +16,7 @@ static inline float32x4_t ldw(const void *w, int f16, size_t i)
 
 static inline float ldw1(const void *w, int f16, size_t i)
 {
-    return f16 ? vkg_f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+    return f16 ? gpt2_f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
 }
 
 static inline float dot_impl(const float *a, const void *b, int f16, int n)
@@ -96,14 +96,14 @@ static inline void tile_impl(float *acc, int ldacc, const float *x, int ldx, int
 }
 
 void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                      vkg_dtype wt, int in, int nr)
+                      gpt2_dtype wt, int in, int nr)
 {
-    if (wt == VKG_F16)
+    if (wt == GPT2_F16)
         tile_impl(acc, ldacc, x, ldx, nt, w, 1, in, nr);
     else
         tile_impl(acc, ldacc, x, ldx, nt, w, 0, in, nr);
 }
 
 #else
-typedef int vkg_matmul_neon_unused; /* keeps the translation unit non-empty */
+typedef int cpu_matmul_neon_unused; /* keeps the translation unit non-empty */
 #endif

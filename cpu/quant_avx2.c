@@ -54,20 +54,20 @@ AVX2_INLINE __m256i fifth_bits(const unsigned char *p)
 }
 
 /* The block's 32 integer weights (signed bytes), scale d and min m (w = q * d + m). */
-AVX2_INLINE __m256i unpack(vkg_dtype t, const unsigned char *b, float *d, float *m)
+AVX2_INLINE __m256i unpack(gpt2_dtype t, const unsigned char *b, float *d, float *m)
 {
     *d = ld_f16(b);
     switch (t) {
-    case VKG_Q4_0:
+    case GPT2_Q4_0:
         *m = 0.0f;
         return _mm256_sub_epi8(nibbles(b + 2), _mm256_set1_epi8(8));
-    case VKG_Q4_1:
+    case GPT2_Q4_1:
         *m = ld_f16(b + 2);
         return nibbles(b + 4);
-    case VKG_Q5_0:
+    case GPT2_Q5_0:
         *m = 0.0f;
         return _mm256_sub_epi8(_mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2)), _mm256_set1_epi8(16));
-    case VKG_Q5_1:
+    case GPT2_Q5_1:
         *m = ld_f16(b + 2);
         return _mm256_or_si256(nibbles(b + 8), fifth_bits(b + 4));
     default: /* q8_0 */
@@ -84,20 +84,20 @@ AVX2_INLINE __m256 bdot(__m256i aw, __m256i w, const int8_t *xq)
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-AVX2_INLINE void qdot_impl(float *out, const unsigned char *b, vkg_dtype wt, const vkg_q8a *x,
+AVX2_INLINE void qdot_impl(float *out, const unsigned char *b, gpt2_dtype wt, const cpu_q8a *x,
                            size_t ldx, int nt, int nb, int NT)
 {
-    const size_t bb = vkg_dtype_block_bytes(wt);
+    const size_t bb = gpt2_dtype_block_bytes(wt);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     float msum[4] = {0, 0, 0, 0};
-    const vkg_q8a *xs[4];
+    const cpu_q8a *xs[4];
     for (int t = 0; t < 4; t++) xs[t] = x + (size_t)(t < nt ? t : nt - 1) * ldx;
     for (int k = 0; k < nb; k++, b += bb) {
         float d, m;
         __m256i w = unpack(wt, b, &d, &m);
         __m256i aw = _mm256_sign_epi8(w, w);
         for (int t = 0; t < NT; t++) {
-            const vkg_q8a *xb = xs[t] + k;
+            const cpu_q8a *xb = xs[t] + k;
             acc[t] = _mm256_fmadd_ps(bdot(aw, w, xb->qs), _mm256_set1_ps(d * xb->d), acc[t]);
             msum[t] += m * xb->s;
         }
@@ -105,7 +105,7 @@ AVX2_INLINE void qdot_impl(float *out, const unsigned char *b, vkg_dtype wt, con
     for (int t = 0; t < nt && t < NT; t++) out[t] = hsum(acc[t]) + msum[t];
 }
 
-AVX2_FN void vkg_qdot_avx2(float *out, const void *w, vkg_dtype wt, const vkg_q8a *x, size_t ldx,
+AVX2_FN void cpu_qdot_avx2(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx,
                            int nt, int nb)
 {
     if (nt <= 1)
@@ -116,11 +116,11 @@ AVX2_FN void vkg_qdot_avx2(float *out, const void *w, vkg_dtype wt, const vkg_q8
         qdot_impl(out, w, wt, x, ldx, nt, nb, 4);
 }
 
-AVX2_FN void vkg_quantize_act_avx2(const float *x, vkg_q8a *y, size_t n)
+AVX2_FN void cpu_quantize_act_avx2(const float *x, cpu_q8a *y, size_t n)
 {
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (size_t b = 0; b < n / VKG_QBLOCK; b++, x += VKG_QBLOCK) {
+    for (size_t b = 0; b < n / GPT2_QBLOCK; b++, x += GPT2_QBLOCK) {
         __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
         __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
         __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, absm), _mm256_and_ps(v1, absm)),
@@ -148,5 +148,5 @@ AVX2_FN void vkg_quantize_act_avx2(const float *x, vkg_q8a *y, size_t n)
 }
 
 #else
-typedef int vkg_quant_avx2_unused; /* keeps the translation unit non-empty */
+typedef int cpu_quant_avx2_unused; /* keeps the translation unit non-empty */
 #endif

@@ -4,7 +4,7 @@
  * into the 64 bytes of one zmm with byte permutes: the nibble formats as [b0 low 16 | b1 low 16 |
  * b0 high 16 | b1 high 16] (a 16-bit variable shift and a mask then leave 0..15 in every byte),
  * the fifth bit of q5_0/q5_1 from a bit shuffle of the qh words, q8_0 as [b0 32 | b1 32]. The
- * activations are laid out once per matmul in that same order (vkg_q8p), so a single vpdpbusd
+ * activations are laid out once per matmul in that same order (cpu_q8p), so a single vpdpbusd
  * gives 16 int32 partial sums of the pair: unsigned weights times signed activations for the
  * nibble formats, whose offset (8 or 16) is a per-lane starting sum computed with the activations;
  * for q8_0 the activations are biased by +128 to be the unsigned side and 128 * sum(w) is taken
@@ -39,36 +39,36 @@ int cpu_has_vnni(void)
 
 /* Block of pair lane L (0..15) for the nibble formats ([b0 | b1 | b0 | b1] in 16-byte quarters) and
  * for q8_0 ([b0 | b1] in halves). */
-static inline int lane_block(vkg_dtype t, int lane)
+static inline int lane_block(gpt2_dtype t, int lane)
 {
-    return t == VKG_Q8_0 ? lane / 8 : (lane / 4) & 1;
+    return t == GPT2_Q8_0 ? lane / 8 : (lane / 4) & 1;
 }
 
 /* Element of its block that byte i (0..63) of the pair register holds. */
-static inline int byte_elem(vkg_dtype t, int i)
+static inline int byte_elem(gpt2_dtype t, int i)
 {
-    return t == VKG_Q8_0 ? i % 32 : (i % 16) + (i >= 32 ? 16 : 0);
+    return t == GPT2_Q8_0 ? i % 32 : (i % 16) + (i >= 32 ? 16 : 0);
 }
 
-static inline int byte_block(vkg_dtype t, int i) { return lane_block(t, i / 4); }
+static inline int byte_block(gpt2_dtype t, int i) { return lane_block(t, i / 4); }
 
-void vkg_prepare_act_vnni(vkg_dtype wt, const vkg_q8a *x, vkg_q8p *p, int nb)
+void cpu_prepare_act_vnni(gpt2_dtype wt, const cpu_q8a *x, cpu_q8p *p, int nb)
 {
-    const int off = wt == VKG_Q4_0 ? 8 : wt == VKG_Q5_0 ? 16 : 0;
+    const int off = wt == GPT2_Q4_0 ? 8 : wt == GPT2_Q5_0 ? 16 : 0;
     for (int k = 0; k < (nb + 1) / 2; k++) {
-        vkg_q8p *o = p + k;
-        const vkg_q8a *blk[2] = {x + 2 * k, 2 * k + 1 < nb ? x + 2 * k + 1 : NULL};
+        cpu_q8p *o = p + k;
+        const cpu_q8a *blk[2] = {x + 2 * k, 2 * k + 1 < nb ? x + 2 * k + 1 : NULL};
         for (int i = 0; i < 64; i++) {
-            const vkg_q8a *b = blk[byte_block(wt, i)];
+            const cpu_q8a *b = blk[byte_block(wt, i)];
             int q = b ? b->qs[byte_elem(wt, i)] : 0;
-            if (wt == VKG_Q8_0 && b) q += 128; /* the unsigned operand */
+            if (wt == GPT2_Q8_0 && b) q += 128; /* the unsigned operand */
             o->qs[i] = (uint8_t)q;
         }
         for (int lane = 0; lane < 16; lane++) {
-            const vkg_q8a *b = blk[lane_block(wt, lane)];
+            const cpu_q8a *b = blk[lane_block(wt, lane)];
             int sum = 0;
             for (int j = 0; j < 4; j++) sum += (int8_t)o->qs[4 * lane + j];
-            o->base[lane] = wt == VKG_Q8_0 || !b ? 0 : -off * sum;
+            o->base[lane] = wt == GPT2_Q8_0 || !b ? 0 : -off * sum;
             o->d[lane] = b ? b->d : 0.0f;
             o->s[lane] = b ? b->s * 0.125f : 0.0f; /* 8 lanes per block share s */
         }
@@ -86,11 +86,11 @@ typedef struct vnni_consts {
     __m512i dm_idx;   /* vpermw: words 0..15 the lanes' d, 16..31 the lanes' m */
 } vnni_consts;
 
-VNNI_INLINE void make_consts(vkg_dtype t, vnni_consts *c)
+VNNI_INLINE void make_consts(gpt2_dtype t, vnni_consts *c)
 {
-    const int bb = (int)vkg_dtype_block_bytes(t);
-    const int qs_off = t == VKG_Q4_0 ? 2 : t == VKG_Q4_1 ? 4 : t == VKG_Q5_0 ? 6 : t == VKG_Q5_1 ? 8 : 2;
-    const int qh_off = t == VKG_Q5_0 ? 2 : 4;
+    const int bb = (int)gpt2_dtype_block_bytes(t);
+    const int qs_off = t == GPT2_Q4_0 ? 2 : t == GPT2_Q4_1 ? 4 : t == GPT2_Q5_0 ? 6 : t == GPT2_Q5_1 ? 8 : 2;
+    const int qh_off = t == GPT2_Q5_0 ? 2 : 4;
     uint8_t nib[64], shr[64] = {0}, qh[64], bit[64];
     uint16_t dm[32];
     for (int i = 0; i < 64; i++) {
@@ -114,24 +114,24 @@ VNNI_INLINE void make_consts(vkg_dtype t, vnni_consts *c)
 }
 
 /* Unpacks weight pair k of a row (full: both blocks exist) into its bytes and lane scales/mins. */
-VNNI_INLINE __m512i unpack_pair(vkg_dtype t, const vnni_consts *c, const unsigned char *b, int full,
+VNNI_INLINE __m512i unpack_pair(gpt2_dtype t, const vnni_consts *c, const unsigned char *b, int full,
                                 __m512 *dv, __m512 *mv)
 {
-    const int bb = (int)vkg_dtype_block_bytes(t);
+    const int bb = (int)gpt2_dtype_block_bytes(t);
     const int bytes = full ? 2 * bb : bb;
     const __mmask64 m = bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1);
     const __m512i raw = _mm512_maskz_loadu_epi8(m, b);
     const __m512i dm = _mm512_permutexvar_epi16(c->dm_idx, raw);
     *dv = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
-    if (t == VKG_Q4_1 || t == VKG_Q5_1) *mv = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1));
-    if (t == VKG_Q8_0) {
+    if (t == GPT2_Q4_1 || t == GPT2_Q5_1) *mv = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1));
+    if (t == GPT2_Q8_0) {
         const __m256i lo = _mm256_loadu_si256((const __m256i *)(b + 2));
         const __m256i hi = full ? _mm256_loadu_si256((const __m256i *)(b + 36)) : _mm256_setzero_si256();
         return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     }
     __m512i w = _mm512_permutexvar_epi8(c->nib_idx, raw);
     w = _mm512_and_si512(_mm512_srlv_epi16(w, c->nib_shr), _mm512_set1_epi8(15));
-    if (t == VKG_Q5_0 || t == VKG_Q5_1) {
+    if (t == GPT2_Q5_0 || t == GPT2_Q5_1) {
         const __m512i qh = _mm512_permutexvar_epi8(c->qh_idx, raw);
         const __mmask64 five = _mm512_bitshuffle_epi64_mask(qh, c->qh_bit);
         w = _mm512_mask_add_epi8(w, five, w, _mm512_set1_epi8(16));
@@ -140,28 +140,28 @@ VNNI_INLINE __m512i unpack_pair(vkg_dtype t, const vnni_consts *c, const unsigne
 }
 
 /* One pair against NT tokens' activations. */
-VNNI_INLINE void pair_dot(vkg_dtype t, __m512i w, __m512 dv, __m512 mv, const vkg_q8p *x, size_t ldx,
+VNNI_INLINE void pair_dot(gpt2_dtype t, __m512i w, __m512 dv, __m512 mv, const cpu_q8p *x, size_t ldx,
                           int NT, __m512 *acc, __m512 *accm)
 {
     __m512i start = _mm512_setzero_si512();
-    if (t == VKG_Q8_0) /* -128 * sum(w) per lane, once for all tokens */
+    if (t == GPT2_Q8_0) /* -128 * sum(w) per lane, once for all tokens */
         start = _mm512_sub_epi32(start, _mm512_dpbusd_epi32(start, _mm512_set1_epi8((char)0x80), w));
     for (int k = 0; k < NT; k++) {
-        const vkg_q8p *xp = x + (size_t)k * ldx;
+        const cpu_q8p *xp = x + (size_t)k * ldx;
         const __m512i xq = _mm512_load_si512(xp->qs);
-        __m512i s = t == VKG_Q8_0 ? _mm512_dpbusd_epi32(start, xq, w)
+        __m512i s = t == GPT2_Q8_0 ? _mm512_dpbusd_epi32(start, xq, w)
                                   : _mm512_dpbusd_epi32(_mm512_load_si512(xp->base), w, xq);
         acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dv, _mm512_load_ps(xp->d)), acc[k]);
-        if (t == VKG_Q4_1 || t == VKG_Q5_1) accm[k] = _mm512_fmadd_ps(mv, _mm512_load_ps(xp->s), accm[k]);
+        if (t == GPT2_Q4_1 || t == GPT2_Q5_1) accm[k] = _mm512_fmadd_ps(mv, _mm512_load_ps(xp->s), accm[k]);
     }
 }
 
-VNNI_INLINE void rows_impl(vkg_dtype t, float *out, int ldo, const unsigned char *w, size_t row_bytes,
-                           int nr, const vkg_q8p *x, size_t ldx, int nt, int nb, int NT)
+VNNI_INLINE void rows_impl(gpt2_dtype t, float *out, int ldo, const unsigned char *w, size_t row_bytes,
+                           int nr, const cpu_q8p *x, size_t ldx, int nt, int nb, int NT)
 {
     vnni_consts c;
     make_consts(t, &c);
-    const int bb = (int)vkg_dtype_block_bytes(t), np = nb / 2, pairs = (nb + 1) / 2;
+    const int bb = (int)gpt2_dtype_block_bytes(t), np = nb / 2, pairs = (nb + 1) / 2;
     for (int r = 0; r < nr; r++, w += row_bytes) {
         __m512 acc[4], accm[4], acc2[4];
         for (int k = 0; k < 4; k++) acc[k] = accm[k] = acc2[k] = _mm512_setzero_ps();
@@ -196,15 +196,15 @@ VNNI_INLINE void rows_impl(vkg_dtype t, float *out, int ldo, const unsigned char
         else rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, nt, nb, 4);                         \
         return;
 
-VNNI_FN void vkg_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr,
-                                vkg_dtype wt, const vkg_q8p *x, size_t ldx, int nt, int nb)
+VNNI_FN void cpu_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr,
+                                gpt2_dtype wt, const cpu_q8p *x, size_t ldx, int nt, int nb)
 {
     switch (wt) {
-    VNNI_TYPE_CASE(VKG_Q4_0)
-    VNNI_TYPE_CASE(VKG_Q4_1)
-    VNNI_TYPE_CASE(VKG_Q5_0)
-    VNNI_TYPE_CASE(VKG_Q5_1)
-    VNNI_TYPE_CASE(VKG_Q8_0)
+    VNNI_TYPE_CASE(GPT2_Q4_0)
+    VNNI_TYPE_CASE(GPT2_Q4_1)
+    VNNI_TYPE_CASE(GPT2_Q5_0)
+    VNNI_TYPE_CASE(GPT2_Q5_1)
+    VNNI_TYPE_CASE(GPT2_Q8_0)
     default: return;
     }
 }

@@ -67,9 +67,9 @@ static int make_cases(int E, bcase *c)
 }
 
 /* Bytes and flops of a case (as the profiles count them). */
-static void case_cost(const bcase *c, int E, vkg_dtype wt, double *bytes, double *flops)
+static void case_cost(const bcase *c, int E, gpt2_dtype wt, double *bytes, double *flops)
 {
-    double w = (double)vkg_dtype_size(wt), N = c->n;
+    double w = (double)gpt2_dtype_size(wt), N = c->n;
     switch (c->k) {
     case K_LAYERNORM: *bytes = N * E * 8 + E * 8; *flops = N * E * 8; break;
     case K_EMBED: *bytes = N * E * (2 * w + 4); *flops = N * E; break;
@@ -97,20 +97,20 @@ static void fill_rand(float *x, size_t n, uint64_t seed)
 }
 
 /* Random weights of type wt, n elements (malloc'd). */
-static void *make_weights(vkg_dtype wt, size_t n, uint64_t seed)
+static void *make_weights(gpt2_dtype wt, size_t n, uint64_t seed)
 {
     float *f = malloc(n * sizeof *f);
     if (!f) return NULL;
     fill_rand(f, n, seed);
-    if (wt == VKG_F32) return f;
+    if (wt == GPT2_F32) return f;
     uint16_t *h = malloc(n * sizeof *h);
-    if (h) for (size_t i = 0; i < n; i++) h[i] = vkg_f32_to_f16(f[i]);
+    if (h) for (size_t i = 0; i < n; i++) h[i] = gpt2_f32_to_f16(f[i]);
     free(f);
     return h;
 }
 
 static void report(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, const char *backend,
-                   const char *device, const shape *sh, vkg_dtype wt, const bcase *c, double *ms, int reps,
+                   const char *device, const shape *sh, gpt2_dtype wt, const bcase *c, double *ms, int reps,
                    double peak_gbs, double peak_gflops)
 {
     qsort(ms, (size_t)reps, sizeof *ms, cmp_d);
@@ -119,7 +119,7 @@ static void report(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void 
     r.device = device;
     r.size = sh->name;
     r.op = c->op;
-    r.weight_type = vkg_dtype_name(wt);
+    r.weight_type = gpt2_dtype_name(wt);
     r.median_ms = ms[reps / 2];
     r.min_ms = ms[0];
     r.max_ms = ms[reps - 1];
@@ -135,7 +135,7 @@ static void report(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void 
 
 /* ---- CPU ---- */
 
-static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dtype wt, vkg_bench_row_cb cb,
+static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dtype wt, vkg_bench_row_cb cb,
                      void *user, char *err, size_t errlen)
 {
     int E = sh->n_embd, H = sh->n_head;
@@ -161,10 +161,10 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dty
     for (int i = 0; i < nc; i++) {
         const bcase *c = &cs[i];
         if (c->k == K_SAMPLE) continue; /* the CPU backend samples on the host sampler: not a kernel */
-        vkg_tensor W = {.type = wt, .ne = {c->cols, c->rows}, .data = w,
-                        .nbytes = (size_t)c->cols * c->rows * vkg_dtype_size(wt)};
-        vkg_tensor wte = {.type = wt, .ne = {E, N_VOCAB}, .data = w, .nbytes = big * vkg_dtype_size(wt)};
-        vkg_tensor wp = {.type = wt, .ne = {E, N_CTX}, .data = wpe, .nbytes = (size_t)N_CTX * E * vkg_dtype_size(wt)};
+        gpt2_tensor W = {.type = wt, .ne = {c->cols, c->rows}, .data = w,
+                        .nbytes = (size_t)c->cols * c->rows * gpt2_dtype_size(wt)};
+        gpt2_tensor wte = {.type = wt, .ne = {E, N_VOCAB}, .data = w, .nbytes = big * gpt2_dtype_size(wt)};
+        gpt2_tensor wp = {.type = wt, .ne = {E, N_CTX}, .data = wpe, .nbytes = (size_t)N_CTX * E * gpt2_dtype_size(wt)};
         int reps = p->repeat;
         for (int r = -p->warmup; r < reps; r++) {
             double t = gpt2_clock_ms();
@@ -173,7 +173,7 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, vkg_dty
             case K_EMBED: cpu_embed(y, &wte, &wp, ids, c->n, 0); break;
             case K_MATMUL: cpu_matmul(y, c->rows, x, c->cols, &W, g, c->n, c->epi & 3, 0, pool); break;
             case K_ATTN:
-                cpu_attention(y, qkv, kc, vc, VKG_F16, c->n, c->n_past, H, E / H, pool);
+                cpu_attention(y, qkv, kc, vc, GPT2_F16, c->n, c->n_past, H, E / H, pool);
                 break;
             case K_ARGMAX: cpu_argmax(y, N_VOCAB); break;
             default: break;
@@ -193,7 +193,7 @@ out:
 
 /* ---- Vulkan ---- */
 
-static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, vkg_dtype wt, vkg_bench_row_cb cb,
+static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dtype wt, vkg_bench_row_cb cb,
                     void *user, char *err, size_t errlen)
 {
     int E = sh->n_embd, H = sh->n_head, rc = -1;
@@ -210,15 +210,15 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, vkg_dtyp
     char note[512];
     vk_measure_peaks(e, &gbs, &gfl, note, sizeof note);
     const char *dev = vk_engine_caps(e)->name;
-    size_t big = (size_t)N_VOCAB * E, ws = vkg_dtype_size(wt);
+    size_t big = (size_t)N_VOCAB * E, ws = gpt2_dtype_size(wt);
     size_t sizes[B_N] = {big * ws, (size_t)N_CTX * E * ws, (size_t)TILE_N * 4 * E * 4, (size_t)TILE_N * N_VOCAB * 4,
                          (size_t)4 * E * 4, (size_t)N_CTX * E * 2, (size_t)N_CTX * E * 2, (size_t)TILE_N * 3 * E * 4,
                          vk_attention_scratch_bytes(H, E / H, N_CTX), sizeof(vk_step_params), TILE_N * 4, 64,
                          sizeof(vk_sample_params)};
     for (int i = 0; i < B_N; i++) {
-        vk_mem_kind kind = i == B_STEP || i == B_IDS || i == B_SP ? VK_MEM_HOST : VK_MEM_DEVICE;
+        vk_mem_kind kind = i == B_STEP || i == B_IDS || i == B_SP ? VKE_MEM_HOST : VKE_MEM_DEVICE;
         if (vk_mem_alloc(e, &m[i], sizes[i], kind, err, errlen)) goto out;
-        if (kind == VK_MEM_DEVICE) vk_fill_zero(e, &m[i], 0, sizes[i]);
+        if (kind == VKE_MEM_DEVICE) vk_fill_zero(e, &m[i], 0, sizes[i]);
     }
     void *w = make_weights(wt, big, 7);
     float *hx = malloc((size_t)TILE_N * 4 * E * 4);
@@ -255,10 +255,10 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, vkg_dtyp
             break;
         case K_ATTN:
             if (c->n > 1) {
-                vk_op_kv_store(o, s, m[B_KC].addr, m[B_VC].addr, VKG_F16, m[B_QKV].addr, m[B_STEP].addr, c->n, E);
+                vk_op_kv_store(o, s, m[B_KC].addr, m[B_VC].addr, GPT2_F16, m[B_QKV].addr, m[B_STEP].addr, c->n, E);
                 vk_seq_barrier(s);
             }
-            vk_op_attention(o, s, m[B_Y].addr, m[B_QKV].addr, m[B_KC].addr, m[B_VC].addr, VKG_F16, m[B_STEP].addr,
+            vk_op_attention(o, s, m[B_Y].addr, m[B_QKV].addr, m[B_KC].addr, m[B_VC].addr, GPT2_F16, m[B_STEP].addr,
                             c->n, H, E / H, N_CTX, m[B_SCR].addr);
             break;
         case K_ARGMAX: vk_op_argmax(o, s, m[B_OUT].addr, m[B_Y].addr, N_VOCAB); break;
@@ -293,7 +293,7 @@ int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, vo
     if (q.repeat < 1) q.repeat = 5;
     if (q.warmup < 0) q.warmup = 0;
     const char *sizes = q.sizes && *q.sizes ? q.sizes : "124M";
-    vkg_dtype wt = q.weight_type && !strcmp(q.weight_type, "f32") ? VKG_F32 : VKG_F16;
+    gpt2_dtype wt = q.weight_type && !strcmp(q.weight_type, "f32") ? GPT2_F32 : GPT2_F16;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", sizes);
     char *save = NULL;

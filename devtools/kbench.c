@@ -92,10 +92,10 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
 {
     memset(res, 0, sizeof *res);
     const char *name = p->name ? p->name : "shader";
-    if (p->n_buffers < 0 || p->n_push < 0 || p->n_spec < 0 || p->n_spec > VK_MAX_SPEC ||
-        (size_t)p->n_buffers * 8 + (size_t)p->n_push * 4 > VK_PUSH_BYTES) {
+    if (p->n_buffers < 0 || p->n_push < 0 || p->n_spec < 0 || p->n_spec > VKE_MAX_SPEC ||
+        (size_t)p->n_buffers * 8 + (size_t)p->n_push * 4 > VKE_PUSH_BYTES) {
         snprintf(err, errlen, "kbench: %d buffers and %d push words exceed the %d push-constant bytes "
-                 "(8 per buffer address, 4 per word)", p->n_buffers, p->n_push, VK_PUSH_BYTES);
+                 "(8 per buffer address, 4 per word)", p->n_buffers, p->n_push, VKE_PUSH_BYTES);
         return -1;
     }
     if (!p->grid[0] || !p->grid[1] || !p->grid[2]) { snprintf(err, errlen, "kbench: empty grid"); return -1; }
@@ -113,14 +113,14 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
     if (vk_engine_create(&e, p->device, err, errlen)) goto out;
     snprintf(res->device, sizeof res->device, "%s", vk_engine_caps(e)->name);
     if (vk_pipeline_from_spirv(e, spv, n_words, p->spec_ids, p->spec_values, p->n_spec, "kbench", &pl, err, errlen)) goto out;
-    uint8_t push[VK_PUSH_BYTES] = {0};
+    uint8_t push[VKE_PUSH_BYTES] = {0};
     size_t off = 0;
     uint64_t rng = 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < p->n_buffers; i++) {
         const vkg_kbench_buffer *b = &p->buffers[i];
         size_t bytes = (b->bytes + 3) & ~(size_t)3;
         if (!bytes) bytes = 4;
-        if (vk_mem_alloc(e, &mem[i], bytes, VK_MEM_DEVICE, err, errlen)) goto out;
+        if (vk_mem_alloc(e, &mem[i], bytes, VKE_MEM_DEVICE, err, errlen)) goto out;
         if (b->init == 0) {
             if (vk_fill_zero(e, &mem[i], 0, bytes)) { snprintf(err, errlen, "kbench: filling buffer %d failed", i); goto out; }
         } else {

@@ -116,7 +116,7 @@ static void report_setup(st *t, const char *op, const char *variant, const char 
 /* Device buffer of bytes, uploaded from data when given. */
 static int dbuf(st *t, vk_mem *m, size_t bytes, const void *data)
 {
-    if (vk_mem_alloc(t->e, m, bytes + 64, VK_MEM_DEVICE, t->err, sizeof t->err))
+    if (vk_mem_alloc(t->e, m, bytes + 64, VKE_MEM_DEVICE, t->err, sizeof t->err))
         return -1;
     if ((data ? vk_upload(t->e, m, 0, data, bytes) : vk_fill_zero(t->e, m, 0, bytes + 64)) != 0) {
         snprintf(t->err, sizeof t->err, "upload failed");
@@ -154,12 +154,12 @@ static void set_step(st *t, int n_past, int n)
 
 /* Random weights [rows][cols] of type wt: the bytes as the GPU reads them, and their values
  * (dequantized, or rounded to f16) in *deq. */
-static void *make_weights(st *t, vkg_dtype wt, int rows, int cols, float amp, float **deq,
+static void *make_weights(st *t, gpt2_dtype wt, int rows, int cols, float amp, float **deq,
                           size_t *bytes)
 {
     size_t n = (size_t)rows * cols;
     float *f = rnd_floats(t, n, -amp, amp);
-    size_t rb = vkg_row_bytes(wt, (size_t)cols);
+    size_t rb = gpt2_row_bytes(wt, (size_t)cols);
     unsigned char *w = malloc(rb * rows + 16);
     if (!f || !w) {
         free(f);
@@ -169,17 +169,17 @@ static void *make_weights(st *t, vkg_dtype wt, int rows, int cols, float amp, fl
     for (int r = 0; r < rows; r++) {
         float *src = f + (size_t)r * cols;
         unsigned char *dst = w + (size_t)r * rb;
-        if (wt == VKG_F32) {
+        if (wt == GPT2_F32) {
             memcpy(dst, src, (size_t)cols * 4);
-        } else if (wt == VKG_F16) {
+        } else if (wt == GPT2_F16) {
             for (int c = 0; c < cols; c++) {
-                uint16_t h = vkg_f32_to_f16(src[c]);
+                uint16_t h = gpt2_f32_to_f16(src[c]);
                 memcpy(dst + 2 * c, &h, 2);
-                src[c] = vkg_f16_to_f32(h);
+                src[c] = gpt2_f16_to_f32(h);
             }
         } else {
-            vkg_quantize_row(wt, src, dst, (size_t)cols);
-            vkg_dequantize_row(wt, dst, src, (size_t)cols);
+            gpt2_quantize_row(wt, src, dst, (size_t)cols);
+            gpt2_dequantize_row(wt, dst, src, (size_t)cols);
         }
     }
     *deq = f;
@@ -193,7 +193,7 @@ static double gelu64(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654
 
 /* One matmul case: W [rows][cols] of wt, n tokens, epilogue epi (1 bias, 2 gelu, 4 residual),
  * served by `variant` (the subgroup setting as sg). */
-static void case_matmul(st *t, const char *variant, bool sg, vkg_dtype wt, int rows, int cols, int n,
+static void case_matmul(st *t, const char *variant, bool sg, gpt2_dtype wt, int rows, int cols, int n,
                         int epi, const char *label)
 {
     double t0 = now_ms();
@@ -247,10 +247,10 @@ static void case_matmul(st *t, const char *variant, bool sg, vkg_dtype wt, int r
         vk_mm_accuracy acc = vk_matmul_accuracy(variant);
         double tol = acc.rtol_f32x * ((epi & 2) ? 1.2 : 1.0);
         cmp c = compare(y, ref, scale, (size_t)n * rows, tol, acc.atol + ((epi & 2) ? 1e-6 : 0));
-        report(t, "matmul", vname, vkg_dtype_name(wt), shape, c, tol,
+        report(t, "matmul", vname, gpt2_dtype_name(wt), shape, c, tol,
                acc.x_f16 ? "rel. sum|x*w| (x rounded to f16)" : "rel. sum|x*w|", t0);
     } else {
-        report_setup(t, "matmul", vname, vkg_dtype_name(wt), shape, t0);
+        report_setup(t, "matmul", vname, gpt2_dtype_name(wt), shape, t0);
     }
     vk_ops_set_subgroup(t->o, -1);
     vk_mem_free(t->e, &bw);
@@ -262,7 +262,7 @@ static void case_matmul(st *t, const char *variant, bool sg, vkg_dtype wt, int r
 
 static void all_matmuls(st *t)
 {
-    static const vkg_dtype types[] = {VKG_F32, VKG_F16, VKG_Q8_0, VKG_Q5_1, VKG_Q5_0, VKG_Q4_1, VKG_Q4_0};
+    static const gpt2_dtype types[] = {GPT2_F32, GPT2_F16, GPT2_Q8_0, GPT2_Q5_1, GPT2_Q5_0, GPT2_Q4_1, GPT2_Q4_0};
     /* GPT-2 shapes: 124M's qkv, 1558M's fc and fc2, 124M's LM head; odd: a row count no tile
      * divides and (f32/f16) a column count no vector width divides */
     struct { const char *label; int rows, cols, epi; bool full_only; } sh[] = {
@@ -273,12 +273,12 @@ static void all_matmuls(st *t)
     bool sg_runs = vk_ops_variant_runs(t->o, "subgroup");
     const char *coop[2] = {"coopmat_nv", "coopmat_khr"};
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
-        vkg_dtype wt = types[ti];
-        bool q = vkg_dtype_is_quant(wt);
-        if (t->quick && (wt == VKG_Q5_1 || wt == VKG_Q4_1))
+        gpt2_dtype wt = types[ti];
+        bool q = gpt2_dtype_is_quant(wt);
+        if (t->quick && (wt == GPT2_Q5_1 || wt == GPT2_Q4_1))
             continue; /* --quick: one of each block family's scale-and-min formats */
         for (size_t si = 0; si < sizeof sh / sizeof *sh; si++) {
-            if ((sh[si].full_only && t->quick) || (q && sh[si].cols % VKG_QBLOCK))
+            if ((sh[si].full_only && t->quick) || (q && sh[si].cols % GPT2_QBLOCK))
                 continue;
             int R = sh[si].rows, C = sh[si].cols, E = sh[si].epi;
             bool big = (double)R * C > 4e6;
@@ -288,7 +288,7 @@ static void all_matmuls(st *t)
                     case_matmul(t, "matvec", sg, wt, R, C, 5, E, sh[si].label);
             }
             case_matmul(t, "tiled", false, wt, R, C, big ? 64 : 37, E, sh[si].label);
-            if (wt == VKG_F16)
+            if (wt == GPT2_F16)
                 for (int k = 0; k < 2; k++)
                     if (vk_ops_variant_runs(t->o, coop[k])) {
                         case_matmul(t, coop[k], false, wt, R, C, 64, E, sh[si].label);
@@ -423,7 +423,7 @@ static void case_elementwise(st *t, bool add, int form, size_t count)
 
 /* ---- embed ---- */
 
-static void case_embed(st *t, vkg_dtype wt, int d, int n, int n_past)
+static void case_embed(st *t, gpt2_dtype wt, int d, int n, int n_past)
 {
     double t0 = now_ms();
     char shape[64];
@@ -432,7 +432,7 @@ static void case_embed(st *t, vkg_dtype wt, int d, int n, int n_past)
     float *wd = NULL, *pd = NULL;
     size_t wbytes = 0, pbytes = 0;
     void *w = make_weights(t, wt, vocab, d, 0.1f, &wd, &wbytes);
-    void *p = make_weights(t, VKG_F32, N_CTX, d, 0.05f, &pd, &pbytes);
+    void *p = make_weights(t, GPT2_F32, N_CTX, d, 0.05f, &pd, &pbytes);
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     float *y = malloc((size_t)n * d * 4 + 16);
     double *ref = malloc((size_t)n * d * sizeof *ref), *scale = malloc((size_t)n * d * sizeof *scale);
@@ -446,7 +446,7 @@ static void case_embed(st *t, vkg_dtype wt, int d, int n, int n_past)
     if (ok) {
         set_step(t, n_past, n);
         vk_seq_begin(t->s);
-        vk_op_embed(t->o, t->s, by.addr, bw.addr, wt, bp.addr, VKG_F32, bi.addr, t->step.addr, n, d);
+        vk_op_embed(t->o, t->s, by.addr, bw.addr, wt, bp.addr, GPT2_F32, bi.addr, t->step.addr, n, d);
         ok = run_seq(t) == 0 && get(t, &by, y, (size_t)n * d * 4) == 0;
     }
     if (ok) {
@@ -456,10 +456,10 @@ static void case_embed(st *t, vkg_dtype wt, int d, int n, int n_past)
                 ref[(size_t)k * d + i] = a + b;
                 scale[(size_t)k * d + i] = fabs(a) + fabs(b);
             }
-        report(t, "embed", "plain", vkg_dtype_name(wt), shape, compare(y, ref, scale, (size_t)n * d, 1.2e-7, 0),
+        report(t, "embed", "plain", gpt2_dtype_name(wt), shape, compare(y, ref, scale, (size_t)n * d, 1.2e-7, 0),
                1.2e-7, "rel. |wte|+|wpe| (one f32 add)", t0);
     } else {
-        report_setup(t, "embed", "plain", vkg_dtype_name(wt), shape, t0);
+        report_setup(t, "embed", "plain", gpt2_dtype_name(wt), shape, t0);
     }
     vk_mem_free(t->e, &bw); vk_mem_free(t->e, &bp); vk_mem_free(t->e, &bi); vk_mem_free(t->e, &by);
     free(w); free(wd); free(p); free(pd); free(ids); free(y); free(ref); free(scale);
@@ -469,7 +469,7 @@ static void case_embed(st *t, vkg_dtype wt, int d, int n, int n_past)
 
 /* n new tokens after n_past cached ones (n > 1: prefill with kv_store first; n == 1: decode,
  * which stores its own row, then the reduction). */
-static void case_attention(st *t, bool sg, vkg_dtype kvt, int n_head, int hd, int n, int n_past,
+static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, int n, int n_past,
                            const char *label)
 {
     double t0 = now_ms();
@@ -478,7 +478,7 @@ static void case_attention(st *t, bool sg, vkg_dtype kvt, int n_head, int hd, in
     snprintf(shape, sizeof shape, "%s %dx%d n=%d n_past=%d", label, n_head, hd, n, n_past);
     snprintf(vname, sizeof vname, "%s%s", n > 1 ? "prefill" : "decode+reduce", n == 1 && sg ? " subgroup" : "");
     const char *op = n > 1 ? "attention prefill" : "attention decode";
-    size_t esz = vkg_dtype_size(kvt), ncache = (size_t)N_CTX * E, nq = (size_t)n * 3 * E;
+    size_t esz = gpt2_dtype_size(kvt), ncache = (size_t)N_CTX * E, nq = (size_t)n * 3 * E;
     float *qkv = rnd_floats(t, nq, -1, 1), *kf = rnd_floats(t, ncache, -1, 1), *vf = rnd_floats(t, ncache, -1, 1);
     void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
     float *out = malloc((size_t)n * E * 4 + 16);
@@ -489,11 +489,11 @@ static void case_attention(st *t, bool sg, vkg_dtype kvt, int n_head, int hd, in
     if (ok) {
         /* caches as stored: f16 rounds; the new rows' K/V likewise rounded for the reference */
         for (size_t i = 0; i < ncache; i++) {
-            if (kvt == VKG_F16) {
-                ((uint16_t *)k0)[i] = vkg_f32_to_f16(kf[i]);
-                ((uint16_t *)v0)[i] = vkg_f32_to_f16(vf[i]);
-                kf[i] = vkg_f16_to_f32(((uint16_t *)k0)[i]);
-                vf[i] = vkg_f16_to_f32(((uint16_t *)v0)[i]);
+            if (kvt == GPT2_F16) {
+                ((uint16_t *)k0)[i] = gpt2_f32_to_f16(kf[i]);
+                ((uint16_t *)v0)[i] = gpt2_f32_to_f16(vf[i]);
+                kf[i] = gpt2_f16_to_f32(((uint16_t *)k0)[i]);
+                vf[i] = gpt2_f16_to_f32(((uint16_t *)v0)[i]);
             } else {
                 ((float *)k0)[i] = kf[i];
                 ((float *)v0)[i] = vf[i];
@@ -502,9 +502,9 @@ static void case_attention(st *t, bool sg, vkg_dtype kvt, int n_head, int hd, in
         for (int k = 0; k < n; k++)
             for (int e = 0; e < E; e++) {
                 float kk = qkv[(size_t)k * 3 * E + E + e], vv = qkv[(size_t)k * 3 * E + 2 * E + e];
-                if (kvt == VKG_F16) {
-                    kk = vkg_f16_to_f32(vkg_f32_to_f16(kk));
-                    vv = vkg_f16_to_f32(vkg_f32_to_f16(vv));
+                if (kvt == GPT2_F16) {
+                    kk = gpt2_f16_to_f32(gpt2_f32_to_f16(kk));
+                    vv = gpt2_f16_to_f32(gpt2_f32_to_f16(vv));
                 }
                 kf[(size_t)(n_past + k) * E + e] = kk;
                 vf[(size_t)(n_past + k) * E + e] = vv;
@@ -556,11 +556,11 @@ static void case_attention(st *t, bool sg, vkg_dtype kvt, int n_head, int hd, in
         }
         /* f32 scores, online softmax and sums over the keys (the cache values as stored): 1e-5 of
          * sum p|v|; the f16 kernels also round q and the products' partial sums: 1e-3 */
-        double tol = kvt == VKG_F16 ? 1e-3 : 1e-5;
-        report(t, op, vname, vkg_dtype_name(kvt), shape, compare(out, ref, scale, (size_t)n * E, tol, 1e-6),
+        double tol = kvt == GPT2_F16 ? 1e-3 : 1e-5;
+        report(t, op, vname, gpt2_dtype_name(kvt), shape, compare(out, ref, scale, (size_t)n * E, tol, 1e-6),
                tol, "rel. sum p*|v|", t0);
     } else {
-        report_setup(t, op, vname, vkg_dtype_name(kvt), shape, t0);
+        report_setup(t, op, vname, gpt2_dtype_name(kvt), shape, t0);
     }
     vk_ops_set_subgroup(t->o, -1);
     vk_mem_free(t->e, &bq); vk_mem_free(t->e, &bk); vk_mem_free(t->e, &bv);
@@ -577,8 +577,8 @@ static void all_attention(st *t)
     bool sg_runs = vk_ops_variant_runs(t->o, "subgroup");
     for (size_t si = 0; si < sizeof sh / sizeof *sh; si++)
         for (int kt = 0; kt < 2; kt++) {
-            vkg_dtype kvt = kt ? VKG_F16 : VKG_F32;
-            if (t->quick && si == 1 && kvt == VKG_F32)
+            gpt2_dtype kvt = kt ? GPT2_F16 : GPT2_F32;
+            if (t->quick && si == 1 && kvt == GPT2_F32)
                 continue;
             for (int pi = 0; pi < n_past; pi++) {
                 for (int sg = 0; sg <= (sg_runs ? 1 : 0); sg++)
@@ -636,8 +636,8 @@ static void case_sample(st *t, int n)
     float *x = rnd_floats(t, (size_t)n, -4, 4), *row = malloc((size_t)n * 4 + 16);
     vk_mem bx = {0}, bo = {0}, bp = {0};
     bool ok = x && row && dbuf(t, &bx, (size_t)n * 4, x) == 0;
-    ok = ok && vk_mem_alloc(t->e, &bo, 16, VK_MEM_HOST, t->err, sizeof t->err) == 0;
-    ok = ok && vk_mem_alloc(t->e, &bp, sizeof(vk_sample_params), VK_MEM_HOST, t->err, sizeof t->err) == 0;
+    ok = ok && vk_mem_alloc(t->e, &bo, 16, VKE_MEM_HOST, t->err, sizeof t->err) == 0;
+    ok = ok && vk_mem_alloc(t->e, &bp, sizeof(vk_sample_params), VKE_MEM_HOST, t->err, sizeof t->err) == 0;
     int draws = 0, differ = 0, outside = 0;
     if (ok) {
         vk_seq_begin(t->s);
@@ -685,7 +685,7 @@ static void case_sample(st *t, int n)
 
 static void guard_checks(st *t)
 {
-    for (int i = 0; i < VK_GUARD_N; i++) {
+    for (int i = 0; i < VKOPS_GUARD_N; i++) {
         const char *v = vk_guard_variant(i);
         if (!vk_ops_variant_runs(t->o, v))
             continue;
@@ -818,7 +818,7 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     snprintf(sum->emulated, sizeof sum->emulated, "%s", c->emulated);
     sum->subgroup_size = (int)c->subgroup_size;
     if (!(t.o = vk_ops_create(t.e, err, errlen)) || !(t.s = vk_seq_create(t.e, 64)) ||
-        vk_mem_alloc(t.e, &t.step, sizeof(vk_step_params), VK_MEM_HOST, err, errlen)) {
+        vk_mem_alloc(t.e, &t.step, sizeof(vk_step_params), VKE_MEM_HOST, err, errlen)) {
         if (!err[0])
             snprintf(err, errlen, "selftest: cannot set up the device");
         vk_seq_destroy(t.s);
@@ -838,7 +838,7 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     case_elementwise(&t, false, 0, 3 * 4 * 768 + 5);
     case_elementwise(&t, false, 1, 4 * 1600 + 3);
     case_elementwise(&t, true, 0, 768 * 7 + 1);
-    static const vkg_dtype et[] = {VKG_F32, VKG_F16, VKG_Q8_0, VKG_Q4_0};
+    static const gpt2_dtype et[] = {GPT2_F32, GPT2_F16, GPT2_Q8_0, GPT2_Q4_0};
     for (int i = 0; i < 4; i++) {
         case_embed(&t, et[i], 768, 5, 3);
         if (!p->quick) case_embed(&t, et[i], 1600, 1, 1000);

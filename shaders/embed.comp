@@ -3,7 +3,7 @@
 // row's own position in a batched step). Positions and the step's token count are read from the
 // step parameters at run time.
 // wte / wpe are f32, packed f16 or a ggml block format (quant.glsl; d a multiple of 32): their
-// vkg_dtype codes are in push constants, and a quantized row is dequantized element by element.
+// gpt2_dtype codes are in push constants, and a quantized row is dequantized element by element.
 // Grid: (ceil(d / wg), n).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -19,7 +19,7 @@ layout(push_constant) uniform Push {
     StepParams step;
     uint n;
     uint d;
-    uint wte_type;   // vkg_dtype: 0 f32, 1 f16, 3..7 block formats
+    uint wte_type;   // gpt2_dtype: 0 f32, 1 f16, 3..7 block formats
     uint wpe_type;
 } pc;
 

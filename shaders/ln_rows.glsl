@@ -6,7 +6,7 @@
 // does (the mean, then the mean of squared deviations: exact with large means), from the raw row
 // it first copies into xs; then it applies gamma / beta in place. With `emb` set the raw row is not
 // read from x but built as the embedding wte[ids[t]] + wpe[pos(t)] (embed.comp's arithmetic, types
-// f32 / f16 / block formats by vkg_dtype code), and the workgroups of column 0 also write it to x
+// f32 / f16 / block formats by gpt2_dtype code), and the workgroups of column 0 also write it to x
 // (the residual stream the rest of the layer adds to).
 //
 // The including shader declares its workgroup size (local_size_x_id), includes reduce.glsl and
@@ -18,7 +18,7 @@
 layout(constant_id = 4) const uint XS4 = 1;
 shared vec4 xs[XS4];
 
-// Element i of row `row` of an embedding table of vkg_dtype `type` with d columns.
+// Element i of row `row` of an embedding table of gpt2_dtype `type` with d columns.
 float ln_emb_at(U32 p, uint type, uint row, uint i, uint d) {
     if (type >= QT_Q4_0) return q_elem(p, type, row * (d >> 5) + (i >> 5), i & 31u);
     uint idx = row * d + i;
@@ -37,7 +37,7 @@ struct ln_src {
     uint ldx;         // row stride of x
     uint cols;        // row length (% 4 == 0)
     uint n;           // recorded rows
-    uint emb;         // 0: read x; else 1 + wte type + 256 * wpe type (vkg_dtype codes)
+    uint emb;         // 0: read x; else 1 + wte type + 256 * wpe type (gpt2_dtype codes)
     float eps;        // layernorm epsilon
 };
 

@@ -5,7 +5,7 @@
 // per invocation in registers, but K advances one block (32) at a time: each invocation stages one
 // unit (8 weights, quant.glsl) of one row of W and the matching 8 values of one row of x.
 // Rows and tokens outside the matrices read zero, stores outside are skipped; cols must be a
-// multiple of 32. Spec constant 0: QT, the weight type (vkg_dtype code 3..7).
+// multiple of 32. Spec constant 0: QT, the weight type (gpt2_dtype code 3..7).
 // Grid: (ceil(rows / 64), ceil(n / 64)).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"

@@ -10,7 +10,7 @@
 //          LN            fused layernorm (ln_rows.glsl), as in matvec.comp: x is layernorm(x; g, b)
 //                        (or of the embedding) in shared memory; RPW * RMUL rows per workgroup
 // Spec constants: 0 workgroup size, 1 RPW rows per workgroup, 2 NT tokens per workgroup (<= 8),
-//                 3 QT weight type (vkg_dtype code 3..7); LN: 4 XS4 (NT * cols / 4), 5 RMUL.
+//                 3 QT weight type (gpt2_dtype code 3..7); LN: 4 XS4 (NT * cols / 4), 5 RMUL.
 //                 cols must be a multiple of 32.
 // Epilogue (flags in common.glsl): + bias[o], gelu, + y_old.
 #extension GL_GOOGLE_include_directive : require

@@ -7,7 +7,7 @@
 // low half of the next. Only words that hold bytes of the field are read, so nothing past the end
 // of the tensor is touched. f16 scales are widened with unpackHalf2x16.
 //
-// Type codes are vkg_dtype's (tensor.h): 3 q4_0, 4 q4_1, 5 q5_0, 6 q5_1, 7 q8_0. The functions
+// Type codes are gpt2_dtype's (tensor.h): 3 q4_0, 4 q4_1, 5 q5_0, 6 q5_1, 7 q8_0. The functions
 // take the code as an argument; the matmul shaders pass a specialization constant, so the driver
 // folds the type's offsets and branches away.
 //

@@ -80,7 +80,7 @@ __attribute__((unused)) static void tu_copy(const char *from, const char *to)
     free(b);
 }
 
-__attribute__((unused)) static void tu_synth(gpt2_model *m, vkg_dtype wt, bool untied)
+__attribute__((unused)) static void tu_synth(gpt2_model *m, gpt2_dtype wt, bool untied)
 {
     gpt2_synth_params p;
     gpt2_synth_defaults(&p);
@@ -104,7 +104,7 @@ __attribute__((unused)) static void tu_same_model(const gpt2_model *a, const gpt
     cr_assert_eq(a->wtype, b->wtype);
     int n = gpt2_n_tensors(&a->hp);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *x = gpt2_tensor_at_c(a, id), *y = gpt2_tensor_at_c(b, id);
+        const gpt2_tensor *x = gpt2_tensor_at_c(a, id), *y = gpt2_tensor_at_c(b, id);
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         cr_assert_eq(x->type, y->type, "%s type %d vs %d", name, x->type, y->type);

@@ -11,12 +11,12 @@
 
 #include "core/model.h"
 
-static inline double w_at(const vkg_tensor *t, size_t row, size_t col)
+static inline double w_at(const gpt2_tensor *t, size_t row, size_t col)
 {
-    return vkg_load((const char *)t->data + row * t->ne[0] * vkg_dtype_size(t->type), t->type, col);
+    return gpt2_load((const char *)t->data + row * t->ne[0] * gpt2_dtype_size(t->type), t->type, col);
 }
 
-static inline void ref_layernorm(double *y, const double *x, const vkg_tensor *g, const vkg_tensor *b, int d, double eps)
+static inline void ref_layernorm(double *y, const double *x, const gpt2_tensor *g, const gpt2_tensor *b, int d, double eps)
 {
     double mean = 0, var = 0;
     for (int i = 0; i < d; i++) mean += x[i];
@@ -27,7 +27,7 @@ static inline void ref_layernorm(double *y, const double *x, const vkg_tensor *g
 }
 
 /* y[o] = sum_i W[o][i] x[i] + b[o] */
-static inline void ref_linear(double *y, const double *x, const vkg_tensor *W, const vkg_tensor *b)
+static inline void ref_linear(double *y, const double *x, const gpt2_tensor *W, const gpt2_tensor *b)
 {
     for (int64_t o = 0; o < W->ne[1]; o++) {
         double s = b ? w_at(b, 0, o) : 0;

@@ -12,16 +12,16 @@
 #include "test_rng.h"
 
 /* cache element e of row j as a float */
-static float cache_at(const void *c, vkg_dtype t, size_t idx) { return vkg_load(c, t, idx); }
+static float cache_at(const void *c, gpt2_dtype t, size_t idx) { return gpt2_load(c, t, idx); }
 
 /* n random K and V cache elements in [-1.5, 1.5) of type t, drawn in turn. */
-static void fill_kv(void *k, void *v, vkg_dtype t, size_t n)
+static void fill_kv(void *k, void *v, gpt2_dtype t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float a = rnd(-1.5f, 1.5f), b = rnd(-1.5f, 1.5f);
-        if (t == VKG_F16) {
-            ((uint16_t *)k)[i] = vkg_f32_to_f16(a);
-            ((uint16_t *)v)[i] = vkg_f32_to_f16(b);
+        if (t == GPT2_F16) {
+            ((uint16_t *)k)[i] = gpt2_f32_to_f16(a);
+            ((uint16_t *)v)[i] = gpt2_f32_to_f16(b);
         } else {
             ((float *)k)[i] = a;
             ((float *)v)[i] = b;
@@ -29,11 +29,11 @@ static void fill_kv(void *k, void *v, vkg_dtype t, size_t n)
     }
 }
 
-static void check(int n, int n_past, int n_head, int hd, vkg_dtype kt, cpu_pool *pool,
+static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
                   uint64_t seed)
 {
     const int E = n_head * hd, n_ctx = n_past + n + 2;
-    const size_t es = vkg_dtype_size(kt);
+    const size_t es = gpt2_dtype_size(kt);
     rng_seed(seed);
     float *qkv = malloc((size_t)n * 3 * E * sizeof(float));
     for (int i = 0; i < n * 3 * E; i++) qkv[i] = rnd(-1.5f, 1.5f);
@@ -51,8 +51,8 @@ static void check(int n, int n_past, int n_head, int hd, vkg_dtype kt, cpu_pool 
                 ve[i] = cache_at(v0, kt, i);
             } else {
                 const float *r = qkv + (size_t)(j - n_past) * 3 * E;
-                ke[i] = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[E + e])) : r[E + e];
-                ve[i] = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
+                ke[i] = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
+                ve[i] = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
             }
         }
     float *out = malloc((size_t)n * E * sizeof(float)), *first = malloc((size_t)n * E * sizeof(float));
@@ -106,7 +106,7 @@ static void check(int n, int n_past, int n_head, int hd, vkg_dtype kt, cpu_pool 
                         cr_assert(0,
                                   "%s %s n=%d n_past=%d heads=%d hd=%d t=%d h=%d i=%d: got %.9g "
                                   "want %.9g",
-                                  cpu_isa_name(isas[k]), vkg_dtype_name(kt), n, n_past, n_head, hd,
+                                  cpu_isa_name(isas[k]), gpt2_dtype_name(kt), n, n_past, n_head, hd,
                                   t, h, i, got, o);
                 }
             }
@@ -140,7 +140,7 @@ Test(attention, shapes)
     for (int ty = 0; ty < 2; ty++)
         for (int a = 0; a < 5; a++)
             for (int b = 0; b < 5; b++)
-                check(steps[b][0], steps[b][1], heads[a][0], heads[a][1], ty ? VKG_F16 : VKG_F32,
+                check(steps[b][0], steps[b][1], heads[a][0], heads[a][1], ty ? GPT2_F16 : GPT2_F32,
                       NULL, seed++);
 }
 
@@ -148,17 +148,17 @@ Test(attention, threaded)
 {
     cpu_pool *pool = cpu_pool_create(3);
     cr_assert(pool);
-    check(1, 300, 12, 64, VKG_F32, pool, 77);
-    check(1, 300, 12, 64, VKG_F16, pool, 78);
-    check(9, 20, 12, 64, VKG_F16, pool, 79);
-    check(5, 3, 3, 7, VKG_F32, pool, 80);
+    check(1, 300, 12, 64, GPT2_F32, pool, 77);
+    check(1, 300, 12, 64, GPT2_F16, pool, 78);
+    check(9, 20, 12, 64, GPT2_F16, pool, 79);
+    check(5, 3, 3, 7, GPT2_F32, pool, 80);
     cpu_pool_destroy(pool);
 }
 
 Test(attention, peaked_scores)
 {
     /* large q and k make one key dominate: exercises the running-max rescale */
-    check(4, 200, 2, 16, VKG_F32, NULL, 500);
+    check(4, 200, 2, 16, GPT2_F32, NULL, 500);
 }
 
 /* ---- cpu_attention_rows: a batched decode step, one token of a different sequence per row ---- */
@@ -166,10 +166,10 @@ Test(attention, peaked_scores)
 /* n rows over n slots of n_ctx cache rows each, row t in slot n-1-t (so slot order is not row
  * order) at position pos[t]; the float64 reference for row t is attention of q[t] over its slot's
  * keys 0..pos[t], the new K/V at pos[t]. Every other cache row must stay as it was. */
-static void check_rows(int n, int n_head, int hd, vkg_dtype kt, cpu_pool *pool, uint64_t seed)
+static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool, uint64_t seed)
 {
     const int E = n_head * hd, n_ctx = 40;
-    const size_t es = vkg_dtype_size(kt), cells = (size_t)n * n_ctx * E;
+    const size_t es = gpt2_dtype_size(kt), cells = (size_t)n * n_ctx * E;
     rng_seed(seed);
     float *qkv = malloc((size_t)n * 3 * E * sizeof(float));
     void *k0 = malloc(cells * es), *v0 = malloc(cells * es), *kc = malloc(cells * es), *vc = malloc(cells * es);
@@ -196,8 +196,8 @@ static void check_rows(int n, int n_head, int hd, vkg_dtype kt, cpu_pool *pool, 
             /* row t's keys and values as floats: the cache, with the new row at pos[t] */
             for (int e = 0; e < E; e++) {
                 size_t i = (size_t)(base[t] + pos[t]) * E + e;
-                float ke = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[E + e])) : r[E + e];
-                float ve = kt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
+                float ke = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
+                float ve = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
                 cr_assert(cache_at(kc, kt, i) == ke && cache_at(vc, kt, i) == ve, "row %d: new K/V col %d", t, e);
             }
             for (int h = 0; h < n_head; h++) {
@@ -221,7 +221,7 @@ static void check_rows(int n, int n_head, int hd, vkg_dtype kt, cpu_pool *pool, 
                     double got = out[(size_t)t * E + h * hd + i];
                     if (!(fabs(got - o) <= 2e-5 * oa + 1e-7))
                         cr_assert(0, "%s %s rows=%d row %d (pos %d) h=%d i=%d: got %.9g want %.9g",
-                                  cpu_isa_name(isas[k]), vkg_dtype_name(kt), n, t, pos[t], h, i, got, o);
+                                  cpu_isa_name(isas[k]), gpt2_dtype_name(kt), n, t, pos[t], h, i, got, o);
                 }
             }
         }
@@ -254,10 +254,10 @@ Test(attention, rows_of_a_batched_step)
     static const int heads[][2] = {{2, 64}, {3, 5}, {1, 17}};
     for (int ty = 0; ty < 2; ty++)
         for (int a = 0; a < 3; a++)
-            for (int n = 1; n <= 5; n += 2) check_rows(n, heads[a][0], heads[a][1], ty ? VKG_F16 : VKG_F32, NULL, seed++);
+            for (int n = 1; n <= 5; n += 2) check_rows(n, heads[a][0], heads[a][1], ty ? GPT2_F16 : GPT2_F32, NULL, seed++);
     cpu_pool *pool = cpu_pool_create(3);
     cr_assert(pool);
-    check_rows(6, 12, 64, VKG_F16, pool, seed++);
-    check_rows(4, 4, 32, VKG_F32, pool, seed++);
+    check_rows(6, 12, 64, GPT2_F16, pool, seed++);
+    check_rows(4, 4, 32, GPT2_F32, pool, seed++);
     cpu_pool_destroy(pool);
 }

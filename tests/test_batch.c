@@ -25,7 +25,7 @@
 
 /* ---- helpers ---- */
 
-static void make_model(gpt2_model *m, vkg_dtype wtype)
+static void make_model(gpt2_model *m, gpt2_dtype wtype)
 {
     gpt2_synth_params p;
     gpt2_synth_defaults(&p);
@@ -37,7 +37,7 @@ static void make_model(gpt2_model *m, vkg_dtype wtype)
     cr_assert_eq(gpt2_synth(m, &p, err, sizeof err), 0, "%s", err);
 }
 
-static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, int slots, vkg_dtype kv)
+static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, int slots, gpt2_dtype kv)
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .n_slots = slots};
     char err[512];
@@ -74,7 +74,7 @@ static void fill(gpt2_backend *b, int slot, const int32_t *ids, int n)
 
 /* ---- backend: batched step against the float64 reference and the single-sequence step ---- */
 
-static void rows_match_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, double tol)
+static void rows_match_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, double tol)
 {
     gpt2_model m;
     make_model(&m, wtype);
@@ -121,21 +121,21 @@ static void rows_match_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, dou
     gpt2_model_free(&m);
 }
 
-Test(batch, cpu_rows_match_reference) { rows_match_reference(false, VKG_F32, VKG_F32, 1e-5); }
-Test(batch, cpu_rows_f16_kv_match_reference) { rows_match_reference(false, VKG_F16, VKG_F16, 1e-3); }
-Test(batch, vulkan_rows_match_reference, .timeout = 60) { rows_match_reference(true, VKG_F32, VKG_F32, 1e-4); }
-Test(batch, vulkan_rows_f16_match_reference, .timeout = 60) { rows_match_reference(true, VKG_F16, VKG_F16, 1e-3); }
+Test(batch, cpu_rows_match_reference) { rows_match_reference(false, GPT2_F32, GPT2_F32, 1e-5); }
+Test(batch, cpu_rows_f16_kv_match_reference) { rows_match_reference(false, GPT2_F16, GPT2_F16, 1e-3); }
+Test(batch, vulkan_rows_match_reference, .timeout = 60) { rows_match_reference(true, GPT2_F32, GPT2_F32, 1e-4); }
+Test(batch, vulkan_rows_f16_match_reference, .timeout = 60) { rows_match_reference(true, GPT2_F16, GPT2_F16, 1e-3); }
 
 /* A prompt computed once in slot 0 and copied into slot 2 gives the same logits (bit for bit) as
  * computing it in slot 1. */
 static void copy_matches_recompute(bool vulkan)
 {
     gpt2_model m;
-    make_model(&m, VKG_F16);
+    make_model(&m, GPT2_F16);
     const int V = m.hp.n_vocab, n = 21;
     int32_t p[21];
     make_ids(p, n, V, 5);
-    gpt2_backend *b = make_backend(&m, vulkan, 8, 3, vulkan ? VKG_F16 : VKG_F32);
+    gpt2_backend *b = make_backend(&m, vulkan, 8, 3, vulkan ? GPT2_F16 : GPT2_F32);
     fill(b, 0, p, n - 1);
     fill(b, 1, p, n - 1);
     char err[256];

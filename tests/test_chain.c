@@ -263,7 +263,7 @@ Test(chain, stop_id_inside_a_chain)
     p.n_ctx = 64;
     p.seed = 21;
     cr_assert_eq(gpt2_synth(&m, &p, err, sizeof err), 0, "%s", err);
-    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = VKG_F32, .device = 0};
+    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = GPT2_F32, .device = 0};
     gpt2_backend *b = gpt2_backend_vk_create(&m, &bp, NULL, err, sizeof err);
     cr_assert(b, "%s", err);
     cr_assert_eq(b->max_chain, 16);

@@ -9,7 +9,7 @@ static void teardown(void) { tu_rmtree(); }
 
 TestSuite(formats, .init = setup, .fini = teardown);
 
-static void ggml_roundtrip(vkg_dtype wt, bool untied)
+static void ggml_roundtrip(gpt2_dtype wt, bool untied)
 {
     gpt2_model a, b;
     tu_synth(&a, wt, untied);
@@ -36,7 +36,7 @@ static void ggml_roundtrip(vkg_dtype wt, bool untied)
 Test(formats, ggml_mixed_types)
 {
     gpt2_model a, b;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     const char *p = tu_path("mixed.bin");
     FILE *f = fopen(p, "wb");
     int32_t h[8] = {0x67676d6c, a.hp.n_vocab, a.hp.n_ctx, a.hp.n_embd, a.hp.n_head, a.hp.n_layer, 1, a.hp.n_vocab};
@@ -49,7 +49,7 @@ Test(formats, ggml_mixed_types)
     int f32_matrix = GPT2_T_GLOBALS + GPT2_L_ATTN_W;
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD) continue;
-        const vkg_tensor *t = gpt2_tensor_at_c(&a, id);
+        const gpt2_tensor *t = gpt2_tensor_at_c(&a, id);
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
         int32_t tt = id == f32_matrix ? 0 : 1, nd = gpt2_tensor_kind(id) == GPT2_K_VEC ? 1 : 2;
@@ -62,7 +62,7 @@ Test(formats, ggml_mixed_types)
             if (tt == 0) {
                 fwrite(&v, 4, 1, f);
             } else {
-                uint16_t x = vkg_f32_to_f16(v);
+                uint16_t x = gpt2_f32_to_f16(v);
                 fwrite(&x, 2, 1, f);
             }
         }
@@ -70,19 +70,19 @@ Test(formats, ggml_mixed_types)
     fclose(f);
     char err[512] = "";
     cr_assert(gpt2_model_load(&b, p, err, sizeof err) == 0, "%s", err);
-    cr_assert_eq(b.wtype, VKG_F16);
-    cr_assert_eq(b.w.wpe.type, VKG_F16);
-    cr_assert_eq(b.w.wte.type, VKG_F16);
-    cr_assert_eq(b.w.layers[0].attn_w.type, VKG_F16);
-    cr_assert_eq(b.w.layers[1].fc_b.type, VKG_F32);
-    cr_assert_eq(b.w.ln_f_g.type, VKG_F32);
+    cr_assert_eq(b.wtype, GPT2_F16);
+    cr_assert_eq(b.w.wpe.type, GPT2_F16);
+    cr_assert_eq(b.w.wte.type, GPT2_F16);
+    cr_assert_eq(b.w.layers[0].attn_w.type, GPT2_F16);
+    cr_assert_eq(b.w.layers[1].fc_b.type, GPT2_F32);
+    cr_assert_eq(b.w.ln_f_g.type, GPT2_F32);
     for (int id = 0; id < n; id++) {
         if (id == GPT2_T_LM_HEAD) continue;
-        const vkg_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
+        const gpt2_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
         size_t cnt = (size_t)x->ne[0] * (size_t)x->ne[1];
         for (size_t i = 0; i < cnt; i++) {
-            float want = vkg_f16_to_f32(vkg_f32_to_f16(((const float *)x->data)[i]));
-            cr_assert_eq(vkg_load(y->data, y->type, i), want, "tensor %d elem %zu", id, i);
+            float want = gpt2_f16_to_f32(gpt2_f32_to_f16(((const float *)x->data)[i]));
+            cr_assert_eq(gpt2_load(y->data, y->type, i), want, "tensor %d elem %zu", id, i);
         }
     }
     char e2[256];
@@ -91,16 +91,16 @@ Test(formats, ggml_mixed_types)
     gpt2_model_free(&b);
 }
 
-Test(formats, ggml_f32) { ggml_roundtrip(VKG_F32, false); }
-Test(formats, ggml_f16) { ggml_roundtrip(VKG_F16, false); }
-Test(formats, ggml_f16_untied) { ggml_roundtrip(VKG_F16, true); }
-Test(formats, ggml_f32_untied) { ggml_roundtrip(VKG_F32, true); }
+Test(formats, ggml_f32) { ggml_roundtrip(GPT2_F32, false); }
+Test(formats, ggml_f16) { ggml_roundtrip(GPT2_F16, false); }
+Test(formats, ggml_f16_untied) { ggml_roundtrip(GPT2_F16, true); }
+Test(formats, ggml_f32_untied) { ggml_roundtrip(GPT2_F32, true); }
 
 /* The layout ggml's gpt-2 example expects, checked byte by byte at the start of the file. */
 Test(formats, ggml_layout)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F16, false);
+    tu_synth(&a, GPT2_F16, false);
     char err[512] = "";
     const char *p = tu_path("m.bin");
     cr_assert(gpt2_write_ggml(&a, p, err, sizeof err) == 0, "%s", err);
@@ -162,7 +162,7 @@ Test(formats, ggml_real_vocab)
     gpt2_synth_params p;
     gpt2_synth_defaults(&p);
     p.vocab = &v;
-    p.wtype = VKG_F16;
+    p.wtype = GPT2_F16;
     gpt2_model a, b;
     cr_assert(gpt2_synth(&a, &p, err, sizeof err) == 0, "%s", err);
     cr_assert_eq(a.hp.n_vocab, 50257);
@@ -183,7 +183,7 @@ Test(formats, ggml_real_vocab)
     gpt2_vocab_free(&v);
 }
 
-static void hf_roundtrip(vkg_dtype wt, bool untied, unsigned flags)
+static void hf_roundtrip(gpt2_dtype wt, bool untied, unsigned flags)
 {
     gpt2_model a, b;
     tu_synth(&a, wt, untied);
@@ -227,19 +227,19 @@ static void hf_roundtrip(vkg_dtype wt, bool untied, unsigned flags)
     gpt2_model_free(&a);
 }
 
-Test(formats, hf_f32) { hf_roundtrip(VKG_F32, false, 0); }
-Test(formats, hf_f16) { hf_roundtrip(VKG_F16, false, 0); }
-Test(formats, hf_f32_prefix) { hf_roundtrip(VKG_F32, false, GPT2_HF_PREFIX); }
-Test(formats, hf_f16_prefix_untied) { hf_roundtrip(VKG_F16, true, GPT2_HF_PREFIX); }
-Test(formats, hf_f32_untied) { hf_roundtrip(VKG_F32, true, 0); }
-Test(formats, hf_sharded) { hf_roundtrip(VKG_F32, false, GPT2_HF_SHARDED); }
-Test(formats, hf_sharded_f16_prefix_untied) { hf_roundtrip(VKG_F16, true, GPT2_HF_SHARDED | GPT2_HF_PREFIX); }
+Test(formats, hf_f32) { hf_roundtrip(GPT2_F32, false, 0); }
+Test(formats, hf_f16) { hf_roundtrip(GPT2_F16, false, 0); }
+Test(formats, hf_f32_prefix) { hf_roundtrip(GPT2_F32, false, GPT2_HF_PREFIX); }
+Test(formats, hf_f16_prefix_untied) { hf_roundtrip(GPT2_F16, true, GPT2_HF_PREFIX); }
+Test(formats, hf_f32_untied) { hf_roundtrip(GPT2_F32, true, 0); }
+Test(formats, hf_sharded) { hf_roundtrip(GPT2_F32, false, GPT2_HF_SHARDED); }
+Test(formats, hf_sharded_f16_prefix_untied) { hf_roundtrip(GPT2_F16, true, GPT2_HF_SHARDED | GPT2_HF_PREFIX); }
 
 /* ggml -> model -> HF -> model -> ggml: the two ggml files are identical. */
 Test(formats, convert_chain)
 {
     gpt2_model a, b, c;
-    tu_synth(&a, VKG_F16, true);
+    tu_synth(&a, GPT2_F16, true);
     char err[512] = "";
     cr_assert(gpt2_write_ggml(&a, tu_path("1.bin"), err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_model_load(&b, tu_path("1.bin"), err, sizeof err) == 0, "%s", err);
@@ -261,7 +261,7 @@ Test(formats, convert_chain)
 Test(formats, hf_bf16)
 {
     gpt2_model a, b;
-    tu_synth(&a, VKG_F32, true);
+    tu_synth(&a, GPT2_F32, true);
     char err[512] = "";
     const char *d = tu_path("hf");
     cr_assert(gpt2_write_hf(&a, d, err, sizeof err) == 0, "%s", err);
@@ -269,7 +269,7 @@ Test(formats, hf_bf16)
     tu_st *t = calloc((size_t)n, sizeof *t);
     char (*names)[64] = calloc((size_t)n, 64);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *x = gpt2_tensor_at_c(&a, id);
+        const gpt2_tensor *x = gpt2_tensor_at_c(&a, id);
         size_t ne0 = (size_t)x->ne[0], ne1 = (size_t)x->ne[1], cnt = ne0 * ne1;
         uint16_t *h = malloc(cnt * 2);
         const float *f = x->data;
@@ -282,27 +282,27 @@ Test(formats, hf_bf16)
         if (k == GPT2_K_VEC) {
             t[id].ndim = 1;
             t[id].shape[0] = (int64_t)ne0;
-            for (size_t i = 0; i < cnt; i++) h[i] = vkg_f32_to_bf16(f[i]);
+            for (size_t i = 0; i < cnt; i++) h[i] = gpt2_f32_to_bf16(f[i]);
         } else if (k == GPT2_K_MAT) { /* [in][out] */
             t[id].ndim = 2;
             t[id].shape[0] = (int64_t)ne0;
             t[id].shape[1] = (int64_t)ne1;
             for (size_t o = 0; o < ne1; o++)
-                for (size_t i = 0; i < ne0; i++) h[i * ne1 + o] = vkg_f32_to_bf16(f[o * ne0 + i]);
+                for (size_t i = 0; i < ne0; i++) h[i * ne1 + o] = gpt2_f32_to_bf16(f[o * ne0 + i]);
         } else {
             t[id].ndim = 2;
             t[id].shape[0] = (int64_t)ne1;
             t[id].shape[1] = (int64_t)ne0;
-            for (size_t i = 0; i < cnt; i++) h[i] = vkg_f32_to_bf16(f[i]);
+            for (size_t i = 0; i < cnt; i++) h[i] = gpt2_f32_to_bf16(f[i]);
         }
     }
     tu_write_st(tu_path("hf/model.safetensors"), t, n);
     cr_assert(gpt2_model_load(&b, d, err, sizeof err) == 0, "%s", err);
-    cr_assert_eq(b.wtype, VKG_F32);
+    cr_assert_eq(b.wtype, GPT2_F32);
     cr_assert(b.w.lm_head.data != b.w.wte.data);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
-        cr_assert_eq(y->type, VKG_F32);
+        const gpt2_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
+        cr_assert_eq(y->type, GPT2_F32);
         cr_assert_eq(y->ne[0], x->ne[0]);
         cr_assert_eq(y->ne[1], x->ne[1]);
         const float *fx = x->data, *fy = y->data;
@@ -310,7 +310,7 @@ Test(formats, hf_bf16)
         for (size_t i = 0; i < cnt; i++) {
             cr_assert(fabsf(fy[i] - fx[i]) <= fabsf(fx[i]) * (1.0f / 256.0f), "%s[%zu]: %g vs %g", names[id], i,
                       (double)fy[i], (double)fx[i]);
-            cr_assert_eq(fy[i], vkg_bf16_to_f32(vkg_f32_to_bf16(fx[i])));
+            cr_assert_eq(fy[i], gpt2_bf16_to_f32(gpt2_f32_to_bf16(fx[i])));
         }
         free((void *)t[id].data);
     }
@@ -327,8 +327,8 @@ static const char *hand_dtype; /* type of the 2-D weights in the hand-made file 
 static float handval_as(int tensor, size_t flat)
 {
     float v = handval(tensor, flat);
-    if (strcmp(hand_dtype, "F16") == 0) return vkg_f16_to_f32(vkg_f32_to_f16(v));
-    if (strcmp(hand_dtype, "BF16") == 0) return vkg_bf16_to_f32(vkg_f32_to_bf16(v));
+    if (strcmp(hand_dtype, "F16") == 0) return gpt2_f16_to_f32(gpt2_f32_to_f16(v));
+    if (strcmp(hand_dtype, "BF16") == 0) return gpt2_bf16_to_f32(gpt2_f32_to_bf16(v));
     return v;
 }
 
@@ -366,9 +366,9 @@ static void write_hand_model(const char *dir, const char *dtype, const char *act
             if (strcmp(dt, "F32") == 0)
                 ((float *)data)[i] = v;
             else if (strcmp(dt, "F16") == 0)
-                ((uint16_t *)data)[i] = vkg_f32_to_f16(v);
+                ((uint16_t *)data)[i] = gpt2_f32_to_f16(v);
             else
-                ((uint16_t *)data)[i] = vkg_f32_to_bf16(v);
+                ((uint16_t *)data)[i] = gpt2_f32_to_bf16(v);
         }
         snprintf(names[k], 64, "%s%s", prefix ? "transformer." : "", spec[k].name);
         t[k] = (tu_st){names[k], dt, spec[k].ndim, {spec[k].s0, spec[k].s1}, data,
@@ -379,9 +379,9 @@ static void write_hand_model(const char *dir, const char *dtype, const char *act
     for (int k = 0; k < n; k++) free((void *)t[k].data);
 }
 
-static float elem(const vkg_tensor *t, size_t row, size_t col)
+static float elem(const gpt2_tensor *t, size_t row, size_t col)
 {
-    return vkg_load((const char *)t->data + row * (size_t)t->ne[0] * vkg_dtype_size(t->type), t->type, col);
+    return gpt2_load((const char *)t->data + row * (size_t)t->ne[0] * gpt2_dtype_size(t->type), t->type, col);
 }
 
 static void check_hand_model(const char *dtype, bool prefix)
@@ -398,7 +398,7 @@ static void check_hand_model(const char *dtype, bool prefix)
     cr_assert_eq(m.hp.n_embd, 4);
     cr_assert_eq(m.hp.n_ctx, 3);
     cr_assert_eq(m.hp.n_vocab, 5);
-    cr_assert_eq(m.wtype, strcmp(dtype, "F16") == 0 ? VKG_F16 : VKG_F32);
+    cr_assert_eq(m.wtype, strcmp(dtype, "F16") == 0 ? GPT2_F16 : GPT2_F32);
     const gpt2_layer *L = &m.w.layers[0];
     /* Non-square: c_attn file [in=4][out=12] (tensor 6) -> attn_w [out=12][in=4]. */
     cr_assert_eq(L->attn_w.ne[0], 4);
@@ -486,7 +486,7 @@ Test(formats, synth_deterministic)
     cr_assert(memcmp(a.w.wte.data, c.w.wte.data, a.w.wte.nbytes) != 0);
     /* gpt2_synth_value regenerates any element. */
     int id = GPT2_T_GLOBALS + GPT2_L_COUNT + GPT2_L_FC2_W;
-    const vkg_tensor *t = gpt2_tensor_at_c(&a, id);
+    const gpt2_tensor *t = gpt2_tensor_at_c(&a, id);
     for (uint64_t i = 0; i < 100; i++)
         cr_assert_eq(((const float *)t->data)[i * 97], gpt2_synth_value(&a.hp, 7, id, i * 97));
     /* Scales: wte ~ N(0, 0.02), ln gains ~ 1, residual projections smaller. */
@@ -501,7 +501,7 @@ Test(formats, synth_deterministic)
     cr_assert(fabs(mean) < 0.002 && fabs(sd - 0.02) < 0.002, "wte mean %g sd %g", mean, sd);
     const float *g = a.w.layers[1].ln2_g.data;
     for (int i = 0; i < a.hp.n_embd; i++) cr_assert(g[i] > 0.7f && g[i] < 1.3f);
-    cr_assert_eq(gpt2_weights_bytes(&a), (size_t)gpt2_expected_bytes(&a.hp, VKG_F32, false));
+    cr_assert_eq(gpt2_weights_bytes(&a), (size_t)gpt2_expected_bytes(&a.hp, GPT2_F32, false));
     gpt2_model_free(&a);
     gpt2_model_free(&b);
     gpt2_model_free(&c);
@@ -524,13 +524,13 @@ Test(formats, synth_sizes)
     cr_assert(strstr(err, "huge"), "%s", err);
     cr_assert(gpt2_synth_parse_size(&p, "3x96x6", err, sizeof err) == 0);
     p.n_ctx = 50;
-    p.wtype = VKG_F16;
+    p.wtype = GPT2_F16;
     const char *f = tu_path("c.bin");
     gpt2_model m;
     cr_assert(gpt2_synth_write(&p, "ggml", f, err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_model_load(&m, f, err, sizeof err) == 0, "%s", err);
     cr_assert(m.hp.n_layer == 3 && m.hp.n_embd == 96 && m.hp.n_head == 6 && m.hp.n_ctx == 50);
-    cr_assert_eq(m.wtype, VKG_F16);
+    cr_assert_eq(m.wtype, GPT2_F16);
     char e2[256];
     cr_assert(gpt2_model_validate(&m, e2, sizeof e2) == 0, "%s", e2);
     gpt2_model_free(&m);
@@ -547,16 +547,16 @@ Test(formats, synth_sizes)
 Test(formats, validate_catches_bad_shapes)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[256] = "";
     cr_assert(gpt2_model_validate(&a, err, sizeof err) == 0, "%s", err);
     a.w.layers[1].fc_w.ne[1] = 255;
     cr_assert(gpt2_model_validate(&a, err, sizeof err) != 0);
     cr_assert(strstr(err, "model/h1/mlp/c_fc/w has shape [64, 255], expected [64, 256]"), "%s", err);
     a.w.layers[1].fc_w.ne[1] = 256;
-    a.w.layers[0].ln1_b.type = VKG_F16;
+    a.w.layers[0].ln1_b.type = GPT2_F16;
     cr_assert(gpt2_model_validate(&a, err, sizeof err) != 0);
     cr_assert(strstr(err, "model/h0/ln_1/b has type f16"), "%s", err);
-    a.w.layers[0].ln1_b.type = VKG_F32;
+    a.w.layers[0].ln1_b.type = GPT2_F32;
     gpt2_model_free(&a);
 }

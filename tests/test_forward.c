@@ -19,7 +19,7 @@
 
 /* ---- helpers ---- */
 
-static void make_model(gpt2_model *m, vkg_dtype wtype, gpt2_gelu gelu)
+static void make_model(gpt2_model *m, gpt2_dtype wtype, gpt2_gelu gelu)
 {
     gpt2_synth_params p;
     gpt2_synth_defaults(&p);
@@ -46,7 +46,7 @@ static float *backend_logits(gpt2_backend *b, const int32_t *ids, int T, int nb)
 }
 
 
-static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, vkg_dtype kv, const char *cpu_ops)
+static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, gpt2_dtype kv, const char *cpu_ops)
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .cpu_ops = cpu_ops};
     char err[512];
@@ -56,7 +56,7 @@ static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, vkg_
     return b;
 }
 
-static void check_against_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, gpt2_gelu gelu, double tol,
+static void check_against_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, gpt2_gelu gelu, double tol,
                                     const char *cpu_ops)
 {
     gpt2_model m;
@@ -72,7 +72,7 @@ static void check_against_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, 
             float *got = backend_logits(b, ids, lens[li], batches[bi]);
             double e = max_rel_err(got, ref, (size_t)lens[li] * m.hp.n_vocab);
             cr_expect_lt(e, tol, "%s %s-weights kv %s: T=%d b=%d error %.3g > %.3g", b->name,
-                         vkg_dtype_name(wtype), vkg_dtype_name(kv), lens[li], batches[bi], e, tol);
+                         gpt2_dtype_name(wtype), gpt2_dtype_name(kv), lens[li], batches[bi], e, tol);
             cr_expect_eq(b->counters.validation_messages, 0, "validation messages");
             free(got);
             b->destroy(b);
@@ -84,16 +84,16 @@ static void check_against_reference(bool vulkan, vkg_dtype wtype, vkg_dtype kv, 
 
 /* ---- tests ---- */
 
-Test(forward, cpu_f32_matches_reference) { check_against_reference(false, VKG_F32, VKG_F32, GPT2_GELU_TANH, 1e-5, NULL); }
-Test(forward, cpu_f16_weights_match_reference) { check_against_reference(false, VKG_F16, VKG_F32, GPT2_GELU_TANH, 1e-5, NULL); }
-Test(forward, cpu_f16_kv_matches_reference) { check_against_reference(false, VKG_F32, VKG_F16, GPT2_GELU_TANH, 1e-3, NULL); }
-Test(forward, cpu_erf_gelu_matches_reference) { check_against_reference(false, VKG_F32, VKG_F32, GPT2_GELU_ERF, 1e-5, NULL); }
-Test(forward, vulkan_f32_matches_reference, .timeout = 300) { check_against_reference(true, VKG_F32, VKG_F32, GPT2_GELU_TANH, 1e-4, NULL); }
-Test(forward, vulkan_f16_matches_reference, .timeout = 300) { check_against_reference(true, VKG_F16, VKG_F16, GPT2_GELU_TANH, 1e-3, NULL); }
+Test(forward, cpu_f32_matches_reference) { check_against_reference(false, GPT2_F32, GPT2_F32, GPT2_GELU_TANH, 1e-5, NULL); }
+Test(forward, cpu_f16_weights_match_reference) { check_against_reference(false, GPT2_F16, GPT2_F32, GPT2_GELU_TANH, 1e-5, NULL); }
+Test(forward, cpu_f16_kv_matches_reference) { check_against_reference(false, GPT2_F32, GPT2_F16, GPT2_GELU_TANH, 1e-3, NULL); }
+Test(forward, cpu_erf_gelu_matches_reference) { check_against_reference(false, GPT2_F32, GPT2_F32, GPT2_GELU_ERF, 1e-5, NULL); }
+Test(forward, vulkan_f32_matches_reference, .timeout = 300) { check_against_reference(true, GPT2_F32, GPT2_F32, GPT2_GELU_TANH, 1e-4, NULL); }
+Test(forward, vulkan_f16_matches_reference, .timeout = 300) { check_against_reference(true, GPT2_F16, GPT2_F16, GPT2_GELU_TANH, 1e-3, NULL); }
 Test(forward, vulkan_with_cpu_fallback_matches_reference, .timeout = 300)
 {
-    check_against_reference(true, VKG_F32, VKG_F32, GPT2_GELU_ERF, 1e-4, "gelu,attention");
-    check_against_reference(true, VKG_F16, VKG_F16, GPT2_GELU_TANH, 1e-3, "embed,layernorm");
+    check_against_reference(true, GPT2_F32, GPT2_F32, GPT2_GELU_ERF, 1e-4, "gelu,attention");
+    check_against_reference(true, GPT2_F16, GPT2_F16, GPT2_GELU_TANH, 1e-3, "embed,layernorm");
 }
 
 /* Greedy decoding: CPU and Vulkan pick the same 128 tokens, step by step on the same context,
@@ -101,8 +101,8 @@ Test(forward, vulkan_with_cpu_fallback_matches_reference, .timeout = 300)
 Test(forward, greedy_cpu_equals_vulkan, .timeout = 300)
 {
     gpt2_model m;
-    make_model(&m, VKG_F16, GPT2_GELU_TANH);
-    gpt2_backend *be[2] = {make_backend(&m, false, 8, VKG_F32, NULL), make_backend(&m, true, 8, VKG_F16, NULL)};
+    make_model(&m, GPT2_F16, GPT2_GELU_TANH);
+    gpt2_backend *be[2] = {make_backend(&m, false, 8, GPT2_F32, NULL), make_backend(&m, true, 8, GPT2_F16, NULL)};
     int32_t seq[140];
     make_ids(seq, 5, m.hp.n_vocab, 99);
     int flips = greedy_compare(be[0], be[1], seq, 5, 128);
@@ -124,12 +124,12 @@ Test(forward, greedy_124M_cpu_equals_vulkan, .timeout = 600)
     gpt2_synth_defaults(&p);
     char err[256];
     cr_assert_eq(gpt2_synth_parse_size(&p, "124M", err, sizeof err), 0, "%s", err);
-    p.wtype = VKG_F16;
+    p.wtype = GPT2_F16;
     p.n_vocab = 50257;
     p.seed = 124;
     gpt2_model m;
     cr_assert_eq(gpt2_synth(&m, &p, err, sizeof err), 0, "%s", err);
-    gpt2_backend *be[2] = {make_backend(&m, false, 16, VKG_F32, NULL), make_backend(&m, true, 16, VKG_F16, NULL)};
+    gpt2_backend *be[2] = {make_backend(&m, false, 16, GPT2_F32, NULL), make_backend(&m, true, 16, GPT2_F16, NULL)};
     enum { PROMPT = 12, GEN = 128 };
     static int32_t seq[PROMPT + GEN];
     make_ids(seq, PROMPT, m.hp.n_vocab, 5);
@@ -151,21 +151,21 @@ Test(forward, vulkan_logits_match_cpu_by_prompt_length_and_batch, .timeout = 600
     char err[256];
     cr_assert_eq(gpt2_synth_parse_size(&p, "2x64x4", err, sizeof err), 0, "%s", err);
     p.n_ctx = 256;
-    p.wtype = VKG_F16;
+    p.wtype = GPT2_F16;
     p.seed = 77;
     gpt2_model m;
     cr_assert_eq(gpt2_synth(&m, &p, err, sizeof err), 0, "%s", err);
     const int lens[] = {1, 7, 64, 200}, batches[] = {8, 64};
     int32_t ids[200];
     make_ids(ids, 200, m.hp.n_vocab, 3);
-    gpt2_backend *cpu = make_backend(&m, false, 64, VKG_F32, NULL);
+    gpt2_backend *cpu = make_backend(&m, false, 64, GPT2_F32, NULL);
     for (size_t li = 0; li < 4; li++) {
         float *want = backend_logits(cpu, ids, lens[li], 64);
         size_t count = (size_t)lens[li] * m.hp.n_vocab;
         double *ref = malloc(count * sizeof *ref);
         for (size_t i = 0; i < count; i++) ref[i] = want[i];
         for (size_t bi = 0; bi < 2; bi++) {
-            gpt2_backend *vk = make_backend(&m, true, batches[bi], VKG_F16, NULL);
+            gpt2_backend *vk = make_backend(&m, true, batches[bi], GPT2_F16, NULL);
             float *got = backend_logits(vk, ids, lens[li], batches[bi]);
             double e = max_rel_err(got, ref, count);
             cr_expect_lt(e, 1e-3, "T=%d b=%d: vulkan vs cpu error %.3g", lens[li], batches[bi], e);

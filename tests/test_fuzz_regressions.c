@@ -24,7 +24,7 @@ static double now_s(void)
 Test(fuzz_regressions, ggml_huge_vocab_token_loads_quickly)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512] = "";
     const char *src = tu_path("tiny.bin"), *dst = tu_path("huge-token.bin");
     cr_assert(gpt2_write_ggml(&a, src, err, sizeof err) == 0, "%s", err);
@@ -75,7 +75,7 @@ Test(fuzz_regressions, ggml_huge_vocab_token_loads_quickly)
 Test(fuzz_regressions, ggml_vocab_count_checked_against_file_size)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512] = "";
     const char *path = tu_path("many-tokens.bin");
     cr_assert(gpt2_write_ggml(&a, path, err, sizeof err) == 0, "%s", err);

@@ -65,7 +65,7 @@ static size_t find_gguf_str(const unsigned char *b, size_t n, const char *s)
     return 0;
 }
 
-static void synth_params(gpt2_synth_params *p, vkg_dtype wt, bool untied)
+static void synth_params(gpt2_synth_params *p, gpt2_dtype wt, bool untied)
 {
     gpt2_synth_defaults(p);
     p->wtype = wt;
@@ -74,21 +74,21 @@ static void synth_params(gpt2_synth_params *p, vkg_dtype wt, bool untied)
 }
 
 /* Quantizes a float model in place: every matrix, wte and lm_head to t. */
-static void quantize_model(gpt2_model *m, vkg_dtype t)
+static void quantize_model(gpt2_model *m, gpt2_dtype t)
 {
     int n = gpt2_n_tensors(&m->hp);
     bool tied = m->w.lm_head.data == m->w.wte.data;
     for (int id = 0; id < n; id++) {
         gpt2_tkind k = gpt2_tensor_kind(id);
         if (k == GPT2_K_VEC || id == GPT2_T_WPE || (id == GPT2_T_LM_HEAD && tied)) continue;
-        vkg_tensor *x = gpt2_tensor_at(m, id);
-        size_t cols = (size_t)x->ne[0], rows = (size_t)x->ne[1], rb = vkg_row_bytes(t, cols);
+        gpt2_tensor *x = gpt2_tensor_at(m, id);
+        size_t cols = (size_t)x->ne[0], rows = (size_t)x->ne[1], rb = gpt2_row_bytes(t, cols);
         unsigned char *q = gpt2_model_alloc(m, rb * rows);
         float *row = malloc(cols * sizeof *row);
         cr_assert(q && row);
         for (size_t r = 0; r < rows; r++) {
-            vkg_dequantize_row(x->type, (const char *)x->data + vkg_row_bytes(x->type, cols) * r, row, cols);
-            vkg_quantize_row(t, row, q + rb * r, cols);
+            gpt2_dequantize_row(x->type, (const char *)x->data + gpt2_row_bytes(x->type, cols) * r, row, cols);
+            gpt2_quantize_row(t, row, q + rb * r, cols);
         }
         free(row);
         x->type = t;
@@ -103,14 +103,14 @@ static void quantize_model(gpt2_model *m, vkg_dtype t)
 
 /* ---------------------------------------------------------------- round trips */
 
-static void gguf_roundtrip(vkg_dtype wt, bool untied, vkg_dtype quant)
+static void gguf_roundtrip(gpt2_dtype wt, bool untied, gpt2_dtype quant)
 {
     gpt2_synth_params p;
     synth_params(&p, wt, untied);
     gpt2_model a, b;
     char err[512] = "";
     cr_assert(gpt2_synth(&a, &p, err, sizeof err) == 0, "%s", err);
-    if (vkg_dtype_is_quant(quant)) quantize_model(&a, quant);
+    if (gpt2_dtype_is_quant(quant)) quantize_model(&a, quant);
     const char *f = tu_path("m.gguf");
     cr_assert(gpt2_write_gguf(&a, f, err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_model_load(&b, f, err, sizeof err) == 0, "%s", err);
@@ -123,22 +123,22 @@ static void gguf_roundtrip(vkg_dtype wt, bool untied, vkg_dtype quant)
     gpt2_model_free(&b);
 }
 
-Test(gguf, roundtrip_f32) { gguf_roundtrip(VKG_F32, false, VKG_F32); }
-Test(gguf, roundtrip_f16) { gguf_roundtrip(VKG_F16, false, VKG_F16); }
-Test(gguf, roundtrip_f32_untied) { gguf_roundtrip(VKG_F32, true, VKG_F32); }
-Test(gguf, roundtrip_f16_untied) { gguf_roundtrip(VKG_F16, true, VKG_F16); }
-Test(gguf, roundtrip_q4_0) { gguf_roundtrip(VKG_F32, false, VKG_Q4_0); }
-Test(gguf, roundtrip_q4_1) { gguf_roundtrip(VKG_F32, true, VKG_Q4_1); }
-Test(gguf, roundtrip_q5_0) { gguf_roundtrip(VKG_F32, false, VKG_Q5_0); }
-Test(gguf, roundtrip_q5_1) { gguf_roundtrip(VKG_F32, false, VKG_Q5_1); }
-Test(gguf, roundtrip_q8_0) { gguf_roundtrip(VKG_F16, true, VKG_Q8_0); }
+Test(gguf, roundtrip_f32) { gguf_roundtrip(GPT2_F32, false, GPT2_F32); }
+Test(gguf, roundtrip_f16) { gguf_roundtrip(GPT2_F16, false, GPT2_F16); }
+Test(gguf, roundtrip_f32_untied) { gguf_roundtrip(GPT2_F32, true, GPT2_F32); }
+Test(gguf, roundtrip_f16_untied) { gguf_roundtrip(GPT2_F16, true, GPT2_F16); }
+Test(gguf, roundtrip_q4_0) { gguf_roundtrip(GPT2_F32, false, GPT2_Q4_0); }
+Test(gguf, roundtrip_q4_1) { gguf_roundtrip(GPT2_F32, true, GPT2_Q4_1); }
+Test(gguf, roundtrip_q5_0) { gguf_roundtrip(GPT2_F32, false, GPT2_Q5_0); }
+Test(gguf, roundtrip_q5_1) { gguf_roundtrip(GPT2_F32, false, GPT2_Q5_1); }
+Test(gguf, roundtrip_q8_0) { gguf_roundtrip(GPT2_F16, true, GPT2_Q8_0); }
 
 /* What the writer puts in the file, read with the generic parser: metadata and tensor infos as
  * llama.cpp's gpt2 converter writes them. */
 Test(gguf, layout)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F16, false);
+    tu_synth(&a, GPT2_F16, false);
     char err[512] = "";
     const char *f = tu_path("m.gguf");
     cr_assert(gpt2_write_gguf(&a, f, err, sizeof err) == 0, "%s", err);
@@ -190,7 +190,7 @@ Test(gguf, layout)
 Test(gguf, version2)
 {
     gpt2_model a, b;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512] = "";
     cr_assert(gpt2_write_gguf(&a, tu_path("v3.gguf"), err, sizeof err) == 0, "%s", err);
     patch(tu_path("v3.gguf"), tu_path("v2.gguf"), 4, 2, 4);
@@ -275,7 +275,7 @@ Test(gguf, parser_all_types)
     gb_key(&b, "general.alignment", GGUF_T_U32), gb_u(&b, 64, 4);
     /* tensors: one per block format plus a 3-D f32, each 64 columns */
     static const uint32_t types[6] = {GGML_ID_Q4_0, GGML_ID_Q4_1, GGML_ID_Q5_0, GGML_ID_Q5_1, GGML_ID_Q8_0, GGML_ID_BF16};
-    static const vkg_dtype dts[6] = {VKG_Q4_0, VKG_Q4_1, VKG_Q5_0, VKG_Q5_1, VKG_Q8_0, VKG_BF16};
+    static const gpt2_dtype dts[6] = {GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1, GPT2_Q8_0, GPT2_BF16};
     size_t off = 0, sizes[6];
     for (int i = 0; i < 6; i++) {
         char name[32];
@@ -285,7 +285,7 @@ Test(gguf, parser_all_types)
         gb_u(&b, 64, 8), gb_u(&b, 2, 8), gb_u(&b, 3, 8);
         gb_u(&b, types[i], 4);
         gb_u(&b, off, 8);
-        sizes[i] = vkg_row_bytes(dts[i], 64) * 6;
+        sizes[i] = gpt2_row_bytes(dts[i], 64) * 6;
         off += (sizes[i] + 63) / 64 * 64;
     }
     gb_pad(&b, 64);
@@ -403,7 +403,7 @@ static float *logits_of(const char *path, int n_ids, const int32_t *ids, int *n_
     gpt2_model m;
     char err[512] = "";
     cr_assert(gpt2_model_load(&m, path, err, sizeof err) == 0, "%s", err);
-    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = VKG_F32, .device = -1};
+    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = GPT2_F32, .device = -1};
     gpt2_backend *be = gpt2_backend_cpu_create(&m, &bp, NULL, err, sizeof err);
     cr_assert(be, "%s", err);
     *n_vocab = m.hp.n_vocab;
@@ -414,7 +414,7 @@ static float *logits_of(const char *path, int n_ids, const int32_t *ids, int *n_
     return out;
 }
 
-static void same_logits(vkg_dtype wt, bool with_llmc)
+static void same_logits(gpt2_dtype wt, bool with_llmc)
 {
     gpt2_model a;
     tu_synth(&a, wt, false);
@@ -457,15 +457,15 @@ static void same_logits(vkg_dtype wt, bool with_llmc)
     gpt2_model_free(&a);
 }
 
-Test(gguf, same_logits_f32) { same_logits(VKG_F32, true); }
-Test(gguf, same_logits_f16) { same_logits(VKG_F16, false); }
+Test(gguf, same_logits_f32) { same_logits(GPT2_F32, true); }
+Test(gguf, same_logits_f16) { same_logits(GPT2_F16, false); }
 
 /* A quantized model gives the same logits from ggml and GGUF files. */
 Test(gguf, same_logits_q8_0)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
-    quantize_model(&a, VKG_Q8_0);
+    tu_synth(&a, GPT2_F32, false);
+    quantize_model(&a, GPT2_Q8_0);
     char err[512] = "";
     cr_assert(gpt2_write_ggml(&a, tu_path("q.bin"), err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_write_gguf(&a, tu_path("q.gguf"), err, sizeof err) == 0, "%s", err);
@@ -483,7 +483,7 @@ Test(gguf, same_logits_q8_0)
 Test(gguf, llmc_roundtrip_and_bf16)
 {
     gpt2_model a, b;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512] = "";
     cr_assert(gpt2_write_llmc(&a, tu_path("f32.bin"), false, err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_model_load(&b, tu_path("f32.bin"), err, sizeof err) == 0, "%s", err);
@@ -491,7 +491,7 @@ Test(gguf, llmc_roundtrip_and_bf16)
     cr_assert(b.w.lm_head.data == b.w.wte.data);
     int n = gpt2_n_tensors(&a.hp);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
+        const gpt2_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
         cr_assert(x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes), "tensor %d", id);
     }
     /* header: padded vocabulary, parameters grouped by kind */
@@ -508,12 +508,12 @@ Test(gguf, llmc_roundtrip_and_bf16)
     /* bf16: every weight is the f32 one rounded to bf16 */
     cr_assert(gpt2_write_llmc(&a, tu_path("bf16.bin"), true, err, sizeof err) == 0, "%s", err);
     cr_assert(gpt2_model_load(&b, tu_path("bf16.bin"), err, sizeof err) == 0, "%s", err);
-    cr_assert_eq(b.wtype, VKG_F32);
+    cr_assert_eq(b.wtype, GPT2_F32);
     for (int id = 0; id < n; id++) {
-        const vkg_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
+        const gpt2_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
         size_t cnt = (size_t)x->ne[0] * (size_t)x->ne[1];
         for (size_t i = 0; i < cnt; i += 7)
-            cr_assert_eq(((const float *)y->data)[i], vkg_bf16_to_f32(vkg_f32_to_bf16(((const float *)x->data)[i])));
+            cr_assert_eq(((const float *)y->data)[i], gpt2_bf16_to_f32(gpt2_f32_to_bf16(((const float *)x->data)[i])));
     }
     gpt2_model_free(&b);
     /* a HF vocabulary beside the checkpoint wins */
@@ -530,7 +530,7 @@ Test(gguf, llmc_roundtrip_and_bf16)
 Test(gguf, llmc_hostile)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512] = "";
     char f[512], p[512];
     snprintf(f, sizeof f, "%s", tu_path("ok.bin"));
@@ -603,7 +603,7 @@ Test(gguf, llmc_hostile)
 
 /* A synthetic model in *a, written to ok.gguf (path in f); p gets the path of `damaged`, where a
  * test writes its altered copies. */
-static void write_ok_gguf(gpt2_model *a, vkg_dtype wt, bool untied, char f[512], char p[512], const char *damaged)
+static void write_ok_gguf(gpt2_model *a, gpt2_dtype wt, bool untied, char f[512], char p[512], const char *damaged)
 {
     tu_synth(a, wt, untied);
     char err[512] = "";
@@ -616,7 +616,7 @@ Test(gguf, hostile_header)
 {
     gpt2_model a;
     char f[512], p[512];
-    write_ok_gguf(&a, VKG_F32, false, f, p, "bad.gguf");
+    write_ok_gguf(&a, GPT2_F32, false, f, p, "bad.gguf");
     patch(f, p, 0, 0x46554748, 4); /* "HGUF" */
     expect_fail(p, "unknown model format");
     patch(f, p, 4, 1, 4);
@@ -710,7 +710,7 @@ Test(gguf, hostile_tensors)
 {
     gpt2_model a;
     char f[512], p[512];
-    write_ok_gguf(&a, VKG_F32, false, f, p, "bad.gguf");
+    write_ok_gguf(&a, GPT2_F32, false, f, p, "bad.gguf");
     char err[512] = "";
     size_t n;
     unsigned char *b = tu_read(f, &n);
@@ -769,7 +769,7 @@ Test(gguf, hostile_tensors)
     patch(f, p, bias + 4 + 8, GGML_ID_Q8_0, 4);
     gpt2_model m;
     if (gpt2_model_load(&m, p, err, sizeof err) == 0) {
-        cr_assert_eq(m.w.layers[0].ln1_b.type, VKG_F32);
+        cr_assert_eq(m.w.layers[0].ln1_b.type, GPT2_F32);
         cr_assert_eq(m.w.layers[0].ln1_b.nbytes, 64 * 4);
         gpt2_model_free(&m);
     } else {
@@ -784,7 +784,7 @@ Test(gguf, truncated_everywhere, .timeout = 300)
 {
     gpt2_model a;
     char f[512], p[512];
-    write_ok_gguf(&a, VKG_F16, true, f, p, "cut.gguf");
+    write_ok_gguf(&a, GPT2_F16, true, f, p, "cut.gguf");
     char err[512] = "";
     size_t n;
     unsigned char *b = tu_read(f, &n);
@@ -818,7 +818,7 @@ Test(gguf, truncated_everywhere, .timeout = 300)
 Test(gguf, convert_api)
 {
     gpt2_model a, b;
-    tu_synth(&a, VKG_F16, true);
+    tu_synth(&a, GPT2_F16, true);
     char err[512] = "";
     cr_assert(gpt2_write_ggml(&a, tu_path("m.bin"), err, sizeof err) == 0, "%s", err);
     cr_assert(vkg_convert(tu_path("m.bin"), tu_path("m.gguf"), 0, err, sizeof err) == 0, "%s", err);

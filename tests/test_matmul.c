@@ -16,11 +16,11 @@ static double gelu_ref(double x, int form)
 }
 
 typedef struct wmat {
-    vkg_tensor t;
+    gpt2_tensor t;
     float *wf; /* the weights as the kernel sees them (f16 already rounded), for the reference */
 } wmat;
 
-static wmat make_w(int in, int out, vkg_dtype type)
+static wmat make_w(int in, int out, gpt2_dtype type)
 {
     wmat m;
     size_t n = (size_t)in * out;
@@ -28,14 +28,14 @@ static wmat make_w(int in, int out, vkg_dtype type)
     m.t.type = type;
     m.t.ne[0] = in;
     m.t.ne[1] = out;
-    m.t.nbytes = n * vkg_dtype_size(type);
+    m.t.nbytes = n * gpt2_dtype_size(type);
     m.t.data = malloc(m.t.nbytes);
     for (size_t i = 0; i < n; i++) {
         float v = rnd(-1, 1);
-        if (type == VKG_F16) {
-            uint16_t h = vkg_f32_to_f16(v);
+        if (type == GPT2_F16) {
+            uint16_t h = gpt2_f32_to_f16(v);
             ((uint16_t *)m.t.data)[i] = h;
-            v = vkg_f16_to_f32(h);
+            v = gpt2_f16_to_f32(h);
         } else {
             ((float *)m.t.data)[i] = v;
         }
@@ -52,7 +52,7 @@ static void free_w(wmat *m)
 
 /* Runs one matmul on a fresh random problem and checks it against the float64 reference; also
  * checks it is bitwise equal to the serial scalar... no: returns y for cross-ISA comparison. */
-static void check_one(int n, int in, int out, vkg_dtype type, int epi, int form, cpu_pool *pool,
+static void check_one(int n, int in, int out, gpt2_dtype type, int epi, int form, cpu_pool *pool,
                       uint64_t seed)
 {
     rng_seed(seed);
@@ -102,7 +102,7 @@ static void check_one(int n, int in, int out, vkg_dtype type, int epi, int form,
                     cr_assert(0,
                               "%s %s n=%d in=%d out=%d epi=%d form=%d t=%d o=%d: got %.9g want "
                               "%.9g (tol %.3g)",
-                              cpu_isa_name(isas[k]), vkg_dtype_name(type), n, in, out, epi, form,
+                              cpu_isa_name(isas[k]), gpt2_dtype_name(type), n, in, out, epi, form,
                               t, o, y[yi], s, tol);
                 const double errs = fabs((double)y[yi] - ys[yi]);
                 if (!(errs <= tol))
@@ -138,7 +138,7 @@ Test(matmul, shapes_f32_f16)
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
             for (size_t b = 0; b < sizeof ins / sizeof *ins; b++)
                 for (size_t c = 0; c < sizeof outs / sizeof *outs; c++)
-                    check_one(ns[a], ins[b], outs[c], ty ? VKG_F16 : VKG_F32, CPU_EPI_NONE, 0,
+                    check_one(ns[a], ins[b], outs[c], ty ? GPT2_F16 : GPT2_F32, CPU_EPI_NONE, 0,
                               NULL, seed++);
 }
 
@@ -158,8 +158,8 @@ Test(matmul, epilogues)
         for (size_t e = 0; e < sizeof epis / sizeof *epis; e++)
             for (int form = 0; form < 2; form++) {
                 if (!(epis[e] & CPU_EPI_GELU) && form) continue;
-                check_one(1, 17, 33, ty ? VKG_F16 : VKG_F32, epis[e], form, NULL, seed++);
-                check_one(7, 65, 19, ty ? VKG_F16 : VKG_F32, epis[e], form, NULL, seed++);
+                check_one(1, 17, 33, ty ? GPT2_F16 : GPT2_F32, epis[e], form, NULL, seed++);
+                check_one(7, 65, 19, ty ? GPT2_F16 : GPT2_F32, epis[e], form, NULL, seed++);
             }
 }
 
@@ -169,7 +169,7 @@ Test(matmul, threaded)
     cr_assert(pool);
     uint64_t seed = 5000;
     for (int ty = 0; ty < 2; ty++) {
-        vkg_dtype t = ty ? VKG_F16 : VKG_F32;
+        gpt2_dtype t = ty ? GPT2_F16 : GPT2_F32;
         check_one(1, 768, 1000, t, CPU_EPI_BIAS, 0, pool, seed++);
         check_one(5, 769, 301, t, CPU_EPI_BIAS | CPU_EPI_GELU | CPU_EPI_RESIDUAL, 0, pool, seed++);
         check_one(33, 33, 257, t, CPU_EPI_RESIDUAL, 1, pool, seed++);
@@ -191,8 +191,8 @@ Test(matmul, dot_axpy)
         for (int i = 0; i < n; i++) {
             a[i] = rnd(-1, 1);
             b[i] = rnd(-1, 1);
-            h[i] = vkg_f32_to_f16(rnd(-1, 1));
-            hf[i] = vkg_f16_to_f32(h[i]);
+            h[i] = gpt2_f32_to_f16(rnd(-1, 1));
+            hf[i] = gpt2_f16_to_f32(h[i]);
             y0[i] = rnd(-1, 1);
         }
         const float alpha = rnd(-2, 2);

@@ -11,7 +11,7 @@ static void teardown(void) { tu_rmtree(); }
 TestSuite(errors, .init = setup, .fini = teardown);
 
 /* Writes a tiny synthetic model as ggml; returns the file's bytes. */
-static unsigned char *make_ggml(const char *path, size_t *n, vkg_dtype wt, bool untied)
+static unsigned char *make_ggml(const char *path, size_t *n, gpt2_dtype wt, bool untied)
 {
     gpt2_model a;
     tu_synth(&a, wt, untied);
@@ -72,7 +72,7 @@ Test(errors, ggml_truncated_everywhere)
 {
     size_t n;
     const char *full = tu_path("full.bin");
-    unsigned char *b = make_ggml(full, &n, VKG_F16, true);
+    unsigned char *b = make_ggml(full, &n, GPT2_F16, true);
     size_t rec[64], vend;
     int nr = ggml_records(b, n, rec, 64, &vend);
     cr_assert_eq(nr, 5 + 12 * 2);
@@ -114,7 +114,7 @@ Test(errors, ggml_header)
 {
     size_t n;
     const char *full = tu_path("full.bin");
-    unsigned char *b = make_ggml(full, &n, VKG_F32, false);
+    unsigned char *b = make_ggml(full, &n, GPT2_F32, false);
     const char *p = tu_path("bad.bin");
     write_patched_i32(p, b, n, 0, 0x12345678);
     expect_fail(p, "unknown model format");
@@ -170,7 +170,7 @@ Test(errors, ggml_header)
 Test(errors, ggml_absurd_sizes)
 {
     size_t n;
-    unsigned char *b = make_ggml(tu_path("full.bin"), &n, VKG_F32, false);
+    unsigned char *b = make_ggml(tu_path("full.bin"), &n, GPT2_F32, false);
     const char *p = tu_path("bad.bin");
     /* Big but in range: refused by the memory check with sizes in the message. */
     unsigned char *c = malloc(n);
@@ -222,7 +222,7 @@ Test(errors, ggml_absurd_sizes)
 Test(errors, ggml_tensors)
 {
     size_t n;
-    unsigned char *b = make_ggml(tu_path("full.bin"), &n, VKG_F32, false);
+    unsigned char *b = make_ggml(tu_path("full.bin"), &n, GPT2_F32, false);
     size_t rec[64], vend;
     int nr = ggml_records(b, n, rec, 64, &vend);
     const char *p = tu_path("bad.bin");
@@ -263,10 +263,10 @@ Test(errors, memory_refusal)
 {
     size_t n;
     const char *f = tu_path("full.bin");
-    unsigned char *b = make_ggml(f, &n, VKG_F32, false);
+    unsigned char *b = make_ggml(f, &n, GPT2_F32, false);
     free(b);
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512];
     cr_assert(gpt2_write_hf(&a, tu_path("hf"), err, sizeof err) == 0, "%s", err);
     gpt2_model_free(&a);
@@ -284,7 +284,7 @@ Test(errors, memory_refusal)
 static const char *make_hf(bool prefix)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F32, false);
+    tu_synth(&a, GPT2_F32, false);
     char err[512] = "";
     const char *d = tu_path("hf");
     cr_assert(gpt2_write_hf_ex(&a, d, prefix ? GPT2_HF_PREFIX : 0, err, sizeof err) == 0, "%s", err);
@@ -510,7 +510,7 @@ Test(errors, hf_files)
 Test(errors, hf_sharded_truncated)
 {
     gpt2_model a;
-    tu_synth(&a, VKG_F16, true);
+    tu_synth(&a, GPT2_F16, true);
     char err[512];
     const char *d = tu_path("sh");
     cr_assert(gpt2_write_hf_ex(&a, d, GPT2_HF_SHARDED, err, sizeof err) == 0, "%s", err);

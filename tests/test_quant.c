@@ -11,28 +11,28 @@
 #include "test_isa.h"
 #include "test_rng.h"
 
-static const vkg_dtype QT[] = {VKG_Q4_0, VKG_Q4_1, VKG_Q5_0, VKG_Q5_1, VKG_Q8_0};
+static const gpt2_dtype QT[] = {GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1, GPT2_Q8_0};
 #define NQT 5
 
 /* Quantizes x, compares the bytes with want, and checks the dequantized values equal deq. */
-static void check_block(vkg_dtype t, const float *x, const unsigned char *want, size_t nbytes,
+static void check_block(gpt2_dtype t, const float *x, const unsigned char *want, size_t nbytes,
                         const float *deq)
 {
     unsigned char got[64];
-    cr_assert_eq(vkg_row_bytes(t, 32 * (nbytes / vkg_dtype_block_bytes(t))), nbytes);
+    cr_assert_eq(gpt2_row_bytes(t, 32 * (nbytes / gpt2_dtype_block_bytes(t))), nbytes);
     memset(got, 0xAA, sizeof got);
-    vkg_quantize_row(t, x, got, 32 * (nbytes / vkg_dtype_block_bytes(t)));
+    gpt2_quantize_row(t, x, got, 32 * (nbytes / gpt2_dtype_block_bytes(t)));
     for (size_t i = 0; i < nbytes; i++)
-        cr_assert_eq(got[i], want[i], "%s: byte %zu is 0x%02x, expected 0x%02x", vkg_dtype_name(t), i,
+        cr_assert_eq(got[i], want[i], "%s: byte %zu is 0x%02x, expected 0x%02x", gpt2_dtype_name(t), i,
                      got[i], want[i]);
-    cr_assert_eq(got[nbytes], 0xAA, "%s wrote past its block", vkg_dtype_name(t));
+    cr_assert_eq(got[nbytes], 0xAA, "%s wrote past its block", gpt2_dtype_name(t));
     if (deq) {
         float y[64];
-        vkg_dequantize_row(t, want, y, 32 * (nbytes / vkg_dtype_block_bytes(t)));
-        for (size_t j = 0; j < 32 * (nbytes / vkg_dtype_block_bytes(t)); j++) {
+        gpt2_dequantize_row(t, want, y, 32 * (nbytes / gpt2_dtype_block_bytes(t)));
+        for (size_t j = 0; j < 32 * (nbytes / gpt2_dtype_block_bytes(t)); j++) {
             cr_assert_eq(y[j], deq[j], "%s: element %zu dequantizes to %g, expected %g",
-                         vkg_dtype_name(t), j, y[j], deq[j]);
-            cr_assert_eq(vkg_load_any(want, t, j), deq[j]);
+                         gpt2_dtype_name(t), j, y[j], deq[j]);
+            cr_assert_eq(gpt2_load_any(want, t, j), deq[j]);
         }
     }
 }
@@ -53,7 +53,7 @@ Test(quant, layout_q8_0)
     memcpy(deq, x, sizeof deq);
     deq[5] = 3.0f;
     deq[6] = -3.0f;
-    check_block(VKG_Q8_0, x, want, sizeof want, deq);
+    check_block(GPT2_Q8_0, x, want, sizeof want, deq);
 }
 
 Test(quant, layout_q4_0)
@@ -81,7 +81,7 @@ Test(quant, layout_q4_0)
     for (int j = 16; j < 32; j++) deq[32 + j] = 0.0f; /* (8 - 8) * -1 */
     deq[50] = 1.0f; /* q 7 */
     deq[51] = -7.0f; /* q 15 */
-    check_block(VKG_Q4_0, x, want, sizeof want, deq);
+    check_block(GPT2_Q4_0, x, want, sizeof want, deq);
 }
 
 Test(quant, layout_q4_1)
@@ -99,7 +99,7 @@ Test(quant, layout_q4_1)
     memcpy(deq, x, sizeof deq);
     deq[21] = 3.0f;
     deq[22] = 4.0f;
-    check_block(VKG_Q4_1, x, want, sizeof want, deq);
+    check_block(GPT2_Q4_1, x, want, sizeof want, deq);
 }
 
 Test(quant, layout_q5_0)
@@ -109,7 +109,7 @@ Test(quant, layout_q5_0)
     for (int e = 0; e < 32; e++) x[e] = (float)((e * 7) % 32 - 16);
     static const unsigned char want[22] = {0x00, 0x3c, 0x98, 0x33, 0x67, 0xcc, 0x00, 0x77, 0xee, 0x55, 0xcc,
                                            0x33, 0xaa, 0x11, 0x88, 0xff, 0x66, 0xdd, 0x44, 0xbb, 0x22, 0x99};
-    check_block(VKG_Q5_0, x, want, sizeof want, x);
+    check_block(GPT2_Q5_0, x, want, sizeof want, x);
 }
 
 Test(quant, layout_q5_1)
@@ -120,7 +120,7 @@ Test(quant, layout_q5_1)
     static const unsigned char want[24] = {0x00, 0x38, 0x00, 0xc0, 0xa4, 0x6d, 0x5b, 0x92,
                                            0x33, 0xee, 0x99, 0x44, 0xff, 0xaa, 0x55, 0x00,
                                            0xbb, 0x66, 0x11, 0xcc, 0x77, 0x22, 0xdd, 0x88};
-    check_block(VKG_Q5_1, x, want, sizeof want, x);
+    check_block(GPT2_Q5_1, x, want, sizeof want, x);
 }
 
 Test(quant, zero_and_constant_blocks)
@@ -128,21 +128,21 @@ Test(quant, zero_and_constant_blocks)
     float x[32] = {0}, y[32];
     unsigned char b[34];
     for (int k = 0; k < NQT; k++) {
-        vkg_quantize_row(QT[k], x, b, 32);
-        vkg_dequantize_row(QT[k], b, y, 32);
-        for (int j = 0; j < 32; j++) cr_assert_eq(y[j], 0.0f, "%s", vkg_dtype_name(QT[k]));
+        gpt2_quantize_row(QT[k], x, b, 32);
+        gpt2_dequantize_row(QT[k], b, y, 32);
+        for (int j = 0; j < 32; j++) cr_assert_eq(y[j], 0.0f, "%s", gpt2_dtype_name(QT[k]));
     }
     for (int j = 0; j < 32; j++) x[j] = 0.75f; /* min == max: d = 0, m carries the value */
     for (int k = 0; k < NQT; k++) {
-        vkg_quantize_row(QT[k], x, b, 32);
-        vkg_dequantize_row(QT[k], b, y, 32);
-        for (int j = 0; j < 32; j++) cr_assert_float_eq(y[j], 0.75f, 1e-3, "%s", vkg_dtype_name(QT[k]));
+        gpt2_quantize_row(QT[k], x, b, 32);
+        gpt2_dequantize_row(QT[k], b, y, 32);
+        for (int j = 0; j < 32; j++) cr_assert_float_eq(y[j], 0.75f, 1e-3, "%s", gpt2_dtype_name(QT[k]));
     }
 }
 
 /* Largest error a value of block x may get: the rounding step of the format (a full step where
  * ggml's symmetric formats clamp the positive extreme) plus the f16 rounding of d and m. */
-static double block_bound(vkg_dtype t, const float *x)
+static double block_bound(gpt2_dtype t, const float *x)
 {
     double mn = x[0], mx = x[0], amax = 0;
     for (int j = 0; j < 32; j++) {
@@ -154,10 +154,10 @@ static double block_bound(vkg_dtype t, const float *x)
 #define F16ERR(v) fmax(fabs(v) / 2048, 1.0 / 33554432)
     double b;
     switch (t) {
-    case VKG_Q4_0: b = amax / 8 + 8 * F16ERR(amax / 8); break;
-    case VKG_Q5_0: b = amax / 16 + 16 * F16ERR(amax / 16); break;
-    case VKG_Q4_1: b = (mx - mn) / 30 + 15 * F16ERR((mx - mn) / 15) + F16ERR(mn); break;
-    case VKG_Q5_1: b = (mx - mn) / 62 + 31 * F16ERR((mx - mn) / 31) + F16ERR(mn); break;
+    case GPT2_Q4_0: b = amax / 8 + 8 * F16ERR(amax / 8); break;
+    case GPT2_Q5_0: b = amax / 16 + 16 * F16ERR(amax / 16); break;
+    case GPT2_Q4_1: b = (mx - mn) / 30 + 15 * F16ERR((mx - mn) / 15) + F16ERR(mn); break;
+    case GPT2_Q5_1: b = (mx - mn) / 62 + 31 * F16ERR((mx - mn) / 31) + F16ERR(mn); break;
     default: b = amax / 254 + 127 * F16ERR(amax / 127); break;
     }
 #undef F16ERR
@@ -179,13 +179,13 @@ Test(quant, round_trip_bounds)
             float off = blk % 5 == 0 ? 2.0f * scale : 0.0f;
             x[i] = rnd(-scale, scale) + off;
         }
-        vkg_quantize_row(QT[k], x, b, n);
-        vkg_dequantize_row(QT[k], b, y, n);
+        gpt2_quantize_row(QT[k], x, b, n);
+        gpt2_dequantize_row(QT[k], b, y, n);
         double se = 0, sx = 0;
         for (size_t i = 0; i < n; i++) {
             double bound = block_bound(QT[k], x + i / 32 * 32);
             double e = fabs((double)y[i] - x[i]);
-            cr_assert(e <= bound, "%s: element %zu: |%g - %g| = %g > bound %g", vkg_dtype_name(QT[k]), i,
+            cr_assert(e <= bound, "%s: element %zu: |%g - %g| = %g > bound %g", gpt2_dtype_name(QT[k]), i,
                       y[i], x[i], e, bound);
             if (i / 32 % 7 == 3) { /* unit-scale blocks for the RMS comparison */
                 se += e * e;
@@ -208,10 +208,10 @@ Test(quant, act_quantizer_twins)
     int ni = isa_list(isas);
     const size_t n = 32 * 40;
     float *x = malloc(n * sizeof *x);
-    vkg_q8a *a = malloc(n / 32 * sizeof *a), *b = malloc(n / 32 * sizeof *b);
+    cpu_q8a *a = malloc(n / 32 * sizeof *a), *b = malloc(n / 32 * sizeof *b);
     rng_seed(7);
     for (size_t i = 0; i < n; i++) x[i] = rnd(-3, 3) * (float)(i / 32 % 3);
-    vkg_quantize_act_scalar(x, a, n);
+    cpu_quantize_act_scalar(x, a, n);
     for (size_t k = 0; k < n / 32; k++) {
         double amax = 0;
         for (int j = 0; j < 32; j++) amax = fmax(amax, fabs(x[k * 32 + j]));
@@ -225,7 +225,7 @@ Test(quant, act_quantizer_twins)
     }
     for (int ii = 0; ii < ni; ii++) {
         cpu_isa_force(isas[ii]);
-        vkg_quantize_act(x, b, n);
+        cpu_quantize_act(x, b, n);
         cr_assert(memcmp(a, b, n / 32 * sizeof *a) == 0, "%s activation quantizer differs from scalar",
                   cpu_isa_name(isas[ii]));
     }
@@ -237,20 +237,20 @@ Test(quant, act_quantizer_twins)
 
 /* One quantized matmul against float64 on the dequantized weights; the allowed error is what the
  * int8 activations can cost (half a step per element times |w|) plus f32 summation slack. */
-static void check_qmm(vkg_dtype t, int n, int in, int out, int epi, cpu_pool *pool, uint64_t seed)
+static void check_qmm(gpt2_dtype t, int n, int in, int out, int epi, cpu_pool *pool, uint64_t seed)
 {
     rng_seed(seed);
     const int ldx = in + 3, ldy = out + 5;
-    const size_t rb = vkg_row_bytes(t, (size_t)in);
+    const size_t rb = gpt2_row_bytes(t, (size_t)in);
     float *wsrc = malloc((size_t)in * sizeof(float));
     double *wd = malloc((size_t)in * out * sizeof(double));
     float *wf = malloc((size_t)in * sizeof(float));
-    vkg_tensor W = {.type = t, .ne = {in, out}, .nbytes = rb * out};
+    gpt2_tensor W = {.type = t, .ne = {in, out}, .nbytes = rb * out};
     W.data = malloc(W.nbytes);
     for (int o = 0; o < out; o++) {
         for (int i = 0; i < in; i++) wsrc[i] = rnd(-1, 1) + (o % 3 == 0 ? 0.5f : 0.0f);
-        vkg_quantize_row(t, wsrc, (char *)W.data + o * rb, (size_t)in);
-        vkg_dequantize_row(t, (char *)W.data + o * rb, wf, (size_t)in);
+        gpt2_quantize_row(t, wsrc, (char *)W.data + o * rb, (size_t)in);
+        gpt2_dequantize_row(t, (char *)W.data + o * rb, wf, (size_t)in);
         for (int i = 0; i < in; i++) wd[(size_t)o * in + i] = wf[i];
     }
     float *x = malloc((size_t)n * ldx * sizeof(float));
@@ -282,7 +282,7 @@ static void check_qmm(vkg_dtype t, int n, int in, int out, int epi, cpu_pool *po
             if (epi & CPU_EPI_RESIDUAL) s += y0[(size_t)tk * ldy + o];
             double got = y[(size_t)tk * ldy + o];
             cr_assert(fabs(got - s) <= tol, "%s %s n=%d in=%d out=%d: y[%d][%d] = %.7g, want %.7g (tol %.3g)",
-                      vkg_dtype_name(t), cpu_isa_name(cpu_isa_active()), n, in, out, tk, o, got, s, tol);
+                      gpt2_dtype_name(t), cpu_isa_name(cpu_isa_active()), n, in, out, tk, o, got, s, tol);
         }
         for (int o = out; o < ldy; o++) /* the stride gap stays untouched */
             cr_assert_eq(y[(size_t)tk * ldy + o], y0[(size_t)tk * ldy + o]);
@@ -329,23 +329,23 @@ Test(quant, qdot_twins_agree)
     int ni = isa_list(isas);
     const int nb = 24;
     float xf[4 * 24 * 32], wsrc[24 * 32];
-    vkg_q8a xq[4 * 24];
+    cpu_q8a xq[4 * 24];
     unsigned char w[24 * 34];
     rng_seed(99);
     for (int i = 0; i < 4 * nb * 32; i++) xf[i] = rnd(-1, 1);
-    vkg_quantize_act_scalar(xf, xq, 4 * nb * 32);
+    cpu_quantize_act_scalar(xf, xq, 4 * nb * 32);
     for (int k = 0; k < NQT; k++) {
         for (int i = 0; i < nb * 32; i++) wsrc[i] = rnd(-1, 1.5f);
-        vkg_quantize_row(QT[k], wsrc, w, nb * 32);
+        gpt2_quantize_row(QT[k], wsrc, w, nb * 32);
         for (int nt = 1; nt <= 4; nt++) {
             float ref[4], got[4] = {0};
-            vkg_qdot_scalar(ref, w, QT[k], xq, nb, nt, nb);
+            cpu_qdot_scalar(ref, w, QT[k], xq, nb, nt, nb);
             for (int ii = 0; ii < ni; ii++) {
                 cpu_isa_force(isas[ii]);
-                vkg_qdot_pick()(got, w, QT[k], xq, nb, nt, nb);
+                cpu_qdot_pick()(got, w, QT[k], xq, nb, nt, nb);
                 for (int t = 0; t < nt; t++)
                     cr_assert_float_eq(got[t], ref[t], 1e-4 * (1 + fabsf(ref[t])), "%s %s nt %d",
-                                       vkg_dtype_name(QT[k]), cpu_isa_name(isas[ii]), nt);
+                                       gpt2_dtype_name(QT[k]), cpu_isa_name(isas[ii]), nt);
             }
         }
     }
@@ -359,23 +359,23 @@ Test(quant, embed_quantized_wte)
     float *src = malloc((size_t)d * sizeof(float)), *row = malloc((size_t)d * sizeof(float));
     float *pe = malloc((size_t)d * ctx * sizeof(float));
     for (int i = 0; i < d * ctx; i++) pe[i] = rnd(-1, 1);
-    vkg_tensor wpe = {.type = VKG_F32, .ne = {d, ctx}, .data = pe, .nbytes = (size_t)d * ctx * 4};
+    gpt2_tensor wpe = {.type = GPT2_F32, .ne = {d, ctx}, .data = pe, .nbytes = (size_t)d * ctx * 4};
     for (int k = 0; k < NQT; k++) {
-        size_t rb = vkg_row_bytes(QT[k], (size_t)d);
-        vkg_tensor wte = {.type = QT[k], .ne = {d, rows}, .nbytes = rb * rows};
+        size_t rb = gpt2_row_bytes(QT[k], (size_t)d);
+        gpt2_tensor wte = {.type = QT[k], .ne = {d, rows}, .nbytes = rb * rows};
         wte.data = malloc(wte.nbytes);
         for (int r = 0; r < rows; r++) {
             for (int i = 0; i < d; i++) src[i] = rnd(-1, 1);
-            vkg_quantize_row(QT[k], src, (char *)wte.data + r * rb, (size_t)d);
+            gpt2_quantize_row(QT[k], src, (char *)wte.data + r * rb, (size_t)d);
         }
         int32_t ids[4] = {10, 0, 3, 10};
         float *x = malloc(4 * (size_t)d * sizeof(float));
         cpu_embed(x, &wte, &wpe, ids, 4, 2);
         for (int t = 0; t < 4; t++) {
-            vkg_dequantize_row(QT[k], (char *)wte.data + ids[t] * rb, row, (size_t)d);
+            gpt2_dequantize_row(QT[k], (char *)wte.data + ids[t] * rb, row, (size_t)d);
             for (int i = 0; i < d; i++) {
                 double want = (double)row[i] + pe[(size_t)(2 + t) * d + i];
-                cr_assert_float_eq(x[(size_t)t * d + i], want, 1e-6, "%s", vkg_dtype_name(QT[k]));
+                cr_assert_float_eq(x[(size_t)t * d + i], want, 1e-6, "%s", gpt2_dtype_name(QT[k]));
             }
         }
         free(x);
@@ -399,30 +399,30 @@ Test(quant, vnni_rows_kernel)
     static const int nbs[] = {1, 2, 3, 7, 24};
     enum { NR = 5, MAXNB = 24 };
     float xf[4 * MAXNB * 32], wsrc[MAXNB * 32], wf[MAXNB * 32];
-    vkg_q8a xq[4 * MAXNB];
-    vkg_q8p *xp = aligned_alloc(64, 4 * (MAXNB / 2) * sizeof *xp);
+    cpu_q8a xq[4 * MAXNB];
+    cpu_q8p *xp = aligned_alloc(64, 4 * (MAXNB / 2) * sizeof *xp);
     unsigned char w[NR * MAXNB * 34];
     rng_seed(123);
     for (int k = 0; k < NQT; k++) {
         for (size_t s = 0; s < sizeof nbs / sizeof nbs[0]; s++) {
             const int nb = nbs[s], pairs = (nb + 1) / 2;
-            const size_t rb = vkg_row_bytes(QT[k], (size_t)nb * 32);
+            const size_t rb = gpt2_row_bytes(QT[k], (size_t)nb * 32);
             for (int i = 0; i < 4 * nb * 32; i++) xf[i] = rnd(-2, 2) * (i % 5 == 0 ? 4.0f : 1.0f);
             for (int t = 0; t < 4; t++) {
-                vkg_quantize_act_scalar(xf + t * nb * 32, xq + t * nb, (size_t)nb * 32);
-                vkg_prepare_act_vnni(QT[k], xq + t * nb, xp + t * pairs, nb);
+                cpu_quantize_act_scalar(xf + t * nb * 32, xq + t * nb, (size_t)nb * 32);
+                cpu_prepare_act_vnni(QT[k], xq + t * nb, xp + t * pairs, nb);
             }
             for (int r = 0; r < NR; r++) {
                 for (int i = 0; i < nb * 32; i++) wsrc[i] = rnd(-1, 1) + (r % 2 ? 0.7f : 0.0f);
-                vkg_quantize_row(QT[k], wsrc, w + r * rb, (size_t)nb * 32);
+                gpt2_quantize_row(QT[k], wsrc, w + r * rb, (size_t)nb * 32);
             }
             for (int nt = 1; nt <= 4; nt++) {
                 float got[4 * NR];
-                vkg_qdot_rows_vnni(got, NR, w, rb, NR, QT[k], xp, (size_t)pairs, nt, nb);
+                cpu_qdot_rows_vnni(got, NR, w, rb, NR, QT[k], xp, (size_t)pairs, nt, nb);
                 for (int r = 0; r < NR; r++) {
                     float ref[4];
-                    vkg_qdot_scalar(ref, w + r * rb, QT[k], xq, (size_t)nb, nt, nb);
-                    vkg_dequantize_row(QT[k], w + r * rb, wf, (size_t)nb * 32);
+                    cpu_qdot_scalar(ref, w + r * rb, QT[k], xq, (size_t)nb, nt, nb);
+                    gpt2_dequantize_row(QT[k], w + r * rb, wf, (size_t)nb * 32);
                     for (int t = 0; t < nt; t++) {
                         double want = 0, mag = 0;
                         for (int b = 0; b < nb; b++)
@@ -434,9 +434,9 @@ Test(quant, vnni_rows_kernel)
                         const float g = got[t * NR + r];
                         cr_assert(fabs(g - want) <= 1e-5 * mag + 1e-6,
                                   "%s nb %d nt %d row %d token %d: %.7g, float64 %.7g",
-                                  vkg_dtype_name(QT[k]), nb, nt, r, t, g, want);
+                                  gpt2_dtype_name(QT[k]), nb, nt, r, t, g, want);
                         cr_assert_float_eq(g, ref[t], 1e-5 * (mag + 1), "%s nb %d: vnni %g scalar %g",
-                                           vkg_dtype_name(QT[k]), nb, g, ref[t]);
+                                           gpt2_dtype_name(QT[k]), nb, g, ref[t]);
                     }
                 }
             }

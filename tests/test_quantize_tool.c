@@ -8,7 +8,7 @@
 #include "vkgpt2.h"
 
 static const char *const TYPES[] = {"q8_0", "q5_1", "q5_0", "q4_1", "q4_0"};
-static const vkg_dtype DT[] = {VKG_Q8_0, VKG_Q5_1, VKG_Q5_0, VKG_Q4_1, VKG_Q4_0};
+static const gpt2_dtype DT[] = {GPT2_Q8_0, GPT2_Q5_1, GPT2_Q5_0, GPT2_Q4_1, GPT2_Q4_0};
 #define NT 5
 #define T_POS 24
 
@@ -57,7 +57,7 @@ static int argmax(const float *x, int n)
     return b;
 }
 
-static void check_types(const char *path, vkg_dtype qt, bool untied)
+static void check_types(const char *path, gpt2_dtype qt, bool untied)
 {
     gpt2_model m;
     char err[512];
@@ -66,13 +66,13 @@ static void check_types(const char *path, vkg_dtype qt, bool untied)
     cr_assert_eq(m.w.wte.type, qt);
     cr_assert_eq(m.w.lm_head.type, qt);
     cr_assert_eq(m.w.lm_head.data == m.w.wte.data, !untied, "tying kept");
-    cr_assert_eq(m.w.wpe.type, VKG_F32);
-    cr_assert_eq(m.w.ln_f_g.type, VKG_F32);
+    cr_assert_eq(m.w.wpe.type, GPT2_F32);
+    cr_assert_eq(m.w.ln_f_g.type, GPT2_F32);
     for (int l = 0; l < m.hp.n_layer; l++) {
         const gpt2_layer *L = &m.w.layers[l];
         cr_assert(L->attn_w.type == qt && L->proj_w.type == qt && L->fc_w.type == qt && L->fc2_w.type == qt);
-        cr_assert(L->attn_b.type == VKG_F32 && L->ln1_g.type == VKG_F32 && L->fc2_b.type == VKG_F32);
-        cr_assert_eq(L->fc_w.nbytes, vkg_row_bytes(qt, (size_t)m.hp.n_embd) * 4 * m.hp.n_embd);
+        cr_assert(L->attn_b.type == GPT2_F32 && L->ln1_g.type == GPT2_F32 && L->fc2_b.type == GPT2_F32);
+        cr_assert_eq(L->fc_w.nbytes, gpt2_row_bytes(qt, (size_t)m.hp.n_embd) * 4 * m.hp.n_embd);
     }
     gpt2_model_free(&m);
 }
@@ -196,7 +196,7 @@ Test(quantize_tool, quantized_ggml_round_trip)
         free(b);
         /* requantizing a quantized model works too (q -> q8_0) */
         cr_assert_eq(vkg_quantize(q, q2, "q8_0", NULL, VKG_OUT_FORCE, err, sizeof err), 0, "%s", err);
-        check_types(q2, VKG_Q8_0, false);
+        check_types(q2, GPT2_Q8_0, false);
     }
 }
 

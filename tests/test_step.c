@@ -36,7 +36,7 @@ static bool have_vulkan(void)
 
 static gpt2_backend *make(const gpt2_model *m, bool vulkan)
 {
-    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = VKG_F32, .device = -1, .n_slots = 3};
+    gpt2_backend_params bp = {.n_threads = 2, .n_batch = 8, .kv_type = GPT2_F32, .device = -1, .n_slots = 3};
     char err[512];
     gpt2_backend_why why = GPT2_WHY_NO_DEVICE;
     gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, &why, err, sizeof err)

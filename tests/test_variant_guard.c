@@ -67,7 +67,7 @@ static vk_guard_state guard_once(int *rc, char *err, size_t errlen)
         vk_engine_destroy(e);
         cr_skip_test("the device has no subgroup arithmetic (or it is emulated away)");
     }
-    vk_guard_state st[VK_GUARD_N];
+    vk_guard_state st[VKOPS_GUARD_N];
     *rc = vk_guard_apply(e, o, st, err, errlen);
     if (*rc == 0) cr_assert_eq(vk_ops_subgroup(o), st[0].on, "the ops follow the guard");
     cr_assert_eq(vk_validation_messages(e), 0);
@@ -101,7 +101,7 @@ static double cached_ratio(const char *path)
 
 Test(guard, parse)
 {
-    int f[VK_GUARD_N];
+    int f[VKOPS_GUARD_N];
     char err[256];
     cr_assert(vk_guard_parse(NULL, f, err, sizeof err) == 0);
     cr_assert(f[0] == 0 && f[1] == 0 && f[2] == 0);

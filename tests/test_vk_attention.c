@@ -8,13 +8,13 @@
 
 typedef struct attn_env {
     int n, n_head, hd, n_ctx, E;
-    vkg_dtype kvt;
+    gpt2_dtype kvt;
     vk_mem bqkv, bk, bv, bout, bscratch, bstep;
 } attn_env;
 
-static size_t kv_bytes(const attn_env *a) { return (size_t)a->n_ctx * a->E * vkg_dtype_size(a->kvt); }
+static size_t kv_bytes(const attn_env *a) { return (size_t)a->n_ctx * a->E * gpt2_dtype_size(a->kvt); }
 
-static void env_init(vkt *t, attn_env *a, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt)
+static void env_init(vkt *t, attn_env *a, int n, int n_head, int hd, int n_ctx, gpt2_dtype kvt)
 {
     memset(a, 0, sizeof *a);
     a->n = n; a->n_head = n_head; a->hd = hd; a->n_ctx = n_ctx; a->E = n_head * hd; a->kvt = kvt;
@@ -40,17 +40,17 @@ static void env_free(vkt *t, attn_env *a)
     vk_mem_free(t->e, &a->bout); vk_mem_free(t->e, &a->bscratch); vk_mem_free(t->e, &a->bstep);
 }
 
-static float kv_get(const void *cache, vkg_dtype t, size_t i) { return vkg_load(cache, t, i); }
+static float kv_get(const void *cache, gpt2_dtype t, size_t i) { return gpt2_load(cache, t, i); }
 
 /* One step: random caches and qkv, run with (n_past, step_n), check against references. */
 static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
 {
     int E = a->E, n = a->n, nt = (step_n == 0 || step_n > n) ? n : step_n;
-    size_t ncache = (size_t)a->n_ctx * E, esz = vkg_dtype_size(a->kvt);
+    size_t ncache = (size_t)a->n_ctx * E, esz = gpt2_dtype_size(a->kvt);
     float *qkv = vkt_rand_floats((size_t)n * 3 * E, -1, 1);
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
     void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
-    if (a->kvt == VKG_F16) {
+    if (a->kvt == GPT2_F16) {
         uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
         memcpy(k0, kh, ncache * 2); memcpy(v0, vh, ncache * 2);
         free(kh); free(vh);
@@ -73,7 +73,7 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
 
     char what[160];
     snprintf(what, sizeof what, "attention n=%d (step %d) n_past=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n,
-             nt, n_past, a->n_head, a->hd, a->n_ctx, vkg_dtype_name(a->kvt), vk_ops_subgroup(t->o));
+             nt, n_past, a->n_head, a->hd, a->n_ctx, gpt2_dtype_name(a->kvt), vk_ops_subgroup(t->o));
     /* the store: new rows hold K/V (rounded to f16 within half an ulp, or exact), others unchanged */
     for (size_t r = 0; r < (size_t)a->n_ctx; r++) {
         for (int e = 0; e < E; e++) {
@@ -82,8 +82,8 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
             float gk = kv_get(k1, a->kvt, i), gv = kv_get(v1, a->kvt, i);
             float wk = fresh ? qkv[(r - n_past) * 3 * E + E + e] : kv_get(k0, a->kvt, i);
             float wv = fresh ? qkv[(r - n_past) * 3 * E + 2 * E + e] : kv_get(v0, a->kvt, i);
-            double tol = (fresh && a->kvt == VKG_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
-            double tolv = (fresh && a->kvt == VKG_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
+            double tol = (fresh && a->kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
+            double tolv = (fresh && a->kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
             if (!(fabs(gk - wk) <= tol) || !(fabs(gv - wv) <= tolv))
                 cr_assert_fail("%s: cache row %zu col %d: k %g (want %g), v %g (want %g)", what, r, e,
                                gk, wk, gv, wv);
@@ -122,7 +122,7 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     /* CPU twin, from the same initial caches */
     float *outc = calloc((size_t)n * E, 4);
     cpu_attention(outc, qkv, k0, v0, a->kvt, nt, n_past, a->n_head, a->hd, NULL);
-    double tw = a->kvt == VKG_F16 ? 1e-3 : 2e-5;
+    double tw = a->kvt == GPT2_F16 ? 1e-3 : 2e-5;
     vkt_check_twin(what, out, outc, scale, (size_t)n * E, tw, 2e-6);
 
     free(qkv); free(kf); free(vf); free(k0); free(v0); free(out); free(k1); free(v1);
@@ -139,7 +139,7 @@ static void run_case(vkt *t, int n, int n_head, int hd, int n_ctx, const int *pa
         for (int kt = 0; kt < 2; kt++) {
             if (!(kv_mask & (1 << kt))) continue;
             attn_env a;
-            env_init(t, &a, n, n_head, hd, n_ctx, (vkg_dtype)kt);
+            env_init(t, &a, n, n_head, hd, n_ctx, (gpt2_dtype)kt);
             for (int i = 0; i < n_pasts; i++) run_step(t, &a, pasts[i], step_n);
             env_free(t, &a);
         }
@@ -198,13 +198,13 @@ Test(vk_attention, prefill_other_heads)
 /* ---- vk_op_attention_rows: a batched decode step (one token of its own sequence per row) ---- */
 
 /* n rows over n slots of n_ctx cache rows, row t in slot n-1-t at position pos[t] (from the step
- * buffer: a VK_STEP_BATCHED header, then the rows). The op alone (it stores each row's K/V itself)
+ * buffer: a VKOPS_STEP_BATCHED header, then the rows). The op alone (it stores each row's K/V itself)
  * against a float64 reference over each row's own slot and against the CPU twin
  * cpu_attention_rows; every cache row but the rows' new ones stays as it was. */
-static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt, const int *pos)
+static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kvt, const int *pos)
 {
     const int E = n_head * hd;
-    const size_t ncache = (size_t)n * n_ctx * E, esz = vkg_dtype_size(kvt);
+    const size_t ncache = (size_t)n * n_ctx * E, esz = gpt2_dtype_size(kvt);
     vk_mem bqkv = vkt_buf(t, (size_t)n * 3 * E * 4, NULL), bk = vkt_buf(t, ncache * esz, NULL);
     vk_mem bv = vkt_buf(t, ncache * esz, NULL), bout = vkt_buf(t, (size_t)n * E * 4, NULL);
     vk_mem bscratch = vkt_buf(t, (size_t)n * vk_attention_scratch_bytes(n_head, hd, n_ctx), NULL);
@@ -215,7 +215,7 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt
     void *kc = malloc(ncache * esz), *vc = malloc(ncache * esz);
     int *base = malloc((size_t)n * sizeof *base);
     cr_assert(k0 && v0 && k1 && v1 && kc && vc && base);
-    if (kvt == VKG_F16) {
+    if (kvt == GPT2_F16) {
         uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
         memcpy(k0, kh, ncache * 2); memcpy(v0, vh, ncache * 2);
         free(kh); free(vh);
@@ -225,7 +225,7 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt
     cr_assert(vk_upload(t->e, &bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
     cr_assert(vk_upload(t->e, &bk, 0, k0, ncache * esz) == 0);
     cr_assert(vk_upload(t->e, &bv, 0, v0, ncache * esz) == 0);
-    vk_step_params hdr = {.n = (uint32_t)n, .seed = 7, .kv_base = VK_STEP_BATCHED};
+    vk_step_params hdr = {.n = (uint32_t)n, .seed = 7, .kv_base = VKOPS_STEP_BATCHED};
     memcpy(bstep.map, &hdr, sizeof hdr);
     for (int r = 0; r < n; r++) {
         base[r] = (n - 1 - r) * n_ctx;
@@ -243,7 +243,7 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt
 
     char what[160];
     snprintf(what, sizeof what, "attention rows n=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n, n_head, hd, n_ctx,
-             vkg_dtype_name(kvt), vk_ops_subgroup(t->o));
+             gpt2_dtype_name(kvt), vk_ops_subgroup(t->o));
     for (int j = 0; j < n * n_ctx; j++) {
         int fresh = -1;
         for (int r = 0; r < n; r++) if (j == base[r] + pos[r]) fresh = r;
@@ -252,8 +252,8 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt
             float gk = kv_get(k1, kvt, i), gv = kv_get(v1, kvt, i);
             float wk = fresh >= 0 ? qkv[(size_t)fresh * 3 * E + E + e] : kv_get(k0, kvt, i);
             float wv = fresh >= 0 ? qkv[(size_t)fresh * 3 * E + 2 * E + e] : kv_get(v0, kvt, i);
-            double tk = (fresh >= 0 && kvt == VKG_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
-            double tv = (fresh >= 0 && kvt == VKG_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
+            double tk = (fresh >= 0 && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
+            double tv = (fresh >= 0 && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
             if (!(fabs(gk - wk) <= tk) || !(fabs(gv - wv) <= tv))
                 cr_assert_fail("%s: cache row %d col %d: k %g (want %g), v %g (want %g)", what, j, e, gk, wk, gv, wv);
         }
@@ -288,7 +288,7 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, vkg_dtype kvt
     memcpy(vc, v0, ncache * esz);
     float *outc = calloc((size_t)n * E, 4);
     cpu_attention_rows(outc, qkv, kc, vc, kvt, n, base, pos, n_head, hd, NULL);
-    vkt_check_twin(what, out, outc, scale, (size_t)n * E, kvt == VKG_F16 ? 1e-3 : 2e-5, 2e-6);
+    vkt_check_twin(what, out, outc, scale, (size_t)n * E, kvt == GPT2_F16 ? 1e-3 : 2e-5, 2e-6);
     cr_expect_eq(vk_validation_messages(t->e), 0);
 
     free(qkv); free(kf); free(vf); free(k0); free(v0); free(k1); free(v1); free(kc); free(vc);
@@ -305,9 +305,9 @@ Test(vk_attention, rows_of_a_batched_step)
     for (int sg = 0; sg < 2; sg++) {
         vk_ops_set_subgroup(t.o, sg);
         for (int kt = 0; kt < 2; kt++) {
-            run_rows(&t, 4, 3, 64, 100, (vkg_dtype)kt, pos4);
-            run_rows(&t, 3, 2, 18, 71, (vkg_dtype)kt, pos3);
-            run_rows(&t, 1, 2, 40, 64, (vkg_dtype)kt, pos1);
+            run_rows(&t, 4, 3, 64, 100, (gpt2_dtype)kt, pos4);
+            run_rows(&t, 3, 2, 18, 71, (gpt2_dtype)kt, pos3);
+            run_rows(&t, 1, 2, 40, 64, (gpt2_dtype)kt, pos1);
         }
     }
     vkt_close(&t);

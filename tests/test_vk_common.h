@@ -47,8 +47,8 @@ static inline uint16_t *vkt_to_f16(float *p, size_t n)
     uint16_t *h = malloc(n * sizeof *h + 16);
     cr_assert(h);
     for (size_t i = 0; i < n; i++) {
-        h[i] = vkg_f32_to_f16(p[i]);
-        p[i] = vkg_f16_to_f32(h[i]);
+        h[i] = gpt2_f32_to_f16(p[i]);
+        p[i] = gpt2_f16_to_f32(h[i]);
     }
     return h;
 }
@@ -88,7 +88,7 @@ static inline vk_mem vkt_buf(vkt *t, size_t bytes, const void *data)
 {
     vk_mem m;
     char err[256];
-    cr_assert(vk_mem_alloc(t->e, &m, bytes + 64, VK_MEM_DEVICE, err, sizeof err) == 0, "%s", err);
+    cr_assert(vk_mem_alloc(t->e, &m, bytes + 64, VKE_MEM_DEVICE, err, sizeof err) == 0, "%s", err);
     if (data) cr_assert(vk_upload(t->e, &m, 0, data, bytes) == 0);
     else cr_assert(vk_fill_zero(t->e, &m, 0, bytes + 64) == 0);
     return m;
@@ -98,7 +98,7 @@ static inline vk_mem vkt_host_buf(vkt *t, size_t bytes)
 {
     vk_mem m;
     char err[256];
-    cr_assert(vk_mem_alloc(t->e, &m, bytes, VK_MEM_HOST, err, sizeof err) == 0, "%s", err);
+    cr_assert(vk_mem_alloc(t->e, &m, bytes, VKE_MEM_HOST, err, sizeof err) == 0, "%s", err);
     cr_assert(m.map);
     memset(m.map, 0, bytes);
     return m;

@@ -125,7 +125,7 @@ Test(vk_engine, upload_download_round_trip) {
         cr_assert(src && back);
         fill_random(src, n);
         vk_mem m;
-        alloc_ok(e, &m, n + 100, VK_MEM_DEVICE);
+        alloc_ok(e, &m, n + 100, VKE_MEM_DEVICE);
         cr_expect_geq(vk_mem_device_bytes(e), before + n);
         /* at offset 0 and at an odd offset */
         for (VkDeviceSize off = 0; off <= 99; off += 99) {
@@ -157,14 +157,14 @@ Test(vk_engine, upload_download_round_trip) {
     cr_expect_eq(vk_mem_device_bytes(e), before);
     /* out of range transfers are refused */
     vk_mem m;
-    alloc_ok(e, &m, 100, VK_MEM_DEVICE);
+    alloc_ok(e, &m, 100, VKE_MEM_DEVICE);
     uint8_t buf[200] = {0};
     cr_expect_neq(vk_upload(e, &m, 50, buf, 51), 0);
     cr_expect_neq(vk_download(e, &m, 0, buf, 101), 0);
     vk_mem_free(e, &m);
     /* host-visible memory works through .map and through the transfer functions */
     vk_mem h;
-    alloc_ok(e, &h, 1000, VK_MEM_HOST);
+    alloc_ok(e, &h, 1000, VKE_MEM_HOST);
     cr_assert_not_null(h.map);
     fill_random(buf, 200);
     cr_assert_eq(vk_upload(e, &h, 10, buf, 200), 0);
@@ -176,14 +176,14 @@ Test(vk_engine, upload_download_round_trip) {
 Test(vk_engine, sub_allocation_reuses_freed_space) {
     vk_engine *e = engine();
     vk_mem a, b, c, d;
-    alloc_ok(e, &a, 1000, VK_MEM_DEVICE);
-    alloc_ok(e, &b, 5000, VK_MEM_DEVICE);
-    alloc_ok(e, &c, 300, VK_MEM_DEVICE);
+    alloc_ok(e, &a, 1000, VKE_MEM_DEVICE);
+    alloc_ok(e, &b, 5000, VKE_MEM_DEVICE);
+    alloc_ok(e, &c, 300, VKE_MEM_DEVICE);
     cr_expect_eq(a.buffer, b.buffer, "small allocations share a block");
     cr_expect(a.offset + 1000 <= b.offset || b.offset + 5000 <= a.offset);
     VkDeviceSize b_off = b.offset;
     vk_mem_free(e, &b);
-    alloc_ok(e, &d, 4000, VK_MEM_DEVICE);
+    alloc_ok(e, &d, 4000, VKE_MEM_DEVICE);
     cr_expect_eq(d.offset, b_off, "first fit reuses the hole");
     vk_mem_free(e, &a);
     vk_mem_free(e, &c);
@@ -198,7 +198,7 @@ Test(vk_engine, large_buffer_far_end, .timeout = 100) {
     vk_engine *e = engine();
     VkDeviceSize size = 160 * MiB;
     vk_mem big;
-    alloc_ok(e, &big, size, VK_MEM_DEVICE);
+    alloc_ok(e, &big, size, VKE_MEM_DEVICE);
     const uint32_t n = 65536;
     VkDeviceSize far_src = 150 * MiB, far_dst = size - (VkDeviceSize)n * 4;
     uint32_t *src = malloc(n * 4), *back = malloc(n * 4);
@@ -244,9 +244,9 @@ Test(vk_engine, replay_with_changing_parameters) {
     vk_engine *e = engine();
     const uint32_t n = 1000;
     vk_mem in, out, param;
-    alloc_ok(e, &in, n * 4, VK_MEM_DEVICE);
-    alloc_ok(e, &out, n * 4, VK_MEM_HOST);
-    alloc_ok(e, &param, 16, VK_MEM_HOST);
+    alloc_ok(e, &in, n * 4, VKE_MEM_DEVICE);
+    alloc_ok(e, &out, n * 4, VKE_MEM_HOST);
+    alloc_ok(e, &param, 16, VKE_MEM_HOST);
     vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
     cr_assert_not_null(p);
     vk_seq *s = vk_seq_create(e, 8);
@@ -289,10 +289,10 @@ Test(vk_engine, copy_and_indirect_dispatch) {
     vk_engine *e = engine();
     const uint32_t n = 777;
     vk_mem a, b, args, res;
-    alloc_ok(e, &a, n * 4, VK_MEM_DEVICE);
-    alloc_ok(e, &b, n * 4, VK_MEM_DEVICE);
-    alloc_ok(e, &args, 16, VK_MEM_DEVICE);
-    alloc_ok(e, &res, n * 4, VK_MEM_HOST);
+    alloc_ok(e, &a, n * 4, VKE_MEM_DEVICE);
+    alloc_ok(e, &b, n * 4, VKE_MEM_DEVICE);
+    alloc_ok(e, &args, 16, VKE_MEM_DEVICE);
+    alloc_ok(e, &res, n * 4, VKE_MEM_HOST);
     vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
     vk_pipeline *p1 = vk_pipeline_get(e, "engine_test", (const uint32_t[]){1}, 1);
     cr_assert(p && p1);
@@ -324,7 +324,7 @@ Test(vk_engine, timestamps) {
     const vk_caps *c = vk_engine_caps(e);
     const uint32_t n = 4096;
     vk_mem a;
-    alloc_ok(e, &a, n * 4, VK_MEM_DEVICE);
+    alloc_ok(e, &a, n * 4, VKE_MEM_DEVICE);
     vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
     cr_assert_not_null(p);
     vk_seq *s = vk_seq_create(e, 2); /* fewer slots than dispatches: the third goes untimed */
@@ -433,23 +433,23 @@ Test(vk_engine, out_of_memory_is_an_error) {
     vk_mem m;
     char err[256] = "";
     VkDeviceSize tib = (VkDeviceSize)1 << 40;
-    cr_expect_neq(vk_mem_alloc(e, &m, tib, VK_MEM_DEVICE, err, sizeof err), 0);
+    cr_expect_neq(vk_mem_alloc(e, &m, tib, VKE_MEM_DEVICE, err, sizeof err), 0);
     cr_expect(strstr(err, "1099511627776") || strstr(err, "1.00 TiB"), "message: %s", err);
     printf("1 TiB: %s\n", err);
     err[0] = '\0';
-    cr_expect_neq(vk_mem_alloc(e, &m, tib, VK_MEM_HOST, err, sizeof err), 0);
+    cr_expect_neq(vk_mem_alloc(e, &m, tib, VKE_MEM_HOST, err, sizeof err), 0);
     cr_expect_gt(strlen(err), 0);
     /* a size that passes the allocation limit (the smaller of maxMemoryAllocationSize and
      * maxBufferSize, so vkCreateBuffer accepts it) but not the heap (when the heap is smaller) */
     const vk_caps *c = vk_engine_caps(e);
     if (c->device_local_bytes < c->max_block) {
         err[0] = '\0';
-        cr_expect_neq(vk_mem_alloc(e, &m, c->max_block, VK_MEM_DEVICE, err, sizeof err), 0);
+        cr_expect_neq(vk_mem_alloc(e, &m, c->max_block, VKE_MEM_DEVICE, err, sizeof err), 0);
         cr_expect_gt(strlen(err), 0);
     }
     /* the engine still works */
     vk_mem ok;
-    alloc_ok(e, &ok, 1024, VK_MEM_DEVICE);
+    alloc_ok(e, &ok, 1024, VKE_MEM_DEVICE);
     vk_mem_free(e, &ok);
     finish(e);
 }
@@ -480,10 +480,10 @@ Test(vk_engine, replay_reads_a_device_local_mirror_of_parameters) {
     vk_engine *e = engine();
     const uint32_t n = 1000;
     vk_mem in, out, param, mirror;
-    alloc_ok(e, &in, n * 4, VK_MEM_DEVICE);
-    alloc_ok(e, &out, n * 4, VK_MEM_HOST);
-    alloc_ok(e, &param, 16, VK_MEM_HOST);
-    alloc_ok(e, &mirror, 16, VK_MEM_DEVICE);
+    alloc_ok(e, &in, n * 4, VKE_MEM_DEVICE);
+    alloc_ok(e, &out, n * 4, VKE_MEM_HOST);
+    alloc_ok(e, &param, 16, VKE_MEM_HOST);
+    alloc_ok(e, &mirror, 16, VKE_MEM_DEVICE);
     vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
     cr_assert_not_null(p);
     vk_seq *s = vk_seq_create(e, 8);
@@ -536,7 +536,7 @@ Test(vk_engine, pipeline_with_required_subgroup_size) {
     cr_assert_null(vk_pipeline_get_opts(e, "engine_test", (const uint32_t[]){WG}, 1, &bad));
     const uint32_t n = 4096;
     vk_mem out;
-    alloc_ok(e, &out, n * 4, VK_MEM_HOST);
+    alloc_ok(e, &out, n * 4, VKE_MEM_HOST);
     vk_seq *s = vk_seq_create(e, 2);
     test_push fill = {.dst = out.addr, .n = n, .mode = MODE_FILL, .mul = 3, .add = 1};
     vk_seq_begin(s);
@@ -558,7 +558,7 @@ Test(vk_engine, allocation_limit_is_the_block_limit) {
     cr_assert_eq(c->max_block, c->max_buffer && c->max_buffer < c->max_alloc ? c->max_buffer : c->max_alloc);
     vk_mem m;
     char err[256] = "";
-    cr_assert_neq(vk_mem_alloc(e, &m, c->max_block + 1, VK_MEM_DEVICE, err, sizeof err), 0);
+    cr_assert_neq(vk_mem_alloc(e, &m, c->max_block + 1, VKE_MEM_DEVICE, err, sizeof err), 0);
     cr_assert(strstr(err, c->max_block < c->max_alloc ? "maxBufferSize" : "maxMemoryAllocationSize"),
               "%s", err);
     finish(e);
@@ -627,7 +627,7 @@ Test(vk_engine, fence_timeout_fails_like_a_lost_device) {
     cr_assert_eq(vk_engine_fence_timeout_ns(e), 1234000000ull);
     unsetenv("VKGPT2_FENCE_TIMEOUT_MS");
     vk_mem out;
-    alloc_ok(e, &out, 64 * 4, VK_MEM_DEVICE);
+    alloc_ok(e, &out, 64 * 4, VKE_MEM_DEVICE);
     vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
     vk_seq *s = vk_seq_create(e, 2);
     test_push fill = {.dst = out.addr, .n = 64, .mode = MODE_FILL, .mul = 1, .add = 0};

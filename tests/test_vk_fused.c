@@ -60,19 +60,19 @@ static void lnmm_ref(double *ref, double *scale, const double *xn, const double 
 }
 
 /* Random weights of type wt [rows][cols]: the device bytes, and the values as f32 in *wf. */
-static void *rand_weights(vkg_dtype wt, int rows, int cols, float **wf, size_t *bytes)
+static void *rand_weights(gpt2_dtype wt, int rows, int cols, float **wf, size_t *bytes)
 {
     size_t nw = (size_t)rows * cols;
     float *w = vkt_rand_floats(nw, -1, 1);
     *wf = w;
-    if (wt == VKG_F32) { *bytes = nw * 4; void *c = malloc(nw * 4); memcpy(c, w, nw * 4); return c; }
-    if (wt == VKG_F16) { *bytes = nw * 2; return vkt_to_f16(w, nw); }
-    size_t rb = vkg_row_bytes(wt, (size_t)cols);
+    if (wt == GPT2_F32) { *bytes = nw * 4; void *c = malloc(nw * 4); memcpy(c, w, nw * 4); return c; }
+    if (wt == GPT2_F16) { *bytes = nw * 2; return vkt_to_f16(w, nw); }
+    size_t rb = gpt2_row_bytes(wt, (size_t)cols);
     unsigned char *q = malloc(rb * (size_t)rows + 16);
     cr_assert(q);
     for (int r = 0; r < rows; r++) {
-        vkg_quantize_row(wt, w + (size_t)r * cols, q + (size_t)r * rb, (size_t)cols);
-        vkg_dequantize_row(wt, q + (size_t)r * rb, w + (size_t)r * cols, (size_t)cols);
+        gpt2_quantize_row(wt, w + (size_t)r * cols, q + (size_t)r * rb, (size_t)cols);
+        gpt2_dequantize_row(wt, q + (size_t)r * rb, w + (size_t)r * cols, (size_t)cols);
     }
     *bytes = rb * (size_t)rows;
     return q;
@@ -82,7 +82,7 @@ typedef struct lncase {
     int n, rows, cols, ldx_extra, epi;
 } lncase;
 
-static void run_lncase(vkt *t, const lncase *c, vkg_dtype wt, int form)
+static void run_lncase(vkt *t, const lncase *c, gpt2_dtype wt, int form)
 {
     int n = c->n, rows = c->rows, cols = c->cols, ldx = cols + c->ldx_extra, ldy = rows + 3;
     size_t nx = (size_t)n * ldx, ny = (size_t)n * ldy;
@@ -98,7 +98,7 @@ static void run_lncase(vkt *t, const lncase *c, vkg_dtype wt, int form)
     vk_mem bbias = vkt_buf(t, (size_t)rows * 4, bias), by = vkt_buf(t, ny * 4, y0);
     vk_mem by2 = vkt_buf(t, ny * 4, y0), bxn = vkt_buf(t, (size_t)n * cols * 4, NULL);
     VkDeviceAddress pb = (c->epi & CPU_EPI_BIAS) ? bbias.addr : 0;
-    cr_assert(vk_op_ln_matmul_fits(t->o, n, cols, wt), "n=%d cols=%d %s fits", n, cols, vkg_dtype_name(wt));
+    cr_assert(vk_op_ln_matmul_fits(t->o, n, cols, wt), "n=%d cols=%d %s fits", n, cols, gpt2_dtype_name(wt));
     vkt_begin(t);
     vk_op_ln_matmul(t->o, t->s, by.addr, ldy, bx.addr, ldx, bg.addr, bb.addr, 1e-5f, bw.addr, wt,
                     rows, cols, pb, n, c->epi, form, NULL);
@@ -119,7 +119,7 @@ static void run_lncase(vkt *t, const lncase *c, vkg_dtype wt, int form)
     lnmm_ref(ref, scale, xn, sc, w, bias, y0, ldy, n, rows, cols, c->epi, form);
     char what[160];
     snprintf(what, sizeof what, "ln_matmul %s n=%d rows=%d cols=%d ldx=%d epi=%d form=%d sg=%d",
-             vkg_dtype_name(wt), n, rows, cols, ldx, c->epi, form, vk_ops_subgroup(t->o));
+             gpt2_dtype_name(wt), n, rows, cols, ldx, c->epi, form, vk_ops_subgroup(t->o));
     vkt_check(what, y, ref, scale, ny, 1e-5, 1e-6);
     vkt_check_twin(what, y, y2, scale, ny, 2e-5, 2e-6);
     vk_mem *ms[] = {&bx, &bg, &bb, &bw, &bbias, &by, &by2, &bxn};
@@ -128,7 +128,7 @@ static void run_lncase(vkt *t, const lncase *c, vkg_dtype wt, int form)
     free(xn); free(sc); free(ref); free(scale);
 }
 
-static const vkg_dtype WTYPES[] = {VKG_F32, VKG_F16, VKG_Q8_0, VKG_Q4_0, VKG_Q4_1, VKG_Q5_0, VKG_Q5_1};
+static const gpt2_dtype WTYPES[] = {GPT2_F32, GPT2_F16, GPT2_Q8_0, GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1};
 #define N_WTYPES 7
 
 Test(vk_fused, ln_matmul)
@@ -155,16 +155,16 @@ Test(vk_fused, ln_matmul_limits)
 {
     vkt t = vkt_open();
     /* prefill sizes go to the tiled kernels, rows that are not whole vec4s or blocks nowhere */
-    cr_assert(!vk_op_ln_matmul_fits(t.o, 9, 64, VKG_F32));
-    cr_assert(!vk_op_ln_matmul_fits(t.o, 1, 66, VKG_F32));
-    cr_assert(!vk_op_ln_matmul_fits(t.o, 1, 48, VKG_Q8_0));
-    cr_assert(!vk_op_ln_matmul_fits(t.o, 1, 1 << 20, VKG_F16)); /* more than shared memory holds */
-    cr_assert(vk_op_ln_matmul_fits(t.o, 8, 1600, VKG_F16));
+    cr_assert(!vk_op_ln_matmul_fits(t.o, 9, 64, GPT2_F32));
+    cr_assert(!vk_op_ln_matmul_fits(t.o, 1, 66, GPT2_F32));
+    cr_assert(!vk_op_ln_matmul_fits(t.o, 1, 48, GPT2_Q8_0));
+    cr_assert(!vk_op_ln_matmul_fits(t.o, 1, 1 << 20, GPT2_F16)); /* more than shared memory holds */
+    cr_assert(vk_op_ln_matmul_fits(t.o, 8, 1600, GPT2_F16));
     vkt_close(&t);
 }
 
 /* Embedding rows: x written with wte[ids] + wpe[pos], y from their layernorm. */
-static void run_embcase(vkt *t, int n, int step_n, int n_past, vkg_dtype tte, vkg_dtype tpe, vkg_dtype wt,
+static void run_embcase(vkt *t, int n, int step_n, int n_past, gpt2_dtype tte, gpt2_dtype tpe, gpt2_dtype wt,
                         int rows, int cols)
 {
     int n_vocab = 97, n_ctx = 40, ldy = rows;
@@ -197,7 +197,7 @@ static void run_embcase(vkt *t, int n, int step_n, int n_past, vkg_dtype tte, vk
     vkt_get(t, &my, y, (size_t)n * ldy * 4);
     char what[160];
     snprintf(what, sizeof what, "embed+ln_matmul wte %s wpe %s w %s n=%d step %d n_past=%d cols=%d sg=%d",
-             vkg_dtype_name(tte), vkg_dtype_name(tpe), vkg_dtype_name(wt), n, step_n, n_past, cols,
+             gpt2_dtype_name(tte), gpt2_dtype_name(tpe), gpt2_dtype_name(wt), n, step_n, n_past, cols,
              vk_ops_subgroup(t->o));
     /* the embedded rows (one f32 addition; a block format's scale may be fused there), rows past
      * the step's tokens untouched */
@@ -224,10 +224,10 @@ Test(vk_fused, embed_ln_matmul)
     vkt_seed(142);
     for (int sg = 0; sg < 2; sg++) {
         vk_ops_set_subgroup(t.o, sg);
-        run_embcase(&t, 1, 1, 0, VKG_F32, VKG_F32, VKG_F32, 50, 64);
-        run_embcase(&t, 1, 1, 39, VKG_F16, VKG_F32, VKG_F16, 70, 768);
-        run_embcase(&t, 3, 0, 5, VKG_Q8_0, VKG_F16, VKG_Q8_0, 33, 96);
-        run_embcase(&t, 4, 2, 7, VKG_Q4_1, VKG_F32, VKG_F32, 20, 64);   /* a shorter step */
+        run_embcase(&t, 1, 1, 0, GPT2_F32, GPT2_F32, GPT2_F32, 50, 64);
+        run_embcase(&t, 1, 1, 39, GPT2_F16, GPT2_F32, GPT2_F16, 70, 768);
+        run_embcase(&t, 3, 0, 5, GPT2_Q8_0, GPT2_F16, GPT2_Q8_0, 33, 96);
+        run_embcase(&t, 4, 2, 7, GPT2_Q4_1, GPT2_F32, GPT2_F32, 20, 64);   /* a shorter step */
     }
     vkt_close(&t);
 }
@@ -236,18 +236,18 @@ Test(vk_fused, embed_ln_matmul)
 
 typedef struct fa_env {
     int rows, n_head, hd, n_ctx, E, slots;
-    vkg_dtype kvt;
+    gpt2_dtype kvt;
     vk_mem bqkv, bk, bv, bout, bout2, bscratch, bscratch2, bstep;
     vk_seq *s2;   /* the unfused recording */
 } fa_env;
 
 /* Records the fused decode (rows > 1: batched, one slot each) into t->s and the unfused one. */
-static void fa_init(vkt *t, fa_env *a, int rows, int n_head, int hd, int n_ctx, vkg_dtype kvt)
+static void fa_init(vkt *t, fa_env *a, int rows, int n_head, int hd, int n_ctx, gpt2_dtype kvt)
 {
     memset(a, 0, sizeof *a);
     a->rows = rows; a->n_head = n_head; a->hd = hd; a->n_ctx = n_ctx; a->E = n_head * hd; a->kvt = kvt;
     a->slots = rows;
-    size_t kvb = (size_t)a->slots * n_ctx * a->E * vkg_dtype_size(kvt);
+    size_t kvb = (size_t)a->slots * n_ctx * a->E * gpt2_dtype_size(kvt);
     size_t scr = (size_t)rows * vk_attention_scratch_bytes(n_head, hd, n_ctx);
     a->bqkv = vkt_buf(t, (size_t)rows * 3 * a->E * 4, NULL);
     a->bk = vkt_buf(t, kvb, NULL);
@@ -286,14 +286,14 @@ static void fa_free(vkt *t, fa_env *a)
 static void fa_step(vkt *t, fa_env *a, const int *pos)
 {
     int E = a->E, R = a->rows;
-    size_t ncache = (size_t)a->slots * a->n_ctx * E, esz = vkg_dtype_size(a->kvt);
+    size_t ncache = (size_t)a->slots * a->n_ctx * E, esz = gpt2_dtype_size(a->kvt);
     float *qkv = vkt_rand_floats((size_t)R * 3 * E, -1, 1);
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
     void *kc = kf, *vc = vf;
     uint16_t *kh = NULL, *vh = NULL;
-    if (a->kvt == VKG_F16) { kc = kh = vkt_to_f16(kf, ncache); vc = vh = vkt_to_f16(vf, ncache); }
+    if (a->kvt == GPT2_F16) { kc = kh = vkt_to_f16(kf, ncache); vc = vh = vkt_to_f16(vf, ncache); }
     cr_assert(vk_upload(t->e, &a->bqkv, 0, qkv, (size_t)R * 3 * E * 4) == 0);
-    vk_step_params sp = {.n = (uint32_t)R, .kv_base = R > 1 ? VK_STEP_BATCHED : 0,
+    vk_step_params sp = {.n = (uint32_t)R, .kv_base = R > 1 ? VKOPS_STEP_BATCHED : 0,
                          .n_past = (uint32_t)pos[0]};
     memcpy(a->bstep.map, &sp, sizeof sp);
     vk_step_row *rw = (vk_step_row *)((char *)a->bstep.map + sizeof sp);
@@ -319,7 +319,7 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
                 double s = 0;
                 for (int d = 0; d < a->hd; d++) {
                     int c = h * a->hd + d;
-                    double kv = j == pos[r] ? (a->kvt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(q[E + c])) : q[E + c])
+                    double kv = j == pos[r] ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[E + c])) : q[E + c])
                                             : kf[(kb + j) * E + c];
                     s += (double)q[c] * kv;
                 }
@@ -331,7 +331,7 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
                 int c = h * a->hd + d;
                 double acc = 0, ab = 0;
                 for (int j = 0; j < len; j++) {
-                    double v = j == pos[r] ? (a->kvt == VKG_F16 ? vkg_f16_to_f32(vkg_f32_to_f16(q[2 * E + c])) : q[2 * E + c])
+                    double v = j == pos[r] ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[2 * E + c])) : q[2 * E + c])
                                            : vf[(kb + j) * E + c];
                     acc += sc[j] * v;
                     ab += sc[j] * fabs(v);
@@ -343,7 +343,7 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
     }
     char what[160];
     snprintf(what, sizeof what, "fused decode attention rows=%d pos0=%d heads=%d hd=%d n_ctx=%d %s sg=%d", R,
-             pos[0], a->n_head, a->hd, a->n_ctx, vkg_dtype_name(a->kvt), vk_ops_subgroup(t->o));
+             pos[0], a->n_head, a->hd, a->n_ctx, gpt2_dtype_name(a->kvt), vk_ops_subgroup(t->o));
     vkt_check(what, out[0], ref, scale, (size_t)R * E, 1e-5, 1e-6);
     /* the same arithmetic as attn_decode + attn_reduce, in the same order */
     vkt_check_twin(what, out[0], out[1], scale, (size_t)R * E, 1e-6, 1e-7);
@@ -370,17 +370,17 @@ Test(vk_fused, decode_attention)
         for (int kt = 0; kt < 2; kt++) {
             fa_env a;
             /* 5 splits of 60 keys: one split (pos < 60), two, all five; replayed */
-            fa_init(&t, &a, 1, 3, 64, 300, (vkg_dtype)kt);
+            fa_init(&t, &a, 1, 3, 64, 300, (gpt2_dtype)kt);
             int p[] = {0, 59, 60, 130, 299, 7};
             for (int i = 0; i < 6; i++) fa_step(&t, &a, &p[i]);
             fa_free(&t, &a);
             /* 32 splits of 66 keys, narrow heads without 16-byte K loads */
-            fa_init(&t, &a, 1, 2, 18, 2100, (vkg_dtype)kt);
+            fa_init(&t, &a, 1, 2, 18, 2100, (gpt2_dtype)kt);
             int q[] = {2099, 65, 1000};
             for (int i = 0; i < 3; i++) fa_step(&t, &a, &q[i]);
             fa_free(&t, &a);
             /* batched: rows in one split and in several, in one dispatch */
-            fa_init(&t, &a, 3, 2, 64, 200, (vkg_dtype)kt);
+            fa_init(&t, &a, 3, 2, 64, 200, (gpt2_dtype)kt);
             int b1[] = {3, 150, 49}, b2[] = {199, 0, 100};
             fa_step(&t, &a, b1);
             fa_step(&t, &a, b2);
@@ -392,7 +392,7 @@ Test(vk_fused, decode_attention)
 
 /* ---- the whole step: the fused plan against the unfused one (VKGPT2_FUSE=0) ---- */
 
-static gpt2_backend *vk_backend_fused(const gpt2_model *m, bool fuse, vkg_dtype kv)
+static gpt2_backend *vk_backend_fused(const gpt2_model *m, bool fuse, gpt2_dtype kv)
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = 32, .kv_type = kv, .device = -1, .n_slots = 3};
     char err[512];
@@ -428,7 +428,7 @@ static double rel_err(const float *a, const float *b, size_t n)
     return worst;
 }
 
-static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
+static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
 {
     gpt2_synth_params sp;
     gpt2_synth_defaults(&sp);
@@ -442,7 +442,7 @@ static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
     int32_t ids[PROMPT];
     for (int i = 0; i < PROMPT; i++) ids[i] = (int32_t)((i * 37 + 11) % V);
     gpt2_backend *be[2] = {vk_backend_fused(&m, true, kv), vk_backend_fused(&m, false, kv)};
-    const char *tn = vkg_dtype_name(wt);
+    const char *tn = gpt2_dtype_name(wt);
 
     /* the last row's logits of a short prompt (fused: 8 tokens fit the matvec) and of a long one
      * (tiled: the unfused kernels), then of one-token steps crossing the first split (n_ctx 128:
@@ -462,7 +462,7 @@ static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
     }
     double e = rel_err(lg[0], lg[1], (size_t)(2 + STEPS) * V);
     cr_expect_lt(e, tol, "%s: fused vs unfused logits: relative error %.3g", tn, e);
-    cr_log_info("%s KV %s: worst relative logit error, fused vs unfused: %.3g\n", tn, vkg_dtype_name(kv), e);
+    cr_log_info("%s KV %s: worst relative logit error, fused vs unfused: %.3g\n", tn, gpt2_dtype_name(kv), e);
 
     /* greedy: 80 tokens from the prompt (past both splits), the same ids */
     int32_t seq[2][PROMPT + GEN];
@@ -511,6 +511,6 @@ static void whole_step(vkg_dtype wt, vkg_dtype kv, double tol)
     gpt2_model_free(&m);
 }
 
-Test(vk_fused, whole_step_f32, .timeout = 300) { whole_step(VKG_F32, VKG_F32, 1e-5); }
+Test(vk_fused, whole_step_f32, .timeout = 300) { whole_step(GPT2_F32, GPT2_F32, 1e-5); }
 /* f16 weights and cache: the same arithmetic on the same rounded values, summed in other orders */
-Test(vk_fused, whole_step_f16, .timeout = 300) { whole_step(VKG_F16, VKG_F16, 1e-4); }
+Test(vk_fused, whole_step_f16, .timeout = 300) { whole_step(GPT2_F16, GPT2_F16, 1e-4); }

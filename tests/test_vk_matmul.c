@@ -20,7 +20,7 @@ typedef struct mm_case {
     int ldx_extra, ldy_extra, x_off; /* stride padding (floats) and x offset (floats) */
 } mm_case;
 
-static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, const char *force,
+static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form, const char *force,
                      int subgroup)
 {
     int n = c->n, rows = c->rows, cols = c->cols;
@@ -30,9 +30,9 @@ static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, 
     float *w = vkt_rand_floats(nw, -1, 1);
     float *bias = vkt_rand_floats(rows, -1, 1);
     float *y0 = vkt_rand_floats(ny, -1, 1);
-    uint16_t *wh = wt == VKG_F16 ? vkt_to_f16(w, nw) : NULL;
+    uint16_t *wh = wt == GPT2_F16 ? vkt_to_f16(w, nw) : NULL;
 
-    vk_mem bx = vkt_buf(t, nx * 4, x), bw = vkt_buf(t, nw * vkg_dtype_size(wt), wh ? (void *)wh : (void *)w);
+    vk_mem bx = vkt_buf(t, nx * 4, x), bw = vkt_buf(t, nw * gpt2_dtype_size(wt), wh ? (void *)wh : (void *)w);
     vk_mem bb = vkt_buf(t, (size_t)rows * 4, bias), by = vkt_buf(t, ny * 4, y0);
     vk_ops_force_matmul(t->o, force);
     vk_ops_set_subgroup(t->o, subgroup);
@@ -50,7 +50,7 @@ static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, 
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
     char what[160];
     snprintf(what, sizeof what, "matmul %s n=%d rows=%d cols=%d ldx=%d ldy=%d off=%d %s epi=%d form=%d sg=%d",
-             variant, n, rows, cols, ldx, ldy, c->x_off, vkg_dtype_name(wt), epi, form, vk_ops_subgroup(t->o));
+             variant, n, rows, cols, ldx, ldy, c->x_off, gpt2_dtype_name(wt), epi, form, vk_ops_subgroup(t->o));
     if (acc.x_f16) {
         float *xr = malloc(nx * 4);
         memcpy(xr, x, nx * 4);
@@ -65,7 +65,7 @@ static void run_case(vkt *t, const mm_case *c, vkg_dtype wt, int epi, int form, 
     /* CPU twin (from the f32 x) */
     float *yc = malloc(ny * 4);
     memcpy(yc, y0, ny * 4);
-    vkg_tensor W = {wt, {cols, rows}, wh ? (void *)wh : (void *)w, nw * vkg_dtype_size(wt)};
+    gpt2_tensor W = {wt, {cols, rows}, wh ? (void *)wh : (void *)w, nw * gpt2_dtype_size(wt)};
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
     vkt_check_twin(what, y, yc, scale, ny, acc.rtol_f32x + 1e-5, 2e-6);
 
@@ -87,7 +87,7 @@ Test(vk_matmul, automatic_variant)
     vkt_seed(1);
     for (int i = 0; i < N_CASES; i++)
         for (int wt = 0; wt < 2; wt++)
-            run_case(&t, &cases[i], (vkg_dtype)wt, (i + wt) % 8, (i / 2) % 2, NULL, -1);
+            run_case(&t, &cases[i], (gpt2_dtype)wt, (i + wt) % 8, (i / 2) % 2, NULL, -1);
     vkt_close(&t);
 }
 
@@ -99,7 +99,7 @@ Test(vk_matmul, matvec_forced)
         if (cases[i].n * cases[i].rows * (long)cases[i].cols > 2000000) continue;
         for (int wt = 0; wt < 2; wt++)
             for (int sg = 0; sg < 2; sg++)
-                run_case(&t, &cases[i], (vkg_dtype)wt, (i + 3 * wt + sg) % 8, (i + sg) % 2, "matvec", sg);
+                run_case(&t, &cases[i], (gpt2_dtype)wt, (i + 3 * wt + sg) % 8, (i + sg) % 2, "matvec", sg);
     }
     vkt_close(&t);
 }
@@ -111,7 +111,7 @@ Test(vk_matmul, tiled_forced)
     for (int i = 0; i < N_CASES; i++) {
         if (cases[i].n * cases[i].rows * (long)cases[i].cols > 2000000) continue;
         for (int wt = 0; wt < 2; wt++)
-            run_case(&t, &cases[i], (vkg_dtype)wt, (i + 5 * wt) % 8, i % 2, "tiled", -1);
+            run_case(&t, &cases[i], (gpt2_dtype)wt, (i + 5 * wt) % 8, i % 2, "tiled", -1);
     }
     vkt_close(&t);
 }
@@ -120,32 +120,32 @@ Test(vk_matmul, variant_picking)
 {
     vkt t = vkt_open();
     const vk_caps *c = vk_engine_caps(t.e);
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F32), "matvec");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F16), "matvec");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 8, VKG_F16), "matvec");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 9, VKG_F32), "tiled");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F32), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, GPT2_F32), "matvec");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, GPT2_F16), "matvec");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 8, GPT2_F16), "matvec");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 9, GPT2_F32), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, GPT2_F32), "tiled");
     /* f16 prompt chunks: KHR where its kernel is built and the device passes the gate, else NV,
      * else tiled (the gate's rules are unit-tested in test_vk_select) */
     bool khr = vk_coopmat_gate(c, true, KHR_BUILT, NULL), nv = vk_coopmat_gate(c, false, KHR_BUILT, NULL);
     const char *want16 = khr ? "coopmat_khr" : nv ? "coopmat_nv" : "tiled";
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), want16);
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 32, VKG_F16), want16);
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 31, VKG_F16), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, GPT2_F16), want16);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 32, GPT2_F16), want16);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 31, GPT2_F16), "tiled");
     cr_log_info("device %s: f16 batches run %s (NV shape %ux%ux%u, KHR %ux%ux%u, subgroup %u in %u..%u)\n",
                 c->name, want16, c->coopmat_m, c->coopmat_n, c->coopmat_k, c->coopmat_khr_m, c->coopmat_khr_n,
                 c->coopmat_khr_k, c->subgroup_size, c->subgroup_min, c->subgroup_max);
     /* the LM head and all-logits steps: x stays f32 */
     vk_ops_set_exact_x(t.o, true);
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, GPT2_F16), "tiled");
     vk_ops_set_exact_x(t.o, false);
     /* a coopmat variant cannot be forced where the device lacks it */
     vk_ops_force_matmul(t.o, "coopmat_nv");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), nv ? "coopmat_nv" : want16);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, GPT2_F16), nv ? "coopmat_nv" : want16);
     vk_ops_force_matmul(t.o, "coopmat_khr");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, VKG_F16), khr ? "coopmat_khr" : want16);
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 512, GPT2_F16), khr ? "coopmat_khr" : want16);
     vk_ops_force_matmul(t.o, "tiled");
-    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, VKG_F32), "tiled");
+    cr_assert_str_eq(vk_ops_matmul_variant(t.o, 1, GPT2_F32), "tiled");
     vkt_close(&t);
 }
 
@@ -168,7 +168,7 @@ Test(vk_matmul, coopmat_variants_against_f16_reference)
         vk_subgroup_plan plan;
         bool ok = vk_coopmat_gate(c, v == 1, KHR_BUILT, &plan);
         vk_ops_force_matmul(t.o, variants[v]);
-        if (!ok || strcmp(vk_ops_matmul_variant(t.o, 64, VKG_F16), variants[v]) != 0) {
+        if (!ok || strcmp(vk_ops_matmul_variant(t.o, 64, GPT2_F16), variants[v]) != 0) {
             cr_log_info("%s: skipped, the device (%s) cannot run it: %s\n", variants[v], c->name,
                         plan.why ? plan.why : "not picked");
             snprintf(skipped + strlen(skipped), sizeof skipped - strlen(skipped), "%s%s (%s)",
@@ -176,7 +176,7 @@ Test(vk_matmul, coopmat_variants_against_f16_reference)
             continue;
         }
         for (size_t i = 0; i < sizeof cc / sizeof *cc; i++)
-            run_case(&t, &cc[i], VKG_F16, (int)(i + v) % 8, (int)i % 2, variants[v], -1);
+            run_case(&t, &cc[i], GPT2_F16, (int)(i + v) % 8, (int)i % 2, variants[v], -1);
         cr_log_info("%s: %zu cases within rtol %.0e of the f16-x reference\n", variants[v],
                     sizeof cc / sizeof *cc, vk_matmul_accuracy(variants[v]).rtol);
         ran++;
@@ -208,9 +208,9 @@ Test(vk_matmul, coopmat_fallback)
         vk_ops_force_matmul(t.o, forced[f]);
         for (int i = 0; i < (int)(sizeof ns / sizeof ns[0]); i++)
             for (int wt = 0; wt < 2; wt++) {
-                const char *v = vk_ops_matmul_variant(t.o, ns[i], (vkg_dtype)wt);
+                const char *v = vk_ops_matmul_variant(t.o, ns[i], (gpt2_dtype)wt);
                 cr_assert(is_plain_variant(v), "force=%s n=%d %s: variant %s", forced[f] ? forced[f] : "none",
-                          ns[i], vkg_dtype_name((vkg_dtype)wt), v);
+                          ns[i], gpt2_dtype_name((gpt2_dtype)wt), v);
             }
     }
     vkt_seed(7);
@@ -218,7 +218,7 @@ Test(vk_matmul, coopmat_fallback)
     for (int f = 1; f < 3; f++)
         for (int i = 0; i < 3; i++)
             for (int wt = 0; wt < 2; wt++)
-                run_case(&t, &fc[i], (vkg_dtype)wt, (i + f + wt) % 8, (i + wt) % 2, forced[f], -1);
+                run_case(&t, &fc[i], (gpt2_dtype)wt, (i + f + wt) % 8, (i + wt) % 2, forced[f], -1);
     vk_ops_force_matmul(t.o, NULL);
     vkt_close(&t);
 }
@@ -234,7 +234,7 @@ Test(vk_matmul, replay_residual)
     vk_mem bx = vkt_buf(&t, cols * 4, x), bw = vkt_buf(&t, (size_t)rows * cols * 4, w);
     vk_mem by = vkt_buf(&t, rows * 4, NULL);
     vkt_begin(&t);
-    vk_op_matmul(t.o, t.s, by.addr, rows, bx.addr, cols, bw.addr, VKG_F32, rows, cols, 0, 1,
+    vk_op_matmul(t.o, t.s, by.addr, rows, bx.addr, cols, bw.addr, GPT2_F32, rows, cols, 0, 1,
                  CPU_EPI_RESIDUAL, 0);
     cr_assert(vk_seq_end(t.s) == 0);
     cr_assert_eq(vk_seq_dispatches(t.s), 1);

@@ -11,16 +11,16 @@ Test(vk_ops, embed)
     for (int di = 0; di < 3; di++) {
         int d = ds[di];
         for (int ty = 0; ty < 4; ty++) {
-            vkg_dtype tte = (vkg_dtype)(ty & 1), tpe = (vkg_dtype)(ty >> 1);
+            gpt2_dtype tte = (gpt2_dtype)(ty & 1), tpe = (gpt2_dtype)(ty >> 1);
             size_t nte = (size_t)n_vocab * d, npe = (size_t)n_ctx * d;
             float *wte = vkt_rand_floats(nte, -1, 1), *wpe = vkt_rand_floats(npe, -1, 1);
-            uint16_t *hte = tte == VKG_F16 ? vkt_to_f16(wte, nte) : NULL;
-            uint16_t *hpe = tpe == VKG_F16 ? vkt_to_f16(wpe, npe) : NULL;
+            uint16_t *hte = tte == GPT2_F16 ? vkt_to_f16(wte, nte) : NULL;
+            uint16_t *hpe = tpe == GPT2_F16 ? vkt_to_f16(wpe, npe) : NULL;
             int32_t ids[5];
             for (int i = 0; i < n; i++) ids[i] = (int32_t)(vkt_unif() * n_vocab);
             ids[n - 1] = n_vocab - 1;
-            vk_mem bte = vkt_buf(&t, nte * vkg_dtype_size(tte), hte ? (void *)hte : (void *)wte);
-            vk_mem bpe = vkt_buf(&t, npe * vkg_dtype_size(tpe), hpe ? (void *)hpe : (void *)wpe);
+            vk_mem bte = vkt_buf(&t, nte * gpt2_dtype_size(tte), hte ? (void *)hte : (void *)wte);
+            vk_mem bpe = vkt_buf(&t, npe * gpt2_dtype_size(tpe), hpe ? (void *)hpe : (void *)wpe);
             vk_mem bids = vkt_buf(&t, sizeof ids, ids), bx = vkt_buf(&t, (size_t)n * d * 4, NULL);
             vk_mem bstep = vkt_host_buf(&t, sizeof(vk_step_params));
             vkt_begin(&t);
@@ -39,10 +39,10 @@ Test(vk_ops, embed)
                     for (int i = 0; i < d; i++)
                         ref[(size_t)tk * d + i] = (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
                 char what[96];
-                snprintf(what, sizeof what, "embed d=%d %s/%s pos0=%d", d, vkg_dtype_name(tte), vkg_dtype_name(tpe), pos0);
+                snprintf(what, sizeof what, "embed d=%d %s/%s pos0=%d", d, gpt2_dtype_name(tte), gpt2_dtype_name(tpe), pos0);
                 vkt_check(what, x, ref, NULL, (size_t)n * d, 1e-6, 1e-7);
-                vkg_tensor Tte = {tte, {d, n_vocab}, hte ? (void *)hte : (void *)wte, nte * vkg_dtype_size(tte)};
-                vkg_tensor Tpe = {tpe, {d, n_ctx}, hpe ? (void *)hpe : (void *)wpe, npe * vkg_dtype_size(tpe)};
+                gpt2_tensor Tte = {tte, {d, n_vocab}, hte ? (void *)hte : (void *)wte, nte * gpt2_dtype_size(tte)};
+                gpt2_tensor Tpe = {tpe, {d, n_ctx}, hpe ? (void *)hpe : (void *)wpe, npe * gpt2_dtype_size(tpe)};
                 cpu_embed(xc, &Tte, &Tpe, ids, n, pos0);
                 vkt_check_twin(what, x, xc, NULL, (size_t)n * d, 1e-6, 1e-7);
                 free(x); free(xc); free(ref);

@@ -1,7 +1,7 @@
 /* test_vk_quant.c - the Vulkan side of ggml's block formats (q8_0, q4_0, q4_1, q5_0, q5_1):
  *   - vk_op_matmul on quantized weights (matvec_q with and without subgroups, vec4 and scalar x,
  *     matmul_tiled_q; every epilogue) against a float64 reference on the dequantized weights
- *     (vkg_dequantize_row), tightly, and against cpu_matmul, loosely: the CPU quantizes the
+ *     (gpt2_dequantize_row), tightly, and against cpu_matmul, loosely: the CPU quantizes the
  *     activations to int8 blocks, the shaders keep them f32;
  *   - vk_op_embed with a quantized wte;
  *   - a whole synthetic tiny model quantized to each type (vkgpt2 quantize's path): Vulkan logits
@@ -14,13 +14,13 @@
 #include "test_vk_common.h"
 #include "vkgpt2.h"
 
-static const vkg_dtype QTYPES[] = {VKG_Q8_0, VKG_Q4_0, VKG_Q4_1, VKG_Q5_0, VKG_Q5_1};
+static const gpt2_dtype QTYPES[] = {GPT2_Q8_0, GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1};
 #define N_QTYPES 5
 
 /* Random rows quantized to qt: returns the blocks, and the dequantized values in *deq. */
-static void *rand_quant(vkg_dtype qt, int rows, int cols, float **deq)
+static void *rand_quant(gpt2_dtype qt, int rows, int cols, float **deq)
 {
-    size_t rb = vkg_row_bytes(qt, (size_t)cols);
+    size_t rb = gpt2_row_bytes(qt, (size_t)cols);
     unsigned char *q = malloc(rb * (size_t)rows + 16);
     float *d = malloc((size_t)rows * cols * sizeof *d);
     cr_assert(q && d);
@@ -30,8 +30,8 @@ static void *rand_quant(vkg_dtype qt, int rows, int cols, float **deq)
         float s = (float)(0.05 + vkt_unif());
         for (int i = 0; i < cols; i++) src[i] = vkt_rnd(-1, 1) * s;
         if (r % 5 == 1) for (int i = 0; i < 32; i++) src[i] = 0.25f * s;
-        vkg_quantize_row(qt, src, q + (size_t)r * rb, (size_t)cols);
-        vkg_dequantize_row(qt, q + (size_t)r * rb, d + (size_t)r * cols, (size_t)cols);
+        gpt2_quantize_row(qt, src, q + (size_t)r * rb, (size_t)cols);
+        gpt2_dequantize_row(qt, q + (size_t)r * rb, d + (size_t)r * cols, (size_t)cols);
     }
     free(src);
     *deq = d;
@@ -43,12 +43,12 @@ typedef struct qcase {
     int ldx_extra, x_off; /* x stride padding and offset (floats): x_off % 4 != 0 -> scalar x */
 } qcase;
 
-static void run_qcase(vkt *t, const qcase *c, vkg_dtype qt, int epi, int form, const char *force,
+static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, const char *force,
                       int subgroup)
 {
     int n = c->n, rows = c->rows, cols = c->cols, ldx = cols + c->ldx_extra, ldy = rows + 3;
     size_t nx = (size_t)n * ldx + c->x_off, ny = (size_t)n * ldy;
-    size_t wbytes = vkg_row_bytes(qt, (size_t)cols) * (size_t)rows;
+    size_t wbytes = gpt2_row_bytes(qt, (size_t)cols) * (size_t)rows;
     float *w;
     void *wq = rand_quant(qt, rows, cols, &w);
     float *x = vkt_rand_floats(nx, -1, 1), *bias = vkt_rand_floats((size_t)rows, -1, 1);
@@ -70,14 +70,14 @@ static void run_qcase(vkt *t, const qcase *c, vkg_dtype qt, int epi, int form, c
     vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
     char what[200];
     snprintf(what, sizeof what, "%s %s n=%d rows=%d cols=%d ldx=%d off=%d epi=%d form=%d sg=%d",
-             vkg_dtype_name(qt), vk_ops_matmul_variant(t->o, n, qt), n, rows, cols, ldx, c->x_off, epi,
+             gpt2_dtype_name(qt), vk_ops_matmul_variant(t->o, n, qt), n, rows, cols, ldx, c->x_off, epi,
              form, vk_ops_subgroup(t->o));
     vkt_check(what, y, ref, scale, ny, 1e-5, 1e-6);
 
     /* CPU twin: int8 activations (error up to amax/254 per element) -> a loose bound */
     float *yc = malloc(ny * 4);
     memcpy(yc, y0, ny * 4);
-    vkg_tensor W = {qt, {cols, rows}, wq, wbytes};
+    gpt2_tensor W = {qt, {cols, rows}, wq, wbytes};
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
     vkt_check_twin(what, y, yc, scale, ny, 1e-2, 1e-5);
 
@@ -149,10 +149,10 @@ Test(vk_quant, embed)
     for (int di = 0; di < 2; di++)
         for (int q = 0; q < N_QTYPES; q++) {
             int d = ds[di];
-            vkg_dtype tte = QTYPES[q];
+            gpt2_dtype tte = QTYPES[q];
             float *wte;
             void *qte = rand_quant(tte, n_vocab, d, &wte);
-            size_t npe = (size_t)n_ctx * d, bte_bytes = vkg_row_bytes(tte, (size_t)d) * n_vocab;
+            size_t npe = (size_t)n_ctx * d, bte_bytes = gpt2_row_bytes(tte, (size_t)d) * n_vocab;
             float *wpe = vkt_rand_floats(npe, -1, 1);
             int32_t ids[5] = {0, 7, 150, 299, 300};
             vk_mem bte = vkt_buf(&t, bte_bytes, qte), bpe = vkt_buf(&t, npe * 4, wpe);
@@ -162,7 +162,7 @@ Test(vk_quant, embed)
             vk_step_params sp = {(uint32_t)pos0, (uint32_t)n, 0, 0};
             memcpy(bstep.map, &sp, sizeof sp);
             vkt_begin(&t);
-            vk_op_embed(t.o, t.s, bx.addr, bte.addr, tte, bpe.addr, VKG_F32, bids.addr, bstep.addr, n, d);
+            vk_op_embed(t.o, t.s, bx.addr, bte.addr, tte, bpe.addr, GPT2_F32, bids.addr, bstep.addr, n, d);
             vkt_run(&t);
             float *x = malloc((size_t)n * d * 4), *xc = malloc((size_t)n * d * 4);
             double *ref = malloc((size_t)n * d * sizeof *ref);
@@ -171,10 +171,10 @@ Test(vk_quant, embed)
                 for (int i = 0; i < d; i++)
                     ref[(size_t)tk * d + i] = (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
             char what[96];
-            snprintf(what, sizeof what, "embed d=%d wte %s", d, vkg_dtype_name(tte));
+            snprintf(what, sizeof what, "embed d=%d wte %s", d, gpt2_dtype_name(tte));
             vkt_check(what, x, ref, NULL, (size_t)n * d, 1e-6, 1e-7);
-            vkg_tensor Tte = {tte, {d, n_vocab}, qte, bte_bytes};
-            vkg_tensor Tpe = {VKG_F32, {d, n_ctx}, wpe, npe * 4};
+            gpt2_tensor Tte = {tte, {d, n_vocab}, qte, bte_bytes};
+            gpt2_tensor Tpe = {GPT2_F32, {d, n_ctx}, wpe, npe * 4};
             cpu_embed(xc, &Tte, &Tpe, ids, n, pos0);
             vkt_check_twin(what, x, xc, NULL, (size_t)n * d, 1e-6, 1e-7);
             vk_mem_free(t.e, &bte); vk_mem_free(t.e, &bpe); vk_mem_free(t.e, &bids);
@@ -186,7 +186,7 @@ Test(vk_quant, embed)
 
 /* ---- whole model ---- */
 
-static gpt2_backend *backend(const gpt2_model *m, bool vulkan, int nb, vkg_dtype kv)
+static gpt2_backend *backend(const gpt2_model *m, bool vulkan, int nb, gpt2_dtype kv)
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1};
     char err[512];
@@ -212,14 +212,14 @@ static double rel_err(const float *a, const float *b, size_t n)
 
 /* Replaces a block-format tensor's data by its f32 dequantization (malloc'ed into *buf), keeping
  * tied tensors tied (prev: the tensor it may share data with, already converted). */
-static void dequant_tensor(vkg_tensor *t, const vkg_tensor *prev_src, const vkg_tensor *prev, void **buf)
+static void dequant_tensor(gpt2_tensor *t, const gpt2_tensor *prev_src, const gpt2_tensor *prev, void **buf)
 {
     if (prev_src && t->data == prev_src->data) { *t = *prev; *buf = NULL; return; }
-    size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1], rb = vkg_row_bytes(t->type, cols);
+    size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1], rb = gpt2_row_bytes(t->type, cols);
     float *f = malloc(rows * cols * sizeof *f);
     cr_assert(f);
-    for (size_t r = 0; r < rows; r++) vkg_dequantize_row(t->type, (const char *)t->data + r * rb, f + r * cols, cols);
-    t->type = VKG_F32;
+    for (size_t r = 0; r < rows; r++) gpt2_dequantize_row(t->type, (const char *)t->data + r * rb, f + r * cols, cols);
+    t->type = GPT2_F32;
     t->data = f;
     t->nbytes = rows * cols * sizeof *f;
     *buf = f;
@@ -230,9 +230,9 @@ static void dequant_tensor(vkg_tensor *t, const vkg_tensor *prev_src, const vkg_
 static gpt2_model dequantized(const gpt2_model *m, gpt2_layer *layers, void **bufs)
 {
     gpt2_model d = *m;
-    d.wtype = VKG_F32;
+    d.wtype = GPT2_F32;
     d.w.layers = layers;
-    vkg_tensor wte_src = m->w.wte;
+    gpt2_tensor wte_src = m->w.wte;
     dequant_tensor(&d.w.wte, NULL, NULL, &bufs[0]);
     dequant_tensor(&d.w.lm_head, &wte_src, &d.w.wte, &bufs[1]);
     for (int l = 0; l < m->hp.n_layer; l++) {
@@ -254,7 +254,7 @@ Test(vk_quant, whole_model, .timeout = 120)
     cr_assert_eq(vkg_synth(f32path, &sp, 0, err, sizeof err), 0, "%s", err);
     enum { PROMPT = 20, GEN = 32 };
     for (int q = 0; q < N_QTYPES; q++) {
-        const char *tn = vkg_dtype_name(QTYPES[q]);
+        const char *tn = gpt2_dtype_name(QTYPES[q]);
         snprintf(qpath, sizeof qpath, "%s/tiny-%s.bin", dir, tn);
         cr_assert_eq(vkg_quantize(f32path, qpath, tn, NULL, 0, err, sizeof err), 0, "%s", err);
         gpt2_model m;
@@ -272,8 +272,8 @@ Test(vk_quant, whole_model, .timeout = 120)
         void *bufs[2 + 4 * 8];
         cr_assert(m.hp.n_layer <= 8);
         gpt2_model md = dequantized(&m, layers, bufs);
-        gpt2_backend *be[3] = {backend(&m, false, 32, VKG_F32), backend(&m, true, 32, VKG_F32),
-                               backend(&md, false, 32, VKG_F32)};
+        gpt2_backend *be[3] = {backend(&m, false, 32, GPT2_F32), backend(&m, true, 32, GPT2_F32),
+                               backend(&md, false, 32, GPT2_F32)};
         float *lg[3];
         for (int k = 0; k < 3; k++) {
             lg[k] = malloc((size_t)(PROMPT + 4) * V * sizeof(float));
@@ -294,8 +294,8 @@ Test(vk_quant, whole_model, .timeout = 120)
         for (int i = 0; i < 2 + 4 * m.hp.n_layer; i++) free(bufs[i]);
 
         /* Greedy: 32 tokens, the Vulkan default f16 KV cache against the CPU's f32. */
-        be[0] = backend(&m, false, 32, VKG_F32);
-        be[1] = backend(&m, true, 32, VKG_F16);
+        be[0] = backend(&m, false, 32, GPT2_F32);
+        be[1] = backend(&m, true, 32, GPT2_F16);
         int32_t seq[2][PROMPT + GEN];
         for (int k = 0; k < 2; k++) {
             memcpy(seq[k], ids, PROMPT * sizeof(int32_t));

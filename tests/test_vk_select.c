@@ -142,27 +142,27 @@ Test(vk_select, coopmat_description)
 Test(vk_select, matmul_variant)
 {
     /* decode sizes, plain batches */
-    cr_assert_str_eq(vk_pick_matmul(1, VKG_F16, false, true, true, NULL), "matvec");
-    cr_assert_str_eq(vk_pick_matmul(8, VKG_F16, false, true, true, NULL), "matvec");
-    cr_assert_str_eq(vk_pick_matmul(9, VKG_F16, false, true, true, NULL), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(31, VKG_F16, false, true, true, NULL), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(64, VKG_F32, false, true, true, NULL), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(64, VKG_Q8_0, false, true, true, NULL), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(1, GPT2_F16, false, true, true, NULL), "matvec");
+    cr_assert_str_eq(vk_pick_matmul(8, GPT2_F16, false, true, true, NULL), "matvec");
+    cr_assert_str_eq(vk_pick_matmul(9, GPT2_F16, false, true, true, NULL), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(31, GPT2_F16, false, true, true, NULL), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(64, GPT2_F32, false, true, true, NULL), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(64, GPT2_Q8_0, false, true, true, NULL), "tiled");
     /* f16 prompt chunks: KHR preferred where both run (a build with the KHR kernel) */
-    cr_assert_str_eq(vk_pick_matmul(32, VKG_F16, false, true, true, NULL), "coopmat_khr");
-    cr_assert_str_eq(vk_pick_matmul(64, VKG_F16, false, true, false, NULL), "coopmat_nv");
-    cr_assert_str_eq(vk_pick_matmul(64, VKG_F16, false, false, true, NULL), "coopmat_khr");
-    cr_assert_str_eq(vk_pick_matmul(64, VKG_F16, false, false, false, NULL), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(32, GPT2_F16, false, true, true, NULL), "coopmat_khr");
+    cr_assert_str_eq(vk_pick_matmul(64, GPT2_F16, false, true, false, NULL), "coopmat_nv");
+    cr_assert_str_eq(vk_pick_matmul(64, GPT2_F16, false, false, true, NULL), "coopmat_khr");
+    cr_assert_str_eq(vk_pick_matmul(64, GPT2_F16, false, false, false, NULL), "tiled");
     /* the LM head and all-logits steps keep x in f32 */
-    cr_assert_str_eq(vk_pick_matmul(64, VKG_F16, true, true, true, NULL), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(4, VKG_F16, true, true, true, NULL), "matvec");
+    cr_assert_str_eq(vk_pick_matmul(64, GPT2_F16, true, true, true, NULL), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(4, GPT2_F16, true, true, true, NULL), "matvec");
     /* forcing */
-    cr_assert_str_eq(vk_pick_matmul(1, VKG_F32, false, false, false, "tiled"), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(512, VKG_F16, false, false, false, "coopmat_nv"), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(512, VKG_F16, false, true, false, "coopmat_nv"), "coopmat_nv");
-    cr_assert_str_eq(vk_pick_matmul(4, VKG_F16, false, true, false, "coopmat_nv"), "coopmat_nv");
-    cr_assert_str_eq(vk_pick_matmul(512, VKG_F32, false, true, true, "coopmat_khr"), "tiled");
-    cr_assert_str_eq(vk_pick_matmul(512, VKG_F16, false, true, false, "coopmat_khr"), "coopmat_nv");
+    cr_assert_str_eq(vk_pick_matmul(1, GPT2_F32, false, false, false, "tiled"), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(512, GPT2_F16, false, false, false, "coopmat_nv"), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(512, GPT2_F16, false, true, false, "coopmat_nv"), "coopmat_nv");
+    cr_assert_str_eq(vk_pick_matmul(4, GPT2_F16, false, true, false, "coopmat_nv"), "coopmat_nv");
+    cr_assert_str_eq(vk_pick_matmul(512, GPT2_F32, false, true, true, "coopmat_khr"), "tiled");
+    cr_assert_str_eq(vk_pick_matmul(512, GPT2_F16, false, true, false, "coopmat_khr"), "coopmat_nv");
 }
 
 Test(vk_select, matmul_accuracy)

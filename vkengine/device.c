@@ -39,7 +39,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
         if (e)
             e->validation_messages++;
     }
-    vkg_notice(VKG_NOTICE_VALIDATION, "validation %s: %s", level,
+    gpt2_notice(VKG_NOTICE_VALIDATION, "validation %s: %s", level,
             data && data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }
@@ -111,7 +111,7 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
     if (validation) {
         const char *layer = "VK_LAYER_KHRONOS_validation";
         if (!have_layer(layer)) {
-            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_VALIDATION=1 but %s is not installed; running without "
+            gpt2_notice(VKG_NOTICE_WARNING, "VKGPT2_VALIDATION=1 but %s is not installed; running without "
                             "validation", layer);
         } else {
             layers[n_layers++] = layer;
@@ -126,7 +126,7 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
                     exts[n_exts++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
                     sync_validation = true;
                 } else {
-                    vkg_notice(VKG_NOTICE_WARNING, "the validation layer lacks %s; no synchronization "
+                    gpt2_notice(VKG_NOTICE_WARNING, "the validation layer lacks %s; no synchronization "
                                     "validation", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
                 }
             }
@@ -191,7 +191,7 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
         r = vkCreateDebugUtilsMessengerEXT(*out, &dbg, NULL, &e->messenger);
         if (r != VK_SUCCESS) {
             e->messenger = VK_NULL_HANDLE;
-            vkg_notice(VKG_NOTICE_ERROR, "vkCreateDebugUtilsMessengerEXT failed: %s", vk_result_str(r));
+            gpt2_notice(VKG_NOTICE_ERROR, "vkCreateDebugUtilsMessengerEXT failed: %s", vk_result_str(r));
         }
     }
     return 0;
@@ -601,7 +601,7 @@ void vk_keep_drivers_loaded(void) {
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(keep_drivers_instance, &n, NULL);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE)
-        vkg_notice(VKG_NOTICE_ERROR, "keep-drivers instance: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "keep-drivers instance: %s", vk_result_str(r));
 }
 
 /* What try_create needs to create the logical device of one candidate. */
@@ -807,7 +807,7 @@ void vk_engine_destroy(vk_engine *e) {
     if (e->device) {
         VkResult r = vkDeviceWaitIdle(e->device);
         if (r != VK_SUCCESS)
-            vkg_notice(VKG_NOTICE_ERROR, "vkDeviceWaitIdle: %s", vk_result_str(r));
+            gpt2_notice(VKG_NOTICE_ERROR, "vkDeviceWaitIdle: %s", vk_result_str(r));
         vk_pipelines_destroy(e);
         vk_mem_destroy_all(e);
         if (e->xfer_fence)

@@ -43,7 +43,7 @@ static void fault_refresh(void) {
         else if (len > 8 && len - 8 < sizeof fault_variant && strncmp(p, "variant:", 8) == 0)
             snprintf(fault_variant, sizeof fault_variant, "%.*s", (int)(len - 8), p + 8);
         else
-            vkg_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N, submit:N, hang:N, "
+            gpt2_notice(VKG_NOTICE_WARNING, "VKGPT2_FAULT: '%.*s' is not alloc:N, submit:N, hang:N, "
                        "create:N or variant:NAME; ignored",
                     (int)len, p);
         p += len;
@@ -110,7 +110,7 @@ static const char *fmt_bytes(char *buf, size_t len, uint64_t n) {
 }
 
 static const char *kind_name(vk_mem_kind kind) {
-    return kind == VK_MEM_HOST ? "host-visible" : "device-local";
+    return kind == VKE_MEM_HOST ? "host-visible" : "device-local";
 }
 
 /* The best memory type among type_bits for kind, or -1. Emulating a discrete GPU (nohostvis), a
@@ -119,7 +119,7 @@ static const char *kind_name(vk_mem_kind kind) {
 static int pick_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_bits,
                      vk_mem_kind kind, bool discrete) {
     if (discrete) {
-        VkMemoryPropertyFlags avoid = kind == VK_MEM_HOST ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
+        VkMemoryPropertyFlags avoid = kind == VKE_MEM_HOST ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
                                                           : VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
         uint32_t without = 0;
         for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
@@ -135,7 +135,7 @@ static int pick_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t type_b
             continue;
         VkMemoryPropertyFlags f = mp->memoryTypes[i].propertyFlags;
         int score;
-        if (kind == VK_MEM_HOST) {
+        if (kind == VKE_MEM_HOST) {
             VkMemoryPropertyFlags need =
                 VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
             if ((f & need) != need)
@@ -237,7 +237,7 @@ static int block_create(vk_engine *e, VkDeviceSize size, vk_mem_kind kind, VkDev
         .buffer = b.buffer,
     };
     b.addr = vkGetBufferDeviceAddress(e->device, &ai);
-    if (kind == VK_MEM_HOST) {
+    if (kind == VKE_MEM_HOST) {
         r = vkMapMemory(e->device, b.memory, 0, VK_WHOLE_SIZE, 0, &b.map);
         if (r != VK_SUCCESS) {
             b.map = NULL;
@@ -276,7 +276,7 @@ static int block_create(vk_engine *e, VkDeviceSize size, vk_mem_kind kind, VkDev
     return slot;
 }
 
-/* First fit of size (a multiple of VK_MEM_ALIGN) in block b: the offset, or -1. */
+/* First fit of size (a multiple of VKE_MEM_ALIGN) in block b: the offset, or -1. */
 static int64_t block_take(vk_block *b, VkDeviceSize size) {
     for (int i = 0; i < b->n_free; i++) {
         vk_free_range *f = &b->free[i];
@@ -337,7 +337,7 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
     }
     memset(m, 0, sizeof *m);
     m->block = -1;
-    if (kind != VK_MEM_DEVICE && kind != VK_MEM_HOST) {
+    if (kind != VKE_MEM_DEVICE && kind != VKE_MEM_HOST) {
         snprintf(err, errlen, "vk_mem_alloc: unknown memory kind %d", (int)kind);
         return -1;
     }
@@ -347,7 +347,7 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
                  fmt_bytes(s1, sizeof s1, size), kind_name(kind), vk_result_str(fault));
         return -1;
     }
-    VkDeviceSize want = round_up(size ? size : 1, VK_MEM_ALIGN);
+    VkDeviceSize want = round_up(size ? size : 1, VKE_MEM_ALIGN);
     if (want < size || want > e->caps.max_block) {
         /* every block is one buffer: the limit is the smaller of the allocation and buffer
          * limits (vk_block_limit) */
@@ -368,7 +368,7 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
         }
     }
     if (off < 0) {
-        VkDeviceSize def = kind == VK_MEM_HOST ? VK_BLOCK_BYTES_HOST : VK_BLOCK_BYTES_DEVICE;
+        VkDeviceSize def = kind == VKE_MEM_HOST ? VKE_BLOCK_BYTES_HOST : VKE_BLOCK_BYTES_DEVICE;
         VkDeviceSize bsize = want > def ? want : def;
         if (bsize > e->caps.max_block)
             bsize = e->caps.max_block;
@@ -390,7 +390,7 @@ int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, c
     m->addr = b->addr + (VkDeviceSize)off;
     m->map = b->map ? (char *)b->map + off : NULL;
     m->block = bi;
-    if (kind == VK_MEM_DEVICE)
+    if (kind == VKE_MEM_DEVICE)
         e->device_bytes += want;
     return 0;
 }
@@ -399,15 +399,15 @@ void vk_mem_free(vk_engine *e, vk_mem *m) {
     if (!e || !m || m->block < 0 || m->block >= e->n_blocks || !m->buffer)
         return;
     vk_block *b = &e->blocks[m->block];
-    VkDeviceSize want = round_up(m->size ? m->size : 1, VK_MEM_ALIGN);
+    VkDeviceSize want = round_up(m->size ? m->size : 1, VKE_MEM_ALIGN);
     if (b->buffer != m->buffer) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_mem_free: allocation does not belong to its block");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_mem_free: allocation does not belong to its block");
         return;
     }
     block_give(b, m->offset, want);
-    if (b->kind == VK_MEM_DEVICE)
+    if (b->kind == VKE_MEM_DEVICE)
         e->device_bytes -= want;
-    VkDeviceSize def = b->kind == VK_MEM_HOST ? VK_BLOCK_BYTES_HOST : VK_BLOCK_BYTES_DEVICE;
+    VkDeviceSize def = b->kind == VKE_MEM_HOST ? VKE_BLOCK_BYTES_HOST : VKE_BLOCK_BYTES_DEVICE;
     if (b->used == 0 && b->size > def && !e->hung) {
         /* an oversized block made for one big tensor: give the memory back; the device must be
          * done with it, as with any freed allocation */
@@ -439,7 +439,7 @@ static int staging(vk_engine *e) {
     if (e->have_staging)
         return 0;
     char err[200];
-    if (vk_mem_alloc(e, &e->staging, VK_STAGING_BYTES, VK_MEM_HOST, err, sizeof err)) {
+    if (vk_mem_alloc(e, &e->staging, VKE_STAGING_BYTES, VKE_MEM_HOST, err, sizeof err)) {
         /* No message here: the caller's one-line error names it (vk_mem_staging_error). */
         snprintf(staging_err, sizeof staging_err, "staging buffer: %s", err);
         return -1;
@@ -450,7 +450,7 @@ static int staging(vk_engine *e) {
 
 static int xfer_begin(vk_engine *e) {
     if (e->hung) { /* the transfer command buffer may still be in use; the device is not trusted */
-        vkg_notice(VKG_NOTICE_ERROR, "transfer: %s (the device timed out before)",
+        gpt2_notice(VKG_NOTICE_ERROR, "transfer: %s (the device timed out before)",
                 vk_result_str(VK_TIMEOUT));
         return -1;
     }
@@ -463,7 +463,7 @@ static int xfer_begin(vk_engine *e) {
         r = vkBeginCommandBuffer(e->xfer_cmd, &bi);
     }
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkBeginCommandBuffer: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "transfer: vkBeginCommandBuffer: %s", vk_result_str(r));
         return -1;
     }
     /* Barrier: shaders and copies of earlier submissions may still write (or read) the memory this
@@ -495,7 +495,7 @@ static int xfer_submit_wait(vk_engine *e) {
                          0, 1, &mb, 0, NULL, 0, NULL);
     VkResult r = vkEndCommandBuffer(e->xfer_cmd);
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkEndCommandBuffer: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "transfer: vkEndCommandBuffer: %s", vk_result_str(r));
         return -1;
     }
     VkSubmitInfo si = {
@@ -505,7 +505,7 @@ static int xfer_submit_wait(vk_engine *e) {
     };
     r = vkQueueSubmit(e->queue, 1, &si, e->xfer_fence);
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkQueueSubmit: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "transfer: vkQueueSubmit: %s", vk_result_str(r));
         return -1;
     }
     /* A finite wait (the fence timeout): a hung GPU fails the transfer instead of the process. */
@@ -515,12 +515,12 @@ static int xfer_submit_wait(vk_engine *e) {
         e->xfer_pending = true; /* vk_engine_destroy waits once more before freeing anything */
     }
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkWaitForFences: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "transfer: vkWaitForFences: %s", vk_result_str(r));
         return -1;
     }
     r = vkResetFences(e->device, 1, &e->xfer_fence);
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "transfer: vkResetFences: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "transfer: vkResetFences: %s", vk_result_str(r));
         return -1;
     }
     return 0;
@@ -528,11 +528,11 @@ static int xfer_submit_wait(vk_engine *e) {
 
 static int check_range(const char *what, const vk_mem *m, VkDeviceSize off, size_t n) {
     if (!m || !m->buffer) {
-        vkg_notice(VKG_NOTICE_ERROR, "%s: no buffer", what);
+        gpt2_notice(VKG_NOTICE_ERROR, "%s: no buffer", what);
         return -1;
     }
     if (off > m->size || n > m->size - off) {
-        vkg_notice(VKG_NOTICE_ERROR, "%s: %zu bytes at offset %llu overrun an allocation of %llu",
+        gpt2_notice(VKG_NOTICE_ERROR, "%s: %zu bytes at offset %llu overrun an allocation of %llu",
                 what, n, (unsigned long long)off, (unsigned long long)m->size);
         return -1;
     }
@@ -551,7 +551,7 @@ int vk_upload(vk_engine *e, const vk_mem *dst, VkDeviceSize off, const void *src
     if (staging(e))
         return -1;
     for (size_t done = 0; done < n;) {
-        size_t chunk = n - done < VK_STAGING_BYTES ? n - done : (size_t)VK_STAGING_BYTES;
+        size_t chunk = n - done < VKE_STAGING_BYTES ? n - done : (size_t)VKE_STAGING_BYTES;
         memcpy(e->staging.map, (const char *)src + done, chunk);
         if (xfer_begin(e))
             return -1;
@@ -580,7 +580,7 @@ int vk_download(vk_engine *e, const vk_mem *src, VkDeviceSize off, void *dst, si
     if (staging(e))
         return -1;
     for (size_t done = 0; done < n;) {
-        size_t chunk = n - done < VK_STAGING_BYTES ? n - done : (size_t)VK_STAGING_BYTES;
+        size_t chunk = n - done < VKE_STAGING_BYTES ? n - done : (size_t)VKE_STAGING_BYTES;
         if (xfer_begin(e))
             return -1;
         VkBufferCopy c = {
@@ -615,9 +615,9 @@ int vk_fill_zero(vk_engine *e, const vk_mem *dst, VkDeviceSize off, size_t n) {
     }
     if (staging(e))
         return -1;
-    memset(e->staging.map, 0, n < VK_STAGING_BYTES ? n : (size_t)VK_STAGING_BYTES);
+    memset(e->staging.map, 0, n < VKE_STAGING_BYTES ? n : (size_t)VKE_STAGING_BYTES);
     for (size_t done = 0; done < n;) {
-        size_t chunk = n - done < VK_STAGING_BYTES ? n - done : (size_t)VK_STAGING_BYTES;
+        size_t chunk = n - done < VKE_STAGING_BYTES ? n - done : (size_t)VKE_STAGING_BYTES;
         if (xfer_begin(e))
             return -1;
         VkBufferCopy c = {.srcOffset = e->staging.offset, .dstOffset = at + done, .size = chunk};
@@ -630,4 +630,4 @@ int vk_fill_zero(vk_engine *e, const vk_mem *dst, VkDeviceSize off, size_t n) {
 }
 
 /* Staging buffer size (for tests that cross chunk boundaries). */
-size_t vk_staging_bytes(void) { return (size_t)VK_STAGING_BYTES; }
+size_t vk_staging_bytes(void) { return (size_t)VKE_STAGING_BYTES; }

@@ -124,7 +124,7 @@ int vk_pipelines_init(vk_engine *e, char *err, size_t errlen) {
     VkPushConstantRange range = {
         .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
         .offset = 0,
-        .size = VK_PUSH_BYTES,
+        .size = VKE_PUSH_BYTES,
     };
     VkPipelineLayoutCreateInfo lci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
@@ -192,29 +192,29 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
                                   const vk_pipeline_opts *opts_in) {
     vk_pipeline_opts opts = opts_in ? *opts_in : (vk_pipeline_opts){0};
     if (!e || !name) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no engine or no name");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no engine or no name");
         return NULL;
     }
-    if (n_spec < 0 || n_spec > VK_MAX_SPEC || (n_spec > 0 && !spec)) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): bad specialization constant count %d "
-                        "(at most %d)", name, n_spec, VK_MAX_SPEC);
+    if (n_spec < 0 || n_spec > VKE_MAX_SPEC || (n_spec > 0 && !spec)) {
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): bad specialization constant count %d "
+                        "(at most %d)", name, n_spec, VKE_MAX_SPEC);
         return NULL;
     }
     if (strlen(name) >= sizeof ((vk_pipeline *)0)->name) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: shader name too long: %s", name);
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: shader name too long: %s", name);
         return NULL;
     }
     const vk_caps *c = &e->caps;
     if (opts.required_subgroup_size &&
         (!c->subgroup_size_control || opts.required_subgroup_size < c->subgroup_min ||
          opts.required_subgroup_size > c->subgroup_max)) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): the device cannot require subgroups of %u "
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): the device cannot require subgroups of %u "
                    "(range %u..%u%s)", name, opts.required_subgroup_size, c->subgroup_min,
                 c->subgroup_max, c->subgroup_size_control ? "" : ", no size control");
         return NULL;
     }
     if (opts.full_subgroups && !c->full_subgroups) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): the device has no computeFullSubgroups",
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): the device has no computeFullSubgroups",
                 name);
         return NULL;
     }
@@ -228,12 +228,12 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
     const uint32_t *code;
     size_t bytes;
     if (vk_spirv_find(name, &code, &bytes)) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no shader named '%s' is embedded", name);
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get: no shader named '%s' is embedded", name);
         return NULL;
     }
     vk_pipeline *p = calloc(1, sizeof *p);
     if (!p) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): out of host memory", name);
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_pipeline_get(%s): out of host memory", name);
         return NULL;
     }
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -251,11 +251,11 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
     VkShaderModule module;
     VkResult r = vkCreateShaderModule(e->device, &mci, NULL, &module);
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "vkCreateShaderModule(%s): %s", name, vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "vkCreateShaderModule(%s): %s", name, vk_result_str(r));
         free(p);
         return NULL;
     }
-    VkSpecializationMapEntry entries[VK_MAX_SPEC];
+    VkSpecializationMapEntry entries[VKE_MAX_SPEC];
     for (int i = 0; i < n_spec; i++)
         entries[i] = (VkSpecializationMapEntry){
             .constantID = (uint32_t)i,
@@ -291,7 +291,7 @@ vk_pipeline *vk_pipeline_get_opts(vk_engine *e, const char *name, const uint32_t
     r = vkCreateComputePipelines(e->device, e->pipeline_cache, 1, &pci, NULL, &p->pipeline);
     vkDestroyShaderModule(e->device, module, NULL);
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "vkCreateComputePipelines(%s): %s", name, vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "vkCreateComputePipelines(%s): %s", name, vk_result_str(r));
         free(p);
         return NULL;
     }
@@ -311,8 +311,8 @@ int vk_pipeline_from_spirv(vk_engine *e, const uint32_t *code, size_t n_words, c
     VkResult r = vkCreateShaderModule(e->device, &mci, NULL, &mod);
     snprintf(what, sizeof what, "%s: vkCreateShaderModule", name);
     if (r != VK_SUCCESS) { vk_set_err(err, errlen, what, r); return -1; }
-    VkSpecializationMapEntry ent[VK_MAX_SPEC];
-    uint32_t vals[VK_MAX_SPEC];
+    VkSpecializationMapEntry ent[VKE_MAX_SPEC];
+    uint32_t vals[VKE_MAX_SPEC];
     for (int i = 0; i < n_spec; i++) {
         ent[i] = (VkSpecializationMapEntry){.constantID = spec_ids[i], .offset = (uint32_t)i * 4, .size = 4};
         vals[i] = spec_values[i];

@@ -39,7 +39,7 @@ struct vk_seq {
 VkResult vk_seq_last_error(const vk_seq *s) { return s->last_error; }
 
 static void seq_fail(vk_seq *s, const char *what, VkResult r) {
-    vkg_notice(VKG_NOTICE_ERROR, "%s: %s", what, vk_result_str(r));
+    gpt2_notice(VKG_NOTICE_ERROR, "%s: %s", what, vk_result_str(r));
     s->failed = true;
 }
 
@@ -57,7 +57,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     s->cost = calloc((size_t)s->max_dispatches, sizeof *s->cost);
     s->ticks = calloc(2 * (size_t)s->max_dispatches, sizeof *s->ticks);
     if (!s->labels || !s->ms || !s->t0_ns || !s->cost || !s->ticks) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: out of host memory");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_create: out of host memory");
         vk_seq_destroy(s);
         return NULL;
     }
@@ -70,7 +70,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     VkResult r = vkAllocateCommandBuffers(e->device, &cai, &s->cmd);
     if (r != VK_SUCCESS) {
         s->cmd = VK_NULL_HANDLE;
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkAllocateCommandBuffers: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkAllocateCommandBuffers: %s", vk_result_str(r));
         vk_seq_destroy(s);
         return NULL;
     }
@@ -78,7 +78,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
     r = vkCreateFence(e->device, &fci, NULL, &s->fence);
     if (r != VK_SUCCESS) {
         s->fence = VK_NULL_HANDLE;
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkCreateFence: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkCreateFence: %s", vk_result_str(r));
         vk_seq_destroy(s);
         return NULL;
     }
@@ -91,7 +91,7 @@ vk_seq *vk_seq_create(vk_engine *e, int max_dispatches) {
         r = vkCreateQueryPool(e->device, &qci, NULL, &s->queries);
         if (r != VK_SUCCESS) { /* no timings, everything else works */
             s->queries = VK_NULL_HANDLE;
-            vkg_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkCreateQueryPool: %s (no timings)",
+            gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_create: vkCreateQueryPool: %s (no timings)",
                     vk_result_str(r));
         }
     }
@@ -185,18 +185,18 @@ void vk_seq_begin(vk_seq *s) {
 static bool prepare(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes,
                     const char *what) {
     if (!s->recording) {
-        vkg_notice(VKG_NOTICE_ERROR, "%s: the sequence is not recording (vk_seq_begin first)", what);
+        gpt2_notice(VKG_NOTICE_ERROR, "%s: the sequence is not recording (vk_seq_begin first)", what);
         s->failed = true;
         return false;
     }
     if (!p) {
-        vkg_notice(VKG_NOTICE_ERROR, "%s: no pipeline", what);
+        gpt2_notice(VKG_NOTICE_ERROR, "%s: no pipeline", what);
         s->failed = true;
         return false;
     }
-    if (push_bytes > VK_PUSH_BYTES || (push_bytes && !push)) {
-        vkg_notice(VKG_NOTICE_ERROR, "%s(%s): %zu push-constant bytes (at most %d)", what, p->name,
-                push_bytes, VK_PUSH_BYTES);
+    if (push_bytes > VKE_PUSH_BYTES || (push_bytes && !push)) {
+        gpt2_notice(VKG_NOTICE_ERROR, "%s(%s): %zu push-constant bytes (at most %d)", what, p->name,
+                push_bytes, VKE_PUSH_BYTES);
         s->failed = true;
         return false;
     }
@@ -205,10 +205,10 @@ static bool prepare(vk_seq *s, vk_pipeline *p, const void *push, size_t push_byt
         s->bound = p->pipeline;
     }
     /* The whole range is pushed (zero-padded) so every byte a shader declares is defined. */
-    uint8_t block[VK_PUSH_BYTES] = {0};
+    uint8_t block[VKE_PUSH_BYTES] = {0};
     if (push_bytes)
         memcpy(block, push, push_bytes);
-    vkCmdPushConstants(s->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, block);
+    vkCmdPushConstants(s->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VKE_PUSH_BYTES, block);
     return true;
 }
 
@@ -239,7 +239,7 @@ void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_by
         return;
     const uint32_t *max = s->e->caps.max_wg_count;
     if (gx > max[0] || gy > max[1] || gz > max[2]) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_dispatch(%s): %u x %u x %u workgroups exceed the device's "
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_dispatch(%s): %u x %u x %u workgroups exceed the device's "
                         "%u x %u x %u", label ? label : p->name, gx, gy, gz, max[0], max[1],
                 max[2]);
         s->failed = true;
@@ -260,7 +260,7 @@ void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_
         return;
     if (!buf || !buf->buffer || off % 4 != 0 || off > buf->size ||
         buf->size - off < sizeof(VkDispatchIndirectCommand)) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_dispatch_indirect(%s): the group counts must lie in the "
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_dispatch_indirect(%s): the group counts must lie in the "
                         "buffer at a 4-byte aligned offset", label ? label : p->name);
         s->failed = true;
         return;
@@ -283,7 +283,7 @@ void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_
 
 void vk_seq_barrier(vk_seq *s) {
     if (!s->recording) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_barrier: the sequence is not recording");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_barrier: the sequence is not recording");
         s->failed = true;
         return;
     }
@@ -301,7 +301,7 @@ void vk_seq_barrier(vk_seq *s) {
 
 void vk_seq_cond_begin(vk_seq *s, const vk_mem *buf, VkDeviceSize off) {
     if (!s->recording || s->cond_open || !buf || !buf->buffer || off % 4 != 0 || off + 4 > buf->size) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_cond_begin: not recording, already open, or the predicate "
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_cond_begin: not recording, already open, or the predicate "
                         "is not a 4-byte aligned word of the buffer");
         s->failed = true;
         return;
@@ -328,7 +328,7 @@ void vk_seq_cond_begin(vk_seq *s, const vk_mem *buf, VkDeviceSize off) {
 
 void vk_seq_cond_end(vk_seq *s) {
     if (!s->recording || !s->cond_open) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_cond_end: no open vk_seq_cond_begin");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_cond_end: no open vk_seq_cond_begin");
         s->failed = true;
         return;
     }
@@ -340,13 +340,13 @@ void vk_seq_cond_end(vk_seq *s) {
 void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst,
                  VkDeviceSize dst_off, VkDeviceSize n) {
     if (!s->recording) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_copy: the sequence is not recording");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_copy: the sequence is not recording");
         s->failed = true;
         return;
     }
     if (!src || !dst || !src->buffer || !dst->buffer || src_off > src->size ||
         n > src->size - src_off || dst_off > dst->size || n > dst->size - dst_off) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_copy: %llu bytes overrun the source or destination",
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_copy: %llu bytes overrun the source or destination",
                 (unsigned long long)n);
         s->failed = true;
         return;
@@ -384,7 +384,7 @@ void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_me
 
 int vk_seq_end(vk_seq *s) {
     if (!s->recording) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_end: the sequence is not recording");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_end: the sequence is not recording");
         return -1;
     }
     s->recording = false;
@@ -408,7 +408,7 @@ int vk_seq_end(vk_seq *s) {
 
 int vk_seq_submit(vk_seq *s) {
     if (!s->recorded || s->failed) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_submit: nothing (valid) recorded");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_submit: nothing (valid) recorded");
         return -1;
     }
     if (s->pending && vk_seq_wait(s))
@@ -420,7 +420,7 @@ int vk_seq_submit(vk_seq *s) {
     }
     VkResult r = vkResetFences(s->e->device, 1, &s->fence);
     if (r != VK_SUCCESS) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_seq_submit: vkResetFences: %s", vk_result_str(r));
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_submit: vkResetFences: %s", vk_result_str(r));
         return -1;
     }
     VkSubmitInfo si = {
@@ -480,7 +480,7 @@ int vk_seq_wait(vk_seq *s) {
             }
             s->n_ms = s->n_timed;
         } else {
-            vkg_notice(VKG_NOTICE_ERROR, "vk_seq_wait: vkGetQueryPoolResults: %s", vk_result_str(r));
+            gpt2_notice(VKG_NOTICE_ERROR, "vk_seq_wait: vkGetQueryPoolResults: %s", vk_result_str(r));
         }
     }
     return 0;

@@ -12,7 +12,7 @@
  * Typical use:
  *     vk_engine *e; char err[256];
  *     if (vk_engine_create(&e, -1, err, sizeof err)) { fprintf(stderr, "%s\n", err); ... }
- *     vk_mem w; vk_mem_alloc(e, &w, bytes, VK_MEM_DEVICE, err, sizeof err);
+ *     vk_mem w; vk_mem_alloc(e, &w, bytes, VKE_MEM_DEVICE, err, sizeof err);
  *     vk_upload(e, &w, 0, host_ptr, bytes);
  *     vk_seq *s = vk_seq_create(e, 64);
  *     vk_seq_begin(s);
@@ -111,8 +111,8 @@ const char *vk_result_str(VkResult r);
 
 /* ---- memory ---- */
 typedef enum vk_mem_kind {
-    VK_MEM_DEVICE = 0,   /* device-local; filled by vk_upload or by shaders */
-    VK_MEM_HOST = 1,     /* host-visible, coherent, mapped; for small per-step parameters and
+    VKE_MEM_DEVICE = 0,   /* device-local; filled by vk_upload or by shaders */
+    VKE_MEM_HOST = 1,     /* host-visible, coherent, mapped; for small per-step parameters and
                             readbacks of results (host reads and writes through .map) */
 } vk_mem_kind;
 
@@ -121,7 +121,7 @@ typedef struct vk_mem {
     VkDeviceSize offset;      /* offset of this allocation in it */
     VkDeviceSize size;        /* bytes */
     VkDeviceAddress addr;     /* device address of the first byte */
-    void *map;                /* host pointer for VK_MEM_HOST, else NULL */
+    void *map;                /* host pointer for VKE_MEM_HOST, else NULL */
     int block;                /* owning block (internal) */
 } vk_mem;
 
@@ -143,8 +143,8 @@ size_t vk_staging_bytes(void);
 
 /* ---- pipelines ---- */
 typedef struct vk_pipeline vk_pipeline;
-/* Every pipeline has one push-constant range of VK_PUSH_BYTES bytes and no descriptor sets. */
-#define VK_PUSH_BYTES 128
+/* Every pipeline has one push-constant range of VKE_PUSH_BYTES bytes and no descriptor sets. */
+#define VKE_PUSH_BYTES 128
 
 /* Returns the compute pipeline for the embedded shader `name` (file shaders/<name>.comp, or a
  * variant name the shader build defines) with specialization constants spec[i] at constant_id i.
@@ -182,7 +182,7 @@ typedef struct vk_seq vk_seq;
 vk_seq *vk_seq_create(vk_engine *e, int max_dispatches);
 void vk_seq_destroy(vk_seq *s);
 void vk_seq_begin(vk_seq *s);  /* resets and starts recording */
-/* Records a dispatch; label names it in profiles. push is copied (at most VK_PUSH_BYTES). */
+/* Records a dispatch; label names it in profiles. push is copied (at most VKE_PUSH_BYTES). */
 void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes, uint32_t gx,
                      uint32_t gy, uint32_t gz, const char *label);
 /* Dispatches recorded between vk_seq_cond_begin and vk_seq_cond_end run only when the uint32 at

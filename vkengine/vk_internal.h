@@ -5,11 +5,11 @@
 #include "vk_engine.h"
 #include "vk_select.h"
 
-#define VK_BLOCK_BYTES_DEVICE ((VkDeviceSize)256 << 20) /* default device-local block */
-#define VK_BLOCK_BYTES_HOST ((VkDeviceSize)64 << 20)    /* default host-visible block */
-#define VK_MEM_ALIGN ((VkDeviceSize)256)                /* every sub-allocation's alignment */
-#define VK_STAGING_BYTES ((VkDeviceSize)8 << 20)        /* staging buffer for uploads/downloads */
-#define VK_MAX_SPEC 32                                  /* specialization constants per pipeline */
+#define VKE_BLOCK_BYTES_DEVICE ((VkDeviceSize)256 << 20) /* default device-local block */
+#define VKE_BLOCK_BYTES_HOST ((VkDeviceSize)64 << 20)    /* default host-visible block */
+#define VKE_MEM_ALIGN ((VkDeviceSize)256)                /* every sub-allocation's alignment */
+#define VKE_STAGING_BYTES ((VkDeviceSize)8 << 20)        /* staging buffer for uploads/downloads */
+#define VKE_MAX_SPEC 32                                  /* specialization constants per pipeline */
 
 /* A free range inside a block (sorted by offset, never adjacent to another: they merge). */
 typedef struct vk_free_range {
@@ -32,7 +32,7 @@ struct vk_pipeline {
     VkPipeline pipeline;
     VkPipelineLayout layout;    /* the engine's one layout */
     char name[64];
-    uint32_t spec[VK_MAX_SPEC];
+    uint32_t spec[VKE_MAX_SPEC];
     int n_spec;
     vk_pipeline_opts opts;      /* subgroup requirements it was created with */
     struct vk_pipeline *next;
@@ -55,7 +55,7 @@ struct vk_engine {
     vk_block *blocks;
     int n_blocks;
     uint64_t device_bytes;      /* sub-allocated bytes in device-local blocks */
-    vk_mem staging;             /* host-visible, VK_STAGING_BYTES, allocated on first use */
+    vk_mem staging;             /* host-visible, VKE_STAGING_BYTES, allocated on first use */
     bool have_staging;
 
     /* one-off transfer commands (uploads, downloads, fills) */

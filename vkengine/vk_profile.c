@@ -11,7 +11,7 @@
 #define PROF_MAX 4096 /* dispatches read back per sequence */
 
 void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *cpu_node,
-                     double host_t0_us, int n, int n_past, const gpt2_hparams *hp, vkg_dtype kv_type)
+                     double host_t0_us, int n, int n_past, const gpt2_hparams *hp, gpt2_dtype kv_type)
 {
     double now = gpt2_prof_now_us();
     if (!seq) {
@@ -107,9 +107,9 @@ int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size
     vk_mem a = {0}, b = {0}, o = {0};
     char err[256];
     int rc = -1;
-    if (vk_mem_alloc(e, &a, bytes, VK_MEM_DEVICE, err, sizeof err) ||
-        vk_mem_alloc(e, &b, bytes, VK_MEM_DEVICE, err, sizeof err) ||
-        vk_mem_alloc(e, &o, (size_t)1 << 20, VK_MEM_DEVICE, err, sizeof err)) {
+    if (vk_mem_alloc(e, &a, bytes, VKE_MEM_DEVICE, err, sizeof err) ||
+        vk_mem_alloc(e, &b, bytes, VKE_MEM_DEVICE, err, sizeof err) ||
+        vk_mem_alloc(e, &o, (size_t)1 << 20, VKE_MEM_DEVICE, err, sizeof err)) {
         snprintf(note, notelen, "unknown: %s", err);
         goto out;
     }

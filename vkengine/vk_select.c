@@ -122,20 +122,20 @@ void vk_coopmat_describe(const vk_caps *c, bool khr_built, char *buf, size_t len
 
 /* ---- matmul variant ---- */
 
-const char *vk_pick_matmul(int n, vkg_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok,
+const char *vk_pick_matmul(int n, gpt2_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok,
                            const char *force) {
     if (force) {
         bool khr = strcmp(force, "coopmat_khr") == 0;
         bool nv = strcmp(force, "coopmat_nv") == 0;
         if (!khr && !nv)
             return force;
-        if (wtype == VKG_F16 && (khr ? khr_ok : nv_ok))
+        if (wtype == GPT2_F16 && (khr ? khr_ok : nv_ok))
             return force;
         /* a cooperative-matrix variant the device cannot run: the automatic choice */
     }
-    if (n <= VK_MATVEC_MAX_N)
+    if (n <= VKE_MATVEC_MAX_N)
         return "matvec";
-    if (wtype == VKG_F16 && n >= VK_COOPMAT_MIN_N && !exact_x) {
+    if (wtype == GPT2_F16 && n >= VKE_COOPMAT_MIN_N && !exact_x) {
         if (khr_ok)
             return "coopmat_khr";
         if (nv_ok)
@@ -307,7 +307,7 @@ uint64_t vk_block_limit(uint64_t max_alloc, uint64_t max_buffer) {
 }
 
 uint64_t vk_fence_timeout_ns(const char *env, bool cpu_device) {
-    uint64_t ms = cpu_device ? VK_FENCE_TIMEOUT_MS_CPU : VK_FENCE_TIMEOUT_MS_DEFAULT;
+    uint64_t ms = cpu_device ? VKE_FENCE_TIMEOUT_MS_CPU : VKE_FENCE_TIMEOUT_MS_DEFAULT;
     if (env && *env) {
         char *end;
         unsigned long long v = strtoull(env, &end, 10);

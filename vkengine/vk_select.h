@@ -76,16 +76,16 @@ void vk_coopmat_describe(const vk_caps *c, bool khr_built, char *buf, size_t len
 /* ---- matmul variant ---- */
 
 /* Decode-sized matmuls (n <= this) use matvec. */
-#define VK_MATVEC_MAX_N 8
+#define VKE_MATVEC_MAX_N 8
 /* Cooperative-matrix kernels serve f16 matmuls of at least this many tokens. */
-#define VK_COOPMAT_MIN_N 32
+#define VKE_COOPMAT_MIN_N 32
 
 /* The variant for n tokens of weights wtype: "matvec", "tiled", "coopmat_khr" or "coopmat_nv"
  * (KHR preferred where both run). exact_x: the caller needs x read as f32 (the LM head, steps that
  * return every row's logits): the coopmat kernels, which round x to f16, are not used then.
  * force (NULL: automatic) is honoured when it names a plain variant, or a coopmat one that the
  * device can run for f16 weights; otherwise the automatic choice stands. */
-const char *vk_pick_matmul(int n, vkg_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok,
+const char *vk_pick_matmul(int n, gpt2_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok,
                            const char *force);
 
 /* What a variant's result promises: |y - y64| <= rtol * sum|x_i w_i| + atol, y64 being the float64
@@ -137,8 +137,8 @@ uint64_t vk_block_limit(uint64_t max_alloc, uint64_t max_buffer);
 /* The fence wait limit in ns: env (the value of VKGPT2_FENCE_TIMEOUT_MS, or NULL) when it is a
  * positive whole number of milliseconds, else 30 s, or 300 s on a device that runs on the CPU
  * (lavapipe: big steps there are slow, not hung). */
-#define VK_FENCE_TIMEOUT_MS_DEFAULT 30000u
-#define VK_FENCE_TIMEOUT_MS_CPU 300000u
+#define VKE_FENCE_TIMEOUT_MS_DEFAULT 30000u
+#define VKE_FENCE_TIMEOUT_MS_CPU 300000u
 uint64_t vk_fence_timeout_ns(const char *env, bool cpu_device);
 
 /* Workgroup size of argmax: 1024, halved while it exceeds maxComputeWorkGroupInvocations or

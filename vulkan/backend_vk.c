@@ -113,7 +113,7 @@ typedef struct vk_backend {
 
 /* ---- weights ---- */
 
-static VkDeviceAddress weight_addr(const vk_backend *b, const vkg_tensor *t)
+static VkDeviceAddress weight_addr(const vk_backend *b, const gpt2_tensor *t)
 {
     if (!t) return 0;
     for (int i = 0; i < b->n_w; i++)
@@ -121,12 +121,12 @@ static VkDeviceAddress weight_addr(const vk_backend *b, const vkg_tensor *t)
     return 0;
 }
 
-static int upload_tensor(vk_backend *b, const vkg_tensor *t, char *err, size_t errlen)
+static int upload_tensor(vk_backend *b, const gpt2_tensor *t, char *err, size_t errlen)
 {
     if (!t || !t->data || weight_addr(b, t)) return 0; /* absent, or already there (tied wte) */
     dev_tensor *d = &b->w[b->n_w];
     d->host = t->data;
-    if (vk_mem_alloc(b->e, &d->mem, t->nbytes, VK_MEM_DEVICE, err, errlen)) return -1;
+    if (vk_mem_alloc(b->e, &d->mem, t->nbytes, VKE_MEM_DEVICE, err, errlen)) return -1;
     b->n_w++;
     b->base.weights_bytes += t->nbytes;
     if (vk_upload(b->e, &d->mem, 0, t->data, t->nbytes)) {
@@ -528,7 +528,7 @@ static bool vk_can_draw(const gpt2_backend *base, const gpt2_sampler_params *sp)
     if (!on_gpu(b, head)) return false;
     if (gpt2_sampler_penalises(sp) && (sp->repeat_last_n < 0 || sp->repeat_last_n > PEN_WINDOW))
         return false;
-    return sp->temp <= 0 || (sp->top_k >= 1 && sp->top_k <= VK_SAMPLE_MAX_K);
+    return sp->temp <= 0 || (sp->top_k >= 1 && sp->top_k <= VKOPS_SAMPLE_MAX_K);
 }
 
 /* Writes sequence i's hist row: the last PEN_WINDOW ids of its history followed by ids[0..n)
@@ -595,7 +595,7 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
         row_pos[r] = st->rows[r].pos;
     }
     vk_step_params hdr = {.n_past = sh.batch ? 0 : (uint32_t)sh.n_past, .n = (uint32_t)n,
-                          .kv_base = sh.batch ? VK_STEP_BATCHED : (uint32_t)row_base[0]};
+                          .kv_base = sh.batch ? VKOPS_STEP_BATCHED : (uint32_t)row_base[0]};
     memcpy(b->step.map, &hdr, sizeof hdr);
     if (sh.batch) {
         vk_step_row *rows = (vk_step_row *)((char *)b->step.map + sizeof hdr);
@@ -704,7 +704,7 @@ static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, si
         return -1;
     }
     if (dst == src || n == 0) return 0;
-    VkDeviceSize row = (VkDeviceSize)hp->n_embd * vkg_dtype_size(base->params.kv_type);
+    VkDeviceSize row = (VkDeviceSize)hp->n_embd * gpt2_dtype_size(base->params.kv_type);
     VkDeviceSize so = (VkDeviceSize)src * hp->n_ctx * row, dof = (VkDeviceSize)dst * hp->n_ctx * row;
     vk_seq *q = vk_seq_create(b->e, 4);
     if (!q) { snprintf(err, errlen, "vulkan backend: no command buffer for a KV copy"); return -1; }
@@ -752,7 +752,7 @@ static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p
     uint64_t nb = (uint64_t)(p->n_batch > p->n_slots ? p->n_batch : p->n_slots), E = (uint64_t)hp->n_embd;
     uint64_t weights = gpt2_weights_bytes(m);
     uint64_t kv = 2 * (uint64_t)hp->n_layer * (uint64_t)hp->n_ctx * (uint64_t)p->n_slots * E *
-                  vkg_dtype_size(p->kv_type);
+                  gpt2_dtype_size(p->kv_type);
     uint64_t act = 0;
     for (int i = 0; i < GPT2_BUF_COUNT; i++) act += nb * (uint64_t)gpt2_buf_width(hp, i) * sizeof(float);
     act += nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
@@ -860,7 +860,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     vk_backend *b = calloc(1, sizeof *b);
     if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
     gpt2_backend *base = &b->base;
-    gpt2_backend_init(base, GPT2_BACKEND_VULKAN, "vulkan", m, p, VKG_F16);
+    gpt2_backend_init(base, GPT2_BACKEND_VULKAN, "vulkan", m, p, GPT2_F16);
     b->max_rows = gpt2_backend_max_rows(base);
     base->eval = vk_eval;
     base->can_draw = vk_can_draw;
@@ -885,11 +885,11 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     }
     if (!(b->ops = vk_ops_create(b->e, err, errlen))) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
     /* No unverified kernel variant is used for real (variant_guard.h). */
-    vk_guard_state guard[VK_GUARD_N];
+    vk_guard_state guard[VKOPS_GUARD_N];
     if (vk_guard_apply(b->e, b->ops, guard, err, errlen)) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
     if (p->verbose)
-        for (int i = 0; i < VK_GUARD_N; i++)
-            vkg_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant, guard[i].on ? "on" : "off",
+        for (int i = 0; i < VKOPS_GUARD_N; i++)
+            gpt2_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant, guard[i].on ? "on" : "off",
                        guard[i].how);
     const char *fuse_env = getenv("VKGPT2_FUSE");
     b->fuse = !(fuse_env && strcmp(fuse_env, "0") == 0);
@@ -902,7 +902,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
 #else
         vk_coopmat_describe(vk_engine_caps(b->e), false, how, sizeof how);
 #endif
-        vkg_notice(VKG_NOTICE_INFO, "Vulkan device %s: f16 prefill matmuls run %s", base->device_name, how);
+        gpt2_notice(VKG_NOTICE_INFO, "Vulkan device %s: f16 prefill matmuls run %s", base->device_name, how);
     }
     if (check_device_memory(m, &base->params, vk_engine_caps(b->e), err, errlen)) goto fail;
 
@@ -922,17 +922,17 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     size_t nb = (size_t)b->max_rows;
     for (int i = 0; i < GPT2_BUF_COUNT; i++) {
         size_t bytes = nb * (size_t)gpt2_buf_width(hp, i) * sizeof(float);
-        if (vk_mem_alloc(b->e, &b->act[i], bytes, VK_MEM_DEVICE, err, errlen)) goto fail;
+        if (vk_mem_alloc(b->e, &b->act[i], bytes, VKE_MEM_DEVICE, err, errlen)) goto fail;
         base->scratch_bytes += bytes;
     }
     size_t kv_bytes = (size_t)base->params.n_slots * hp->n_ctx * hp->n_embd *
-                      vkg_dtype_size(base->params.kv_type);
+                      gpt2_dtype_size(base->params.kv_type);
     b->kc = calloc((size_t)hp->n_layer, sizeof *b->kc);
     b->vc = calloc((size_t)hp->n_layer, sizeof *b->vc);
     if (!b->kc || !b->vc) { snprintf(err, errlen, "out of memory"); goto fail; }
     for (int l = 0; l < hp->n_layer; l++) {
-        if (vk_mem_alloc(b->e, &b->kc[l], kv_bytes, VK_MEM_DEVICE, err, errlen) ||
-            vk_mem_alloc(b->e, &b->vc[l], kv_bytes, VK_MEM_DEVICE, err, errlen))
+        if (vk_mem_alloc(b->e, &b->kc[l], kv_bytes, VKE_MEM_DEVICE, err, errlen) ||
+            vk_mem_alloc(b->e, &b->vc[l], kv_bytes, VKE_MEM_DEVICE, err, errlen))
             goto fail;
         base->kv_bytes += 2 * kv_bytes;
     }
@@ -953,11 +953,11 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     VkDeviceSize pen_off = cfg_off + 16;
     VkDeviceSize hist_off = (pen_off + nb * sizeof(vk_penalty_params) + 255) / 256 * 256;
     b->params_bytes = hist_off + nb * HIST_STRIDE * sizeof(uint32_t);
-    if (vk_mem_alloc(b->e, &b->scratch, scratch, VK_MEM_DEVICE, err, errlen) ||
-        vk_mem_alloc(b->e, &b->params, b->params_bytes, VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->params_dev, b->params_bytes, VK_MEM_DEVICE, err, errlen) ||
-        vk_mem_alloc(b->e, &b->readback, rb, VK_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->picks, (nb > MAX_CHAIN ? nb : MAX_CHAIN) * sizeof(uint32_t), VK_MEM_HOST,
+    if (vk_mem_alloc(b->e, &b->scratch, scratch, VKE_MEM_DEVICE, err, errlen) ||
+        vk_mem_alloc(b->e, &b->params, b->params_bytes, VKE_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->params_dev, b->params_bytes, VKE_MEM_DEVICE, err, errlen) ||
+        vk_mem_alloc(b->e, &b->readback, rb, VKE_MEM_HOST, err, errlen) ||
+        vk_mem_alloc(b->e, &b->picks, (nb > MAX_CHAIN ? nb : MAX_CHAIN) * sizeof(uint32_t), VKE_MEM_HOST,
                      err, errlen))
         goto fail;
     /* The fused decode attention's per-head counters (in scratch) start at zero. */
@@ -1007,8 +1007,8 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
             for (int l = 0; l < hp->n_layer; l++)
                 if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes))) goto oom;
         }
-        if (p->verbose) vkg_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
-                                p->cpu_ops ? p->cpu_ops : "", vkg_dtype_name(m->wtype));
+        if (p->verbose) gpt2_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
+                                p->cpu_ops ? p->cpu_ops : "", gpt2_dtype_name(m->wtype));
     }
     *why = GPT2_WHY_NONE;
     return base;

@@ -14,12 +14,12 @@
 #include "vkengine/vk_fault.h"
 #include "vkengine/vk_select.h"
 
-static const char *const names[VK_GUARD_N] = {"subgroup", "coopmat_nv", "coopmat_khr"};
+static const char *const names[VKOPS_GUARD_N] = {"subgroup", "coopmat_nv", "coopmat_khr"};
 
-const char *vk_guard_variant(int i) { return i >= 0 && i < VK_GUARD_N ? names[i] : NULL; }
+const char *vk_guard_variant(int i) { return i >= 0 && i < VKOPS_GUARD_N ? names[i] : NULL; }
 
-int vk_guard_parse(const char *s, int force[VK_GUARD_N], char *err, size_t errlen) {
-    for (int i = 0; i < VK_GUARD_N; i++)
+int vk_guard_parse(const char *s, int force[VKOPS_GUARD_N], char *err, size_t errlen) {
+    for (int i = 0; i < VKOPS_GUARD_N; i++)
         force[i] = 0;
     if (!s)
         return 0;
@@ -34,7 +34,7 @@ int vk_guard_parse(const char *s, int force[VK_GUARD_N], char *err, size_t errle
             nlen--;
         }
         bool all = nlen == 3 && strncmp(name, "all", 3) == 0, found = all;
-        for (int i = 0; i < VK_GUARD_N; i++)
+        for (int i = 0; i < VKOPS_GUARD_N; i++)
             if (all || (strlen(names[i]) == nlen && strncmp(name, names[i], nlen) == 0)) {
                 force[i] = sign;
                 found = true;
@@ -110,7 +110,7 @@ static int run_once(problem *pb, vk_ops *o, void (*rec)(vk_ops *, vk_seq *, cons
 /* matvec / matmul: W [rows][cols] (f32 or f16) then x [n][cols] f32, in pb->in. */
 typedef struct mm_ctx {
     int rows, cols, n;
-    vkg_dtype wt;
+    gpt2_dtype wt;
     size_t w_bytes;
     const char *force;   /* matmul variant forced for the run */
 } mm_ctx;
@@ -191,9 +191,9 @@ static int problem_init(problem *pb, vk_engine *e, const void *in, size_t in_byt
     memset(pb, 0, sizeof *pb);
     pb->e = e;
     pb->n_out = n_out;
-    if (vk_mem_alloc(e, &pb->in, in_bytes, VK_MEM_DEVICE, err, errlen))
+    if (vk_mem_alloc(e, &pb->in, in_bytes, VKE_MEM_DEVICE, err, errlen))
         return -1;
-    if (vk_mem_alloc(e, &pb->out, n_out * sizeof(float), VK_MEM_DEVICE, err, errlen)) {
+    if (vk_mem_alloc(e, &pb->out, n_out * sizeof(float), VKE_MEM_DEVICE, err, errlen)) {
         vk_mem_free(e, &pb->in);
         return -1;
     }
@@ -214,8 +214,8 @@ static void problem_free(problem *pb) {
 /* A matmul of n tokens through W [rows][cols] of type wt against the plain path. The tolerance:
  * the fast variant's bound against the f32 x plus the plain one's, times sum |x_i w_i| per row. */
 static int check_matmul(vk_engine *e, vk_ops *o, const char *variant, int rows, int cols, int n,
-                        vkg_dtype wt, uint64_t *seed, double *ratio, char *err, size_t errlen) {
-    size_t nw = (size_t)rows * cols, nx = (size_t)n * cols, esz = wt == VKG_F16 ? 2 : 4;
+                        gpt2_dtype wt, uint64_t *seed, double *ratio, char *err, size_t errlen) {
+    size_t nw = (size_t)rows * cols, nx = (size_t)n * cols, esz = wt == GPT2_F16 ? 2 : 4;
     size_t in_bytes = nw * esz + nx * 4, n_out = (size_t)n * rows;
     unsigned char *in = malloc(in_bytes);
     float *w = malloc(nw * sizeof *w);
@@ -227,10 +227,10 @@ static int check_matmul(vk_engine *e, vk_ops *o, const char *variant, int rows, 
     }
     for (size_t i = 0; i < nw; i++) {
         float v = rnd(seed) * 0.1f;
-        if (wt == VKG_F16) {
-            uint16_t h = vkg_f32_to_f16(v);
+        if (wt == GPT2_F16) {
+            uint16_t h = gpt2_f32_to_f16(v);
             memcpy(in + 2 * i, &h, 2);
-            v = vkg_f16_to_f32(h);
+            v = gpt2_f16_to_f32(h);
         } else {
             memcpy(in + 4 * i, &v, 4);
         }
@@ -303,13 +303,13 @@ int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, 
     vk_fault_pause(true);
     if (strcmp(variant, "subgroup") == 0) {
         /* matvec f32 and f16 (odd row count, columns for the wide loads), layernorm, softmax */
-        rc = check_matmul(e, o, variant, 67, 256, 1, VKG_F32, &seed, ratio, err, errlen) ||
-             check_matmul(e, o, variant, 45, 320, 3, VKG_F16, &seed, ratio, err, errlen) ||
+        rc = check_matmul(e, o, variant, 67, 256, 1, GPT2_F32, &seed, ratio, err, errlen) ||
+             check_matmul(e, o, variant, 45, 320, 3, GPT2_F16, &seed, ratio, err, errlen) ||
              check_rows(e, o, false, 3, 300, &seed, ratio, err, errlen) ||
              check_rows(e, o, true, 2, 500, &seed, ratio, err, errlen) ? -1 : 0;
     } else {
         /* one 64 x 64 tile of tokens and rows, two k-steps of the kernels' 64 */
-        rc = check_matmul(e, o, variant, 64, 128, 64, VKG_F16, &seed, ratio, err, errlen);
+        rc = check_matmul(e, o, variant, 64, 128, 64, GPT2_F16, &seed, ratio, err, errlen);
     }
     vk_fault_pause(false);
     return rc;
@@ -318,8 +318,8 @@ int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, 
 /* ---- verdict cache ---- */
 
 /* Reads the cached ratios of path (-1 where none). */
-static void cache_read(const char *path, double cached[VK_GUARD_N]) {
-    for (int i = 0; i < VK_GUARD_N; i++)
+static void cache_read(const char *path, double cached[VKOPS_GUARD_N]) {
+    for (int i = 0; i < VKOPS_GUARD_N; i++)
         cached[i] = -1;
     FILE *f = path[0] ? fopen(path, "r") : NULL;
     if (!f)
@@ -328,7 +328,7 @@ static void cache_read(const char *path, double cached[VK_GUARD_N]) {
     double r;
     while (fgets(line, sizeof line, f))
         if (sscanf(line, "%31s %lf", name, &r) == 2 && r >= 0)
-            for (int i = 0; i < VK_GUARD_N; i++)
+            for (int i = 0; i < VKOPS_GUARD_N; i++)
                 if (strcmp(name, names[i]) == 0)
                     cached[i] = r;
     fclose(f);
@@ -354,7 +354,7 @@ static int make_parent_dirs(const char *path) {
 
 /* Writes the ratios that are known (>= 0), replacing the file whole (core/outfile.h); failures
  * are ignored: the next session checks again. */
-static void cache_write(const char *path, const double r[VK_GUARD_N], const vk_caps *c) {
+static void cache_write(const char *path, const double r[VKOPS_GUARD_N], const vk_caps *c) {
     if (!path[0] || make_parent_dirs(path))
         return;
     gpt2_out out;
@@ -364,7 +364,7 @@ static void cache_write(const char *path, const double r[VK_GUARD_N], const vk_c
     int n = snprintf(line, sizeof line, "# vkgpt2 kernel-variant verdicts for %s (%s): variant, "
                      "worst error over tolerance (<= 1 passes)\n", c->name, c->driver);
     gpt2_out_write(&out, line, (size_t)(n > 0 && (size_t)n < sizeof line ? n : 0));
-    for (int i = 0; i < VK_GUARD_N; i++)
+    for (int i = 0; i < VKOPS_GUARD_N; i++)
         if (r[i] >= 0) {
             n = snprintf(line, sizeof line, "%s %.6g\n", names[i], r[i]);
             gpt2_out_write(&out, line, (size_t)n);
@@ -372,21 +372,21 @@ static void cache_write(const char *path, const double r[VK_GUARD_N], const vk_c
     gpt2_out_close(&out, NULL, 0);
 }
 
-int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VK_GUARD_N], char *err,
+int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], char *err,
                    size_t errlen) {
-    int force[VK_GUARD_N];
+    int force[VKOPS_GUARD_N];
     if (vk_guard_parse(getenv("VKGPT2_VARIANTS"), force, err, errlen))
         return -1;
-    vk_guard_state local[VK_GUARD_N];
+    vk_guard_state local[VKOPS_GUARD_N];
     if (!st)
         st = local;
     char path[1100];
     vk_guard_cache_path(e, path, sizeof path);
-    double cached[VK_GUARD_N], verdict[VK_GUARD_N];
+    double cached[VKOPS_GUARD_N], verdict[VKOPS_GUARD_N];
     cache_read(path, cached);
     bool dirty = false;
     const vk_caps *c = vk_engine_caps(e);
-    for (int i = 0; i < VK_GUARD_N; i++) {
+    for (int i = 0; i < VKOPS_GUARD_N; i++) {
         vk_guard_state *g = &st[i];
         *g = (vk_guard_state){.variant = names[i], .runs = vk_ops_variant_runs(o, names[i]),
                               .ratio = -1};
@@ -403,7 +403,7 @@ int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VK_GUARD_N], char 
             g->ratio = cached[i];
             g->on = cached[i] <= 1.0;
             if (!g->on)
-                vkg_notice(VKG_NOTICE_WARNING, "kernel variant %s is off on %s: it failed its "
+                gpt2_notice(VKG_NOTICE_WARNING, "kernel variant %s is off on %s: it failed its "
                            "check before (error %.3g times its tolerance, verdict in %s)", names[i],
                            c->name, cached[i], path);
         } else {
@@ -411,7 +411,7 @@ int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VK_GUARD_N], char 
             double r = 0;
             if (vk_guard_check(e, o, names[i], &r, why, sizeof why)) {
                 g->how = "unchecked";
-                vkg_notice(VKG_NOTICE_WARNING, "kernel variant %s is off on %s: its check could "
+                gpt2_notice(VKG_NOTICE_WARNING, "kernel variant %s is off on %s: its check could "
                            "not run (%s)", names[i], c->name, why);
             } else {
                 g->how = "checked";
@@ -420,7 +420,7 @@ int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VK_GUARD_N], char 
                 verdict[i] = r;
                 dirty = true;
                 if (!g->on)
-                    vkg_notice(VKG_NOTICE_WARNING, "kernel variant %s failed its check on %s "
+                    gpt2_notice(VKG_NOTICE_WARNING, "kernel variant %s failed its check on %s "
                                "(error %.3g times its tolerance): turned off for this device and "
                                "driver", names[i], c->name, r);
             }

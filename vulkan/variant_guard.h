@@ -22,7 +22,7 @@
 
 #include "vk_ops.h"
 
-#define VK_GUARD_N 3
+#define VKOPS_GUARD_N 3
 
 /* The guarded variants, in a fixed order: "subgroup", "coopmat_nv", "coopmat_khr". */
 const char *vk_guard_variant(int i);
@@ -39,13 +39,13 @@ typedef struct vk_guard_state {
 
 /* Parses VKGPT2_VARIANTS (s may be NULL): force[i] = +1 forced, -1 forbidden, 0 guarded, for
  * vk_guard_variant(i). Returns 0, or -1 with a one-line reason naming the bad entry. */
-int vk_guard_parse(const char *s, int force[VK_GUARD_N], char *err, size_t errlen);
+int vk_guard_parse(const char *s, int force[VKOPS_GUARD_N], char *err, size_t errlen);
 
 /* Applies VKGPT2_VARIANTS, the cached verdicts and the checks to o (vk_ops_variant_enable) and
  * fills st (may be NULL). The check's own allocations and submissions are not counted by
  * VKGPT2_FAULT's alloc:N / submit:N (vk_fault_pause). Returns 0, or -1 with err for a bad
  * VKGPT2_VARIANTS. */
-int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VK_GUARD_N], char *err,
+int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], char *err,
                    size_t errlen);
 
 /* The check of one variant alone (selftest): runs it against the plain path and returns 0 with

@@ -16,7 +16,7 @@ void vk_op_penalty_rows(vk_engine *e, vk_seq *s, VkDeviceAddress x, VkDeviceAddr
     uint32_t spec[1] = {64};
     vk_pipeline *p = vk_pipeline_get(e, "penalty", spec, 1);
     if (!p) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_chain: pipeline 'penalty' unavailable");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_chain: pipeline 'penalty' unavailable");
         return;
     }
     vk_seq_dispatch(s, p, &pc, sizeof pc, 1, (uint32_t)rows, 1, "penalty");
@@ -34,7 +34,7 @@ void vk_op_chain_link(vk_engine *e, vk_seq *s, VkDeviceAddress hist, VkDeviceAdd
     pc_chain pc = {hist, cur, next, live, cfg, (uint32_t)base, (uint32_t)k};
     vk_pipeline *p = vk_pipeline_get(e, "chain", NULL, 0);
     if (!p) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_chain: pipeline 'chain' unavailable");
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_chain: pipeline 'chain' unavailable");
         return;
     }
     vk_seq_dispatch(s, p, &pc, sizeof pc, 1, 1, 1, "chain");

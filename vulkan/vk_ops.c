@@ -121,7 +121,7 @@ static void dispatch_opts(vk_ops *o, vk_seq *s, const char *name, const uint32_t
         return;
     vk_pipeline *p = vk_pipeline_get_opts(o->e, name, spec, n_spec, opts);
     if (!p) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_ops: pipeline '%s' unavailable, dispatch '%s' skipped", name,
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_ops: pipeline '%s' unavailable, dispatch '%s' skipped", name,
                 label);
         return;
     }
@@ -155,21 +155,21 @@ static void fault_perturb(vk_ops *o, vk_seq *s, const char *variant, VkDeviceAdd
 /* Profiling: bytes and flops of the dispatch just recorded (vk_seq_set_cost). Bytes count each
  * operand read or written once (the compulsory traffic); flops count multiply-adds as 2. */
 static void cost(vk_seq *s, double bytes, double flops) { vk_seq_set_cost(s, bytes, flops, 0, 0); }
-static double esz(vkg_dtype t)
+static double esz(gpt2_dtype t)
 {
-    return vkg_dtype_is_quant(t) ? (double)vkg_dtype_block_bytes(t) / VKG_QBLOCK
-                                 : (double)vkg_dtype_size(t);
+    return gpt2_dtype_is_quant(t) ? (double)gpt2_dtype_block_bytes(t) / GPT2_QBLOCK
+                                 : (double)gpt2_dtype_size(t);
 }
 
 /* ---- embed ---- */
 
 typedef struct {
     VkDeviceAddress x, wte, wpe, ids, step;
-    uint32_t n, d, wte_type, wpe_type; /* vkg_dtype codes (f32, f16, block formats) */
+    uint32_t n, d, wte_type, wpe_type; /* gpt2_dtype codes (f32, f16, block formats) */
 } pc_embed;
 
-void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, vkg_dtype wte_type,
-                 VkDeviceAddress wpe, vkg_dtype wpe_type, VkDeviceAddress ids,
+void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, gpt2_dtype wte_type,
+                 VkDeviceAddress wpe, gpt2_dtype wpe_type, VkDeviceAddress ids,
                  VkDeviceAddress step, int n, int d) {
     pc_embed pc = {x, wte, wpe, ids, step, (uint32_t)n, (uint32_t)d, (uint32_t)wte_type,
                    (uint32_t)wpe_type};
@@ -276,7 +276,7 @@ void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
 void vk_op_sample_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
                        VkDeviceAddress params, int n, int rows) {
     pc_sample pc = {out, x, params, (uint32_t)n, 0};
-    uint32_t spec[1] = {VK_SAMPLE_MAX_K};
+    uint32_t spec[1] = {VKOPS_SAMPLE_MAX_K};
     dispatch(o, s, "sample", spec, 1, &pc, sizeof pc, 1, (uint32_t)rows, 1, "sample");
     cost(s, rows * ((double)n * 4.0 + 4.0), rows * (double)n * 4.0);
 }
@@ -288,9 +288,9 @@ typedef struct {
     uint32_t ldy, ldx, rows, cols, n, epi, form, pad;
 } pc_matmul;
 
-#define MATVEC_MAX_N VK_MATVEC_MAX_N /* matvec handles up to this many tokens per weight pass */
+#define MATVEC_MAX_N VKE_MATVEC_MAX_N /* matvec handles up to this many tokens per weight pass */
 
-const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype) {
+const char *vk_ops_matmul_variant(const vk_ops *o, int n, gpt2_dtype wtype) {
     /* matmul_coopmat_khr exists only where the configure step's glslang accepted
      * GL_KHR_cooperative_matrix (VKG_HAVE_COOPMAT_KHR); both gates are vk_coopmat_gate's. */
     return vk_pick_matmul(n, wtype, o->exact_x, o->nv_ok, o->khr_ok, o->force_mm);
@@ -309,19 +309,19 @@ static void matvec_shape(const vk_ops *o, uint32_t *rpw, uint32_t *wg) {
 }
 
 void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
-                  VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,
+                  VkDeviceAddress W, gpt2_dtype wtype, int rows, int cols, VkDeviceAddress bias,
                   int n, int epilogue, int gelu_form) {
     if (n <= 0 || rows <= 0)
         return;
     pc_matmul pc = {y, x, W, bias, (uint32_t)ldy, (uint32_t)ldx, (uint32_t)rows, (uint32_t)cols,
                     (uint32_t)n, (uint32_t)epilogue, (uint32_t)gelu_form, 0};
     const char *v = vk_ops_matmul_variant(o, n, wtype);
-    bool f16 = wtype == VKG_F16;
+    bool f16 = wtype == GPT2_F16;
     /* W once, x in, y out (and in again for the residual), the bias. */
     double mm_bytes = (double)rows * cols * esz(wtype) + (double)n * cols * 4.0 +
                       (double)n * rows * ((epilogue & GPT2_EPI_RESIDUAL) ? 8.0 : 4.0) + ((epilogue & GPT2_EPI_BIAS) ? rows * 4.0 : 0);
     double mm_flops = 2.0 * n * rows * cols;
-    if (vkg_dtype_is_quant(wtype)) {
+    if (gpt2_dtype_is_quant(wtype)) {
         /* Block formats (cols a multiple of 32): matvec_q for decode, matmul_tiled_q otherwise
          * (the cooperative-matrix kernels take f16 only); the type is a specialization constant. */
         if (strcmp(v, "matvec") == 0) {
@@ -382,9 +382,9 @@ typedef struct {
 } pc_kv_store;
 
 void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddress vcache,
-                    vkg_dtype kv_type, VkDeviceAddress qkv, VkDeviceAddress step, int n, int E) {
+                    gpt2_dtype kv_type, VkDeviceAddress qkv, VkDeviceAddress step, int n, int E) {
     pc_kv_store pc = {kcache, vcache, qkv, step, (uint32_t)n, (uint32_t)E};
-    bool f16 = kv_type == VKG_F16;
+    bool f16 = kv_type == GPT2_F16;
     uint32_t per_token = f16 ? (uint32_t)E / 2 : (uint32_t)E;   /* f16: one pair each (E even) */
     uint32_t spec[1] = {128};
     dispatch(o, s, f16 ? "kv_store_f16" : "kv_store_f32", spec, 1, &pc, sizeof pc,
@@ -424,15 +424,15 @@ typedef struct {
 } pc_attn_reduce;
 
 void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
-                     VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                     VkDeviceAddress kcache, VkDeviceAddress vcache, gpt2_dtype kv_type,
                      VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
                      VkDeviceAddress scratch) {
     if (head_dim <= 0 || head_dim > 128 || n <= 0) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_op_attention: unsupported n %d / head_dim %d (1..128)", n,
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_op_attention: unsupported n %d / head_dim %d (1..128)", n,
                 head_dim);
         return;
     }
-    bool f16 = kv_type == VKG_F16;
+    bool f16 = kv_type == GPT2_F16;
     uint32_t E = (uint32_t)(n_head * head_dim);
     float scale = 1.0f / sqrtf((float)head_dim);
     uint32_t spec[1] = {(uint32_t)head_dim};
@@ -452,15 +452,15 @@ void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress 
 }
 
 void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
-                          VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                          VkDeviceAddress kcache, VkDeviceAddress vcache, gpt2_dtype kv_type,
                           VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
                           VkDeviceAddress scratch) {
     if (head_dim <= 0 || head_dim > 128 || n <= 0) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_op_attention_rows: unsupported n %d / head_dim %d (1..128)",
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_op_attention_rows: unsupported n %d / head_dim %d (1..128)",
                 n, head_dim);
         return;
     }
-    bool f16 = kv_type == VKG_F16;
+    bool f16 = kv_type == GPT2_F16;
     uint32_t E = (uint32_t)(n_head * head_dim);
     float scale = 1.0f / sqrtf((float)head_dim);
     uint32_t spec[1] = {(uint32_t)head_dim};
@@ -510,23 +510,23 @@ static uint32_t ln_tokens(const vk_ops *o, int n, int cols) {
     return nt < fit ? nt : fit;
 }
 
-bool vk_op_ln_matmul_fits(const vk_ops *o, int n, int cols, vkg_dtype wtype) {
-    if (n <= 0 || cols <= 0 || cols % 4 != 0 || (vkg_dtype_is_quant(wtype) && cols % 32 != 0))
+bool vk_op_ln_matmul_fits(const vk_ops *o, int n, int cols, gpt2_dtype wtype) {
+    if (n <= 0 || cols <= 0 || cols % 4 != 0 || (gpt2_dtype_is_quant(wtype) && cols % 32 != 0))
         return false;
-    if (wtype != VKG_F32 && wtype != VKG_F16 && !vkg_dtype_is_quant(wtype))
+    if (wtype != GPT2_F32 && wtype != GPT2_F16 && !gpt2_dtype_is_quant(wtype))
         return false;
     return strcmp(vk_ops_matmul_variant(o, n, wtype), "matvec") == 0 && ln_tokens(o, n, cols) > 0;
 }
 
 void vk_op_ln_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
                      VkDeviceAddress g, VkDeviceAddress b, float eps, VkDeviceAddress W,
-                     vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias, int n, int epilogue,
+                     gpt2_dtype wtype, int rows, int cols, VkDeviceAddress bias, int n, int epilogue,
                      int gelu_form, const vk_embed_src *emb) {
     if (n <= 0 || rows <= 0)
         return;
     if (!vk_op_ln_matmul_fits(o, n, cols, wtype)) {
-        vkg_notice(VKG_NOTICE_ERROR, "vk_op_ln_matmul: %d rows of %d (%s) do not fit the fused "
-                   "kernel, dispatch skipped", n, cols, vkg_dtype_name(wtype));
+        gpt2_notice(VKG_NOTICE_ERROR, "vk_op_ln_matmul: %d rows of %d (%s) do not fit the fused "
+                   "kernel, dispatch skipped", n, cols, gpt2_dtype_name(wtype));
         return;
     }
     uint32_t code = emb ? 1u + (uint32_t)emb->wte_type + 256u * (uint32_t)emb->wpe_type : 0;
@@ -542,7 +542,7 @@ void vk_op_ln_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceA
     rmul = rmul < 1 ? 1 : rmul > 8 ? 8 : rmul;
     uint32_t xs4 = nt * (uint32_t)cols / 4u;
     char name[40];
-    bool quant = vkg_dtype_is_quant(wtype), f16 = wtype == VKG_F16;
+    bool quant = gpt2_dtype_is_quant(wtype), f16 = wtype == GPT2_F16;
     if (quant) {
         snprintf(name, sizeof name, "matvec_q_ln%s", o->subgroup ? "_sg" : "");
     } else {

@@ -20,12 +20,12 @@ typedef struct vk_step_params {
     uint32_t n;        /* tokens in this step (<= the n the sequence was recorded for) */
     uint32_t seed;     /* sampler seed for this step */
     uint32_t kv_base;  /* first cache row of the step's sequence (slot * n_ctx; 0 for slot 0), or
-                          VK_STEP_BATCHED: a batched decode step, row t at the vk_step_row after
+                          VKOPS_STEP_BATCHED: a batched decode step, row t at the vk_step_row after
                           the header */
 } vk_step_params;
 /* The shaders read it as a 16-byte header with the rows after it (shaders/common.glsl). */
 _Static_assert(sizeof(vk_step_params) == 16, "vk_step_params is 16 bytes, as the shaders read it");
-#define VK_STEP_BATCHED 0xffffffffu
+#define VKOPS_STEP_BATCHED 0xffffffffu
 
 /* A batched decode step's rows follow the 16-byte vk_step_params header in the same buffer: row t
  * feeds one token of its own sequence, whose cache rows start at kv_base, at position pos. */
@@ -42,7 +42,7 @@ void vk_ops_destroy(vk_ops *o);
 /* Which matmul variant will serve a problem (for logs and tests): "matvec", "tiled", "coopmat_khr",
  * "coopmat_nv" (KHR preferred where both can run): vk_pick_matmul (vk_select.h) with the device's
  * gates, the forced variant and the exact-x setting. */
-const char *vk_ops_matmul_variant(const vk_ops *o, int n, vkg_dtype wtype);
+const char *vk_ops_matmul_variant(const vk_ops *o, int n, gpt2_dtype wtype);
 /* Tests and benchmarks: force a matmul variant ("matvec", "tiled", "coopmat_khr", "coopmat_nv";
  * NULL: automatic; the coopmat ones are honoured only where the device (and, for KHR, the build)
  * can run them, else the automatic choice stands), and turn the subgroup-arithmetic
@@ -69,8 +69,8 @@ bool vk_ops_variant_on(const vk_ops *o, const char *variant);
 
 /* x[t][:] = wte[ids[t]][:] + wpe[n_past + t][:], t < n. ids: int32[n]. wte / wpe: f32, f16 or a
  * block format (d a multiple of 32). */
-void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, vkg_dtype wte_type,
-                 VkDeviceAddress wpe, vkg_dtype wpe_type, VkDeviceAddress ids,
+void vk_op_embed(vk_ops *o, vk_seq *s, VkDeviceAddress x, VkDeviceAddress wte, gpt2_dtype wte_type,
+                 VkDeviceAddress wpe, gpt2_dtype wpe_type, VkDeviceAddress ids,
                  VkDeviceAddress step, int n, int d);
 
 /* y = layernorm(x) * g + b over n rows of d (y may equal x). */
@@ -82,16 +82,16 @@ void vk_op_layernorm(vk_ops *o, vk_seq *s, VkDeviceAddress y, VkDeviceAddress x,
  * block format q4_0 ... q8_0 with cols a multiple of 32, dequantized in the shader). bias may be 0
  * when the epilogue has no bias. Rows of x have stride ldx floats, of y stride ldy floats. */
 void vk_op_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
-                  VkDeviceAddress W, vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias,
+                  VkDeviceAddress W, gpt2_dtype wtype, int rows, int cols, VkDeviceAddress bias,
                   int n, int epilogue, int gelu_form);
 
 /* Where a fused layernorm + matmul takes its rows from the embedding instead of x: row t is
  * wte[ids[t]] + wpe[pos(t)] (vk_op_embed's arithmetic, positions and token count from step). */
 typedef struct vk_embed_src {
     VkDeviceAddress wte;     /* token embeddings [V][cols] */
-    vkg_dtype wte_type;      /* f32, f16 or a block format */
+    gpt2_dtype wte_type;      /* f32, f16 or a block format */
     VkDeviceAddress wpe;     /* position embeddings [n_ctx][cols] */
-    vkg_dtype wpe_type;      /* f32, f16 or a block format */
+    gpt2_dtype wpe_type;      /* f32, f16 or a block format */
     VkDeviceAddress ids;     /* int32[n] */
     VkDeviceAddress step;    /* vk_step_params */
 } vk_embed_src;
@@ -103,10 +103,10 @@ typedef struct vk_embed_src {
  * The normalised rows are not stored anywhere. Serves what vk_op_ln_matmul_fits accepts: the
  * matvec sizes (n <= 8 tokens; every weight type), cols % 4 == 0, rows that fit shared memory;
  * otherwise it records nothing (and says so through the notice handler). */
-bool vk_op_ln_matmul_fits(const vk_ops *o, int n, int cols, vkg_dtype wtype);
+bool vk_op_ln_matmul_fits(const vk_ops *o, int n, int cols, gpt2_dtype wtype);
 void vk_op_ln_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceAddress x, int ldx,
                      VkDeviceAddress g, VkDeviceAddress b, float eps, VkDeviceAddress W,
-                     vkg_dtype wtype, int rows, int cols, VkDeviceAddress bias, int n, int epilogue,
+                     gpt2_dtype wtype, int rows, int cols, VkDeviceAddress bias, int n, int epilogue,
                      int gelu_form, const vk_embed_src *emb);
 
 /* Ops taking `step` read n_past from it at run time, and the number of tokens as min(n, step->n)
@@ -115,7 +115,7 @@ void vk_op_ln_matmul(vk_ops *o, vk_seq *s, VkDeviceAddress y, int ldy, VkDeviceA
 /* Stores K and V of n new tokens (from qkv [n][3E]) at cache rows n_past .. n_past+n-1.
  * f16 caches need E even. */
 void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddress vcache,
-                    vkg_dtype kv_type, VkDeviceAddress qkv, VkDeviceAddress step, int n, int E);
+                    gpt2_dtype kv_type, VkDeviceAddress qkv, VkDeviceAddress step, int n, int E);
 
 /* Causal attention of n new tokens over the cache (rows 0 .. n_past+n-1, K/V already stored).
  * out: [n][E]. n > 1: flash attention (K/V tiles in shared memory, online softmax); n == 1: flash
@@ -127,18 +127,18 @@ void vk_op_kv_store(vk_ops *o, vk_seq *s, VkDeviceAddress kcache, VkDeviceAddres
  * counters in scratch must be zero before the first one (zero the whole scratch once); each
  * dispatch leaves them zero. */
 void vk_op_attention(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
-                     VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                     VkDeviceAddress kcache, VkDeviceAddress vcache, gpt2_dtype kv_type,
                      VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
                      VkDeviceAddress scratch);
 size_t vk_attention_scratch_bytes(int n_head, int head_dim, int n_ctx);
 
 /* Decode attention of a batched step: n rows, each one new token of its own sequence (step->kv_base
- * == VK_STEP_BATCHED: row t's slot and position from the step's rows). Each row's workgroups store
+ * == VKOPS_STEP_BATCHED: row t's slot and position from the step's rows). Each row's workgroups store
  * its new K/V row themselves (as the one-token decode does: no vk_op_kv_store before it). The
  * decode grid gets a z dimension = row; scratch must hold n * vk_attention_scratch_bytes(...). With
  * a plain step and n == 1 it is vk_op_attention's decode path. */
 void vk_op_attention_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress qkv,
-                          VkDeviceAddress kcache, VkDeviceAddress vcache, vkg_dtype kv_type,
+                          VkDeviceAddress kcache, VkDeviceAddress vcache, gpt2_dtype kv_type,
                           VkDeviceAddress step, int n, int n_head, int head_dim, int n_ctx,
                           VkDeviceAddress scratch);
 
@@ -156,7 +156,7 @@ void vk_op_argmax_rows(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddres
 /* Sampling settings of one draw, read by the sample shader from host-visible memory. */
 typedef struct vk_sample_params {
     float temp;         /* > 0 */
-    uint32_t top_k;     /* 1 .. VK_SAMPLE_MAX_K */
+    uint32_t top_k;     /* 1 .. VKOPS_SAMPLE_MAX_K */
     float top_p;        /* (0, 1] */
     uint32_t step;      /* index of the draw (the counter of gpt2_rng_uniform) */
     uint32_t seed_lo, seed_hi; /* 64-bit seed */
@@ -164,10 +164,10 @@ typedef struct vk_sample_params {
 } vk_sample_params;
 /* sample.comp reads an array of them with a 32-byte stride. */
 _Static_assert(sizeof(vk_sample_params) == 32, "vk_sample_params is 32 bytes, as sample.comp reads it");
-#define VK_SAMPLE_MAX_K 256
+#define VKOPS_SAMPLE_MAX_K 256
 
 /* out (uint32) = a token drawn from logits x[0..n) as core/sampler.c does for temp > 0 and
- * top_k <= VK_SAMPLE_MAX_K (top-k, temperature, top-p, counter-based draw). params: a
+ * top_k <= VKOPS_SAMPLE_MAX_K (top-k, temperature, top-p, counter-based draw). params: a
  * vk_sample_params. */
 void vk_op_sample(vk_ops *o, vk_seq *s, VkDeviceAddress out, VkDeviceAddress x,
                   VkDeviceAddress params, int n);
