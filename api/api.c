@@ -25,7 +25,10 @@
 vkg_model *vkg_model_load(const char *path, char *err, size_t errlen)
 {
     vkg_model *m = calloc(1, sizeof *m);
-    if (!m) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     if (gpt2_model_load(&m->m, path, err, errlen)) {
         free(m);
         return NULL;
@@ -44,10 +47,15 @@ void vkg_model_free(vkg_model *m)
 vkg_model_info vkg_model_get_info(const vkg_model *m)
 {
     const gpt2_hparams *hp = &m->m.hp;
-    return (vkg_model_info){.n_vocab = hp->n_vocab, .n_ctx = hp->n_ctx, .n_embd = hp->n_embd,
-                            .n_head = hp->n_head, .n_layer = hp->n_layer, .format = m->m.format,
+    return (vkg_model_info){.n_vocab = hp->n_vocab,
+                            .n_ctx = hp->n_ctx,
+                            .n_embd = hp->n_embd,
+                            .n_head = hp->n_head,
+                            .n_layer = hp->n_layer,
+                            .format = m->m.format,
                             .weight_type = gpt2_dtype_name(m->m.wtype),
-                            .weights_bytes = gpt2_weights_bytes(&m->m), .eot = m->m.vocab.eot};
+                            .weights_bytes = gpt2_weights_bytes(&m->m),
+                            .eot = m->m.vocab.eot};
 }
 
 /* ---- tokens ---- */
@@ -64,16 +72,16 @@ static gpt2_tokenizer *model_tokenizer(vkg_model *m, char *err, size_t errlen)
     return m->tok;
 }
 
-int vkg_tokenize(vkg_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids,
-                 char *err, size_t errlen)
+int vkg_tokenize(vkg_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids, char *err,
+                 size_t errlen)
 {
     gpt2_tokenizer *t = model_tokenizer(m, err, errlen);
     if (!t) return -1;
     return gpt2_tokenize(t, text, len, ids, n_ids, err, errlen);
 }
 
-int vkg_detokenize(const vkg_model *m, const int32_t *ids, size_t n_ids, char **text, size_t *len,
-                   char *err, size_t errlen)
+int vkg_detokenize(const vkg_model *m, const int32_t *ids, size_t n_ids, char **text, size_t *len, char *err,
+                   size_t errlen)
 {
     *text = gpt2_detokenize_alloc(&m->m.vocab, ids, n_ids, len, err, errlen);
     return *text ? 0 : -1;
@@ -85,8 +93,12 @@ void vkg_free(void *p) { free(p); }
 
 vkg_session_params vkg_session_defaults(void)
 {
-    return (vkg_session_params){.backend = VKG_BACKEND_AUTO, .device = -1, .n_threads = 0,
-                                .n_batch = 64, .kv = VKG_KV_AUTO, .verbose = false,
+    return (vkg_session_params){.backend = VKG_BACKEND_AUTO,
+                                .device = -1,
+                                .n_threads = 0,
+                                .n_batch = 64,
+                                .kv = VKG_KV_AUTO,
+                                .verbose = false,
                                 .n_seq = 1};
 }
 
@@ -94,7 +106,10 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
 {
     const gpt2_hparams *hp = &m->m.hp;
     vkg_session *s = calloc(1, sizeof *s);
-    if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     s->model = m;
     s->history = malloc((size_t)hp->n_ctx * sizeof *s->history);
     s->logits = malloc((size_t)hp->n_vocab * sizeof *s->logits);
@@ -103,15 +118,20 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         vkg_session_free(s);
         return NULL;
     }
-    gpt2_backend_params bp = {.n_threads = p->n_threads, .n_batch = p->n_batch > 0 ? p->n_batch : 64,
-                              .kv_type = p->kv == VKG_KV_F32 ? GPT2_F32 : GPT2_F16, .device = p->device,
+    gpt2_backend_params bp = {.n_threads = p->n_threads,
+                              .n_batch = p->n_batch > 0 ? p->n_batch : 64,
+                              .kv_type = p->kv == VKG_KV_F32 ? GPT2_F32 : GPT2_F16,
+                              .device = p->device,
                               .device_name = p->device_name && *p->device_name ? p->device_name : NULL,
-                              .cpu_ops = getenv("VKGPT2_CPU_OPS"), .verbose = p->verbose,
-                              .rerecord = p->rerecord, .gpu_timing = p->time_gpu, .n_slots = p->n_seq > 0 ? p->n_seq : 1,
+                              .cpu_ops = getenv("VKGPT2_CPU_OPS"),
+                              .verbose = p->verbose,
+                              .rerecord = p->rerecord,
+                              .gpu_timing = p->time_gpu,
+                              .n_slots = p->n_seq > 0 ? p->n_seq : 1,
                               /* auto: a software Vulkan device (lavapipe) is slower than our own
                                * CPU kernels; a --device the user names is still used */
                               .skip_cpu_device = p->backend == VKG_BACKEND_AUTO && p->device < 0 &&
-                                                 !(p->device_name && *p->device_name)};
+                                  !(p->device_name && *p->device_name)};
     if (p->backend != VKG_BACKEND_CPU && p->device >= 0) {
         /* A device index the caller named must exist, whatever the backend would fall back to. */
         char why[512];
@@ -136,8 +156,9 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         char why[512];
         gpt2_backend_why reason;
         s->be = gpt2_backend_vk_create(&m->m, &bp, &reason, why, sizeof why);
-        if (!s->be && (p->backend == VKG_BACKEND_VULKAN || (p->device_name && *p->device_name) ||
-                       reason == GPT2_WHY_BAD_PARAMS)) {
+        if (!s->be &&
+            (p->backend == VKG_BACKEND_VULKAN || (p->device_name && *p->device_name) ||
+             reason == GPT2_WHY_BAD_PARAMS)) {
             /* a device the caller named is used or is an error, never silently replaced; a typo
              * in VKGPT2_CPU_OPS is the user's error, not a missing GPU */
             snprintf(err, errlen, "%s%s", reason == GPT2_WHY_BAD_PARAMS ? "" : "vulkan backend: ", why);
@@ -147,10 +168,13 @@ vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char 
         if (!s->be && reason == GPT2_WHY_CPU_DEVICE) {
             /* Expected on GPU-less machines: the timing report names the backend; -v says why. */
             if (p->verbose)
-                gpt2_notice(VKG_NOTICE_INFO, "%s; using the faster CPU backend (asking for the Vulkan "
-                           "backend or naming the device uses it)", why);
+                gpt2_notice(VKG_NOTICE_INFO,
+                            "%s; using the faster CPU backend (asking for the Vulkan "
+                            "backend or naming the device uses it)",
+                            why);
         } else if (!s->be && reason == GPT2_WHY_NO_MEMORY) /* a device, but too small or out of memory */
-            gpt2_notice(VKG_NOTICE_WARNING, "the Vulkan device cannot hold the model (%s); running on the CPU", why);
+            gpt2_notice(VKG_NOTICE_WARNING,
+                        "the Vulkan device cannot hold the model (%s); running on the CPU", why);
         else if (!s->be)
             gpt2_notice(VKG_NOTICE_WARNING, "no Vulkan device (%s); running on the CPU", why);
     }
@@ -192,7 +216,7 @@ int session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
         gpt2_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU, each live sequence re-evaluated", err);
     else
         gpt2_notice(VKG_NOTICE_FALLBACK, "%s; continuing on the CPU from the %d tokens in the context", err,
-                s->n_past);
+                    s->n_past);
     char why[512];
     gpt2_backend *cpu = gpt2_backend_cpu_create(&s->model->m, &s->bp, NULL, why, sizeof why);
     if (!cpu) {
@@ -208,8 +232,8 @@ int session_move_to_cpu(vkg_session *s, char *err, size_t errlen)
     for (int i = 0; i < s->n_past; i += nb) {
         int step = s->n_past - i < nb ? s->n_past - i : nb;
         int32_t dummy;
-        if (gpt2_backend_eval_seq(cpu, 0, s->history + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL,
-                                  0, err, errlen))
+        if (gpt2_backend_eval_seq(cpu, 0, s->history + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0,
+                                  err, errlen))
             return -1;
     }
     return 0;
@@ -226,9 +250,18 @@ static int session_step(vkg_session *s, const int32_t *ids, int n, gpt2_step_out
     const gpt2_sampler_params *sps[1] = {sp};
     const int32_t *hist[1] = {s->history};
     int n_hist[1] = {s->n_past};
-    gpt2_step st = {.n = n, .ids = ids, .rows = rows, .out = out, .sample = sps, .draw = &draw,
-                    .n_chain = n_chain, .stop_id = stop_id, .history = hist, .n_history = n_hist,
-                    .logits = logits, .picks = picks};
+    gpt2_step st = {.n = n,
+                    .ids = ids,
+                    .rows = rows,
+                    .out = out,
+                    .sample = sps,
+                    .draw = &draw,
+                    .n_chain = n_chain,
+                    .stop_id = stop_id,
+                    .history = hist,
+                    .n_history = n_hist,
+                    .logits = logits,
+                    .picks = picks};
     return s->be->eval(s->be, &st, err, errlen);
 }
 
@@ -236,13 +269,12 @@ static int session_step(vkg_session *s, const int32_t *ids, int n, gpt2_step_out
  * always lands in s->logits when want_last. pick (when not NULL and neither logits nor want_last):
  * the last chunk's draw with sp (which the backend's can_draw accepts) at index draw. */
 static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logits, bool want_last,
-                       int32_t *pick, const gpt2_sampler_params *sp, uint64_t draw, char *err,
-                       size_t errlen)
+                       int32_t *pick, const gpt2_sampler_params *sp, uint64_t draw, char *err, size_t errlen)
 {
     const gpt2_hparams *hp = &s->model->m.hp;
     if ((size_t)s->n_past + n > (size_t)hp->n_ctx) {
-        snprintf(err, errlen, "%zu tokens after %d already in the context exceed its %d positions",
-                 n, s->n_past, hp->n_ctx);
+        snprintf(err, errlen, "%zu tokens after %d already in the context exceed its %d positions", n,
+                 s->n_past, hp->n_ctx);
         return -1;
     }
     int nb = s->be->params.n_batch;
@@ -253,7 +285,10 @@ static int eval_tokens(vkg_session *s, const int32_t *ids, size_t n, float *logi
         gpt2_prof_step_begin(s->prof, step, s->n_past); /* no-op without a profile */
         /* Chunks before the last bring back nothing: the backends stop them before the LM head. */
         int32_t *am = last ? pick : NULL;
-        gpt2_step_out what = logits ? GPT2_STEP_ALL : out ? GPT2_STEP_LAST : am ? GPT2_STEP_SAMPLE : GPT2_STEP_NONE;
+        gpt2_step_out what = logits ? GPT2_STEP_ALL
+            : out                   ? GPT2_STEP_LAST
+            : am                    ? GPT2_STEP_SAMPLE
+                                    : GPT2_STEP_NONE;
         /* The step run again after a move to the CPU also leaves its last row in s->logits (with
          * its argmax in the pick): the new backend may not draw as the old one did (vkg_generate's
          * sampler then takes over). */
@@ -295,19 +330,25 @@ void session_fill_stats(const vkg_session *s, vkg_stats *st, double t0_ms)
     st->dispatches_per_token = c->dispatches_per_token;
     st->barriers_per_token = c->barriers_per_token;
     st->readback_bytes_per_token = c->readback_bytes_last;
-    st->device_memory_bytes = s->be->kind != GPT2_BACKEND_CPU ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
+    st->device_memory_bytes =
+        s->be->kind != GPT2_BACKEND_CPU ? s->be->weights_bytes + s->be->kv_bytes + s->be->scratch_bytes : 0;
 }
 
 vkg_sample_params vkg_sample_defaults(void)
 {
-    return (vkg_sample_params){.n_predict = 200, .temp = 0.9f, .top_k = 40, .top_p = 0.9f,
-                               .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0,
+    return (vkg_sample_params){.n_predict = 200,
+                               .temp = 0.9f,
+                               .top_k = 40,
+                               .top_p = 0.9f,
+                               .repeat_penalty = 1.0f,
+                               .repeat_last_n = 64,
+                               .seed = 0,
                                .ignore_eos = false};
 }
 
 int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const vkg_sample_params *p,
-                 vkg_token_cb cb, void *user, int32_t **out_ids, size_t *n_out, vkg_stats *stats,
-                 char *err, size_t errlen)
+                 vkg_token_cb cb, void *user, int32_t **out_ids, size_t *n_out, vkg_stats *stats, char *err,
+                 size_t errlen)
 {
     const gpt2_model *gm = &s->model->m;
     const gpt2_hparams *hp = &gm->hp;
@@ -339,26 +380,32 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     int room = hp->n_ctx - s->n_past - (int)n_prompt;
     if (n_predict > room + 1) {
         /* The last generated token needs no position of its own: it is never evaluated. */
-        gpt2_notice(VKG_NOTICE_WARNING, "n_predict %d clamped to %d: the context holds %d positions", n_predict,
-                room + 1, hp->n_ctx);
+        gpt2_notice(VKG_NOTICE_WARNING, "n_predict %d clamped to %d: the context holds %d positions",
+                    n_predict, room + 1, hp->n_ctx);
         n_predict = room + 1;
     }
-    gpt2_sampler_params sp = {.temp = p->temp, .top_k = p->top_k, .top_p = p->top_p,
-                              .repeat_penalty = p->repeat_penalty, .repeat_last_n = p->repeat_last_n,
+    gpt2_sampler_params sp = {.temp = p->temp,
+                              .top_k = p->top_k,
+                              .top_p = p->top_p,
+                              .repeat_penalty = p->repeat_penalty,
+                              .repeat_last_n = p->repeat_last_n,
                               .seed = p->seed};
     /* The backend draws on its own when it can (the GPU then returns 4 bytes per token); else it
      * hands over the logits and the host sampler draws. */
     bool need_logits = !s->be->can_draw(s->be, &sp);
     sampler = gpt2_sampler_create(&sp, hp->n_vocab);
     gen = malloc(((size_t)n_predict + 1) * sizeof *gen);
-    if (!sampler || !gen) { snprintf(err, errlen, "out of memory"); goto out; }
+    if (!sampler || !gen) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
 
     /* Prompt. */
     int32_t next = -1;
     double t = gpt2_clock_ms();
     int moves = s->n_moves;
-    if (n_prompt && eval_tokens(s, prompt, n_prompt, NULL, need_logits, need_logits ? NULL : &next,
-                                &sp, 0, err, errlen))
+    if (n_prompt &&
+        eval_tokens(s, prompt, n_prompt, NULL, need_logits, need_logits ? NULL : &next, &sp, 0, err, errlen))
         goto out;
     /* Moved to the CPU: it draws by itself only greedily; otherwise sample here from now on. */
     if (s->n_moves != moves && !need_logits) need_logits = !s->be->can_draw(s->be, &sp);
@@ -378,9 +425,13 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
             t = gpt2_clock_ms();
             next = gpt2_sampler_pick(sampler, s->logits, s->history, s->n_past, (uint64_t)i);
             st.sample_ms += gpt2_clock_ms() - t;
-            if (s->prof) gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (gpt2_clock_ms() - t) * 1e3, 0, 0);
+            if (s->prof)
+                gpt2_prof_add(s->prof, PROF_HOST, "sample", t * 1e3, (gpt2_clock_ms() - t) * 1e3, 0, 0);
         }
-        if (next == eot && !p->ignore_eos) { st.hit_eos = true; break; }
+        if (next == eot && !p->ignore_eos) {
+            st.hit_eos = true;
+            break;
+        }
         gen[n_gen++] = next;
         if (cb) {
             const char *piece;
@@ -418,9 +469,10 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
                  * produced none), drawing there if it can, else from its logits. */
                 if (session_move_to_cpu(s, err, errlen)) goto out;
                 need_logits = !s->be->can_draw(s->be, &sp);
-                if (need_logits ? eval_tokens(s, &next, 1, NULL, true, NULL, &sp, (uint64_t)i + 1, err, errlen)
-                                : session_step(s, &next, 1, GPT2_STEP_SAMPLE, NULL, ahead, &sp,
-                                               (uint64_t)i + 1, k, stop, err, errlen))
+                if (need_logits
+                        ? eval_tokens(s, &next, 1, NULL, true, NULL, &sp, (uint64_t)i + 1, err, errlen)
+                        : session_step(s, &next, 1, GPT2_STEP_SAMPLE, NULL, ahead, &sp, (uint64_t)i + 1, k,
+                                       stop, err, errlen))
                     goto out;
             }
             if (!need_logits) {
@@ -449,7 +501,8 @@ int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const v
     rc = 0;
 out:
     st.decode_steps = st.decode_tokens;
-    if (rc == 0 && s->be->counters.gpu_ns >= gpu0) st.decode_gpu_ms = (double)(s->be->counters.gpu_ns - gpu0) / 1e6;
+    if (rc == 0 && s->be->counters.gpu_ns >= gpu0)
+        st.decode_gpu_ms = (double)(s->be->counters.gpu_ns - gpu0) / 1e6;
     st.tokens_per_submit = st.decode_submits ? (double)st.decode_tokens / st.decode_submits : 0;
     session_fill_stats(s, &st, t0);
     if (stats) *stats = st;
@@ -475,7 +528,10 @@ vkg_model *vkg_vocab_load(const char *path, char *err, size_t errlen)
     if (!dir || stat(probe, &sb) == 0) return vkg_model_load(path, err, errlen);
     /* A directory without config.json: just a vocabulary. */
     vkg_model *m = calloc(1, sizeof *m);
-    if (!m) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     if (gpt2_vocab_load_dir(&m->m.vocab, path, err, errlen)) {
         free(m);
         return NULL;
@@ -516,8 +572,9 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
     }
     if (named ? strcmp(format, named) != 0 : !strcmp(format, "gguf")) {
         snprintf(err, errlen, "%s: format %s does not match the name (%s)", path, format,
-                 named ? (!strcmp(named, "gguf") ? "a .gguf name is a GGUF file" : "a .bin name is a ggml file")
-                       : "a GGUF file's name ends in .gguf");
+                 named
+                     ? (!strcmp(named, "gguf") ? "a .gguf name is a GGUF file" : "a .bin name is a ggml file")
+                     : "a GGUF file's name ends in .gguf");
         return -1;
     }
     bool hf = !strcmp(format, "hf");
@@ -536,9 +593,12 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
     rc = gpt2_synth(&m, &sp, err, errlen);
     gpt2_vocab_free(&vocab);
     if (rc != 0) return -1;
-    if (hf) rc = gpt2_write_hf_ex(&m, path, of, err, errlen);
-    else if (!strcmp(format, "ggml")) rc = gpt2_write_ggml_ex(&m, path, of, err, errlen);
-    else rc = gpt2_write_gguf_ex(&m, path, of, err, errlen);
+    if (hf)
+        rc = gpt2_write_hf_ex(&m, path, of, err, errlen);
+    else if (!strcmp(format, "ggml"))
+        rc = gpt2_write_ggml_ex(&m, path, of, err, errlen);
+    else
+        rc = gpt2_write_gguf_ex(&m, path, of, err, errlen);
     gpt2_model_free(&m);
     return rc;
 }
@@ -595,8 +655,10 @@ void vkg_profile_print(const vkg_session *s, void *file)
 
 void vkg_profile_json(const vkg_session *s, void *file)
 {
-    if (s->prof) gpt2_prof_json(s->prof, file);
-    else fputs("null", file);
+    if (s->prof)
+        gpt2_prof_json(s->prof, file);
+    else
+        fputs("null", file);
 }
 
 int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, char *err, size_t errlen)

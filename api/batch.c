@@ -29,25 +29,25 @@
 enum { SEQ_WAITING, SEQ_LIVE, SEQ_DONE };
 
 typedef struct seq_state {
-    int state;                  /* SEQ_* */
-    int slot;                   /* KV slot while live */
-    const int32_t *prompt;      /* its prompt (<|endoftext|> for an empty one) */
+    int state;             /* SEQ_* */
+    int slot;              /* KV slot while live */
+    const int32_t *prompt; /* its prompt (<|endoftext|> for an empty one) */
     int n_prompt;
-    int n_predict;              /* after clamping to the context */
-    int32_t *hist;              /* prompt then generated tokens */
+    int n_predict; /* after clamping to the context */
+    int32_t *hist; /* prompt then generated tokens */
     int n_hist;
-    int n_gen;                  /* generated tokens (= draws so far) */
-    gpt2_sampler_params sp;     /* its sampling settings */
-    gpt2_sampler *sampler;      /* host sampler (logits on the host) */
-    gpt2_stream stream;         /* its UTF-8 stream */
+    int n_gen;              /* generated tokens (= draws so far) */
+    gpt2_sampler_params sp; /* its sampling settings */
+    gpt2_sampler *sampler;  /* host sampler (logits on the host) */
+    gpt2_stream stream;     /* its UTF-8 stream */
     bool stream_open;
-    vkg_batch_result res;       /* what it reports */
+    vkg_batch_result res; /* what it reports */
 } seq_state;
 
 /* A slot's valid prefix: positions [0, len) of the slot hold the KV of tokens[0..len). */
 typedef struct slot_state {
-    int owner;                  /* live sequence index, or -1 */
-    const int32_t *tokens;      /* not owned: a sequence's prompt */
+    int owner;             /* live sequence index, or -1 */
+    const int32_t *tokens; /* not owned: a sequence's prompt */
     int len;
 } slot_state;
 
@@ -60,8 +60,8 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
 
 /* Puts the first n tokens of q's prompt into slot `slot`: copies the longest prefix another slot
  * holds, evaluates the rest. */
-static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, const int32_t *ids,
-                     int n, bool *shared, vkg_stats *st, char *err, size_t errlen)
+static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, const int32_t *ids, int n,
+                     bool *shared, vkg_stats *st, char *err, size_t errlen)
 {
     gpt2_backend *be = s->be;
     slot_state *dst = &slots[slot];
@@ -69,7 +69,10 @@ static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, c
     for (int k = 0; k < n_slots; k++) {
         if (k == slot || !slots[k].tokens) continue;
         int c = common_prefix(slots[k].tokens, slots[k].len, ids, n);
-        if (c > have) { have = c; from = k; }
+        if (c > have) {
+            have = c;
+            from = k;
+        }
     }
     /* Until the slot is whole again it holds only what both agree on. */
     dst->len = dst->tokens ? common_prefix(dst->tokens, dst->len, ids, n) : 0;
@@ -83,8 +86,8 @@ static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, c
     for (int i = have; i < n; i += nb) {
         int step = n - i < nb ? n - i : nb;
         int32_t dummy;
-        if (gpt2_backend_eval_seq(be, slot, ids + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0,
-                                  err, errlen))
+        if (gpt2_backend_eval_seq(be, slot, ids + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0, err,
+                                  errlen))
             return -1;
         dst->len = i + step;
         st->prompt_tokens += step;
@@ -94,8 +97,8 @@ static int fill_slot(vkg_session *s, slot_state *slots, int n_slots, int slot, c
 
 /* After the device failed: a CPU backend takes over (unless Vulkan was forced) and every live
  * sequence's evaluated tokens go back into its slot. */
-static int recover(vkg_session *s, seq_state *q, size_t n_seqs, slot_state *slots, int n_slots,
-                   char *err, size_t errlen)
+static int recover(vkg_session *s, seq_state *q, size_t n_seqs, slot_state *slots, int n_slots, char *err,
+                   size_t errlen)
 {
     if (session_move_to_cpu(s, err, errlen)) return -1;
     for (int k = 0; k < n_slots; k++) slots[k].len = 0;
@@ -104,11 +107,10 @@ static int recover(vkg_session *s, seq_state *q, size_t n_seqs, slot_state *slot
         bool shared = false;
         vkg_stats dummy = {0};
         /* Everything but the pending input (hist[n_hist - 1]) was evaluated. */
-        if (fill_slot(s, slots, n_slots, q[i].slot, q[i].hist, q[i].n_hist - 1, &shared, &dummy,
-                      err, errlen))
+        if (fill_slot(s, slots, n_slots, q[i].slot, q[i].hist, q[i].n_hist - 1, &shared, &dummy, err, errlen))
             return -1;
-        slots[q[i].slot].len = q[i].n_prompt - 1 < slots[q[i].slot].len ? q[i].n_prompt - 1
-                                                                         : slots[q[i].slot].len;
+        slots[q[i].slot].len =
+            q[i].n_prompt - 1 < slots[q[i].slot].len ? q[i].n_prompt - 1 : slots[q[i].slot].len;
         slots[q[i].slot].tokens = q[i].prompt;
     }
     return 0;
@@ -136,8 +138,8 @@ static void finish(seq_state *q, int idx, slot_state *slots, vkg_batch_cb cb, vo
 }
 
 int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs, int n_parallel,
-                       vkg_batch_cb cb, void *user, vkg_batch_result *results, vkg_stats *stats,
-                       char *err, size_t errlen)
+                       vkg_batch_cb cb, void *user, vkg_batch_result *results, vkg_stats *stats, char *err,
+                       size_t errlen)
 {
     const gpt2_model *gm = &s->model->m;
     const gpt2_hparams *hp = &gm->hp;
@@ -149,7 +151,8 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     int n_slots = s->be->params.n_slots;
     if (n_parallel <= 0) n_parallel = n_slots;
     if (n_parallel > n_slots) {
-        snprintf(err, errlen, "%d sequences at once need a session with n_seq >= %d (this one has %d KV slots)",
+        snprintf(err, errlen,
+                 "%d sequences at once need a session with n_seq >= %d (this one has %d KV slots)",
                  n_parallel, n_parallel, n_slots);
         return -1;
     }
@@ -169,7 +172,8 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
     const int32_t **row_hist = malloc((size_t)max_rows * sizeof *row_hist);
     int *row_nhist = malloc((size_t)max_rows * sizeof *row_nhist);
     float *logits = NULL;
-    if (!q || !slots || !ids || !picks || !rows || !row_seq || !row_sp || !row_step || !row_hist || !row_nhist) {
+    if (!q || !slots || !ids || !picks || !rows || !row_seq || !row_sp || !row_step || !row_hist ||
+        !row_nhist) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -185,30 +189,40 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
         x->n_prompt = (int)seqs[i].n_prompt;
         if (seqs[i].n_prompt == 0) {
             if (eot < 0) {
-                snprintf(err, errlen, "sequence %zu: empty prompt and the vocabulary has no <|endoftext|> to start from", i);
+                snprintf(err, errlen,
+                         "sequence %zu: empty prompt and the vocabulary has no <|endoftext|> to start from",
+                         i);
                 goto out;
             }
             x->prompt = &gm->vocab.eot;
             x->n_prompt = 1;
         }
         if (seqs[i].n_prompt > (size_t)n_ctx) {
-            snprintf(err, errlen, "sequence %zu: the prompt has %zu tokens, more than the model's context of %d",
-                     i, seqs[i].n_prompt, n_ctx);
+            snprintf(err, errlen,
+                     "sequence %zu: the prompt has %zu tokens, more than the model's context of %d", i,
+                     seqs[i].n_prompt, n_ctx);
             goto out;
         }
         x->n_predict = p->n_predict < 0 ? 0 : p->n_predict;
         int room = n_ctx - x->n_prompt;
         if (x->n_predict > room + 1) {
-            gpt2_notice(VKG_NOTICE_WARNING, "sequence %zu: n_predict %d clamped to %d: the context holds %d positions",
-                    i, x->n_predict, room + 1, n_ctx);
+            gpt2_notice(VKG_NOTICE_WARNING,
+                        "sequence %zu: n_predict %d clamped to %d: the context holds %d positions", i,
+                        x->n_predict, room + 1, n_ctx);
             x->n_predict = room + 1;
         }
-        x->sp = (gpt2_sampler_params){.temp = p->temp, .top_k = p->top_k, .top_p = p->top_p,
+        x->sp = (gpt2_sampler_params){.temp = p->temp,
+                                      .top_k = p->top_k,
+                                      .top_p = p->top_p,
                                       .repeat_penalty = p->repeat_penalty,
-                                      .repeat_last_n = p->repeat_last_n, .seed = p->seed};
+                                      .repeat_last_n = p->repeat_last_n,
+                                      .seed = p->seed};
         x->sampler = gpt2_sampler_create(&x->sp, V);
         x->hist = malloc(((size_t)x->n_prompt + (size_t)x->n_predict + 1) * sizeof *x->hist);
-        if (!x->sampler || !x->hist) { snprintf(err, errlen, "out of memory"); goto out; }
+        if (!x->sampler || !x->hist) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
         memcpy(x->hist, x->prompt, (size_t)x->n_prompt * sizeof *x->hist);
         x->n_hist = x->n_prompt;
         x->res.prompt_tokens = x->n_prompt;
@@ -240,8 +254,8 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
             if (fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared, &st,
                           err, errlen) &&
                 (!s->be->failed || recover(s, q, n_seqs, slots, n_parallel, err, errlen) ||
-                 fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared,
-                           &st, err, errlen)))
+                 fill_slot(s, slots, n_parallel, k, x->prompt, x->n_prompt - 1, &x->res.prompt_shared, &st,
+                           err, errlen)))
                 goto out;
             x->res.prompt_ms = gpt2_clock_ms() - t;
             st.prompt_ms += x->res.prompt_ms;
@@ -271,19 +285,31 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
         bool on_device = rows_drawable(s->be, row_sp, n);
         if (!on_device && !logits) {
             logits = malloc((size_t)max_rows * V * sizeof *logits);
-            if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
+            if (!logits) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
         }
         double t = gpt2_clock_ms();
-        gpt2_step step = {.n = n, .ids = ids, .rows = rows, .sample = row_sp, .draw = row_step,
-                          .history = row_hist, .n_history = row_nhist,
-                          .out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL, .logits = logits,
+        gpt2_step step = {.n = n,
+                          .ids = ids,
+                          .rows = rows,
+                          .sample = row_sp,
+                          .draw = row_step,
+                          .history = row_hist,
+                          .n_history = row_nhist,
+                          .out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL,
+                          .logits = logits,
                           .picks = picks};
         if (s->be->eval(s->be, &step, err, errlen)) {
             if (!s->be->failed || recover(s, q, n_seqs, slots, n_parallel, err, errlen)) goto out;
             on_device = rows_drawable(s->be, row_sp, n);
             if (!on_device && !logits) {
                 logits = malloc((size_t)max_rows * V * sizeof *logits);
-                if (!logits) { snprintf(err, errlen, "out of memory"); goto out; }
+                if (!logits) {
+                    snprintf(err, errlen, "out of memory");
+                    goto out;
+                }
             }
             step.out = on_device ? GPT2_STEP_SAMPLE : GPT2_STEP_ALL;
             step.logits = logits;
@@ -319,13 +345,18 @@ int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs,
                     const char *piece;
                     size_t len;
                     if (gpt2_stream_feed(&x->stream, next, &piece, &len, err, errlen)) goto out;
-                    if (cb(user, o, next, piece, len)) { x->res.stopped = true; done = true; }
+                    if (cb(user, o, next, piece, len)) {
+                        x->res.stopped = true;
+                        done = true;
+                    }
                 }
-                if (x->n_gen == x->n_predict) done = true;
+                if (x->n_gen == x->n_predict)
+                    done = true;
                 else if (!done && x->n_hist - 1 >= n_ctx) {
                     x->res.hit_context_end = true;
-                    gpt2_notice(VKG_NOTICE_WARNING, "sequence %d reached the end of the context (%d positions); stopping",
-                            o, n_ctx);
+                    gpt2_notice(VKG_NOTICE_WARNING,
+                                "sequence %d reached the end of the context (%d positions); stopping", o,
+                                n_ctx);
                     done = true;
                 }
             }
@@ -350,8 +381,10 @@ out:
         if (results && rc == 0) {
             results[i] = x->res;
             results[i].ids = malloc(((size_t)x->n_gen + 1) * sizeof *results[i].ids);
-            if (results[i].ids) memcpy(results[i].ids, x->hist + x->n_prompt, (size_t)x->n_gen * sizeof *x->hist);
-            else results[i].n_ids = 0;
+            if (results[i].ids)
+                memcpy(results[i].ids, x->hist + x->n_prompt, (size_t)x->n_gen * sizeof *x->hist);
+            else
+                results[i].n_ids = 0;
         }
         if (x->stream_open) gpt2_stream_free(&x->stream);
         gpt2_sampler_free(x->sampler);

@@ -13,8 +13,8 @@
 #include "core/tokenizer.h"
 
 struct vkg_model {
-    gpt2_model m;           /* weights and vocabulary */
-    gpt2_tokenizer *tok;    /* built on first use; NULL if the model has no vocabulary */
+    gpt2_model m;        /* weights and vocabulary */
+    gpt2_tokenizer *tok; /* built on first use; NULL if the model has no vocabulary */
 };
 
 struct vkg_session {

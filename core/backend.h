@@ -17,53 +17,53 @@
 #include "sampler.h"
 
 typedef struct gpt2_backend_params {
-    int n_threads;         /* CPU threads (<= 0: the physical cores) */
-    int n_batch;           /* most tokens one step takes */
-    gpt2_dtype kv_type;     /* KV cache element type: GPT2_F32 or GPT2_F16 */
-    int device;            /* Vulkan device index, -1 = best */
+    int n_threads;           /* CPU threads (<= 0: the physical cores) */
+    int n_batch;             /* most tokens one step takes */
+    gpt2_dtype kv_type;      /* KV cache element type: GPT2_F32 or GPT2_F16 */
+    int device;              /* Vulkan device index, -1 = best */
     const char *device_name; /* Vulkan device by index, UUID prefix or name substring (overrides
                                 device when not NULL; vk_match_device) */
-    const char *cpu_ops;   /* Vulkan: comma-separated op names forced onto the CPU (embed,
+    const char *cpu_ops;     /* Vulkan: comma-separated op names forced onto the CPU (embed,
                               layernorm, matmul, gelu, attention, softmax; as VKGPT2_CPU_OPS), or
                               NULL; an unknown name fails creation with GPT2_WHY_BAD_PARAMS */
-    bool verbose;          /* notices on stderr */
-    bool rerecord;         /* Vulkan, for benchmarks: record every step anew instead of replaying */
-    bool gpu_timing;       /* Vulkan, for benchmarks: timestamps around every dispatch, each
+    bool verbose;            /* notices on stderr */
+    bool rerecord;           /* Vulkan, for benchmarks: record every step anew instead of replaying */
+    bool gpu_timing;         /* Vulkan, for benchmarks: timestamps around every dispatch, each
                               submit's span added to counters.gpu_ns */
-    bool skip_cpu_device;  /* Vulkan: fail (before uploading anything) when the chosen device is a
+    bool skip_cpu_device;    /* Vulkan: fail (before uploading anything) when the chosen device is a
                               CPU implementation such as lavapipe; the CPU backend is faster */
-    int n_slots;           /* KV cache slots: sequences held at once (<= 0: 1); a batched decode
+    int n_slots;             /* KV cache slots: sequences held at once (<= 0: 1); a batched decode
                               step takes up to max(n_batch, n_slots) rows */
 } gpt2_backend_params;
 
 /* Counters a backend keeps (reported by --verbose and --json). */
 typedef struct gpt2_counters {
-    uint64_t decode_cmdbuf_records;   /* times a one-token step was recorded */
-    uint64_t prefill_cmdbuf_records;  /* times a many-token step was recorded */
-    uint64_t batch_cmdbuf_records;    /* times a batched decode step was recorded: once
+    uint64_t decode_cmdbuf_records;  /* times a one-token step was recorded */
+    uint64_t prefill_cmdbuf_records; /* times a many-token step was recorded */
+    uint64_t batch_cmdbuf_records;   /* times a batched decode step was recorded: once
                                          per width and output kind, then replayed */
-    uint64_t batch_steps;             /* batched decode steps run */
-    uint64_t chained_steps;           /* decode steps run inside chains (gpt2_step.n_chain > 1) */
-    uint64_t gpu_ns;                  /* params.gpu_timing: device time of the submits so far (from
+    uint64_t batch_steps;            /* batched decode steps run */
+    uint64_t chained_steps;          /* decode steps run inside chains (gpt2_step.n_chain > 1) */
+    uint64_t gpu_ns;                 /* params.gpu_timing: device time of the submits so far (from
                                          the first dispatch's start to the last one's end each) */
-    uint64_t submits;                 /* queue submissions */
-    uint64_t dispatches_per_token;    /* dispatches in the one-token step */
-    uint64_t barriers_per_token;      /* barriers in the one-token step */
-    uint64_t readback_bytes;          /* bytes read back from the device in total */
-    uint64_t readback_bytes_last;     /* bytes read back by the last step (a chain: per chained step) */
-    uint64_t cpu_fallback_nodes;      /* nodes of the last step that ran on the CPU */
-    uint64_t validation_messages;     /* Vulkan validation messages so far (0 unless enabled) */
+    uint64_t submits;                /* queue submissions */
+    uint64_t dispatches_per_token;   /* dispatches in the one-token step */
+    uint64_t barriers_per_token;     /* barriers in the one-token step */
+    uint64_t readback_bytes;         /* bytes read back from the device in total */
+    uint64_t readback_bytes_last;    /* bytes read back by the last step (a chain: per chained step) */
+    uint64_t cpu_fallback_nodes;     /* nodes of the last step that ran on the CPU */
+    uint64_t validation_messages;    /* Vulkan validation messages so far (0 unless enabled) */
 } gpt2_counters;
 
 /* What a step brings back (gpt2_step.out). A "sequence" is a one-sequence step (one pick, or the
  * last row) or each row of a batch (one pick or row of logits per row). */
 typedef enum gpt2_step_out {
-    GPT2_STEP_NONE,    /* nothing: the step only fills the KV cache (the last GPT2_HEAD_NODES nodes
+    GPT2_STEP_NONE,   /* nothing: the step only fills the KV cache (the last GPT2_HEAD_NODES nodes
                          are skipped) */
-    GPT2_STEP_LAST,    /* each sequence's last row of logits, into logits */
-    GPT2_STEP_ALL,     /* every row's logits ([n][V]), into logits */
-    GPT2_STEP_ARGMAX,  /* each sequence's argmax (lowest id on ties), into picks */
-    GPT2_STEP_SAMPLE,  /* each sequence's draw with sample[i] at draw index draw[i] (core/sampler.h;
+    GPT2_STEP_LAST,   /* each sequence's last row of logits, into logits */
+    GPT2_STEP_ALL,    /* every row's logits ([n][V]), into logits */
+    GPT2_STEP_ARGMAX, /* each sequence's argmax (lowest id on ties), into picks */
+    GPT2_STEP_SAMPLE, /* each sequence's draw with sample[i] at draw index draw[i] (core/sampler.h;
                          NULL or greedy settings: the argmax), into picks; only where the
                          backend's can_draw accepts every sample[i] */
 } gpt2_step_out;
@@ -71,8 +71,8 @@ typedef enum gpt2_step_out {
 /* Where one row of a step goes: its token is at position pos of KV slot slot, which holds pos
  * cached positions of that sequence. */
 typedef struct gpt2_row {
-    int slot;  /* KV cache slot, 0 .. n_slots - 1 */
-    int pos;   /* position, 0 .. n_ctx - 1 */
+    int slot; /* KV cache slot, 0 .. n_slots - 1 */
+    int pos;  /* position, 0 .. n_ctx - 1 */
 } gpt2_row;
 
 /* One step, everything a backend needs to run it (no state set beforehand). Its rows take one of
@@ -85,7 +85,7 @@ typedef struct gpt2_step {
     int n;                                    /* rows (tokens) */
     const int32_t *ids;                       /* [n] token ids */
     const gpt2_row *rows;                     /* [n] */
-    gpt2_step_out out;                             /* what comes back */
+    gpt2_step_out out;                        /* what comes back */
     const gpt2_sampler_params *const *sample; /* OUT_SAMPLE: one per sequence (an entry may be NULL:
                                                  argmax), else unused */
     const uint64_t *draw;                     /* OUT_SAMPLE: each sequence's draw index */
@@ -124,26 +124,26 @@ typedef enum gpt2_backend_why {
 
 /* Which backend it is. */
 typedef enum gpt2_backend_kind {
-    GPT2_BACKEND_CPU,       /* cpu/backend_cpu.c */
-    GPT2_BACKEND_VULKAN,    /* vulkan/backend_vk.c */
+    GPT2_BACKEND_CPU,    /* cpu/backend_cpu.c */
+    GPT2_BACKEND_VULKAN, /* vulkan/backend_vk.c */
 } gpt2_backend_kind;
 
 typedef struct gpt2_backend gpt2_backend;
 struct gpt2_backend {
-    gpt2_backend_kind kind;           /* which backend */
-    const char *name;                 /* "cpu" or "vulkan", for reports */
-    const gpt2_model *model;          /* the model it serves */
-    gpt2_backend_params params;       /* as created */
-    size_t weights_bytes;             /* weights it holds (device copies or host mappings) */
-    size_t kv_bytes;                  /* KV cache */
-    size_t scratch_bytes;             /* activations and other working memory */
-    gpt2_counters counters;           /* see above */
-    char device_name[256];            /* what it runs on, for reports */
-    bool failed;                      /* the device failed in a step (lost, out of memory): later
+    gpt2_backend_kind kind;     /* which backend */
+    const char *name;           /* "cpu" or "vulkan", for reports */
+    const gpt2_model *model;    /* the model it serves */
+    gpt2_backend_params params; /* as created */
+    size_t weights_bytes;       /* weights it holds (device copies or host mappings) */
+    size_t kv_bytes;            /* KV cache */
+    size_t scratch_bytes;       /* activations and other working memory */
+    gpt2_counters counters;     /* see above */
+    char device_name[256];      /* what it runs on, for reports */
+    bool failed;                /* the device failed in a step (lost, out of memory): later
                                          steps fail too; a session may move to the CPU (api.c) */
-    struct gpt2_prof *prof;           /* when set (core/profile.h), eval adds an event per kernel
+    struct gpt2_prof *prof;     /* when set (core/profile.h), eval adds an event per kernel
                                          of one-sequence steps; set it before the first eval */
-    int max_chain;                    /* most decode steps one eval may chain (gpt2_step.n_chain;
+    int max_chain;              /* most decode steps one eval may chain (gpt2_step.n_chain;
                                          1: none) */
 
     /* Runs one step (see gpt2_step). Returns 0, or -1 with a one-line message in err. */
@@ -167,38 +167,38 @@ static inline bool gpt2_sampler_penalises(const gpt2_sampler_params *sp)
 
 /* For backend constructors: sets kind, name, model and params, clamping n_batch to [1, n_ctx],
  * n_slots to >= 1 and an unknown KV type to default_kv. */
-void gpt2_backend_init(gpt2_backend *b, gpt2_backend_kind kind, const char *name,
-                       const gpt2_model *m, const gpt2_backend_params *p, gpt2_dtype default_kv);
+void gpt2_backend_init(gpt2_backend *b, gpt2_backend_kind kind, const char *name, const gpt2_model *m,
+                       const gpt2_backend_params *p, gpt2_dtype default_kv);
 /* Rows of the widest step b takes: max(n_batch, n_slots). */
 int gpt2_backend_max_rows(const gpt2_backend *b);
 
 /* The shape of a step that passed gpt2_backend_check_step. */
 typedef struct gpt2_step_shape {
-    bool batch;       /* a batch (rows in distinct slots) rather than one sequence */
-    int n_seq;        /* sequences: 1, or n for a batch */
-    int slot;         /* one sequence: its slot */
-    int n_past;       /* one sequence: positions cached before the step (rows[0].pos) */
-    int out_rows;     /* logits rows an OUT_LAST / OUT_ALL step writes */
+    bool batch;   /* a batch (rows in distinct slots) rather than one sequence */
+    int n_seq;    /* sequences: 1, or n for a batch */
+    int slot;     /* one sequence: its slot */
+    int n_past;   /* one sequence: positions cached before the step (rows[0].pos) */
+    int out_rows; /* logits rows an OUT_LAST / OUT_ALL step writes */
 } gpt2_step_shape;
 
 /* For eval: 0 (and the shape in *shape) when st is a step b can run: one sequence or a batch
  * within the batch and context, ids in the vocabulary, the out buffers it needs given and, for
  * OUT_SAMPLE, every sample[i] accepted by b->can_draw; else -1 with a message. */
-int gpt2_backend_check_step(const gpt2_backend *b, const gpt2_step *st, gpt2_step_shape *shape,
-                            char *err, size_t errlen);
+int gpt2_backend_check_step(const gpt2_backend *b, const gpt2_step *st, gpt2_step_shape *shape, char *err,
+                            size_t errlen);
 
 /* Builds and runs a one-sequence step: ids[0..n) at positions pos.. of KV slot slot. out, logits
  * and picks as in gpt2_step (sp and draw for OUT_SAMPLE, else ignored). */
-int gpt2_backend_eval_seq(gpt2_backend *b, int slot, const int32_t *ids, int n, int pos,
-                          gpt2_step_out out, float *logits, int32_t *picks,
-                          const gpt2_sampler_params *sp, uint64_t draw, char *err, size_t errlen);
+int gpt2_backend_eval_seq(gpt2_backend *b, int slot, const int32_t *ids, int n, int pos, gpt2_step_out out,
+                          float *logits, int32_t *picks, const gpt2_sampler_params *sp, uint64_t draw,
+                          char *err, size_t errlen);
 
 /* The constructors: the backend, or NULL with the reason in *why (may be NULL) and a one-line
  * message in err. */
 gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_params *p,
                                       gpt2_backend_why *why, char *err, size_t errlen);
-gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p,
-                                     gpt2_backend_why *why, char *err, size_t errlen);
+gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, gpt2_backend_why *why,
+                                     char *err, size_t errlen);
 
 /* What the public API asks of the backends beyond a model: the host's memory bandwidth in GB/s
  * over a buffer of bytes with n_threads threads (<= 0: the default count), measured by the CPU backend's pool;

@@ -32,16 +32,15 @@ typedef enum gpt2_dtype {
     GPT2_DTYPE_COUNT
 } gpt2_dtype;
 
-
 #define GPT2_QBLOCK 32 /* weights per quantized block */
 
 /* What vkgpt2 knows of a dtype, in one row per type (dtype.c holds the table). */
 typedef struct gpt2_dtype_info {
-    const char *name;     /* "f32", "q4_0", ... as in messages and on the command line */
-    uint8_t block_elems;  /* elements per block: 1 for the float types, GPT2_QBLOCK for block formats */
-    uint8_t block_bytes;  /* bytes of one block (one element for the float types) */
-    uint32_t ggml_type;   /* ggml's enum ggml_type: the tensor type id of GGUF and ggml legacy files */
-    int32_t ftype;        /* llama.cpp's file type (GGUF general.file_type, ggml legacy ftype) of a
+    const char *name;    /* "f32", "q4_0", ... as in messages and on the command line */
+    uint8_t block_elems; /* elements per block: 1 for the float types, GPT2_QBLOCK for block formats */
+    uint8_t block_bytes; /* bytes of one block (one element for the float types) */
+    uint32_t ggml_type;  /* ggml's enum ggml_type: the tensor type id of GGUF and ggml legacy files */
+    int32_t ftype;       /* llama.cpp's file type (GGUF general.file_type, ggml legacy ftype) of a
                            * model whose matrices are this type */
 } gpt2_dtype_info;
 
@@ -56,7 +55,8 @@ static inline size_t gpt2_dtype_block_bytes(gpt2_dtype t)
 /* Bytes of a row of n elements (n a multiple of GPT2_QBLOCK for block formats). */
 static inline size_t gpt2_row_bytes(gpt2_dtype t, size_t n)
 {
-    return gpt2_dtype_is_quant(t) ? n / GPT2_QBLOCK * gpt2_dtype_block_bytes(t) : n * gpt2_dtype_block_bytes(t);
+    return gpt2_dtype_is_quant(t) ? n / GPT2_QBLOCK * gpt2_dtype_block_bytes(t)
+                                  : n * gpt2_dtype_block_bytes(t);
 }
 /* Element size of the float types (f32, f16, bf16); block formats use gpt2_row_bytes. */
 static inline size_t gpt2_dtype_size(gpt2_dtype t) { return t == GPT2_F32 ? 4 : 2; }
@@ -79,7 +79,10 @@ static inline float gpt2_f16_to_f32(uint16_t h)
             bits = sign;
         } else { /* subnormal: renormalise */
             int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400u));
+            do {
+                man <<= 1;
+                e++;
+            } while (!(man & 0x400u));
             bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ffu) << 13;
         }
     } else if (exp == 31) {
@@ -146,7 +149,6 @@ static inline float gpt2_load(const void *row, gpt2_dtype t, size_t i)
     memcpy(&h, (const char *)row + 2 * i, 2);
     return t == GPT2_F16 ? gpt2_f16_to_f32(h) : gpt2_bf16_to_f32(h);
 }
-
 
 /* ---- reference conversion and (de)quantization (dtype.c) ---- */
 

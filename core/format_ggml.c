@@ -72,7 +72,9 @@ static int load_vocab(gpt2_model *m, cursor *c, const char *path, char *err, siz
     }
     /* Sizes before allocations: every token takes at least its 4-byte length. */
     if ((uint64_t)n * 4 > c->n - c->pos) {
-        gpt2_errf(err, errlen, "%s: vocabulary of %d tokens needs at least %" PRIu64 " bytes, but only %zu remain in the file",
+        gpt2_errf(err, errlen,
+                  "%s: vocabulary of %d tokens needs at least %" PRIu64
+                  " bytes, but only %zu remain in the file",
                   path, n, (uint64_t)n * 4, c->n - c->pos);
         return -1;
     }
@@ -85,7 +87,8 @@ static int load_vocab(gpt2_model *m, cursor *c, const char *path, char *err, siz
     for (int32_t i = 0; i < n; i++) {
         uint32_t len;
         if (!rd_u32(c, &len) || len > c->n - c->pos) {
-            gpt2_errf(err, errlen, "%s: truncated in the vocabulary at token %d (offset %zu)", path, i, c->pos);
+            gpt2_errf(err, errlen, "%s: truncated in the vocabulary at token %d (offset %zu)", path, i,
+                      c->pos);
             free(tmp.tok);
             free(tmp.len);
             return -1;
@@ -129,7 +132,8 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
             goto out;
         }
         if (n_dims < 1 || n_dims > 2) {
-            gpt2_errf(err, errlen, "%s: tensor at offset %zu has %d dimensions (expected 1 or 2)", path, start, n_dims);
+            gpt2_errf(err, errlen, "%s: tensor at offset %zu has %d dimensions (expected 1 or 2)", path,
+                      start, n_dims);
             goto out;
         }
         if (name_len < 1 || name_len > GGML_MAX_NAME) {
@@ -158,7 +162,8 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
         if (ttype_dtype(ttype) < 0) {
             if (ttype >= 2 && ttype < 64)
                 gpt2_errf(err, errlen,
-                          "%s: tensor %s has ggml type %d, not supported (f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0 are)",
+                          "%s: tensor %s has ggml type %d, not supported (f32, f16, q4_0, q4_1, q5_0, q5_1, "
+                          "q8_0 are)",
                           path, name, ttype);
             else
                 gpt2_errf(err, errlen, "%s: tensor %s has unknown type %d", path, name, ttype);
@@ -186,21 +191,23 @@ static int load_tensors(gpt2_model *m, cursor *c, const char *path, char *err, s
             goto out;
         }
         if (gpt2_dtype_is_quant(st) && ne[0] % GPT2_QBLOCK != 0) {
-            gpt2_errf(err, errlen, "%s: tensor %s is %s but has %lld columns, not a multiple of %d", path, name,
-                      gpt2_dtype_name(st), (long long)ne[0], GPT2_QBLOCK);
+            gpt2_errf(err, errlen, "%s: tensor %s is %s but has %lld columns, not a multiple of %d", path,
+                      name, gpt2_dtype_name(st), (long long)ne[0], GPT2_QBLOCK);
             goto out;
         }
         if (gpt2_dtype_is_quant(st) && (vec || id == GPT2_T_WPE)) {
-            gpt2_errf(err, errlen, "%s: tensor %s is %s; only weight matrices, wte and lm_head may be quantized",
-                      path, name, gpt2_dtype_name(st));
+            gpt2_errf(err, errlen,
+                      "%s: tensor %s is %s; only weight matrices, wte and lm_head may be quantized", path,
+                      name, gpt2_dtype_name(st));
             goto out;
         }
         /* Shapes now match hp, whose limits keep this product far from overflow. */
         size_t nbytes = gpt2_row_bytes(st, (size_t)ne[0]) * (size_t)ne[1];
         if (nbytes > c->n - c->pos) {
-            gpt2_errf(err, errlen,
-                      "%s: tensor %s data (%zu bytes at offset %zu) extends past the end of the file (%zu bytes)",
-                      path, name, nbytes, c->pos, c->n);
+            gpt2_errf(
+                err, errlen,
+                "%s: tensor %s data (%zu bytes at offset %zu) extends past the end of the file (%zu bytes)",
+                path, name, nbytes, c->pos, c->n);
             goto out;
         }
         if (gpt2_place_tensor(m, id, c->p + c->pos, st, false, path, err, errlen) != 0) goto out;
@@ -258,15 +265,16 @@ int gpt2_load_ggml(gpt2_model *m, const char *path, char *err, size_t errlen)
     int32_t qnt_version = ftype / GGML_QNT_VERSION_FACTOR;
     ftype %= GGML_QNT_VERSION_FACTOR;
     if (ftype_dtype(ftype) < 0) {
-        gpt2_errf(err, errlen, "%s: ftype %d not supported (0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1 are)",
+        gpt2_errf(err, errlen,
+                  "%s: ftype %d not supported (0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1 are)",
                   path, ftype);
         goto fail;
     }
     m->wtype = (gpt2_dtype)ftype_dtype(ftype);
     /* Block layouts changed twice in 2023; only ggml's current one (version 2) is read. */
     if (gpt2_dtype_is_quant(m->wtype) && qnt_version != GGML_QNT_VERSION) {
-        gpt2_errf(err, errlen, "%s: quantization version %d not supported (ftype %d; expected version %d)", path,
-                  qnt_version, h[5], GGML_QNT_VERSION);
+        gpt2_errf(err, errlen, "%s: quantization version %d not supported (ftype %d; expected version %d)",
+                  path, qnt_version, h[5], GGML_QNT_VERSION);
         goto fail;
     }
     if (gpt2_hparams_check(&m->hp, path, err, errlen) != 0) goto fail;

@@ -28,12 +28,13 @@ static int req_int(const gguf_file *g, const char *key, int64_t lo, int64_t hi, 
     }
     int64_t v;
     if (!gguf_kv_int(kv, &v)) {
-        gpt2_errf(err, errlen, "%s: metadata key %s has type %s, expected an integer", path, key, gguf_type_name(kv->type));
+        gpt2_errf(err, errlen, "%s: metadata key %s has type %s, expected an integer", path, key,
+                  gguf_type_name(kv->type));
         return -1;
     }
     if (v < lo || v > hi) {
-        gpt2_errf(err, errlen, "%s: metadata key %s = %" PRId64 " is out of range (%" PRId64 "..%" PRId64 ")", path,
-                  key, v, lo, hi);
+        gpt2_errf(err, errlen, "%s: metadata key %s = %" PRId64 " is out of range (%" PRId64 "..%" PRId64 ")",
+                  path, key, v, lo, hi);
         return -1;
     }
     *out = (int32_t)v;
@@ -82,8 +83,8 @@ static int load_tensors(gpt2_model *m, const gguf_file *g, const char *path, cha
         if (t->ne[0] != want[0] || t->ne[1] != want[1] || t->ne[2] != 1 || t->ne[3] != 1) {
             char got[64], w[48];
             if (t->ne[2] != 1 || t->ne[3] != 1)
-                snprintf(got, sizeof got, "[%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "]", t->ne[0], t->ne[1],
-                         t->ne[2], t->ne[3]);
+                snprintf(got, sizeof got, "[%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "]", t->ne[0],
+                         t->ne[1], t->ne[2], t->ne[3]);
             else
                 gpt2_shape_str(got, sizeof got, t->n_dims >= 2 ? 2 : 1, t->ne);
             gpt2_shape_str(w, sizeof w, kind == GPT2_K_VEC ? 1 : 2, want);
@@ -103,7 +104,8 @@ out:
 
 static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char *err, size_t errlen)
 {
-    const gguf_kv *model = gguf_find(g, "tokenizer.ggml.model"), *toks = gguf_find(g, "tokenizer.ggml.tokens");
+    const gguf_kv *model = gguf_find(g, "tokenizer.ggml.model"),
+                  *toks = gguf_find(g, "tokenizer.ggml.tokens");
     const char *s;
     size_t sl;
     char nb[80];
@@ -113,8 +115,8 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
             return -1;
         }
         if (!(sl == 4 && memcmp(s, "gpt2", 4) == 0)) {
-            gpt2_errf(err, errlen, "%s: tokenizer model '%s' is not supported (only gpt2's byte-level BPE)", path,
-                      gguf_show(nb, sizeof nb, s, sl));
+            gpt2_errf(err, errlen, "%s: tokenizer model '%s' is not supported (only gpt2's byte-level BPE)",
+                      path, gguf_show(nb, sizeof nb, s, sl));
             return -1;
         }
     }
@@ -124,14 +126,15 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
         return -1;
     }
     if (toks->arr_n == 0 || toks->arr_n > (uint64_t)m->hp.n_vocab) {
-        gpt2_errf(err, errlen, "%s: tokenizer.ggml.tokens has %" PRIu64 " tokens for a model of %d rows", path,
-                  toks->arr_n, m->hp.n_vocab);
+        gpt2_errf(err, errlen, "%s: tokenizer.ggml.tokens has %" PRIu64 " tokens for a model of %d rows",
+                  path, toks->arr_n, m->hp.n_vocab);
         return -1;
     }
     int32_t n = (int32_t)toks->arr_n;
     const gguf_kv *types = gguf_find(g, "tokenizer.ggml.token_type");
-    if (types && (types->type != GGUF_T_ARRAY || (types->arr_type != GGUF_T_I32 && types->arr_type != GGUF_T_U32) ||
-                  types->arr_n != toks->arr_n)) {
+    if (types &&
+        (types->type != GGUF_T_ARRAY || (types->arr_type != GGUF_T_I32 && types->arr_type != GGUF_T_U32) ||
+         types->arr_n != toks->arr_n)) {
         gpt2_errf(err, errlen, "%s: tokenizer.ggml.token_type is not an array of %d i32", path, n);
         return -1;
     }
@@ -167,7 +170,8 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
     }
     const gguf_kv *merges = gguf_find(g, "tokenizer.ggml.merges");
     if (merges) {
-        if (merges->type != GGUF_T_ARRAY || merges->arr_type != GGUF_T_STRING || merges->arr_n > (uint64_t)INT32_MAX) {
+        if (merges->type != GGUF_T_ARRAY || merges->arr_type != GGUF_T_STRING ||
+            merges->arr_n > (uint64_t)INT32_MAX) {
             gpt2_errf(err, errlen, "%s: tokenizer.ggml.merges is not an array of strings", path);
             goto out;
         }
@@ -197,8 +201,8 @@ static int load_vocab(gpt2_model *m, const gguf_file *g, const char *path, char 
             }
             if (a < 0 || b < 0) {
                 free(buf);
-                gpt2_errf(err, errlen, "%s: merge %d '%s' is not two known tokens separated by a space", path, r,
-                          sp ? gguf_show(nb, sizeof nb, s, sl) : "");
+                gpt2_errf(err, errlen, "%s: merge %d '%s' is not two known tokens separated by a space", path,
+                          r, sp ? gguf_show(nb, sizeof nb, s, sl) : "");
                 goto out;
             }
             tmp.merges[r][0] = (int32_t)a;
@@ -253,8 +257,9 @@ int gpt2_load_gguf(gpt2_model *m, const char *path, char *err, size_t errlen)
     size_t sl;
     char nb[80];
     if (!arch || !gguf_kv_str(arch, &s, &sl)) {
-        gpt2_errf(err, errlen, "%s: %s", path, arch ? "general.architecture is not a string"
-                                                    : "missing metadata key general.architecture");
+        gpt2_errf(err, errlen, "%s: %s", path,
+                  arch ? "general.architecture is not a string"
+                       : "missing metadata key general.architecture");
         goto fail;
     }
     if (!(sl == 4 && memcmp(s, "gpt2", 4) == 0)) {
@@ -278,7 +283,8 @@ int gpt2_load_gguf(gpt2_model *m, const char *path, char *err, size_t errlen)
     r = req_int(&g, "gpt2.attention.head_count_kv", 1, INT32_MAX, false, &kvh, path, err, errlen);
     if (r < 0) goto fail;
     if (r > 0 && kvh != hp->n_head) {
-        gpt2_errf(err, errlen, "%s: gpt2.attention.head_count_kv %d differs from head_count %d", path, kvh, hp->n_head);
+        gpt2_errf(err, errlen, "%s: gpt2.attention.head_count_kv %d differs from head_count %d", path, kvh,
+                  hp->n_head);
         goto fail;
     }
     hp->ln_eps = 1e-5f;

@@ -21,14 +21,32 @@
 
 /* Metadata value types. */
 enum {
-    GGUF_T_U8 = 0, GGUF_T_I8, GGUF_T_U16, GGUF_T_I16, GGUF_T_U32, GGUF_T_I32, GGUF_T_F32, GGUF_T_BOOL,
-    GGUF_T_STRING, GGUF_T_ARRAY, GGUF_T_U64, GGUF_T_I64, GGUF_T_F64, GGUF_T_COUNT
+    GGUF_T_U8 = 0,
+    GGUF_T_I8,
+    GGUF_T_U16,
+    GGUF_T_I16,
+    GGUF_T_U32,
+    GGUF_T_I32,
+    GGUF_T_F32,
+    GGUF_T_BOOL,
+    GGUF_T_STRING,
+    GGUF_T_ARRAY,
+    GGUF_T_U64,
+    GGUF_T_I64,
+    GGUF_T_F64,
+    GGUF_T_COUNT
 };
 
 /* ggml tensor type ids of the types vkgpt2 reads. */
 enum {
-    GGML_ID_F32 = 0, GGML_ID_F16 = 1, GGML_ID_Q4_0 = 2, GGML_ID_Q4_1 = 3, GGML_ID_Q5_0 = 6,
-    GGML_ID_Q5_1 = 7, GGML_ID_Q8_0 = 8, GGML_ID_BF16 = 30
+    GGML_ID_F32 = 0,
+    GGML_ID_F16 = 1,
+    GGML_ID_Q4_0 = 2,
+    GGML_ID_Q4_1 = 3,
+    GGML_ID_Q5_0 = 6,
+    GGML_ID_Q5_1 = 7,
+    GGML_ID_Q8_0 = 8,
+    GGML_ID_BF16 = 30
 };
 
 /* tokenizer.ggml.token_type values of special tokens (their text is kept as it is). */
@@ -39,36 +57,36 @@ enum {
 #define GGUF_MAX_DIMS 4
 
 typedef struct gguf_kv {
-    const char *key;            /* into the mapping, not NUL-terminated */
+    const char *key; /* into the mapping, not NUL-terminated */
     size_t key_len;
-    uint32_t type;              /* GGUF_T_* */
-    uint32_t arr_type;          /* arrays: element type */
-    uint64_t arr_n;             /* arrays: element count */
-    const unsigned char *val;   /* scalar: its bytes; string: its bytes; array: first element */
-    size_t val_len;             /* bytes at val (string: its length) */
+    uint32_t type;            /* GGUF_T_* */
+    uint32_t arr_type;        /* arrays: element type */
+    uint64_t arr_n;           /* arrays: element count */
+    const unsigned char *val; /* scalar: its bytes; string: its bytes; array: first element */
+    size_t val_len;           /* bytes at val (string: its length) */
 } gguf_kv;
 
 typedef struct gguf_tensor {
-    const char *name;           /* into the mapping, not NUL-terminated */
+    const char *name; /* into the mapping, not NUL-terminated */
     size_t name_len;
-    uint32_t n_dims;            /* 1..4 */
-    int64_t ne[GGUF_MAX_DIMS];  /* dims past n_dims are 1 */
-    uint32_t ggml_type;         /* as stored */
-    gpt2_dtype dtype;            /* the same as a gpt2_dtype */
-    uint64_t offset;            /* relative to the data section */
-    const unsigned char *data;  /* into the mapping */
+    uint32_t n_dims;           /* 1..4 */
+    int64_t ne[GGUF_MAX_DIMS]; /* dims past n_dims are 1 */
+    uint32_t ggml_type;        /* as stored */
+    gpt2_dtype dtype;          /* the same as a gpt2_dtype */
+    uint64_t offset;           /* relative to the data section */
+    const unsigned char *data; /* into the mapping */
     size_t nbytes;
 } gguf_tensor;
 
 typedef struct gguf_file {
-    const unsigned char *p;     /* the whole file (not owned) */
+    const unsigned char *p; /* the whole file (not owned) */
     size_t size;
     uint32_t version;
     uint64_t n_kv, n_tensors;
-    gguf_kv *kv;                /* n_kv entries (malloc'ed) */
-    gguf_tensor *t;             /* n_tensors entries (malloc'ed) */
+    gguf_kv *kv;    /* n_kv entries (malloc'ed) */
+    gguf_tensor *t; /* n_tensors entries (malloc'ed) */
     uint32_t alignment;
-    size_t data_off;            /* file offset of the data section */
+    size_t data_off; /* file offset of the data section */
 } gguf_file;
 
 /* Parses and checks a whole GGUF image (every value, every tensor's bounds). Returns 0, or -1 with a

@@ -25,9 +25,9 @@ typedef struct st_tensor {
     bool present;
     gpt2_dtype dtype;
     const unsigned char *data;
-    int file;              /* index into the file list */
-    uint64_t begin, end;   /* data_offsets */
-    char name[96];         /* as spelled in the file (for messages) */
+    int file;            /* index into the file list */
+    uint64_t begin, end; /* data_offsets */
+    char name[96];       /* as spelled in the file (for messages) */
 } st_tensor;
 
 typedef struct hf_ctx {
@@ -35,7 +35,7 @@ typedef struct hf_ctx {
     const char *dir;
     char files[ST_MAX_FILES][1024];
     int n_files;
-    st_tensor *t;          /* one per tensor id */
+    st_tensor *t; /* one per tensor id */
     char *err;
     size_t errlen;
 } hf_ctx;
@@ -63,7 +63,8 @@ static int cfg_int(const json_value *root, const char *key, bool required, int64
     return 1;
 }
 
-static int cfg_bool(const json_value *root, const char *key, int def, const char *file, char *err, size_t errlen)
+static int cfg_bool(const json_value *root, const char *key, int def, const char *file, char *err,
+                    size_t errlen)
 {
     const json_value *v = json_get(root, key);
     if (!v || v->type == JSON_NULL) return def;
@@ -148,7 +149,8 @@ static int read_config(gpt2_model *m, const char *dir, int *tie, char *err, size
             m->hp.gelu = GPT2_GELU_ERF;
         else {
             gpt2_errf(err, errlen,
-                      "%s: activation_function '%.40s' is not supported (expected gelu_new, gelu_pytorch_tanh or gelu)",
+                      "%s: activation_function '%.40s' is not supported (expected gelu_new, "
+                      "gelu_pytorch_tanh or gelu)",
                       path, v->str);
             goto out;
         }
@@ -184,10 +186,14 @@ out:
 
 static bool parse_dtype(const char *s, gpt2_dtype *t)
 {
-    if (strcmp(s, "F32") == 0) *t = GPT2_F32;
-    else if (strcmp(s, "F16") == 0) *t = GPT2_F16;
-    else if (strcmp(s, "BF16") == 0) *t = GPT2_BF16;
-    else return false;
+    if (strcmp(s, "F32") == 0)
+        *t = GPT2_F32;
+    else if (strcmp(s, "F16") == 0)
+        *t = GPT2_F16;
+    else if (strcmp(s, "BF16") == 0)
+        *t = GPT2_BF16;
+    else
+        return false;
     return true;
 }
 
@@ -254,8 +260,9 @@ static int read_st_file(hf_ctx *c, int fi, const unsigned char *map, size_t size
             if (nlen > 2 && memcmp(name, "h.", 2) == 0) {
                 long layer = strtol(name + 2, NULL, 10);
                 if (layer >= hp->n_layer) {
-                    gpt2_errf(err, errlen, "%s: tensor %s belongs to layer %ld but config.json has n_layer %d",
-                              path, shown, layer, hp->n_layer);
+                    gpt2_errf(err, errlen,
+                              "%s: tensor %s belongs to layer %ld but config.json has n_layer %d", path,
+                              shown, layer, hp->n_layer);
                     goto out;
                 }
             }
@@ -268,15 +275,17 @@ static int read_st_file(hf_ctx *c, int fi, const unsigned char *map, size_t size
             goto out;
         }
         const json_value *e = root->items[k];
-        const json_value *dt = json_get(e, "dtype"), *sh = json_get(e, "shape"), *of = json_get(e, "data_offsets");
-        if (e->type != JSON_OBJECT || !dt || dt->type != JSON_STRING || !sh || sh->type != JSON_ARRAY || !of ||
-            of->type != JSON_ARRAY) {
+        const json_value *dt = json_get(e, "dtype"), *sh = json_get(e, "shape"),
+                         *of = json_get(e, "data_offsets");
+        if (e->type != JSON_OBJECT || !dt || dt->type != JSON_STRING || !sh || sh->type != JSON_ARRAY ||
+            !of || of->type != JSON_ARRAY) {
             gpt2_errf(err, errlen, "%s: tensor %s: entry lacks dtype, shape or data_offsets", path, shown);
             goto out;
         }
         gpt2_dtype dtype;
         if (!parse_dtype(dt->str, &dtype)) {
-            gpt2_errf(err, errlen, "%s: tensor %s has dtype %.16s, expected F32, F16 or BF16", path, shown, dt->str);
+            gpt2_errf(err, errlen, "%s: tensor %s has dtype %.16s, expected F32, F16 or BF16", path, shown,
+                      dt->str);
             goto out;
         }
         int64_t shape[2] = {0, 0};
@@ -311,7 +320,8 @@ static int read_st_file(hf_ctx *c, int fi, const unsigned char *map, size_t size
             goto out;
         }
         int64_t b, en;
-        if (of->len != 2 || !json_as_int(of->items[0], &b) || !json_as_int(of->items[1], &en) || b < 0 || en < b) {
+        if (of->len != 2 || !json_as_int(of->items[0], &b) || !json_as_int(of->items[1], &en) || b < 0 ||
+            en < b) {
             gpt2_errf(err, errlen, "%s: tensor %s has bad data_offsets", path, shown);
             goto out;
         }
@@ -329,8 +339,8 @@ static int read_st_file(hf_ctx *c, int fi, const unsigned char *map, size_t size
             goto out;
         }
         if ((uint64_t)b % esz != 0) {
-            gpt2_errf(err, errlen, "%s: tensor %s data offset %lld is misaligned for %s", path, shown, (long long)b,
-                      dt->str);
+            gpt2_errf(err, errlen, "%s: tensor %s data offset %lld is misaligned for %s", path, shown,
+                      (long long)b, dt->str);
             goto out;
         }
         t->present = true;
@@ -368,8 +378,8 @@ static int check_overlaps(hf_ctx *c, int n)
     qsort(v, (size_t)k, sizeof *v, cmp_by_begin);
     for (int i = 1; i < k; i++)
         if (v[i]->file == v[i - 1]->file && v[i]->begin < v[i - 1]->end) {
-            gpt2_errf(c->err, c->errlen, "%s: tensors %s and %s overlap", c->files[v[i]->file], v[i - 1]->name,
-                      v[i]->name);
+            gpt2_errf(c->err, c->errlen, "%s: tensors %s and %s overlap", c->files[v[i]->file],
+                      v[i - 1]->name, v[i]->name);
             free(v);
             return -1;
         }
@@ -451,7 +461,8 @@ static int load_vocab(gpt2_model *m, const char *dir, unsigned flags, char *err,
     }
     if (!any) {
         if (flags & GPT2_LOAD_VOCAB_OPTIONAL) return 0;
-        gpt2_errf(err, errlen, "%s: no vocabulary (vocab.json + merges.txt, or encoder.json + vocab.bpe)", dir);
+        gpt2_errf(err, errlen, "%s: no vocabulary (vocab.json + merges.txt, or encoder.json + vocab.bpe)",
+                  dir);
         return -1;
     }
     char e2[512] = "";

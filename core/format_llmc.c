@@ -37,8 +37,22 @@ static int32_t rd_i32(const unsigned char *b)
 static void kind_sizes(const gpt2_hparams *hp, int32_t Vp, uint64_t sz[LLMC_KINDS])
 {
     uint64_t C = (uint64_t)hp->n_embd, L = (uint64_t)hp->n_layer;
-    uint64_t s[LLMC_KINDS] = {(uint64_t)Vp * C, (uint64_t)hp->n_ctx * C, L * C, L * C, L * 3 * C * C, L * 3 * C,
-                              L * C * C, L * C, L * C, L * C, L * 4 * C * C, L * 4 * C, L * C * 4 * C, L * C, C, C};
+    uint64_t s[LLMC_KINDS] = {(uint64_t)Vp * C,
+                              (uint64_t)hp->n_ctx * C,
+                              L * C,
+                              L * C,
+                              L * 3 * C * C,
+                              L * 3 * C,
+                              L * C * C,
+                              L * C,
+                              L * C,
+                              L * C,
+                              L * 4 * C * C,
+                              L * 4 * C,
+                              L * C * 4 * C,
+                              L * C,
+                              C,
+                              C};
     memcpy(sz, s, sizeof s);
 }
 
@@ -84,7 +98,8 @@ int gpt2_load_llmc_tokenizer(gpt2_vocab *v, const char *path, char *err, size_t 
     }
     int32_t magic = rd_i32(p), version = rd_i32(p + 4), count = rd_i32(p + 8), eot = rd_i32(p + 12);
     if (magic != LLMC_TOKENIZER_MAGIC) {
-        gpt2_errf(err, errlen, "%s: bad magic %d (expected llm.c tokenizer %d)", path, magic, LLMC_TOKENIZER_MAGIC);
+        gpt2_errf(err, errlen, "%s: bad magic %d (expected llm.c tokenizer %d)", path, magic,
+                  LLMC_TOKENIZER_MAGIC);
         goto out;
     }
     if (version != 1 && version != 2) {
@@ -112,8 +127,8 @@ int gpt2_load_llmc_tokenizer(gpt2_vocab *v, const char *path, char *err, size_t 
     for (int32_t i = 0; i < count; i++) {
         unsigned len = pos < n ? p[pos] : 0;
         if (pos >= n || len == 0 || len > n - pos - 1) {
-            gpt2_errf(err, errlen, "%s: %s at token %d (offset %zu)", path, pos < n && len == 0 ? "empty token" : "truncated",
-                      i, pos);
+            gpt2_errf(err, errlen, "%s: %s at token %d (offset %zu)", path,
+                      pos < n && len == 0 ? "empty token" : "truncated", i, pos);
             goto out;
         }
         tmp.tok[i] = b + pos + 1;
@@ -149,7 +164,8 @@ int gpt2_write_llmc_tokenizer(const gpt2_vocab *v, const char *path, char *err, 
 {
     for (int32_t i = 0; i < v->n_tokens; i++)
         if (v->len[i] == 0 || v->len[i] > 255) {
-            gpt2_errf(err, errlen, "%s: token %d has %u bytes; llm.c's tokenizer takes 1..255", path, i, v->len[i]);
+            gpt2_errf(err, errlen, "%s: token %d has %u bytes; llm.c's tokenizer takes 1..255", path, i,
+                      v->len[i]);
             return -1;
         }
     gpt2_out o;
@@ -234,7 +250,8 @@ int gpt2_load_llmc(gpt2_model *m, const char *path, char *err, size_t errlen)
         goto fail;
     }
     if (h[1] != 3 && h[1] != 5) {
-        gpt2_errf(err, errlen, "%s: llm.c checkpoint version %d is not supported (3: f32, 5: bf16)", path, h[1]);
+        gpt2_errf(err, errlen, "%s: llm.c checkpoint version %d is not supported (3: f32, 5: bf16)", path,
+                  h[1]);
         goto fail;
     }
     gpt2_dtype st = h[1] == 3 ? GPT2_F32 : GPT2_BF16;
@@ -261,8 +278,8 @@ int gpt2_load_llmc(gpt2_model *m, const char *path, char *err, size_t errlen)
     }
     uint64_t want = LLMC_HEADER_BYTES + total * es;
     if ((uint64_t)n != want) {
-        gpt2_errf(err, errlen, "%s: file has %zu bytes, but its header describes %" PRIu64 " (%s)", path, n, want,
-                  (uint64_t)n < want ? "truncated" : "trailing data");
+        gpt2_errf(err, errlen, "%s: file has %zu bytes, but its header describes %" PRIu64 " (%s)", path, n,
+                  want, (uint64_t)n < want ? "truncated" : "trailing data");
         goto fail;
     }
     m->wtype = GPT2_F32;
@@ -327,7 +344,8 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
     }
     gpt2_out_expect(&o, total);
     unsigned char h[LLMC_HEADER_BYTES] = {0};
-    int32_t hv[8] = {LLMC_MAGIC, bf16 ? 5 : 3, hp->n_ctx, hp->n_vocab, hp->n_layer, hp->n_head, hp->n_embd, Vp};
+    int32_t hv[8] = {LLMC_MAGIC,  bf16 ? 5 : 3, hp->n_ctx,  hp->n_vocab,
+                     hp->n_layer, hp->n_head,   hp->n_embd, Vp};
     for (int k = 0; k < 8; k++)
         for (int i = 0; i < 4; i++) h[4 * k + i] = (unsigned char)((uint32_t)hv[k] >> (8 * i));
     gpt2_out_write(&o, h, sizeof h);
@@ -335,8 +353,11 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
     for (int k = 0; k < LLMC_KINDS; k++) {
         int n_l = k >= 2 && k < 14 ? hp->n_layer : 1;
         for (int l = 0; l < n_l; l++) {
-            int id = k == 0 ? GPT2_T_WTE : k == 1 ? GPT2_T_WPE : k == 14 ? GPT2_T_LNF_G : k == 15 ? GPT2_T_LNF_B
-                                                                                    : GPT2_T_GLOBALS + l * GPT2_L_COUNT + (k - 2);
+            int id = k == 0 ? GPT2_T_WTE
+                : k == 1    ? GPT2_T_WPE
+                : k == 14   ? GPT2_T_LNF_G
+                : k == 15   ? GPT2_T_LNF_B
+                            : GPT2_T_GLOBALS + l * GPT2_L_COUNT + (k - 2);
             const gpt2_tensor *t = gpt2_tensor_at_c(m, id);
             size_t cnt = (size_t)t->ne[0] * (size_t)t->ne[1], ts = gpt2_dtype_size(t->type);
             for (size_t i = 0; i < cnt; i += chunk) {
@@ -347,7 +368,8 @@ int gpt2_write_llmc(const gpt2_model *m, const char *path, bool bf16, char *err,
             if (k == 0) { /* padding rows */
                 memset(buf, 0, chunk * 4);
                 size_t pad = (size_t)(Vp - hp->n_vocab) * (size_t)hp->n_embd;
-                for (size_t i = 0; i < pad; i += chunk) gpt2_out_write(&o, buf, (pad - i < chunk ? pad - i : chunk) * es);
+                for (size_t i = 0; i < pad; i += chunk)
+                    gpt2_out_write(&o, buf, (pad - i < chunk ? pad - i : chunk) * es);
             }
         }
     }

@@ -65,7 +65,8 @@ static int put_transposed(gpt2_out *o, const gpt2_tensor *t, gpt2_dtype dt)
             const char *row = (const char *)t->data + (oo * in + i0) * es;
             gpt2_dtype rt = t->type;
             if (q) {
-                gpt2_dequantize_row(t->type, (const char *)t->data + oo * gpt2_row_bytes(t->type, in), qrow, in);
+                gpt2_dequantize_row(t->type, (const char *)t->data + oo * gpt2_row_bytes(t->type, in), qrow,
+                                    in);
                 row = (const char *)(qrow + i0);
                 rt = GPT2_F32;
             }
@@ -242,7 +243,8 @@ static int write_safetensors(const gpt2_model *m, const char *path, const char *
     sbuf h = {0};
     sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < n; i++) {
-        sb_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64, e[i].name, st_dtype(e[i].dt), e[i].shape[0]);
+        sb_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRId64, e[i].name, st_dtype(e[i].dt),
+                  e[i].shape[0]);
         if (e[i].ndim == 2) sb_printf(&h, ",%" PRId64, e[i].shape[1]);
         sb_printf(&h, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", e[i].begin, e[i].begin + e[i].nbytes);
     }
@@ -340,8 +342,8 @@ static int write_hf_files(const gpt2_model *m, const char *dir, const char *labe
         st_entry *x = &e[k++];
         char hn[64];
         gpt2_tensor_name_hf(id, hn, sizeof hn);
-        snprintf(x->name, sizeof x->name, "%s%s", (flags & GPT2_HF_PREFIX) && id != GPT2_T_LM_HEAD ? "transformer." : "",
-                 hn);
+        snprintf(x->name, sizeof x->name, "%s%s",
+                 (flags & GPT2_HF_PREFIX) && id != GPT2_T_LM_HEAD ? "transformer." : "", hn);
         x->id = id;
         x->dt = gpt2_dtype_is_quant(t->type) ? GPT2_F32 : t->type; /* safetensors: blocks written as f32 */
         gpt2_tkind kind = gpt2_tensor_kind(id);
@@ -371,7 +373,8 @@ static int write_hf_files(const gpt2_model *m, const char *dir, const char *labe
         int cut = 1;
         uint64_t acc = e[0].nbytes;
         while (cut < k - 1 && acc < total / 2) acc += e[cut++].nbytes;
-        static const char *const shard[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+        static const char *const shard[2] = {"model-00001-of-00002.safetensors",
+                                             "model-00002-of-00002.safetensors"};
         sbuf idx = {0};
         sb_printf(&idx, "{\n  \"metadata\": {\"total_size\": %" PRIu64 "},\n  \"weight_map\": {\n", total);
         for (int i = 0; i < k; i++)
@@ -424,8 +427,6 @@ int gpt2_write_hf_ex(const gpt2_model *m, const char *dir, unsigned flags, char 
     }
     return gpt2_outdir_commit(&d, err, errlen);
 }
-
-
 
 int gpt2_write_hf(const gpt2_model *m, const char *dir, char *err, size_t errlen)
 {

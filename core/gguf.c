@@ -8,9 +8,9 @@
 #include "format_gguf.h"
 #include "model_internal.h"
 
-#define GGUF_MAX_COUNT (1u << 24)  /* kvs or tensors in one file */
-#define GGUF_MAX_NEST 4            /* arrays of arrays of ... */
-#define GGUF_MAX_NAME 256          /* tensor name bytes */
+#define GGUF_MAX_COUNT (1u << 24) /* kvs or tensors in one file */
+#define GGUF_MAX_NEST 4           /* arrays of arrays of ... */
+#define GGUF_MAX_NAME 256         /* tensor name bytes */
 
 /* ---------------------------------------------------------------- reading primitives */
 
@@ -63,7 +63,7 @@ static size_t type_size(uint32_t t)
 
 const char *gguf_type_name(uint32_t t)
 {
-    static const char *const n[GGUF_T_COUNT] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+    static const char *const n[GGUF_T_COUNT] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                 "bool", "string", "array", "u64", "i64", "f64"};
     return t < GGUF_T_COUNT ? n[t] : "?";
 }
@@ -145,9 +145,9 @@ uint32_t gguf_ggml_from_dtype(gpt2_dtype t)
 /* Names of ggml types vkgpt2 knows of but does not read. */
 static const char *ggml_other_name(uint32_t id)
 {
-    static const char *const n[] = {"q8_1",  "q2_K",  "q3_K",    "q4_K",   "q5_K",  "q6_K", "q8_K",
+    static const char *const n[] = {"q8_1",    "q2_K",   "q3_K",    "q4_K",  "q5_K",   "q6_K",  "q8_K",
                                     "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s", "iq2_s",
-                                    "iq4_xs", "i8",    "i16",     "i32",    "i64",   "f64",  "iq1_m"};
+                                    "iq4_xs",  "i8",     "i16",     "i32",   "i64",    "f64",   "iq1_m"};
     if (id >= 9 && id <= 29) return n[id - 9];
     if (id == 34) return "tq1_0";
     if (id == 35) return "tq2_0";
@@ -221,7 +221,7 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
         gpt2_errf(err, errlen, "%s: GGUF version %" PRIu32 " is not supported (only 2 and 3%s)", path,
                   g->version,
                   g->version == 1 ? "; version 1 files predate 64-bit counts"
-                  : be            ? "; this looks like a big-endian file"
+                      : be        ? "; this looks like a big-endian file"
                                   : "");
         return -1;
     }
@@ -233,18 +233,20 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
     /* Smallest kv: 8-byte key length, 1-byte key, type, 1-byte value; smallest tensor info: 8-byte
      * name length, 1-byte name, n_dims, one dim, type, offset. */
     if (g->n_kv > GGUF_MAX_COUNT || g->n_kv > rem / 14) {
-        gpt2_errf(err, errlen, "%s: metadata count %" PRIu64 " is more than the file can hold", path, g->n_kv);
+        gpt2_errf(err, errlen, "%s: metadata count %" PRIu64 " is more than the file can hold", path,
+                  g->n_kv);
         return -1;
     }
     if (g->n_tensors > GGUF_MAX_COUNT || g->n_tensors > rem / 33) {
-        gpt2_errf(err, errlen, "%s: tensor count %" PRIu64 " is more than the file can hold", path, g->n_tensors);
+        gpt2_errf(err, errlen, "%s: tensor count %" PRIu64 " is more than the file can hold", path,
+                  g->n_tensors);
         return -1;
     }
     g->kv = calloc((size_t)g->n_kv + 1, sizeof *g->kv);
     g->t = calloc((size_t)g->n_tensors + 1, sizeof *g->t);
     if (!g->kv || !g->t) {
-        gpt2_errf(err, errlen, "%s: out of memory for %" PRIu64 " keys and %" PRIu64 " tensors", path, g->n_kv,
-                  g->n_tensors);
+        gpt2_errf(err, errlen, "%s: out of memory for %" PRIu64 " keys and %" PRIu64 " tensors", path,
+                  g->n_kv, g->n_tensors);
         return -1;
     }
     for (uint64_t i = 0; i < g->n_kv; i++) {
@@ -265,7 +267,8 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
             return -1;
         }
         if (kv->type >= GGUF_T_COUNT) {
-            gpt2_errf(err, errlen, "%s: metadata key '%s' has unknown value type %" PRIu32, path, nb, kv->type);
+            gpt2_errf(err, errlen, "%s: metadata key '%s' has unknown value type %" PRIu32, path, nb,
+                      kv->type);
             return -1;
         }
         size_t vstart = c.pos;
@@ -301,8 +304,8 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
     if (al) {
         uint32_t a = al->type == GGUF_T_U32 ? (uint32_t)gguf_le(al->val, 4) : 0;
         if (al->type != GGUF_T_U32 || a == 0 || (a & (a - 1)) != 0 || a > (1u << 30)) {
-            gpt2_errf(err, errlen, "%s: general.alignment must be a u32 power of two (got %s %" PRIu32 ")", path,
-                      gguf_type_name(al->type), a);
+            gpt2_errf(err, errlen, "%s: general.alignment must be a u32 power of two (got %s %" PRIu32 ")",
+                      path, gguf_type_name(al->type), a);
             return -1;
         }
         g->alignment = a;
@@ -317,8 +320,9 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
         }
         gguf_show(nb, sizeof nb, t->name, t->name_len);
         if (t->name_len == 0 || t->name_len > GGUF_MAX_NAME) {
-            gpt2_errf(err, errlen, "%s: tensor info %" PRIu64 " at offset %zu has a name of %zu bytes (1..%d)", path,
-                      i, at, t->name_len, GGUF_MAX_NAME);
+            gpt2_errf(err, errlen,
+                      "%s: tensor info %" PRIu64 " at offset %zu has a name of %zu bytes (1..%d)", path, i,
+                      at, t->name_len, GGUF_MAX_NAME);
             return -1;
         }
         if (!get_u32(&c, &t->n_dims)) goto trunc;
@@ -343,27 +347,32 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
             const char *o = ggml_other_name(t->ggml_type);
             if (o)
                 gpt2_errf(err, errlen,
-                          "%s: tensor %s has ggml type %s (%" PRIu32 "), not supported (f32, f16, bf16, q4_0, q4_1, "
+                          "%s: tensor %s has ggml type %s (%" PRIu32
+                          "), not supported (f32, f16, bf16, q4_0, q4_1, "
                           "q5_0, q5_1, q8_0 are)",
                           path, nb, o, t->ggml_type);
             else
-                gpt2_errf(err, errlen, "%s: tensor %s has unknown ggml type %" PRIu32, path, nb, t->ggml_type);
+                gpt2_errf(err, errlen, "%s: tensor %s has unknown ggml type %" PRIu32, path, nb,
+                          t->ggml_type);
             return -1;
         }
         if (gpt2_dtype_is_quant(t->dtype) && t->ne[0] % GPT2_QBLOCK != 0) {
-            gpt2_errf(err, errlen, "%s: tensor %s of type %s has rows of %" PRId64 " elements, not a multiple of %d",
-                      path, nb, gpt2_dtype_name(t->dtype), t->ne[0], GPT2_QBLOCK);
+            gpt2_errf(err, errlen,
+                      "%s: tensor %s of type %s has rows of %" PRId64 " elements, not a multiple of %d", path,
+                      nb, gpt2_dtype_name(t->dtype), t->ne[0], GPT2_QBLOCK);
             return -1;
         }
-        uint64_t bb = gpt2_dtype_block_bytes(t->dtype), units = gpt2_dtype_is_quant(t->dtype) ? elems / GPT2_QBLOCK : elems;
+        uint64_t bb = gpt2_dtype_block_bytes(t->dtype),
+                 units = gpt2_dtype_is_quant(t->dtype) ? elems / GPT2_QBLOCK : elems;
         if (units > (uint64_t)SIZE_MAX / bb) {
             gpt2_errf(err, errlen, "%s: tensor %s is too large", path, nb);
             return -1;
         }
         t->nbytes = (size_t)(units * bb);
         if (t->offset % g->alignment != 0) {
-            gpt2_errf(err, errlen, "%s: tensor %s offset %" PRIu64 " is not a multiple of the alignment %" PRIu32,
-                      path, nb, t->offset, g->alignment);
+            gpt2_errf(err, errlen,
+                      "%s: tensor %s offset %" PRIu64 " is not a multiple of the alignment %" PRIu32, path,
+                      nb, t->offset, g->alignment);
             return -1;
         }
         continue;
@@ -377,7 +386,8 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
         return -1;
     }
     if (dup >= 0) {
-        gpt2_errf(err, errlen, "%s: duplicate tensor %s", path, gguf_show(nb, sizeof nb, g->t[dup].name, g->t[dup].name_len));
+        gpt2_errf(err, errlen, "%s: duplicate tensor %s", path,
+                  gguf_show(nb, sizeof nb, g->t[dup].name, g->t[dup].name_len));
         return -1;
     }
     size_t a = g->alignment;
@@ -387,7 +397,8 @@ int gguf_parse(gguf_file *g, const void *data, size_t size, const char *path, ch
         gguf_tensor *t = &g->t[i];
         if (t->offset > dsize || t->nbytes > dsize - t->offset) {
             gpt2_errf(err, errlen,
-                      "%s: tensor %s data (%zu bytes at data offset %" PRIu64 ") extends past the end of the file "
+                      "%s: tensor %s data (%zu bytes at data offset %" PRIu64
+                      ") extends past the end of the file "
                       "(%zu bytes of data)",
                       path, gguf_show(nb, sizeof nb, t->name, t->name_len), t->nbytes, t->offset, dsize);
             return -1;

@@ -58,7 +58,8 @@ static void kv_str(gw *w, const char *key, const char *v)
 static void pad_to(gw *w, uint64_t a)
 {
     static const unsigned char z[64];
-    while (w->pos % a) w_bytes(w, z, (size_t)(a - w->pos % a) < sizeof z ? (size_t)(a - w->pos % a) : sizeof z);
+    while (w->pos % a)
+        w_bytes(w, z, (size_t)(a - w->pos % a) < sizeof z ? (size_t)(a - w->pos % a) : sizeof z);
 }
 
 /* bytes of the token in GPT-2's byte-to-unicode spelling (at most 2 per byte) */

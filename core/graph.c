@@ -10,8 +10,10 @@ static gpt2_node *push(gpt2_graph *g, gpt2_op op, gpt2_buf in, gpt2_buf out, con
 {
     gpt2_node *n = &g->nodes[g->n_nodes++];
     *n = (gpt2_node){.op = op, .in = in, .out = out, .w = w, .b = b, .layer = layer};
-    if (layer >= 0) snprintf(n->label, sizeof n->label, "L%d.%s", layer, what);
-    else snprintf(n->label, sizeof n->label, "%s", what);
+    if (layer >= 0)
+        snprintf(n->label, sizeof n->label, "L%d.%s", layer, what);
+    else
+        snprintf(n->label, sizeof n->label, "%s", what);
     return n;
 }
 
@@ -27,20 +29,20 @@ int gpt2_graph_build(gpt2_graph *g, const gpt2_model *m, bool all_logits)
     for (int l = 0; l < hp->n_layer; l++) {
         const gpt2_layer *L = &m->w.layers[l];
         push(g, GPT2_OP_LAYERNORM, GPT2_BUF_X, GPT2_BUF_XN, &L->ln1_g, &L->ln1_b, l, "ln1");
-        push(g, GPT2_OP_MATMUL, GPT2_BUF_XN, GPT2_BUF_QKV, &L->attn_w, &L->attn_b, l, "qkv")
-            ->epilogue = GPT2_EPI_BIAS;
+        push(g, GPT2_OP_MATMUL, GPT2_BUF_XN, GPT2_BUF_QKV, &L->attn_w, &L->attn_b, l, "qkv")->epilogue =
+            GPT2_EPI_BIAS;
         push(g, GPT2_OP_ATTENTION, GPT2_BUF_QKV, GPT2_BUF_ATT, NULL, NULL, l, "attn");
-        push(g, GPT2_OP_MATMUL, GPT2_BUF_ATT, GPT2_BUF_X, &L->proj_w, &L->proj_b, l, "proj")
-            ->epilogue = GPT2_EPI_BIAS | GPT2_EPI_RESIDUAL;
+        push(g, GPT2_OP_MATMUL, GPT2_BUF_ATT, GPT2_BUF_X, &L->proj_w, &L->proj_b, l, "proj")->epilogue =
+            GPT2_EPI_BIAS | GPT2_EPI_RESIDUAL;
         push(g, GPT2_OP_LAYERNORM, GPT2_BUF_X, GPT2_BUF_XN, &L->ln2_g, &L->ln2_b, l, "ln2");
-        push(g, GPT2_OP_MATMUL, GPT2_BUF_XN, GPT2_BUF_H, &L->fc_w, &L->fc_b, l, "fc")
-            ->epilogue = GPT2_EPI_BIAS | GPT2_EPI_GELU;
-        push(g, GPT2_OP_MATMUL, GPT2_BUF_H, GPT2_BUF_X, &L->fc2_w, &L->fc2_b, l, "fc2")
-            ->epilogue = GPT2_EPI_BIAS | GPT2_EPI_RESIDUAL;
+        push(g, GPT2_OP_MATMUL, GPT2_BUF_XN, GPT2_BUF_H, &L->fc_w, &L->fc_b, l, "fc")->epilogue =
+            GPT2_EPI_BIAS | GPT2_EPI_GELU;
+        push(g, GPT2_OP_MATMUL, GPT2_BUF_H, GPT2_BUF_X, &L->fc2_w, &L->fc2_b, l, "fc2")->epilogue =
+            GPT2_EPI_BIAS | GPT2_EPI_RESIDUAL;
     }
     push(g, GPT2_OP_LAYERNORM, GPT2_BUF_X, GPT2_BUF_XN, &m->w.ln_f_g, &m->w.ln_f_b, -1, "ln_f");
-    push(g, GPT2_OP_MATMUL, GPT2_BUF_XN, GPT2_BUF_LOGITS, &m->w.lm_head, NULL, -1, "lm_head")
-        ->last_row_only = !all_logits;
+    push(g, GPT2_OP_MATMUL, GPT2_BUF_XN, GPT2_BUF_LOGITS, &m->w.lm_head, NULL, -1, "lm_head")->last_row_only =
+        !all_logits;
     return 0;
 }
 

@@ -29,20 +29,20 @@
 #include "epilogue.h"
 
 typedef enum gpt2_op {
-    GPT2_OP_EMBED,      /* out = wte[ids] + wpe[n_past + t] */
-    GPT2_OP_LAYERNORM,  /* out = layernorm(in) * w + b */
-    GPT2_OP_MATMUL,     /* out = epilogue(in . w^T) */
-    GPT2_OP_ATTENTION,  /* out = attention(in = QKV) over the layer's KV cache */
+    GPT2_OP_EMBED,     /* out = wte[ids] + wpe[n_past + t] */
+    GPT2_OP_LAYERNORM, /* out = layernorm(in) * w + b */
+    GPT2_OP_MATMUL,    /* out = epilogue(in . w^T) */
+    GPT2_OP_ATTENTION, /* out = attention(in = QKV) over the layer's KV cache */
     GPT2_OP_COUNT
 } gpt2_op;
 
 typedef enum gpt2_buf {
-    GPT2_BUF_X,       /* residual stream [n][E] */
-    GPT2_BUF_XN,      /* normalised [n][E] */
-    GPT2_BUF_QKV,     /* [n][3E] */
-    GPT2_BUF_ATT,     /* [n][E] */
-    GPT2_BUF_H,       /* MLP hidden [n][4E] */
-    GPT2_BUF_LOGITS,  /* [rows][V] */
+    GPT2_BUF_X,      /* residual stream [n][E] */
+    GPT2_BUF_XN,     /* normalised [n][E] */
+    GPT2_BUF_QKV,    /* [n][3E] */
+    GPT2_BUF_ATT,    /* [n][E] */
+    GPT2_BUF_H,      /* MLP hidden [n][4E] */
+    GPT2_BUF_LOGITS, /* [rows][V] */
     GPT2_BUF_COUNT
 } gpt2_buf;
 
@@ -53,20 +53,20 @@ typedef enum gpt2_buf {
 /* Matmul epilogue flags: GPT2_EPI_* of epilogue.h (the header the shaders include too). */
 
 typedef struct gpt2_node {
-    gpt2_op op;               /* what to do */
-    gpt2_buf in, out;         /* activation buffers read and written */
-    const gpt2_tensor *w;      /* matmul weight, layernorm gain, embed wte */
-    const gpt2_tensor *b;      /* matmul bias, layernorm bias, embed wpe; NULL if none */
-    int epilogue;             /* matmul: GPT2_EPI_* flags */
-    int layer;                /* attention: KV cache of this layer; else the layer or -1 */
-    bool last_row_only;       /* matmul: read only the last row of in, write one row of out */
-    char label[24];           /* "L3.qkv", for profiles and errors */
+    gpt2_op op;           /* what to do */
+    gpt2_buf in, out;     /* activation buffers read and written */
+    const gpt2_tensor *w; /* matmul weight, layernorm gain, embed wte */
+    const gpt2_tensor *b; /* matmul bias, layernorm bias, embed wpe; NULL if none */
+    int epilogue;         /* matmul: GPT2_EPI_* flags */
+    int layer;            /* attention: KV cache of this layer; else the layer or -1 */
+    bool last_row_only;   /* matmul: read only the last row of in, write one row of out */
+    char label[24];       /* "L3.qkv", for profiles and errors */
 } gpt2_node;
 
 typedef struct gpt2_graph {
-    gpt2_node *nodes;         /* in execution order */
-    int n_nodes;              /* count */
-    bool all_logits;          /* LOGITS holds every row (true) or the last one (false) */
+    gpt2_node *nodes; /* in execution order */
+    int n_nodes;      /* count */
+    bool all_logits;  /* LOGITS holds every row (true) or the last one (false) */
 } gpt2_graph;
 
 /* Builds the step description for model m. Returns 0, or -1 on allocation failure. */

@@ -18,17 +18,17 @@ typedef struct arena_block {
 } arena_block;
 
 struct json_doc {
-    arena_block *blocks;  /* newest first */
-    json_value *root;     /* the document's value */
+    arena_block *blocks; /* newest first */
+    json_value *root;    /* the document's value */
 };
 
 typedef struct parser {
-    const char *s;        /* text */
-    size_t n, pos;        /* length, cursor */
-    json_doc *doc;        /* arena owner */
-    char *err;            /* message out */
+    const char *s; /* text */
+    size_t n, pos; /* length, cursor */
+    json_doc *doc; /* arena owner */
+    char *err;     /* message out */
     size_t errlen;
-    bool failed;          /* first error wins */
+    bool failed; /* first error wins */
 } parser;
 
 static void *arena_alloc(json_doc *d, size_t n)
@@ -74,7 +74,10 @@ static void skip_ws(parser *p)
 static json_value *new_value(parser *p, json_type t)
 {
     json_value *v = arena_alloc(p->doc, sizeof *v);
-    if (!v) { fail(p, "out of memory"); return NULL; }
+    if (!v) {
+        fail(p, "out of memory");
+        return NULL;
+    }
     memset(v, 0, sizeof *v);
     v->type = t;
     return v;
@@ -87,10 +90,14 @@ static int hex4(parser *p, uint32_t *out)
     for (int i = 0; i < 4; i++) {
         char c = p->s[p->pos + i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
     }
     p->pos += 4;
     *out = v;
@@ -103,15 +110,28 @@ static char *parse_string(parser *p, size_t *len_out)
     p->pos++; /* opening quote */
     size_t start = p->pos, end = start;
     while (end < p->n && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
-    if (end >= p->n) { fail(p, "unterminated string"); return NULL; }
+    if (end >= p->n) {
+        fail(p, "unterminated string");
+        return NULL;
+    }
     /* Decoded text is never longer than the escaped text. */
     char *out = arena_alloc(p->doc, end - start + 1);
-    if (!out) { fail(p, "out of memory"); return NULL; }
+    if (!out) {
+        fail(p, "out of memory");
+        return NULL;
+    }
     size_t o = 0;
     while (p->pos < end) {
         unsigned char c = (unsigned char)p->s[p->pos];
-        if (c < 0x20) { fail(p, "control character in string"); return NULL; }
-        if (c != '\\') { out[o++] = (char)c; p->pos++; continue; }
+        if (c < 0x20) {
+            fail(p, "control character in string");
+            return NULL;
+        }
+        if (c != '\\') {
+            out[o++] = (char)c;
+            p->pos++;
+            continue;
+        }
         p->pos++;
         char e = p->s[p->pos++];
         switch (e) {
@@ -125,12 +145,18 @@ static char *parse_string(parser *p, size_t *len_out)
         case 't': out[o++] = '\t'; break;
         case 'u': {
             uint32_t cp;
-            if (hex4(p, &cp)) { fail(p, "bad \\u escape"); return NULL; }
+            if (hex4(p, &cp)) {
+                fail(p, "bad \\u escape");
+                return NULL;
+            }
             if (cp >= 0xd800 && cp < 0xdc00) { /* high surrogate: a low one must follow */
                 uint32_t lo;
                 if (p->pos + 1 < end && p->s[p->pos] == '\\' && p->s[p->pos + 1] == 'u') {
                     p->pos += 2;
-                    if (hex4(p, &lo) || lo < 0xdc00 || lo >= 0xe000) { fail(p, "bad surrogate pair"); return NULL; }
+                    if (hex4(p, &lo) || lo < 0xdc00 || lo >= 0xe000) {
+                        fail(p, "bad surrogate pair");
+                        return NULL;
+                    }
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 } else {
                     fail(p, "lone surrogate");
@@ -174,10 +200,16 @@ static json_value *parse_container(parser *p, int depth, bool object)
         size_t klen = 0;
         skip_ws(p);
         if (object) {
-            if (p->pos >= p->n || p->s[p->pos] != '"') { fail(p, "expected a key"); break; }
+            if (p->pos >= p->n || p->s[p->pos] != '"') {
+                fail(p, "expected a key");
+                break;
+            }
             if (!(key = parse_string(p, &klen))) break;
             skip_ws(p);
-            if (p->pos >= p->n || p->s[p->pos] != ':') { fail(p, "expected ':'"); break; }
+            if (p->pos >= p->n || p->s[p->pos] != ':') {
+                fail(p, "expected ':'");
+                break;
+            }
             p->pos++;
         }
         json_value *item = parse_value(p, depth + 1);
@@ -190,14 +222,26 @@ static json_value *parse_container(parser *p, int depth, bool object)
             if (ni) items = ni;
             if (nk) keys = nk;
             if (nl) klens = nl;
-            if (!ni || (object && (!nk || !nl))) { fail(p, "out of memory"); break; }
+            if (!ni || (object && (!nk || !nl))) {
+                fail(p, "out of memory");
+                break;
+            }
         }
         items[n] = item;
-        if (object) { keys[n] = key; klens[n] = klen; }
+        if (object) {
+            keys[n] = key;
+            klens[n] = klen;
+        }
         n++;
         skip_ws(p);
-        if (p->pos < p->n && p->s[p->pos] == ',') { p->pos++; continue; }
-        if (p->pos < p->n && p->s[p->pos] == (object ? '}' : ']')) { p->pos++; break; }
+        if (p->pos < p->n && p->s[p->pos] == ',') {
+            p->pos++;
+            continue;
+        }
+        if (p->pos < p->n && p->s[p->pos] == (object ? '}' : ']')) {
+            p->pos++;
+            break;
+        }
         fail(p, object ? "expected ',' or '}'" : "expected ',' or ']'");
         break;
     }
@@ -229,36 +273,61 @@ static json_value *parse_number(parser *p)
     size_t start = p->pos;
     bool integral = true;
     if (p->s[p->pos] == '-') p->pos++;
-    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9') { fail(p, "bad number"); return NULL; }
+    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9') {
+        fail(p, "bad number");
+        return NULL;
+    }
     while (p->pos < p->n) {
         char c = p->s[p->pos];
-        if (c >= '0' && c <= '9') { p->pos++; continue; }
-        if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') { integral = false; p->pos++; continue; }
+        if (c >= '0' && c <= '9') {
+            p->pos++;
+            continue;
+        }
+        if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+            integral = false;
+            p->pos++;
+            continue;
+        }
         break;
     }
     char buf[64];
     size_t len = p->pos - start;
-    if (len >= sizeof buf) { fail(p, "number too long"); return NULL; }
+    if (len >= sizeof buf) {
+        fail(p, "number too long");
+        return NULL;
+    }
     memcpy(buf, p->s + start, len);
     buf[len] = 0;
     char *end;
     json_value *v = new_value(p, JSON_NUMBER);
     if (!v) return NULL;
     v->num = strtod(buf, &end);
-    if (*end) { fail(p, "bad number"); return NULL; }
+    if (*end) {
+        fail(p, "bad number");
+        return NULL;
+    }
     if (integral) {
         errno = 0;
         long long i = strtoll(buf, &end, 10);
-        if (!errno && !*end) { v->is_int = true; v->i = i; }
+        if (!errno && !*end) {
+            v->is_int = true;
+            v->i = i;
+        }
     }
     return v;
 }
 
 static json_value *parse_value(parser *p, int depth)
 {
-    if (depth > JSON_MAX_DEPTH) { fail(p, "nesting deeper than %d", JSON_MAX_DEPTH); return NULL; }
+    if (depth > JSON_MAX_DEPTH) {
+        fail(p, "nesting deeper than %d", JSON_MAX_DEPTH);
+        return NULL;
+    }
     skip_ws(p);
-    if (p->pos >= p->n) { fail(p, "unexpected end of input"); return NULL; }
+    if (p->pos >= p->n) {
+        fail(p, "unexpected end of input");
+        return NULL;
+    }
     char c = p->s[p->pos];
     if (c == '{' || c == '[') return parse_container(p, depth, c == '{');
     if (c == '"') {
@@ -268,8 +337,11 @@ static json_value *parse_value(parser *p, int depth)
         return v->str ? v : NULL;
     }
     if (c == '-' || (c >= '0' && c <= '9')) return parse_number(p);
-    static const struct { const char *word; json_type t; bool b; } lit[] = {
-        {"true", JSON_BOOL, true}, {"false", JSON_BOOL, false}, {"null", JSON_NULL, false}};
+    static const struct {
+        const char *word;
+        json_type t;
+        bool b;
+    } lit[] = {{"true", JSON_BOOL, true}, {"false", JSON_BOOL, false}, {"null", JSON_NULL, false}};
     for (size_t i = 0; i < 3; i++) {
         size_t l = strlen(lit[i].word);
         if (p->n - p->pos >= l && !memcmp(p->s + p->pos, lit[i].word, l)) {
@@ -348,16 +420,22 @@ void json_write_string(FILE *f, const char *s, size_t len)
             fprintf(f, "\\%c", c);
             i++;
         } else if (c < 0x20) {
-            if (c == '\n') fputs("\\n", f);
-            else if (c == '\t') fputs("\\t", f);
-            else if (c == '\r') fputs("\\r", f);
-            else fprintf(f, "\\u%04x", c);
+            if (c == '\n')
+                fputs("\\n", f);
+            else if (c == '\t')
+                fputs("\\t", f);
+            else if (c == '\r')
+                fputs("\\r", f);
+            else
+                fprintf(f, "\\u%04x", c);
             i++;
         } else {
             uint32_t cp;
             size_t l = gpt2_utf8_decode(u + i, len - i, &cp);
-            if (l) fwrite(u + i, 1, l, f);
-            else fputs("\\ufffd", f);
+            if (l)
+                fwrite(u + i, 1, l, f);
+            else
+                fputs("\\ufffd", f);
             i += l ? l : 1;
         }
     }

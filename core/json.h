@@ -22,16 +22,16 @@ typedef enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_AR
 
 typedef struct json_value json_value;
 struct json_value {
-    json_type type;       /* kind of value */
-    bool b;               /* JSON_BOOL */
-    double num;           /* JSON_NUMBER */
-    bool is_int;          /* JSON_NUMBER written without fraction or exponent, fits int64 */
-    int64_t i;            /* JSON_NUMBER when is_int */
-    char *str;            /* JSON_STRING: UTF-8 bytes, NUL-terminated for convenience */
-    size_t len;           /* JSON_STRING: byte length; ARRAY/OBJECT: element count */
-    json_value **items;   /* ARRAY: elements; OBJECT: values */
-    char **keys;          /* OBJECT: keys (NUL-terminated) */
-    size_t *key_lens;     /* OBJECT: key byte lengths */
+    json_type type;     /* kind of value */
+    bool b;             /* JSON_BOOL */
+    double num;         /* JSON_NUMBER */
+    bool is_int;        /* JSON_NUMBER written without fraction or exponent, fits int64 */
+    int64_t i;          /* JSON_NUMBER when is_int */
+    char *str;          /* JSON_STRING: UTF-8 bytes, NUL-terminated for convenience */
+    size_t len;         /* JSON_STRING: byte length; ARRAY/OBJECT: element count */
+    json_value **items; /* ARRAY: elements; OBJECT: values */
+    char **keys;        /* OBJECT: keys (NUL-terminated) */
+    size_t *key_lens;   /* OBJECT: key byte lengths */
 };
 
 typedef struct json_doc json_doc;

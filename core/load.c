@@ -12,7 +12,6 @@
 #include "model_internal.h"
 #include "progress.h"
 
-
 static bool ends_with(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
@@ -65,8 +64,8 @@ static int load_any(gpt2_model *m, const char *path, unsigned flags, char *err, 
         gpt2_errf(err, errlen, "%s: file too short (%zu bytes) to be a model", path, got);
         return -1;
     }
-    uint32_t v = (uint32_t)magic[0] | (uint32_t)magic[1] << 8 | (uint32_t)magic[2] << 16 |
-                 (uint32_t)magic[3] << 24;
+    uint32_t v =
+        (uint32_t)magic[0] | (uint32_t)magic[1] << 8 | (uint32_t)magic[2] << 16 | (uint32_t)magic[3] << 24;
     if (v == 0x67676d6cu) return gpt2_load_ggml(m, path, err, errlen);
     if (memcmp(magic, "GGUF", 4) == 0) return gpt2_load_gguf(m, path, err, errlen);
     if (v == (uint32_t)LLMC_MAGIC) return gpt2_load_llmc(m, path, err, errlen);

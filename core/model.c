@@ -65,8 +65,8 @@ int gpt2_mem_check(uint64_t need, const char *file, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- placing tensors */
 
-int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, bool transpose,
-                      const char *file, char *err, size_t errlen)
+int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, bool transpose, const char *file,
+                      char *err, size_t errlen)
 {
     int n_tensors = gpt2_n_tensors(&m->hp);
     if (n_tensors > 0) gpt2_progress(file, "loading", (uint64_t)id * 999 / (uint64_t)n_tensors, 1000);
@@ -85,8 +85,8 @@ int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, boo
     if ((gpt2_dtype_is_quant(dt) || gpt2_dtype_is_quant(st)) && ne[0] % GPT2_QBLOCK != 0) {
         char name[64];
         gpt2_tensor_name_ggml(id, name, sizeof name);
-        gpt2_errf(err, errlen, "%s: tensor %s has %lld columns, not a multiple of %d as %s needs", file,
-                  name, (long long)ne[0], GPT2_QBLOCK, gpt2_dtype_name(gpt2_dtype_is_quant(dt) ? dt : st));
+        gpt2_errf(err, errlen, "%s: tensor %s has %lld columns, not a multiple of %d as %s needs", file, name,
+                  (long long)ne[0], GPT2_QBLOCK, gpt2_dtype_name(gpt2_dtype_is_quant(dt) ? dt : st));
         return -1;
     }
     t->type = dt;
@@ -193,4 +193,3 @@ int gpt2_vocab_scratch(gpt2_vocab *v, int32_t n)
     v->len = NULL;
     return -1;
 }
-

@@ -22,26 +22,26 @@ typedef enum gpt2_gelu {
 } gpt2_gelu;
 
 typedef struct gpt2_hparams {
-    int32_t n_vocab;  /* rows of wte and of the LM head */
-    int32_t n_ctx;    /* positions (rows of wpe) */
-    int32_t n_embd;   /* model width */
-    int32_t n_head;   /* attention heads; n_embd % n_head == 0 */
-    int32_t n_layer;  /* transformer blocks */
-    float ln_eps;     /* layernorm epsilon (1e-5 for GPT-2) */
-    gpt2_gelu gelu;   /* activation of the MLP */
+    int32_t n_vocab; /* rows of wte and of the LM head */
+    int32_t n_ctx;   /* positions (rows of wpe) */
+    int32_t n_embd;  /* model width */
+    int32_t n_head;  /* attention heads; n_embd % n_head == 0 */
+    int32_t n_layer; /* transformer blocks */
+    float ln_eps;    /* layernorm epsilon (1e-5 for GPT-2) */
+    gpt2_gelu gelu;  /* activation of the MLP */
 } gpt2_hparams;
 
 typedef struct gpt2_layer {
-    gpt2_tensor ln1_g, ln1_b;   /* [n_embd] pre-attention layernorm */
-    gpt2_tensor attn_w;         /* [3*n_embd][n_embd] fused Q,K,V projection */
-    gpt2_tensor attn_b;         /* [3*n_embd] */
-    gpt2_tensor proj_w;         /* [n_embd][n_embd] attention output projection */
-    gpt2_tensor proj_b;         /* [n_embd] */
-    gpt2_tensor ln2_g, ln2_b;   /* [n_embd] pre-MLP layernorm */
-    gpt2_tensor fc_w;           /* [4*n_embd][n_embd] MLP up projection */
-    gpt2_tensor fc_b;           /* [4*n_embd] */
-    gpt2_tensor fc2_w;          /* [n_embd][4*n_embd] MLP down projection */
-    gpt2_tensor fc2_b;          /* [n_embd] */
+    gpt2_tensor ln1_g, ln1_b; /* [n_embd] pre-attention layernorm */
+    gpt2_tensor attn_w;       /* [3*n_embd][n_embd] fused Q,K,V projection */
+    gpt2_tensor attn_b;       /* [3*n_embd] */
+    gpt2_tensor proj_w;       /* [n_embd][n_embd] attention output projection */
+    gpt2_tensor proj_b;       /* [n_embd] */
+    gpt2_tensor ln2_g, ln2_b; /* [n_embd] pre-MLP layernorm */
+    gpt2_tensor fc_w;         /* [4*n_embd][n_embd] MLP up projection */
+    gpt2_tensor fc_b;         /* [4*n_embd] */
+    gpt2_tensor fc2_w;        /* [n_embd][4*n_embd] MLP down projection */
+    gpt2_tensor fc2_b;        /* [n_embd] */
 } gpt2_layer;
 
 typedef struct gpt2_weights {
@@ -52,32 +52,32 @@ typedef struct gpt2_weights {
     gpt2_tensor wpe;            /* [n_ctx][n_embd] position embedding */
     gpt2_tensor ln_f_g, ln_f_b; /* [n_embd] final layernorm */
     gpt2_tensor lm_head;        /* [n_vocab][n_embd]; same data as wte when tied */
-    gpt2_layer *layers;        /* n_layer blocks (allocated with gpt2_model_alloc) */
+    gpt2_layer *layers;         /* n_layer blocks (allocated with gpt2_model_alloc) */
 } gpt2_weights;
 
 /* The vocabulary as raw bytes (GPT-2's byte-to-unicode mapping already undone). */
 typedef struct gpt2_vocab {
-    int32_t n_tokens;          /* number of ids */
-    char **tok;                /* tok[id]: bytes of the token (not NUL-terminated in general) */
-    uint32_t *len;             /* len[id]: byte length */
-    int32_t n_merges;          /* merge rules, in rank order; 0 if the file carries none */
-    int32_t (*merges)[2];      /* merges[rank] = {left id, right id} */
-    int32_t eot;               /* id of <|endoftext|>, or -1 */
+    int32_t n_tokens;     /* number of ids */
+    char **tok;           /* tok[id]: bytes of the token (not NUL-terminated in general) */
+    uint32_t *len;        /* len[id]: byte length */
+    int32_t n_merges;     /* merge rules, in rank order; 0 if the file carries none */
+    int32_t (*merges)[2]; /* merges[rank] = {left id, right id} */
+    int32_t eot;          /* id of <|endoftext|>, or -1 */
 } gpt2_vocab;
 
 typedef struct gpt2_model {
-    gpt2_hparams hp;           /* shape */
-    gpt2_weights w;            /* weights (views into map or owned) */
-    gpt2_vocab vocab;          /* tokenizer data; n_tokens may be 0 if none was found */
-    gpt2_dtype wtype;           /* type of the weight matrices (f32, f16 or a block format) */
-    char format[16];           /* "ggml", "hf", ... for messages */
-    void *map;                 /* mmap of the main weight file, or NULL */
-    size_t map_size;           /* its size */
-    void **owned;              /* blocks the model malloc'ed (transposed/widened tensors) */
-    int n_owned, cap_owned;    /* count and capacity of owned */
-    void *extra_maps[64];      /* further mappings (sharded safetensors) */
-    size_t extra_sizes[64];    /* their sizes */
-    int n_extra;               /* count */
+    gpt2_hparams hp;        /* shape */
+    gpt2_weights w;         /* weights (views into map or owned) */
+    gpt2_vocab vocab;       /* tokenizer data; n_tokens may be 0 if none was found */
+    gpt2_dtype wtype;       /* type of the weight matrices (f32, f16 or a block format) */
+    char format[16];        /* "ggml", "hf", ... for messages */
+    void *map;              /* mmap of the main weight file, or NULL */
+    size_t map_size;        /* its size */
+    void **owned;           /* blocks the model malloc'ed (transposed/widened tensors) */
+    int n_owned, cap_owned; /* count and capacity of owned */
+    void *extra_maps[64];   /* further mappings (sharded safetensors) */
+    size_t extra_sizes[64]; /* their sizes */
+    int n_extra;            /* count */
 } gpt2_model;
 
 /* Loads a model, detecting the format from the path (a directory: Hugging Face; a file: by its

@@ -21,12 +21,21 @@
 
 /* ---- the tensors of a model, addressed by one index ----
  * 0 wte, 1 wpe, 2 ln_f_g, 3 ln_f_b, 4 lm_head, then 12 per layer in gpt2_layer's field order. */
+enum { GPT2_T_WTE = 0, GPT2_T_WPE, GPT2_T_LNF_G, GPT2_T_LNF_B, GPT2_T_LM_HEAD, GPT2_T_GLOBALS };
 enum {
-    GPT2_T_WTE = 0, GPT2_T_WPE, GPT2_T_LNF_G, GPT2_T_LNF_B, GPT2_T_LM_HEAD, GPT2_T_GLOBALS
-};
-enum {
-    GPT2_L_LN1_G = 0, GPT2_L_LN1_B, GPT2_L_ATTN_W, GPT2_L_ATTN_B, GPT2_L_PROJ_W, GPT2_L_PROJ_B,
-    GPT2_L_LN2_G, GPT2_L_LN2_B, GPT2_L_FC_W, GPT2_L_FC_B, GPT2_L_FC2_W, GPT2_L_FC2_B, GPT2_L_COUNT
+    GPT2_L_LN1_G = 0,
+    GPT2_L_LN1_B,
+    GPT2_L_ATTN_W,
+    GPT2_L_ATTN_B,
+    GPT2_L_PROJ_W,
+    GPT2_L_PROJ_B,
+    GPT2_L_LN2_G,
+    GPT2_L_LN2_B,
+    GPT2_L_FC_W,
+    GPT2_L_FC_B,
+    GPT2_L_FC2_W,
+    GPT2_L_FC2_B,
+    GPT2_L_COUNT
 };
 
 typedef enum gpt2_tkind {
@@ -35,7 +44,10 @@ typedef enum gpt2_tkind {
     GPT2_K_VEC, /* bias or gain: f32 */
 } gpt2_tkind;
 
-static inline int gpt2_n_tensors(const gpt2_hparams *hp) { return GPT2_T_GLOBALS + GPT2_L_COUNT * hp->n_layer; }
+static inline int gpt2_n_tensors(const gpt2_hparams *hp)
+{
+    return GPT2_T_GLOBALS + GPT2_L_COUNT * hp->n_layer;
+}
 
 /* The tensor of index id in m (m->w.layers must be allocated for layer tensors). */
 gpt2_tensor *gpt2_tensor_at(gpt2_model *m, int id);
@@ -69,13 +81,11 @@ uint64_t gpt2_mem_available(void);
 /* Refuses (-1, err naming file and sizes) when need exceeds gpt2_mem_available(). */
 int gpt2_mem_check(uint64_t need, const char *file, char *err, size_t errlen);
 
-
 /* Places tensor id of m from file data src (type st) holding rows x cols elements: in place when
  * the type already fits and src is aligned, otherwise converted into model-owned memory. When
  * transpose is set, src is [in][out] (rows = ne0 of the result). */
-int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, bool transpose,
-                      const char *file, char *err, size_t errlen);
-
+int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, bool transpose, const char *file,
+                      char *err, size_t errlen);
 
 /* Allocates m->w.layers (zeroed, model-owned). */
 int gpt2_alloc_layers(gpt2_model *m, char *err, size_t errlen);

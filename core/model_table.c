@@ -9,15 +9,15 @@
 
 static const char *const ggml_layer_names[GPT2_L_COUNT] = {
     "ln_1/g", "ln_1/b", "attn/c_attn/w", "attn/c_attn/b", "attn/c_proj/w", "attn/c_proj/b",
-    "ln_2/g", "ln_2/b", "mlp/c_fc/w", "mlp/c_fc/b", "mlp/c_proj/w", "mlp/c_proj/b",
+    "ln_2/g", "ln_2/b", "mlp/c_fc/w",    "mlp/c_fc/b",    "mlp/c_proj/w",  "mlp/c_proj/b",
 };
 static const char *const ggml_global_names[GPT2_T_GLOBALS] = {
     "model/wte", "model/wpe", "model/ln_f/g", "model/ln_f/b", "model/lm_head",
 };
 static const char *const hf_layer_names[GPT2_L_COUNT] = {
-    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
-    "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
-    "mlp.c_proj.weight", "mlp.c_proj.bias",
+    "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+    "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias",
 };
 static const char *const hf_global_names[GPT2_T_GLOBALS] = {
     "wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias", "lm_head.weight",
@@ -58,12 +58,10 @@ const gpt2_tensor *gpt2_tensor_at_c(const gpt2_model *m, int id)
 
 gpt2_tkind gpt2_tensor_kind(int id)
 {
-    if (id < GPT2_T_GLOBALS)
-        return (id == GPT2_T_LNF_G || id == GPT2_T_LNF_B) ? GPT2_K_VEC : GPT2_K_EMB;
+    if (id < GPT2_T_GLOBALS) return (id == GPT2_T_LNF_G || id == GPT2_T_LNF_B) ? GPT2_K_VEC : GPT2_K_EMB;
     int k = (id - GPT2_T_GLOBALS) % GPT2_L_COUNT;
-    return (k == GPT2_L_ATTN_W || k == GPT2_L_PROJ_W || k == GPT2_L_FC_W || k == GPT2_L_FC2_W)
-               ? GPT2_K_MAT
-               : GPT2_K_VEC;
+    return (k == GPT2_L_ATTN_W || k == GPT2_L_PROJ_W || k == GPT2_L_FC_W || k == GPT2_L_FC2_W) ? GPT2_K_MAT
+                                                                                               : GPT2_K_VEC;
 }
 
 bool gpt2_tensor_is_conv1d(int id) { return gpt2_tensor_kind(id) == GPT2_K_MAT; }
@@ -74,19 +72,37 @@ void gpt2_tensor_shape(const gpt2_hparams *hp, int id, int64_t ne[2])
     ne[1] = 1;
     switch (id) {
     case GPT2_T_WTE:
-    case GPT2_T_LM_HEAD: ne[0] = E; ne[1] = hp->n_vocab; return;
-    case GPT2_T_WPE: ne[0] = E; ne[1] = hp->n_ctx; return;
+    case GPT2_T_LM_HEAD:
+        ne[0] = E;
+        ne[1] = hp->n_vocab;
+        return;
+    case GPT2_T_WPE:
+        ne[0] = E;
+        ne[1] = hp->n_ctx;
+        return;
     case GPT2_T_LNF_G:
     case GPT2_T_LNF_B: ne[0] = E; return;
     default: break;
     }
     switch ((id - GPT2_T_GLOBALS) % GPT2_L_COUNT) {
-    case GPT2_L_ATTN_W: ne[0] = E; ne[1] = 3 * E; return;
+    case GPT2_L_ATTN_W:
+        ne[0] = E;
+        ne[1] = 3 * E;
+        return;
     case GPT2_L_ATTN_B: ne[0] = 3 * E; return;
-    case GPT2_L_PROJ_W: ne[0] = E; ne[1] = E; return;
-    case GPT2_L_FC_W: ne[0] = E; ne[1] = 4 * E; return;
+    case GPT2_L_PROJ_W:
+        ne[0] = E;
+        ne[1] = E;
+        return;
+    case GPT2_L_FC_W:
+        ne[0] = E;
+        ne[1] = 4 * E;
+        return;
     case GPT2_L_FC_B: ne[0] = 4 * E; return;
-    case GPT2_L_FC2_W: ne[0] = 4 * E; ne[1] = E; return;
+    case GPT2_L_FC2_W:
+        ne[0] = 4 * E;
+        ne[1] = E;
+        return;
     default: ne[0] = E; return;
     }
 }
@@ -137,16 +153,14 @@ static int parse_layer_name(const char *name, size_t len, const char *prefix, ch
 int gpt2_tensor_id_ggml(const char *name, size_t len, int n_layer)
 {
     for (int i = 0; i < GPT2_T_GLOBALS; i++)
-        if (strlen(ggml_global_names[i]) == len && memcmp(name, ggml_global_names[i], len) == 0)
-            return i;
+        if (strlen(ggml_global_names[i]) == len && memcmp(name, ggml_global_names[i], len) == 0) return i;
     return parse_layer_name(name, len, "model/h", '/', ggml_layer_names, n_layer);
 }
 
 int gpt2_tensor_id_hf(const char *name, size_t len, int n_layer)
 {
     for (int i = 0; i < GPT2_T_GLOBALS; i++)
-        if (strlen(hf_global_names[i]) == len && memcmp(name, hf_global_names[i], len) == 0)
-            return i;
+        if (strlen(hf_global_names[i]) == len && memcmp(name, hf_global_names[i], len) == 0) return i;
     return parse_layer_name(name, len, "h.", '.', hf_layer_names, n_layer);
 }
 
@@ -156,9 +170,9 @@ static const char *const gguf_globals[GPT2_T_GLOBALS] = {
     "token_embd.weight", "position_embd.weight", "output_norm.weight", "output_norm.bias", "output.weight",
 };
 static const char *const gguf_layer[GPT2_L_COUNT] = {
-    "attn_norm.weight", "attn_norm.bias", "attn_qkv.weight", "attn_qkv.bias", "attn_output.weight",
-    "attn_output.bias", "ffn_norm.weight", "ffn_norm.bias",  "ffn_up.weight",  "ffn_up.bias",
-    "ffn_down.weight",  "ffn_down.bias",
+    "attn_norm.weight",   "attn_norm.bias",   "attn_qkv.weight", "attn_qkv.bias",
+    "attn_output.weight", "attn_output.bias", "ffn_norm.weight", "ffn_norm.bias",
+    "ffn_up.weight",      "ffn_up.bias",      "ffn_down.weight", "ffn_down.bias",
 };
 
 void gpt2_tensor_name_gguf(int id, char *buf, size_t n)

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static vkg_notice_fn notice_fn;  /* the application's handler, or NULL */
-static void *notice_user;        /* its user pointer */
+static vkg_notice_fn notice_fn; /* the application's handler, or NULL */
+static void *notice_user;       /* its user pointer */
 
 void vkg_set_notice_handler(vkg_notice_fn fn, void *user)
 {

@@ -73,8 +73,10 @@ void gpt2_out_cleanup(void)
     for (int i = MAX_PENDING - 1; i >= 0; i--) {
         char *p = pending[i];
         if (!p) continue;
-        if (pending_dir[i]) remove_flat_dir_raw(p);
-        else unlink(p);
+        if (pending_dir[i])
+            remove_flat_dir_raw(p);
+        else
+            unlink(p);
         pending[i] = NULL;
     }
 }
@@ -91,9 +93,12 @@ static int split_path(const char *path, char **dir, char **base)
     while (b > 0 && path[b - 1] != '/') b--;
     if (b == n) return -1;
     *base = strndup(path + b, n - b);
-    if (b == 0) *dir = strdup(".");
-    else if (b == 1) *dir = strdup("/");
-    else *dir = strndup(path, b - 1);
+    if (b == 0)
+        *dir = strdup(".");
+    else if (b == 1)
+        *dir = strdup("/");
+    else
+        *dir = strndup(path, b - 1);
     if (!*dir || !*base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
         free(*dir);
         free(*base);
@@ -186,7 +191,8 @@ static bool replaceable_dir(const char *path)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         empty = false;
         struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
             ok = false;
         if (!strcmp(e->d_name, "config.json")) config = true;
     }
@@ -303,13 +309,16 @@ static int check(const char *path, unsigned flags, const char *const *inputs, ch
         const char *why = NULL;
         if (target && ps.st_dev == is.st_dev && ps.st_ino == is.st_ino)
             why = "is the input";
-        else if (S_ISDIR(is.st_mode) && dir_within(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), is.st_dev, is.st_ino))
+        else if (S_ISDIR(is.st_mode) &&
+                 dir_within(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), is.st_dev, is.st_ino))
             why = "lies inside the input directory";
         else if (target && S_ISDIR(ps.st_mode)) {
             char *idir = NULL, *ibase = NULL;
             int fd = -1;
-            if (S_ISDIR(is.st_mode)) fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            else if (split_path(root, &idir, &ibase) == 0) fd = open(idir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (S_ISDIR(is.st_mode))
+                fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            else if (split_path(root, &idir, &ibase) == 0)
+                fd = open(idir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             free(idir);
             free(ibase);
             if (fd >= 0 && dir_within(fd, ps.st_dev, ps.st_ino)) why = "holds the input";
@@ -494,8 +503,10 @@ void gpt2_out_write(gpt2_out *o, const void *p, size_t n)
 
 void gpt2_out_abort(gpt2_out *o)
 {
-    if (o->f) fclose(o->f);
-    else if (o->fd >= 0) close(o->fd);
+    if (o->f)
+        fclose(o->f);
+    else if (o->fd >= 0)
+        close(o->fd);
     o->f = NULL;
     o->fd = -1;
     if (o->tmp) {
@@ -606,7 +617,8 @@ int gpt2_outdir_open(gpt2_outdir *d, const char *path, unsigned flags, char *err
     int rc = check(path, flags | GPT2_OUT_DIR, NULL, err, errlen);
     if (rc != 0) return rc;
     char *dir = NULL, *base = NULL;
-    if (split_path(path, &dir, &base) != 0 || !(d->path = strdup(path)) || !(d->tmp = tmp_template(dir, base))) {
+    if (split_path(path, &dir, &base) != 0 || !(d->path = strdup(path)) ||
+        !(d->tmp = tmp_template(dir, base))) {
         gpt2_errf(err, errlen, "%s: out of memory", path);
         free(dir);
         free(base);
@@ -634,7 +646,8 @@ int gpt2_outdir_commit(gpt2_outdir *d, char *err, size_t errlen)
     int r = -1, rc = -1;
     if (split_path(d->path, &dir, &base) == 0) {
         sync_dir(d->tmp);
-        r = (d->flags & GPT2_OUT_NO_REPLACE) ? rename_noreplace(d->tmp, d->path) : replace_into(d->tmp, d->path, dir, base);
+        r = (d->flags & GPT2_OUT_NO_REPLACE) ? rename_noreplace(d->tmp, d->path)
+                                             : replace_into(d->tmp, d->path, dir, base);
     } else {
         errno = ENOMEM;
     }

@@ -43,19 +43,19 @@ int gpt2_out_check(const char *path, unsigned flags, const char *const *inputs, 
 
 /* ---- one output file ---- */
 typedef struct gpt2_out {
-    FILE *f;            /* buffered stream on the temporary (write through gpt2_out_write or f) */
-    int fd;             /* its descriptor */
-    char *path;         /* the final path (a copy) */
-    char *tmp;          /* the named temporary, or NULL (O_TMPFILE, or a direct write) */
-    bool anon;          /* the temporary is an O_TMPFILE inode */
-    bool direct;        /* path is not a regular file (a device, a FIFO): written as it is */
-    unsigned flags;     /* GPT2_OUT_* */
-    bool failed;        /* a write failed */
-    int err_no;         /* its errno */
-    char label[4096];   /* the name in messages and progress (default: path) */
-    uint64_t done;      /* bytes written */
-    uint64_t total;     /* bytes expected (set by the writer for progress; 0: unknown) */
-    uint64_t reported;  /* done at the last progress report */
+    FILE *f;           /* buffered stream on the temporary (write through gpt2_out_write or f) */
+    int fd;            /* its descriptor */
+    char *path;        /* the final path (a copy) */
+    char *tmp;         /* the named temporary, or NULL (O_TMPFILE, or a direct write) */
+    bool anon;         /* the temporary is an O_TMPFILE inode */
+    bool direct;       /* path is not a regular file (a device, a FIFO): written as it is */
+    unsigned flags;    /* GPT2_OUT_* */
+    bool failed;       /* a write failed */
+    int err_no;        /* its errno */
+    char label[4096];  /* the name in messages and progress (default: path) */
+    uint64_t done;     /* bytes written */
+    uint64_t total;    /* bytes expected (set by the writer for progress; 0: unknown) */
+    uint64_t reported; /* done at the last progress report */
 } gpt2_out;
 
 /* Opens a temporary for path (checked as gpt2_out_check without inputs). Returns 0,
@@ -73,9 +73,9 @@ void gpt2_out_abort(gpt2_out *o);
 
 /* ---- one output directory ---- */
 typedef struct gpt2_outdir {
-    char *path;         /* the final path (a copy) */
-    char *tmp;          /* the directory to write the files into */
-    unsigned flags;     /* GPT2_OUT_* */
+    char *path;     /* the final path (a copy) */
+    char *tmp;      /* the directory to write the files into */
+    unsigned flags; /* GPT2_OUT_* */
 } gpt2_outdir;
 
 /* Makes the temporary directory for path. Returns 0, GPT2_OUT_EXISTS or -1 with err. */

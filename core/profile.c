@@ -27,8 +27,8 @@ void gpt2_prof_free(gpt2_prof *p)
     free(p);
 }
 
-void gpt2_prof_add(gpt2_prof *p, gpt2_prof_track track, const char *name, double t0_us,
-                   double dur_us, double bytes, double flops)
+void gpt2_prof_add(gpt2_prof *p, gpt2_prof_track track, const char *name, double t0_us, double dur_us,
+                   double bytes, double flops)
 {
     if (!p) return;
     if (p->n_ev == p->cap_ev) {
@@ -61,8 +61,7 @@ void gpt2_prof_step_begin(gpt2_prof *p, int n_tokens, int n_past)
         p->cap_steps = cap;
     }
     p->step = p->n_steps++;
-    p->steps[p->step] = (gpt2_prof_step){.n_tokens = n_tokens, .n_past = n_past,
-                                         .t0_us = gpt2_prof_now_us()};
+    p->steps[p->step] = (gpt2_prof_step){.n_tokens = n_tokens, .n_past = n_past, .t0_us = gpt2_prof_now_us()};
 }
 
 void gpt2_prof_step_end(gpt2_prof *p)
@@ -75,8 +74,8 @@ void gpt2_prof_step_end(gpt2_prof *p)
 
 /* ---- costs of graph nodes (CPU backend, CPU nodes of the Vulkan backend) ---- */
 
-void gpt2_node_cost(const gpt2_hparams *hp, const gpt2_node *nd, int n, int n_past,
-                    gpt2_dtype kv_type, double *bytes, double *flops)
+void gpt2_node_cost(const gpt2_hparams *hp, const gpt2_node *nd, int n, int n_past, gpt2_dtype kv_type,
+                    double *bytes, double *flops)
 {
     double E = hp->n_embd, N = n, kvs = (double)gpt2_dtype_size(kv_type);
     double b = 0, f = 0;
@@ -105,8 +104,7 @@ void gpt2_node_cost(const gpt2_hparams *hp, const gpt2_node *nd, int n, int n_pa
         f = 4 * E * (N * n_past + N * (N + 1) / 2);
         break;
     }
-    default:
-        break;
+    default: break;
     }
     *bytes = b;
     *flops = f;
@@ -136,7 +134,11 @@ void gpt2_prof_phase_sums(const gpt2_prof *p, int phase, gpt2_prof_phase *out)
     memset(out, 0, sizeof *out);
     out->name = phase == 0 ? "decode" : "prompt";
     double *lo = calloc((size_t)p->n_steps + 1, sizeof *lo), *hi = calloc((size_t)p->n_steps + 1, sizeof *hi);
-    if (!lo || !hi) { free(lo); free(hi); return; }
+    if (!lo || !hi) {
+        free(lo);
+        free(hi);
+        return;
+    }
     for (size_t i = 0; i < p->n_ev; i++) {
         const gpt2_prof_event *e = &p->ev[i];
         if (!is_kernel(e) || phase_of(p, e->step) != phase) continue;
@@ -193,7 +195,9 @@ static int kernel_rows(const gpt2_prof *p, int phase, kstat **out)
     }
     for (int a = 1; a < n; a++) /* insertion sort, by time descending */
         for (int b = a; b > 0 && k[b].us > k[b - 1].us; b--) {
-            kstat t = k[b]; k[b] = k[b - 1]; k[b - 1] = t;
+            kstat t = k[b];
+            k[b] = k[b - 1];
+            k[b - 1] = t;
         }
     *out = k;
     return n;
@@ -211,20 +215,26 @@ void gpt2_prof_print(const gpt2_prof *p, FILE *f)
         int n = kernel_rows(p, ph, &k);
         fprintf(f, "\n### profile: %s, %d step%s, %d token%s (%s on %s)\n\n", s.name, s.steps,
                 s.steps == 1 ? "" : "s", s.tokens, s.tokens == 1 ? "" : "s", p->backend, p->device);
-        fprintf(f, "| kernel | where | calls | total ms | busy ms | mean us | share | GB/s | GFLOP/s | %% peak BW | %% peak FLOP/s |\n");
+        fprintf(f,
+                "| kernel | where | calls | total ms | busy ms | mean us | share | GB/s | GFLOP/s | %% peak "
+                "BW | %% peak FLOP/s |\n");
         fprintf(f, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for (int i = 0; i < n; i++) {
             double gbs = safe_div(k[i].bytes, k[i].busy * 1e3), gfl = safe_div(k[i].flops, k[i].busy * 1e3);
-            fprintf(f, "| %s | %s | %ld | %.3f | %.3f | %.1f | %.1f%% | %.2f | %.2f | %.1f | %.1f |\n", k[i].name,
-                    k[i].track == PROF_GPU ? "gpu" : "cpu", k[i].calls, k[i].us / 1e3, k[i].busy / 1e3,
-                    safe_div(k[i].us, (double)k[i].calls), 100 * safe_div(k[i].us, s.kernel_us), gbs, gfl,
-                    100 * safe_div(gbs, p->peak_gbs), 100 * safe_div(gfl, p->peak_gflops));
+            fprintf(f, "| %s | %s | %ld | %.3f | %.3f | %.1f | %.1f%% | %.2f | %.2f | %.1f | %.1f |\n",
+                    k[i].name, k[i].track == PROF_GPU ? "gpu" : "cpu", k[i].calls, k[i].us / 1e3,
+                    k[i].busy / 1e3, safe_div(k[i].us, (double)k[i].calls),
+                    100 * safe_div(k[i].us, s.kernel_us), gbs, gfl, 100 * safe_div(gbs, p->peak_gbs),
+                    100 * safe_div(gfl, p->peak_gflops));
         }
         double per = safe_div(s.kernel_us, s.steps) / 1e3;
         fprintf(f, "| **all** | | | %.3f | | | 100%% | | | | |\n\n", s.kernel_us / 1e3);
-        fprintf(f, "per step: kernels %.3f ms, first kernel start to last kernel end %.3f ms (kernels %.1f%% of it), "
-                   "host wall %.3f ms\n", per, safe_div(s.span_us, s.steps) / 1e3,
-                100 * safe_div(s.kernel_us, s.span_us), safe_div(s.wall_us, s.steps) / 1e3);
+        fprintf(f,
+                "per step: kernels %.3f ms, first kernel start to last kernel end %.3f ms (kernels %.1f%% of "
+                "it), "
+                "host wall %.3f ms\n",
+                per, safe_div(s.span_us, s.steps) / 1e3, 100 * safe_div(s.kernel_us, s.span_us),
+                safe_div(s.wall_us, s.steps) / 1e3);
         free(k);
     }
     fprintf(f, "peaks: %.1f GB/s, %.1f GFLOP/s (%s)\n", p->peak_gbs, p->peak_gflops,
@@ -247,19 +257,25 @@ void gpt2_prof_json(const gpt2_prof *p, FILE *f)
         if (!s.steps) continue;
         kstat *k;
         int n = kernel_rows(p, ph, &k);
-        fprintf(f, "%s{\"phase\": \"%s\", \"steps\": %d, \"tokens\": %d, \"kernel_ms\": %.4f, \"span_ms\": %.4f, "
-                   "\"wall_ms\": %.4f, \"kernels\": [", written++ ? ", " : "", s.name, s.steps, s.tokens,
-                s.kernel_us / 1e3, s.span_us / 1e3, s.wall_us / 1e3);
+        fprintf(
+            f,
+            "%s{\"phase\": \"%s\", \"steps\": %d, \"tokens\": %d, \"kernel_ms\": %.4f, \"span_ms\": %.4f, "
+            "\"wall_ms\": %.4f, \"kernels\": [",
+            written++ ? ", " : "", s.name, s.steps, s.tokens, s.kernel_us / 1e3, s.span_us / 1e3,
+            s.wall_us / 1e3);
         for (int i = 0; i < n; i++) {
             double gbs = safe_div(k[i].bytes, k[i].busy * 1e3), gfl = safe_div(k[i].flops, k[i].busy * 1e3);
             fprintf(f, "%s{\"name\": ", i ? ", " : "");
             json_write_string(f, k[i].name, strlen(k[i].name));
-            fprintf(f, ", \"where\": \"%s\", \"calls\": %ld, \"total_ms\": %.4f, \"busy_ms\": %.4f, \"mean_us\": %.3f, \"share\": %.4f, "
-                       "\"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f, \"peak_bw_share\": %.4f, "
-                       "\"peak_flops_share\": %.4f}",
-                    k[i].track == PROF_GPU ? "gpu" : "cpu", k[i].calls, k[i].us / 1e3, k[i].busy / 1e3,
-                    safe_div(k[i].us, (double)k[i].calls), safe_div(k[i].us, s.kernel_us), k[i].bytes,
-                    k[i].flops, gbs, gfl, safe_div(gbs, p->peak_gbs), safe_div(gfl, p->peak_gflops));
+            fprintf(
+                f,
+                ", \"where\": \"%s\", \"calls\": %ld, \"total_ms\": %.4f, \"busy_ms\": %.4f, \"mean_us\": "
+                "%.3f, \"share\": %.4f, "
+                "\"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f, \"peak_bw_share\": %.4f, "
+                "\"peak_flops_share\": %.4f}",
+                k[i].track == PROF_GPU ? "gpu" : "cpu", k[i].calls, k[i].us / 1e3, k[i].busy / 1e3,
+                safe_div(k[i].us, (double)k[i].calls), safe_div(k[i].us, s.kernel_us), k[i].bytes, k[i].flops,
+                gbs, gfl, safe_div(gbs, p->peak_gbs), safe_div(gfl, p->peak_gflops));
         }
         fputs("]}", f);
         free(k);
@@ -282,18 +298,25 @@ int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char 
     fputs(", \"device\": ", f);
     json_write_string(f, p->device, strlen(p->device));
     fputs("}, \"traceEvents\": [\n", f);
-    fputs("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": \"host\"}},\n"
-          "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": \"main\"}},\n"
-          "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 2, \"args\": {\"name\": \"submits\"}},\n"
-          "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 3, \"args\": {\"name\": \"CPU nodes\"}},\n"
-          "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 2, \"tid\": 1, \"args\": {\"name\": \"GPU\"}},\n", f);
+    fputs("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": "
+          "\"host\"}},\n"
+          "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": "
+          "\"main\"}},\n"
+          "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 2, \"args\": {\"name\": "
+          "\"submits\"}},\n"
+          "{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 1, \"tid\": 3, \"args\": {\"name\": \"CPU "
+          "nodes\"}},\n"
+          "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 2, \"tid\": 1, \"args\": {\"name\": "
+          "\"GPU\"}},\n",
+          f);
     fputs("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": 2, \"tid\": 1, \"args\": {\"name\": ", f);
     json_write_string(f, p->device, strlen(p->device));
     fputs("}}", f);
     for (int s = 0; s < p->n_steps; s++) {
         const gpt2_prof_step *st = &p->steps[s];
-        fprintf(f, ",\n{\"ph\": \"X\", \"cat\": \"step\", \"name\": \"%s token %d\", \"pid\": 1, \"tid\": 1, "
-                   "\"ts\": %.3f, \"dur\": %.3f, \"args\": {\"step\": %d, \"token\": %d, \"n_tokens\": %d}}",
+        fprintf(f,
+                ",\n{\"ph\": \"X\", \"cat\": \"step\", \"name\": \"%s token %d\", \"pid\": 1, \"tid\": 1, "
+                "\"ts\": %.3f, \"dur\": %.3f, \"args\": {\"step\": %d, \"token\": %d, \"n_tokens\": %d}}",
                 st->n_tokens == 1 ? "decode" : "prompt", st->n_past, st->t0_us - p->origin_us, st->dur_us, s,
                 st->n_past, st->n_tokens);
     }
@@ -307,7 +330,8 @@ int gpt2_prof_trace(const gpt2_prof *p, const char *path, unsigned oflags, char 
                 pid[e->track], tid[e->track], e->t0_us - p->origin_us, e->busy_us, e->step);
         if (e->track == PROF_GPU) fprintf(f, ", \"slot_us\": %.3f", e->dur_us);
         if (e->step >= 0 && e->step < p->n_steps) fprintf(f, ", \"token\": %d", p->steps[e->step].n_past);
-        if (e->bytes > 0 || e->flops > 0) fprintf(f, ", \"bytes\": %.0f, \"flops\": %.0f", e->bytes, e->flops);
+        if (e->bytes > 0 || e->flops > 0)
+            fprintf(f, ", \"bytes\": %.0f, \"flops\": %.0f", e->bytes, e->flops);
         fputs("}}", f);
     }
     fputs("\n]}\n", f);

@@ -22,7 +22,6 @@
 #include "progress.h"
 #include "vkgpt2.h"
 
-
 static int parse_type(const char *s, gpt2_dtype *t)
 {
     static const gpt2_dtype q[] = {GPT2_Q8_0, GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1};
@@ -46,8 +45,8 @@ static int quantized_by_ggml(int id)
 }
 
 /* Quantizes tensor t of m to qt in model memory; returns its RMS and max abs error. */
-static int quantize_tensor(gpt2_model *m, gpt2_tensor *t, gpt2_dtype qt, double *rms, double *maxe,
-                           char *err, size_t errlen, const char *name)
+static int quantize_tensor(gpt2_model *m, gpt2_tensor *t, gpt2_dtype qt, double *rms, double *maxe, char *err,
+                           size_t errlen, const char *name)
 {
     const size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1];
     const size_t srb = gpt2_row_bytes(t->type, cols), drb = gpt2_row_bytes(qt, cols);
@@ -131,9 +130,8 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
         if (quantize_tensor(&m, t, qt, &rms, &mx, err, errlen, name) != 0) goto done;
         if (rms > worst_rms) worst_rms = rms;
         if (rep)
-            fprintf(rep, "  %-28s [%5lld, %5lld] %-4s -> %s  rms %.3e  max %.3e\n", name,
-                    (long long)t->ne[0], (long long)t->ne[1], gpt2_dtype_name(from), gpt2_dtype_name(qt), rms,
-                    mx);
+            fprintf(rep, "  %-28s [%5lld, %5lld] %-4s -> %s  rms %.3e  max %.3e\n", name, (long long)t->ne[0],
+                    (long long)t->ne[1], gpt2_dtype_name(from), gpt2_dtype_name(qt), rms, mx);
     }
     gpt2_progress(in, "quantizing", (uint64_t)n, (uint64_t)n);
     if (rep) {
@@ -154,7 +152,8 @@ int vkg_quantize(const char *in, const char *out, const char *type, void *report
     ret = gguf ? gpt2_write_gguf_ex(&m, out, of, err, errlen) : gpt2_write_ggml_ex(&m, out, of, err, errlen);
     if (ret != 0) goto done;
     if (report)
-        fprintf(report, "weights: %.2f MiB -> %.2f MiB (%.2fx smaller); worst tensor rms %.3e; wrote %s (%s)\n",
+        fprintf(report,
+                "weights: %.2f MiB -> %.2f MiB (%.2fx smaller); worst tensor rms %.3e; wrote %s (%s)\n",
                 before / 1048576.0, after / 1048576.0, after ? (double)before / after : 0.0, worst_rms, out,
                 gguf ? "gguf" : "ggml");
     ret = 0;

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 
 struct gpt2_sampler {
-    gpt2_sampler_params p;  /* settings */
-    int n_vocab;            /* row length */
-    int32_t *idx;           /* candidate ids */
-    float *val;             /* candidate logits */
-    double *prob;           /* candidate probabilities */
+    gpt2_sampler_params p; /* settings */
+    int n_vocab;           /* row length */
+    int32_t *idx;          /* candidate ids */
+    float *val;            /* candidate logits */
+    double *prob;          /* candidate probabilities */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -67,8 +67,12 @@ static void sift_down(float *v, int32_t *id, int n, int i)
         if (l < n && before(v[m], id[m], v[l], id[l])) m = l;
         if (r < n && before(v[m], id[m], v[r], id[r])) m = r;
         if (m == i) return;
-        float tv = v[i]; v[i] = v[m]; v[m] = tv;
-        int32_t ti = id[i]; id[i] = id[m]; id[m] = ti;
+        float tv = v[i];
+        v[i] = v[m];
+        v[m] = tv;
+        int32_t ti = id[i];
+        id[i] = id[m];
+        id[m] = ti;
         i = m;
     }
 }
@@ -93,7 +97,10 @@ static int top_k(gpt2_sampler *s, const float *logits, int k)
         for (int i = 0; i < n; i++) s->val[i] = logits[s->idx[i]];
         return n;
     }
-    for (int i = 0; i < k; i++) { s->val[i] = logits[i]; s->idx[i] = i; }
+    for (int i = 0; i < k; i++) {
+        s->val[i] = logits[i];
+        s->idx[i] = i;
+    }
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(s->val, s->idx, k, i);
     for (int i = k; i < n; i++) {
         if (before(logits[i], i, s->val[0], s->idx[0])) {
@@ -104,8 +111,12 @@ static int top_k(gpt2_sampler *s, const float *logits, int k)
     }
     /* Heap sort in place: repeatedly move the weakest to the end. */
     for (int end = k - 1; end > 0; end--) {
-        float tv = s->val[0]; s->val[0] = s->val[end]; s->val[end] = tv;
-        int32_t ti = s->idx[0]; s->idx[0] = s->idx[end]; s->idx[end] = ti;
+        float tv = s->val[0];
+        s->val[0] = s->val[end];
+        s->val[end] = tv;
+        int32_t ti = s->idx[0];
+        s->idx[0] = s->idx[end];
+        s->idx[end] = ti;
         sift_down(s->val, s->idx, end, 0);
     }
     return k;
@@ -146,7 +157,10 @@ int32_t gpt2_sampler_pick(gpt2_sampler *s, float *logits, const int32_t *history
         double acc = 0;
         for (int i = 0; i < k; i++) {
             acc += prob[i] / sum;
-            if (acc >= p->top_p) { keep = i + 1; break; }
+            if (acc >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
         }
     }
     double mass = 0;
@@ -155,7 +169,10 @@ int32_t gpt2_sampler_pick(gpt2_sampler *s, float *logits, const int32_t *history
     int32_t pick = s->idx[keep - 1];
     for (int i = 0; i < keep; i++) {
         acc += prob[i];
-        if (u < acc) { pick = s->idx[i]; break; }
+        if (u < acc) {
+            pick = s->idx[i];
+            break;
+        }
     }
     return pick;
 }

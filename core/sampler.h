@@ -16,12 +16,12 @@
 #include <stdint.h>
 
 typedef struct gpt2_sampler_params {
-    float temp;             /* <= 0: greedy */
-    int top_k;              /* keep this many candidates (<= 0: all) */
-    float top_p;            /* nucleus mass in (0, 1] */
-    float repeat_penalty;   /* 1: off */
-    int repeat_last_n;      /* how many recent tokens the penalty looks at */
-    uint64_t seed;          /* stream of the draws */
+    float temp;           /* <= 0: greedy */
+    int top_k;            /* keep this many candidates (<= 0: all) */
+    float top_p;          /* nucleus mass in (0, 1] */
+    float repeat_penalty; /* 1: off */
+    int repeat_last_n;    /* how many recent tokens the penalty looks at */
+    uint64_t seed;        /* stream of the draws */
 } gpt2_sampler_params;
 
 typedef struct gpt2_sampler gpt2_sampler;

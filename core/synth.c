@@ -44,7 +44,8 @@ int gpt2_synth_parse_size(gpt2_synth_params *p, const char *s, char *err, size_t
     int l, e, h, used = 0;
     if (sscanf(s, "%dx%dx%d%n", &l, &e, &h, &used) == 3 && s[used] == 0) {
         if (l < 1 || l > GPT2_MAX_LAYERS || e < 1 || e > GPT2_MAX_EMBD || h < 1 || e % h != 0) {
-            gpt2_errf(err, errlen, "synth size %s: need 1 <= layers <= %d, 1 <= n_embd <= %d, n_embd %% heads == 0", s,
+            gpt2_errf(err, errlen,
+                      "synth size %s: need 1 <= layers <= %d, 1 <= n_embd <= %d, n_embd %% heads == 0", s,
                       GPT2_MAX_LAYERS, GPT2_MAX_EMBD);
             return -1;
         }
@@ -77,7 +78,7 @@ static inline float unit_normal(uint64_t key, uint64_t i)
 {
     uint64_t h = fmix64(key + (i + 1) * 0x9e3779b97f4a7c15ull);
     uint32_t s = (uint32_t)(h & 0xffff) + (uint32_t)(h >> 16 & 0xffff) + (uint32_t)(h >> 32 & 0xffff) +
-                 (uint32_t)(h >> 48);
+        (uint32_t)(h >> 48);
     return ((float)s + 2.0f - 131072.0f) * (1.7320508f / 65536.0f);
 }
 
@@ -88,13 +89,19 @@ static void scale_of(const gpt2_hparams *hp, int id, float *mean, float *std)
     case GPT2_T_WTE:
     case GPT2_T_LM_HEAD: *std = 0.02f; return;
     case GPT2_T_WPE: *std = 0.01f; return;
-    case GPT2_T_LNF_G: *mean = 1.0f; *std = 0.05f; return;
+    case GPT2_T_LNF_G:
+        *mean = 1.0f;
+        *std = 0.05f;
+        return;
     case GPT2_T_LNF_B: *std = 0.02f; return;
     default: break;
     }
     switch ((id - GPT2_T_GLOBALS) % GPT2_L_COUNT) {
     case GPT2_L_LN1_G:
-    case GPT2_L_LN2_G: *mean = 1.0f; *std = 0.05f; return;
+    case GPT2_L_LN2_G:
+        *mean = 1.0f;
+        *std = 0.05f;
+        return;
     case GPT2_L_LN1_B:
     case GPT2_L_LN2_B: *std = 0.02f; return;
     case GPT2_L_ATTN_W:
@@ -125,7 +132,7 @@ typedef struct gen_ctx {
     job *jobs;
     size_t n_jobs;
     atomic_size_t next;
-    pthread_t main;       /* the calling thread: the only one that reports progress */
+    pthread_t main; /* the calling thread: the only one that reports progress */
 } gen_ctx;
 
 static void run_job(gen_ctx *g, const job *j)
@@ -150,7 +157,8 @@ static void *worker(void *arg)
         size_t k = atomic_fetch_add(&g->next, 1);
         if (k >= g->n_jobs) break;
         run_job(g, &g->jobs[k]);
-        if (pthread_equal(pthread_self(), g->main) && k % 16 == 0) gpt2_progress("weights", "synthesizing", k, g->n_jobs);
+        if (pthread_equal(pthread_self(), g->main) && k % 16 == 0)
+            gpt2_progress("weights", "synthesizing", k, g->n_jobs);
     }
     return NULL;
 }
@@ -198,7 +206,8 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
         hp->n_vocab = p->n_vocab;
     }
     if (gpt2_hparams_check(hp, "synth", err, errlen) != 0) goto fail;
-    if (gpt2_mem_check(gpt2_expected_bytes(hp, m->wtype, p->untied_lm_head), "synth", err, errlen) != 0) goto fail;
+    if (gpt2_mem_check(gpt2_expected_bytes(hp, m->wtype, p->untied_lm_head), "synth", err, errlen) != 0)
+        goto fail;
     if (gpt2_alloc_layers(m, err, errlen) != 0) goto fail;
     int n = gpt2_n_tensors(hp);
     size_t n_jobs = 0;
@@ -232,7 +241,8 @@ int gpt2_synth(gpt2_model *m, const gpt2_synth_params *p, char *err, size_t errl
         if (id == GPT2_T_LM_HEAD && !p->untied_lm_head) continue;
         const gpt2_tensor *t = gpt2_tensor_at(m, id);
         size_t ne = (size_t)t->ne[0] * (size_t)t->ne[1];
-        for (size_t b = 0; b < ne; b += SYNTH_CHUNK) g.jobs[k++] = (job){id, b, b + SYNTH_CHUNK < ne ? b + SYNTH_CHUNK : ne};
+        for (size_t b = 0; b < ne; b += SYNTH_CHUNK)
+            g.jobs[k++] = (job){id, b, b + SYNTH_CHUNK < ne ? b + SYNTH_CHUNK : ne};
     }
     int nt = p->n_threads;
     if (nt <= 0) {
@@ -263,7 +273,8 @@ fail:
     return -1;
 }
 
-int gpt2_synth_write(const gpt2_synth_params *p, const char *format, const char *path, char *err, size_t errlen)
+int gpt2_synth_write(const gpt2_synth_params *p, const char *format, const char *path, char *err,
+                     size_t errlen)
 {
     bool hf = strcmp(format, "hf") == 0;
     if (!hf && strcmp(format, "ggml") != 0) {

@@ -22,19 +22,19 @@
 #include "model.h"
 
 typedef enum gpt2_synth_size {
-    GPT2_SYNTH_TINY = 0,  /* 2 layers, n_embd 64, 4 heads, n_ctx 128 */
-    GPT2_SYNTH_124M,      /* 12 / 768 / 12, n_ctx 1024 */
-    GPT2_SYNTH_355M,      /* 24 / 1024 / 16 */
-    GPT2_SYNTH_774M,      /* 36 / 1280 / 20 */
-    GPT2_SYNTH_1558M,     /* 48 / 1600 / 25 */
-    GPT2_SYNTH_CUSTOM,    /* n_layer, n_embd, n_head below */
+    GPT2_SYNTH_TINY = 0, /* 2 layers, n_embd 64, 4 heads, n_ctx 128 */
+    GPT2_SYNTH_124M,     /* 12 / 768 / 12, n_ctx 1024 */
+    GPT2_SYNTH_355M,     /* 24 / 1024 / 16 */
+    GPT2_SYNTH_774M,     /* 36 / 1280 / 20 */
+    GPT2_SYNTH_1558M,    /* 48 / 1600 / 25 */
+    GPT2_SYNTH_CUSTOM,   /* n_layer, n_embd, n_head below */
 } gpt2_synth_size;
 
 /* The shapes of the named sizes, indexed by gpt2_synth_size (tiny to 1558M): the one table of GPT-2
  * sizes (the synthetic models and the kernel benchmarks read it). */
 typedef struct gpt2_size_info {
-    const char *name;    /* "124M" */
-    const char *hf_name; /* "gpt2" (Hugging Face's name; "tiny" for tiny) */
+    const char *name;                       /* "124M" */
+    const char *hf_name;                    /* "gpt2" (Hugging Face's name; "tiny" for tiny) */
     int32_t n_layer, n_embd, n_head, n_ctx; /* the hyper-parameters of that size */
 } gpt2_size_info;
 extern const gpt2_size_info gpt2_sizes[GPT2_SYNTH_CUSTOM];
@@ -43,15 +43,15 @@ typedef struct gpt2_synth_params {
     gpt2_synth_size size;
     int32_t n_layer, n_embd, n_head; /* GPT2_SYNTH_CUSTOM only */
     int32_t n_ctx;                   /* 0: 128 for tiny, 1024 otherwise */
-    gpt2_dtype wtype;                 /* GPT2_F32 or GPT2_F16 (matrices and wte/lm_head; wpe stays f32) */
+    gpt2_dtype wtype;                /* GPT2_F32 or GPT2_F16 (matrices and wte/lm_head; wpe stays f32) */
     uint64_t seed;
-    const gpt2_vocab *vocab;         /* copied; NULL: gpt2_vocab_make_bytes(n_merges) */
-    int32_t n_merges;                /* merges of the byte vocabulary (default 256) */
-    int32_t n_vocab;                 /* 0: the vocabulary's size; larger pads wte rows */
-    bool untied_lm_head;             /* own lm_head tensor instead of sharing wte */
-    gpt2_gelu gelu;                  /* default GPT2_GELU_TANH */
-    float ln_eps;                    /* default 1e-5 */
-    int n_threads;                   /* 0: online CPUs (at most 16) */
+    const gpt2_vocab *vocab; /* copied; NULL: gpt2_vocab_make_bytes(n_merges) */
+    int32_t n_merges;        /* merges of the byte vocabulary (default 256) */
+    int32_t n_vocab;         /* 0: the vocabulary's size; larger pads wte rows */
+    bool untied_lm_head;     /* own lm_head tensor instead of sharing wte */
+    gpt2_gelu gelu;          /* default GPT2_GELU_TANH */
+    float ln_eps;            /* default 1e-5 */
+    int n_threads;           /* 0: online CPUs (at most 16) */
 } gpt2_synth_params;
 
 /* tiny, f32, seed 1, byte vocabulary with 256 merges, tied lm_head. */

@@ -15,10 +15,10 @@
 #include "dtype.h"
 
 typedef struct gpt2_tensor {
-    gpt2_dtype type;   /* element type */
-    int64_t ne[2];    /* ne[0] = columns (contiguous), ne[1] = rows (1 for vectors) */
-    void *data;       /* first element; points into a mapping or model-owned memory */
-    size_t nbytes;    /* ne[0] * ne[1] * element size */
+    gpt2_dtype type; /* element type */
+    int64_t ne[2];   /* ne[0] = columns (contiguous), ne[1] = rows (1 for vectors) */
+    void *data;      /* first element; points into a mapping or model-owned memory */
+    size_t nbytes;   /* ne[0] * ne[1] * element size */
 } gpt2_tensor;
 
 #endif

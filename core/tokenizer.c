@@ -19,20 +19,28 @@
  * tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
  * U+205F, U+3000. Not U+001C..U+001F (Python's str.isspace has those), not U+FEFF (JavaScript's \s
  * has it), not U+180E (PCRE2's \h has it): so the class is spelled out rather than left to \s. */
-#define WS "\\t\\n\\x0b\\f\\r\\x20\\x85\\xa0\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+#define WS                                                                                                   \
+    "\\t\\n\\x0b\\f\\r\\x20\\x85\\xa0\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{"   \
+    "3000}"
 static const char pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+|[" WS "]+(?![^" WS "])|[" WS "]+";
 
 enum { CACHE_MAX_KEY = 128, CACHE_MAX_ENTRIES = 1 << 16 };
 
-typedef struct heap_ent { int32_t rank, pos, right, a, b; } heap_ent;
-typedef struct cache_ent { uint64_t hash; uint32_t koff, klen, ioff, nids; bool used; } cache_ent;
+typedef struct heap_ent {
+    int32_t rank, pos, right, a, b;
+} heap_ent;
+typedef struct cache_ent {
+    uint64_t hash;
+    uint32_t koff, klen, ioff, nids;
+    bool used;
+} cache_ent;
 
 struct gpt2_tokenizer {
     gpt2_vocab v;
     int32_t byte_id[256];
-    gpt2_pairmap merges;  /* (left id, right id) -> the merge's rank (the first rule of a pair) */
-    int32_t *merge_res;   /* rank -> the id the merge makes */
+    gpt2_pairmap merges; /* (left id, right id) -> the merge's rank (the first rule of a pair) */
+    int32_t *merge_res;  /* rank -> the id the merge makes */
     pcre2_code *re;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
@@ -92,7 +100,8 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
     gpt2_tokmap smap; /* the first id with given bytes wins */
     if (gpt2_tokmap_build(&smap, tv)) goto oom;
     for (int32_t id = 0; id < tv->n_tokens; id++)
-        if (tv->len[id] == 1 && t->byte_id[(uint8_t)tv->tok[id][0]] < 0) t->byte_id[(uint8_t)tv->tok[id][0]] = id;
+        if (tv->len[id] == 1 && t->byte_id[(uint8_t)tv->tok[id][0]] < 0)
+            t->byte_id[(uint8_t)tv->tok[id][0]] = id;
     for (int b = 0; b < 256; b++)
         if (t->byte_id[b] < 0) {
             gpt2_tokmap_free(&smap);
@@ -102,7 +111,10 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
         }
 
     t->merge_res = malloc(((size_t)tv->n_merges + 1) * sizeof *t->merge_res);
-    if (!t->merge_res || gpt2_pairmap_init(&t->merges, (size_t)tv->n_merges)) { gpt2_tokmap_free(&smap); goto oom; }
+    if (!t->merge_res || gpt2_pairmap_init(&t->merges, (size_t)tv->n_merges)) {
+        gpt2_tokmap_free(&smap);
+        goto oom;
+    }
     char *cat = NULL;
     size_t catcap = 0;
     for (int32_t r = 0; r < tv->n_merges; r++) {
@@ -118,7 +130,11 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
         if (la + lb > catcap) {
             catcap = (la + lb) * 2;
             char *nc = realloc(cat, catcap);
-            if (!nc) { gpt2_tokmap_free(&smap); free(cat); goto oom; }
+            if (!nc) {
+                gpt2_tokmap_free(&smap);
+                free(cat);
+                goto oom;
+            }
             cat = nc;
         }
         memcpy(cat, tv->tok[a], la);
@@ -128,7 +144,7 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
             gpt2_tokmap_free(&smap);
             free(cat);
             gpt2_errf(err, errlen, "tokenizer: merge %d (%d %d) makes a token that is not in the vocabulary",
-                   (int)r, (int)a, (int)b);
+                      (int)r, (int)a, (int)b);
             gpt2_tokenizer_free(t);
             return NULL;
         }
@@ -140,7 +156,8 @@ gpt2_tokenizer *gpt2_tokenizer_create(const gpt2_vocab *v, char *err, size_t err
 
     int ecode;
     PCRE2_SIZE eoff;
-    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ecode, &eoff, NULL);
+    t->re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ecode, &eoff, NULL);
     if (!t->re) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(ecode, msg, sizeof msg);
@@ -325,7 +342,10 @@ static void cache_put(gpt2_tokenizer *t, const char *s, size_t n, uint64_t h, co
  * Encoding
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct idvec { int32_t *p; size_t n, cap; } idvec;
+typedef struct idvec {
+    int32_t *p;
+    size_t n, cap;
+} idvec;
 
 static int idvec_add(idvec *v, const int32_t *ids, size_t k)
 {
@@ -364,20 +384,26 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
 {
     *ids = NULL;
     *n = 0;
-    if (len && !text) { gpt2_errf(err, errlen, "tokenize: NULL text"); return -1; }
+    if (len && !text) {
+        gpt2_errf(err, errlen, "tokenize: NULL text");
+        return -1;
+    }
     size_t bad = gpt2_utf8_valid_prefix((const unsigned char *)text, len);
     if (bad < len) {
         gpt2_errf(err, errlen, "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
-               (unsigned)(unsigned char)text[bad]);
+                  (unsigned)(unsigned char)text[bad]);
         return -1;
     }
     idvec out = {0};
     size_t pos = 0;
     bool use_jit = t->jit;
     while (pos < len) {
-        int rc = pcre2_match(t->re, (PCRE2_SPTR)text, len, pos, PCRE2_NO_UTF_CHECK | (use_jit ? 0 : PCRE2_NO_JIT),
-                             t->md, t->mctx);
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && use_jit) { use_jit = false; continue; }
+        int rc = pcre2_match(t->re, (PCRE2_SPTR)text, len, pos,
+                             PCRE2_NO_UTF_CHECK | (use_jit ? 0 : PCRE2_NO_JIT), t->md, t->mctx);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && use_jit) {
+            use_jit = false;
+            continue;
+        }
         size_t s, e;
         if (rc == PCRE2_ERROR_NOMATCH) {
             s = e = len;
@@ -424,15 +450,15 @@ size_t gpt2_detokenize_size(const gpt2_vocab *v, const int32_t *ids, size_t n)
     return total;
 }
 
-int gpt2_detokenize(const gpt2_vocab *v, const int32_t *ids, size_t n, char *out, size_t cap,
-                    size_t *out_len, char *err, size_t errlen)
+int gpt2_detokenize(const gpt2_vocab *v, const int32_t *ids, size_t n, char *out, size_t cap, size_t *out_len,
+                    char *err, size_t errlen)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= v->n_tokens) {
             gpt2_errf(err, errlen, "detokenize: id %d at index %zu is out of range [0, %d)", (int)id, i,
-                   (int)v->n_tokens);
+                      (int)v->n_tokens);
             return -1;
         }
         if (cap - o < v->len[id]) {
@@ -452,8 +478,14 @@ char *gpt2_detokenize_alloc(const gpt2_vocab *v, const int32_t *ids, size_t n, s
 {
     size_t need = gpt2_detokenize_size(v, ids, n) + 1;
     char *buf = malloc(need);
-    if (!buf) { gpt2_errf(err, errlen, "detokenize: out of memory"); return NULL; }
-    if (gpt2_detokenize(v, ids, n, buf, need, out_len, err, errlen)) { free(buf); return NULL; }
+    if (!buf) {
+        gpt2_errf(err, errlen, "detokenize: out of memory");
+        return NULL;
+    }
+    if (gpt2_detokenize(v, ids, n, buf, need, out_len, err, errlen)) {
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
 
@@ -475,8 +507,7 @@ void gpt2_stream_free(gpt2_stream *s)
     s->n_held = 0;
 }
 
-int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_len, char *err,
-                     size_t errlen)
+int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_len, char *err, size_t errlen)
 {
     *out = s->buf ? s->buf : "";
     *out_len = 0;
@@ -489,7 +520,10 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
         size_t c = s->cap ? s->cap : 64;
         while (c < need) c *= 2;
         char *p = realloc(s->buf, c);
-        if (!p) { gpt2_errf(err, errlen, "detokenize: out of memory"); return -1; }
+        if (!p) {
+            gpt2_errf(err, errlen, "detokenize: out of memory");
+            return -1;
+        }
         s->buf = p;
         s->cap = c;
     }
@@ -498,8 +532,10 @@ int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_l
     for (size_t i = 0; i < n;) {
         unsigned c = b[i];
         if (s->n_held == 0) {
-            if (gpt2_utf8_seq_len(c) > 1) s->held[s->n_held++] = (unsigned char)c;
-            else s->buf[o++] = (char)c; /* ASCII, or a byte that starts nothing: pass it on */
+            if (gpt2_utf8_seq_len(c) > 1)
+                s->held[s->n_held++] = (unsigned char)c;
+            else
+                s->buf[o++] = (char)c; /* ASCII, or a byte that starts nothing: pass it on */
             i++;
             continue;
         }
@@ -528,7 +564,12 @@ void gpt2_stream_flush(gpt2_stream *s, const char **out, size_t *out_len)
 {
     if (s->cap < 5) {
         char *p = realloc(s->buf, 64);
-        if (!p) { *out = ""; *out_len = 0; s->n_held = 0; return; }
+        if (!p) {
+            *out = "";
+            *out_len = 0;
+            s->n_held = 0;
+            return;
+        }
         s->buf = p;
         s->cap = 64;
     }

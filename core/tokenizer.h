@@ -43,8 +43,8 @@ int gpt2_tokenize(gpt2_tokenizer *t, const char *text, size_t len, int32_t **ids
 size_t gpt2_detokenize_size(const gpt2_vocab *v, const int32_t *ids, size_t n);
 /* Writes the bytes to out (cap bytes available; a NUL is added when room is left) and their count to
  * *out_len. Returns 0, or -1 with err (an id out of range, giving its index; or cap too small). */
-int gpt2_detokenize(const gpt2_vocab *v, const int32_t *ids, size_t n, char *out, size_t cap,
-                    size_t *out_len, char *err, size_t errlen);
+int gpt2_detokenize(const gpt2_vocab *v, const int32_t *ids, size_t n, char *out, size_t cap, size_t *out_len,
+                    char *err, size_t errlen);
 /* Same into a malloc'ed, NUL-terminated buffer (free it); NULL with err on failure. */
 char *gpt2_detokenize_alloc(const gpt2_vocab *v, const int32_t *ids, size_t n, size_t *out_len, char *err,
                             size_t errlen);
@@ -54,7 +54,7 @@ char *gpt2_detokenize_alloc(const gpt2_vocab *v, const int32_t *ids, size_t n, s
  * can never be part of a valid character are passed through as they are, in order. At the end,
  * gpt2_stream_flush hands out whatever is held back (an incomplete character, as is). */
 typedef struct gpt2_stream {
-    const gpt2_vocab *v;  /* not owned */
+    const gpt2_vocab *v;   /* not owned */
     unsigned char held[4]; /* start of an incomplete character */
     size_t n_held;         /* its length (0..3) */
     char *buf;             /* output of the last call (owned; valid until the next call) */
@@ -64,8 +64,7 @@ typedef struct gpt2_stream {
 void gpt2_stream_init(gpt2_stream *s, const gpt2_vocab *v);
 /* Feeds id: *out and *out_len receive the bytes ready to print (possibly none). Returns 0, or -1 with err
  * for an id out of range (the stream is unchanged) or out of memory. */
-int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_len, char *err,
-                     size_t errlen);
+int gpt2_stream_feed(gpt2_stream *s, int32_t id, const char **out, size_t *out_len, char *err, size_t errlen);
 /* Hands out the held-back bytes and resets the stream for reuse. */
 void gpt2_stream_flush(gpt2_stream *s, const char **out, size_t *out_len);
 void gpt2_stream_free(gpt2_stream *s);

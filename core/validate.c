@@ -6,7 +6,6 @@
 #include "model.h"
 #include "model_internal.h"
 
-
 int gpt2_hparams_check(const gpt2_hparams *hp, const char *file, char *err, size_t errlen)
 {
     if (hp->n_vocab <= 0 || hp->n_vocab > GPT2_MAX_VOCAB) {
@@ -81,16 +80,16 @@ int gpt2_model_validate(const gpt2_model *m, char *err, size_t errlen)
         gpt2_tkind kind = gpt2_tensor_kind(id);
         /* wte and lm_head may be a block format too (ggml quantizes them); wpe stays float */
         bool emb_q = id != GPT2_T_WPE && gpt2_dtype_is_quant(t->type);
-        bool ok = kind == GPT2_K_VEC   ? t->type == GPT2_F32
-                  : kind == GPT2_K_MAT ? t->type == m->wtype
-                                       : (t->type == GPT2_F32 || t->type == GPT2_F16 || emb_q);
+        bool ok = kind == GPT2_K_VEC ? t->type == GPT2_F32
+            : kind == GPT2_K_MAT     ? t->type == m->wtype
+                                     : (t->type == GPT2_F32 || t->type == GPT2_F16 || emb_q);
         if (!ok) {
             gpt2_errf(err, errlen, "%s: tensor %s has type %s, expected %s", who, name,
                       gpt2_dtype_name(t->type),
-                      kind == GPT2_K_VEC   ? "f32"
-                      : kind == GPT2_K_MAT ? gpt2_dtype_name(m->wtype)
-                      : id == GPT2_T_WPE   ? "f32 or f16"
-                                           : "f32, f16 or a block format");
+                      kind == GPT2_K_VEC       ? "f32"
+                          : kind == GPT2_K_MAT ? gpt2_dtype_name(m->wtype)
+                          : id == GPT2_T_WPE   ? "f32 or f16"
+                                               : "f32, f16 or a block format");
             return -1;
         }
         if (gpt2_dtype_is_quant(t->type) && ne[0] % GPT2_QBLOCK != 0) {

@@ -95,7 +95,11 @@ static void put_mapped(FILE *f, const char *bytes, size_t n, bool json)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = gpt2_byte_to_unicode((uint8_t)bytes[i]);
-        if (json && (cp == '"' || cp == '\\')) { fputc('\\', f); fputc((int)cp, f); continue; }
+        if (json && (cp == '"' || cp == '\\')) {
+            fputc('\\', f);
+            fputc((int)cp, f);
+            continue;
+        }
         char u[4];
         fwrite(u, 1, gpt2_utf8_encode(cp, u), f);
     }
@@ -124,7 +128,10 @@ static int vocab_alloc(gpt2_vocab *v, int32_t n)
     v->n_tokens = n;
     v->tok = calloc((size_t)n + 1, sizeof *v->tok);
     v->len = calloc((size_t)n + 1, sizeof *v->len);
-    if (!v->tok || !v->len) { gpt2_vocab_free(v); return -1; }
+    if (!v->tok || !v->len) {
+        gpt2_vocab_free(v);
+        return -1;
+    }
     return 0;
 }
 
@@ -144,10 +151,16 @@ int gpt2_vocab_copy(gpt2_vocab *dst, const gpt2_vocab *src)
 {
     if (vocab_alloc(dst, src->n_tokens)) return -1;
     for (int32_t i = 0; i < src->n_tokens; i++)
-        if (set_token(dst, i, src->tok[i] ? src->tok[i] : "", src->len[i])) { gpt2_vocab_free(dst); return -1; }
+        if (set_token(dst, i, src->tok[i] ? src->tok[i] : "", src->len[i])) {
+            gpt2_vocab_free(dst);
+            return -1;
+        }
     if (src->n_merges > 0) {
         dst->merges = malloc((size_t)src->n_merges * sizeof *dst->merges);
-        if (!dst->merges) { gpt2_vocab_free(dst); return -1; }
+        if (!dst->merges) {
+            gpt2_vocab_free(dst);
+            return -1;
+        }
         memcpy(dst->merges, src->merges, (size_t)src->n_merges * sizeof *dst->merges);
     }
     dst->n_merges = src->n_merges;
@@ -159,7 +172,10 @@ static void find_eot(gpt2_vocab *v)
 {
     v->eot = -1;
     for (int32_t i = v->n_tokens - 1; i >= 0; i--)
-        if (v->len[i] == 13 && memcmp(v->tok[i], "<|endoftext|>", 13) == 0) { v->eot = i; return; }
+        if (v->len[i] == 13 && memcmp(v->tok[i], "<|endoftext|>", 13) == 0) {
+            v->eot = i;
+            return;
+        }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -176,7 +192,10 @@ static int load_json_vocab(gpt2_vocab *v, const char *path, char *err, size_t er
     char jerr[200];
     json_doc *d = json_parse(text, len, jerr, sizeof jerr);
     free(text);
-    if (!d) { gpt2_errf(err, errlen, "%s: %s", path, jerr); return -1; }
+    if (!d) {
+        gpt2_errf(err, errlen, "%s: %s", path, jerr);
+        return -1;
+    }
     const json_value *root = json_root(d);
     int rc = -1;
     char *buf = NULL;
@@ -189,12 +208,15 @@ static int load_json_vocab(gpt2_vocab *v, const char *path, char *err, size_t er
         goto out;
     }
     int32_t n = (int32_t)root->len;
-    if (vocab_alloc(v, n)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+    if (vocab_alloc(v, n)) {
+        gpt2_errf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
     for (size_t i = 0; i < root->len; i++) {
         int64_t id;
         if (!json_as_int(root->items[i], &id) || id < 0 || id >= n) {
-            gpt2_errf(err, errlen, "%s: token \"%s\": id must be an integer in [0, %d)", path,
-                   root->keys[i], (int)n);
+            gpt2_errf(err, errlen, "%s: token \"%s\": id must be an integer in [0, %d)", path, root->keys[i],
+                      (int)n);
             goto out;
         }
         if (v->tok[id]) {
@@ -203,14 +225,23 @@ static int load_json_vocab(gpt2_vocab *v, const char *path, char *err, size_t er
         }
         size_t kl = root->key_lens[i];
         char *nb = realloc(buf, kl + 1);
-        if (!nb) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+        if (!nb) {
+            gpt2_errf(err, errlen, "%s: out of memory", path);
+            goto out;
+        }
         buf = nb;
         size_t bl = unmap_string(root->keys[i], kl, buf);
-        if (set_token(v, (int32_t)id, buf, bl)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+        if (set_token(v, (int32_t)id, buf, bl)) {
+            gpt2_errf(err, errlen, "%s: out of memory", path);
+            goto out;
+        }
     }
     /* n distinct ids in [0, n): every id is present. */
     gpt2_tokmap m;
-    if (gpt2_tokmap_init(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+    if (gpt2_tokmap_init(&m, v)) {
+        gpt2_errf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
     for (int32_t i = 0; i < n; i++) {
         int32_t o = gpt2_tokmap_add(&m, i);
         if (o >= 0) {
@@ -238,8 +269,11 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
     gpt2_tokmap m = {0};
     char *a = malloc(len + 1), *b = malloc(len + 1), *c = malloc(2 * len + 2);
     int32_t cap = 1024, cnt = 0;
-    int32_t (*mg)[2] = malloc((size_t)cap * sizeof *mg);
-    if (!a || !b || !c || !mg || gpt2_tokmap_build(&m, v)) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+    int32_t(*mg)[2] = malloc((size_t)cap * sizeof *mg);
+    if (!a || !b || !c || !mg || gpt2_tokmap_build(&m, v)) {
+        gpt2_errf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
     size_t pos = 0;
     for (long line = 1; pos < len; line++) {
         size_t e = pos;
@@ -259,16 +293,20 @@ static int load_merges(gpt2_vocab *v, const char *path, char *err, size_t errlen
         size_t lb = unmap_string(text + sp + 1, end - sp - 1, b);
         memcpy(c, a, la);
         memcpy(c + la, b, lb);
-        int32_t ia = gpt2_tokmap_find(&m, a, la), ib = gpt2_tokmap_find(&m, b, lb), ic = gpt2_tokmap_find(&m, c, la + lb);
+        int32_t ia = gpt2_tokmap_find(&m, a, la), ib = gpt2_tokmap_find(&m, b, lb),
+                ic = gpt2_tokmap_find(&m, c, la + lb);
         if (ia < 0 || ib < 0 || ic < 0) {
             const char *what = ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token";
             gpt2_errf(err, errlen, "%s:%ld: merge \"%.*s %.*s\": %s is not in the vocabulary", path, line,
-                   (int)(sp - s), text + s, (int)(end - sp - 1), text + sp + 1, what);
+                      (int)(sp - s), text + s, (int)(end - sp - 1), text + sp + 1, what);
             goto out;
         }
         if (cnt == cap) {
             void *nm = realloc(mg, (size_t)cap * 2 * sizeof *mg);
-            if (!nm) { gpt2_errf(err, errlen, "%s: out of memory", path); goto out; }
+            if (!nm) {
+                gpt2_errf(err, errlen, "%s: out of memory", path);
+                goto out;
+            }
             mg = nm;
             cap *= 2;
         }
@@ -295,7 +333,10 @@ int gpt2_vocab_load_files(gpt2_vocab *v, const char *vocab_json, const char *mer
                           size_t errlen)
 {
     if (load_json_vocab(v, vocab_json, err, errlen)) return -1;
-    if (merges_txt && load_merges(v, merges_txt, err, errlen)) { gpt2_vocab_free(v); return -1; }
+    if (merges_txt && load_merges(v, merges_txt, err, errlen)) {
+        gpt2_vocab_free(v);
+        return -1;
+    }
     return 0;
 }
 
@@ -312,7 +353,12 @@ int gpt2_vocab_load_dir(gpt2_vocab *v, const char *dir, char *err, size_t errlen
     static const char *pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
     size_t dl = strlen(dir);
     char *pj = malloc(dl + 20), *pm = malloc(dl + 20);
-    if (!pj || !pm) { free(pj); free(pm); gpt2_errf(err, errlen, "%s: out of memory", dir); return -1; }
+    if (!pj || !pm) {
+        free(pj);
+        free(pm);
+        gpt2_errf(err, errlen, "%s: out of memory", dir);
+        return -1;
+    }
     int rc = 1;
     for (int i = 0; i < 2 && rc > 0; i++) {
         sprintf(pj, "%s/%s", dir, pairs[i][0]);
@@ -337,8 +383,14 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     gpt2_vocab tmp = {0};
     const gpt2_vocab *src = v;
     if (v->n_merges == 0 && v->n_tokens > 256) {
-        if (gpt2_vocab_copy(&tmp, v)) { gpt2_errf(err, errlen, "%s: out of memory", dir); return -1; }
-        if (gpt2_vocab_derive_merges(&tmp, err, errlen)) { gpt2_vocab_free(&tmp); return -1; }
+        if (gpt2_vocab_copy(&tmp, v)) {
+            gpt2_errf(err, errlen, "%s: out of memory", dir);
+            return -1;
+        }
+        if (gpt2_vocab_derive_merges(&tmp, err, errlen)) {
+            gpt2_vocab_free(&tmp);
+            return -1;
+        }
         src = &tmp;
     }
     if (mkdir(dir, 0777) && errno != EEXIST) {
@@ -350,7 +402,10 @@ int gpt2_vocab_write_dir(const gpt2_vocab *v, const char *dir, char *err, size_t
     char *path = malloc(dl + 20);
     int rc = -1;
     gpt2_out o;
-    if (!path) { gpt2_errf(err, errlen, "%s: out of memory", dir); goto out; }
+    if (!path) {
+        gpt2_errf(err, errlen, "%s: out of memory", dir);
+        goto out;
+    }
     sprintf(path, "%s/vocab.json", dir);
     if (gpt2_out_open(&o, path, 0, err, errlen) != 0) goto out;
     fputc('{', o.f);
@@ -389,22 +444,24 @@ out:
 int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
 {
     if (v->n_tokens < 256) {
-        gpt2_errf(err, errlen, "derive merges: %d tokens, need at least the 256 byte tokens", (int)v->n_tokens);
+        gpt2_errf(err, errlen, "derive merges: %d tokens, need at least the 256 byte tokens",
+                  (int)v->n_tokens);
         return -1;
     }
     int32_t byte_id[256];
     for (int i = 0; i < 256; i++) byte_id[i] = -1;
     for (int32_t i = 0; i < 256; i++) {
         if (v->len[i] != 1 || byte_id[(uint8_t)v->tok[i][0]] >= 0) {
-            gpt2_errf(err, errlen, "derive merges: ids 0..255 must be the 256 distinct single bytes (id %d is not)",
-                   (int)i);
+            gpt2_errf(err, errlen,
+                      "derive merges: ids 0..255 must be the 256 distinct single bytes (id %d is not)",
+                      (int)i);
             return -1;
         }
         byte_id[(uint8_t)v->tok[i][0]] = i;
     }
     int32_t n_m = v->n_tokens - 256 - (v->eot >= 256 ? 1 : 0);
     gpt2_pairmap pm = {0};
-    int32_t (*mg)[2] = malloc(((size_t)n_m + 1) * sizeof *mg);
+    int32_t(*mg)[2] = malloc(((size_t)n_m + 1) * sizeof *mg);
     int32_t *res = malloc(((size_t)n_m + 1) * sizeof *res); /* rank -> merged id */
     size_t maxlen = 1;
     for (int32_t i = 0; i < v->n_tokens; i++)
@@ -412,7 +469,8 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
     int32_t *sym = malloc(maxlen * sizeof *sym);
     gpt2_tokmap sm = {0};
     int rc = -1;
-    if (gpt2_pairmap_init(&pm, (size_t)(n_m > 0 ? n_m : 0)) || !mg || !res || !sym || gpt2_tokmap_build(&sm, v)) {
+    if (gpt2_pairmap_init(&pm, (size_t)(n_m > 0 ? n_m : 0)) || !mg || !res || !sym ||
+        gpt2_tokmap_build(&sm, v)) {
         gpt2_errf(err, errlen, "derive merges: out of memory");
         goto out;
     }
@@ -435,7 +493,10 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
             size_t at = 0;
             for (size_t i = 0; i + 1 < k; i++) {
                 int32_t q = gpt2_pairmap_find(&pm, sym[i], sym[i + 1]);
-                if (q >= 0 && (best < 0 || q < best)) { best = q; at = i; }
+                if (q >= 0 && (best < 0 || q < best)) {
+                    best = q;
+                    at = i;
+                }
             }
             if (best < 0) break;
             sym[at] = res[best];
@@ -443,8 +504,10 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
             k--;
         }
         int32_t a = -1, b = -1;
-        if (k == 2) { a = sym[0]; b = sym[1]; }
-        else {
+        if (k == 2) {
+            a = sym[0];
+            b = sym[1];
+        } else {
             /* BPE does not end in two pieces: take the split whose two parts are the newest
              * (highest-id) tokens before t, preferring the longer left part on ties. */
             int32_t best = -1;
@@ -452,7 +515,11 @@ int gpt2_vocab_derive_merges(gpt2_vocab *v, char *err, size_t errlen)
                 int32_t x = gpt2_tokmap_find(&sm, s, cut), y = gpt2_tokmap_find(&sm, s + cut, n - cut);
                 if (x < 0 || y < 0 || x >= t || y >= t || x == v->eot || y == v->eot) continue;
                 int32_t score = x > y ? x : y;
-                if (score > best) { best = score; a = x; b = y; }
+                if (score > best) {
+                    best = score;
+                    a = x;
+                    b = y;
+                }
             }
             if (a < 0) continue; /* no two earlier tokens make it: BPE can never produce it */
         }
@@ -500,8 +567,15 @@ static const char sample_text[] =
     "the years when the light had been his to keep. It is said that on clear nights, if you stand "
     "where the wall meets the water, you can still hear him humming the old songs of the coast.";
 
-typedef struct word { int32_t *sym; int n; int count; } word;
-typedef struct pair_count { int32_t a, b; int count; } pair_count;
+typedef struct word {
+    int32_t *sym;
+    int n;
+    int count;
+} word;
+typedef struct pair_count {
+    int32_t a, b;
+    int count;
+} pair_count;
 
 static int cmp_pairc(const void *x, const void *y)
 {
@@ -534,11 +608,17 @@ int gpt2_vocab_make_bytes(gpt2_vocab *v, int n_merges)
     for (size_t i = 0; i < len;) {
         size_t j = i;
         if (s[j] == ' ' && j + 1 < len && s[j + 1] != ' ') j++;
-        int cls = (s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') ? 1 : (s[j] >= '0' && s[j] <= '9') ? 2 : s[j] == ' ' ? 3 : 0;
+        int cls = (s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') ? 1
+            : (s[j] >= '0' && s[j] <= '9')                                     ? 2
+            : s[j] == ' '                                                      ? 3
+                                                                               : 0;
         j++;
         while (j < len) {
             char c = s[j];
-            int k = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ? 1 : (c >= '0' && c <= '9') ? 2 : c == ' ' ? 3 : 0;
+            int k = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ? 1
+                : (c >= '0' && c <= '9')                             ? 2
+                : c == ' '                                           ? 3
+                                                                     : 0;
             if (k != cls || cls == 3) break;
             j++;
         }
@@ -549,7 +629,8 @@ int gpt2_vocab_make_bytes(gpt2_vocab *v, int n_merges)
                 for (int z = 0; z < w[q].n && same; z++) same = w[q].sym[z] == byte_id[(uint8_t)s[i + z]];
                 if (same) found = q;
             }
-        if (found >= 0) w[found].count++;
+        if (found >= 0)
+            w[found].count++;
         else {
             w[nw].sym = malloc((j - i) * sizeof(int32_t));
             if (!w[nw].sym) goto out;
@@ -584,7 +665,11 @@ int gpt2_vocab_make_bytes(gpt2_vocab *v, int n_merges)
             size_t j = i;
             int c = 0;
             while (j < np && pairc[j].a == pairc[i].a && pairc[j].b == pairc[i].b) c += pairc[j++].count;
-            if (c > bc) { bc = c; ba = pairc[i].a; bb = pairc[i].b; } /* sorted: ties keep the smallest */
+            if (c > bc) {
+                bc = c;
+                ba = pairc[i].a;
+                bb = pairc[i].b;
+            } /* sorted: ties keep the smallest */
             i = j;
         }
         if (bc == 0) goto out; /* the sample is exhausted: n_merges is too large */

@@ -90,31 +90,47 @@ static void store_kv(const float *qkv, void *kcache, void *vcache, gpt2_dtype kv
     }
 }
 
-void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
-                        int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
-                        cpu_pool *pool)
+void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n,
+                        const int *row_base, const int *row_pos, int n_head, int head_dim, cpu_pool *pool)
 {
     const int E = n_head * head_dim;
     if (n <= 0 || E <= 0) return;
     for (int t = 0; t < n; t++)
         store_kv(qkv, kcache, vcache, kv_type, E, t, (size_t)row_base[t] + (size_t)row_pos[t]);
     att_job j = {
-        .out = out, .qkv = qkv, .k = kcache, .v = vcache, .kt = kv_type, .n_past = 0,
-        .n_head = n_head, .hd = head_dim, .E = E, .scale = 1.0f / sqrtf((float)head_dim),
-        .row_base = row_base, .row_pos = row_pos,
+        .out = out,
+        .qkv = qkv,
+        .k = kcache,
+        .v = vcache,
+        .kt = kv_type,
+        .n_past = 0,
+        .n_head = n_head,
+        .hd = head_dim,
+        .E = E,
+        .scale = 1.0f / sqrtf((float)head_dim),
+        .row_base = row_base,
+        .row_pos = row_pos,
     };
     cpu_pool_run(pool, att_task, &j, n * n_head);
 }
 
-void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
-                   int n, int n_past, int n_head, int head_dim, cpu_pool *pool)
+void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n,
+                   int n_past, int n_head, int head_dim, cpu_pool *pool)
 {
     const int E = n_head * head_dim;
     if (n <= 0 || E <= 0) return;
     for (int t = 0; t < n; t++) store_kv(qkv, kcache, vcache, kv_type, E, t, (size_t)(n_past + t));
     att_job j = {
-        .out = out, .qkv = qkv, .k = kcache, .v = vcache, .kt = kv_type, .n_past = n_past,
-        .n_head = n_head, .hd = head_dim, .E = E, .scale = 1.0f / sqrtf((float)head_dim),
+        .out = out,
+        .qkv = qkv,
+        .k = kcache,
+        .v = vcache,
+        .kt = kv_type,
+        .n_past = n_past,
+        .n_head = n_head,
+        .hd = head_dim,
+        .E = E,
+        .scale = 1.0f / sqrtf((float)head_dim),
     };
     cpu_pool_run(pool, att_task, &j, n * n_head);
 }

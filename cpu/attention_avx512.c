@@ -47,8 +47,8 @@ AVX512_INLINE __m512 exp_neg(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
-AVX512_INLINE void head_impl(float *o, const float *q, const char *k, const char *v, size_t row,
-                             int L, int nv, int f16, float scale)
+AVX512_INLINE void head_impl(float *o, const float *q, const char *k, const char *v, size_t row, int L,
+                             int nv, int f16, float scale)
 {
     __m512 qv[MAXV], ov[MAXV], ov2[MAXV];
     for (int i = 0; i < nv; i++) {
@@ -99,11 +99,12 @@ AVX512_INLINE void head_impl(float *o, const float *q, const char *k, const char
         }
     }
     const __m512 inv = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);
-    for (int i = 0; i < nv; i++) _mm512_storeu_ps(o + 16 * i, _mm512_mul_ps(_mm512_add_ps(ov[i], ov2[i]), inv));
+    for (int i = 0; i < nv; i++)
+        _mm512_storeu_ps(o + 16 * i, _mm512_mul_ps(_mm512_add_ps(ov[i], ov2[i]), inv));
 }
 
-AVX512_FN int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v,
-                                  size_t row_bytes, int L, int head_dim, int f16, float scale)
+AVX512_FN int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v, size_t row_bytes,
+                                  int L, int head_dim, int f16, float scale)
 {
     if (head_dim % 16 != 0 || head_dim > 16 * MAXV || head_dim <= 0) return 0;
     const int nv = head_dim / 16;

@@ -9,13 +9,13 @@
 #include "cpu_peak.h"
 
 typedef struct cpu_backend {
-    gpt2_backend base;             /* must be first */
-    gpt2_graph graph_all;          /* step with logits for every row */
-    gpt2_graph graph_last;         /* step with logits for the last row only */
-    cpu_pool *pool;                /* worker threads */
-    float *buf[GPT2_BUF_COUNT];    /* activations, max_rows rows each */
-    void **kcache, **vcache;       /* per layer [n_slots * n_ctx][E]: slot s at rows s * n_ctx */
-    int max_rows;                  /* max(n_batch, n_slots): the widest step */
+    gpt2_backend base;          /* must be first */
+    gpt2_graph graph_all;       /* step with logits for every row */
+    gpt2_graph graph_last;      /* step with logits for the last row only */
+    cpu_pool *pool;             /* worker threads */
+    float *buf[GPT2_BUF_COUNT]; /* activations, max_rows rows each */
+    void **kcache, **vcache;    /* per layer [n_slots * n_ctx][E]: slot s at rows s * n_ctx */
+    int max_rows;               /* max(n_batch, n_slots): the widest step */
 } cpu_backend;
 
 /* Runs the graph over the step's rows: one sequence (a prompt chunk or a decode token) or a batch
@@ -52,9 +52,15 @@ static int cpu_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t e
         row_base[r] = st->rows[r].slot * hp->n_ctx;
         row_pos[r] = st->rows[r].pos;
     }
-    cpu_step s = {.model = base->model, .ids = st->ids, .n = n, .kcache = b->kcache,
-                  .vcache = b->vcache, .kv_type = base->params.kv_type, .pool = b->pool,
-                  .row_base = row_base, .row_pos = row_pos};
+    cpu_step s = {.model = base->model,
+                  .ids = st->ids,
+                  .n = n,
+                  .kcache = b->kcache,
+                  .vcache = b->vcache,
+                  .kv_type = base->params.kv_type,
+                  .pool = b->pool,
+                  .row_base = row_base,
+                  .row_pos = row_pos};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->buf[i];
     bool want_logits = st->out == GPT2_STEP_LAST || st->out == GPT2_STEP_ALL;
     if (want_logits) s.buf[GPT2_BUF_LOGITS] = st->logits; /* straight into the caller's memory */
@@ -105,8 +111,8 @@ static int cpu_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, s
     const gpt2_hparams *hp = &base->model->hp;
     int ns = base->params.n_slots;
     if (dst < 0 || dst >= ns || src < 0 || src >= ns || n < 0 || n > hp->n_ctx) {
-        snprintf(err, errlen, "cpu backend: KV copy of %d positions from slot %d to %d (%d slots)", n,
-                 src, dst, ns);
+        snprintf(err, errlen, "cpu backend: KV copy of %d positions from slot %d to %d (%d slots)", n, src,
+                 dst, ns);
         return -1;
     }
     if (dst == src || n == 0) return 0;
@@ -148,7 +154,10 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     const gpt2_hparams *hp = &m->hp;
     if (why) *why = GPT2_WHY_NO_MEMORY; /* the only way this constructor fails */
     cpu_backend *b = calloc(1, sizeof *b);
-    if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     gpt2_backend *base = &b->base;
     gpt2_backend_init(base, GPT2_BACKEND_CPU, "cpu", m, p, GPT2_F32);
     b->max_rows = gpt2_backend_max_rows(base);
@@ -180,12 +189,13 @@ gpt2_backend *gpt2_backend_cpu_create(const gpt2_model *m, const gpt2_backend_pa
     }
     base->kv_bytes = 2 * (size_t)hp->n_layer * (size_t)hp->n_ctx * base->params.n_slots * kv_row;
     base->weights_bytes = gpt2_weights_bytes(m);
-    if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false))
-        goto oom;
+    if (gpt2_graph_build(&b->graph_all, m, true) || gpt2_graph_build(&b->graph_last, m, false)) goto oom;
     if (why) *why = GPT2_WHY_NONE;
     return base;
 oom:
-    snprintf(err, errlen, "cpu backend: out of memory allocating activations and KV cache (%d layers x %d positions x %d slots)",
+    snprintf(err, errlen,
+             "cpu backend: out of memory allocating activations and KV cache (%d layers x %d positions x %d "
+             "slots)",
              hp->n_layer, hp->n_ctx, base->params.n_slots);
     cpu_destroy(base);
     return NULL;

@@ -11,24 +11,24 @@ void cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
         for (int t = 0; t < s->n; t++)
             cpu_embed(out + (size_t)t * E, nd->w, nd->b, s->ids + t, 1, s->row_pos[t]);
         break;
-    case GPT2_OP_LAYERNORM:
-        cpu_layernorm(out, in, nd->w->data, nd->b->data, s->n, E, hp->ln_eps);
-        break;
+    case GPT2_OP_LAYERNORM: cpu_layernorm(out, in, nd->w->data, nd->b->data, s->n, E, hp->ln_eps); break;
     case GPT2_OP_MATMUL: {
         int ldx = gpt2_buf_width(hp, nd->in), ldy = gpt2_buf_width(hp, nd->out);
         int rows = s->n;
-        if (nd->last_row_only) { in += (size_t)(s->n - 1) * ldx; rows = 1; }
-        cpu_matmul(out, ldy, in, ldx, nd->w, nd->b ? nd->b->data : NULL, rows, nd->epilogue,
-                   (int)hp->gelu, s->pool);
+        if (nd->last_row_only) {
+            in += (size_t)(s->n - 1) * ldx;
+            rows = 1;
+        }
+        cpu_matmul(out, ldy, in, ldx, nd->w, nd->b ? nd->b->data : NULL, rows, nd->epilogue, (int)hp->gelu,
+                   s->pool);
         break;
     }
     case GPT2_OP_ATTENTION:
         /* Every row stores its K/V first, then attends over its own sequence's positions
          * 0..row_pos[t]: causal attention for a prompt chunk, per-sequence for a batch. */
-        cpu_attention_rows(out, in, s->kcache[nd->layer], s->vcache[nd->layer], s->kv_type, s->n,
-                           s->row_base, s->row_pos, hp->n_head, E / hp->n_head, s->pool);
+        cpu_attention_rows(out, in, s->kcache[nd->layer], s->vcache[nd->layer], s->kv_type, s->n, s->row_base,
+                           s->row_pos, hp->n_head, E / hp->n_head, s->pool);
         break;
-    default:
-        break;
+    default: break;
     }
 }

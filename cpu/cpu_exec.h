@@ -19,7 +19,7 @@ typedef struct cpu_step {
                                       (slot * n_ctx), its token sits at position row_pos[t]; a
                                       prompt chunk is n rows of one slot at consecutive positions,
                                       a batched decode step one row per sequence */
-    gpt2_dtype kv_type;             /* cache element type */
+    gpt2_dtype kv_type;            /* cache element type */
     cpu_pool *pool;                /* threads, or NULL */
 } cpu_step;
 

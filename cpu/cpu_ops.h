@@ -22,11 +22,11 @@ typedef enum cpu_isa {
     CPU_ISA_NEON = 3,   /* arm64 */
 } cpu_isa;
 
-cpu_isa cpu_isa_detect(void);            /* best the machine has */
-cpu_isa cpu_isa_active(void);            /* what the kernels use now */
-void cpu_isa_force(cpu_isa isa);         /* tests: use exactly this one (must be supported) */
+cpu_isa cpu_isa_detect(void);    /* best the machine has */
+cpu_isa cpu_isa_active(void);    /* what the kernels use now */
+void cpu_isa_force(cpu_isa isa); /* tests: use exactly this one (must be supported) */
 const char *cpu_isa_name(cpu_isa isa);
-int cpu_isa_supported(cpu_isa isa);      /* 1 if this machine (and build) can run isa */
+int cpu_isa_supported(cpu_isa isa); /* 1 if this machine (and build) can run isa */
 
 /* ---- thread pool ---- */
 typedef struct cpu_pool cpu_pool;
@@ -44,13 +44,11 @@ void cpu_pool_run(cpu_pool *p, void (*fn)(void *ctx, int i), void *ctx, int n_ta
 /* ---- ops ---- (pool may be NULL for single-threaded) */
 
 /* x[t][d] = wte[ids[t]][d] + wpe[pos0 + t][d] for t in [0, n). */
-void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const int32_t *ids, int n,
-               int pos0);
+void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const int32_t *ids, int n, int pos0);
 
 /* y[t] = (x[t] - mean) / sqrt(var + eps) * g + b over rows of d; two-pass, exact with large means.
  * y may equal x. */
-void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
-                   float eps);
+void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d, float eps);
 
 /* Epilogue applied to each output of a matmul, in this order (the flags of core/epilogue.h). */
 typedef enum cpu_epilogue {
@@ -64,8 +62,8 @@ typedef enum cpu_epilogue {
  * x rows have stride ldx floats, y rows stride ldy floats. W is f32, f16, bf16 or a ggml block
  * format (quant.h; W->ne[0] a multiple of 32): then each x row is first quantized to int8 blocks
  * (d = amax/127, as ggml's q8 activations) and the dots run in integers. */
-void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
-                int n, int epilogue, int gelu_form, cpu_pool *pool);
+void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias, int n,
+                int epilogue, int gelu_form, cpu_pool *pool);
 
 /* In place: x[i] = gelu(x[i]); form 0 = tanh approximation, 1 = erf. */
 void cpu_gelu(float *x, size_t n, int form);
@@ -81,17 +79,16 @@ void cpu_softmax(float *x, int n, int d);
  * First stores K and V of the new tokens into the caches at rows n_past .. n_past+n-1
  * (kcache/vcache: [n_ctx][E] of type kv_type, f32 or f16), then for each token t and head h
  * out[t][h*hd..] = softmax(q . K[0..n_past+t] / sqrt(hd)) . V[0..n_past+t]. */
-void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
-                   int n, int n_past, int n_head, int head_dim, cpu_pool *pool);
+void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n,
+                   int n_past, int n_head, int head_dim, cpu_pool *pool);
 
 /* Attention of a batched decode step: n rows, row t one new token of its own sequence whose cache
  * rows start at row_base[t] (its slot), at position row_pos[t]. Stores row t's K and V at cache row
  * row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
  * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). Every K/V is stored before
  * any row attends, so n rows of one slot at consecutive positions are cpu_attention's prompt chunk. */
-void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
-                        int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
-                        cpu_pool *pool);
+void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n,
+                        const int *row_base, const int *row_pos, int n_head, int head_dim, cpu_pool *pool);
 
 /* Index of the largest of x[0..n) (lowest index on ties; NaNs are skipped; -1 if n <= 0). */
 int cpu_argmax(const float *x, int n);
@@ -106,7 +103,7 @@ double cpu_measure_bandwidth_gbs(cpu_pool *p, size_t bytes);
 /* ---- scalar twins and per-ISA entry points used by the dispatchers and tests ---- */
 float cpu_dot_f32_scalar(const float *a, const float *b, int n);
 float cpu_dot_f16_scalar(const float *a, const uint16_t *b, int n);
-float cpu_dot_f32(const float *a, const float *b, int n); /* dispatched */
+float cpu_dot_f32(const float *a, const float *b, int n);    /* dispatched */
 float cpu_dot_f16(const float *a, const uint16_t *b, int n); /* dispatched */
 /* y[i] += a * x[i] (x f32 or f16); dispatched. */
 void cpu_axpy_f32(float *y, float a, const float *x, int n);
@@ -114,40 +111,40 @@ void cpu_axpy_f16(float *y, float a, const uint16_t *x, int n);
 
 /* Matmul tile: acc[t*ldacc + r] = sum_i x[t*ldx + i] * w[r][i] for t < nt (1..4), r < nr, i < in;
  * w: nr rows of `in` elements of type wt (f32 or f16), contiguous. No epilogue. */
-typedef void (*cpu_mm_tile_fn)(float *acc, int ldacc, const float *x, int ldx, int nt,
-                               const void *w, gpt2_dtype wt, int in, int nr);
-void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                        gpt2_dtype wt, int in, int nr);
+typedef void (*cpu_mm_tile_fn)(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
+                               gpt2_dtype wt, int in, int nr);
+void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, gpt2_dtype wt,
+                        int in, int nr);
 
 /* Per-ISA twins (defined only where the build targets that architecture). */
 float cpu_dot_f32_avx2(const float *a, const float *b, int n);
 float cpu_dot_f16_avx2(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_avx2(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
-void cpu_mm_tile_avx2(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                      gpt2_dtype wt, int in, int nr);
+void cpu_mm_tile_avx2(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, gpt2_dtype wt,
+                      int in, int nr);
 float cpu_dot_f32_avx512(const float *a, const float *b, int n);
 float cpu_dot_f16_avx512(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n);
-void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                        gpt2_dtype wt, int in, int nr);
+void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, gpt2_dtype wt,
+                        int in, int nr);
 /* Prompt matmul on AVX-512: acc[t * ldacc + r] = x[t] . w[r] for t < nt (1..4), r < nr, with w
  * nr contiguous f32 rows of in (an f16 slice is converted once with cpu_f16_to_f32_avx512). */
-void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w,
-                         int in, int nr);
+void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w, int in,
+                         int nr);
 void cpu_f16_to_f32_avx512(float *dst, const uint16_t *src, size_t n);
 /* One (token, head) of attention over L cache rows row_bytes apart (k, v at the head's first
  * element, f32 or f16): o = softmax(scale * q . K) . V. Returns 0 (and does nothing) unless
  * head_dim is a multiple of 16 up to 256. */
-int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v, size_t row_bytes,
-                        int L, int head_dim, int f16, float scale);
+int cpu_att_head_avx512(float *o, const float *q, const void *k, const void *v, size_t row_bytes, int L,
+                        int head_dim, int f16, float scale);
 float cpu_dot_f32_neon(const float *a, const float *b, int n);
 float cpu_dot_f16_neon(const float *a, const uint16_t *b, int n);
 void cpu_axpy_f32_neon(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_neon(float *y, float a, const uint16_t *x, int n);
-void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                      gpt2_dtype wt, int in, int nr);
+void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, gpt2_dtype wt,
+                      int in, int nr);
 void cpu_axpy_f32_scalar(float *y, float a, const float *x, int n);
 void cpu_axpy_f16_scalar(float *y, float a, const uint16_t *x, int n);
 

@@ -2,8 +2,7 @@
 #include "cpu_ops.h"
 #include "quant.h"
 
-void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const int32_t *ids, int n,
-               int pos0)
+void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const int32_t *ids, int n, int pos0)
 {
     const size_t d = (size_t)wte->ne[0];
     const size_t trb = gpt2_row_bytes(wte->type, d), prb = gpt2_row_bytes(wpe->type, d);
@@ -18,8 +17,7 @@ void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const i
             gpt2_dequantize_row(wte->type, tr, y, d);
             for (size_t i = 0; i < d; i++) y[i] += gpt2_load_any(pr, wpe->type, i);
         } else {
-            for (size_t i = 0; i < d; i++)
-                y[i] = gpt2_load(tr, wte->type, i) + gpt2_load(pr, wpe->type, i);
+            for (size_t i = 0; i < d; i++) y[i] = gpt2_load(tr, wte->type, i) + gpt2_load(pr, wpe->type, i);
         }
     }
 }

@@ -63,8 +63,7 @@ cpu_isa cpu_isa_active(void)
     if (a < 0) {
         a = (int)initial_choice();
         int expected = -1;
-        if (!__atomic_compare_exchange_n(&g_active, &expected, a, 0, __ATOMIC_RELAXED,
-                                         __ATOMIC_RELAXED))
+        if (!__atomic_compare_exchange_n(&g_active, &expected, a, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             a = expected;
     }
     return (cpu_isa)a;

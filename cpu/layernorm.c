@@ -4,8 +4,7 @@
 
 #include <math.h>
 
-void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d,
-                   float eps)
+void cpu_layernorm(float *y, const float *x, const float *g, const float *b, int n, int d, float eps)
 {
     for (int t = 0; t < n; t++) {
         const float *xr = x + (size_t)t * d;

@@ -54,8 +54,8 @@ void cpu_axpy_f16_scalar(float *y, float a, const uint16_t *x, int n)
     for (int i = 0; i < n; i++) y[i] += a * gpt2_f16_to_f32(x[i]);
 }
 
-void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                        gpt2_dtype wt, int in, int nr)
+void cpu_mm_tile_scalar(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, gpt2_dtype wt,
+                        int in, int nr)
 {
     const size_t rb = (size_t)in * gpt2_dtype_size(wt);
     for (int r = 0; r < nr; r++) {
@@ -193,8 +193,8 @@ static void mm_task(void *ctx, int task)
         const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
         for (int rr = r0; rr < r1; rr += TILE_R) {
             const int nr = r1 - rr < TILE_R ? r1 - rr : TILE_R;
-            j->tile(acc, TILE_R, j->x + (size_t)t0 * j->ldx, j->ldx, nt,
-                    j->w + (size_t)rr * j->row_bytes, j->wt, j->in, nr);
+            j->tile(acc, TILE_R, j->x + (size_t)t0 * j->ldx, j->ldx, nt, j->w + (size_t)rr * j->row_bytes,
+                    j->wt, j->in, nr);
             mm_store(j, acc, t0, nt, rr, nr);
         }
     }
@@ -283,8 +283,8 @@ static void qmm_task(void *ctx, int task)
         const int nt = j->n - t0 < 4 ? j->n - t0 : 4;
         for (int r = r0; r < r1; r++) {
             float acc[4];
-            j->dot(acc, j->w + (size_t)r * j->row_bytes, j->wt, j->xq + (size_t)t0 * j->nb,
-                   (size_t)j->nb, nt, j->nb);
+            j->dot(acc, j->w + (size_t)r * j->row_bytes, j->wt, j->xq + (size_t)t0 * j->nb, (size_t)j->nb, nt,
+                   j->nb);
             for (int t = 0; t < nt; t++) {
                 float *yo = j->y + (size_t)(t0 + t) * j->ldy + r;
                 *yo = epi_apply(acc[t], j->epi, j->bias, r, j->form, *yo);
@@ -373,8 +373,8 @@ static int quant_rows_per_task(int rows, int in, int n, size_t row_bytes, int th
     return rpt;
 }
 
-static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W,
-                         const float *bias, int n, int epilogue, int gelu_form, cpu_pool *pool)
+static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
+                         int n, int epilogue, int gelu_form, cpu_pool *pool)
 {
     const int in = (int)W->ne[0], rows = (int)W->ne[1], nb = in / GPT2_QBLOCK;
     cpu_q8a *xq = malloc((size_t)n * (size_t)nb * sizeof *xq);
@@ -398,9 +398,20 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_
             cpu_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
         free(xq);
         vmm_job v = {
-            .y = y, .xp = xp, .w = W->data, .bias = bias, .row_bytes = row_bytes, .wt = W->type,
-            .ldy = ldy, .n = n, .nb = nb, .pairs = pairs, .rows = rows,
-            .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form, .rows_per_task = rpt,
+            .y = y,
+            .xp = xp,
+            .w = W->data,
+            .bias = bias,
+            .row_bytes = row_bytes,
+            .wt = W->type,
+            .ldy = ldy,
+            .n = n,
+            .nb = nb,
+            .pairs = pairs,
+            .rows = rows,
+            .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS,
+            .form = gelu_form,
+            .rows_per_task = rpt,
         };
         cpu_pool_run(pool, vmm_task, &v, (rows + rpt - 1) / rpt);
         free(xp);
@@ -408,16 +419,27 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_
     }
 #endif
     qmm_job j = {
-        .y = y, .xq = xq, .w = W->data, .bias = bias, .dot = cpu_qdot_pick(),
-        .row_bytes = row_bytes, .wt = W->type, .ldy = ldy, .n = n, .nb = nb, .rows = rows,
-        .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form, .rows_per_task = rpt,
+        .y = y,
+        .xq = xq,
+        .w = W->data,
+        .bias = bias,
+        .dot = cpu_qdot_pick(),
+        .row_bytes = row_bytes,
+        .wt = W->type,
+        .ldy = ldy,
+        .n = n,
+        .nb = nb,
+        .rows = rows,
+        .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS,
+        .form = gelu_form,
+        .rows_per_task = rpt,
     };
     cpu_pool_run(pool, qmm_task, &j, (rows + rpt - 1) / rpt);
     free(xq);
 }
 
-void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
-                int n, int epilogue, int gelu_form, cpu_pool *pool)
+void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias, int n,
+                int epilogue, int gelu_form, cpu_pool *pool)
 {
     const int in = (int)W->ne[0], rows = (int)W->ne[1];
     if (n <= 0 || rows <= 0) return;
@@ -426,10 +448,20 @@ void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W
         return;
     }
     mm_job j = {
-        .y = y, .x = x, .w = W->data, .bias = bias, .tile = pick_tile(W->type),
-        .row_bytes = (size_t)in * gpt2_dtype_size(W->type), .wt = W->type,
-        .ldy = ldy, .ldx = ldx, .n = n, .in = in, .rows = rows,
-        .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS, .form = gelu_form,
+        .y = y,
+        .x = x,
+        .w = W->data,
+        .bias = bias,
+        .tile = pick_tile(W->type),
+        .row_bytes = (size_t)in * gpt2_dtype_size(W->type),
+        .wt = W->type,
+        .ldy = ldy,
+        .ldx = ldx,
+        .n = n,
+        .in = in,
+        .rows = rows,
+        .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS,
+        .form = gelu_form,
     };
     const int threads = cpu_pool_threads(pool);
     const double work = (double)rows * in * n;

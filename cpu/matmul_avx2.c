@@ -64,10 +64,7 @@ AVX2_INLINE float dot_impl(const float *a, const void *b, int f16, int n)
 }
 
 AVX2_FN float cpu_dot_f32_avx2(const float *a, const float *b, int n) { return dot_impl(a, b, 0, n); }
-AVX2_FN float cpu_dot_f16_avx2(const float *a, const uint16_t *b, int n)
-{
-    return dot_impl(a, b, 1, n);
-}
+AVX2_FN float cpu_dot_f16_avx2(const float *a, const uint16_t *b, int n) { return dot_impl(a, b, 1, n); }
 
 AVX2_INLINE void axpy_impl(float *y, float a, const void *x, int f16, int n)
 {
@@ -75,8 +72,7 @@ AVX2_INLINE void axpy_impl(float *y, float a, const void *x, int f16, int n)
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, ldw(x, f16, i), _mm256_loadu_ps(y + i)));
-        _mm256_storeu_ps(y + i + 8,
-                         _mm256_fmadd_ps(va, ldw(x, f16, i + 8), _mm256_loadu_ps(y + i + 8)));
+        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, ldw(x, f16, i + 8), _mm256_loadu_ps(y + i + 8)));
     }
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, ldw(x, f16, i), _mm256_loadu_ps(y + i)));
@@ -88,10 +84,7 @@ AVX2_INLINE void axpy_impl(float *y, float a, const void *x, int f16, int n)
 }
 
 AVX2_FN void cpu_axpy_f32_avx2(float *y, float a, const float *x, int n) { axpy_impl(y, a, x, 0, n); }
-AVX2_FN void cpu_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n)
-{
-    axpy_impl(y, a, x, 1, n);
-}
+AVX2_FN void cpu_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n) { axpy_impl(y, a, x, 1, n); }
 
 /* Two weight rows against four tokens: 8 accumulators, each weight vector loaded (and widened)
  * once for four tokens. Token pointers beyond nt repeat the last token; their sums are dropped. */
@@ -137,8 +130,8 @@ AVX2_INLINE void tile_2x4(float *acc, int ldacc, const float *const xs[4], int n
     }
 }
 
-AVX2_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                           int f16, int in, int nr)
+AVX2_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, int f16,
+                           int in, int nr)
 {
     const size_t rb = (size_t)in * (f16 ? 2 : 4);
     if (nt == 1) { /* decode: one dot per row, streaming the weights */
@@ -149,8 +142,7 @@ AVX2_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int n
     for (int t = 0; t < 4; t++) xs[t] = x + (size_t)(t < nt ? t : nt - 1) * ldx;
     int r = 0;
     for (; r + 2 <= nr; r += 2)
-        tile_2x4(acc + r, ldacc, xs, nt, (const char *)w + r * rb, (const char *)w + (r + 1) * rb,
-                 f16, in);
+        tile_2x4(acc + r, ldacc, xs, nt, (const char *)w + r * rb, (const char *)w + (r + 1) * rb, f16, in);
     if (r < nr) {
         const void *wr = (const char *)w + r * rb;
         tile_2x4(acc + r, ldacc, xs, nt, wr, wr, f16, in);

@@ -18,8 +18,7 @@ AVX512_INLINE __mmask16 tail_mask(int r) { return (__mmask16)((1u << r) - 1u); }
 
 AVX512_INLINE __m512 ldw(const void *w, int f16, size_t i)
 {
-    if (f16)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
     return _mm512_loadu_ps((const float *)w + i);
 }
 
@@ -51,14 +50,8 @@ AVX512_INLINE float dot_impl(const float *a, const void *b, int f16, int n)
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-AVX512_FN float cpu_dot_f32_avx512(const float *a, const float *b, int n)
-{
-    return dot_impl(a, b, 0, n);
-}
-AVX512_FN float cpu_dot_f16_avx512(const float *a, const uint16_t *b, int n)
-{
-    return dot_impl(a, b, 1, n);
-}
+AVX512_FN float cpu_dot_f32_avx512(const float *a, const float *b, int n) { return dot_impl(a, b, 0, n); }
+AVX512_FN float cpu_dot_f16_avx512(const float *a, const uint16_t *b, int n) { return dot_impl(a, b, 1, n); }
 
 AVX512_INLINE void axpy_impl(float *y, float a, const void *x, int f16, int n)
 {
@@ -74,30 +67,24 @@ AVX512_INLINE void axpy_impl(float *y, float a, const void *x, int f16, int n)
     }
 }
 
-AVX512_FN void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n)
-{
-    axpy_impl(y, a, x, 0, n);
-}
-AVX512_FN void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n)
-{
-    axpy_impl(y, a, x, 1, n);
-}
+AVX512_FN void cpu_axpy_f32_avx512(float *y, float a, const float *x, int n) { axpy_impl(y, a, x, 0, n); }
+AVX512_FN void cpu_axpy_f16_avx512(float *y, float a, const uint16_t *x, int n) { axpy_impl(y, a, x, 1, n); }
 
-#define FMA8(wa, wb, x0, x1, x2, x3)                                                               \
-    do {                                                                                           \
-        a00 = _mm512_fmadd_ps(wa, x0, a00);                                                        \
-        a01 = _mm512_fmadd_ps(wa, x1, a01);                                                        \
-        a02 = _mm512_fmadd_ps(wa, x2, a02);                                                        \
-        a03 = _mm512_fmadd_ps(wa, x3, a03);                                                        \
-        a10 = _mm512_fmadd_ps(wb, x0, a10);                                                        \
-        a11 = _mm512_fmadd_ps(wb, x1, a11);                                                        \
-        a12 = _mm512_fmadd_ps(wb, x2, a12);                                                        \
-        a13 = _mm512_fmadd_ps(wb, x3, a13);                                                        \
+#define FMA8(wa, wb, x0, x1, x2, x3)                                                                         \
+    do {                                                                                                     \
+        a00 = _mm512_fmadd_ps(wa, x0, a00);                                                                  \
+        a01 = _mm512_fmadd_ps(wa, x1, a01);                                                                  \
+        a02 = _mm512_fmadd_ps(wa, x2, a02);                                                                  \
+        a03 = _mm512_fmadd_ps(wa, x3, a03);                                                                  \
+        a10 = _mm512_fmadd_ps(wb, x0, a10);                                                                  \
+        a11 = _mm512_fmadd_ps(wb, x1, a11);                                                                  \
+        a12 = _mm512_fmadd_ps(wb, x2, a12);                                                                  \
+        a13 = _mm512_fmadd_ps(wb, x3, a13);                                                                  \
     } while (0)
 
 /* Two weight rows against four tokens (see matmul_avx2.c). */
-AVX512_INLINE void tile_2x4(float *acc, int ldacc, const float *const xs[4], int nt,
-                            const void *w0, const void *w1, int f16, int in)
+AVX512_INLINE void tile_2x4(float *acc, int ldacc, const float *const xs[4], int nt, const void *w0,
+                            const void *w1, int f16, int in)
 {
     __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
     __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
@@ -116,18 +103,18 @@ AVX512_INLINE void tile_2x4(float *acc, int ldacc, const float *const xs[4], int
         __m512 x2 = _mm512_maskz_loadu_ps(m, xs[2] + i), x3 = _mm512_maskz_loadu_ps(m, xs[3] + i);
         FMA8(wa, wb, x0, x1, x2, x3);
     }
-    float r0[4] = {_mm512_reduce_add_ps(a00), _mm512_reduce_add_ps(a01),
-                   _mm512_reduce_add_ps(a02), _mm512_reduce_add_ps(a03)};
-    float r1[4] = {_mm512_reduce_add_ps(a10), _mm512_reduce_add_ps(a11),
-                   _mm512_reduce_add_ps(a12), _mm512_reduce_add_ps(a13)};
+    float r0[4] = {_mm512_reduce_add_ps(a00), _mm512_reduce_add_ps(a01), _mm512_reduce_add_ps(a02),
+                   _mm512_reduce_add_ps(a03)};
+    float r1[4] = {_mm512_reduce_add_ps(a10), _mm512_reduce_add_ps(a11), _mm512_reduce_add_ps(a12),
+                   _mm512_reduce_add_ps(a13)};
     for (int t = 0; t < nt; t++) {
         acc[t * ldacc] = r0[t];
         if (w1 != w0) acc[t * ldacc + 1] = r1[t];
     }
 }
 
-AVX512_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                             int f16, int in, int nr)
+AVX512_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, int f16,
+                             int in, int nr)
 {
     const size_t rb = (size_t)in * (f16 ? 2 : 4);
     if (nt == 1) {
@@ -138,16 +125,15 @@ AVX512_INLINE void tile_impl(float *acc, int ldacc, const float *x, int ldx, int
     for (int t = 0; t < 4; t++) xs[t] = x + (size_t)(t < nt ? t : nt - 1) * ldx;
     int r = 0;
     for (; r + 2 <= nr; r += 2)
-        tile_2x4(acc + r, ldacc, xs, nt, (const char *)w + r * rb, (const char *)w + (r + 1) * rb,
-                 f16, in);
+        tile_2x4(acc + r, ldacc, xs, nt, (const char *)w + r * rb, (const char *)w + (r + 1) * rb, f16, in);
     if (r < nr) {
         const void *wr = (const char *)w + r * rb;
         tile_2x4(acc + r, ldacc, xs, nt, wr, wr, f16, in);
     }
 }
 
-AVX512_FN void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt,
-                                  const void *w, gpt2_dtype wt, int in, int nr)
+AVX512_FN void cpu_mm_tile_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
+                                  gpt2_dtype wt, int in, int nr)
 {
     if (wt == GPT2_F16)
         tile_impl(acc, ldacc, x, ldx, nt, w, 1, in, nr);
@@ -191,8 +177,8 @@ AVX512_INLINE void panel_4x4(float *acc, int ldacc, const float *const xs[4], co
         for (int t = 0; t < nt; t++) acc[t * ldacc + r] = s[4 * r + t];
 }
 
-AVX512_FN void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt,
-                                   const float *w, int in, int nr)
+AVX512_FN void cpu_mm_panel_avx512(float *acc, int ldacc, const float *x, int ldx, int nt, const float *w,
+                                   int in, int nr)
 {
     const float *xs[4];
     for (int t = 0; t < 4; t++) xs[t] = x + (size_t)(t < nt ? t : nt - 1) * ldx;

@@ -75,8 +75,8 @@ static inline void tile_2x4(float *acc, int ldacc, const float *const xs[4], int
     }
 }
 
-static inline void tile_impl(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                             int f16, int in, int nr)
+static inline void tile_impl(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, int f16,
+                             int in, int nr)
 {
     const size_t rb = (size_t)in * (f16 ? 2 : 4);
     if (nt == 1) {
@@ -87,16 +87,15 @@ static inline void tile_impl(float *acc, int ldacc, const float *x, int ldx, int
     for (int t = 0; t < 4; t++) xs[t] = x + (size_t)(t < nt ? t : nt - 1) * ldx;
     int r = 0;
     for (; r + 2 <= nr; r += 2)
-        tile_2x4(acc + r, ldacc, xs, nt, (const char *)w + r * rb, (const char *)w + (r + 1) * rb,
-                 f16, in);
+        tile_2x4(acc + r, ldacc, xs, nt, (const char *)w + r * rb, (const char *)w + (r + 1) * rb, f16, in);
     if (r < nr) {
         const void *wr = (const char *)w + r * rb;
         tile_2x4(acc + r, ldacc, xs, nt, wr, wr, f16, in);
     }
 }
 
-void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w,
-                      gpt2_dtype wt, int in, int nr)
+void cpu_mm_tile_neon(float *acc, int ldacc, const float *x, int ldx, int nt, const void *w, gpt2_dtype wt,
+                      int in, int nr)
 {
     if (wt == GPT2_F16)
         tile_impl(acc, ldacc, x, ldx, nt, w, 1, in, nr);

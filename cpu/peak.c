@@ -46,7 +46,10 @@ static void fma_task(void *ctx, int i)
 {
     fma_job *j = ctx;
 #ifdef HAVE_X86
-    if (j->avx2) { j->sink[i & 255] = fma_avx2(); return; }
+    if (j->avx2) {
+        j->sink[i & 255] = fma_avx2();
+        return;
+    }
 #endif
     j->sink[i & 255] = fma_scalar();
 }

@@ -36,7 +36,7 @@ struct cpu_pool {
     uint64_t counter; /* gen << 32 | next task */
     int done;         /* tasks finished in the current job */
     int stop;
-    int sleeping;     /* workers inside the sleep section */
+    int sleeping; /* workers inside the sleep section */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_mutex_t run_mu; /* one cpu_pool_run at a time */
@@ -100,8 +100,7 @@ static void work(cpu_pool *p, uint32_t gen)
         uint32_t idx = (uint32_t)c;
         int n = __atomic_load_n(&p->n_tasks, __ATOMIC_RELAXED);
         if (idx >= (uint32_t)n) return;
-        if (!__atomic_compare_exchange_n(&p->counter, &c, c + 1, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
+        if (!__atomic_compare_exchange_n(&p->counter, &c, c + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
         /* The job cannot change until this task is counted done. */
         void (*fn)(void *, int) = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);

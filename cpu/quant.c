@@ -87,15 +87,12 @@ static inline void unpack_block(gpt2_dtype t, const unsigned char *b, int8_t q[G
         }
         return;
     }
-    case GPT2_Q8_0:
-        memcpy(q, b + 2, GPT2_QBLOCK);
-        return;
+    case GPT2_Q8_0: memcpy(q, b + 2, GPT2_QBLOCK); return;
     default: memset(q, 0, GPT2_QBLOCK); return;
     }
 }
 
-void cpu_qdot_scalar(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt,
-                     int nb)
+void cpu_qdot_scalar(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt, int nb)
 {
     const unsigned char *b = w;
     const size_t bb = gpt2_dtype_block_bytes(wt);

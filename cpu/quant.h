@@ -25,12 +25,10 @@ void cpu_quantize_act_scalar(const float *x, cpu_q8a *y, size_t n);
 /* out[t] = sum over nb blocks of dequant(w) . dequant(x + t*ldx) for t < nt (1..4).
  * w: one row of nb blocks of type wt (a block format); x: activation blocks, token t's at
  * x + t * ldx. */
-typedef void (*cpu_qdot_fn)(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx,
-                            int nt, int nb);
-void cpu_qdot_scalar(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt,
-                     int nb);
-void cpu_qdot_avx2(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt,
-                   int nb);
+typedef void (*cpu_qdot_fn)(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt,
+                            int nb);
+void cpu_qdot_scalar(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt, int nb);
+void cpu_qdot_avx2(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt, int nb);
 void cpu_quantize_act_avx2(const float *x, cpu_q8a *y, size_t n);
 /* The dot product the active ISA uses when the VNNI rows kernel does not apply (AVX-512 and AVX2
  * run the AVX2 twin; arm64 the scalar). */
@@ -53,7 +51,7 @@ int cpu_has_vnni(void);
 void cpu_prepare_act_vnni(gpt2_dtype wt, const cpu_q8a *x, cpu_q8p *p, int nb);
 /* out[t * ldo + r] = sum over nb blocks of dequant(row r) . dequant(token t) for r < nr, t < nt
  * (1..4); rows of wt blocks row_bytes apart, token t's pairs at x + t * ldx. x86-64 only. */
-void cpu_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr,
-                        gpt2_dtype wt, const cpu_q8p *x, size_t ldx, int nt, int nb);
+void cpu_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr, gpt2_dtype wt,
+                        const cpu_q8p *x, size_t ldx, int nt, int nb);
 
 #endif

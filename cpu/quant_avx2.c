@@ -45,8 +45,8 @@ AVX2_INLINE __m256i fifth_bits(const unsigned char *p)
 {
     uint32_t qh;
     memcpy(&qh, p, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
-                                            2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+                                            2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
     __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
     v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
@@ -58,21 +58,13 @@ AVX2_INLINE __m256i unpack(gpt2_dtype t, const unsigned char *b, float *d, float
 {
     *d = ld_f16(b);
     switch (t) {
-    case GPT2_Q4_0:
-        *m = 0.0f;
-        return _mm256_sub_epi8(nibbles(b + 2), _mm256_set1_epi8(8));
-    case GPT2_Q4_1:
-        *m = ld_f16(b + 2);
-        return nibbles(b + 4);
+    case GPT2_Q4_0: *m = 0.0f; return _mm256_sub_epi8(nibbles(b + 2), _mm256_set1_epi8(8));
+    case GPT2_Q4_1: *m = ld_f16(b + 2); return nibbles(b + 4);
     case GPT2_Q5_0:
         *m = 0.0f;
         return _mm256_sub_epi8(_mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2)), _mm256_set1_epi8(16));
-    case GPT2_Q5_1:
-        *m = ld_f16(b + 2);
-        return _mm256_or_si256(nibbles(b + 8), fifth_bits(b + 4));
-    default: /* q8_0 */
-        *m = 0.0f;
-        return _mm256_loadu_si256((const __m256i *)(b + 2));
+    case GPT2_Q5_1: *m = ld_f16(b + 2); return _mm256_or_si256(nibbles(b + 8), fifth_bits(b + 4));
+    default: /* q8_0 */ *m = 0.0f; return _mm256_loadu_si256((const __m256i *)(b + 2));
     }
 }
 
@@ -84,8 +76,8 @@ AVX2_INLINE __m256 bdot(__m256i aw, __m256i w, const int8_t *xq)
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-AVX2_INLINE void qdot_impl(float *out, const unsigned char *b, gpt2_dtype wt, const cpu_q8a *x,
-                           size_t ldx, int nt, int nb, int NT)
+AVX2_INLINE void qdot_impl(float *out, const unsigned char *b, gpt2_dtype wt, const cpu_q8a *x, size_t ldx,
+                           int nt, int nb, int NT)
 {
     const size_t bb = gpt2_dtype_block_bytes(wt);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -105,8 +97,8 @@ AVX2_INLINE void qdot_impl(float *out, const unsigned char *b, gpt2_dtype wt, co
     for (int t = 0; t < nt && t < NT; t++) out[t] = hsum(acc[t]) + msum[t];
 }
 
-AVX2_FN void cpu_qdot_avx2(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx,
-                           int nt, int nb)
+AVX2_FN void cpu_qdot_avx2(float *out, const void *w, gpt2_dtype wt, const cpu_q8a *x, size_t ldx, int nt,
+                           int nb)
 {
     if (nt <= 1)
         qdot_impl(out, w, wt, x, ldx, 1, nb, 1);

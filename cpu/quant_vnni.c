@@ -29,9 +29,9 @@ int cpu_has_vnni(void)
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bitalg") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+        __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bitalg") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
@@ -39,10 +39,7 @@ int cpu_has_vnni(void)
 
 /* Block of pair lane L (0..15) for the nibble formats ([b0 | b1 | b0 | b1] in 16-byte quarters) and
  * for q8_0 ([b0 | b1] in halves). */
-static inline int lane_block(gpt2_dtype t, int lane)
-{
-    return t == GPT2_Q8_0 ? lane / 8 : (lane / 4) & 1;
-}
+static inline int lane_block(gpt2_dtype t, int lane) { return t == GPT2_Q8_0 ? lane / 8 : (lane / 4) & 1; }
 
 /* Element of its block that byte i (0..63) of the pair register holds. */
 static inline int byte_elem(gpt2_dtype t, int i)
@@ -79,11 +76,11 @@ void cpu_prepare_act_vnni(gpt2_dtype wt, const cpu_q8a *x, cpu_q8p *p, int nb)
 
 /* Constants of one weight type, built once per call. */
 typedef struct vnni_consts {
-    __m512i nib_idx;  /* vpermb: the pair's qs bytes to their register bytes */
-    __m512i nib_shr;  /* vpsrlvw: 0 for the low-nibble half, 4 for the high one */
-    __m512i qh_idx;   /* vpermb: each qword gets the qh u32 of its bytes' block */
-    __m512i qh_bit;   /* vpshufbitqmb: the bit of qh that byte i needs */
-    __m512i dm_idx;   /* vpermw: words 0..15 the lanes' d, 16..31 the lanes' m */
+    __m512i nib_idx; /* vpermb: the pair's qs bytes to their register bytes */
+    __m512i nib_shr; /* vpsrlvw: 0 for the low-nibble half, 4 for the high one */
+    __m512i qh_idx;  /* vpermb: each qword gets the qh u32 of its bytes' block */
+    __m512i qh_bit;  /* vpshufbitqmb: the bit of qh that byte i needs */
+    __m512i dm_idx;  /* vpermw: words 0..15 the lanes' d, 16..31 the lanes' m */
 } vnni_consts;
 
 VNNI_INLINE void make_consts(gpt2_dtype t, vnni_consts *c)
@@ -140,8 +137,8 @@ VNNI_INLINE __m512i unpack_pair(gpt2_dtype t, const vnni_consts *c, const unsign
 }
 
 /* One pair against NT tokens' activations. */
-VNNI_INLINE void pair_dot(gpt2_dtype t, __m512i w, __m512 dv, __m512 mv, const cpu_q8p *x, size_t ldx,
-                          int NT, __m512 *acc, __m512 *accm)
+VNNI_INLINE void pair_dot(gpt2_dtype t, __m512i w, __m512 dv, __m512 mv, const cpu_q8p *x, size_t ldx, int NT,
+                          __m512 *acc, __m512 *accm)
 {
     __m512i start = _mm512_setzero_si512();
     if (t == GPT2_Q8_0) /* -128 * sum(w) per lane, once for all tokens */
@@ -150,7 +147,7 @@ VNNI_INLINE void pair_dot(gpt2_dtype t, __m512i w, __m512 dv, __m512 mv, const c
         const cpu_q8p *xp = x + (size_t)k * ldx;
         const __m512i xq = _mm512_load_si512(xp->qs);
         __m512i s = t == GPT2_Q8_0 ? _mm512_dpbusd_epi32(start, xq, w)
-                                  : _mm512_dpbusd_epi32(_mm512_load_si512(xp->base), w, xq);
+                                   : _mm512_dpbusd_epi32(_mm512_load_si512(xp->base), w, xq);
         acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dv, _mm512_load_ps(xp->d)), acc[k]);
         if (t == GPT2_Q4_1 || t == GPT2_Q5_1) accm[k] = _mm512_fmadd_ps(mv, _mm512_load_ps(xp->s), accm[k]);
     }
@@ -188,23 +185,27 @@ VNNI_INLINE void rows_impl(gpt2_dtype t, float *out, int ldo, const unsigned cha
     }
 }
 
-#define VNNI_TYPE_CASE(T)                                                                          \
-    case T:                                                                                        \
-        if (nt <= 1) rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, 1, nb, 1);                  \
-        else if (nt == 2) rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, 2, nb, 2);             \
-        else if (nt == 3) rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, 3, nb, 3);             \
-        else rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, nt, nb, 4);                         \
+#define VNNI_TYPE_CASE(T)                                                                                    \
+    case T:                                                                                                  \
+        if (nt <= 1)                                                                                         \
+            rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, 1, nb, 1);                                      \
+        else if (nt == 2)                                                                                    \
+            rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, 2, nb, 2);                                      \
+        else if (nt == 3)                                                                                    \
+            rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, 3, nb, 3);                                      \
+        else                                                                                                 \
+            rows_impl(T, out, ldo, w, row_bytes, nr, x, ldx, nt, nb, 4);                                     \
         return;
 
-VNNI_FN void cpu_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr,
-                                gpt2_dtype wt, const cpu_q8p *x, size_t ldx, int nt, int nb)
+VNNI_FN void cpu_qdot_rows_vnni(float *out, int ldo, const void *w, size_t row_bytes, int nr, gpt2_dtype wt,
+                                const cpu_q8p *x, size_t ldx, int nt, int nb)
 {
     switch (wt) {
-    VNNI_TYPE_CASE(GPT2_Q4_0)
-    VNNI_TYPE_CASE(GPT2_Q4_1)
-    VNNI_TYPE_CASE(GPT2_Q5_0)
-    VNNI_TYPE_CASE(GPT2_Q5_1)
-    VNNI_TYPE_CASE(GPT2_Q8_0)
+        VNNI_TYPE_CASE(GPT2_Q4_0)
+        VNNI_TYPE_CASE(GPT2_Q4_1)
+        VNNI_TYPE_CASE(GPT2_Q5_0)
+        VNNI_TYPE_CASE(GPT2_Q5_1)
+        VNNI_TYPE_CASE(GPT2_Q8_0)
     default: return;
     }
 }

@@ -28,10 +28,10 @@ typedef gpt2_size_info shape;
 typedef enum kind { K_LAYERNORM, K_EMBED, K_MATMUL, K_ATTN, K_ARGMAX, K_SAMPLE } kind;
 typedef struct bcase {
     kind k;
-    const char *op;       /* row name */
-    int rows, cols, n;    /* matmul: W [rows][cols], n tokens; attention: n tokens */
-    int epi;              /* matmul epilogue */
-    int n_past;           /* attention */
+    const char *op;    /* row name */
+    int rows, cols, n; /* matmul: W [rows][cols], n tokens; attention: n tokens */
+    int epi;           /* matmul epilogue */
+    int n_past;        /* attention */
 } bcase;
 
 static int cmp_d(const void *a, const void *b)
@@ -43,8 +43,14 @@ static int cmp_d(const void *a, const void *b)
 static int make_cases(int E, bcase *c)
 {
     int n = 0;
-    const struct { const char *name; int rows, cols, epi; } mm[] = {
-        {"qkv", 3 * E, E, 1}, {"proj", E, E, 5}, {"fc", 4 * E, E, 1}, {"fc2", E, 4 * E, 5}, {"lm_head", N_VOCAB, E, 0}};
+    const struct {
+        const char *name;
+        int rows, cols, epi;
+    } mm[] = {{"qkv", 3 * E, E, 1},
+              {"proj", E, E, 5},
+              {"fc", 4 * E, E, 1},
+              {"fc2", E, 4 * E, 5},
+              {"lm_head", N_VOCAB, E, 0}};
     c[n++] = (bcase){K_LAYERNORM, "layernorm", 0, E, 1, 0, 0};
     c[n++] = (bcase){K_EMBED, "embed", 0, E, 1, 0, 0};
     static char names[2][5][32];
@@ -71,11 +77,17 @@ static void case_cost(const bcase *c, int E, gpt2_dtype wt, double *bytes, doubl
 {
     double w = (double)gpt2_dtype_size(wt), N = c->n;
     switch (c->k) {
-    case K_LAYERNORM: *bytes = N * E * 8 + E * 8; *flops = N * E * 8; break;
-    case K_EMBED: *bytes = N * E * (2 * w + 4); *flops = N * E; break;
+    case K_LAYERNORM:
+        *bytes = N * E * 8 + E * 8;
+        *flops = N * E * 8;
+        break;
+    case K_EMBED:
+        *bytes = N * E * (2 * w + 4);
+        *flops = N * E;
+        break;
     case K_MATMUL:
         *bytes = (double)c->rows * c->cols * w + N * c->cols * 4 + N * c->rows * ((c->epi & 4) ? 8 : 4) +
-                 ((c->epi & 1) ? c->rows * 4.0 : 0);
+            ((c->epi & 1) ? c->rows * 4.0 : 0);
         *flops = 2 * N * c->rows * c->cols;
         break;
     case K_ATTN: {
@@ -84,14 +96,19 @@ static void case_cost(const bcase *c, int E, gpt2_dtype wt, double *bytes, doubl
         *flops = 4.0 * E * (N * c->n_past + N * (N + 1) / 2);
         break;
     }
-    default: *bytes = (double)c->cols * 4; *flops = c->cols; break;
+    default:
+        *bytes = (double)c->cols * 4;
+        *flops = c->cols;
+        break;
     }
 }
 
 static void fill_rand(float *x, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) {
-        seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
         x[i] = (float)((double)(seed >> 40) / (double)(1ull << 24) - 0.5) * 0.2f;
     }
 }
@@ -104,7 +121,8 @@ static void *make_weights(gpt2_dtype wt, size_t n, uint64_t seed)
     fill_rand(f, n, seed);
     if (wt == GPT2_F32) return f;
     uint16_t *h = malloc(n * sizeof *h);
-    if (h) for (size_t i = 0; i < n; i++) h[i] = gpt2_f32_to_f16(f[i]);
+    if (h)
+        for (size_t i = 0; i < n; i++) h[i] = gpt2_f32_to_f16(f[i]);
     free(f);
     return h;
 }
@@ -148,12 +166,16 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dt
     int nc = make_cases(E, cs), rc = -1;
     size_t big = (size_t)N_VOCAB * E;
     float *x = malloc((size_t)TILE_N * 4 * E * sizeof *x), *y = malloc((size_t)TILE_N * N_VOCAB * sizeof *y);
-    float *g = malloc((size_t)4 * E * sizeof *g), *kc = calloc((size_t)N_CTX * E, 2), *vc = calloc((size_t)N_CTX * E, 2);
+    float *g = malloc((size_t)4 * E * sizeof *g), *kc = calloc((size_t)N_CTX * E, 2),
+          *vc = calloc((size_t)N_CTX * E, 2);
     float *qkv = malloc((size_t)TILE_N * 3 * E * sizeof *qkv);
     void *w = make_weights(wt, big, 7), *wpe = make_weights(wt, (size_t)N_CTX * E, 9);
     int32_t ids[TILE_N];
     double *ms = malloc((size_t)p->repeat * sizeof *ms);
-    if (!x || !y || !g || !kc || !vc || !qkv || !w || !wpe || !ms) { snprintf(err, errlen, "out of memory"); goto out; }
+    if (!x || !y || !g || !kc || !vc || !qkv || !w || !wpe || !ms) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     fill_rand(x, (size_t)TILE_N * 4 * E, 3);
     fill_rand(g, (size_t)4 * E, 5);
     fill_rand(qkv, (size_t)TILE_N * 3 * E, 11);
@@ -161,10 +183,13 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dt
     for (int i = 0; i < nc; i++) {
         const bcase *c = &cs[i];
         if (c->k == K_SAMPLE) continue; /* the CPU backend samples on the host sampler: not a kernel */
-        gpt2_tensor W = {.type = wt, .ne = {c->cols, c->rows}, .data = w,
-                        .nbytes = (size_t)c->cols * c->rows * gpt2_dtype_size(wt)};
+        gpt2_tensor W = {.type = wt,
+                         .ne = {c->cols, c->rows},
+                         .data = w,
+                         .nbytes = (size_t)c->cols * c->rows * gpt2_dtype_size(wt)};
         gpt2_tensor wte = {.type = wt, .ne = {E, N_VOCAB}, .data = w, .nbytes = big * gpt2_dtype_size(wt)};
-        gpt2_tensor wp = {.type = wt, .ne = {E, N_CTX}, .data = wpe, .nbytes = (size_t)N_CTX * E * gpt2_dtype_size(wt)};
+        gpt2_tensor wp = {
+            .type = wt, .ne = {E, N_CTX}, .data = wpe, .nbytes = (size_t)N_CTX * E * gpt2_dtype_size(wt)};
         int reps = p->repeat;
         for (int r = -p->warmup; r < reps; r++) {
             double t = gpt2_clock_ms();
@@ -172,21 +197,30 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dt
             case K_LAYERNORM: cpu_layernorm(y, x, g, g, c->n, E, 1e-5f); break;
             case K_EMBED: cpu_embed(y, &wte, &wp, ids, c->n, 0); break;
             case K_MATMUL: cpu_matmul(y, c->rows, x, c->cols, &W, g, c->n, c->epi & 3, 0, pool); break;
-            case K_ATTN:
-                cpu_attention(y, qkv, kc, vc, GPT2_F16, c->n, c->n_past, H, E / H, pool);
-                break;
+            case K_ATTN: cpu_attention(y, qkv, kc, vc, GPT2_F16, c->n, c->n_past, H, E / H, pool); break;
             case K_ARGMAX: cpu_argmax(y, N_VOCAB); break;
             default: break;
             }
             double dt = gpt2_clock_ms() - t;
             if (r >= 0) ms[r] = dt;
-            if (r == -p->warmup && dt > SLOW_MS) { reps = 1; if (r < 0) r = -1; } /* keep default runs short */
+            if (r == -p->warmup && dt > SLOW_MS) {
+                reps = 1;
+                if (r < 0) r = -1;
+            } /* keep default runs short */
         }
         report(p, cb, user, "cpu", dev, sh, wt, c, ms, reps, gbs, gfl);
     }
     rc = 0;
 out:
-    free(x); free(y); free(g); free(kc); free(vc); free(qkv); free(w); free(wpe); free(ms);
+    free(x);
+    free(y);
+    free(g);
+    free(kc);
+    free(vc);
+    free(qkv);
+    free(w);
+    free(wpe);
+    free(ms);
     cpu_pool_destroy(pool);
     return rc;
 }
@@ -204,16 +238,28 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dty
     vk_mem m[B_N];
     memset(m, 0, sizeof m);
     double *ms = malloc((size_t)p->repeat * sizeof *ms);
-    if (!ms) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (!ms) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (vk_engine_create(&e, p->device, err, errlen) || !(o = vk_ops_create(e, err, errlen))) goto out;
     double gbs = 0, gfl = 0;
     char note[512];
     vk_measure_peaks(e, &gbs, &gfl, note, sizeof note);
     const char *dev = vk_engine_caps(e)->name;
     size_t big = (size_t)N_VOCAB * E, ws = gpt2_dtype_size(wt);
-    size_t sizes[B_N] = {big * ws, (size_t)N_CTX * E * ws, (size_t)TILE_N * 4 * E * 4, (size_t)TILE_N * N_VOCAB * 4,
-                         (size_t)4 * E * 4, (size_t)N_CTX * E * 2, (size_t)N_CTX * E * 2, (size_t)TILE_N * 3 * E * 4,
-                         vk_attention_scratch_bytes(H, E / H, N_CTX), sizeof(vk_step_params), TILE_N * 4, 64,
+    size_t sizes[B_N] = {big * ws,
+                         (size_t)N_CTX * E * ws,
+                         (size_t)TILE_N * 4 * E * 4,
+                         (size_t)TILE_N * N_VOCAB * 4,
+                         (size_t)4 * E * 4,
+                         (size_t)N_CTX * E * 2,
+                         (size_t)N_CTX * E * 2,
+                         (size_t)TILE_N * 3 * E * 4,
+                         vk_attention_scratch_bytes(H, E / H, N_CTX),
+                         sizeof(vk_step_params),
+                         TILE_N * 4,
+                         64,
                          sizeof(vk_sample_params)};
     for (int i = 0; i < B_N; i++) {
         vk_mem_kind kind = i == B_STEP || i == B_IDS || i == B_SP ? VKE_MEM_HOST : VKE_MEM_DEVICE;
@@ -222,7 +268,12 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dty
     }
     void *w = make_weights(wt, big, 7);
     float *hx = malloc((size_t)TILE_N * 4 * E * 4);
-    if (!w || !hx) { free(w); free(hx); snprintf(err, errlen, "out of memory"); goto out; }
+    if (!w || !hx) {
+        free(w);
+        free(hx);
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     vk_upload(e, &m[B_W], 0, w, big * ws);
     vk_upload(e, &m[B_WPE], 0, w, (size_t)N_CTX * E * ws);
     fill_rand(hx, (size_t)TILE_N * 4 * E, 3);
@@ -239,7 +290,10 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dty
     bcase cs[32];
     int nc = make_cases(E, cs);
     s = vk_seq_create(e, 8);
-    if (!s) { snprintf(err, errlen, "out of memory"); goto out; }
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     for (int i = 0; i < nc; i++) {
         const bcase *c = &cs[i];
         vk_step_params st = {.n_past = (uint32_t)c->n_past, .n = (uint32_t)c->n};
@@ -247,47 +301,65 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dty
         vk_seq_set_timing(s, true);
         vk_seq_begin(s);
         switch (c->k) {
-        case K_LAYERNORM: vk_op_layernorm(o, s, m[B_Y].addr, m[B_X].addr, m[B_G].addr, m[B_G].addr, c->n, E, 1e-5f); break;
-        case K_EMBED: vk_op_embed(o, s, m[B_Y].addr, m[B_W].addr, wt, m[B_WPE].addr, wt, m[B_IDS].addr, m[B_STEP].addr, c->n, E); break;
+        case K_LAYERNORM:
+            vk_op_layernorm(o, s, m[B_Y].addr, m[B_X].addr, m[B_G].addr, m[B_G].addr, c->n, E, 1e-5f);
+            break;
+        case K_EMBED:
+            vk_op_embed(o, s, m[B_Y].addr, m[B_W].addr, wt, m[B_WPE].addr, wt, m[B_IDS].addr, m[B_STEP].addr,
+                        c->n, E);
+            break;
         case K_MATMUL:
             vk_op_matmul(o, s, m[B_Y].addr, c->rows, m[B_X].addr, c->cols, m[B_W].addr, wt, c->rows, c->cols,
                          m[B_G].addr, c->n, c->epi & 3, 0);
             break;
         case K_ATTN:
             if (c->n > 1) {
-                vk_op_kv_store(o, s, m[B_KC].addr, m[B_VC].addr, GPT2_F16, m[B_QKV].addr, m[B_STEP].addr, c->n, E);
+                vk_op_kv_store(o, s, m[B_KC].addr, m[B_VC].addr, GPT2_F16, m[B_QKV].addr, m[B_STEP].addr,
+                               c->n, E);
                 vk_seq_barrier(s);
             }
-            vk_op_attention(o, s, m[B_Y].addr, m[B_QKV].addr, m[B_KC].addr, m[B_VC].addr, GPT2_F16, m[B_STEP].addr,
-                            c->n, H, E / H, N_CTX, m[B_SCR].addr);
+            vk_op_attention(o, s, m[B_Y].addr, m[B_QKV].addr, m[B_KC].addr, m[B_VC].addr, GPT2_F16,
+                            m[B_STEP].addr, c->n, H, E / H, N_CTX, m[B_SCR].addr);
             break;
         case K_ARGMAX: vk_op_argmax(o, s, m[B_OUT].addr, m[B_Y].addr, N_VOCAB); break;
         case K_SAMPLE: vk_op_sample(o, s, m[B_OUT].addr, m[B_Y].addr, m[B_SP].addr, N_VOCAB); break;
         }
-        if (vk_seq_end(s)) { snprintf(err, errlen, "bench kernels: recording %s failed", c->op); goto out; }
+        if (vk_seq_end(s)) {
+            snprintf(err, errlen, "bench kernels: recording %s failed", c->op);
+            goto out;
+        }
         int reps = p->repeat;
         for (int r = -p->warmup; r < reps; r++) {
-            if (vk_seq_run(s)) { snprintf(err, errlen, "bench kernels: %s failed on the device", c->op); goto out; }
+            if (vk_seq_run(s)) {
+                snprintf(err, errlen, "bench kernels: %s failed on the device", c->op);
+                goto out;
+            }
             double t[8];
             int nt = vk_seq_timings(s, t, NULL, 8);
             double sum = 0;
             for (int k = 0; k < nt; k++) sum += t[k];
             if (r >= 0) ms[r] = sum;
-            if (r == -p->warmup && sum > SLOW_MS) { reps = 1; if (r < 0) r = -1; } /* keep default runs short */
+            if (r == -p->warmup && sum > SLOW_MS) {
+                reps = 1;
+                if (r < 0) r = -1;
+            } /* keep default runs short */
         }
         report(p, cb, user, "vulkan", dev, sh, wt, c, ms, reps, gbs, gfl);
     }
     rc = 0;
 out:
     vk_seq_destroy(s);
-    if (e) for (int i = 0; i < B_N; i++) if (m[i].size) vk_mem_free(e, &m[i]);
+    if (e)
+        for (int i = 0; i < B_N; i++)
+            if (m[i].size) vk_mem_free(e, &m[i]);
     vk_ops_destroy(o);
     vk_engine_destroy(e);
     free(ms);
     return rc;
 }
 
-int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err, size_t errlen)
+int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
+                      size_t errlen)
 {
     vkg_bench_kernels_params q = *p;
     if (q.repeat < 1) q.repeat = 5;

@@ -19,31 +19,31 @@ extern "C" {
  * the device address (uint64, e.g. a GL_EXT_buffer_reference) of every buffer in order, then the
  * extra 32-bit push words in order (std430 offsets; at most 128 bytes in all). */
 typedef struct vkg_kbench_buffer {
-    size_t bytes;          /* size (rounded up to 4) */
-    int init;              /* 0 zero, 1 random floats in [-1, 1), 2 every float = value, 3 every
+    size_t bytes; /* size (rounded up to 4) */
+    int init;     /* 0 zero, 1 random floats in [-1, 1), 2 every float = value, 3 every
                               uint32 = (uint32_t)value */
     double value;
-    void *dump;            /* non-NULL: receives the final contents (bytes bytes) */
+    void *dump; /* non-NULL: receives the final contents (bytes bytes) */
 } vkg_kbench_buffer;
 
 typedef struct vkg_kbench_params {
-    const char *source;           /* GLSL (#version 450+), NUL-terminated; no #include */
-    const char *name;             /* for messages (the file name) */
-    uint32_t grid[3];             /* workgroups */
+    const char *source; /* GLSL (#version 450+), NUL-terminated; no #include */
+    const char *name;   /* for messages (the file name) */
+    uint32_t grid[3];   /* workgroups */
     const vkg_kbench_buffer *buffers;
     int n_buffers;
     const uint32_t *spec_ids, *spec_values; /* specialization constants */
     int n_spec;
-    const uint32_t *push;         /* extra push words after the addresses */
+    const uint32_t *push; /* extra push words after the addresses */
     int n_push;
-    double bytes, flops;          /* per run, for GB/s and GFLOP/s (0: not reported) */
-    int repeat, warmup;           /* timed runs (>= 1) and untimed ones before them */
-    int device;                   /* Vulkan device index, -1 best */
+    double bytes, flops; /* per run, for GB/s and GFLOP/s (0: not reported) */
+    int repeat, warmup;  /* timed runs (>= 1) and untimed ones before them */
+    int device;          /* Vulkan device index, -1 best */
 } vkg_kbench_params;
 
 typedef struct vkg_kbench_result {
     double min_ms, median_ms, mean_ms, max_ms;
-    double gbs, gflops;           /* at the median, 0 without bytes / flops */
+    double gbs, gflops; /* at the median, 0 without bytes / flops */
     char device[256];
 } vkg_kbench_result;
 
@@ -57,18 +57,18 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *r, char *err, size
 typedef struct vkg_bench_row {
     const char *backend, *device, *size, *op, *weight_type;
     int repeats;
-    double median_ms, min_ms, max_ms;  /* spread: min..max */
-    double bytes, flops, gbs, gflops;  /* per run; rates at the median */
-    double peak_gbs, peak_gflops;      /* the backend's measured peaks */
+    double median_ms, min_ms, max_ms; /* spread: min..max */
+    double bytes, flops, gbs, gflops; /* per run; rates at the median */
+    double peak_gbs, peak_gflops;     /* the backend's measured peaks */
 } vkg_bench_row;
 typedef void (*vkg_bench_row_cb)(void *user, const vkg_bench_row *row);
 typedef struct vkg_bench_kernels_params {
-    int backends;              /* 1 CPU, 2 Vulkan, 3 both */
-    const char *sizes;         /* "124M,355M,..." (NULL: 124M) */
-    const char *weight_type;   /* "f16" (default) or "f32" */
-    int repeat, warmup;        /* timed and untimed runs per op */
-    int n_threads;             /* CPU threads (<= 0 all) */
-    int device;                /* Vulkan device, -1 best */
+    int backends;            /* 1 CPU, 2 Vulkan, 3 both */
+    const char *sizes;       /* "124M,355M,..." (NULL: 124M) */
+    const char *weight_type; /* "f16" (default) or "f32" */
+    int repeat, warmup;      /* timed and untimed runs per op */
+    int n_threads;           /* CPU threads (<= 0 all) */
+    int device;              /* Vulkan device, -1 best */
 } vkg_bench_kernels_params;
 int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
                       size_t errlen);
@@ -81,31 +81,31 @@ int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, vo
  * tolerance per variant set by its arithmetic; the variant guard's checks; then synthetic models
  * end to end, logits against the CPU backend and greedy ids. One row per case. */
 typedef struct vkg_selftest_row {
-    const char *op;        /* "matmul", "layernorm", "attention decode", "end to end", ... */
-    const char *variant;   /* the kernel variant ("matvec_sg", "tiled", "coopmat_nv", ...) */
-    const char *type;      /* weight, cache or data type ("f16", "q4_0", ...; "-" none) */
-    const char *shape;     /* the problem, in words ("124M qkv 2304x768 n=1 +bias") */
-    double max_err;        /* worst error, relative to what `basis` names */
-    double tol;            /* the tolerance in the same unit */
-    const char *basis;     /* what max_err and tol are relative to, in words */
-    bool pass;             /* every output within tolerance */
-    double ms;             /* wall time of the case (set-up, run, reference) */
+    const char *op;      /* "matmul", "layernorm", "attention decode", "end to end", ... */
+    const char *variant; /* the kernel variant ("matvec_sg", "tiled", "coopmat_nv", ...) */
+    const char *type;    /* weight, cache or data type ("f16", "q4_0", ...; "-" none) */
+    const char *shape;   /* the problem, in words ("124M qkv 2304x768 n=1 +bias") */
+    double max_err;      /* worst error, relative to what `basis` names */
+    double tol;          /* the tolerance in the same unit */
+    const char *basis;   /* what max_err and tol are relative to, in words */
+    bool pass;           /* every output within tolerance */
+    double ms;           /* wall time of the case (set-up, run, reference) */
 } vkg_selftest_row;
 typedef void (*vkg_selftest_cb)(void *user, const vkg_selftest_row *row);
 typedef struct vkg_selftest_params {
-    const char *device;    /* the Vulkan device as vkg_session_params.device_name (NULL: the best
+    const char *device; /* the Vulkan device as vkg_session_params.device_name (NULL: the best
                               one, a device that runs on the CPU included) */
-    bool quick;            /* fewer shapes and types (under a minute on a GPU) */
-    uint64_t seed;         /* of the random inputs (0: drawn from the clock) */
+    bool quick;         /* fewer shapes and types (under a minute on a GPU) */
+    uint64_t seed;      /* of the random inputs (0: drawn from the clock) */
 } vkg_selftest_params;
 typedef struct vkg_selftest_summary {
-    int n_cases, n_failed;      /* rows reported, rows that failed */
-    int validation_messages;    /* Vulkan validation messages seen by the op cases */
-    int subgroup_size;          /* the device's default subgroup size */
-    uint64_t seed;              /* the seed used (repeat a run with it) */
-    double total_ms;            /* the whole run */
+    int n_cases, n_failed;         /* rows reported, rows that failed */
+    int validation_messages;       /* Vulkan validation messages seen by the op cases */
+    int subgroup_size;             /* the device's default subgroup size */
+    uint64_t seed;                 /* the seed used (repeat a run with it) */
+    double total_ms;               /* the whole run */
     char device[256], driver[256]; /* what ran it */
-    char emulated[96];          /* VKGPT2_EMULATE traits in force ("" none) */
+    char emulated[96];             /* VKGPT2_EMULATE traits in force ("" none) */
 } vkg_selftest_summary;
 /* Returns 0 when the run completed (failures are counted in sum->n_failed), -1 with err when the
  * device cannot be used. */

@@ -30,8 +30,8 @@ static void log_err(char *err, size_t errlen, const char *name, const char *stag
 }
 
 /* GLSL to SPIR-V; *words malloc'd. 0 or -1 with err. */
-static int compile_glsl(const char *src, const char *name, uint32_t **words, size_t *n_words,
-                        char *err, size_t errlen)
+static int compile_glsl(const char *src, const char *name, uint32_t **words, size_t *n_words, char *err,
+                        size_t errlen)
 {
     static int initialized;
     if (!initialized) {
@@ -54,7 +54,10 @@ static int compile_glsl(const char *src, const char *name, uint32_t **words, siz
     glslang_shader_t *sh = glslang_shader_create(&in);
     glslang_program_t *prog = NULL;
     int rc = -1;
-    if (!sh) { snprintf(err, errlen, "kbench: %s: glslang could not create a shader", name); return -1; }
+    if (!sh) {
+        snprintf(err, errlen, "kbench: %s: glslang could not create a shader", name);
+        return -1;
+    }
     if (!glslang_shader_preprocess(sh, &in)) {
         log_err(err, errlen, name, "preprocessing", glslang_shader_get_info_log(sh));
         goto out;
@@ -72,7 +75,10 @@ static int compile_glsl(const char *src, const char *name, uint32_t **words, siz
     glslang_program_SPIRV_generate(prog, GLSLANG_STAGE_COMPUTE);
     *n_words = glslang_program_SPIRV_get_size(prog);
     *words = malloc(*n_words * sizeof **words);
-    if (!*words) { snprintf(err, errlen, "out of memory"); goto out; }
+    if (!*words) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     glslang_program_SPIRV_get(prog, *words);
     rc = 0;
 out:
@@ -80,7 +86,6 @@ out:
     glslang_shader_delete(sh);
     return rc;
 }
-
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -94,11 +99,16 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
     const char *name = p->name ? p->name : "shader";
     if (p->n_buffers < 0 || p->n_push < 0 || p->n_spec < 0 || p->n_spec > VKE_MAX_SPEC ||
         (size_t)p->n_buffers * 8 + (size_t)p->n_push * 4 > VKE_PUSH_BYTES) {
-        snprintf(err, errlen, "kbench: %d buffers and %d push words exceed the %d push-constant bytes "
-                 "(8 per buffer address, 4 per word)", p->n_buffers, p->n_push, VKE_PUSH_BYTES);
+        snprintf(err, errlen,
+                 "kbench: %d buffers and %d push words exceed the %d push-constant bytes "
+                 "(8 per buffer address, 4 per word)",
+                 p->n_buffers, p->n_push, VKE_PUSH_BYTES);
         return -1;
     }
-    if (!p->grid[0] || !p->grid[1] || !p->grid[2]) { snprintf(err, errlen, "kbench: empty grid"); return -1; }
+    if (!p->grid[0] || !p->grid[1] || !p->grid[2]) {
+        snprintf(err, errlen, "kbench: empty grid");
+        return -1;
+    }
     uint32_t *spv = NULL;
     size_t n_words = 0;
     if (compile_glsl(p->source, name, &spv, &n_words, err, errlen)) return -1;
@@ -109,10 +119,15 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
     vk_seq *s = NULL;
     double *ms = NULL;
     int rc = -1;
-    if (!mem) { snprintf(err, errlen, "out of memory"); goto out; }
+    if (!mem) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     if (vk_engine_create(&e, p->device, err, errlen)) goto out;
     snprintf(res->device, sizeof res->device, "%s", vk_engine_caps(e)->name);
-    if (vk_pipeline_from_spirv(e, spv, n_words, p->spec_ids, p->spec_values, p->n_spec, "kbench", &pl, err, errlen)) goto out;
+    if (vk_pipeline_from_spirv(e, spv, n_words, p->spec_ids, p->spec_values, p->n_spec, "kbench", &pl, err,
+                               errlen))
+        goto out;
     uint8_t push[VKE_PUSH_BYTES] = {0};
     size_t off = 0;
     uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -122,13 +137,21 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
         if (!bytes) bytes = 4;
         if (vk_mem_alloc(e, &mem[i], bytes, VKE_MEM_DEVICE, err, errlen)) goto out;
         if (b->init == 0) {
-            if (vk_fill_zero(e, &mem[i], 0, bytes)) { snprintf(err, errlen, "kbench: filling buffer %d failed", i); goto out; }
+            if (vk_fill_zero(e, &mem[i], 0, bytes)) {
+                snprintf(err, errlen, "kbench: filling buffer %d failed", i);
+                goto out;
+            }
         } else {
             uint32_t *h = malloc(bytes);
-            if (!h) { snprintf(err, errlen, "out of memory"); goto out; }
+            if (!h) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
             for (size_t k = 0; k < bytes / 4; k++) {
                 if (b->init == 1) {
-                    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
                     float f = (float)((double)(rng >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
                     memcpy(&h[k], &f, 4);
                 } else if (b->init == 2) {
@@ -140,7 +163,10 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
             }
             int up = vk_upload(e, &mem[i], 0, h, bytes);
             free(h);
-            if (up) { snprintf(err, errlen, "kbench: uploading buffer %d failed", i); goto out; }
+            if (up) {
+                snprintf(err, errlen, "kbench: uploading buffer %d failed", i);
+                goto out;
+            }
         }
         memcpy(push + off, &mem[i].addr, 8);
         off += 8;
@@ -151,13 +177,22 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
     int repeat = p->repeat > 0 ? p->repeat : 10, warmup = p->warmup >= 0 ? p->warmup : 0;
     ms = calloc((size_t)repeat, sizeof *ms);
     s = vk_seq_create(e, 1);
-    if (!ms || !s) { snprintf(err, errlen, "out of memory"); goto out; }
+    if (!ms || !s) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     vk_seq_set_timing(s, true);
     vk_seq_begin(s);
     vk_seq_dispatch(s, &pl, push, off, p->grid[0], p->grid[1], p->grid[2], "kbench");
-    if (vk_seq_end(s)) { snprintf(err, errlen, "kbench: recording the dispatch failed (grid too large?)"); goto out; }
+    if (vk_seq_end(s)) {
+        snprintf(err, errlen, "kbench: recording the dispatch failed (grid too large?)");
+        goto out;
+    }
     for (int i = 0; i < warmup + repeat; i++) {
-        if (vk_seq_run(s)) { snprintf(err, errlen, "kbench: the dispatch failed on the device"); goto out; }
+        if (vk_seq_run(s)) {
+            snprintf(err, errlen, "kbench: the dispatch failed on the device");
+            goto out;
+        }
         if (i < warmup) continue;
         if (vk_seq_timings(s, &ms[i - warmup], NULL, 1) != 1) {
             snprintf(err, errlen, "kbench: the device has no timestamps");
@@ -185,7 +220,8 @@ out:
     vk_seq_destroy(s);
     free(ms);
     if (e) {
-        for (int i = 0; i < p->n_buffers; i++) if (mem[i].size) vk_mem_free(e, &mem[i]);
+        for (int i = 0; i < p->n_buffers; i++)
+            if (mem[i].size) vk_mem_free(e, &mem[i]);
         vk_pipeline_release(e, &pl);
         vk_engine_destroy(e);
     }
@@ -193,4 +229,3 @@ out:
     free(spv);
     return rc;
 }
-

@@ -34,13 +34,13 @@ typedef struct st {
     vk_engine *e;
     vk_ops *o;
     vk_seq *s;
-    vk_mem step;               /* vk_step_params, host-visible */
-    uint64_t rng;              /* xorshift64 */
+    vk_mem step;  /* vk_step_params, host-visible */
+    uint64_t rng; /* xorshift64 */
     vkg_selftest_cb cb;
     void *user;
     vkg_selftest_summary *sum;
     bool quick;
-    char err[256];             /* the first setup failure of a case */
+    char err[256]; /* the first setup failure of a case */
 } st;
 
 static double now_ms(void)
@@ -67,15 +67,14 @@ static float *rnd_floats(st *t, size_t n, float lo, float hi)
 {
     float *p = malloc(n * sizeof *p + 16);
     if (p)
-        for (size_t i = 0; i < n; i++)
-            p[i] = rnd(t, lo, hi);
+        for (size_t i = 0; i < n; i++) p[i] = rnd(t, lo, hi);
     return p;
 }
 
 /* ---- the comparison of one case ---- */
 typedef struct cmp {
-    double worst;    /* max error_i / scale_i */
-    bool pass;       /* every error_i <= tol * scale_i + atol */
+    double worst; /* max error_i / scale_i */
+    bool pass;    /* every error_i <= tol * scale_i + atol */
 } cmp;
 
 static cmp compare(const float *got, const double *ref, const double *scale, size_t n, double tol,
@@ -84,29 +83,25 @@ static cmp compare(const float *got, const double *ref, const double *scale, siz
     cmp c = {0, true};
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)got[i] - ref[i]), s = scale ? scale[i] : fabs(ref[i]);
-        if (!(e <= tol * s + atol))
-            c.pass = false;
+        if (!(e <= tol * s + atol)) c.pass = false;
         double r = e / (s > 0 ? s : 1.0);
-        if (!(r <= c.worst))
-            c.worst = isnan(r) ? INFINITY : r;
+        if (!(r <= c.worst)) c.worst = isnan(r) ? INFINITY : r;
     }
     return c;
 }
 
-static void report(st *t, const char *op, const char *variant, const char *type, const char *shape,
-                   cmp c, double tol, const char *basis, double t0)
+static void report(st *t, const char *op, const char *variant, const char *type, const char *shape, cmp c,
+                   double tol, const char *basis, double t0)
 {
     vkg_selftest_row r = {op, variant, type, shape, c.worst, tol, basis, c.pass, now_ms() - t0};
     t->sum->n_cases++;
-    if (!c.pass)
-        t->sum->n_failed++;
-    if (t->cb)
-        t->cb(t->user, &r);
+    if (!c.pass) t->sum->n_failed++;
+    if (t->cb) t->cb(t->user, &r);
 }
 
 /* A case that could not be set up (out of memory, a failed submit) counts as a failure. */
-static void report_setup(st *t, const char *op, const char *variant, const char *type,
-                         const char *shape, double t0)
+static void report_setup(st *t, const char *op, const char *variant, const char *type, const char *shape,
+                         double t0)
 {
     cmp c = {INFINITY, false};
     report(t, op, variant, type, shape, c, 0, t->err[0] ? t->err : "setup failed", t0);
@@ -116,8 +111,7 @@ static void report_setup(st *t, const char *op, const char *variant, const char 
 /* Device buffer of bytes, uploaded from data when given. */
 static int dbuf(st *t, vk_mem *m, size_t bytes, const void *data)
 {
-    if (vk_mem_alloc(t->e, m, bytes + 64, VKE_MEM_DEVICE, t->err, sizeof t->err))
-        return -1;
+    if (vk_mem_alloc(t->e, m, bytes + 64, VKE_MEM_DEVICE, t->err, sizeof t->err)) return -1;
     if ((data ? vk_upload(t->e, m, 0, data, bytes) : vk_fill_zero(t->e, m, 0, bytes + 64)) != 0) {
         snprintf(t->err, sizeof t->err, "upload failed");
         vk_mem_free(t->e, m);
@@ -154,8 +148,7 @@ static void set_step(st *t, int n_past, int n)
 
 /* Random weights [rows][cols] of type wt: the bytes as the GPU reads them, and their values
  * (dequantized, or rounded to f16) in *deq. */
-static void *make_weights(st *t, gpt2_dtype wt, int rows, int cols, float amp, float **deq,
-                          size_t *bytes)
+static void *make_weights(st *t, gpt2_dtype wt, int rows, int cols, float amp, float **deq, size_t *bytes)
 {
     size_t n = (size_t)rows * cols;
     float *f = rnd_floats(t, n, -amp, amp);
@@ -189,7 +182,10 @@ static void *make_weights(st *t, gpt2_dtype wt, int rows, int cols, float amp, f
 
 /* ---- matmul ---- */
 
-static double gelu64(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+static double gelu64(double x)
+{
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
 
 /* One matmul case: W [rows][cols] of wt, n tokens, epilogue epi (1 bias, 2 gelu, 4 residual),
  * served by `variant` (the subgroup setting as sg). */
@@ -234,8 +230,7 @@ static void case_matmul(st *t, const char *variant, bool sg, gpt2_dtype wt, int 
                     s += b[r];
                     a += fabs(b[r]);
                 }
-                if (epi & 2)
-                    s = gelu64(s); /* |gelu'| <= 1.13: the scale carries over */
+                if (epi & 2) s = gelu64(s); /* |gelu'| <= 1.13: the scale carries over */
                 size_t i = (size_t)k * rows + r;
                 if (epi & 4) {
                     s += y0[i];
@@ -257,18 +252,30 @@ static void case_matmul(st *t, const char *variant, bool sg, gpt2_dtype wt, int 
     vk_mem_free(t->e, &bx);
     vk_mem_free(t->e, &bb);
     vk_mem_free(t->e, &by);
-    free(w); free(wd); free(x); free(b); free(y0); free(y); free(ref); free(scale);
+    free(w);
+    free(wd);
+    free(x);
+    free(b);
+    free(y0);
+    free(y);
+    free(ref);
+    free(scale);
 }
 
 static void all_matmuls(st *t)
 {
-    static const gpt2_dtype types[] = {GPT2_F32, GPT2_F16, GPT2_Q8_0, GPT2_Q5_1, GPT2_Q5_0, GPT2_Q4_1, GPT2_Q4_0};
+    static const gpt2_dtype types[] = {GPT2_F32,  GPT2_F16,  GPT2_Q8_0, GPT2_Q5_1,
+                                       GPT2_Q5_0, GPT2_Q4_1, GPT2_Q4_0};
     /* GPT-2 shapes: 124M's qkv, 1558M's fc and fc2, 124M's LM head; odd: a row count no tile
      * divides and (f32/f16) a column count no vector width divides */
-    struct { const char *label; int rows, cols, epi; bool full_only; } sh[] = {
-        {"124M qkv", 2304, 768, 1, false}, {"1558M fc", 6400, 1600, 3, true},
+    struct {
+        const char *label;
+        int rows, cols, epi;
+        bool full_only;
+    } sh[] = {
+        {"124M qkv", 2304, 768, 1, false},  {"1558M fc", 6400, 1600, 3, true},
         {"1558M fc2", 1600, 6400, 5, true}, {"124M lm_head", N_VOCAB, 768, 0, true},
-        {"odd", 97, 96, 5, false}, {"odd", 61, 83, 3, false},
+        {"odd", 97, 96, 5, false},          {"odd", 61, 83, 3, false},
     };
     bool sg_runs = vk_ops_variant_runs(t->o, "subgroup");
     const char *coop[2] = {"coopmat_nv", "coopmat_khr"};
@@ -278,22 +285,19 @@ static void all_matmuls(st *t)
         if (t->quick && (wt == GPT2_Q5_1 || wt == GPT2_Q4_1))
             continue; /* --quick: one of each block family's scale-and-min formats */
         for (size_t si = 0; si < sizeof sh / sizeof *sh; si++) {
-            if ((sh[si].full_only && t->quick) || (q && sh[si].cols % GPT2_QBLOCK))
-                continue;
+            if ((sh[si].full_only && t->quick) || (q && sh[si].cols % GPT2_QBLOCK)) continue;
             int R = sh[si].rows, C = sh[si].cols, E = sh[si].epi;
             bool big = (double)R * C > 4e6;
             for (int sg = 0; sg <= (sg_runs ? 1 : 0); sg++) {
                 case_matmul(t, "matvec", sg, wt, R, C, 1, E, sh[si].label);
-                if (!big)
-                    case_matmul(t, "matvec", sg, wt, R, C, 5, E, sh[si].label);
+                if (!big) case_matmul(t, "matvec", sg, wt, R, C, 5, E, sh[si].label);
             }
             case_matmul(t, "tiled", false, wt, R, C, big ? 64 : 37, E, sh[si].label);
             if (wt == GPT2_F16)
                 for (int k = 0; k < 2; k++)
                     if (vk_ops_variant_runs(t->o, coop[k])) {
                         case_matmul(t, coop[k], false, wt, R, C, 64, E, sh[si].label);
-                        if (!big)
-                            case_matmul(t, coop[k], false, wt, R, C, 40, E, sh[si].label);
+                        if (!big) case_matmul(t, coop[k], false, wt, R, C, 40, E, sh[si].label);
                     }
         }
     }
@@ -312,8 +316,8 @@ static void case_layernorm(st *t, bool sg, int n, int d)
     double *ref = malloc((size_t)n * d * sizeof *ref), *scale = malloc((size_t)n * d * sizeof *scale);
     vk_mem bx = {0}, bg = {0}, bb = {0}, by = {0};
     bool ok = x && g && b && y && ref && scale && dbuf(t, &bx, (size_t)n * d * 4, x) == 0 &&
-              dbuf(t, &bg, (size_t)d * 4, g) == 0 && dbuf(t, &bb, (size_t)d * 4, b) == 0 &&
-              dbuf(t, &by, (size_t)n * d * 4, NULL) == 0;
+        dbuf(t, &bg, (size_t)d * 4, g) == 0 && dbuf(t, &bb, (size_t)d * 4, b) == 0 &&
+        dbuf(t, &by, (size_t)n * d * 4, NULL) == 0;
     if (ok) {
         vk_ops_set_subgroup(t->o, sg);
         vk_seq_begin(t->s);
@@ -342,8 +346,16 @@ static void case_layernorm(st *t, bool sg, int n, int d)
         report_setup(t, "layernorm", vname, "f32", shape, t0);
     }
     vk_ops_set_subgroup(t->o, -1);
-    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bg); vk_mem_free(t->e, &bb); vk_mem_free(t->e, &by);
-    free(x); free(g); free(b); free(y); free(ref); free(scale);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &bg);
+    vk_mem_free(t->e, &bb);
+    vk_mem_free(t->e, &by);
+    free(x);
+    free(g);
+    free(b);
+    free(y);
+    free(ref);
+    free(scale);
 }
 
 static void case_softmax(st *t, bool sg, int n, int d)
@@ -381,7 +393,10 @@ static void case_softmax(st *t, bool sg, int n, int d)
     }
     vk_ops_set_subgroup(t->o, -1);
     vk_mem_free(t->e, &bx);
-    free(x); free(y); free(ref); free(scale);
+    free(x);
+    free(y);
+    free(ref);
+    free(scale);
 }
 
 /* gelu (form 0 tanh, 1 erf) in place, or add (y += x). */
@@ -395,7 +410,8 @@ static void case_elementwise(st *t, bool add, int form, size_t count)
     float *x = rnd_floats(t, count, -6, 6), *y0 = rnd_floats(t, count, -1, 1), *y = malloc(count * 4 + 16);
     double *ref = malloc(count * sizeof *ref), *scale = malloc(count * sizeof *scale);
     vk_mem bx = {0}, by = {0};
-    bool ok = x && y0 && y && ref && scale && dbuf(t, &bx, count * 4, x) == 0 && dbuf(t, &by, count * 4, y0) == 0;
+    bool ok =
+        x && y0 && y && ref && scale && dbuf(t, &bx, count * 4, x) == 0 && dbuf(t, &by, count * 4, y0) == 0;
     if (ok) {
         vk_seq_begin(t->s);
         if (add)
@@ -417,8 +433,13 @@ static void case_elementwise(st *t, bool add, int form, size_t count)
     } else {
         report_setup(t, op, vname, "f32", shape, t0);
     }
-    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &by);
-    free(x); free(y0); free(y); free(ref); free(scale);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &by);
+    free(x);
+    free(y0);
+    free(y);
+    free(ref);
+    free(scale);
 }
 
 /* ---- embed ---- */
@@ -439,10 +460,9 @@ static void case_embed(st *t, gpt2_dtype wt, int d, int n, int n_past)
     vk_mem bw = {0}, bp = {0}, bi = {0}, by = {0};
     bool ok = w && p && ids && y && ref && scale;
     if (ok)
-        for (int i = 0; i < n; i++)
-            ids[i] = (int32_t)(rnd(t, 0, 1) * (vocab - 1));
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)(rnd(t, 0, 1) * (vocab - 1));
     ok = ok && dbuf(t, &bw, wbytes, w) == 0 && dbuf(t, &bp, pbytes, p) == 0 &&
-         dbuf(t, &bi, (size_t)n * 4, ids) == 0 && dbuf(t, &by, (size_t)n * d * 4, NULL) == 0;
+        dbuf(t, &bi, (size_t)n * 4, ids) == 0 && dbuf(t, &by, (size_t)n * d * 4, NULL) == 0;
     if (ok) {
         set_step(t, n_past, n);
         vk_seq_begin(t->s);
@@ -456,13 +476,24 @@ static void case_embed(st *t, gpt2_dtype wt, int d, int n, int n_past)
                 ref[(size_t)k * d + i] = a + b;
                 scale[(size_t)k * d + i] = fabs(a) + fabs(b);
             }
-        report(t, "embed", "plain", gpt2_dtype_name(wt), shape, compare(y, ref, scale, (size_t)n * d, 1.2e-7, 0),
-               1.2e-7, "rel. |wte|+|wpe| (one f32 add)", t0);
+        report(t, "embed", "plain", gpt2_dtype_name(wt), shape,
+               compare(y, ref, scale, (size_t)n * d, 1.2e-7, 0), 1.2e-7, "rel. |wte|+|wpe| (one f32 add)",
+               t0);
     } else {
         report_setup(t, "embed", "plain", gpt2_dtype_name(wt), shape, t0);
     }
-    vk_mem_free(t->e, &bw); vk_mem_free(t->e, &bp); vk_mem_free(t->e, &bi); vk_mem_free(t->e, &by);
-    free(w); free(wd); free(p); free(pd); free(ids); free(y); free(ref); free(scale);
+    vk_mem_free(t->e, &bw);
+    vk_mem_free(t->e, &bp);
+    vk_mem_free(t->e, &bi);
+    vk_mem_free(t->e, &by);
+    free(w);
+    free(wd);
+    free(p);
+    free(pd);
+    free(ids);
+    free(y);
+    free(ref);
+    free(scale);
 }
 
 /* ---- attention ---- */
@@ -476,10 +507,12 @@ static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, i
     int E = n_head * hd;
     char shape[96], vname[48];
     snprintf(shape, sizeof shape, "%s %dx%d n=%d n_past=%d", label, n_head, hd, n, n_past);
-    snprintf(vname, sizeof vname, "%s%s", n > 1 ? "prefill" : "decode+reduce", n == 1 && sg ? " subgroup" : "");
+    snprintf(vname, sizeof vname, "%s%s", n > 1 ? "prefill" : "decode+reduce",
+             n == 1 && sg ? " subgroup" : "");
     const char *op = n > 1 ? "attention prefill" : "attention decode";
     size_t esz = gpt2_dtype_size(kvt), ncache = (size_t)N_CTX * E, nq = (size_t)n * 3 * E;
-    float *qkv = rnd_floats(t, nq, -1, 1), *kf = rnd_floats(t, ncache, -1, 1), *vf = rnd_floats(t, ncache, -1, 1);
+    float *qkv = rnd_floats(t, nq, -1, 1), *kf = rnd_floats(t, ncache, -1, 1),
+          *vf = rnd_floats(t, ncache, -1, 1);
     void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
     float *out = malloc((size_t)n * E * 4 + 16);
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
@@ -511,8 +544,8 @@ static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, i
             }
     }
     ok = ok && dbuf(t, &bq, nq * 4, qkv) == 0 && dbuf(t, &bk, ncache * esz, k0) == 0 &&
-         dbuf(t, &bv, ncache * esz, v0) == 0 && dbuf(t, &bo, (size_t)n * E * 4, NULL) == 0 &&
-         dbuf(t, &bs, vk_attention_scratch_bytes(n_head, hd, N_CTX), NULL) == 0;
+        dbuf(t, &bv, ncache * esz, v0) == 0 && dbuf(t, &bo, (size_t)n * E * 4, NULL) == 0 &&
+        dbuf(t, &bs, vk_attention_scratch_bytes(n_head, hd, N_CTX), NULL) == 0;
     if (ok) {
         vk_ops_set_subgroup(t->o, sg);
         set_step(t, n_past, n);
@@ -563,14 +596,28 @@ static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, i
         report_setup(t, op, vname, gpt2_dtype_name(kvt), shape, t0);
     }
     vk_ops_set_subgroup(t->o, -1);
-    vk_mem_free(t->e, &bq); vk_mem_free(t->e, &bk); vk_mem_free(t->e, &bv);
-    vk_mem_free(t->e, &bo); vk_mem_free(t->e, &bs);
-    free(qkv); free(kf); free(vf); free(k0); free(v0); free(out); free(ref); free(scale); free(sc);
+    vk_mem_free(t->e, &bq);
+    vk_mem_free(t->e, &bk);
+    vk_mem_free(t->e, &bv);
+    vk_mem_free(t->e, &bo);
+    vk_mem_free(t->e, &bs);
+    free(qkv);
+    free(kf);
+    free(vf);
+    free(k0);
+    free(v0);
+    free(out);
+    free(ref);
+    free(scale);
+    free(sc);
 }
 
 static void all_attention(st *t)
 {
-    struct { const char *label; int H, hd; } sh[] = {{"124M", 12, 64}, {"1558M", 25, 64}, {"odd", 3, 40}};
+    struct {
+        const char *label;
+        int H, hd;
+    } sh[] = {{"124M", 12, 64}, {"1558M", 25, 64}, {"odd", 3, 40}};
     const int past_q[] = {0, 37, 1000}, past_f[] = {0, 1, 37, 300, 1000};
     const int *past = t->quick ? past_q : past_f;
     int n_past = t->quick ? 3 : 5;
@@ -578,8 +625,7 @@ static void all_attention(st *t)
     for (size_t si = 0; si < sizeof sh / sizeof *sh; si++)
         for (int kt = 0; kt < 2; kt++) {
             gpt2_dtype kvt = kt ? GPT2_F16 : GPT2_F32;
-            if (t->quick && si == 1 && kvt == GPT2_F32)
-                continue;
+            if (t->quick && si == 1 && kvt == GPT2_F32) continue;
             for (int pi = 0; pi < n_past; pi++) {
                 for (int sg = 0; sg <= (sg_runs ? 1 : 0); sg++)
                     case_attention(t, sg, kvt, sh[si].H, sh[si].hd, 1, past[pi], sh[si].label);
@@ -611,8 +657,7 @@ static void case_argmax(st *t, int n, int rows)
         for (int r = 0; r < rows; r++) {
             int best = 0;
             for (int i = 1; i < n; i++)
-                if (x[(size_t)r * n + i] > x[(size_t)r * n + best])
-                    best = i;
+                if (x[(size_t)r * n + i] > x[(size_t)r * n + best]) best = i;
             if (got[r] != (uint32_t)best) {
                 c.pass = false;
                 c.worst += 1;
@@ -622,7 +667,8 @@ static void case_argmax(st *t, int n, int rows)
     } else {
         report_setup(t, "argmax", "plain", "f32", shape, t0);
     }
-    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bo);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &bo);
     free(x);
 }
 
@@ -644,15 +690,26 @@ static void case_sample(st *t, int n)
         vk_op_sample(t->o, t->s, bo.addr, bx.addr, bp.addr, n);
         ok = vk_seq_end(t->s) == 0;
     }
-    const struct { float temp; int top_k; float top_p; } cfg[] = {{0.9f, 40, 0.9f}, {1.0f, 256, 1.0f}, {1.5f, 7, 0.5f}};
+    const struct {
+        float temp;
+        int top_k;
+        float top_p;
+    } cfg[] = {{0.9f, 40, 0.9f}, {1.0f, 256, 1.0f}, {1.5f, 7, 0.5f}};
     for (size_t c = 0; ok && c < sizeof cfg / sizeof *cfg; c++) {
-        gpt2_sampler_params sp = {.temp = cfg[c].temp, .top_k = cfg[c].top_k, .top_p = cfg[c].top_p,
-                                  .repeat_penalty = 1.0f, .seed = t->rng ^ c};
+        gpt2_sampler_params sp = {.temp = cfg[c].temp,
+                                  .top_k = cfg[c].top_k,
+                                  .top_p = cfg[c].top_p,
+                                  .repeat_penalty = 1.0f,
+                                  .seed = t->rng ^ c};
         gpt2_sampler *cs = gpt2_sampler_create(&sp, n);
         ok = cs != NULL;
         for (uint32_t step = 0; ok && step < 16; step++) {
-            vk_sample_params p = {.temp = sp.temp, .top_k = (uint32_t)sp.top_k, .top_p = sp.top_p, .step = step,
-                                  .seed_lo = (uint32_t)sp.seed, .seed_hi = (uint32_t)(sp.seed >> 32)};
+            vk_sample_params p = {.temp = sp.temp,
+                                  .top_k = (uint32_t)sp.top_k,
+                                  .top_p = sp.top_p,
+                                  .step = step,
+                                  .seed_lo = (uint32_t)sp.seed,
+                                  .seed_hi = (uint32_t)(sp.seed >> 32)};
             memcpy(bp.map, &p, sizeof p);
             if (vk_seq_run(t->s)) {
                 snprintf(t->err, sizeof t->err, "the recorded sequence failed");
@@ -673,12 +730,16 @@ static void case_sample(st *t, int n)
     }
     if (ok) {
         cmp c = {draws ? (double)differ / draws : 0, outside == 0 && differ * 40 <= draws};
-        report(t, "sample", "top-k/top-p", "f32", shape, c, 1.0 / 40, "draws unlike the CPU's (none outside top-k)", t0);
+        report(t, "sample", "top-k/top-p", "f32", shape, c, 1.0 / 40,
+               "draws unlike the CPU's (none outside top-k)", t0);
     } else {
         report_setup(t, "sample", "top-k/top-p", "f32", shape, t0);
     }
-    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bo); vk_mem_free(t->e, &bp);
-    free(x); free(row);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &bo);
+    vk_mem_free(t->e, &bp);
+    free(x);
+    free(row);
 }
 
 /* ---- the guard's checks ---- */
@@ -687,8 +748,7 @@ static void guard_checks(st *t)
 {
     for (int i = 0; i < VKOPS_GUARD_N; i++) {
         const char *v = vk_guard_variant(i);
-        if (!vk_ops_variant_runs(t->o, v))
-            continue;
+        if (!vk_ops_variant_runs(t->o, v)) continue;
         double t0 = now_ms(), ratio = 0;
         char err[200];
         if (vk_guard_check(t->e, t->o, v, &ratio, err, sizeof err)) {
@@ -697,7 +757,8 @@ static void guard_checks(st *t)
             continue;
         }
         cmp c = {ratio, ratio <= 1.0};
-        report(t, "guard check", v, "-", "small problem vs plain path", c, 1.0, "error over the guard's tolerance", t0);
+        report(t, "guard check", v, "-", "small problem vs plain path", c, 1.0,
+               "error over the guard's tolerance", t0);
     }
 }
 
@@ -742,7 +803,8 @@ static void case_end_to_end(st *t, const char *device, const char *size, const c
         sp.backend = VKG_BACKEND_VULKAN;
         sp.device_name = device;
         ok = ok && (sv = vkg_session_create(m, &sp, err, sizeof err));
-        ok = ok && vkg_eval(sc, prompt, NP, lc, err, sizeof err) == 0 && vkg_eval(sv, prompt, NP, lv, err, sizeof err) == 0;
+        ok = ok && vkg_eval(sc, prompt, NP, lc, err, sizeof err) == 0 &&
+            vkg_eval(sv, prompt, NP, lv, err, sizeof err) == 0;
     }
     double lo = INFINITY, hi = -INFINITY, worst = 0;
     if (ok) {
@@ -759,7 +821,7 @@ static void case_end_to_end(st *t, const char *device, const char *size, const c
         gp.n_predict = NG;
         gp.ignore_eos = true;
         ok = vkg_generate(sc, prompt, NP, &gp, NULL, NULL, &gc, &nc, NULL, err, sizeof err) == 0 &&
-             vkg_generate(sv, prompt, NP, &gp, NULL, NULL, &gv, &nv_, NULL, err, sizeof err) == 0;
+            vkg_generate(sv, prompt, NP, &gp, NULL, NULL, &gv, &nv_, NULL, err, sizeof err) == 0;
     }
     if (ok) {
         double range = hi - lo > 0 ? hi - lo : 1;
@@ -810,8 +872,7 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     t.rng = p->seed ? p->seed : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + (uint64_t)getpid();
     sum->seed = t.rng;
     t.rng = t.rng * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
-    if (vk_engine_create_named(&t.e, p->device, err, errlen))
-        return -1;
+    if (vk_engine_create_named(&t.e, p->device, err, errlen)) return -1;
     const vk_caps *c = vk_engine_caps(t.e);
     snprintf(sum->device, sizeof sum->device, "%s", c->name);
     snprintf(sum->driver, sizeof sum->driver, "%s", c->driver);
@@ -819,8 +880,7 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     sum->subgroup_size = (int)c->subgroup_size;
     if (!(t.o = vk_ops_create(t.e, err, errlen)) || !(t.s = vk_seq_create(t.e, 64)) ||
         vk_mem_alloc(t.e, &t.step, sizeof(vk_step_params), VKE_MEM_HOST, err, errlen)) {
-        if (!err[0])
-            snprintf(err, errlen, "selftest: cannot set up the device");
+        if (!err[0]) snprintf(err, errlen, "selftest: cannot set up the device");
         vk_seq_destroy(t.s);
         vk_ops_destroy(t.o);
         vk_engine_destroy(t.e);
@@ -850,8 +910,7 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     int validation = vk_validation_messages(t.e);
     /* the sessions of the end-to-end cases run on this very device: named by its deviceUUID */
     char uuid[2 * VK_UUID_SIZE + 1];
-    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
-        snprintf(uuid + 2 * i, 3, "%02x", c->device_uuid[i]);
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(uuid + 2 * i, 3, "%02x", c->device_uuid[i]);
     vk_mem_free(t.e, &t.step);
     vk_seq_destroy(t.s);
     vk_ops_destroy(t.o);

@@ -19,8 +19,8 @@ static char fuzz_dir_path[256];
 
 static inline void fuzz_dir_cleanup(void)
 {
-    static const char *const names[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt",
-                                        "model.bin", "model.gguf"};
+    static const char *const names[] = {"config.json", "model.safetensors", "vocab.json",
+                                        "merges.txt",  "model.bin",         "model.gguf"};
     char p[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(p, sizeof p, "%s/%s", fuzz_dir_path, names[i]);
@@ -32,7 +32,8 @@ static inline void fuzz_dir_cleanup(void)
 static inline const char *fuzz_dir(void)
 {
     if (fuzz_dir_path[0]) return fuzz_dir_path;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    const char *base =
+        access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/vkgpt2-fuzz-XXXXXX", base);
     if (!mkdtemp(fuzz_dir_path)) {
         perror("fuzz: mkdtemp");

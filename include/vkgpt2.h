@@ -89,10 +89,10 @@ typedef struct vkg_model vkg_model;
 
 typedef struct vkg_model_info {
     int n_vocab, n_ctx, n_embd, n_head, n_layer; /* shape */
-    const char *format;                           /* "ggml", "hf", ... */
-    const char *weight_type;                      /* "f32", "f16", ... */
-    size_t weights_bytes;                         /* bytes of weights */
-    int32_t eot;                                  /* <|endoftext|> id, or -1 */
+    const char *format;                          /* "ggml", "hf", ... */
+    const char *weight_type;                     /* "f32", "f16", ... */
+    size_t weights_bytes;                        /* bytes of weights */
+    int32_t eot;                                 /* <|endoftext|> id, or -1 */
 } vkg_model_info;
 
 /* path: a Hugging Face directory (config.json + model.safetensors + vocab.json + merges.txt) or a
@@ -118,8 +118,7 @@ vkg_model *vkg_vocab_load(const char *path, char *err, size_t errlen);
 /* Checks before any long work that path can be written: its directory exists and is writable,
  * it is not one of inputs (NULL-terminated model or file paths, or NULL), and it does not exist
  * unless flags has VKG_OUT_FORCE. Returns 0, VKG_OUT_EXISTS or -1, with err naming path. */
-int vkg_output_check(const char *path, unsigned flags, const char *const *inputs, char *err,
-                     size_t errlen);
+int vkg_output_check(const char *path, unsigned flags, const char *const *inputs, char *err, size_t errlen);
 
 /* A file of your own written the same safe way: open, write to vkg_output_file (a FILE *), then
  * commit to put it in place, or abort to drop it. A path that is not a regular file (/dev/null, a
@@ -174,17 +173,17 @@ int vkg_default_threads(void);
  * gets one line per tensor (RMS and max abs error) and the sizes before and after, written
  * between progress steps (never while one is under way). flags: VKG_OUT_FORCE or 0.
  * Returns 0, or -1 (VKG_OUT_EXISTS) with a one-line message in err. */
-int vkg_quantize(const char *in, const char *out, const char *type, void *report, unsigned flags,
-                 char *err, size_t errlen);
+int vkg_quantize(const char *in, const char *out, const char *type, void *report, unsigned flags, char *err,
+                 size_t errlen);
 
 /* ---- tokens ---- */
 /* Text (UTF-8, len bytes) to ids in *ids (free with vkg_free). Invalid UTF-8 is an error.
  * Not thread-safe per model: the tokenizer keeps a cache. */
-int vkg_tokenize(vkg_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids,
-                 char *err, size_t errlen);
+int vkg_tokenize(vkg_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids, char *err,
+                 size_t errlen);
 /* Ids to bytes in *text (NUL-terminated, free with vkg_free). */
-int vkg_detokenize(const vkg_model *m, const int32_t *ids, size_t n_ids, char **text,
-                   size_t *len, char *err, size_t errlen);
+int vkg_detokenize(const vkg_model *m, const int32_t *ids, size_t n_ids, char **text, size_t *len, char *err,
+                   size_t errlen);
 void vkg_free(void *p);
 
 /* ---- sessions: a backend, its KV cache and working memory ---- */
@@ -196,29 +195,29 @@ typedef enum vkg_backend { VKG_BACKEND_AUTO = 0, VKG_BACKEND_CPU = 1, VKG_BACKEN
 typedef enum vkg_kv_type { VKG_KV_AUTO = 0, VKG_KV_F32 = 1, VKG_KV_F16 = 2 } vkg_kv_type;
 
 typedef struct vkg_session_params {
-    vkg_backend backend;  /* AUTO: Vulkan when a GPU works, else the CPU (with a notice); a Vulkan
+    vkg_backend backend;     /* AUTO: Vulkan when a GPU works, else the CPU (with a notice); a Vulkan
                              device that runs on the CPU (lavapipe) counts as none unless
                              `device` names it */
-    int device;           /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu,
+    int device;              /* Vulkan device index; -1 picks discrete > integrated > virtual > cpu,
                              then the most device-local memory, then the most features; an index
                              with no device behind it fails vkg_session_create under every
                              backend but CPU (AUTO included) */
     const char *device_name; /* NULL, or the Vulkan device as a string: an index, a deviceUUID
                                 prefix in hex (see vkg_list_devices) or a unique substring of its
                                 name; overrides `device` */
-    int n_threads;        /* CPU threads; <= 0 the physical cores (vkg_default_threads) */
-    int n_batch;          /* prompt tokens per step */
-    vkg_kv_type kv;       /* KV cache type; AUTO: f16 on Vulkan, f32 on the CPU, decided after the
+    int n_threads;           /* CPU threads; <= 0 the physical cores (vkg_default_threads) */
+    int n_batch;             /* prompt tokens per step */
+    vkg_kv_type kv;          /* KV cache type; AUTO: f16 on Vulkan, f32 on the CPU, decided after the
                              backend is chosen (so AUTO falling back to the CPU computes what the
                              CPU backend computes) */
-    bool verbose;         /* more notices (VKG_NOTICE_INFO) to the notice handler */
-    bool rerecord;        /* benchmarks: re-record the GPU step every token (as llama.cpp does)
+    bool verbose;            /* more notices (VKG_NOTICE_INFO) to the notice handler */
+    bool rerecord;           /* benchmarks: re-record the GPU step every token (as llama.cpp does)
                              instead of replaying one recording */
-    int n_seq;            /* KV cache slots: sequences vkg_generate_batch runs at once (default 1;
+    int n_seq;               /* KV cache slots: sequences vkg_generate_batch runs at once (default 1;
                              each slot costs a full context of KV cache) */
-    bool time_gpu;        /* benchmarks: device timestamps around every dispatch, the decode's device
+    bool time_gpu;           /* benchmarks: device timestamps around every dispatch, the decode's device
                              time in vkg_stats.decode_gpu_ms (0 on the CPU backend) */
-    int tokens_per_submit; /* vkg_generate on a device that draws: decode tokens recorded back to
+    int tokens_per_submit;   /* vkg_generate on a device that draws: decode tokens recorded back to
                               back in one submit, each step's pick feeding the next on the device
                               (1 .. VKG_MAX_TOKENS_PER_SUBMIT; <= 0: VKG_DEFAULT_TOKENS_PER_SUBMIT);
                               the tokens are the same for every value */
@@ -227,8 +226,7 @@ typedef struct vkg_session_params {
 #define VKG_DEFAULT_TOKENS_PER_SUBMIT 8 /* measured: docs/PERFORMANCE.md */
 
 vkg_session_params vkg_session_defaults(void);
-vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err,
-                                size_t errlen);
+vkg_session *vkg_session_create(vkg_model *m, const vkg_session_params *p, char *err, size_t errlen);
 void vkg_session_free(vkg_session *s);
 const char *vkg_session_backend(const vkg_session *s); /* "cpu" or "vulkan" */
 const char *vkg_session_device(const vkg_session *s);  /* what it runs on */
@@ -238,19 +236,18 @@ int vkg_session_n_past(const vkg_session *s);
 
 /* Appends n_ids tokens to the context and writes their logits, [n_ids][n_vocab] f32, to logits
  * (NULL: none). Fails if the context would overflow. */
-int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, char *err,
-             size_t errlen);
+int vkg_eval(vkg_session *s, const int32_t *ids, size_t n_ids, float *logits, char *err, size_t errlen);
 
 /* ---- generation ---- */
 typedef struct vkg_sample_params {
-    int n_predict;          /* tokens to generate (clamped to the context, with a notice) */
-    float temp;             /* <= 0: greedy */
-    int top_k;              /* <= 0: no limit */
-    float top_p;            /* 1: no limit */
-    float repeat_penalty;   /* 1: off */
-    int repeat_last_n;      /* window of the penalty */
-    uint64_t seed;          /* same seed, same text (per backend) */
-    bool ignore_eos;        /* keep going after <|endoftext|> */
+    int n_predict;        /* tokens to generate (clamped to the context, with a notice) */
+    float temp;           /* <= 0: greedy */
+    int top_k;            /* <= 0: no limit */
+    float top_p;          /* 1: no limit */
+    float repeat_penalty; /* 1: off */
+    int repeat_last_n;    /* window of the penalty */
+    uint64_t seed;        /* same seed, same text (per backend) */
+    bool ignore_eos;      /* keep going after <|endoftext|> */
 } vkg_sample_params;
 
 vkg_sample_params vkg_sample_defaults(void);
@@ -260,36 +257,36 @@ vkg_sample_params vkg_sample_defaults(void);
 typedef int (*vkg_token_cb)(void *user, int32_t id, const char *text, size_t len);
 
 typedef struct vkg_stats {
-    double load_ms;               /* model load (set by the caller's timing; 0 here) */
-    int prompt_tokens;            /* tokens evaluated for the prompt */
-    double prompt_ms;             /* their time */
-    int decode_tokens;            /* tokens generated */
-    double decode_ms;             /* their time (forward passes) */
-    double decode_ms_per_token;   /* decode_ms / decode_tokens */
-    double sample_ms;             /* time spent choosing tokens */
-    double total_ms;              /* everything in vkg_generate */
-    size_t weights_bytes;         /* memory for weights */
-    size_t kv_bytes;              /* KV cache */
-    size_t scratch_bytes;         /* activations */
-    bool hit_context_end;         /* stopped because the context was full */
-    bool hit_eos;                 /* stopped at <|endoftext|> */
+    double load_ms;             /* model load (set by the caller's timing; 0 here) */
+    int prompt_tokens;          /* tokens evaluated for the prompt */
+    double prompt_ms;           /* their time */
+    int decode_tokens;          /* tokens generated */
+    double decode_ms;           /* their time (forward passes) */
+    double decode_ms_per_token; /* decode_ms / decode_tokens */
+    double sample_ms;           /* time spent choosing tokens */
+    double total_ms;            /* everything in vkg_generate */
+    size_t weights_bytes;       /* memory for weights */
+    size_t kv_bytes;            /* KV cache */
+    size_t scratch_bytes;       /* activations */
+    bool hit_context_end;       /* stopped because the context was full */
+    bool hit_eos;               /* stopped at <|endoftext|> */
     /* counters from the backend */
     uint64_t decode_cmdbuf_records, prefill_cmdbuf_records, submits;
-    uint64_t batch_cmdbuf_records;  /* batched decode steps recorded (once per width, replayed) */
-    int decode_steps;               /* forward steps of the decode; vkg_generate_batch: each serves
+    uint64_t batch_cmdbuf_records; /* batched decode steps recorded (once per width, replayed) */
+    int decode_steps;              /* forward steps of the decode; vkg_generate_batch: each serves
                                        every live sequence (decode_tokens counts their rows) */
     uint64_t dispatches_per_token, barriers_per_token, readback_bytes_per_token;
     uint64_t device_memory_bytes;
-    int decode_submits;             /* host round trips of the decode (vkg_generate) */
-    double tokens_per_submit;       /* decode_tokens / decode_submits */
-    double decode_gpu_ms;           /* the decode's device time (vkg_session_params.time_gpu) */
+    int decode_submits;       /* host round trips of the decode (vkg_generate) */
+    double tokens_per_submit; /* decode_tokens / decode_submits */
+    double decode_gpu_ms;     /* the decode's device time (vkg_session_params.time_gpu) */
 } vkg_stats;
 
 /* Evaluates the prompt (in batches of n_batch) after whatever the session holds, then generates.
    Generated ids go to *out_ids (free with vkg_free) when out_ids is not NULL. */
-int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt,
-                 const vkg_sample_params *p, vkg_token_cb cb, void *user, int32_t **out_ids,
-                 size_t *n_out, vkg_stats *stats, char *err, size_t errlen);
+int vkg_generate(vkg_session *s, const int32_t *prompt, size_t n_prompt, const vkg_sample_params *p,
+                 vkg_token_cb cb, void *user, int32_t **out_ids, size_t *n_out, vkg_stats *stats, char *err,
+                 size_t errlen);
 
 /* ---- profiling (docs/PROFILING.md) ---- */
 /* Turns on the per-kernel profile of a session (before its first eval): every GPU dispatch is timed
@@ -324,26 +321,26 @@ int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, ch
  * sequence produces what vkg_generate produces for it alone with the same sample params (its own
  * seed, draw counter and repetition window). The session's context is left empty (n_past 0). */
 typedef struct vkg_batch_seq {
-    const int32_t *prompt;     /* prompt tokens (n_prompt == 0: start from <|endoftext|>) */
+    const int32_t *prompt; /* prompt tokens (n_prompt == 0: start from <|endoftext|>) */
     size_t n_prompt;
-    vkg_sample_params params;  /* this sequence's n_predict, sampling settings and seed */
+    vkg_sample_params params; /* this sequence's n_predict, sampling settings and seed */
 } vkg_batch_seq;
 
 typedef struct vkg_batch_result {
-    int32_t *ids;              /* generated tokens (free with vkg_batch_results_free) */
+    int32_t *ids; /* generated tokens (free with vkg_batch_results_free) */
     size_t n_ids;
-    int prompt_tokens;         /* tokens of its prompt */
-    bool prompt_shared;        /* its prompt's KV cache was copied from another slot */
-    int slot;                  /* the KV slot it ran in */
-    int decode_tokens;         /* decode steps it took part in */
-    double decode_ms;          /* their time (each step serves every live sequence) */
+    int prompt_tokens;  /* tokens of its prompt */
+    bool prompt_shared; /* its prompt's KV cache was copied from another slot */
+    int slot;           /* the KV slot it ran in */
+    int decode_tokens;  /* decode steps it took part in */
+    double decode_ms;   /* their time (each step serves every live sequence) */
     double decode_ms_per_token;
-    double sample_ms;          /* host time choosing its tokens */
-    double prompt_ms;          /* time evaluating (or copying) its prompt */
-    double total_ms;           /* from the call until it finished */
-    bool hit_eos;              /* stopped at <|endoftext|> */
-    bool hit_context_end;      /* stopped because its context was full */
-    bool stopped;              /* its callback returned non-zero */
+    double sample_ms;     /* host time choosing its tokens */
+    double prompt_ms;     /* time evaluating (or copying) its prompt */
+    double total_ms;      /* from the call until it finished */
+    bool hit_eos;         /* stopped at <|endoftext|> */
+    bool hit_context_end; /* stopped because its context was full */
+    bool stopped;         /* its callback returned non-zero */
 } vkg_batch_result;
 
 /* Called for each generated token of sequence `seq` (an index into seqs) with the text that became
@@ -356,8 +353,8 @@ typedef int (*vkg_batch_cb)(void *user, int seq, int32_t id, const char *text, s
  * prompt tokens actually computed, decode_tokens: rows of all decode steps, decode_steps: steps).
  * Returns 0, or -1 with a one-line message in err. */
 int vkg_generate_batch(vkg_session *s, const vkg_batch_seq *seqs, size_t n_seqs, int n_parallel,
-                       vkg_batch_cb cb, void *user, vkg_batch_result *results, vkg_stats *stats,
-                       char *err, size_t errlen);
+                       vkg_batch_cb cb, void *user, vkg_batch_result *results, vkg_stats *stats, char *err,
+                       size_t errlen);
 void vkg_batch_results_free(vkg_batch_result *results, size_t n);
 
 #ifdef __cplusplus

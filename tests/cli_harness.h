@@ -39,7 +39,6 @@ static void setup(void)
 
 static void teardown(void) { tmpdir_leave(); }
 
-
 /* ---- files ---- */
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -81,8 +80,8 @@ static long file_size(const char *path)
 typedef struct proc {
     bool timed_out;
     bool signaled;
-    int sig;        /* when signaled */
-    int code;       /* exit status otherwise */
+    int sig;  /* when signaled */
+    int code; /* exit status otherwise */
     char *out, *err;
     size_t out_len, err_len;
 } proc;
@@ -146,7 +145,8 @@ static proc run_full(const char *in, size_t in_len, const char *const *env, cons
     if (pid == 0) {
         int fi = open(in_path, O_RDONLY);
         int fo = stdout_closed_pipe ? pipe_fd[1]
-               : stdout_to ? open(stdout_to, O_WRONLY) : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            : stdout_to             ? open(stdout_to, O_WRONLY)
+                                    : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int fe = merge_stderr ? dup(fo) : open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
         close(fi);
@@ -208,7 +208,8 @@ static void proc_free(proc *p)
 static void no_crash(const proc *p, const char *what)
 {
     cr_assert(!p->timed_out, "%s: timed out after %d s\nstderr: %s", what, run_timeout_s, p->err);
-    cr_assert(!p->signaled, "%s: killed by signal %d (%s)\nstderr: %s", what, p->sig, strsignal(p->sig), p->err);
+    cr_assert(!p->signaled, "%s: killed by signal %d (%s)\nstderr: %s", what, p->sig, strsignal(p->sig),
+              p->err);
 }
 
 static void expect_ok(const proc *p, const char *what)
@@ -233,7 +234,8 @@ static void expect_error(const proc *p, const char *what, const char *needle)
     cr_assert(p->err_len > 0 && p->err[p->err_len - 1] == '\n' && count_lines(p->err, p->err_len) == 1,
               "%s: expected exactly one line on stderr, got:\n%s", what, p->err);
     cr_assert(!strncmp(p->err, "vkgpt2: ", 8), "%s: stderr does not start with 'vkgpt2: ': %s", what, p->err);
-    if (needle) cr_assert(strstr(p->err, needle), "%s: stderr does not mention '%s': %s", what, needle, p->err);
+    if (needle)
+        cr_assert(strstr(p->err, needle), "%s: stderr does not mention '%s': %s", what, needle, p->err);
 }
 
 /* ---- models ---- */
@@ -241,7 +243,8 @@ static void expect_error(const proc *p, const char *what, const char *needle)
 static void synth(const char *out, const char *size, const char *format, const char *type, const char *seed)
 {
     /* --force: some tests make a model of the same name again, of another type */
-    proc p = RUN("synth", "-o", out, "--size", size, "--format", format, "--type", type, "--seed", seed, "--force");
+    proc p = RUN("synth", "-o", out, "--size", size, "--format", format, "--type", type, "--seed", seed,
+                 "--force");
     expect_ok(&p, "synth");
     proc_free(&p);
 }

@@ -70,7 +70,10 @@ __attribute__((unused)) static void tu_write(const char *path, const void *p, si
     cr_assert(fclose(f) == 0);
 }
 
-__attribute__((unused)) static void tu_write_str(const char *path, const char *s) { tu_write(path, s, strlen(s)); }
+__attribute__((unused)) static void tu_write_str(const char *path, const char *s)
+{
+    tu_write(path, s, strlen(s));
+}
 
 __attribute__((unused)) static void tu_copy(const char *from, const char *to)
 {
@@ -122,7 +125,8 @@ __attribute__((unused)) static void tu_same_model(const gpt2_model *a, const gpt
     cr_assert_eq(a->vocab.eot, b->vocab.eot);
     cr_assert_eq(a->vocab.n_merges, b->vocab.n_merges);
     if (a->vocab.n_merges)
-        cr_assert(memcmp(a->vocab.merges, b->vocab.merges, sizeof *a->vocab.merges * (size_t)a->vocab.n_merges) == 0);
+        cr_assert(memcmp(a->vocab.merges, b->vocab.merges,
+                         sizeof *a->vocab.merges * (size_t)a->vocab.n_merges) == 0);
 }
 
 /* ---- hand-written safetensors ---- */
@@ -193,7 +197,8 @@ __attribute__((unused)) static void tu_st_mutate(const char *path, const char *f
 }
 
 /* The "data_offsets":[a,b] of tensor name in a safetensors header written by gpt2_write_hf. */
-__attribute__((unused)) static void tu_st_offsets(const char *path, const char *name, long long *a, long long *b)
+__attribute__((unused)) static void tu_st_offsets(const char *path, const char *name, long long *a,
+                                                  long long *b)
 {
     size_t n;
     unsigned char *buf = tu_read(path, &n);

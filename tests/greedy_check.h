@@ -35,8 +35,8 @@ static inline double greedy_tie_eps(const float *logits, int V)
 
 /* Whether `other` instead of the CPU's `pick` is a near-tie of the CPU's row; the gap and the
  * limit go to *gap and *eps. */
-static inline bool greedy_near_tie(const float *cpu_logits, int V, int32_t pick, int32_t other,
-                                   double *gap, double *eps)
+static inline bool greedy_near_tie(const float *cpu_logits, int V, int32_t pick, int32_t other, double *gap,
+                                   double *eps)
 {
     *eps = greedy_tie_eps(cpu_logits, V);
     *gap = INFINITY; /* an id outside the row is never a near-tie (and is not read) */
@@ -62,8 +62,12 @@ static inline int greedy_compare(gpt2_backend *cpu, gpt2_backend *other, int32_t
         const int32_t *in = i == n_prompt ? seq : &seq[i - 1];
         int n = i == n_prompt ? n_prompt : 1, past = i == n_prompt ? 0 : i - 1;
         int32_t pc, po;
-        cr_assert_eq(gpt2_backend_eval_seq(cpu, 0, in, n, past, GPT2_STEP_LAST, logits, &pc, NULL, 0, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(gpt2_backend_eval_seq(other, 0, in, n, past, GPT2_STEP_ARGMAX, NULL, &po, NULL, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(
+            gpt2_backend_eval_seq(cpu, 0, in, n, past, GPT2_STEP_LAST, logits, &pc, NULL, 0, err, sizeof err),
+            0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(other, 0, in, n, past, GPT2_STEP_ARGMAX, NULL, &po, NULL, 0, err,
+                                           sizeof err),
+                     0, "%s", err);
         if (po != pc) {
             double gap, eps;
             cr_assert(greedy_near_tie(logits, V, pc, po, &gap, &eps),

@@ -16,7 +16,8 @@ static inline double w_at(const gpt2_tensor *t, size_t row, size_t col)
     return gpt2_load((const char *)t->data + row * t->ne[0] * gpt2_dtype_size(t->type), t->type, col);
 }
 
-static inline void ref_layernorm(double *y, const double *x, const gpt2_tensor *g, const gpt2_tensor *b, int d, double eps)
+static inline void ref_layernorm(double *y, const double *x, const gpt2_tensor *g, const gpt2_tensor *b,
+                                 int d, double eps)
 {
     double mean = 0, var = 0;
     for (int i = 0; i < d; i++) mean += x[i];
@@ -73,7 +74,8 @@ static inline double *ref_forward(const gpt2_model *m, const int32_t *ids, int T
                 for (int j = 0; j <= t; j++) sum += (sc[j] = exp(sc[j] - mx));
                 for (int i = 0; i < hd; i++) {
                     double o = 0;
-                    for (int j = 0; j <= t; j++) o += sc[j] / sum * qkv[(size_t)j * 3 * E + 2 * E + hh * hd + i];
+                    for (int j = 0; j <= t; j++)
+                        o += sc[j] / sum * qkv[(size_t)j * 3 * E + 2 * E + hh * hd + i];
                     att[t * E + hh * hd + i] = o;
                 }
             }
@@ -91,7 +93,13 @@ static inline double *ref_forward(const gpt2_model *m, const int32_t *ids, int T
         ref_layernorm(xn + t * E, x + t * E, &m->w.ln_f_g, &m->w.ln_f_b, E, hp->ln_eps);
         ref_linear(logits + (size_t)t * V, xn + t * E, &m->w.lm_head, NULL);
     }
-    free(x); free(xn); free(qkv); free(att); free(h); free(tmp); free(sc);
+    free(x);
+    free(xn);
+    free(qkv);
+    free(att);
+    free(h);
+    free(tmp);
+    free(sc);
     return logits;
 }
 

@@ -29,8 +29,7 @@ static void fill_kv(void *k, void *v, gpt2_dtype t, size_t n)
     }
 }
 
-static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
-                  uint64_t seed)
+static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool, uint64_t seed)
 {
     const int E = n_head * hd, n_ctx = n_past + n + 2;
     const size_t es = gpt2_dtype_size(kt);
@@ -106,8 +105,8 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
                         cr_assert(0,
                                   "%s %s n=%d n_past=%d heads=%d hd=%d t=%d h=%d i=%d: got %.9g "
                                   "want %.9g",
-                                  cpu_isa_name(isas[k]), gpt2_dtype_name(kt), n, n_past, n_head, hd,
-                                  t, h, i, got, o);
+                                  cpu_isa_name(isas[k]), gpt2_dtype_name(kt), n, n_past, n_head, hd, t, h, i,
+                                  got, o);
                 }
             }
         if (k == 0) {
@@ -115,8 +114,8 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
         } else {
             for (int i = 0; i < n * E; i++)
                 if (!(fabs(out[i] - first[i]) <= 2e-5 * (fabs(first[i]) + 1e-2)))
-                    cr_assert(0, "%s vs scalar at %d: %.9g vs %.9g", cpu_isa_name(isas[k]), i,
-                              out[i], first[i]);
+                    cr_assert(0, "%s vs scalar at %d: %.9g vs %.9g", cpu_isa_name(isas[k]), i, out[i],
+                              first[i]);
         }
     }
     cpu_isa_force(cpu_isa_detect());
@@ -140,8 +139,8 @@ Test(attention, shapes)
     for (int ty = 0; ty < 2; ty++)
         for (int a = 0; a < 5; a++)
             for (int b = 0; b < 5; b++)
-                check(steps[b][0], steps[b][1], heads[a][0], heads[a][1], ty ? GPT2_F16 : GPT2_F32,
-                      NULL, seed++);
+                check(steps[b][0], steps[b][1], heads[a][0], heads[a][1], ty ? GPT2_F16 : GPT2_F32, NULL,
+                      seed++);
 }
 
 Test(attention, threaded)
@@ -172,7 +171,8 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
     const size_t es = gpt2_dtype_size(kt), cells = (size_t)n * n_ctx * E;
     rng_seed(seed);
     float *qkv = malloc((size_t)n * 3 * E * sizeof(float));
-    void *k0 = malloc(cells * es), *v0 = malloc(cells * es), *kc = malloc(cells * es), *vc = malloc(cells * es);
+    void *k0 = malloc(cells * es), *v0 = malloc(cells * es), *kc = malloc(cells * es),
+         *vc = malloc(cells * es);
     float *out = malloc((size_t)n * E * sizeof(float));
     double *sc = malloc((size_t)n_ctx * sizeof(double));
     int *base = malloc((size_t)n * sizeof(int)), *pos = malloc((size_t)n * sizeof(int));
@@ -198,7 +198,8 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
                 size_t i = (size_t)(base[t] + pos[t]) * E + e;
                 float ke = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
                 float ve = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
-                cr_assert(cache_at(kc, kt, i) == ke && cache_at(vc, kt, i) == ve, "row %d: new K/V col %d", t, e);
+                cr_assert(cache_at(kc, kt, i) == ke && cache_at(vc, kt, i) == ve, "row %d: new K/V col %d", t,
+                          e);
             }
             for (int h = 0; h < n_head; h++) {
                 const float *q = r + (size_t)h * hd;
@@ -254,7 +255,8 @@ Test(attention, rows_of_a_batched_step)
     static const int heads[][2] = {{2, 64}, {3, 5}, {1, 17}};
     for (int ty = 0; ty < 2; ty++)
         for (int a = 0; a < 3; a++)
-            for (int n = 1; n <= 5; n += 2) check_rows(n, heads[a][0], heads[a][1], ty ? GPT2_F16 : GPT2_F32, NULL, seed++);
+            for (int n = 1; n <= 5; n += 2)
+                check_rows(n, heads[a][0], heads[a][1], ty ? GPT2_F16 : GPT2_F32, NULL, seed++);
     cpu_pool *pool = cpu_pool_create(3);
     cr_assert(pool);
     check_rows(6, 12, 64, GPT2_F16, pool, seed++);

@@ -54,8 +54,12 @@ static int eval_rows(gpt2_backend *b, const int32_t *ids, const int *slot, const
 {
     gpt2_row rows[n];
     for (int r = 0; r < n; r++) rows[r] = (gpt2_row){.slot = slot[r], .pos = pos[r]};
-    gpt2_step st = {.n = n, .ids = ids, .rows = rows, .out = logits ? GPT2_STEP_ALL : GPT2_STEP_ARGMAX,
-                    .logits = logits, .picks = picks};
+    gpt2_step st = {.n = n,
+                    .ids = ids,
+                    .rows = rows,
+                    .out = logits ? GPT2_STEP_ALL : GPT2_STEP_ARGMAX,
+                    .logits = logits,
+                    .picks = picks};
     return b->eval(b, &st, err, errlen);
 }
 
@@ -67,10 +71,10 @@ static void fill(gpt2_backend *b, int slot, const int32_t *ids, int n)
         int step = n - i < b->params.n_batch ? n - i : b->params.n_batch;
         int32_t dummy;
         cr_assert_eq(gpt2_backend_eval_seq(b, slot, ids + i, step, i, GPT2_STEP_ARGMAX, NULL, &dummy, NULL, 0,
-                                           err, sizeof err), 0, "%s", err);
+                                           err, sizeof err),
+                     0, "%s", err);
     }
 }
-
 
 /* ---- backend: batched step against the float64 reference and the single-sequence step ---- */
 
@@ -80,8 +84,8 @@ static void rows_match_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, d
     make_model(&m, wtype);
     const int V = m.hp.n_vocab;
     enum { NSEQ = 5 };
-    const int lens[NSEQ] = {1, 6, 13, 40, 3}; /* tokens before the batched one */
-    const int slot_of[NSEQ] = {4, 0, 2, 1, 3};  /* slots in another order than the rows */
+    const int lens[NSEQ] = {1, 6, 13, 40, 3};  /* tokens before the batched one */
+    const int slot_of[NSEQ] = {4, 0, 2, 1, 3}; /* slots in another order than the rows */
     static int32_t seq[NSEQ][64];
     gpt2_backend *b = make_backend(&m, vulkan, 8, NSEQ, kv);
     for (int r = 0; r < NSEQ; r++) {
@@ -90,7 +94,10 @@ static void rows_match_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, d
     }
     int32_t ids[NSEQ];
     int pos[NSEQ];
-    for (int r = 0; r < NSEQ; r++) { ids[r] = seq[r][lens[r]]; pos[r] = lens[r]; }
+    for (int r = 0; r < NSEQ; r++) {
+        ids[r] = seq[r][lens[r]];
+        pos[r] = lens[r];
+    }
     float *logits = malloc((size_t)NSEQ * V * sizeof *logits);
     int32_t picks[NSEQ];
     char err[256];
@@ -99,7 +106,8 @@ static void rows_match_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, d
     for (int r = 0; r < NSEQ; r++) {
         double *ref = ref_last_logits(&m, seq[r], lens[r] + 1);
         double e = max_rel_err(logits + (size_t)r * V, ref, (size_t)V);
-        cr_expect_lt(e, tol, "%s row %d (slot %d, %d cached): error %.3g", b->name, r, slot_of[r], lens[r], e);
+        cr_expect_lt(e, tol, "%s row %d (slot %d, %d cached): error %.3g", b->name, r, slot_of[r], lens[r],
+                     e);
         /* The picks of the same step (argmax on the device) are the argmax of those logits. */
         free(ref);
     }
@@ -108,7 +116,8 @@ static void rows_match_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, d
     for (int r = 0; r < NSEQ; r++) {
         const float *row = logits + (size_t)r * V;
         int best = 0;
-        for (int i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+        for (int i = 1; i < V; i++)
+            if (row[i] > row[best]) best = i;
         cr_expect_eq(picks[r], best, "row %d: pick %d, argmax %d", r, picks[r], best);
     }
     if (vulkan) {
@@ -123,8 +132,14 @@ static void rows_match_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv, d
 
 Test(batch, cpu_rows_match_reference) { rows_match_reference(false, GPT2_F32, GPT2_F32, 1e-5); }
 Test(batch, cpu_rows_f16_kv_match_reference) { rows_match_reference(false, GPT2_F16, GPT2_F16, 1e-3); }
-Test(batch, vulkan_rows_match_reference, .timeout = 60) { rows_match_reference(true, GPT2_F32, GPT2_F32, 1e-4); }
-Test(batch, vulkan_rows_f16_match_reference, .timeout = 60) { rows_match_reference(true, GPT2_F16, GPT2_F16, 1e-3); }
+Test(batch, vulkan_rows_match_reference, .timeout = 60)
+{
+    rows_match_reference(true, GPT2_F32, GPT2_F32, 1e-4);
+}
+Test(batch, vulkan_rows_f16_match_reference, .timeout = 60)
+{
+    rows_match_reference(true, GPT2_F16, GPT2_F16, 1e-3);
+}
 
 /* A prompt computed once in slot 0 and copied into slot 2 gives the same logits (bit for bit) as
  * computing it in slot 1. */
@@ -145,7 +160,8 @@ static void copy_matches_recompute(bool vulkan)
     float *logits = malloc((size_t)2 * V * sizeof *logits);
     cr_assert_eq(eval_rows(b, ids, slots, pos, 2, logits, NULL, err, sizeof err), 0, "%s", err);
     for (int i = 0; i < V; i++)
-        cr_assert_eq(logits[i], logits[V + i], "logit %d: recomputed %g, copied %g", i, logits[i], logits[V + i]);
+        cr_assert_eq(logits[i], logits[V + i], "logit %d: recomputed %g, copied %g", i, logits[i],
+                     logits[V + i]);
     if (vulkan) cr_expect_eq(b->counters.validation_messages, 0);
     free(logits);
     b->destroy(b);
@@ -161,7 +177,8 @@ static char model_dir[256];
 
 static vkg_model *api_model(void)
 {
-    snprintf(model_dir, sizeof model_dir, "%s/vkg-batch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(model_dir, sizeof model_dir, "%s/vkg-batch-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     cr_assert(mkdtemp(model_dir));
     char path[300], err[512];
     snprintf(path, sizeof path, "%s/m", model_dir);
@@ -188,24 +205,31 @@ typedef struct cb_log {
 static int log_cb(void *user, int seq, int32_t id, const char *text, size_t len)
 {
     cb_log *l = user;
-    (void)text; (void)len;
-    if (id < 0) l->ends[seq]++;
-    else { l->calls[seq]++; l->last[seq] = id; }
+    (void)text;
+    (void)len;
+    if (id < 0)
+        l->ends[seq]++;
+    else {
+        l->calls[seq]++;
+        l->last[seq] = id;
+    }
     return 0;
 }
 
 /* Greedy runs of one sequence that part at token k (picks a and b): accepted only when both picks
  * are near-ties of the CPU's logits after the prompt and the k tokens before (greedy_check.h). */
-static bool greedy_split_is_near_tie(vkg_model *m, const int32_t *prompt, size_t n_prompt,
-                                     const int32_t *gen, size_t k, int32_t a, int32_t b)
+static bool greedy_split_is_near_tie(vkg_model *m, const int32_t *prompt, size_t n_prompt, const int32_t *gen,
+                                     size_t k, int32_t a, int32_t b)
 {
     vkg_model_info info = vkg_model_get_info(m);
     size_t V = (size_t)info.n_vocab, n = (n_prompt ? n_prompt : 1) + k;
     int32_t *ctx = malloc(n * sizeof *ctx);
     float *logits = malloc(n * V * sizeof *logits);
     cr_assert(ctx && logits);
-    if (n_prompt) memcpy(ctx, prompt, n_prompt * sizeof *ctx);
-    else ctx[0] = info.eot; /* generation from nothing starts at <|endoftext|> */
+    if (n_prompt)
+        memcpy(ctx, prompt, n_prompt * sizeof *ctx);
+    else
+        ctx[0] = info.eot; /* generation from nothing starts at <|endoftext|> */
     if (k) memcpy(ctx + (n_prompt ? n_prompt : 1), gen, k * sizeof *ctx);
     vkg_session_params sp = vkg_session_defaults();
     sp.backend = VKG_BACKEND_CPU;
@@ -219,9 +243,11 @@ static bool greedy_split_is_near_tie(vkg_model *m, const int32_t *prompt, size_t
     for (size_t i = 1; i < V; i++)
         if (row[i] > row[best]) best = (int32_t)i;
     double ga, gb, eps;
-    bool ok = greedy_near_tie(row, (int)V, best, a, &ga, &eps) && greedy_near_tie(row, (int)V, best, b, &gb, &eps);
-    cr_log_info("token %zu: %d vs %d, CPU best %d, gaps %.3g / %.3g, near-tie limit %.3g: %s\n", k, a, b, best,
-                (double)row[best] - row[a], (double)row[best] - row[b], eps, ok ? "a near-tie" : "not a near-tie");
+    bool ok =
+        greedy_near_tie(row, (int)V, best, a, &ga, &eps) && greedy_near_tie(row, (int)V, best, b, &gb, &eps);
+    cr_log_info("token %zu: %d vs %d, CPU best %d, gaps %.3g / %.3g, near-tie limit %.3g: %s\n", k, a, b,
+                best, (double)row[best] - row[a], (double)row[best] - row[b], eps,
+                ok ? "a near-tie" : "not a near-tie");
     vkg_session_free(s);
     free(ctx);
     free(logits);
@@ -235,21 +261,25 @@ static void batch_equals_alone(vkg_backend backend, int kind)
     vkg_model *m = api_model();
     vkg_model_info info = vkg_model_get_info(m);
     enum { NSEQ = 7, PAR = 3 };
-    static const char *texts[NSEQ] = {"Hello world", "The cat sat on", "Hello world", "", "A",
-                                      "Once upon a time there was", "Hello world"};
+    static const char *texts[NSEQ] = {
+        "Hello world", "The cat sat on", "Hello world", "", "A", "Once upon a time there was", "Hello world"};
     const int n_predict[NSEQ] = {12, 5, 9, 7, 1, 14, 0};
     int32_t *pids[NSEQ];
     size_t n_pids[NSEQ];
     char err[512];
     vkg_batch_seq seqs[NSEQ];
     for (int i = 0; i < NSEQ; i++) {
-        cr_assert_eq(vkg_tokenize(m, texts[i], strlen(texts[i]), &pids[i], &n_pids[i], err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_tokenize(m, texts[i], strlen(texts[i]), &pids[i], &n_pids[i], err, sizeof err), 0,
+                     "%s", err);
         vkg_sample_params p = vkg_sample_defaults();
         p.n_predict = n_predict[i];
         p.seed = 100 + (uint64_t)i;
         p.ignore_eos = true;
         if (kind == 0) p.temp = 0;
-        if (kind == 2) { p.repeat_penalty = 1.3f; p.repeat_last_n = 8; }
+        if (kind == 2) {
+            p.repeat_penalty = 1.3f;
+            p.repeat_last_n = 8;
+        }
         seqs[i] = (vkg_batch_seq){.prompt = pids[i], .n_prompt = n_pids[i], .params = p};
     }
     vkg_session_params sp = vkg_session_defaults();
@@ -263,9 +293,11 @@ static void batch_equals_alone(vkg_backend backend, int kind)
     vkg_batch_result res[NSEQ];
     vkg_stats st;
     cb_log log = {0};
-    cr_assert_eq(vkg_generate_batch(s, seqs, NSEQ, PAR, log_cb, &log, res, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(vkg_generate_batch(s, seqs, NSEQ, PAR, log_cb, &log, res, &st, err, sizeof err), 0, "%s",
+                 err);
     for (int i = 0; i < NSEQ; i++) {
-        cr_expect_eq(res[i].n_ids, (size_t)n_predict[i], "seq %d: %zu tokens, asked %d", i, res[i].n_ids, n_predict[i]);
+        cr_expect_eq(res[i].n_ids, (size_t)n_predict[i], "seq %d: %zu tokens, asked %d", i, res[i].n_ids,
+                     n_predict[i]);
         cr_expect_eq(log.calls[i], n_predict[i], "seq %d: callback per token", i);
         cr_expect_eq(log.ends[i], 1, "seq %d: one end call", i);
         cr_expect(res[i].slot >= 0 && res[i].slot < PAR);
@@ -275,7 +307,8 @@ static void batch_equals_alone(vkg_backend backend, int kind)
     cr_expect(!res[0].prompt_shared);
     if (backend == VKG_BACKEND_VULKAN) {
         /* Widths 3, 2 and 1 at most, per output kind; every other step replays. */
-        cr_expect_leq(st.batch_cmdbuf_records, 3, "batch records %llu", (unsigned long long)st.batch_cmdbuf_records);
+        cr_expect_leq(st.batch_cmdbuf_records, 3, "batch records %llu",
+                      (unsigned long long)st.batch_cmdbuf_records);
         cr_expect_gt(st.decode_steps, (int)st.batch_cmdbuf_records);
     }
     /* Alone: the same session, one sequence at a time through vkg_generate. */
@@ -283,7 +316,9 @@ static void batch_equals_alone(vkg_backend backend, int kind)
         vkg_session_reset(s);
         int32_t *gen = NULL;
         size_t n_gen = 0;
-        cr_assert_eq(vkg_generate(s, pids[i], n_pids[i], &seqs[i].params, NULL, NULL, &gen, &n_gen, NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(vkg_generate(s, pids[i], n_pids[i], &seqs[i].params, NULL, NULL, &gen, &n_gen, NULL, err,
+                                  sizeof err),
+                     0, "%s", err);
         cr_expect_eq(n_gen, res[i].n_ids, "seq %d: alone %zu tokens, batched %zu", i, n_gen, res[i].n_ids);
         for (size_t k = 0; k < n_gen && k < res[i].n_ids; k++) {
             if (gen[k] == res[i].ids[k]) continue;
@@ -292,7 +327,8 @@ static void batch_equals_alone(vkg_backend backend, int kind)
             if (kind == 0 && backend == VKG_BACKEND_VULKAN &&
                 greedy_split_is_near_tie(m, pids[i], n_pids[i], gen, k, gen[k], res[i].ids[k]))
                 break;
-            cr_expect_eq(gen[k], res[i].ids[k], "seq %d token %zu: alone %d, batched %d", i, k, gen[k], res[i].ids[k]);
+            cr_expect_eq(gen[k], res[i].ids[k], "seq %d token %zu: alone %d, batched %d", i, k, gen[k],
+                         res[i].ids[k]);
         }
         vkg_free(gen);
     }
@@ -396,10 +432,12 @@ static void cli_batch(const char *backend)
     char dir[256], cmd[2048];
     snprintf(dir, sizeof dir, "%s/vkg-batch-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     cr_assert(mkdtemp(dir));
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null", root, dir);
+    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null",
+             root, dir);
     free(run_cmd(cmd));
     /* -np 3: three continuations of one prompt, seeds 7, 8, 9. */
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 10 -s 7 -np 3 --json --backend %s 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 10 -s 7 -np 3 --json --backend %s 2>/dev/null",
              root, dir, backend);
     char *out = run_cmd(cmd);
     char *save = NULL, *line = strtok_r(out, "\n", &save);
@@ -408,21 +446,26 @@ static void cli_batch(const char *backend)
         char want[64];
         snprintf(want, sizeof want, "{\"seq\": %d, \"seed\": %d,", n, 7 + n);
         cr_expect(!strncmp(line, want, strlen(want)), "line %d: %.60s", n, line);
-        cr_expect(strstr(line, "\"timings\": {") && strstr(line, "\"counters\": {") && strstr(line, "\"text\": "));
+        cr_expect(strstr(line, "\"timings\": {") && strstr(line, "\"counters\": {") &&
+                  strstr(line, "\"text\": "));
         char alone_cmd[2048];
-        snprintf(alone_cmd, sizeof alone_cmd, "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 10 -s %d --json --backend %s 2>/dev/null",
-                 root, dir, 7 + n, backend);
+        snprintf(alone_cmd, sizeof alone_cmd,
+                 "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 10 -s %d --json --backend %s 2>/dev/null", root,
+                 dir, 7 + n, backend);
         char *alone = run_cmd(alone_cmd);
         char *a = ids_of(alone), *b = ids_of(line);
         cr_expect_str_eq(b, a, "seq %d: batched %s, alone %s", n, b, a);
-        free(a); free(b); free(alone);
+        free(a);
+        free(b);
+        free(alone);
     }
     cr_expect_eq(n, 3, "one JSON line per sequence");
     free(out);
     /* --prompts: four lines (an empty one skipped), two at once, greedy. */
     snprintf(cmd, sizeof cmd, "printf 'Hello world\\nThe cat\\n\\nA\\nOnce upon a time\\n' > %s/p.txt", dir);
     cr_assert_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 -m %s/m --prompts %s/p.txt -np 2 -n 6 --temp 0 --json --backend %s 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/vkgpt2 -m %s/m --prompts %s/p.txt -np 2 -n 6 --temp 0 --json --backend %s 2>/dev/null",
              root, dir, dir, backend);
     out = run_cmd(cmd);
     static const char *prompts[] = {"Hello world", "The cat", "A", "Once upon a time"};
@@ -431,18 +474,22 @@ static void cli_batch(const char *backend)
     for (n = 0; line; line = strtok_r(NULL, "\n", &save), n++) {
         cr_assert_lt(n, 4);
         char alone_cmd[2048];
-        snprintf(alone_cmd, sizeof alone_cmd, "%s/tools/vkgpt2 -m %s/m -p '%s' -n 6 --temp 0 --json --backend %s 2>/dev/null",
-                 root, dir, prompts[n], backend);
+        snprintf(alone_cmd, sizeof alone_cmd,
+                 "%s/tools/vkgpt2 -m %s/m -p '%s' -n 6 --temp 0 --json --backend %s 2>/dev/null", root, dir,
+                 prompts[n], backend);
         char *alone = run_cmd(alone_cmd);
         char *a = ids_of(alone), *b = ids_of(line);
         cr_expect_str_eq(b, a, "prompt %d: batched %s, alone %s", n, b, a);
-        free(a); free(b); free(alone);
+        free(a);
+        free(b);
+        free(alone);
     }
     cr_expect_eq(n, 4);
     free(out);
     /* Text mode: one "[seq I] " block per sequence. */
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 -m %s/m --prompts %s/p.txt -np 3 -n 4 --backend %s 2>/dev/null",
-             root, dir, dir, backend);
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/vkgpt2 -m %s/m --prompts %s/p.txt -np 3 -n 4 --backend %s 2>/dev/null", root, dir, dir,
+             backend);
     out = run_cmd(cmd);
     for (int i = 0; i < 4; i++) {
         char tag[48];
@@ -467,12 +514,16 @@ Test(batch, cli_device_fault_moves_to_cpu, .timeout = 60)
     char dir[256], cmd[2048];
     snprintf(dir, sizeof dir, "%s/vkg-batch-fault-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     cr_assert(mkdtemp(dir));
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null", root, dir);
+    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null",
+             root, dir);
     free(run_cmd(cmd));
-    snprintf(cmd, sizeof cmd, "VKGPT2_FAULT=submit:6 %s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --device 0 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "VKGPT2_FAULT=submit:6 %s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --device "
+             "0 2>/dev/null",
              root, dir);
     char *faulted = run_cmd(cmd);
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --backend cpu 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --backend cpu 2>/dev/null",
              root, dir);
     char *cpu = run_cmd(cmd);
     char *sa = NULL, *sb = NULL, *la = strtok_r(faulted, "\n", &sa), *lb = strtok_r(cpu, "\n", &sb);
@@ -481,7 +532,8 @@ Test(batch, cli_device_fault_moves_to_cpu, .timeout = 60)
         char *a = ids_of(la), *b = ids_of(lb);
         cr_expect_str_eq(a, b, "seq %d: after the fault %s, cpu %s", n, a, b);
         cr_expect(strstr(la, "\"backend\": \"cpu\""), "seq %d ends on the CPU", n);
-        free(a); free(b);
+        free(a);
+        free(b);
     }
     cr_expect_eq(n, 3);
     free(faulted);

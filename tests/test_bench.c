@@ -104,8 +104,9 @@ Test(bench, threads_column_is_the_count_used)
     long cores = vkg_default_threads();
     /* default (the physical cores), then -t 1: the row's threads is the count, never 0, and agrees with the
      * thread count the CPU backend reports in its device name */
-    const char *const *runs[] = {ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "--json"),
-                                 ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "-t", "1", "--json")};
+    const char *const *runs[] = {
+        ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "--json"),
+        ARGS("bench", "-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "-t", "1", "--json")};
     long want[] = {cores, 1};
     for (int i = 0; i < 2; i++) {
         proc p = run_bin(bin_path, runs[i]);
@@ -113,9 +114,10 @@ Test(bench, threads_column_is_the_count_used)
         json_doc *rows[4];
         int n = parse_rows(p.out, rows, 4);
         cr_assert(n == 1, "run %d: %d rows:\n%s", i, n, p.out);
-        cr_assert(row_num(rows[0], "threads") == want[i], "run %d: threads %g, want %ld", i, row_num(rows[0], "threads"), want[i]);
-        cr_assert(device_threads(row_str(rows[0], "device")) == want[i], "run %d: device '%s' against threads %ld", i,
-                  row_str(rows[0], "device"), want[i]);
+        cr_assert(row_num(rows[0], "threads") == want[i], "run %d: threads %g, want %ld", i,
+                  row_num(rows[0], "threads"), want[i]);
+        cr_assert(device_threads(row_str(rows[0], "device")) == want[i],
+                  "run %d: device '%s' against threads %ld", i, row_str(rows[0], "device"), want[i]);
         json_free(rows[0]);
         proc_free(&p);
     }
@@ -129,7 +131,10 @@ Test(bench, threads_column_is_the_count_used)
     /* CSV: the threads field */
     p = BENCH("-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "-t", "1", "--csv");
     expect_ok(&p, "bench --csv");
-    cr_assert(strstr(p.out, "kind,model,params,format,n_vocab,backend,device,weight_type,weights_bytes,threads,mode,"), "%s", p.out);
+    cr_assert(
+        strstr(p.out,
+               "kind,model,params,format,n_vocab,backend,device,weight_type,weights_bytes,threads,mode,"),
+        "%s", p.out);
     cr_assert(strstr(p.out, "\",f16,"), "%s", p.out);
     cr_assert(strstr(p.out, ",1,direct,"), "CSV threads/mode fields wrong:\n%s", p.out);
     proc_free(&p);
@@ -149,7 +154,8 @@ Test(bench, cpu_rows_are_direct_vulkan_rows_replay)
     /* --rerecord on the CPU: still one row, no re-record row */
     p = BENCH("-m", "tiny", "-n", "2", "-r", "1", "--backend", "cpu", "--rerecord");
     expect_ok(&p, "bench cpu --rerecord");
-    cr_assert(!strstr(p.out, "replay") && !strstr(p.out, "re-record"), "CPU table mentions replay:\n%s", p.out);
+    cr_assert(!strstr(p.out, "replay") && !strstr(p.out, "re-record"), "CPU table mentions replay:\n%s",
+              p.out);
     proc_free(&p);
     /* Vulkan (lavapipe): replay, and with --rerecord a second row re-record; the table is one
      * block, the prompt lines after it */
@@ -161,10 +167,12 @@ Test(bench, cpu_rows_are_direct_vulkan_rows_replay)
     static const char *const modes[4] = {"replay", "replay", "re-record", "re-record"};
     for (int i = 0; i < 4; i++) {
         cr_assert_str_eq(row_str(rows[i], "mode"), modes[i], "row %d", i);
-        cr_assert_eq(row_num(rows[i], "tokens_per_submit"), i % 2 ? VKG_DEFAULT_TOKENS_PER_SUBMIT : 1, "row %d", i);
+        cr_assert_eq(row_num(rows[i], "tokens_per_submit"), i % 2 ? VKG_DEFAULT_TOKENS_PER_SUBMIT : 1,
+                     "row %d", i);
         cr_assert_gt(row_num(rows[i], "gpu_us_per_token"), 0, "row %d: no device time", i);
         cr_assert_gt(row_num(rows[i], "dispatches_per_token"), 0, "row %d", i);
-        cr_assert(row_num(rows[i], "submits_per_token") > 0 && row_num(rows[i], "submits_per_token") <= 1, "row %d", i);
+        cr_assert(row_num(rows[i], "submits_per_token") > 0 && row_num(rows[i], "submits_per_token") <= 1,
+                  "row %d", i);
     }
     cr_assert_lt(row_num(rows[1], "submits_per_token"), row_num(rows[0], "submits_per_token"),
                  "several tokens per submit take fewer submits");
@@ -173,28 +181,33 @@ Test(bench, cpu_rows_are_direct_vulkan_rows_replay)
     proc_free(&p);
     p = BENCH("-m", "tiny", "-n", "2", "-r", "1", "--backend", "vulkan", "--rerecord");
     expect_ok(&p, "bench vulkan --rerecord markdown");
-    const char *r1 = strstr(p.out, "| replay |"), *r2 = strstr(p.out, "| re-record |"), *pr = strstr(p.out, "prompt");
+    const char *r1 = strstr(p.out, "| replay |"), *r2 = strstr(p.out, "| re-record |"),
+               *pr = strstr(p.out, "prompt");
     cr_assert(r1 && r2 && pr && r1 < r2 && r2 < pr, "rows then prompt lines:\n%s", p.out);
     proc_free(&p);
 }
 
 Test(bench, synth_rows_are_named_by_size_and_type)
 {
-    proc p = BENCH("--synth", "tiny", "--types", "f16,f32", "-n", "2", "-r", "1", "--backend", "cpu", "--json",
-                   "--ctx-sweep", "60");
+    proc p = BENCH("--synth", "tiny", "--types", "f16,f32", "-n", "2", "-r", "1", "--backend", "cpu",
+                   "--json", "--ctx-sweep", "60");
     expect_ok(&p, "bench --synth");
-    cr_assert(!strstr(p.out, tmp_dir) && !strstr(p.out, "vkgpt2-bench-"), "a temporary path in the rows:\n%s", p.out);
-    cr_assert(!strstr(p.err, tmp_dir) && !strstr(p.err, "vkgpt2-bench-"), "a temporary path on stderr:\n%s", p.err);
+    cr_assert(!strstr(p.out, tmp_dir) && !strstr(p.out, "vkgpt2-bench-"), "a temporary path in the rows:\n%s",
+              p.out);
+    cr_assert(!strstr(p.err, tmp_dir) && !strstr(p.err, "vkgpt2-bench-"), "a temporary path on stderr:\n%s",
+              p.err);
     json_doc *rows[16];
     int n = parse_rows(p.out, rows, 16), decode = 0, ctx = 0;
     cr_assert(n >= 4, "%d rows:\n%s", n, p.out);
     for (int i = 0; i < n; i++) {
-        const char *model = row_str(rows[i], "model"), *type = row_str(rows[i], "weight_type"), *kind = row_str(rows[i], "kind");
+        const char *model = row_str(rows[i], "model"), *type = row_str(rows[i], "weight_type"),
+                   *kind = row_str(rows[i], "kind");
         char want[64];
         snprintf(want, sizeof want, "synth-tiny-%s", type);
         cr_assert_str_eq(model, want, "row %d", i);
         cr_assert_str_eq(row_str(rows[i], "format"), "hf");
-        cr_assert(row_num(rows[i], "params") > 1e5 && row_num(rows[i], "params") < 1e6, "tiny's params %g", row_num(rows[i], "params"));
+        cr_assert(row_num(rows[i], "params") > 1e5 && row_num(rows[i], "params") < 1e6, "tiny's params %g",
+                  row_num(rows[i], "params"));
         cr_assert(row_num(rows[i], "n_vocab") > 256);
         cr_assert(row_num(rows[i], "threads") >= 1);
         decode += !strcmp(kind, "decode");
@@ -229,12 +242,14 @@ Test(bench, without_model_mentions_synth)
     proc_free(&p);
     /* --vocab / --types without --synth: refused, one line naming the flag */
     p = BENCH("-m", "x", "--vocab", "data/gpt2-vocab");
-    cr_assert(p.code == 2 && strstr(p.err, "--vocab") && strstr(p.err, "--synth"), "exit %d, stderr: %s", p.code, p.err);
+    cr_assert(p.code == 2 && strstr(p.err, "--vocab") && strstr(p.err, "--synth"), "exit %d, stderr: %s",
+              p.code, p.err);
     proc_free(&p);
     /* help mentions --synth, --vocab and --label, and makes no model */
     p = BENCH("--synth", "tiny", "--help");
     expect_ok(&p, "bench --help");
-    cr_assert(strstr(p.out, "--synth SIZES") && strstr(p.out, "--vocab DIR") && strstr(p.out, "--label NAME"), "%s", p.out);
+    cr_assert(strstr(p.out, "--synth SIZES") && strstr(p.out, "--vocab DIR") && strstr(p.out, "--label NAME"),
+              "%s", p.out);
     cr_assert_str_eq(p.err, "");
     proc_free(&p);
 }
@@ -305,12 +320,18 @@ Test(perfdoc, axis_ticks_and_labels)
     cr_assert(!a.log && t[0] == 0 && t[n - 1] >= 57.8 && n >= 4 && n <= 11, "%d ticks up to %g", n, t[n - 1]);
     for (int i = 1; i < n; i++) cr_assert(fabs(t[i] - t[i - 1] - a.step) < 1e-9);
     char b[32];
-    pd_tick_label(0, b, sizeof b); cr_assert_str_eq(b, "0");
-    pd_tick_label(0.1, b, sizeof b); cr_assert_str_eq(b, "0.1");
-    pd_tick_label(20, b, sizeof b); cr_assert_str_eq(b, "20");
-    pd_tick_label(1000, b, sizeof b); cr_assert_str_eq(b, "1k");
-    pd_tick_label(71428.6, b, sizeof b); cr_assert_str_eq(b, "71.4k");
-    pd_tick_label(2e6, b, sizeof b); cr_assert_str_eq(b, "2M");
+    pd_tick_label(0, b, sizeof b);
+    cr_assert_str_eq(b, "0");
+    pd_tick_label(0.1, b, sizeof b);
+    cr_assert_str_eq(b, "0.1");
+    pd_tick_label(20, b, sizeof b);
+    cr_assert_str_eq(b, "20");
+    pd_tick_label(1000, b, sizeof b);
+    cr_assert_str_eq(b, "1k");
+    pd_tick_label(71428.6, b, sizeof b);
+    cr_assert_str_eq(b, "71.4k");
+    pd_tick_label(2e6, b, sizeof b);
+    cr_assert_str_eq(b, "2M");
     /* stride: on a narrow axis labels thin out until neighbours keep apart; a log axis with 2 and
      * 5 between decades keeps the decades */
     double lin[] = {0, 1000000};
@@ -324,7 +345,8 @@ Test(perfdoc, axis_ticks_and_labels)
         pd_tick_label(t[i], l0, sizeof l0);
         pd_tick_label(t[i + st], l1, sizeof l1);
         double gap = (pd_axis_pos(&a, t[i + st]) - pd_axis_pos(&a, t[i])) * 40;
-        cr_assert(gap >= (pd_text_width(l0, 12) + pd_text_width(l1, 12)) / 2.0, "labels %s and %s overlap", l0, l1);
+        cr_assert(gap >= (pd_text_width(l0, 12) + pd_text_width(l1, 12)) / 2.0, "labels %s and %s overlap",
+                  l0, l1);
     }
     a = pd_axis_pick(w, 2);
     n = pd_axis_ticks(&a, t, 64);
@@ -384,21 +406,53 @@ Test(perfdoc, size_chart_log_axes_legends_and_tables)
     /* decode rows as `vkgpt2 bench --synth tiny,124M,355M --vocab ... --json` writes them, tok/s
      * from 71k down to 5 (the case of a tiny model beside real sizes), and a Vulkan row */
     static const char rows[] =
-        "{\"kind\": \"decode\", \"model\": \"synth-tiny-f16\", \"params\": 141120, \"format\": \"hf\", \"n_vocab\": 513, \"weight_type\": \"f16\", \"weights_bytes\": 302208, \"backend\": \"cpu\", \"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"mode\": \"direct\", \"prompt_tok_s\": 139215.2, \"decode_ms_per_token\": {\"median\": 0.014, \"min\": 0.013, \"max\": 0.015}, \"weights_gbs\": 21.6}\n"
-        "{\"kind\": \"decode\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", \"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"mode\": \"direct\", \"prompt_tok_s\": 166.5, \"decode_ms_per_token\": {\"median\": 21.24, \"min\": 18.74, \"max\": 21.24}, \"weights_gbs\": 8.2}\n"
-        "{\"kind\": \"decode\", \"model\": \"synth-355M-f16\", \"params\": 354823168, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 610467840, \"backend\": \"cpu\", \"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"mode\": \"direct\", \"prompt_tok_s\": 50.1, \"decode_ms_per_token\": {\"median\": 70.89, \"min\": 63.38, \"max\": 70.89}, \"weights_gbs\": 8.6}\n"
-        "{\"kind\": \"decode\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"vulkan\", \"device\": \"llvmpipe (LLVM 15.0.6, 256 bits)\", \"threads\": 2, \"mode\": \"replay\", \"prompt_tok_s\": 6.2, \"decode_ms_per_token\": {\"median\": 194.64, \"min\": 194.64, \"max\": 194.64}, \"weights_gbs\": 0.9}\n"
-        "{\"kind\": \"decode\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"vulkan\", \"device\": \"llvmpipe (LLVM 15.0.6, 256 bits)\", \"threads\": 2, \"mode\": \"re-record\", \"prompt_tok_s\": 6.2, \"decode_ms_per_token\": {\"median\": 200.0, \"min\": 200.0, \"max\": 200.0}, \"weights_gbs\": 0.9}\n"
-        "{\"kind\": \"ctx\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", \"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"n_past\": 0, \"decode_ms_per_token\": 19.7}\n"
-        "{\"kind\": \"ctx\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", \"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"n_past\": 512, \"decode_ms_per_token\": 39.2}\n"
-        "{\"kind\": \"ctx\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", \"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", \"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"n_past\": 1000, \"decode_ms_per_token\": 57.8}\n";
+        "{\"kind\": \"decode\", \"model\": \"synth-tiny-f16\", \"params\": 141120, \"format\": \"hf\", "
+        "\"n_vocab\": 513, \"weight_type\": \"f16\", \"weights_bytes\": 302208, \"backend\": \"cpu\", "
+        "\"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"mode\": \"direct\", \"prompt_tok_s\": "
+        "139215.2, \"decode_ms_per_token\": {\"median\": 0.014, \"min\": 0.013, \"max\": 0.015}, "
+        "\"weights_gbs\": 21.6}\n"
+        "{\"kind\": \"decode\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", "
+        "\"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"mode\": \"direct\", \"prompt_tok_s\": "
+        "166.5, \"decode_ms_per_token\": {\"median\": 21.24, \"min\": 18.74, \"max\": 21.24}, "
+        "\"weights_gbs\": 8.2}\n"
+        "{\"kind\": \"decode\", \"model\": \"synth-355M-f16\", \"params\": 354823168, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 610467840, \"backend\": \"cpu\", "
+        "\"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"mode\": \"direct\", \"prompt_tok_s\": "
+        "50.1, \"decode_ms_per_token\": {\"median\": 70.89, \"min\": 63.38, \"max\": 70.89}, "
+        "\"weights_gbs\": 8.6}\n"
+        "{\"kind\": \"decode\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": "
+        "\"vulkan\", \"device\": \"llvmpipe (LLVM 15.0.6, 256 bits)\", \"threads\": 2, \"mode\": \"replay\", "
+        "\"prompt_tok_s\": 6.2, \"decode_ms_per_token\": {\"median\": 194.64, \"min\": 194.64, \"max\": "
+        "194.64}, \"weights_gbs\": 0.9}\n"
+        "{\"kind\": \"decode\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": "
+        "\"vulkan\", \"device\": \"llvmpipe (LLVM 15.0.6, 256 bits)\", \"threads\": 2, \"mode\": "
+        "\"re-record\", \"prompt_tok_s\": 6.2, \"decode_ms_per_token\": {\"median\": 200.0, \"min\": 200.0, "
+        "\"max\": 200.0}, \"weights_gbs\": 0.9}\n"
+        "{\"kind\": \"ctx\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", "
+        "\"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"n_past\": 0, \"decode_ms_per_token\": "
+        "19.7}\n"
+        "{\"kind\": \"ctx\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", "
+        "\"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"n_past\": 512, \"decode_ms_per_token\": "
+        "39.2}\n"
+        "{\"kind\": \"ctx\", \"model\": \"synth-124M-f16\", \"params\": 124439808, \"format\": \"hf\", "
+        "\"n_vocab\": 50257, \"weight_type\": \"f16\", \"weights_bytes\": 174272256, \"backend\": \"cpu\", "
+        "\"device\": \"CPU (avx512, 2 threads)\", \"threads\": 2, \"n_past\": 1000, \"decode_ms_per_token\": "
+        "57.8}\n";
     write_text("rows.json", rows);
-    write_text("P.md", "# Performance\n\nhand-written text\n\n<!-- perfdoc:begin -->\nold\n<!-- perfdoc:end -->\n\ntail text\n");
+    write_text("P.md",
+               "# Performance\n\nhand-written text\n\n<!-- perfdoc:begin -->\nold\n<!-- perfdoc:end "
+               "-->\n\ntail text\n");
     cr_assert(mkdir("img", 0755) == 0);
     proc p = PERFDOC("--doc", "P.md", "--img", "img", "rows.json");
     expect_ok(&p, "perfdoc");
     proc_free(&p);
-    char *svg = read_file("img/toks_vs_size.svg", NULL), *md = read_file("P.md", NULL), *ctx = read_file("img/ctx_sweep.svg", NULL);
+    char *svg = read_file("img/toks_vs_size.svg", NULL), *md = read_file("P.md", NULL),
+         *ctx = read_file("img/ctx_sweep.svg", NULL);
     cr_assert(svg && md && ctx);
     /* both axes span decades: log, and the titles say so */
     cr_assert(strstr(svg, "weights, MiB (log scale)"), "x axis not log:\n%s", svg);
@@ -433,10 +487,16 @@ Test(perfdoc, size_chart_log_axes_legends_and_tables)
     cr_assert(ny >= 3, "%d y tick labels", ny);
     /* ctx chart: n_past from 0 is linear; the legend names the model */
     cr_assert(strstr(ctx, ">n_past (tokens in the KV cache)<"), "n_past axis must be linear");
-    cr_assert(strstr(ctx, ">cpu, 2 threads: 124M f16 hf, vocab 50257 (synth-124M-f16)<"), "ctx legend:\n%s", ctx);
+    cr_assert(strstr(ctx, ">cpu, 2 threads: 124M f16 hf, vocab 50257 (synth-124M-f16)<"), "ctx legend:\n%s",
+              ctx);
     /* tables: size, format and mode columns; the text around the markers kept */
-    cr_assert(strstr(md, "| synth-124M-f16 | 124M | f16 | hf | 50257 | cpu | CPU (avx512, 2 threads) | 2 | direct |"), "%s", md);
-    cr_assert(strstr(md, "| synth-124M-f16 | 124M | f16 | hf | 50257 | vulkan | llvmpipe (LLVM 15.0.6, 256 bits) | 2 | replay |"));
+    cr_assert(
+        strstr(md,
+               "| synth-124M-f16 | 124M | f16 | hf | 50257 | cpu | CPU (avx512, 2 threads) | 2 | direct |"),
+        "%s", md);
+    cr_assert(strstr(md,
+                     "| synth-124M-f16 | 124M | f16 | hf | 50257 | vulkan | llvmpipe (LLVM 15.0.6, 256 bits) "
+                     "| 2 | replay |"));
     cr_assert(strstr(md, "hand-written text") && strstr(md, "tail text") && !strstr(md, "\nold\n"));
     free(svg);
     free(md);

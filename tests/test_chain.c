@@ -28,7 +28,9 @@ static size_t n_prompt;
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
@@ -54,7 +56,8 @@ static void setup(void)
     model = vkg_model_load(path, err, sizeof err);
     cr_assert(model, "%s", err);
     static const char text[] = "A quiet morning on the river, and the boats";
-    cr_assert(vkg_tokenize(model, text, sizeof text - 1, &prompt, &n_prompt, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_tokenize(model, text, sizeof text - 1, &prompt, &n_prompt, err, sizeof err) == 0, "%s",
+              err);
     unsetenv("VKGPT2_FAULT");
 }
 
@@ -141,7 +144,8 @@ Test(chain, greedy_same_tokens_every_k)
     gp.ignore_eos = true;
     every_k_same(&gp, prompt, n_prompt, "greedy");
     /* And the device's greedy tokens are the CPU's. */
-    gen cpu = run(VKG_BACKEND_CPU, 1, &gp, prompt, n_prompt), vk = run(VKG_BACKEND_VULKAN, 16, &gp, prompt, n_prompt);
+    gen cpu = run(VKG_BACKEND_CPU, 1, &gp, prompt, n_prompt),
+        vk = run(VKG_BACKEND_VULKAN, 16, &gp, prompt, n_prompt);
     same(&vk, &cpu, "greedy, Vulkan K = 16 vs the CPU");
 }
 
@@ -166,12 +170,14 @@ Test(chain, repetition_penalty_same_tokens_every_k)
     gp.repeat_last_n = 12;
     every_k_same(&gp, prompt, n_prompt, "seeded with a penalty");
     gen g = run(VKG_BACKEND_VULKAN, 7, &gp, prompt, n_prompt);
-    cr_expect_leq(g.st.readback_bytes_per_token, 16 * 4, "the penalty no longer brings logits back (%llu bytes)",
+    cr_expect_leq(g.st.readback_bytes_per_token, 16 * 4,
+                  "the penalty no longer brings logits back (%llu bytes)",
                   (unsigned long long)g.st.readback_bytes_per_token);
     /* Greedy with a penalty: the device's penalty is the host sampler's. */
     gp.temp = 0;
     every_k_same(&gp, prompt, n_prompt, "greedy with a penalty");
-    gen cpu = run(VKG_BACKEND_CPU, 1, &gp, prompt, n_prompt), vk = run(VKG_BACKEND_VULKAN, 16, &gp, prompt, n_prompt);
+    gen cpu = run(VKG_BACKEND_CPU, 1, &gp, prompt, n_prompt),
+        vk = run(VKG_BACKEND_VULKAN, 16, &gp, prompt, n_prompt);
     same(&vk, &cpu, "greedy with a penalty, Vulkan K = 16 vs the host sampler");
 }
 
@@ -208,11 +214,15 @@ Test(chain, batched_generation_equals_alone_every_k)
     cr_assert(s, "%s", err);
     vkg_batch_seq seqs[3];
     for (int i = 0; i < 3; i++) {
-        seqs[i] = (vkg_batch_seq){.prompt = prompt, .n_prompt = n_prompt - (size_t)i, .params = vkg_sample_defaults()};
+        seqs[i] = (vkg_batch_seq){
+            .prompt = prompt, .n_prompt = n_prompt - (size_t)i, .params = vkg_sample_defaults()};
         seqs[i].params.n_predict = 20 + 3 * i;
         seqs[i].params.seed = 40 + (uint64_t)i;
         seqs[i].params.ignore_eos = true;
-        if (i == 2) { seqs[i].params.repeat_penalty = 1.3f; seqs[i].params.repeat_last_n = 6; }
+        if (i == 2) {
+            seqs[i].params.repeat_penalty = 1.3f;
+            seqs[i].params.repeat_last_n = 6;
+        }
     }
     vkg_batch_result res[3];
     cr_assert(vkg_generate_batch(s, seqs, 3, 3, NULL, NULL, res, NULL, err, sizeof err) == 0, "%s", err);
@@ -270,20 +280,31 @@ Test(chain, stop_id_inside_a_chain)
     int32_t ids[4] = {3, 1, 4, 1};
     /* One token per step: the reference continuation. */
     int32_t ref[20], pick;
-    cr_assert_eq(gpt2_backend_eval_seq(b, 0, ids, 4, 0, GPT2_STEP_ARGMAX, NULL, &pick, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(
+        gpt2_backend_eval_seq(b, 0, ids, 4, 0, GPT2_STEP_ARGMAX, NULL, &pick, NULL, 0, err, sizeof err), 0,
+        "%s", err);
     for (int k = 0; k < 20; k++) {
         ref[k] = pick;
         cr_assert_eq(gpt2_backend_eval_seq(b, 0, &ref[k], 1, 4 + k, GPT2_STEP_ARGMAX, NULL, &pick, NULL, 0,
-                                           err, sizeof err), 0, "%s", err);
+                                           err, sizeof err),
+                     0, "%s", err);
     }
     /* A chain of 16 after the prompt, stopping at the id drawn at step 5 (its first occurrence). */
     int j = 5;
     for (int k = 0; k < j; k++)
-        if (ref[k + 1] == ref[j + 1]) { j = k; break; }
+        if (ref[k + 1] == ref[j + 1]) {
+            j = k;
+            break;
+        }
     gpt2_row row = {0, 4};
     int32_t picks[16];
-    gpt2_step st = {.n = 1, .ids = &ref[0], .rows = &row, .out = GPT2_STEP_ARGMAX, .picks = picks,
-                    .n_chain = 16, .stop_id = ref[j + 1]};
+    gpt2_step st = {.n = 1,
+                    .ids = &ref[0],
+                    .rows = &row,
+                    .out = GPT2_STEP_ARGMAX,
+                    .picks = picks,
+                    .n_chain = 16,
+                    .stop_id = ref[j + 1]};
     cr_assert_eq(b->eval(b, &st, err, sizeof err), 0, "%s", err);
     for (int k = 0; k < 16; k++)
         cr_assert_eq(picks[k], k <= j ? ref[k + 1] : -1, "step %d (stop after %d): %d", k, j, picks[k]);
@@ -293,7 +314,8 @@ Test(chain, stop_id_inside_a_chain)
     st.stop_id = -1;
     cr_assert_eq(b->eval(b, &st, err, sizeof err), 0, "%s", err);
     for (int k = 0; k + j + 2 < 20 && k < 16; k++)
-        cr_assert_eq(picks[k], ref[j + 2 + k], "after the stop, step %d: %d vs %d", k, picks[k], ref[j + 2 + k]);
+        cr_assert_eq(picks[k], ref[j + 2 + k], "after the stop, step %d: %d vs %d", k, picks[k],
+                     ref[j + 2 + k]);
     cr_expect_eq(b->counters.validation_messages, 0);
     b->destroy(b);
     gpt2_model_free(&m);

@@ -13,7 +13,6 @@
 
 TestSuite(cli, .init = setup, .fini = teardown);
 
-
 /* ---- generate ---- */
 
 Test(cli, greedy_cpu_and_vulkan_agree)
@@ -50,15 +49,18 @@ Test(cli, same_seed_same_text_per_backend)
     synth("m", "2x64x4", "hf", "f16", "3");
     const char *backends[] = {"cpu", "vulkan"};
     for (int b = 0; b < 2; b++) {
-        proc p1 = RUN("-m", "m", "-p", "Once", "-n", "24", "-s", "1234", "--ignore-eos", "--backend", backends[b]);
+        proc p1 =
+            RUN("-m", "m", "-p", "Once", "-n", "24", "-s", "1234", "--ignore-eos", "--backend", backends[b]);
         expect_ok(&p1, backends[b]);
-        proc p2 = RUN("-m", "m", "-p", "Once", "-n", "24", "-s", "1234", "--ignore-eos", "--backend", backends[b]);
+        proc p2 =
+            RUN("-m", "m", "-p", "Once", "-n", "24", "-s", "1234", "--ignore-eos", "--backend", backends[b]);
         expect_ok(&p2, backends[b]);
-        cr_assert(p1.out_len > 5 && !strcmp(p1.out, p2.out), "%s: seed 1234 gave '%s' then '%s'",
-                  backends[b], p1.out, p2.out);
+        cr_assert(p1.out_len > 5 && !strcmp(p1.out, p2.out), "%s: seed 1234 gave '%s' then '%s'", backends[b],
+                  p1.out, p2.out);
         if (b == 0) {
             /* The runs are deterministic, so this is no flaky check: another seed, other text. */
-            proc p3 = RUN("-m", "m", "-p", "Once", "-n", "24", "-s", "99", "--ignore-eos", "--backend", "cpu");
+            proc p3 =
+                RUN("-m", "m", "-p", "Once", "-n", "24", "-s", "99", "--ignore-eos", "--backend", "cpu");
             expect_ok(&p3, "seed 99");
             cr_assert(strcmp(p1.out, p3.out), "seeds 1234 and 99 gave the same text '%s'", p1.out);
             proc_free(&p3);
@@ -91,7 +93,8 @@ static void check_json_shape(const json_value *r)
 Test(cli, json_output)
 {
     synth_tiny();
-    proc p = RUN("-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "12", "--ignore-eos", "--backend", "cpu", "--json");
+    proc p = RUN("-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "12", "--ignore-eos", "--backend", "cpu",
+                 "--json");
     expect_ok(&p, "--json");
     json_doc *d = parse_json(&p);
     const json_value *r = json_root(d);
@@ -121,7 +124,11 @@ static bool valid_utf8(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        size_t need = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        size_t need = c < 0x80       ? 1
+            : c >= 0xc2 && c <= 0xdf ? 2
+            : c >= 0xe0 && c <= 0xef ? 3
+            : c >= 0xf0 && c <= 0xf4 ? 4
+                                     : 0;
         if (!need || i + need > n) return false;
         for (size_t k = 1; k < need; k++)
             if ((s[i + k] & 0xc0) != 0x80) return false;
@@ -144,8 +151,8 @@ Test(cli, json_text_is_valid_utf8)
         proc p = RUN("-m", "tiny", "-n", "200", "-s", s, "--temp", "1e6", "--top_k", "0", "--top_p", "1",
                      "--ignore-eos", "--json", "--backend", "cpu");
         expect_ok(&p, "uniform sampling");
-        cr_assert(valid_utf8((const unsigned char *)p.out, p.out_len), "seed %d: --json output is not UTF-8:\n%s",
-                  seed, p.out);
+        cr_assert(valid_utf8((const unsigned char *)p.out, p.out_len),
+                  "seed %d: --json output is not UTF-8:\n%s", seed, p.out);
         json_doc *d = parse_json(&p);
         cr_assert(jfield(json_root(d), "ids", JSON_ARRAY)->len == 128); /* <|endoftext|> + 128 = n_ctx + 1 */
         json_free(d);
@@ -156,7 +163,8 @@ Test(cli, json_text_is_valid_utf8)
 Test(cli, json_vulkan_one_record_small_readback)
 {
     synth_tiny();
-    proc p = RUN("-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "64", "--ignore-eos", "--backend", "vulkan", "--json");
+    proc p = RUN("-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "64", "--ignore-eos", "--backend",
+                 "vulkan", "--json");
     expect_ok(&p, "--json vulkan");
     json_doc *d = parse_json(&p);
     const json_value *r = json_root(d);
@@ -164,7 +172,8 @@ Test(cli, json_vulkan_one_record_small_readback)
     cr_assert(!strcmp(jfield(r, "backend", JSON_STRING)->str, "vulkan"));
     cr_assert(jfield(r, "ids", JSON_ARRAY)->len == 64);
     const json_value *c = jfield(r, "counters", JSON_OBJECT);
-    cr_assert(jint(c, "decode_cmdbuf_records") == 1, "decode_cmdbuf_records %lld (the decode step must be recorded once)",
+    cr_assert(jint(c, "decode_cmdbuf_records") == 1,
+              "decode_cmdbuf_records %lld (the decode step must be recorded once)",
               (long long)jint(c, "decode_cmdbuf_records"));
     cr_assert(jint(c, "readback_bytes_per_token") <= 4, "readback_bytes_per_token %lld",
               (long long)jint(c, "readback_bytes_per_token"));
@@ -195,12 +204,14 @@ Test(cli, prompt_from_file_and_stdin)
 Test(cli, empty_prompt_starts_from_endoftext)
 {
     synth_tiny();
-    proc p = RUN("-m", "tiny", "-p", "", "--temp", "0", "-n", "8", "--ignore-eos", "--backend", "cpu", "--json");
+    proc p =
+        RUN("-m", "tiny", "-p", "", "--temp", "0", "-n", "8", "--ignore-eos", "--backend", "cpu", "--json");
     expect_ok(&p, "empty prompt");
     json_doc *d = parse_json(&p);
     const json_value *r = json_root(d);
     cr_assert(jfield(r, "ids", JSON_ARRAY)->len == 8, "nothing generated from an empty prompt");
-    cr_assert(jint(jfield(r, "timings", JSON_OBJECT), "prompt_tokens") == 1, "<|endoftext|> was not evaluated");
+    cr_assert(jint(jfield(r, "timings", JSON_OBJECT), "prompt_tokens") == 1,
+              "<|endoftext|> was not evaluated");
     json_free(d);
     /* Sampling from nothing, text mode, and on Vulkan too. */
     proc q = RUN("-m", "tiny", "-n", "8", "-s", "5", "--ignore-eos", "--backend", "vulkan");
@@ -212,7 +223,8 @@ Test(cli, empty_prompt_starts_from_endoftext)
 
 /* ---- eval ---- */
 
-static float *eval_logits(const char *model, const char *ids, const char *backend, const char *out, size_t *n_floats)
+static float *eval_logits(const char *model, const char *ids, const char *backend, const char *out,
+                          size_t *n_floats)
 {
     proc p = RUN("eval", "-m", model, "--ids", ids, "--logits", out, "--backend", backend, "--force");
     expect_ok(&p, "eval");
@@ -303,7 +315,9 @@ Test(cli, eval_real_vocab_ids)
 Test(cli, tokenize_detokenize_round_trip)
 {
     synth_tiny();
-    const char *text = "Hello world, \xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xf0\x9f\x98\x80 <|endoftext|>\n\n  tabs\t!";
+    const char *text = "Hello world, \xc3\xbcn\xc3\xaf"
+                       "c\xc3\xb6"
+                       "d\xc3\xa9 \xf0\x9f\x98\x80 <|endoftext|>\n\n  tabs\t!";
     proc t = RUN_IN(text, "tokenize", "-m", "tiny");
     expect_ok(&t, "tokenize");
     cr_assert(t.out_len > 1 && t.out[t.out_len - 1] == '\n' && count_lines(t.out, t.out_len) == 1,
@@ -351,7 +365,8 @@ Test(cli, n_predict_clamped_to_context)
     synth_tiny();
     const char *backends[] = {"cpu", "vulkan"};
     for (int b = 0; b < 2; b++) {
-        proc p = RUN("-m", "tiny", "-p", "Hi", "--temp", "0", "-n", "1000", "--ignore-eos", "--json", "--backend", backends[b]);
+        proc p = RUN("-m", "tiny", "-p", "Hi", "--temp", "0", "-n", "1000", "--ignore-eos", "--json",
+                     "--backend", backends[b]);
         expect_ok(&p, backends[b]);
         cr_assert(strstr(p.err, "clamped"), "%s: no notice of the clamp: %s", backends[b], p.err);
         json_doc *d = parse_json(&p);
@@ -395,8 +410,8 @@ Test(cli, no_vulkan_at_all)
 {
     synth_tiny();
     /* Validation off: with it on, the loader's own complaints are relayed to stderr as well. */
-    const char *const *env = ENV("VK_ICD_FILENAMES=/nonexistent.json", "VK_DRIVER_FILES=/nonexistent.json",
-                                 "VKGPT2_VALIDATION=0");
+    const char *const *env =
+        ENV("VK_ICD_FILENAMES=/nonexistent.json", "VK_DRIVER_FILES=/nonexistent.json", "VKGPT2_VALIDATION=0");
     proc ref = RUN("-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "8", "--backend", "cpu");
     expect_ok(&ref, "cpu");
     proc a = RUN_ENV(env, "-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "8", "--backend", "auto");
@@ -423,8 +438,8 @@ Test(cli, cpu_ops_under_vulkan_same_text)
     synth_tiny();
     proc a = RUN("-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "16", "--backend", "vulkan");
     expect_ok(&a, "vulkan");
-    proc b = RUN_ENV(ENV("VKGPT2_CPU_OPS=gelu,attention"), "-m", "tiny", "-p", "Hello", "--temp", "0", "-n", "16",
-                     "--backend", "vulkan");
+    proc b = RUN_ENV(ENV("VKGPT2_CPU_OPS=gelu,attention"), "-m", "tiny", "-p", "Hello", "--temp", "0", "-n",
+                     "16", "--backend", "vulkan");
     expect_ok(&b, "VKGPT2_CPU_OPS=gelu,attention");
     cr_assert(strstr(b.err, "backend vulkan"), "%s", b.err);
     cr_assert(!strcmp(a.out, b.out), "'%s' vs '%s'", a.out, b.out);
@@ -443,7 +458,8 @@ Test(cli, devices_lists_llvmpipe)
     /* the GPU-readiness rows: which f16 prefill matmul (and coopmat shape) the device gets, the
      * buffer limit, the UUID --device may name */
     cr_assert(strstr(p.out, "f16 prefill matmul") && strstr(p.out, "maxBufferSize") &&
-              strstr(p.out, "device UUID"), "%s", p.out);
+                  strstr(p.out, "device UUID"),
+              "%s", p.out);
     proc_free(&p);
 }
 
@@ -460,9 +476,11 @@ Test(cli, device_by_name_or_uuid_and_verbose_variant)
     cr_assert_eq(sscanf(u, "device UUID %8s", uuid), 1);
     const char *sels[] = {"LLVMPIPE", uuid};
     for (int k = 0; k < 2; k++) {
-        proc p = RUN("-m", "tiny", "-p", "Hi", "-n", "2", "--temp", "0", "--backend", "vulkan", "--device", sels[k], "-v");
+        proc p = RUN("-m", "tiny", "-p", "Hi", "-n", "2", "--temp", "0", "--backend", "vulkan", "--device",
+                     sels[k], "-v");
         expect_ok(&p, sels[k]);
-        cr_assert(strstr(p.err, "f16 prefill matmuls run tiled") && strstr(p.err, "backend vulkan on llvmpipe"),
+        cr_assert(strstr(p.err, "f16 prefill matmuls run tiled") &&
+                      strstr(p.err, "backend vulkan on llvmpipe"),
                   "--device %s:\n%s", sels[k], p.err);
         proc_free(&p);
     }
@@ -630,9 +648,29 @@ Test(cli, bad_arguments)
 
 Test(cli, help_mentions_every_flag)
 {
-    const char *flags[] = {"-m", "-p", "-f", "-n", "-s", "-t", "-b", "--top_k", "--top_p", "--temp",
-                           "--repeat-penalty", "--repeat-last-n", "--ignore-eos", "--backend", "--device",
-                           "--kv", "--json", "--ids", "--logits", "-o", "--size", "--vocab", "-v"};
+    const char *flags[] = {"-m",
+                           "-p",
+                           "-f",
+                           "-n",
+                           "-s",
+                           "-t",
+                           "-b",
+                           "--top_k",
+                           "--top_p",
+                           "--temp",
+                           "--repeat-penalty",
+                           "--repeat-last-n",
+                           "--ignore-eos",
+                           "--backend",
+                           "--device",
+                           "--kv",
+                           "--json",
+                           "--ids",
+                           "--logits",
+                           "-o",
+                           "--size",
+                           "--vocab",
+                           "-v"};
     const char *forms[][1] = {{"--help"}, {"-h"}, {"help"}};
     for (size_t f = 0; f < 3; f++) {
         proc p = run_full(NULL, 0, NULL, ARGS(forms[f][0]));
@@ -642,7 +680,8 @@ Test(cli, help_mentions_every_flag)
             snprintf(pat, sizeof pat, "%s ", flags[i]);
             char pat2[64];
             snprintf(pat2, sizeof pat2, "%s,", flags[i]);
-            cr_assert(strstr(p.out, pat) || strstr(p.out, pat2), "%s: '%s' not in the help", forms[f][0], flags[i]);
+            cr_assert(strstr(p.out, pat) || strstr(p.out, pat2), "%s: '%s' not in the help", forms[f][0],
+                      flags[i]);
         }
         cr_assert(p.err_len == 0, "help wrote to stderr: %s", p.err);
         proc_free(&p);
@@ -671,7 +710,8 @@ Test(cli, stdout_write_errors)
         proc p = run_full(cases[i].in, cases[i].in ? strlen(cases[i].in) : 0, NULL, cases[i].args);
         no_crash(&p, cases[i].args[0]);
         cr_assert(p.code != 0, "%s ... > /dev/full: exit 0", cases[i].args[0]);
-        cr_assert(strstr(p.err, "write failed"), "%s ... > /dev/full: no error on stderr:\n%s", cases[i].args[0], p.err);
+        cr_assert(strstr(p.err, "write failed"), "%s ... > /dev/full: no error on stderr:\n%s",
+                  cases[i].args[0], p.err);
         proc_free(&p);
     }
     stdout_to = NULL;

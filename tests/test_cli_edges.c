@@ -10,8 +10,8 @@
 TestSuite(edges, .init = setup, .fini = teardown);
 
 /* Environment without any Vulkan driver (validation off: the loader would complain as well). */
-#define NO_VULKAN ENV("VK_ICD_FILENAMES=/nonexistent.json", "VK_DRIVER_FILES=/nonexistent.json", \
-                      "VKGPT2_VALIDATION=0")
+#define NO_VULKAN                                                                                            \
+    ENV("VK_ICD_FILENAMES=/nonexistent.json", "VK_DRIVER_FILES=/nonexistent.json", "VKGPT2_VALIDATION=0")
 
 static bool has_line_starting(const char *s, const char *prefix)
 {
@@ -59,7 +59,8 @@ Test(edges, default_model_is_demo_model_else_first_under_models)
     cr_assert(strstr(c.err, "models/synth-124M-f16"), "-v does not name the model:\n%s", c.err);
     proc h = RUN("--help");
     expect_ok(&h, "--help");
-    cr_assert(strstr(h.out, "models/synth-124M-f16") && strstr(h.out, "first model under models/"), "%s", h.out);
+    cr_assert(strstr(h.out, "models/synth-124M-f16") && strstr(h.out, "first model under models/"), "%s",
+              h.out);
     proc_free(&b);
     proc_free(&bt);
     proc_free(&c);
@@ -139,9 +140,15 @@ Test(edges, random_seed_by_default_printed_and_reproducible)
 {
     synth("m", "2x64x4", "hf", "f32", "3");
     const char *base[] = {"-m", "m", "-p", "Once", "-n", "24", "--ignore-eos", "--backend", "cpu", "--json"};
-    proc r1 = run_full(NULL, 0, NULL, ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9]));
-    proc r2 = run_full(NULL, 0, NULL, ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9]));
-    proc r3 = run_full(NULL, 0, NULL, ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9], "-s", "-1"));
+    proc r1 = run_full(
+        NULL, 0, NULL,
+        ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9]));
+    proc r2 = run_full(
+        NULL, 0, NULL,
+        ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9]));
+    proc r3 = run_full(NULL, 0, NULL,
+                       ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8],
+                            base[9], "-s", "-1"));
     expect_ok(&r1, "run 1");
     expect_ok(&r2, "run 2");
     expect_ok(&r3, "run -s -1");
@@ -153,7 +160,9 @@ Test(edges, random_seed_by_default_printed_and_reproducible)
     /* The printed seed repeats the run. */
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s1);
-    proc again = run_full(NULL, 0, NULL, ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9], "-s", seed));
+    proc again = run_full(NULL, 0, NULL,
+                          ARGS(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7],
+                               base[8], base[9], "-s", seed));
     expect_ok(&again, "-s SEED");
     char *ta;
     cr_assert(json_seed(&again, &ta) == s1);
@@ -217,13 +226,16 @@ Test(edges, every_command_has_its_own_help)
         const char *cmd;
         const char *flags[16];
     } pages[] = {
-        {"generate", {"-m, --model", "-p, --prompt", "-n, --n_predict", "-s, --seed", "--temp", "--backend",
-                      "--device", "--kv", "--json", "--profile", "--trace", "-np, --parallel", "--prompts", "default"}},
-        {"eval", {"-m, --model", "--ids", "--logits", "--json", "--backend", "--device", "--kv", "--profile",
-                  "--trace", "-t, --threads", "default"}},
+        {"generate",
+         {"-m, --model", "-p, --prompt", "-n, --n_predict", "-s, --seed", "--temp", "--backend", "--device",
+          "--kv", "--json", "--profile", "--trace", "-np, --parallel", "--prompts", "default"}},
+        {"eval",
+         {"-m, --model", "--ids", "--logits", "--json", "--backend", "--device", "--kv", "--profile",
+          "--trace", "-t, --threads", "default"}},
         {"tokenize", {"-m, --model", "default", "stdin"}},
         {"detokenize", {"-m, --model", "default", "stdin"}},
-        {"synth", {"-o, --output", "--size", "--format", "--type", "--seed", "--vocab", "default 1", "(default)"}},
+        {"synth",
+         {"-o, --output", "--size", "--format", "--type", "--seed", "--vocab", "default 1", "(default)"}},
         {"devices", {"--device N", "-h, --help"}},
     };
     proc main_page = RUN("--help");
@@ -237,7 +249,8 @@ Test(edges, every_command_has_its_own_help)
         cr_assert(!strncmp(p.out, usage, strlen(usage)), "%s --help starts with: %.80s", pages[i].cmd, p.out);
         cr_assert(strcmp(p.out, main_page.out), "%s --help is the general page", pages[i].cmd);
         for (int f = 0; f < 16 && pages[i].flags[f]; f++)
-            cr_assert(strstr(p.out, pages[i].flags[f]), "%s --help lacks '%s':\n%s", pages[i].cmd, pages[i].flags[f], p.out);
+            cr_assert(strstr(p.out, pages[i].flags[f]), "%s --help lacks '%s':\n%s", pages[i].cmd,
+                      pages[i].flags[f], p.out);
         cr_assert(p.err_len == 0, "%s", p.err);
         proc_free(&p);
     }
@@ -342,7 +355,8 @@ Test(edges, library_prints_nothing_notices_go_to_the_handler)
     vkg_set_notice_handler(collect, &s);
     long_generation();
     vkg_set_notice_handler(NULL, NULL);
-    cr_assert(s.warnings == 2 && strstr(s.text, "clamped") && strstr(s.text, "end of the context"), "%s", s.text);
+    cr_assert(s.warnings == 2 && strstr(s.text, "clamped") && strstr(s.text, "end of the context"), "%s",
+              s.text);
 }
 
 Test(edges, device_lost_notice_starts_on_a_new_line)
@@ -416,7 +430,8 @@ Test(edges, singular_counts_and_no_vulkan_counters_on_the_cpu)
     cr_assert(strstr(v.err, "counters = "), "-v on Vulkan lost its counters:\n%s", v.err);
     proc b = RUN("-m", "tiny", "-p", "a", "-n", "2", "--ignore-eos", "--backend", "cpu", "-np", "1");
     expect_ok(&b, "one sequence");
-    cr_assert(strstr(b.err, "1 sequence,") && !strstr(b.err, "1 sequences") && strstr(b.err, "(1 slot)"), "%s", b.err);
+    cr_assert(strstr(b.err, "1 sequence,") && !strstr(b.err, "1 sequences") && strstr(b.err, "(1 slot)"),
+              "%s", b.err);
     proc_free(&p);
     proc_free(&v);
     proc_free(&b);
@@ -492,7 +507,8 @@ Test(edges, closed_pipe_is_a_quiet_141_for_every_command)
         const char *in = i == 4 ? ids : cases[i].in;
         proc p = run_full(in, in ? strlen(in) : 0, NULL, cases[i].args);
         no_crash(&p, cases[i].args[0]);
-        cr_assert(p.code == 141, "%s %s | (closed): exit %d\nstderr: %s", cases[i].args[0], cases[i].args[1] ? cases[i].args[1] : "", p.code, p.err);
+        cr_assert(p.code == 141, "%s %s | (closed): exit %d\nstderr: %s", cases[i].args[0],
+                  cases[i].args[1] ? cases[i].args[1] : "", p.code, p.err);
         cr_assert(!strstr(p.err, "failed") && !strstr(p.err, "Broken pipe") && !strstr(p.err, "total time"),
                   "%s: messages on stderr:\n%s", cases[i].args[0], p.err);
         proc_free(&p);
@@ -539,7 +555,8 @@ Test(edges, header_example_compiles_and_runs)
 {
     const char *src = getenv("VKGPT2_SOURCE_ROOT"), *build = getenv("VKGPT2_BUILD_ROOT");
     const char *cc = getenv("VKGPT2_CC"), *ccflags = getenv("VKGPT2_CC_FLAGS");
-    cr_assert(src && build && cc && *cc, "VKGPT2_SOURCE_ROOT, VKGPT2_BUILD_ROOT, VKGPT2_CC (meson test sets them)");
+    cr_assert(src && build && cc && *cc,
+              "VKGPT2_SOURCE_ROOT, VKGPT2_BUILD_ROOT, VKGPT2_CC (meson test sets them)");
     char path[4096];
     snprintf(path, sizeof path, "%s/include/vkgpt2.h", src);
     char *h = read_file(path, NULL);
@@ -570,10 +587,11 @@ Test(edges, header_example_compiles_and_runs)
     cr_assert(code_lines > 20, "only %d lines of example found", code_lines);
     free(h);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd,
-             "%s -std=c11 -Wall -Wextra -Werror -pedantic %s -I'%s/include' -I'%s/include' example.c -o example "
-             "-L'%s' -lvkgpt2 -Wl,-rpath,'%s' > cc.log 2>&1",
-             cc, ccflags ? ccflags : "", src, build, build, build);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s -std=c11 -Wall -Wextra -Werror -pedantic %s -I'%s/include' -I'%s/include' example.c -o example "
+        "-L'%s' -lvkgpt2 -Wl,-rpath,'%s' > cc.log 2>&1",
+        cc, ccflags ? ccflags : "", src, build, build, build);
     int rc = system(cmd);
     if (rc) {
         char *log = read_file("cc.log", NULL);

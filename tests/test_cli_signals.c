@@ -48,8 +48,8 @@ static pid_t start(int *out_fd)
 {
     int p[2];
     cr_assert(pipe(p) == 0);
-    char *const argv[] = {bin, "-m", model, "-p", PROMPT, "-n", "1000", "--ignore-eos", "--backend", "cpu",
-                          "-t", "1", NULL};
+    char *const argv[] = {bin,         "-m",  model, "-p", PROMPT, "-n", "1000", "--ignore-eos",
+                          "--backend", "cpu", "-t",  "1",  NULL};
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {

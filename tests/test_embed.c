@@ -40,14 +40,14 @@ Test(embed, shapes_and_types)
                 cpu_embed(x, &wte, &wpe, ids, n, pos0);
                 for (int t = 0; t < n; t++)
                     for (int i = 0; i < d; i++) {
-                        double a1 = gpt2_load((const char *)wte.data +
-                                                 (size_t)ids[t] * d * gpt2_dtype_size(te), te, i);
-                        double b1 = gpt2_load((const char *)wpe.data +
-                                                 (size_t)(pos0 + t) * d * gpt2_dtype_size(pe), pe, i);
+                        double a1 = gpt2_load(
+                            (const char *)wte.data + (size_t)ids[t] * d * gpt2_dtype_size(te), te, i);
+                        double b1 = gpt2_load(
+                            (const char *)wpe.data + (size_t)(pos0 + t) * d * gpt2_dtype_size(pe), pe, i);
                         double want = a1 + b1, got = x[(size_t)t * d + i];
                         if (!(fabs(got - want) <= 1e-7 * (fabs(a1) + fabs(b1))))
-                            cr_assert(0, "te=%d pe=%d d=%d n=%d t=%d i=%d: %.9g vs %.9g", te, pe,
-                                      d, n, t, i, got, want);
+                            cr_assert(0, "te=%d pe=%d d=%d n=%d t=%d i=%d: %.9g vs %.9g", te, pe, d, n, t, i,
+                                      got, want);
                     }
                 free(x);
             }

@@ -37,7 +37,8 @@ static void setup(void)
     model = vkg_model_load(path, err, sizeof err);
     cr_assert(model, "%s", err);
     static const char text[] = "The old lighthouse stood at the edge of the harbour";
-    cr_assert(vkg_tokenize(model, text, sizeof text - 1, &prompt, &n_prompt, err, sizeof err) == 0, "%s", err);
+    cr_assert(vkg_tokenize(model, text, sizeof text - 1, &prompt, &n_prompt, err, sizeof err) == 0, "%s",
+              err);
     unsetenv("VKGPT2_FAULT");
     unsetenv("VKGPT2_DEVICE_MEM_LIMIT");
 }
@@ -76,12 +77,15 @@ static run_result run(vkg_backend b)
     run_result r = {0};
     vkg_session_params p = vkg_session_defaults();
     p.backend = b;
-    p.device = 0;     /* under auto, lavapipe is used only when named */
-    p.kv = VKG_KV_F32; /* the CPU run's KV type, so the fallback is comparable */
-    p.n_batch = 8;    /* the prompt takes several steps */
+    p.device = 0;            /* under auto, lavapipe is used only when named */
+    p.kv = VKG_KV_F32;       /* the CPU run's KV type, so the fallback is comparable */
+    p.n_batch = 8;           /* the prompt takes several steps */
     p.tokens_per_submit = 1; /* one submit per decode token (test_chain faults chains) */
     vkg_session *s = vkg_session_create(model, &p, r.err, sizeof r.err);
-    if (!s) { r.rc = -2; return r; }
+    if (!s) {
+        r.rc = -2;
+        return r;
+    }
     vkg_sample_params gp = vkg_sample_defaults();
     gp.temp = 0;
     gp.n_predict = N_PREDICT;
@@ -113,8 +117,8 @@ static void assert_same(const run_result *got, const run_result *want, const cha
     cr_assert(got->rc == 0, "%s: %s", what, got->err);
     cr_assert(got->n == want->n, "%s: %zu tokens, expected %zu", what, got->n, want->n);
     for (size_t i = 0; i < want->n; i++)
-        cr_assert(got->ids[i] == want->ids[i], "%s: token %zu is %d, the CPU run's %d", what, i,
-                  got->ids[i], want->ids[i]);
+        cr_assert(got->ids[i] == want->ids[i], "%s: token %zu is %d, the CPU run's %d", what, i, got->ids[i],
+                  want->ids[i]);
 }
 
 static void assert_one_line(const char *err, const char *must_contain)
@@ -329,8 +333,10 @@ static int run_cli(const char *fault, const char *const *args, char *out, size_t
     argv[n++] = bin;
     for (; *args; args++) argv[n++] = (char *)*args;
     argv[n] = NULL;
-    if (fault) setenv("VKGPT2_FAULT", fault, 1);
-    else unsetenv("VKGPT2_FAULT");
+    if (fault)
+        setenv("VKGPT2_FAULT", fault, 1);
+    else
+        unsetenv("VKGPT2_FAULT");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -357,18 +363,18 @@ Test(faults, cli_device_lost)
     char m[300];
     snprintf(m, sizeof m, "%s/tiny", dir);
     static char want[8192], got[8192], e1[8192], e2[8192];
-    const char *cpu[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
-                         "--backend", "cpu", NULL};
+    const char *cpu[] = {"-m",           m,      "-p",  "Hello",     "-n",  "20", "--temp", "0",
+                         "--ignore-eos", "--kv", "f32", "--backend", "cpu", NULL};
     cr_assert(run_cli(NULL, cpu, want, sizeof want, e1, sizeof e1) == 0, "%s", e1);
-    const char *autob[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
-                           "--backend", "auto", "--device", "0", NULL};
+    const char *autob[] = {"-m",           m,      "-p",  "Hello",     "-n",   "20",       "--temp", "0",
+                           "--ignore-eos", "--kv", "f32", "--backend", "auto", "--device", "0",      NULL};
     cr_assert(run_cli("submit:4", autob, got, sizeof got, e2, sizeof e2) == 0, "%s", e2);
     cr_assert_str_eq(got, want, "auto after a lost device:\n%s\nCPU:\n%s", got, want);
     cr_assert(strstr(e2, "VK_ERROR_DEVICE_LOST") && strstr(e2, "continuing on the CPU"), "%s", e2);
     cr_assert(strstr(e2, "backend cpu"), "%s", e2);
     /* Forced: exit 1 and exactly one line on stderr, naming the error. */
-    const char *vk[] = {"-m", m, "-p", "Hello", "-n", "20", "--temp", "0", "--ignore-eos", "--kv", "f32",
-                        "--backend", "vulkan", NULL};
+    const char *vk[] = {"-m",           m,      "-p",  "Hello",     "-n",     "20", "--temp", "0",
+                        "--ignore-eos", "--kv", "f32", "--backend", "vulkan", NULL};
     cr_assert(run_cli("submit:4", vk, got, sizeof got, e2, sizeof e2) == 1, "%s", e2);
     cr_assert(!strncmp(e2, "vkgpt2: ", 8) && strstr(e2, "VK_ERROR_DEVICE_LOST"), "%s", e2);
     cr_assert(strchr(e2, '\n') == e2 + strlen(e2) - 1, "more than one line:\n%s", e2);

@@ -39,7 +39,8 @@ Test(formats, ggml_mixed_types)
     tu_synth(&a, GPT2_F32, false);
     const char *p = tu_path("mixed.bin");
     FILE *f = fopen(p, "wb");
-    int32_t h[8] = {0x67676d6c, a.hp.n_vocab, a.hp.n_ctx, a.hp.n_embd, a.hp.n_head, a.hp.n_layer, 1, a.hp.n_vocab};
+    int32_t h[8] = {0x67676d6c,  a.hp.n_vocab, a.hp.n_ctx, a.hp.n_embd,
+                    a.hp.n_head, a.hp.n_layer, 1,          a.hp.n_vocab};
     fwrite(h, 4, 8, f);
     for (int i = 0; i < a.hp.n_vocab; i++) {
         fwrite(&a.vocab.len[i], 4, 1, f);
@@ -137,8 +138,10 @@ Test(formats, ggml_layout)
         memcpy(name, b + off + 12 + 4 * nd, (size_t)nl);
         off += 12 + 4 * (size_t)nd + (size_t)nl;
         if (strcmp(name, "model/wpe") == 0) cr_assert_eq(tt, 0);
-        if (strcmp(name, "model/wte") == 0) cr_assert(tt == 1 && nd == 2 && ne[0] == 64 && ne[1] == a.hp.n_vocab);
-        if (strcmp(name, "model/h1/mlp/c_fc/w") == 0) cr_assert(tt == 1 && nd == 2 && ne[0] == 64 && ne[1] == 256);
+        if (strcmp(name, "model/wte") == 0)
+            cr_assert(tt == 1 && nd == 2 && ne[0] == 64 && ne[1] == a.hp.n_vocab);
+        if (strcmp(name, "model/h1/mlp/c_fc/w") == 0)
+            cr_assert(tt == 1 && nd == 2 && ne[0] == 64 && ne[1] == 256);
         if (strcmp(name, "model/h1/mlp/c_fc/b") == 0) cr_assert(tt == 0 && nd == 1 && ne[0] == 256);
         cr_assert(strcmp(name, "model/lm_head") != 0, "tied model must not write lm_head");
         off += (size_t)ne[0] * (size_t)ne[1] * (tt ? 2 : 4);
@@ -233,7 +236,10 @@ Test(formats, hf_f32_prefix) { hf_roundtrip(GPT2_F32, false, GPT2_HF_PREFIX); }
 Test(formats, hf_f16_prefix_untied) { hf_roundtrip(GPT2_F16, true, GPT2_HF_PREFIX); }
 Test(formats, hf_f32_untied) { hf_roundtrip(GPT2_F32, true, 0); }
 Test(formats, hf_sharded) { hf_roundtrip(GPT2_F32, false, GPT2_HF_SHARDED); }
-Test(formats, hf_sharded_f16_prefix_untied) { hf_roundtrip(GPT2_F16, true, GPT2_HF_SHARDED | GPT2_HF_PREFIX); }
+Test(formats, hf_sharded_f16_prefix_untied)
+{
+    hf_roundtrip(GPT2_F16, true, GPT2_HF_SHARDED | GPT2_HF_PREFIX);
+}
 
 /* ggml -> model -> HF -> model -> ggml: the two ggml files are identical. */
 Test(formats, convert_chain)
@@ -267,7 +273,7 @@ Test(formats, hf_bf16)
     cr_assert(gpt2_write_hf(&a, d, err, sizeof err) == 0, "%s", err);
     int n = gpt2_n_tensors(&a.hp);
     tu_st *t = calloc((size_t)n, sizeof *t);
-    char (*names)[64] = calloc((size_t)n, 64);
+    char(*names)[64] = calloc((size_t)n, 64);
     for (int id = 0; id < n; id++) {
         const gpt2_tensor *x = gpt2_tensor_at_c(&a, id);
         size_t ne0 = (size_t)x->ne[0], ne1 = (size_t)x->ne[1], cnt = ne0 * ne1;
@@ -308,8 +314,8 @@ Test(formats, hf_bf16)
         const float *fx = x->data, *fy = y->data;
         size_t cnt = (size_t)x->ne[0] * (size_t)x->ne[1];
         for (size_t i = 0; i < cnt; i++) {
-            cr_assert(fabsf(fy[i] - fx[i]) <= fabsf(fx[i]) * (1.0f / 256.0f), "%s[%zu]: %g vs %g", names[id], i,
-                      (double)fy[i], (double)fx[i]);
+            cr_assert(fabsf(fy[i] - fx[i]) <= fabsf(fx[i]) * (1.0f / 256.0f), "%s[%zu]: %g vs %g", names[id],
+                      i, (double)fy[i], (double)fx[i]);
             cr_assert_eq(fy[i], gpt2_bf16_to_f32(gpt2_f32_to_bf16(fx[i])));
         }
         free((void *)t[id].data);
@@ -343,13 +349,27 @@ static void write_hand_model(const char *dir, const char *dtype, const char *act
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", dir);
     tu_write_str(path, cfg);
-    static const struct { const char *name; int ndim; int64_t s0, s1; } spec[] = {
-        {"wte.weight", 2, 5, 4},          {"wpe.weight", 2, 3, 4},          {"ln_f.weight", 1, 4, 0},
-        {"ln_f.bias", 1, 4, 0},           {"h.0.ln_1.weight", 1, 4, 0},     {"h.0.ln_1.bias", 1, 4, 0},
-        {"h.0.attn.c_attn.weight", 2, 4, 12}, {"h.0.attn.c_attn.bias", 1, 12, 0},
-        {"h.0.attn.c_proj.weight", 2, 4, 4},  {"h.0.attn.c_proj.bias", 1, 4, 0},
-        {"h.0.ln_2.weight", 1, 4, 0},     {"h.0.ln_2.bias", 1, 4, 0},       {"h.0.mlp.c_fc.weight", 2, 4, 16},
-        {"h.0.mlp.c_fc.bias", 1, 16, 0},  {"h.0.mlp.c_proj.weight", 2, 16, 4}, {"h.0.mlp.c_proj.bias", 1, 4, 0},
+    static const struct {
+        const char *name;
+        int ndim;
+        int64_t s0, s1;
+    } spec[] = {
+        {"wte.weight", 2, 5, 4},
+        {"wpe.weight", 2, 3, 4},
+        {"ln_f.weight", 1, 4, 0},
+        {"ln_f.bias", 1, 4, 0},
+        {"h.0.ln_1.weight", 1, 4, 0},
+        {"h.0.ln_1.bias", 1, 4, 0},
+        {"h.0.attn.c_attn.weight", 2, 4, 12},
+        {"h.0.attn.c_attn.bias", 1, 12, 0},
+        {"h.0.attn.c_proj.weight", 2, 4, 4},
+        {"h.0.attn.c_proj.bias", 1, 4, 0},
+        {"h.0.ln_2.weight", 1, 4, 0},
+        {"h.0.ln_2.bias", 1, 4, 0},
+        {"h.0.mlp.c_fc.weight", 2, 4, 16},
+        {"h.0.mlp.c_fc.bias", 1, 16, 0},
+        {"h.0.mlp.c_proj.weight", 2, 16, 4},
+        {"h.0.mlp.c_proj.bias", 1, 4, 0},
         {"h.0.attn.bias", 2, 3, 3}, /* a buffer the loader must ignore */
     };
     int n = (int)(sizeof spec / sizeof spec[0]);
@@ -371,8 +391,9 @@ static void write_hand_model(const char *dir, const char *dtype, const char *act
                 ((uint16_t *)data)[i] = gpt2_f32_to_bf16(v);
         }
         snprintf(names[k], 64, "%s%s", prefix ? "transformer." : "", spec[k].name);
-        t[k] = (tu_st){names[k], dt, spec[k].ndim, {spec[k].s0, spec[k].s1}, data,
-                       cnt * (strcmp(dt, "F32") == 0 ? 4 : 2)};
+        t[k] = (tu_st){names[k],     dt,
+                       spec[k].ndim, {spec[k].s0, spec[k].s1},
+                       data,         cnt * (strcmp(dt, "F32") == 0 ? 4 : 2)};
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tu_write_st(path, t, n);

@@ -40,13 +40,15 @@ static float *backend_logits(gpt2_backend *b, const int32_t *ids, int T, int nb)
     char err[256];
     for (int i = 0; i < T; i += nb) {
         int n = T - i < nb ? T - i : nb;
-        cr_assert_eq(gpt2_backend_eval_seq(b, 0, ids + i, n, i, GPT2_STEP_ALL, out + (size_t)i * V, NULL, NULL, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(b, 0, ids + i, n, i, GPT2_STEP_ALL, out + (size_t)i * V, NULL,
+                                           NULL, 0, err, sizeof err),
+                     0, "%s", err);
     }
     return out;
 }
 
-
-static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, gpt2_dtype kv, const char *cpu_ops)
+static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, gpt2_dtype kv,
+                                  const char *cpu_ops)
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .cpu_ops = cpu_ops};
     char err[512];
@@ -67,7 +69,8 @@ static void check_against_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv
     for (size_t li = 0; li < 3; li++) {
         double *ref = ref_forward(&m, ids, lens[li]);
         for (size_t bi = 0; bi < 3; bi++) {
-            if (vulkan && batches[bi] == 1 && lens[li] == 40) continue; /* 40 one-token steps: slow on lavapipe */
+            if (vulkan && batches[bi] == 1 && lens[li] == 40)
+                continue; /* 40 one-token steps: slow on lavapipe */
             gpt2_backend *b = make_backend(&m, vulkan, batches[bi], kv, cpu_ops);
             float *got = backend_logits(b, ids, lens[li], batches[bi]);
             double e = max_rel_err(got, ref, (size_t)lens[li] * m.hp.n_vocab);
@@ -84,12 +87,30 @@ static void check_against_reference(bool vulkan, gpt2_dtype wtype, gpt2_dtype kv
 
 /* ---- tests ---- */
 
-Test(forward, cpu_f32_matches_reference) { check_against_reference(false, GPT2_F32, GPT2_F32, GPT2_GELU_TANH, 1e-5, NULL); }
-Test(forward, cpu_f16_weights_match_reference) { check_against_reference(false, GPT2_F16, GPT2_F32, GPT2_GELU_TANH, 1e-5, NULL); }
-Test(forward, cpu_f16_kv_matches_reference) { check_against_reference(false, GPT2_F32, GPT2_F16, GPT2_GELU_TANH, 1e-3, NULL); }
-Test(forward, cpu_erf_gelu_matches_reference) { check_against_reference(false, GPT2_F32, GPT2_F32, GPT2_GELU_ERF, 1e-5, NULL); }
-Test(forward, vulkan_f32_matches_reference, .timeout = 300) { check_against_reference(true, GPT2_F32, GPT2_F32, GPT2_GELU_TANH, 1e-4, NULL); }
-Test(forward, vulkan_f16_matches_reference, .timeout = 300) { check_against_reference(true, GPT2_F16, GPT2_F16, GPT2_GELU_TANH, 1e-3, NULL); }
+Test(forward, cpu_f32_matches_reference)
+{
+    check_against_reference(false, GPT2_F32, GPT2_F32, GPT2_GELU_TANH, 1e-5, NULL);
+}
+Test(forward, cpu_f16_weights_match_reference)
+{
+    check_against_reference(false, GPT2_F16, GPT2_F32, GPT2_GELU_TANH, 1e-5, NULL);
+}
+Test(forward, cpu_f16_kv_matches_reference)
+{
+    check_against_reference(false, GPT2_F32, GPT2_F16, GPT2_GELU_TANH, 1e-3, NULL);
+}
+Test(forward, cpu_erf_gelu_matches_reference)
+{
+    check_against_reference(false, GPT2_F32, GPT2_F32, GPT2_GELU_ERF, 1e-5, NULL);
+}
+Test(forward, vulkan_f32_matches_reference, .timeout = 300)
+{
+    check_against_reference(true, GPT2_F32, GPT2_F32, GPT2_GELU_TANH, 1e-4, NULL);
+}
+Test(forward, vulkan_f16_matches_reference, .timeout = 300)
+{
+    check_against_reference(true, GPT2_F16, GPT2_F16, GPT2_GELU_TANH, 1e-3, NULL);
+}
 Test(forward, vulkan_with_cpu_fallback_matches_reference, .timeout = 300)
 {
     check_against_reference(true, GPT2_F32, GPT2_F32, GPT2_GELU_ERF, 1e-4, "gelu,attention");
@@ -102,7 +123,8 @@ Test(forward, greedy_cpu_equals_vulkan, .timeout = 300)
 {
     gpt2_model m;
     make_model(&m, GPT2_F16, GPT2_GELU_TANH);
-    gpt2_backend *be[2] = {make_backend(&m, false, 8, GPT2_F32, NULL), make_backend(&m, true, 8, GPT2_F16, NULL)};
+    gpt2_backend *be[2] = {make_backend(&m, false, 8, GPT2_F32, NULL),
+                           make_backend(&m, true, 8, GPT2_F16, NULL)};
     int32_t seq[140];
     make_ids(seq, 5, m.hp.n_vocab, 99);
     int flips = greedy_compare(be[0], be[1], seq, 5, 128);
@@ -129,7 +151,8 @@ Test(forward, greedy_124M_cpu_equals_vulkan, .timeout = 600)
     p.seed = 124;
     gpt2_model m;
     cr_assert_eq(gpt2_synth(&m, &p, err, sizeof err), 0, "%s", err);
-    gpt2_backend *be[2] = {make_backend(&m, false, 16, GPT2_F32, NULL), make_backend(&m, true, 16, GPT2_F16, NULL)};
+    gpt2_backend *be[2] = {make_backend(&m, false, 16, GPT2_F32, NULL),
+                           make_backend(&m, true, 16, GPT2_F16, NULL)};
     enum { PROMPT = 12, GEN = 128 };
     static int32_t seq[PROMPT + GEN];
     make_ids(seq, PROMPT, m.hp.n_vocab, 5);

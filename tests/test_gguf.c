@@ -87,7 +87,8 @@ static void quantize_model(gpt2_model *m, gpt2_dtype t)
         float *row = malloc(cols * sizeof *row);
         cr_assert(q && row);
         for (size_t r = 0; r < rows; r++) {
-            gpt2_dequantize_row(x->type, (const char *)x->data + gpt2_row_bytes(x->type, cols) * r, row, cols);
+            gpt2_dequantize_row(x->type, (const char *)x->data + gpt2_row_bytes(x->type, cols) * r, row,
+                                cols);
             gpt2_quantize_row(t, row, q + rb * r, cols);
         }
         free(row);
@@ -153,8 +154,10 @@ Test(gguf, layout)
     cr_assert_eq(g.n_tensors, (uint64_t)(4 + 12 * a.hp.n_layer)); /* tied: no output.weight */
     const char *s;
     size_t sl;
-    cr_assert(gguf_kv_str(gguf_find(&g, "general.architecture"), &s, &sl) && sl == 4 && !memcmp(s, "gpt2", 4));
-    cr_assert(gguf_kv_str(gguf_find(&g, "tokenizer.ggml.model"), &s, &sl) && sl == 4 && !memcmp(s, "gpt2", 4));
+    cr_assert(gguf_kv_str(gguf_find(&g, "general.architecture"), &s, &sl) && sl == 4 &&
+              !memcmp(s, "gpt2", 4));
+    cr_assert(gguf_kv_str(gguf_find(&g, "tokenizer.ggml.model"), &s, &sl) && sl == 4 &&
+              !memcmp(s, "gpt2", 4));
     int64_t v;
     cr_assert(gguf_kv_int(gguf_find(&g, "gpt2.context_length"), &v) && v == a.hp.n_ctx);
     cr_assert(gguf_kv_int(gguf_find(&g, "gpt2.embedding_length"), &v) && v == a.hp.n_embd);
@@ -164,7 +167,8 @@ Test(gguf, layout)
     cr_assert(gguf_kv_int(gguf_find(&g, "tokenizer.ggml.eos_token_id"), &v) && v == a.vocab.eot);
     cr_assert(gguf_kv_int(gguf_find(&g, "general.alignment"), &v) && v == 32);
     double e;
-    cr_assert(gguf_kv_float(gguf_find(&g, "gpt2.attention.layer_norm_epsilon"), &e) && (float)e == a.hp.ln_eps);
+    cr_assert(gguf_kv_float(gguf_find(&g, "gpt2.attention.layer_norm_epsilon"), &e) &&
+              (float)e == a.hp.ln_eps);
     const gguf_kv *toks = gguf_find(&g, "tokenizer.ggml.tokens");
     cr_assert(toks && toks->type == GGUF_T_ARRAY && toks->arr_type == GGUF_T_STRING);
     cr_assert_eq(toks->arr_n, (uint64_t)a.vocab.n_tokens);
@@ -259,14 +263,15 @@ Test(gguf, parser_all_types)
     gb_key(&b, "bool", GGUF_T_BOOL), gb_u(&b, 1, 1);
     gb_key(&b, "str", GGUF_T_STRING), gb_str(&b, "h\xc3\xa9llo");
     gb_key(&b, "u64", GGUF_T_U64), gb_u(&b, 1ull << 40, 8);
-    gb_key(&b, "i64", GGUF_T_I64), gb_u(&b, (uint64_t)-(1ll << 40), 8);
+    gb_key(&b, "i64", GGUF_T_I64), gb_u(&b, (uint64_t) - (1ll << 40), 8);
     double d = -2.25;
     uint64_t db;
     memcpy(&db, &d, 8);
     gb_key(&b, "f64", GGUF_T_F64), gb_u(&b, db, 8);
     gb_key(&b, "arr_i16", GGUF_T_ARRAY), gb_u(&b, GGUF_T_I16, 4), gb_u(&b, 3, 8);
     gb_u(&b, 1, 2), gb_u(&b, 2, 2), gb_u(&b, 3, 2);
-    gb_key(&b, "arr_str", GGUF_T_ARRAY), gb_u(&b, GGUF_T_STRING, 4), gb_u(&b, 2, 8), gb_str(&b, "a"), gb_str(&b, "");
+    gb_key(&b, "arr_str", GGUF_T_ARRAY), gb_u(&b, GGUF_T_STRING, 4), gb_u(&b, 2, 8), gb_str(&b, "a"),
+        gb_str(&b, "");
     /* [[1.0f], [], [[true, false]]] as arrays of arrays */
     gb_key(&b, "nested", GGUF_T_ARRAY), gb_u(&b, GGUF_T_ARRAY, 4), gb_u(&b, 2, 8);
     gb_u(&b, GGUF_T_F32, 4), gb_u(&b, 1, 8), gb_u(&b, fb, 4);
@@ -274,7 +279,8 @@ Test(gguf, parser_all_types)
     gb_u(&b, GGUF_T_BOOL, 4), gb_u(&b, 2, 8), gb_u(&b, 1, 1), gb_u(&b, 0, 1);
     gb_key(&b, "general.alignment", GGUF_T_U32), gb_u(&b, 64, 4);
     /* tensors: one per block format plus a 3-D f32, each 64 columns */
-    static const uint32_t types[6] = {GGML_ID_Q4_0, GGML_ID_Q4_1, GGML_ID_Q5_0, GGML_ID_Q5_1, GGML_ID_Q8_0, GGML_ID_BF16};
+    static const uint32_t types[6] = {GGML_ID_Q4_0, GGML_ID_Q4_1, GGML_ID_Q5_0,
+                                      GGML_ID_Q5_1, GGML_ID_Q8_0, GGML_ID_BF16};
     static const gpt2_dtype dts[6] = {GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1, GPT2_Q8_0, GPT2_BF16};
     size_t off = 0, sizes[6];
     for (int i = 0; i < 6; i++) {
@@ -331,12 +337,12 @@ Test(gguf, parser_all_types)
 
     /* Corruptions of this file: each a one-line error, never a crash. */
     struct {
-        const char *key;   /* patch the value type after this key */
+        const char *key; /* patch the value type after this key */
         uint32_t type;
         const char *want;
     } bad[] = {
         {"u8", 13, "unknown value type"},
-        {"u8", 9, "array"},      /* 200 as an array header: truncated or too long */
+        {"u8", 9, "array"}, /* 200 as an array header: truncated or too long */
         {"str", GGUF_T_ARRAY, "array"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
@@ -365,12 +371,14 @@ Test(gguf, parser_all_types)
     gguf_free(&g);
     memcpy(c, b.p, b.n);
     put_le(c + find_gguf_str(c, b.n, "t4") + 8 + 2 + 4, 48, 8);
-    cr_assert(gguf_parse(&g, c, b.n, "mem", err, sizeof err) != 0 && strstr(err, "multiple of 32"), "%s", err);
+    cr_assert(gguf_parse(&g, c, b.n, "mem", err, sizeof err) != 0 && strstr(err, "multiple of 32"), "%s",
+              err);
     gguf_free(&g);
     /* a duplicate key: rename "u16" to "u32" */
     memcpy(c, b.p, b.n);
     memcpy(c + find_gguf_str(c, b.n, "u16") + 8, "u32", 3);
-    cr_assert(gguf_parse(&g, c, b.n, "mem", err, sizeof err) != 0 && strstr(err, "duplicate metadata key 'u32'"),
+    cr_assert(gguf_parse(&g, c, b.n, "mem", err, sizeof err) != 0 &&
+                  strstr(err, "duplicate metadata key 'u32'"),
               "%s", err);
     gguf_free(&g);
     free(c);
@@ -408,7 +416,9 @@ static float *logits_of(const char *path, int n_ids, const int32_t *ids, int *n_
     cr_assert(be, "%s", err);
     *n_vocab = m.hp.n_vocab;
     float *out = malloc(sizeof(float) * (size_t)n_ids * (size_t)m.hp.n_vocab);
-    cr_assert_eq(gpt2_backend_eval_seq(be, 0, ids, n_ids, 0, GPT2_STEP_ALL, out, NULL, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(
+        gpt2_backend_eval_seq(be, 0, ids, n_ids, 0, GPT2_STEP_ALL, out, NULL, NULL, 0, err, sizeof err), 0,
+        "%s", err);
     be->destroy(be);
     gpt2_model_free(&m);
     return out;
@@ -429,8 +439,9 @@ static void same_logits(gpt2_dtype wt, bool with_llmc)
     if (with_llmc) {
         cr_assert(mkdir(tu_path("llmc"), 0755) == 0);
         cr_assert(gpt2_write_llmc(&a, paths[3], false, err, sizeof err) == 0, "%s", err);
-        cr_assert(gpt2_write_llmc_tokenizer(&a.vocab, tu_path("llmc/gpt2_tokenizer.bin"), err, sizeof err) == 0, "%s",
-                  err);
+        cr_assert(gpt2_write_llmc_tokenizer(&a.vocab, tu_path("llmc/gpt2_tokenizer.bin"), err, sizeof err) ==
+                      0,
+                  "%s", err);
         n_files = 4;
     }
     const int32_t ids[6] = {a.vocab.eot, 72, 101, 300, 7, 500};
@@ -451,7 +462,8 @@ static void same_logits(gpt2_dtype wt, bool with_llmc)
         cr_assert_eq(b.vocab.n_tokens, a.vocab.n_tokens);
         cr_assert_eq(b.vocab.eot, a.vocab.eot);
         for (int i = 0; i < a.vocab.n_tokens; i++)
-            cr_assert(b.vocab.len[i] == a.vocab.len[i] && !memcmp(b.vocab.tok[i], a.vocab.tok[i], a.vocab.len[i]));
+            cr_assert(b.vocab.len[i] == a.vocab.len[i] &&
+                      !memcmp(b.vocab.tok[i], a.vocab.tok[i], a.vocab.len[i]));
         gpt2_model_free(&b);
     }
     gpt2_model_free(&a);
@@ -513,7 +525,8 @@ Test(gguf, llmc_roundtrip_and_bf16)
         const gpt2_tensor *x = gpt2_tensor_at_c(&a, id), *y = gpt2_tensor_at_c(&b, id);
         size_t cnt = (size_t)x->ne[0] * (size_t)x->ne[1];
         for (size_t i = 0; i < cnt; i += 7)
-            cr_assert_eq(((const float *)y->data)[i], gpt2_bf16_to_f32(gpt2_f32_to_bf16(((const float *)x->data)[i])));
+            cr_assert_eq(((const float *)y->data)[i],
+                         gpt2_bf16_to_f32(gpt2_f32_to_bf16(((const float *)x->data)[i])));
     }
     gpt2_model_free(&b);
     /* a HF vocabulary beside the checkpoint wins */
@@ -577,7 +590,8 @@ Test(gguf, llmc_hostile)
         size_t off;
         uint32_t v;
         const char *want;
-    } tk[] = {{0, 1234, "bad magic"}, {4, 3, "version 3"}, {8, 0x7fffffff, "token count"}, {12, 99999, "eot"}};
+    } tk[] = {
+        {0, 1234, "bad magic"}, {4, 3, "version 3"}, {8, 0x7fffffff, "token count"}, {12, 99999, "eot"}};
     for (size_t i = 0; i < sizeof tk / sizeof *tk; i++) {
         patch(tp, tmp, tk[i].off, tk[i].v, 4);
         tu_copy(tmp, tp);
@@ -603,7 +617,8 @@ Test(gguf, llmc_hostile)
 
 /* A synthetic model in *a, written to ok.gguf (path in f); p gets the path of `damaged`, where a
  * test writes its altered copies. */
-static void write_ok_gguf(gpt2_model *a, gpt2_dtype wt, bool untied, char f[512], char p[512], const char *damaged)
+static void write_ok_gguf(gpt2_model *a, gpt2_dtype wt, bool untied, char f[512], char p[512],
+                          const char *damaged)
 {
     tu_synth(a, wt, untied);
     char err[512] = "";
@@ -676,7 +691,7 @@ Test(gguf, hostile_header)
     patch(f, p, at, 1u << 24, 4); /* a valid alignment the offsets do not follow */
     expect_fail(p, "alignment 16777216");
     /* architecture, hyper-parameters */
-    at = find_gguf_str(b, n, "gpt2") ; /* the architecture's value */
+    at = find_gguf_str(b, n, "gpt2"); /* the architecture's value */
     b[at + 8] = 'G';
     tu_write(p, b, n);
     expect_fail(p, "architecture 'Gpt2'");

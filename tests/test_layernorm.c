@@ -39,8 +39,8 @@ static void check(int n, int d, float offset, float spread, int in_place, uint64
             double tol = 1e-5 * (fabs(z) + fabs(b[i])) + 1e-12;
             double got = y[(size_t)t * d + i];
             if (!(fabs(got - want) <= tol))
-                cr_assert(0, "n=%d d=%d offset=%g in_place=%d t=%d i=%d: got %.9g want %.9g", n, d,
-                          offset, in_place, t, i, got, want);
+                cr_assert(0, "n=%d d=%d offset=%g in_place=%d t=%d i=%d: got %.9g want %.9g", n, d, offset,
+                          in_place, t, i, got, want);
         }
     }
     free(x);

@@ -102,8 +102,8 @@ static void check_one(int n, int in, int out, gpt2_dtype type, int epi, int form
                     cr_assert(0,
                               "%s %s n=%d in=%d out=%d epi=%d form=%d t=%d o=%d: got %.9g want "
                               "%.9g (tol %.3g)",
-                              cpu_isa_name(isas[k]), gpt2_dtype_name(type), n, in, out, epi, form,
-                              t, o, y[yi], s, tol);
+                              cpu_isa_name(isas[k]), gpt2_dtype_name(type), n, in, out, epi, form, t, o,
+                              y[yi], s, tol);
                 const double errs = fabs((double)y[yi] - ys[yi]);
                 if (!(errs <= tol))
                     cr_assert(0, "%s vs scalar: n=%d in=%d out=%d t=%d o=%d: %.9g vs %.9g",
@@ -116,8 +116,8 @@ static void check_one(int n, int in, int out, gpt2_dtype type, int epi, int form
             memcpy(y2, y0, (size_t)n * ldy * sizeof(float));
             cpu_matmul(y2, ldy, x, ldx, &w.t, bias, n, epi, form, NULL);
             cr_assert(memcmp(y, y2, (size_t)n * ldy * sizeof(float)) == 0,
-                      "%s pool result differs from serial (n=%d in=%d out=%d)",
-                      cpu_isa_name(isas[k]), n, in, out);
+                      "%s pool result differs from serial (n=%d in=%d out=%d)", cpu_isa_name(isas[k]), n, in,
+                      out);
             free(y2);
         }
     }
@@ -138,8 +138,8 @@ Test(matmul, shapes_f32_f16)
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
             for (size_t b = 0; b < sizeof ins / sizeof *ins; b++)
                 for (size_t c = 0; c < sizeof outs / sizeof *outs; c++)
-                    check_one(ns[a], ins[b], outs[c], ty ? GPT2_F16 : GPT2_F32, CPU_EPI_NONE, 0,
-                              NULL, seed++);
+                    check_one(ns[a], ins[b], outs[c], ty ? GPT2_F16 : GPT2_F32, CPU_EPI_NONE, 0, NULL,
+                              seed++);
 }
 
 Test(matmul, epilogues)
@@ -219,8 +219,7 @@ Test(matmul, dot_axpy)
                     double want = y0[i] + (double)alpha * xv;
                     double tol = 1e-6 * (fabs(y0[i]) + fabs(alpha * xv)) + 1e-30;
                     if (!(fabs(y[i] - want) <= tol))
-                        cr_assert(0, "%s axpy f16=%d n=%d i=%d: %.9g vs %.9g", nm, f16, n, i, y[i],
-                                  want);
+                        cr_assert(0, "%s axpy f16=%d n=%d i=%d: %.9g vs %.9g", nm, f16, n, i, y[i], want);
                 }
                 cr_assert(memcmp(y + n, y0 + n, sizeof(float) * (size_t)(800 - n)) == 0,
                           "%s axpy wrote past n=%d", nm, n);

@@ -88,8 +88,8 @@ Test(errors, ggml_truncated_everywhere)
         memcpy(&nd, b + rec[r], 4);
         memcpy(&nl, b + rec[r] + 4, 4);
         size_t h = rec[r] + 12 + 4 * (size_t)nd;
-        size_t pts[] = {rec[r], rec[r] + 4, rec[r] + 11, rec[r] + 12, h - 1, h, h + (size_t)nl - 1,
-                        h + (size_t)nl, h + (size_t)nl + 1};
+        size_t pts[] = {rec[r], rec[r] + 4,         rec[r] + 11,    rec[r] + 12,       h - 1,
+                        h,      h + (size_t)nl - 1, h + (size_t)nl, h + (size_t)nl + 1};
         for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) cuts[nc++] = pts[i];
     }
     cuts[nc++] = n - 1;
@@ -369,8 +369,12 @@ Test(errors, hf_header)
     tu_st_offsets(st, "ln_f.bias", &a0, &a1);
     tu_st_offsets(st, "ln_f.weight", &b0, &b1);
     char from[128], to[128];
-    snprintf(from, sizeof from, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", a0, a1);
-    const struct { long long lo, hi; const char *want; } offsets[] = {
+    snprintf(from, sizeof from,
+             "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]", a0, a1);
+    const struct {
+        long long lo, hi;
+        const char *want;
+    } offsets[] = {
         {a0 + 100000000, a1 + 100000000, "extend past the end"},
         {a1, a0, "bad data_offsets"},
         {a0, a1 - 4, "bytes of data"},
@@ -379,13 +383,16 @@ Test(errors, hf_header)
     };
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         tu_copy(save, st);
-        snprintf(to, sizeof to, "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]",
+        snprintf(to, sizeof to,
+                 "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]",
                  offsets[i].lo, offsets[i].hi);
         tu_st_mutate(st, from, to);
         expect_hf_fail(d, st, offsets[i].want);
     }
     /* one edit of the header each: dtype, shapes, a missing tensor, a layer beyond n_layer */
-    static const struct { const char *from, *to, *want; } edits[] = {
+    static const struct {
+        const char *from, *to, *want;
+    } edits[] = {
         {"\"ln_f.bias\":{\"dtype\":\"F32\"", "\"ln_f.bias\":{\"dtype\":\"I32\"", "dtype I32"},
         {"\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64]", "\"ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[63]",
          "tensor ln_f.bias has shape [63], expected [64]"},
@@ -406,7 +413,9 @@ Test(errors, hf_header)
     /* duplicate: the same tensor with and without the prefix */
     tu_copy(save, st);
     snprintf(from, sizeof from, "\"ln_f.bias\":{");
-    snprintf(to, sizeof to, "\"transformer.ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]},\"ln_f.bias\":{",
+    snprintf(to, sizeof to,
+             "\"transformer.ln_f.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]},\"ln_"
+             "f.bias\":{",
              a0, a1);
     tu_st_mutate(st, from, to);
     expect_hf_fail(d, st, "duplicate tensor");
@@ -438,19 +447,25 @@ Test(errors, hf_config)
     expect_hf_fail(d, cfg, "missing vocab_size");
     tu_write_str(cfg, "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":1e30,\"n_positions\":128}");
     expect_hf_fail(d, cfg, "vocab_size");
-    tu_write_str(cfg, "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":99999999999,\"n_positions\":128}");
+    tu_write_str(cfg,
+                 "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":99999999999,\"n_positions\":128}");
     expect_hf_fail(d, cfg, "vocab_size");
-    tu_write_str(cfg, "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_positions\":128,\"n_inner\":100}");
+    tu_write_str(
+        cfg,
+        "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_positions\":128,\"n_inner\":100}");
     expect_hf_fail(d, cfg, "n_inner");
-    tu_write_str(cfg, "{\"model_type\":\"llama\",\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_positions\":128}");
+    tu_write_str(cfg,
+                 "{\"model_type\":\"llama\",\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_"
+                 "positions\":128}");
     expect_hf_fail(d, cfg, "llama");
     /* shapes disagreeing with config: one layer fewer -> h.1 tensors are extra */
     tu_write_str(cfg, "{\"n_embd\":64,\"n_layer\":1,\"n_head\":4,\"vocab_size\":513,\"n_positions\":128}");
     expect_hf_fail(d, "model.safetensors", "layer 1");
     tu_write_str(cfg, "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_positions\":100}");
     expect_hf_fail(d, "model.safetensors", "wpe.weight has shape [128, 64], expected [100, 64]");
-    tu_write_str(cfg, "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_positions\":128,"
-                      "\"tie_word_embeddings\":false}");
+    tu_write_str(cfg,
+                 "{\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"vocab_size\":513,\"n_positions\":128,"
+                 "\"tie_word_embeddings\":false}");
     expect_hf_fail(d, "model.safetensors", "missing tensor lm_head.weight");
     tu_write_str(cfg, orig);
     gpt2_model m;

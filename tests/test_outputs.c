@@ -138,10 +138,10 @@ static void no_leftovers(const char *dir)
 /* ---- running the commands ---- */
 
 typedef struct proc {
-    int code;          /* exit status, or 128 + signal */
-    bool signaled;     /* killed by a signal */
-    char *out, *err;   /* stdout, stderr */
-    double ms;         /* wall time */
+    int code;        /* exit status, or 128 + signal */
+    bool signaled;   /* killed by a signal */
+    char *out, *err; /* stdout, stderr */
+    double ms;       /* wall time */
 } proc;
 
 static double now_ms(void)
@@ -153,9 +153,9 @@ static double now_ms(void)
 
 /* How a child is run: extra environment, a file size limit, stdout to a path. */
 typedef struct how {
-    const char *env[4];     /* "NAME=VALUE" added to the environment */
-    long fsize_limit;       /* RLIMIT_FSIZE bytes (0: none), with SIGXFSZ ignored */
-    const char *stdout_to;  /* e.g. /dev/full */
+    const char *env[4];    /* "NAME=VALUE" added to the environment */
+    long fsize_limit;      /* RLIMIT_FSIZE bytes (0: none), with SIGXFSZ ignored */
+    const char *stdout_to; /* e.g. /dev/full */
 } how;
 
 static pid_t spawn(const char *exe, const char *const *args, const how *h, const char *out, const char *err)
@@ -265,7 +265,8 @@ static void synth(const char *out, const char *size)
 
 /* Runs cmd with its output replaced by each name for input (same path, ./path, a symlink, a hard
  * link), with and without --force: each is refused and the input is unchanged. */
-static void refuse_aliases(const char *input, const char *const *pre, int npre, const char *const *post, int npost)
+static void refuse_aliases(const char *input, const char *const *pre, int npre, const char *const *post,
+                           int npost)
 {
     char dot[600], link_name[600], hard[600];
     snprintf(dot, sizeof dot, "./%s", input);
@@ -329,7 +330,8 @@ Test(outputs, quantize_refuses_its_input)
 Test(outputs, eval_and_trace_refuse_the_model)
 {
     synth("m.gguf", "2x64x4");
-    refuse_aliases("m.gguf", ARGS("eval", "-m", "m.gguf", "--ids", "1 2", "--backend", "cpu", "--logits"), 8, NULL, 0);
+    refuse_aliases("m.gguf", ARGS("eval", "-m", "m.gguf", "--ids", "1 2", "--backend", "cpu", "--logits"), 8,
+                   NULL, 0);
     refuse_aliases("m.gguf", ARGS("-m", "m.gguf", "-n", "2", "--backend", "cpu", "--trace"), 7, NULL, 0);
     synth("hf", "2x64x4");
     uint64_t before = hash_path("hf");
@@ -345,7 +347,8 @@ Test(outputs, synth_refuses_its_vocabulary)
     /* a vocabulary directory (made from a synthetic model's files) */
     synth("src", "tiny");
     cr_assert(mkdir("voc", 0755) == 0 && mkdir("top", 0755) == 0);
-    cr_assert(rename("src/vocab.json", "voc/vocab.json") == 0 && rename("src/merges.txt", "voc/merges.txt") == 0);
+    cr_assert(rename("src/vocab.json", "voc/vocab.json") == 0 &&
+              rename("src/merges.txt", "voc/merges.txt") == 0);
     cr_assert(rename("voc", "top/voc") == 0);
     uint64_t before = hash_path("top");
     proc p = RUN("synth", "-o", "top/voc", "--vocab", "top/voc", "--force");
@@ -369,7 +372,10 @@ static void force_needed(const char *const *cmd, const char *out, const char *ex
     cr_assert(before != 0, "%s does not exist", out);
     const char *args[40];
     int n = 0;
-    while (cmd[n]) { args[n] = cmd[n]; n++; }
+    while (cmd[n]) {
+        args[n] = cmd[n];
+        n++;
+    }
     args[n] = NULL;
     proc p = run_how(exe, NULL, args);
     expect_refused(&p, cmd[0], "already exists (--force replaces it)");
@@ -395,7 +401,8 @@ Test(outputs, existing_outputs_need_force)
     write_file("old.gguf", "old bytes\n");
     force_needed(ARGS("convert", "m.gguf", "old.gguf"), "old.gguf", bin);
     force_needed(ARGS("quantize", "m.gguf", "old.bin", "q8_0"), "old.bin", bin);
-    force_needed(ARGS("eval", "-m", "m.gguf", "--ids", "1 2", "--backend", "cpu", "--logits", "old.f32"), "old.f32", bin);
+    force_needed(ARGS("eval", "-m", "m.gguf", "--ids", "1 2", "--backend", "cpu", "--logits", "old.f32"),
+                 "old.f32", bin);
     force_needed(ARGS("-m", "m.gguf", "-n", "2", "--backend", "cpu", "--trace", "old.json"), "old.json", bin);
     /* a file output over an HF model directory is allowed with --force; over a directory that is
      * more than a model never */
@@ -417,17 +424,18 @@ Test(outputs, kbench_dump_and_perfdoc_need_force)
     char shader[4096];
     snprintf(shader, sizeof shader, "%s/tools/kbench/saxpy.comp", root);
     write_file("y.bin", "old bytes\n");
-    force_needed(ARGS("kbench", shader, "--grid", "4", "--buffer", "4K:2.0", "--buffer", "4K:1.0", "--push", "1024",
-                      "--push", "3f", "--repeat", "1", "--warmup", "0", "--dump", "1:y.bin"),
+    force_needed(ARGS("kbench", shader, "--grid", "4", "--buffer", "4K:2.0", "--buffer", "4K:1.0", "--push",
+                      "1024", "--push", "3f", "--repeat", "1", "--warmup", "0", "--dump", "1:y.bin"),
                  "y.bin", bin);
     uint64_t before = hash_path(shader);
     proc p = RUN("kbench", shader, "--grid", "4", "--buffer", "4K", "--dump", "0:y.bin");
     expect_refused(&p, "kbench --dump over a file", "y.bin: already exists");
     cr_assert(hash_path(shader) == before);
     /* perfdoc: charts need --force; an input is never an output */
-    write_file("in.json", "{\"kind\": \"decode\", \"mode\": \"replay\", \"backend\": \"cpu\", \"threads\": 1, "
-                          "\"weight_type\": \"f32\", \"weights_bytes\": 1048576, "
-                          "\"decode_ms_per_token\": {\"median\": 2.0}}\n");
+    write_file("in.json",
+               "{\"kind\": \"decode\", \"mode\": \"replay\", \"backend\": \"cpu\", \"threads\": 1, "
+               "\"weight_type\": \"f32\", \"weights_bytes\": 1048576, "
+               "\"decode_ms_per_token\": {\"median\": 2.0}}\n");
     cr_assert(mkdir("img", 0755) == 0);
     p = run_how(perfdoc, NULL, ARGS("--doc", "doc.md", "--img", "img", "in.json"));
     expect_ok(&p, "perfdoc");
@@ -576,12 +584,14 @@ static proc kill_mid_write(const char *out, const char *env, int sig)
 {
     how h = {.env = {env}};
     double t0 = now_ms();
-    pid_t pid = spawn(bin, ARGS("synth", "-o", out, "--size", "8x512x8", "--force"), &h, "../.out", "../.err");
+    pid_t pid =
+        spawn(bin, ARGS("synth", "-o", out, "--size", "8x512x8", "--force"), &h, "../.out", "../.err");
     bool seen = false;
     for (int i = 0; i < 60000 && !seen; i++) {
         seen = writing(pid, 4 << 20);
         if (!seen) {
-            if (waitpid(pid, NULL, WNOHANG) == pid) cr_assert_fail("synth ended before it was caught writing");
+            if (waitpid(pid, NULL, WNOHANG) == pid)
+                cr_assert_fail("synth ended before it was caught writing");
             usleep(500);
         }
     }
@@ -680,12 +690,12 @@ static int check_progress_lines(const char *s, const char *what)
     for (const char *p = s; *p; p++) {
         if (!strncmp(p, clr, 4)) {
             shown = !strncmp(p + 4, "vkgpt2: loading ", 16) || !strncmp(p + 4, "vkgpt2: writing ", 16) ||
-                    !strncmp(p + 4, "vkgpt2: quantizing ", 19) || !strncmp(p + 4, "vkgpt2: synthesizing ", 21);
+                !strncmp(p + 4, "vkgpt2: quantizing ", 19) || !strncmp(p + 4, "vkgpt2: synthesizing ", 21);
             drawn += shown;
             p += 3;
         } else if (*p == '\n') {
-            cr_assert(!shown, "%s: text printed on a progress line:\n%.*s", what, (int)(p - s + 1 > 400 ? 400 : p - s + 1),
-                      p - s > 400 ? p - 400 : s);
+            cr_assert(!shown, "%s: text printed on a progress line:\n%.*s", what,
+                      (int)(p - s + 1 > 400 ? 400 : p - s + 1), p - s > 400 ? p - 400 : s);
         }
     }
     cr_assert(!shown, "%s: a progress line left at the end", what);
@@ -698,11 +708,13 @@ Test(outputs, progress_on_a_terminal_only)
     char *t = run_on_pty(ARGS("quantize", "m.bin", "q.bin", "q8_0"));
     int n = check_progress_lines(t, "quantize");
     cr_assert(n > 0, "no progress line on a terminal:\n%s", t);
-    cr_assert(strstr(t, "vkgpt2: quantizing ") && strstr(t, "vkgpt2: writing q.bin"), "steps missing:\n%s", t);
+    cr_assert(strstr(t, "vkgpt2: quantizing ") && strstr(t, "vkgpt2: writing q.bin"), "steps missing:\n%s",
+              t);
     cr_assert(strstr(t, "model/h0/mlp/c_fc/w"), "no report table:\n%s", t);
     free(t);
     t = run_on_pty(ARGS("synth", "-o", "s.gguf", "--size", "4x256x4"));
-    cr_assert(check_progress_lines(t, "synth") > 0 && strstr(t, "vkgpt2: synthesizing ") && strstr(t, "wrote"),
+    cr_assert(check_progress_lines(t, "synth") > 0 && strstr(t, "vkgpt2: synthesizing ") &&
+                  strstr(t, "wrote"),
               "synth: %s", t);
     free(t);
     t = run_on_pty(ARGS("convert", "m.bin", "c.gguf"));
@@ -711,7 +723,8 @@ Test(outputs, progress_on_a_terminal_only)
     /* stderr a file: no progress at all */
     how h = {.env = {"VKGPT2_PROGRESS_DELAY_MS=0"}};
     proc p = RUN_HOW(&h, "quantize", "m.bin", "q2.bin", "q8_0");
-    cr_assert(p.code == 0 && !strchr(p.err, '\r') && !strstr(p.err, "\033["), "progress in a file: %s", p.err);
+    cr_assert(p.code == 0 && !strchr(p.err, '\r') && !strstr(p.err, "\033["), "progress in a file: %s",
+              p.err);
     cr_assert(!strchr(p.out, '\r'), "progress in stdout: %s", p.out);
     proc_free(&p);
 }

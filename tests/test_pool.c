@@ -30,7 +30,8 @@ static void check_runs(cpu_pool *p, int runs)
         memset(j->hits, 0, sizeof j->hits);
         j->sum = 0;
         cpu_pool_run(p, count_task, j, n);
-        for (int i = 0; i < n; i++) cr_assert_eq(j->hits[i], 1, "run %d task %d ran %d times", r, i, j->hits[i]);
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(j->hits[i], 1, "run %d task %d ran %d times", r, i, j->hits[i]);
         for (int i = n; i < 256; i++) cr_assert_eq(j->hits[i], 0);
         cr_assert_eq(j->sum, (long)n * (n - 1) / 2);
     }
@@ -44,8 +45,10 @@ Test(pool, exactly_once)
     for (int k = 0; k < 5; k++) {
         cpu_pool *p = cpu_pool_create(counts[k]);
         cr_assert(p);
-        if (counts[k] > 0) cr_assert_eq(cpu_pool_threads(p), counts[k]);
-        else cr_assert(cpu_pool_threads(p) >= 1);
+        if (counts[k] > 0)
+            cr_assert_eq(cpu_pool_threads(p), counts[k]);
+        else
+            cr_assert(cpu_pool_threads(p) >= 1);
         check_runs(p, 300);
         cpu_pool_destroy(p);
     }

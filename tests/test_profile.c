@@ -99,8 +99,10 @@ static const json_value *phase(const json_value *prof, const char *name)
 static json_doc *profile_run(const char *backend, int n, const char *trace)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' -m model -p 'one two three four' -n %d --temp 0 --backend %s --profile --json%s%s 2>err.txt",
-             bin, n, backend, trace ? " --trace " : "", trace ? trace : "");
+    snprintf(
+        cmd, sizeof cmd,
+        "'%s' -m model -p 'one two three four' -n %d --temp 0 --backend %s --profile --json%s%s 2>err.txt",
+        bin, n, backend, trace ? " --trace " : "", trace ? trace : "");
     int st;
     char *out = run(cmd, &st);
     size_t el;
@@ -125,13 +127,15 @@ Test(profile, vulkan_kernel_times_add_up_to_the_step)
     const json_value *dec = phase(prof, "decode");
     double k = num(dec, "kernel_ms"), span = num(dec, "span_ms");
     cr_assert(num(dec, "steps") >= 6);
-    cr_assert(span > 0 && fabs(k - span) <= 0.10 * span, "kernels %.4f ms vs first-to-last dispatch %.4f ms", k, span);
+    cr_assert(span > 0 && fabs(k - span) <= 0.10 * span, "kernels %.4f ms vs first-to-last dispatch %.4f ms",
+              k, span);
     const json_value *ks = json_get(dec, "kernels");
     cr_assert(ks && ks->len >= 4);
     double share = 0;
     for (size_t i = 0; i < ks->len; i++) {
         share += num(ks->items[i], "share");
-        cr_assert(num(ks->items[i], "bytes") > 0, "kernel %s has no bytes", json_get(ks->items[i], "name")->str);
+        cr_assert(num(ks->items[i], "bytes") > 0, "kernel %s has no bytes",
+                  json_get(ks->items[i], "name")->str);
     }
     cr_assert(fabs(share - 1) < 0.01);
     cr_assert(num(prof, "peak_gbs") > 0 && num(prof, "peak_gflops") > 0);
@@ -148,7 +152,8 @@ Test(profile, trace_is_json_with_one_span_per_dispatch)
     for (size_t i = 0; i < ph->len; i++) {
         const json_value *ks = json_get(ph->items[i], "kernels");
         for (size_t j = 0; j < ks->len; j++)
-            if (!strcmp(json_get(ks->items[j], "where")->str, "gpu")) calls += (long)num(ks->items[j], "calls");
+            if (!strcmp(json_get(ks->items[j], "where")->str, "gpu"))
+                calls += (long)num(ks->items[j], "calls");
     }
     size_t len;
     char *t = slurp("trace.json", &len), err[256];
@@ -168,7 +173,8 @@ Test(profile, trace_is_json_with_one_span_per_dispatch)
         if (!strcmp(json_get(ev->items[i], "name")->str, "tokenize")) tokenize++;
     }
     cr_assert(calls > 0 && spans == calls, "%ld dispatch spans, %ld dispatches profiled", spans, calls);
-    cr_assert(steps >= 5 && submits >= steps && tokenize == 1, "steps %ld submits %ld tokenize %ld", steps, submits, tokenize);
+    cr_assert(steps >= 5 && submits >= steps && tokenize == 1, "steps %ld submits %ld tokenize %ld", steps,
+              submits, tokenize);
     json_free(td);
     free(t);
     json_free(d);
@@ -184,7 +190,8 @@ Test(profile, cpu_node_times_add_up_to_the_step)
     for (int i = 0; i < 2; i++) {
         const json_value *ph = phase(prof, names[i]);
         double k = num(ph, "kernel_ms"), wall = num(ph, "wall_ms");
-        cr_assert(wall > 0 && fabs(k - wall) <= 0.10 * wall, "%s: nodes %.4f ms vs step %.4f ms", names[i], k, wall);
+        cr_assert(wall > 0 && fabs(k - wall) <= 0.10 * wall, "%s: nodes %.4f ms vs step %.4f ms", names[i], k,
+                  wall);
     }
     json_free(d);
 }
@@ -209,9 +216,18 @@ Test(profile, kbench_runs_saxpy)
     float a = 0.5f;
     uint32_t push[2] = {N, 0};
     memcpy(&push[1], &a, 4);
-    vkg_kbench_params p = {.source = saxpy_src, .name = "saxpy.comp", .grid = {(N + 63) / 64, 1, 1},
-                           .buffers = b, .n_buffers = 2, .push = push, .n_push = 2,
-                           .bytes = 12.0 * N, .flops = 2.0 * N, .repeat = 3, .warmup = 1, .device = -1};
+    vkg_kbench_params p = {.source = saxpy_src,
+                           .name = "saxpy.comp",
+                           .grid = {(N + 63) / 64, 1, 1},
+                           .buffers = b,
+                           .n_buffers = 2,
+                           .push = push,
+                           .n_push = 2,
+                           .bytes = 12.0 * N,
+                           .flops = 2.0 * N,
+                           .repeat = 3,
+                           .warmup = 1,
+                           .device = -1};
     vkg_kbench_result r;
     char err[4096];
     cr_assert(vkg_kbench(&p, &r, err, sizeof err) == 0, "%s", err);
@@ -235,7 +251,8 @@ Test(profile, kbench_compile_error_names_the_line)
                       "    float v = 1.0;\n"
                       "    v = no_such_thing * 2.0;\n"
                       "}\n";
-    vkg_kbench_params p = {.source = bad, .name = "broken.comp", .grid = {1, 1, 1}, .repeat = 1, .device = -1};
+    vkg_kbench_params p = {
+        .source = bad, .name = "broken.comp", .grid = {1, 1, 1}, .repeat = 1, .device = -1};
     vkg_kbench_result r;
     char err[4096];
     cr_assert(vkg_kbench(&p, &r, err, sizeof err) != 0);
@@ -248,8 +265,10 @@ Test(profile, kbench_cli_dump_and_error_exit)
     const char *root = getenv("VKGPT2_SOURCE_ROOT");
     cr_assert(root);
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' kbench '%s/tools/kbench/saxpy.comp' --grid 4 --buffer 4K:2.0 --buffer 4K:1.0 "
-             "--push 1024 --push 3f --repeat 2 --warmup 0 --dump 1:y.bin --json 2>err.txt", bin, root);
+    snprintf(cmd, sizeof cmd,
+             "'%s' kbench '%s/tools/kbench/saxpy.comp' --grid 4 --buffer 4K:2.0 --buffer 4K:1.0 "
+             "--push 1024 --push 3f --repeat 2 --warmup 0 --dump 1:y.bin --json 2>err.txt",
+             bin, root);
     int st;
     char *out = run(cmd, &st);
     cr_assert(st == 0, "kbench failed: %s", out);

@@ -119,8 +119,8 @@ static void run_all(const char *src_path, bool untied, const char *tag)
         }
         rms[k] = sqrt(se / ((double)T_POS * nv));
         double rel = sqrt(se / sr);
-        cr_log_info("%s %s: logit rms error %.4g (relative %.4g), top-1 %d/%d, %zu bytes", tag, TYPES[k], rms[k],
-                    rel, agree, T_POS, fsize[k]);
+        cr_log_info("%s %s: logit rms error %.4g (relative %.4g), top-1 %d/%d, %zu bytes", tag, TYPES[k],
+                    rms[k], rel, agree, T_POS, fsize[k]);
         cr_expect_lt(rel, k == 0 ? 0.02 : 0.15, "%s %s: relative logit error %g", tag, TYPES[k], rel);
         cr_expect_geq(agree, k == 0 ? T_POS - 1 : T_POS / 2, "%s %s: top-1 agreement %d/%d", tag, TYPES[k],
                       agree, T_POS);
@@ -212,7 +212,8 @@ Test(quantize_tool, errors)
     cr_assert(strstr(err, "multiple of 32"), "%s", err);
     cr_assert_eq(vkg_quantize(odd, tu_path("o.bin"), "q3_k", NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "q3_k"), "%s", err);
-    cr_assert_eq(vkg_quantize(tu_path("missing.bin"), tu_path("o.bin"), "q8_0", NULL, 0, err, sizeof err), -1);
+    cr_assert_eq(vkg_quantize(tu_path("missing.bin"), tu_path("o.bin"), "q8_0", NULL, 0, err, sizeof err),
+                 -1);
     cr_assert(strstr(err, "missing.bin"), "%s", err);
     cr_assert_eq(vkg_quantize(odd, odd, "q8_0", NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "is the input"), "%s", err);
@@ -256,7 +257,8 @@ Test(quantize_tool, gguf_output)
         check_types(g, DT[k], false);
         int nv;
         float *a = logits_of(g, &nv), *c = logits_of(l, &nv);
-        cr_assert(memcmp(a, c, (size_t)T_POS * nv * sizeof *a) == 0, "%s: gguf and ggml logits differ", TYPES[k]);
+        cr_assert(memcmp(a, c, (size_t)T_POS * nv * sizeof *a) == 0, "%s: gguf and ggml logits differ",
+                  TYPES[k]);
         free(a);
         free(c);
     }

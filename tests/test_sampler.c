@@ -168,8 +168,8 @@ Test(sampler, draws_follow_the_reference_distribution)
     float logits[N];
     int32_t hist[48];
     double prob[N];
-    gpt2_sampler_params p = {.temp = 1.5f, .top_k = 12, .top_p = 0.8f, .repeat_penalty = 1.2f, .repeat_last_n = 8,
-                             .seed = 2024};
+    gpt2_sampler_params p = {
+        .temp = 1.5f, .top_k = 12, .top_p = 0.8f, .repeat_penalty = 1.2f, .repeat_last_n = 8, .seed = 2024};
     make_inputs(logits, hist, 48, 77);
     int *count = calloc(N, sizeof *count);
     cr_assert(count);
@@ -184,9 +184,12 @@ Test(sampler, draws_follow_the_reference_distribution)
     int kept = 0;
     for (int i = 0; i < N; i++) {
         double f = (double)count[i] / DRAWS, sd = sqrt(prob[i] * (1 - prob[i]) / DRAWS);
-        if (prob[i] == 0) cr_assert_eq(count[i], 0, "id %d drawn %d times, probability 0", i, count[i]);
-        else kept++;
-        cr_assert(fabs(f - prob[i]) <= 5 * sd + 1e-9, "id %d: frequency %.4f, probability %.4f", i, f, prob[i]);
+        if (prob[i] == 0)
+            cr_assert_eq(count[i], 0, "id %d drawn %d times, probability 0", i, count[i]);
+        else
+            kept++;
+        cr_assert(fabs(f - prob[i]) <= 5 * sd + 1e-9, "id %d: frequency %.4f, probability %.4f", i, f,
+                  prob[i]);
     }
     cr_assert(kept >= 2 && kept <= 12, "%d candidates kept", kept);
     gpt2_sampler_free(s);

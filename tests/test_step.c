@@ -81,20 +81,24 @@ static void malformed_steps(bool vulkan)
     gpt2_sampler_params sp = {.temp = 0.8f, .top_k = 0, .top_p = 1, .repeat_penalty = 1, .seed = 1};
     const gpt2_sampler_params *sps[1] = {&sp};
     cr_assert(!b->can_draw(b, &sp), "top_k 0 (the whole vocabulary) is beyond every device sampler");
-    refuse(b, &(gpt2_step){.n = 1, .ids = ids, .rows = ok, .out = GPT2_STEP_SAMPLE, .sample = sps,
-                           .picks = picks}, "host sampler");
+    refuse(
+        b,
+        &(gpt2_step){.n = 1, .ids = ids, .rows = ok, .out = GPT2_STEP_SAMPLE, .sample = sps, .picks = picks},
+        "host sampler");
     cr_assert(b->can_draw(b, NULL) && b->can_draw(b, &(gpt2_sampler_params){.temp = 0}),
               "greedy is always drawable");
 
     /* A well-formed step still runs after the refusals; a prompt as one step equals it as
      * single-token steps (in another slot). */
     char err[512];
-    cr_assert_eq(gpt2_backend_eval_seq(b, 1, ids, 4, 0, GPT2_STEP_LAST, logits, NULL, NULL, 0, err, sizeof err),
-                 0, "%s", err);
+    cr_assert_eq(
+        gpt2_backend_eval_seq(b, 1, ids, 4, 0, GPT2_STEP_LAST, logits, NULL, NULL, 0, err, sizeof err), 0,
+        "%s", err);
     float *one = malloc((size_t)m.hp.n_vocab * sizeof *one);
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(gpt2_backend_eval_seq(b, 2, ids + i, 1, i, i == 3 ? GPT2_STEP_LAST : GPT2_STEP_NONE,
-                                           one, NULL, NULL, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(b, 2, ids + i, 1, i, i == 3 ? GPT2_STEP_LAST : GPT2_STEP_NONE, one,
+                                           NULL, NULL, 0, err, sizeof err),
+                     0, "%s", err);
     double worst = 0, scale = 0;
     for (int v = 0; v < m.hp.n_vocab; v++) {
         double d = fabs((double)one[v] - logits[v]);

@@ -73,11 +73,22 @@ static bool valid_utf8(const unsigned char *s, size_t n)
         unsigned c = s[i];
         size_t k;
         unsigned lo = 0x80, hi = 0xbf;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) k = 2;
-        else if (c >= 0xe0 && c <= 0xef) { k = 3; lo = c == 0xe0 ? 0xa0 : 0x80; hi = c == 0xed ? 0x9f : 0xbf; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 4; lo = c == 0xf0 ? 0x90 : 0x80; hi = c == 0xf4 ? 0x8f : 0xbf; }
-        else return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            k = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            k = 3;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 4;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else
+            return false;
         if (n - i < k || s[i + 1] < lo || s[i + 1] > hi) return false;
         for (size_t j = 2; j < k; j++)
             if ((s[i + j] & 0xc0) != 0x80) return false;
@@ -119,7 +130,8 @@ TestSuite(tokenizer, .init = setup, .fini = teardown);
 Test(tokenizer, shared_cases)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/tests/data/tokenizer_cases.jsonl", src_root()); /* a copy of shared/tokenizer/cases.jsonl */
+    snprintf(path, sizeof path, "%s/tests/data/tokenizer_cases.jsonl",
+             src_root()); /* a copy of shared/tokenizer/cases.jsonl */
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "cannot open %s", path);
     char *line = NULL;
@@ -146,7 +158,8 @@ Test(tokenizer, shared_cases)
         for (size_t i = 0; ok && i < n; i++) {
             int64_t w;
             if (!json_as_int(want->items[i], &w) || w != ids[i]) {
-                fprintf(stderr, "case %s: id %zu is %d, want %lld\n", name->str, i, (int)ids[i], (long long)w);
+                fprintf(stderr, "case %s: id %zu is %d, want %lld\n", name->str, i, (int)ids[i],
+                        (long long)w);
                 ok = false;
             }
         }
@@ -169,8 +182,12 @@ Test(tokenizer, shared_cases)
                 const char *o;
                 size_t ol;
                 cr_assert_eq(gpt2_stream_feed(&s, ids[i], &o, &ol, err, sizeof err), 0, "%s", err);
-                if (!valid_utf8((const unsigned char *)o, ol) || an + ol > text->len) ok = false;
-                else { memcpy(acc + an, o, ol); an += ol; }
+                if (!valid_utf8((const unsigned char *)o, ol) || an + ol > text->len)
+                    ok = false;
+                else {
+                    memcpy(acc + an, o, ol);
+                    an += ol;
+                }
             }
             const char *o;
             size_t ol;
@@ -224,7 +241,9 @@ Test(tokenizer, whitespace_class_follows_encoder_py)
     static const int32_t ideo[] = {437, 220, 5099, 222, 5099, 222};
     expect_ids("end \xe3\x80\x80\xe3\x80\x80", ideo, 6);
     static const int32_t ls[] = {64, 220, 220, 447, 101, 65};
-    expect_ids("a  \xe2\x80\xa8" "b", ls, 6);
+    expect_ids("a  \xe2\x80\xa8"
+               "b",
+               ls, 6);
 }
 
 Test(tokenizer, round_trips)
@@ -254,26 +273,40 @@ static uint64_t rnd(void)
 
 static size_t put_cp(char *o, uint32_t cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
     if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[2] = (char)(0x80 | (cp & 0x3f));
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
         return 3;
     }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
 }
 
 static uint32_t random_cp(void)
 {
-    static const uint32_t spaces[] = {' ', '\t', '\n', '\r', 0x0b, 0x0c, 0x85, 0xa0, 0x1680, 0x2003, 0x2028,
-                                      0x3000, 0xfeff, 0x200b, 0x1c, 0x1f};
+    static const uint32_t spaces[] = {' ',    '\t',   '\n',   '\r',   0x0b,   0x0c,   0x85, 0xa0,
+                                      0x1680, 0x2003, 0x2028, 0x3000, 0xfeff, 0x200b, 0x1c, 0x1f};
     switch (rnd() % 8) {
     case 0: return spaces[rnd() % (sizeof spaces / sizeof *spaces)];
     case 1: return (uint32_t)(rnd() % 0x80);
     case 2: return (uint32_t)(0x80 + rnd() % 0x780);
-    case 3: { uint32_t c = (uint32_t)(0x800 + rnd() % 0xf800); return c >= 0xd800 && c < 0xe000 ? 0x4e00 : c; }
+    case 3: {
+        uint32_t c = (uint32_t)(0x800 + rnd() % 0xf800);
+        return c >= 0xd800 && c < 0xe000 ? 0x4e00 : c;
+    }
     case 4: return (uint32_t)(0x10000 + rnd() % 0x100000);
     case 5: return "'sStlrevmd"[rnd() % 10];
     default: return (uint32_t)('a' + rnd() % 26);
@@ -293,15 +326,18 @@ Test(tokenizer, random_utf8_round_trips)
 
 Test(tokenizer, invalid_utf8_rejected_with_offset)
 {
-    static const struct { const char *s; size_t len, off; } bad[] = {
-        {"ab\xff", 3, 2},            /* byte that never occurs */
-        {"a\xc3", 2, 1},             /* truncated at the end */
-        {"a\xc3(", 3, 1},            /* bad continuation */
-        {"\xed\xa0\x80", 3, 0},      /* surrogate */
-        {"xy\xc0\xaf", 4, 2},        /* overlong */
-        {"\xe0\x80\xaf", 3, 0},      /* overlong, 3 bytes */
+    static const struct {
+        const char *s;
+        size_t len, off;
+    } bad[] = {
+        {"ab\xff", 3, 2},               /* byte that never occurs */
+        {"a\xc3", 2, 1},                /* truncated at the end */
+        {"a\xc3(", 3, 1},               /* bad continuation */
+        {"\xed\xa0\x80", 3, 0},         /* surrogate */
+        {"xy\xc0\xaf", 4, 2},           /* overlong */
+        {"\xe0\x80\xaf", 3, 0},         /* overlong, 3 bytes */
         {"hey \xf4\x90\x80\x80", 8, 4}, /* above U+10FFFF */
-        {"\x80", 1, 0},              /* lone continuation */
+        {"\x80", 1, 0},                 /* lone continuation */
         {"ok \xe2\x82", 6, 3},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -349,22 +385,27 @@ Test(tokenizer, speed_long_word)
 
 Test(tokenizer, speed_one_megabyte)
 {
-    static const char *words[] = {"the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with",
-                                  "be", "by", "on", "not", "he", "I", "this", "are", "or", "his", "from", "at",
-                                  "which", "but", "have", "an", "had", "they", "you", "were", "their", "one",
-                                  "all", "we", "can", "her", "has", "there", "been", "if", "more", "when",
-                                  "will", "would", "who", "so", "no", "lighthouse", "keeper", "harbour"};
+    static const char *words[] = {
+        "the",  "of",    "and",   "to",  "in",   "is",         "that",   "for",    "it",  "as",   "was",
+        "with", "be",    "by",    "on",  "not",  "he",         "I",      "this",   "are", "or",   "his",
+        "from", "at",    "which", "but", "have", "an",         "had",    "they",   "you", "were", "their",
+        "one",  "all",   "we",    "can", "her",  "has",        "there",  "been",   "if",  "more", "when",
+        "will", "would", "who",   "so",  "no",   "lighthouse", "keeper", "harbour"};
     size_t cap = 1 << 20, len = 0;
     char *text = malloc(cap + 64);
     while (len < cap) {
         uint64_t r = rnd();
-        if (r % 13 == 0) len += (size_t)sprintf(text + len, " %u", (unsigned)(r >> 20) % 100000);
-        else if (r % 17 == 0) len += (size_t)sprintf(text + len, ".\n");
-        else if (r % 19 == 0) len += (size_t)sprintf(text + len, ", ");
+        if (r % 13 == 0)
+            len += (size_t)sprintf(text + len, " %u", (unsigned)(r >> 20) % 100000);
+        else if (r % 17 == 0)
+            len += (size_t)sprintf(text + len, ".\n");
+        else if (r % 19 == 0)
+            len += (size_t)sprintf(text + len, ", ");
         else if (r % 23 == 0) { /* a made-up word, so the cache does not see everything */
             text[len++] = ' ';
             for (int k = 0; k < 4 + (int)(r >> 40) % 8; k++) text[len++] = (char)('a' + rnd() % 26);
-        } else len += (size_t)sprintf(text + len, " %s", words[(r >> 8) % (sizeof words / sizeof *words)]);
+        } else
+            len += (size_t)sprintf(text + len, " %s", words[(r >> 8) % (sizeof words / sizeof *words)]);
     }
     timed("1 MB of text", text, len);
     free(text);

@@ -17,7 +17,12 @@ static size_t kv_bytes(const attn_env *a) { return (size_t)a->n_ctx * a->E * gpt
 static void env_init(vkt *t, attn_env *a, int n, int n_head, int hd, int n_ctx, gpt2_dtype kvt)
 {
     memset(a, 0, sizeof *a);
-    a->n = n; a->n_head = n_head; a->hd = hd; a->n_ctx = n_ctx; a->E = n_head * hd; a->kvt = kvt;
+    a->n = n;
+    a->n_head = n_head;
+    a->hd = hd;
+    a->n_ctx = n_ctx;
+    a->E = n_head * hd;
+    a->kvt = kvt;
     a->bqkv = vkt_buf(t, (size_t)n * 3 * a->E * 4, NULL);
     a->bk = vkt_buf(t, kv_bytes(a), NULL);
     a->bv = vkt_buf(t, kv_bytes(a), NULL);
@@ -28,16 +33,20 @@ static void env_init(vkt *t, attn_env *a, int n, int n_head, int hd, int n_ctx, 
     vkt_begin(t);
     vk_op_kv_store(t->o, t->s, a->bk.addr, a->bv.addr, kvt, a->bqkv.addr, a->bstep.addr, n, a->E);
     vk_seq_barrier(t->s);
-    vk_op_attention(t->o, t->s, a->bout.addr, a->bqkv.addr, a->bk.addr, a->bv.addr, kvt,
-                    a->bstep.addr, n, n_head, hd, n_ctx, a->bscratch.addr);
+    vk_op_attention(t->o, t->s, a->bout.addr, a->bqkv.addr, a->bk.addr, a->bv.addr, kvt, a->bstep.addr, n,
+                    n_head, hd, n_ctx, a->bscratch.addr);
     cr_assert(vk_seq_end(t->s) == 0);
     cr_assert_eq(vk_seq_dispatches(t->s), n == 1 ? 3 : 2);
 }
 
 static void env_free(vkt *t, attn_env *a)
 {
-    vk_mem_free(t->e, &a->bqkv); vk_mem_free(t->e, &a->bk); vk_mem_free(t->e, &a->bv);
-    vk_mem_free(t->e, &a->bout); vk_mem_free(t->e, &a->bscratch); vk_mem_free(t->e, &a->bstep);
+    vk_mem_free(t->e, &a->bqkv);
+    vk_mem_free(t->e, &a->bk);
+    vk_mem_free(t->e, &a->bv);
+    vk_mem_free(t->e, &a->bout);
+    vk_mem_free(t->e, &a->bscratch);
+    vk_mem_free(t->e, &a->bstep);
 }
 
 static float kv_get(const void *cache, gpt2_dtype t, size_t i) { return gpt2_load(cache, t, i); }
@@ -52,10 +61,13 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
     if (a->kvt == GPT2_F16) {
         uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
-        memcpy(k0, kh, ncache * 2); memcpy(v0, vh, ncache * 2);
-        free(kh); free(vh);
+        memcpy(k0, kh, ncache * 2);
+        memcpy(v0, vh, ncache * 2);
+        free(kh);
+        free(vh);
     } else {
-        memcpy(k0, kf, ncache * 4); memcpy(v0, vf, ncache * 4);
+        memcpy(k0, kf, ncache * 4);
+        memcpy(v0, vf, ncache * 4);
     }
     cr_assert(vk_upload(t->e, &a->bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
     cr_assert(vk_upload(t->e, &a->bk, 0, k0, ncache * esz) == 0);
@@ -72,8 +84,8 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     vkt_get(t, &a->bv, v1, ncache * esz);
 
     char what[160];
-    snprintf(what, sizeof what, "attention n=%d (step %d) n_past=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n,
-             nt, n_past, a->n_head, a->hd, a->n_ctx, gpt2_dtype_name(a->kvt), vk_ops_subgroup(t->o));
+    snprintf(what, sizeof what, "attention n=%d (step %d) n_past=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n, nt,
+             n_past, a->n_head, a->hd, a->n_ctx, gpt2_dtype_name(a->kvt), vk_ops_subgroup(t->o));
     /* the store: new rows hold K/V (rounded to f16 within half an ulp, or exact), others unchanged */
     for (size_t r = 0; r < (size_t)a->n_ctx; r++) {
         for (int e = 0; e < E; e++) {
@@ -85,8 +97,8 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
             double tol = (fresh && a->kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
             double tolv = (fresh && a->kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
             if (!(fabs(gk - wk) <= tol) || !(fabs(gv - wv) <= tolv))
-                cr_assert_fail("%s: cache row %zu col %d: k %g (want %g), v %g (want %g)", what, r, e,
-                               gk, wk, gv, wv);
+                cr_assert_fail("%s: cache row %zu col %d: k %g (want %g), v %g (want %g)", what, r, e, gk, wk,
+                               gv, wv);
         }
     }
     /* float64 attention over the caches as stored */
@@ -99,11 +111,15 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
             double m = -INFINITY, l = 0;
             for (int j = 0; j < len; j++) {
                 double s = 0;
-                for (int d = 0; d < a->hd; d++) s += (double)q[d] * kv_get(k1, a->kvt, (size_t)j * E + h * a->hd + d);
+                for (int d = 0; d < a->hd; d++)
+                    s += (double)q[d] * kv_get(k1, a->kvt, (size_t)j * E + h * a->hd + d);
                 sc[j] = s / sqrt((double)a->hd);
                 if (sc[j] > m) m = sc[j];
             }
-            for (int j = 0; j < len; j++) { sc[j] = exp(sc[j] - m); l += sc[j]; }
+            for (int j = 0; j < len; j++) {
+                sc[j] = exp(sc[j] - m);
+                l += sc[j];
+            }
             for (int d = 0; d < a->hd; d++) {
                 double acc = 0, ab = 0;
                 for (int j = 0; j < len; j++) {
@@ -125,13 +141,23 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     double tw = a->kvt == GPT2_F16 ? 1e-3 : 2e-5;
     vkt_check_twin(what, out, outc, scale, (size_t)n * E, tw, 2e-6);
 
-    free(qkv); free(kf); free(vf); free(k0); free(v0); free(out); free(k1); free(v1);
-    free(ref); free(scale); free(sc); free(outc);
+    free(qkv);
+    free(kf);
+    free(vf);
+    free(k0);
+    free(v0);
+    free(out);
+    free(k1);
+    free(v1);
+    free(ref);
+    free(scale);
+    free(sc);
+    free(outc);
 }
 
 /* kv_mask: 1 = f32 caches, 2 = f16, 3 = both. Decode also runs with subgroup variants off and on. */
-static void run_case(vkt *t, int n, int n_head, int hd, int n_ctx, const int *pasts, int n_pasts,
-                     int step_n, int kv_mask)
+static void run_case(vkt *t, int n, int n_head, int hd, int n_ctx, const int *pasts, int n_pasts, int step_n,
+                     int kv_mask)
 {
     vkt_seed((uint64_t)(n * 1000 + hd * 10 + n_ctx + step_n));
     for (int sg = 0; sg < 2; sg++) {
@@ -150,11 +176,11 @@ static void run_case(vkt *t, int n, int n_head, int hd, int n_ctx, const int *pa
 Test(vk_attention, decode)
 {
     vkt t = vkt_open();
-    int p1[] = {0, 37, 63, 64, 99};      /* 2 splits of 50 */
+    int p1[] = {0, 37, 63, 64, 99}; /* 2 splits of 50 */
     run_case(&t, 1, 3, 64, 100, p1, 5, 1, 3);
-    int p2[] = {0, 61, 250, 299};        /* 5 splits of 60; step.n 0 means all */
+    int p2[] = {0, 61, 250, 299}; /* 5 splits of 60; step.n 0 means all */
     run_case(&t, 1, 2, 64, 300, p2, 4, 0, 3);
-    int p3[] = {1, 1000, 2099};          /* 32 splits of 66: two passes of 64 keys per workgroup */
+    int p3[] = {1, 1000, 2099}; /* 32 splits of 66: two passes of 64 keys per workgroup */
     run_case(&t, 1, 2, 64, 2100, p3, 3, 1, 3);
     vkt_close(&t);
 }
@@ -211,16 +237,20 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
     vk_mem bstep = vkt_host_buf(t, sizeof(vk_step_params) + (size_t)n * sizeof(vk_step_row));
     float *qkv = vkt_rand_floats((size_t)n * 3 * E, -1, 1);
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
-    void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz), *k1 = malloc(ncache * esz), *v1 = malloc(ncache * esz);
+    void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz), *k1 = malloc(ncache * esz),
+         *v1 = malloc(ncache * esz);
     void *kc = malloc(ncache * esz), *vc = malloc(ncache * esz);
     int *base = malloc((size_t)n * sizeof *base);
     cr_assert(k0 && v0 && k1 && v1 && kc && vc && base);
     if (kvt == GPT2_F16) {
         uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
-        memcpy(k0, kh, ncache * 2); memcpy(v0, vh, ncache * 2);
-        free(kh); free(vh);
+        memcpy(k0, kh, ncache * 2);
+        memcpy(v0, vh, ncache * 2);
+        free(kh);
+        free(vh);
     } else {
-        memcpy(k0, kf, ncache * 4); memcpy(v0, vf, ncache * 4);
+        memcpy(k0, kf, ncache * 4);
+        memcpy(v0, vf, ncache * 4);
     }
     cr_assert(vk_upload(t->e, &bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
     cr_assert(vk_upload(t->e, &bk, 0, k0, ncache * esz) == 0);
@@ -246,7 +276,8 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
              gpt2_dtype_name(kvt), vk_ops_subgroup(t->o));
     for (int j = 0; j < n * n_ctx; j++) {
         int fresh = -1;
-        for (int r = 0; r < n; r++) if (j == base[r] + pos[r]) fresh = r;
+        for (int r = 0; r < n; r++)
+            if (j == base[r] + pos[r]) fresh = r;
         for (int e = 0; e < E; e++) {
             size_t i = (size_t)j * E + e;
             float gk = kv_get(k1, kvt, i), gv = kv_get(v1, kvt, i);
@@ -255,7 +286,8 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
             double tk = (fresh >= 0 && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
             double tv = (fresh >= 0 && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
             if (!(fabs(gk - wk) <= tk) || !(fabs(gv - wv) <= tv))
-                cr_assert_fail("%s: cache row %d col %d: k %g (want %g), v %g (want %g)", what, j, e, gk, wk, gv, wv);
+                cr_assert_fail("%s: cache row %d col %d: k %g (want %g), v %g (want %g)", what, j, e, gk, wk,
+                               gv, wv);
         }
     }
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
@@ -266,11 +298,15 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
             double m = -INFINITY, l = 0;
             for (int j = 0; j <= pos[r]; j++) {
                 double s = 0;
-                for (int d = 0; d < hd; d++) s += (double)q[d] * kv_get(k1, kvt, (size_t)(base[r] + j) * E + h * hd + d);
+                for (int d = 0; d < hd; d++)
+                    s += (double)q[d] * kv_get(k1, kvt, (size_t)(base[r] + j) * E + h * hd + d);
                 sc[j] = s / sqrt((double)hd);
                 if (sc[j] > m) m = sc[j];
             }
-            for (int j = 0; j <= pos[r]; j++) { sc[j] = exp(sc[j] - m); l += sc[j]; }
+            for (int j = 0; j <= pos[r]; j++) {
+                sc[j] = exp(sc[j] - m);
+                l += sc[j];
+            }
             for (int d = 0; d < hd; d++) {
                 double acc = 0, ab = 0;
                 for (int j = 0; j <= pos[r]; j++) {
@@ -291,10 +327,27 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
     vkt_check_twin(what, out, outc, scale, (size_t)n * E, kvt == GPT2_F16 ? 1e-3 : 2e-5, 2e-6);
     cr_expect_eq(vk_validation_messages(t->e), 0);
 
-    free(qkv); free(kf); free(vf); free(k0); free(v0); free(k1); free(v1); free(kc); free(vc);
-    free(base); free(out); free(ref); free(scale); free(sc); free(outc);
-    vk_mem_free(t->e, &bqkv); vk_mem_free(t->e, &bk); vk_mem_free(t->e, &bv);
-    vk_mem_free(t->e, &bout); vk_mem_free(t->e, &bscratch); vk_mem_free(t->e, &bstep);
+    free(qkv);
+    free(kf);
+    free(vf);
+    free(k0);
+    free(v0);
+    free(k1);
+    free(v1);
+    free(kc);
+    free(vc);
+    free(base);
+    free(out);
+    free(ref);
+    free(scale);
+    free(sc);
+    free(outc);
+    vk_mem_free(t->e, &bqkv);
+    vk_mem_free(t->e, &bk);
+    vk_mem_free(t->e, &bv);
+    vk_mem_free(t->e, &bout);
+    vk_mem_free(t->e, &bscratch);
+    vk_mem_free(t->e, &bstep);
 }
 
 Test(vk_attention, rows_of_a_batched_step)

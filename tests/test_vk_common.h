@@ -31,7 +31,8 @@ static inline double vkt_unif(void) /* [0, 1) */
 static inline float vkt_rnd(float lo, float hi)
 {
     float v;
-    do v = lo + (hi - lo) * (float)vkt_unif(); while (v == 0.0f);
+    do v = lo + (hi - lo) * (float)vkt_unif();
+    while (v == 0.0f);
     return v;
 }
 static inline float *vkt_rand_floats(size_t n, float lo, float hi)
@@ -89,8 +90,10 @@ static inline vk_mem vkt_buf(vkt *t, size_t bytes, const void *data)
     vk_mem m;
     char err[256];
     cr_assert(vk_mem_alloc(t->e, &m, bytes + 64, VKE_MEM_DEVICE, err, sizeof err) == 0, "%s", err);
-    if (data) cr_assert(vk_upload(t->e, &m, 0, data, bytes) == 0);
-    else cr_assert(vk_fill_zero(t->e, &m, 0, bytes + 64) == 0);
+    if (data)
+        cr_assert(vk_upload(t->e, &m, 0, data, bytes) == 0);
+    else
+        cr_assert(vk_fill_zero(t->e, &m, 0, bytes + 64) == 0);
     return m;
 }
 
@@ -119,8 +122,8 @@ static inline void vkt_run(vkt *t)
 
 /* ---- comparisons ---- */
 /* |got - ref| <= rtol * scale + atol, where scale is the sum of |terms| that made ref. */
-static inline void vkt_check(const char *what, const float *got, const double *ref,
-                             const double *scale, size_t n, double rtol, double atol)
+static inline void vkt_check(const char *what, const float *got, const double *ref, const double *scale,
+                             size_t n, double rtol, double atol)
 {
     for (size_t i = 0; i < n; i++) {
         double err = fabs((double)got[i] - ref[i]);
@@ -131,8 +134,8 @@ static inline void vkt_check(const char *what, const float *got, const double *r
     }
 }
 /* Two float results (GPU vs CPU twin) against each other, with the reference's scale. */
-static inline void vkt_check_twin(const char *what, const float *got, const float *cpu,
-                                  const double *scale, size_t n, double rtol, double atol)
+static inline void vkt_check_twin(const char *what, const float *got, const float *cpu, const double *scale,
+                                  size_t n, double rtol, double atol)
 {
     for (size_t i = 0; i < n; i++) {
         double err = fabs((double)got[i] - (double)cpu[i]);
@@ -154,22 +157,35 @@ static inline double vkt_gelu_ref(double x, int form)
  * the weights are blocks). ref and scale hold n * ldy values: columns past `rows` keep y0 with
  * scale 0; elsewhere scale is the sum of |terms| (through the gelu, whose slope is below 1.13). */
 static inline void vkt_matmul_ref(double *ref, double *scale, const float *x, int ldx, const float *w,
-                                  const float *bias, const float *y0, int ldy, int n, int rows,
-                                  int cols, int epi, int form)
+                                  const float *bias, const float *y0, int ldy, int n, int rows, int cols,
+                                  int epi, int form)
 {
     for (int tk = 0; tk < n; tk++)
         for (int o = 0; o < ldy; o++) {
             size_t yi = (size_t)tk * ldy + o;
-            if (o >= rows) { ref[yi] = y0[yi]; scale[yi] = 0; continue; }
+            if (o >= rows) {
+                ref[yi] = y0[yi];
+                scale[yi] = 0;
+                continue;
+            }
             double acc = 0, sc = 0;
             for (int i = 0; i < cols; i++) {
                 double p = (double)x[(size_t)tk * ldx + i] * w[(size_t)o * cols + i];
                 acc += p;
                 sc += fabs(p);
             }
-            if (epi & CPU_EPI_BIAS) { acc += bias[o]; sc += fabs(bias[o]); }
-            if (epi & CPU_EPI_GELU) { acc = vkt_gelu_ref(acc, form); sc = sc * 1.13 + 1e-6; }
-            if (epi & CPU_EPI_RESIDUAL) { acc += y0[yi]; sc += fabs(y0[yi]); }
+            if (epi & CPU_EPI_BIAS) {
+                acc += bias[o];
+                sc += fabs(bias[o]);
+            }
+            if (epi & CPU_EPI_GELU) {
+                acc = vkt_gelu_ref(acc, form);
+                sc = sc * 1.13 + 1e-6;
+            }
+            if (epi & CPU_EPI_RESIDUAL) {
+                acc += y0[yi];
+                sc += fabs(y0[yi]);
+            }
             ref[yi] = acc;
             scale[yi] = sc;
         }

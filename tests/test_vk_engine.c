@@ -24,13 +24,15 @@ enum { MODE_FILL = 0, MODE_SCALE = 1, MODE_PARAM = 2 };
 static char cache_dir[256];
 
 /* Every test keeps its pipeline cache in its own temporary XDG_CACHE_HOME. */
-static void use_temp_cache(void) {
+static void use_temp_cache(void)
+{
     snprintf(cache_dir, sizeof cache_dir, "/tmp/vkgpt2-test-cache-XXXXXX");
     cr_assert_not_null(mkdtemp(cache_dir));
     setenv("XDG_CACHE_HOME", cache_dir, 1);
 }
 
-static vk_engine *engine(void) {
+static vk_engine *engine(void)
+{
     use_temp_cache();
     vk_engine *e = NULL;
     char err[256] = "";
@@ -41,29 +43,32 @@ static vk_engine *engine(void) {
 }
 
 /* Every test ends here: no validation warning or error may have been reported. */
-static void finish(vk_engine *e) {
+static void finish(vk_engine *e)
+{
     int msgs = vk_validation_messages(e);
     vk_engine_destroy(e);
     cr_expect_eq(msgs, 0, "%d validation messages (see stderr)", msgs);
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void) {
+static uint32_t rnd(void)
+{
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return (uint32_t)(rng_state >> 11);
 }
 
-static void fill_random(void *p, size_t n) {
+static void fill_random(void *p, size_t n)
+{
     uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        b[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)rnd();
 }
 
 static uint32_t groups(uint32_t n) { return (n + WG - 1) / WG; }
 
-static void alloc_ok(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind) {
+static void alloc_ok(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind)
+{
     char err[256] = "";
     int rc = vk_mem_alloc(e, m, size, kind, err, sizeof err);
     cr_assert_eq(rc, 0, "vk_mem_alloc(%llu): %s", (unsigned long long)size, err);
@@ -72,7 +77,8 @@ static void alloc_ok(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kin
     cr_assert_geq(m->size, size);
 }
 
-Test(vk_engine, create_and_caps) {
+Test(vk_engine, create_and_caps)
+{
     vk_engine *e = engine();
     const vk_caps *c = vk_engine_caps(e);
     cr_assert_not_null(vk_engine_device(e));
@@ -89,16 +95,15 @@ Test(vk_engine, create_and_caps) {
     cr_expect_geq(c->max_wg_invocations, 128u);
     cr_expect_geq(c->max_wg_count[0], 65535u);
     cr_expect_gt(c->device_local_bytes, 0);
-    if (c->timestamps)
-        cr_expect_gt(c->timestamp_period_ns, 0.0);
-    if (c->coopmat_nv)
-        cr_expect(c->coopmat_m && c->coopmat_n && c->coopmat_k);
-    printf("device: %s (%s), subgroup %u, fp16 %d int8 %d storage16 %d, timestamps %d\n", c->name,
-           c->driver, c->subgroup_size, c->fp16, c->int8, c->storage16, c->timestamps);
+    if (c->timestamps) cr_expect_gt(c->timestamp_period_ns, 0.0);
+    if (c->coopmat_nv) cr_expect(c->coopmat_m && c->coopmat_n && c->coopmat_k);
+    printf("device: %s (%s), subgroup %u, fp16 %d int8 %d storage16 %d, timestamps %d\n", c->name, c->driver,
+           c->subgroup_size, c->fp16, c->int8, c->storage16, c->timestamps);
     finish(e);
 }
 
-Test(vk_engine, list_devices) {
+Test(vk_engine, list_devices)
+{
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -113,11 +118,11 @@ Test(vk_engine, list_devices) {
     free(text);
 }
 
-Test(vk_engine, upload_download_round_trip) {
+Test(vk_engine, upload_download_round_trip)
+{
     vk_engine *e = engine();
     size_t stage = vk_staging_bytes();
-    const size_t sizes[] = {1, 3, 255, 256, 257, 4096 + 7, stage - 1, stage, stage + 13,
-                            2 * stage + 1001};
+    const size_t sizes[] = {1, 3, 255, 256, 257, 4096 + 7, stage - 1, stage, stage + 13, 2 * stage + 1001};
     uint64_t before = vk_mem_device_bytes(e);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t n = sizes[k];
@@ -141,15 +146,13 @@ Test(vk_engine, upload_download_round_trip) {
             cr_assert_eq(vk_fill_zero(e, &m, 3, n - 10), 0);
             cr_assert_eq(vk_download(e, &m, 0, back, n), 0);
             cr_expect_eq(memcmp(back, src, 3), 0);
-            for (size_t i = 3; i < n - 7; i++)
-                cr_assert_eq(back[i], 0, "byte %zu of %zu not zeroed", i, n);
+            for (size_t i = 3; i < n - 7; i++) cr_assert_eq(back[i], 0, "byte %zu of %zu not zeroed", i, n);
             cr_expect_eq(memcmp(back + n - 7, src + n - 7, 7), 0);
         }
         /* an aligned fill (the vkCmdFillBuffer path) */
         cr_assert_eq(vk_fill_zero(e, &m, 0, (n + 100) & ~(size_t)3), 0);
         cr_assert_eq(vk_download(e, &m, 0, back, n), 0);
-        for (size_t i = 0; i < n; i++)
-            cr_assert_eq(back[i], 0);
+        for (size_t i = 0; i < n; i++) cr_assert_eq(back[i], 0);
         vk_mem_free(e, &m);
         free(src);
         free(back);
@@ -173,7 +176,8 @@ Test(vk_engine, upload_download_round_trip) {
     finish(e);
 }
 
-Test(vk_engine, sub_allocation_reuses_freed_space) {
+Test(vk_engine, sub_allocation_reuses_freed_space)
+{
     vk_engine *e = engine();
     vk_mem a, b, c, d;
     alloc_ok(e, &a, 1000, VKE_MEM_DEVICE);
@@ -194,7 +198,8 @@ Test(vk_engine, sub_allocation_reuses_freed_space) {
 
 /* A 160 MiB buffer, more than lavapipe's maxStorageBufferRange of 128 MiB: the test shader reads
  * and writes its far end through device addresses. */
-Test(vk_engine, large_buffer_far_end, .timeout = 100) {
+Test(vk_engine, large_buffer_far_end, .timeout = 100)
+{
     vk_engine *e = engine();
     VkDeviceSize size = 160 * MiB;
     vk_mem big;
@@ -203,34 +208,30 @@ Test(vk_engine, large_buffer_far_end, .timeout = 100) {
     VkDeviceSize far_src = 150 * MiB, far_dst = size - (VkDeviceSize)n * 4;
     uint32_t *src = malloc(n * 4), *back = malloc(n * 4);
     cr_assert(src && back);
-    for (uint32_t i = 0; i < n; i++)
-        src[i] = rnd();
+    for (uint32_t i = 0; i < n; i++) src[i] = rnd();
     cr_assert_eq(vk_upload(e, &big, far_src, src, n * 4), 0);
 
     vk_pipeline *p = vk_pipeline_get(e, "engine_test", (const uint32_t[]){WG}, 1);
     cr_assert_not_null(p);
     vk_seq *s = vk_seq_create(e, 4);
     cr_assert_not_null(s);
-    test_push pc = {.dst = big.addr + far_dst, .src = big.addr + far_src, .n = n,
-                    .mode = MODE_SCALE, .mul = 3, .add = 1};
+    test_push pc = {
+        .dst = big.addr + far_dst, .src = big.addr + far_src, .n = n, .mode = MODE_SCALE, .mul = 3, .add = 1};
     vk_seq_begin(s);
     vk_seq_dispatch(s, p, &pc, sizeof pc, groups(n), 1, 1, "far scale");
     cr_assert_eq(vk_seq_end(s), 0);
     cr_assert_eq(vk_seq_run(s), 0);
     cr_assert_eq(vk_download(e, &big, far_dst, back, n * 4), 0);
-    for (uint32_t i = 0; i < n; i++)
-        cr_assert_eq(back[i], src[i] * 3 + 1, "word %u", i);
+    for (uint32_t i = 0; i < n; i++) cr_assert_eq(back[i], src[i] * 3 + 1, "word %u", i);
 
     /* and a fill at the very last words, read back by the transfer path */
-    pc = (test_push){.dst = big.addr + size - 4096, .n = 1024, .mode = MODE_FILL, .mul = 7,
-                     .add = 5};
+    pc = (test_push){.dst = big.addr + size - 4096, .n = 1024, .mode = MODE_FILL, .mul = 7, .add = 5};
     vk_seq_begin(s);
     vk_seq_dispatch(s, p, &pc, sizeof pc, groups(1024), 1, 1, "far fill");
     cr_assert_eq(vk_seq_end(s), 0);
     cr_assert_eq(vk_seq_run(s), 0);
     cr_assert_eq(vk_download(e, &big, size - 4096, back, 4096), 0);
-    for (uint32_t i = 0; i < 1024; i++)
-        cr_assert_eq(back[i], 5 + 7 * i);
+    for (uint32_t i = 0; i < 1024; i++) cr_assert_eq(back[i], 5 + 7 * i);
     vk_seq_destroy(s);
     vk_mem_free(e, &big);
     cr_expect_eq(vk_mem_device_bytes(e), 0);
@@ -240,7 +241,8 @@ Test(vk_engine, large_buffer_far_end, .timeout = 100) {
 }
 
 /* Recorded once, replayed three times with a host-visible parameter changed between runs. */
-Test(vk_engine, replay_with_changing_parameters) {
+Test(vk_engine, replay_with_changing_parameters)
+{
     vk_engine *e = engine();
     const uint32_t n = 1000;
     vk_mem in, out, param;
@@ -253,8 +255,7 @@ Test(vk_engine, replay_with_changing_parameters) {
     cr_assert_not_null(s);
     /* in[i] = 10 + i (a shader fill), then out[i] = in[i] * param[0] + param[1] */
     test_push fill = {.dst = in.addr, .n = n, .mode = MODE_FILL, .mul = 1, .add = 10};
-    test_push scale = {.dst = out.addr, .src = in.addr, .param = param.addr, .n = n,
-                       .mode = MODE_PARAM};
+    test_push scale = {.dst = out.addr, .src = in.addr, .param = param.addr, .n = n, .mode = MODE_PARAM};
     vk_seq_begin(s);
     vk_seq_dispatch(s, p, &fill, sizeof fill, groups(n), 1, 1, "fill");
     vk_seq_barrier(s);
@@ -285,7 +286,8 @@ Test(vk_engine, replay_with_changing_parameters) {
 }
 
 /* vk_seq_copy and an indirect dispatch whose group count a shader wrote. */
-Test(vk_engine, copy_and_indirect_dispatch) {
+Test(vk_engine, copy_and_indirect_dispatch)
+{
     vk_engine *e = engine();
     const uint32_t n = 777;
     vk_mem a, b, args, res;
@@ -302,8 +304,7 @@ Test(vk_engine, copy_and_indirect_dispatch) {
     test_push wargs = {.dst = args.addr, .n = 1, .mode = MODE_FILL, .mul = 0, .add = groups(n)};
     test_push wones = {.dst = args.addr + 4, .n = 2, .mode = MODE_FILL, .mul = 0, .add = 1};
     test_push fill = {.dst = a.addr, .n = n, .mode = MODE_FILL, .mul = 3, .add = 2};
-    test_push scale = {.dst = res.addr, .src = b.addr, .n = n, .mode = MODE_SCALE, .mul = 2,
-                       .add = 1};
+    test_push scale = {.dst = res.addr, .src = b.addr, .n = n, .mode = MODE_SCALE, .mul = 2, .add = 1};
     vk_seq_begin(s);
     vk_seq_dispatch(s, p1, &wargs, sizeof wargs, 1, 1, 1, "args");
     vk_seq_dispatch(s, p1, &wones, sizeof wones, 2, 1, 1, "ones");
@@ -313,13 +314,13 @@ Test(vk_engine, copy_and_indirect_dispatch) {
     cr_assert_eq(vk_seq_end(s), 0);
     cr_assert_eq(vk_seq_run(s), 0);
     const uint32_t *r = res.map;
-    for (uint32_t i = 0; i < n; i++)
-        cr_assert_eq(r[i], (2 + 3 * i) * 2 + 1, "word %u", i);
+    for (uint32_t i = 0; i < n; i++) cr_assert_eq(r[i], (2 + 3 * i) * 2 + 1, "word %u", i);
     vk_seq_destroy(s);
     finish(e);
 }
 
-Test(vk_engine, timestamps) {
+Test(vk_engine, timestamps)
+{
     vk_engine *e = engine();
     const vk_caps *c = vk_engine_caps(e);
     const uint32_t n = 4096;
@@ -360,7 +361,8 @@ Test(vk_engine, timestamps) {
     finish(e);
 }
 
-Test(vk_engine, pipelines_are_cached_and_unknown_is_null) {
+Test(vk_engine, pipelines_are_cached_and_unknown_is_null)
+{
     vk_engine *e = engine();
     const uint32_t *code;
     size_t bytes;
@@ -382,7 +384,8 @@ Test(vk_engine, pipelines_are_cached_and_unknown_is_null) {
     finish(e);
 }
 
-Test(vk_engine, pipeline_cache_file) {
+Test(vk_engine, pipeline_cache_file)
+{
     vk_engine *e = engine();
     char path[1024];
     snprintf(path, sizeof path, "%s", vk_pipeline_cache_path(e));
@@ -408,7 +411,8 @@ Test(vk_engine, pipeline_cache_file) {
     finish(e2);
 }
 
-Test(vk_engine, no_driver_fails_cleanly) {
+Test(vk_engine, no_driver_fails_cleanly)
+{
     setenv("VK_ICD_FILENAMES", "/nonexistent/vkgpt2-no-driver.json", 1);
     setenv("VK_DRIVER_FILES", "/nonexistent/vkgpt2-no-driver.json", 1);
     vk_engine *e = (vk_engine *)&e; /* must be reset */
@@ -420,7 +424,8 @@ Test(vk_engine, no_driver_fails_cleanly) {
     printf("without a driver: %s\n", err);
 }
 
-Test(vk_engine, bad_device_index_fails_cleanly) {
+Test(vk_engine, bad_device_index_fails_cleanly)
+{
     vk_engine *e = NULL;
     char err[256] = "";
     cr_expect_neq(vk_engine_create(&e, 1000, err, sizeof err), 0);
@@ -428,7 +433,8 @@ Test(vk_engine, bad_device_index_fails_cleanly) {
     cr_expect_not_null(strstr(err, "1000"), "%s", err);
 }
 
-Test(vk_engine, out_of_memory_is_an_error) {
+Test(vk_engine, out_of_memory_is_an_error)
+{
     vk_engine *e = engine();
     vk_mem m;
     char err[256] = "";
@@ -455,10 +461,10 @@ Test(vk_engine, out_of_memory_is_an_error) {
 }
 
 /* The validation counter really counts (when the tests run with VKGPT2_VALIDATION=1). */
-Test(vk_engine, validation_messages_are_counted) {
+Test(vk_engine, validation_messages_are_counted)
+{
     const char *v = getenv("VKGPT2_VALIDATION");
-    if (!v || strcmp(v, "1") != 0)
-        cr_skip_test("VKGPT2_VALIDATION is not 1");
+    if (!v || strcmp(v, "1") != 0) cr_skip_test("VKGPT2_VALIDATION is not 1");
     vk_engine *e = engine();
     cr_assert_eq(vk_validation_messages(e), 0);
     /* an undefined fence flag: harmless to the driver, an error to the validation layer */
@@ -476,7 +482,8 @@ Test(vk_engine, validation_messages_are_counted) {
 /* The per-step parameter path of the backend: host-visible parameters copied into a device-local
  * mirror at the start of the recording, which the shader reads; replayed with new values. On
  * lavapipe all memory is host-visible, but the copy and its barrier run all the same. */
-Test(vk_engine, replay_reads_a_device_local_mirror_of_parameters) {
+Test(vk_engine, replay_reads_a_device_local_mirror_of_parameters)
+{
     vk_engine *e = engine();
     const uint32_t n = 1000;
     vk_mem in, out, param, mirror;
@@ -488,8 +495,7 @@ Test(vk_engine, replay_reads_a_device_local_mirror_of_parameters) {
     cr_assert_not_null(p);
     vk_seq *s = vk_seq_create(e, 8);
     test_push fill = {.dst = in.addr, .n = n, .mode = MODE_FILL, .mul = 1, .add = 10};
-    test_push scale = {.dst = out.addr, .src = in.addr, .param = mirror.addr, .n = n,
-                       .mode = MODE_PARAM};
+    test_push scale = {.dst = out.addr, .src = in.addr, .param = mirror.addr, .n = n, .mode = MODE_PARAM};
     vk_seq_begin(s);
     vk_seq_copy(s, &param, 0, &mirror, 0, 16);
     vk_seq_dispatch(s, p, &fill, sizeof fill, groups(n), 1, 1, "fill");
@@ -516,12 +522,13 @@ Test(vk_engine, replay_reads_a_device_local_mirror_of_parameters) {
 /* A pipeline created with a required subgroup size and full subgroups (as the coopmat ones are):
  * valid where the device has the features (lavapipe: 8..8), refused with a message outside the
  * range, kept apart from the plain pipeline of the same shader. */
-Test(vk_engine, pipeline_with_required_subgroup_size) {
+Test(vk_engine, pipeline_with_required_subgroup_size)
+{
     vk_engine *e = engine();
     const vk_caps *c = vk_engine_caps(e);
     printf("subgroup %u, range %u..%u, size control %d, full subgroups %d, max subgroups/wg %u\n",
-           c->subgroup_size, c->subgroup_min, c->subgroup_max, c->subgroup_size_control,
-           c->full_subgroups, c->max_wg_subgroups);
+           c->subgroup_size, c->subgroup_min, c->subgroup_max, c->subgroup_size_control, c->full_subgroups,
+           c->max_wg_subgroups);
     if (!c->subgroup_size_control || !c->full_subgroups) {
         finish(e);
         cr_skip_test("the device has no subgroup size control with full subgroups");
@@ -543,8 +550,7 @@ Test(vk_engine, pipeline_with_required_subgroup_size) {
     vk_seq_dispatch(s, sized, &fill, sizeof fill, groups(n), 1, 1, "fill");
     cr_assert_eq(vk_seq_end(s), 0);
     cr_assert_eq(vk_seq_run(s), 0);
-    for (uint32_t i = 0; i < n; i++)
-        cr_assert_eq(((uint32_t *)out.map)[i], 1 + 3 * i);
+    for (uint32_t i = 0; i < n; i++) cr_assert_eq(((uint32_t *)out.map)[i], 1 + 3 * i);
     vk_seq_destroy(s);
     vk_mem_free(e, &out);
     finish(e);
@@ -552,20 +558,22 @@ Test(vk_engine, pipeline_with_required_subgroup_size) {
 
 /* Allocations are limited by min(maxMemoryAllocationSize, maxBufferSize): one byte more than the
  * block limit is refused with the limit's name, before vkCreateBuffer could see it. */
-Test(vk_engine, allocation_limit_is_the_block_limit) {
+Test(vk_engine, allocation_limit_is_the_block_limit)
+{
     vk_engine *e = engine();
     const vk_caps *c = vk_engine_caps(e);
     cr_assert_eq(c->max_block, c->max_buffer && c->max_buffer < c->max_alloc ? c->max_buffer : c->max_alloc);
     vk_mem m;
     char err[256] = "";
     cr_assert_neq(vk_mem_alloc(e, &m, c->max_block + 1, VKE_MEM_DEVICE, err, sizeof err), 0);
-    cr_assert(strstr(err, c->max_block < c->max_alloc ? "maxBufferSize" : "maxMemoryAllocationSize"),
-              "%s", err);
+    cr_assert(strstr(err, c->max_block < c->max_alloc ? "maxBufferSize" : "maxMemoryAllocationSize"), "%s",
+              err);
     finish(e);
 }
 
 /* --device as a string: index, name substring, deviceUUID prefix; a bad name is one line. */
-Test(vk_engine, device_by_index_name_or_uuid) {
+Test(vk_engine, device_by_index_name_or_uuid)
+{
     use_temp_cache();
     vk_engine *e = NULL;
     char err[256] = "";
@@ -573,8 +581,7 @@ Test(vk_engine, device_by_index_name_or_uuid) {
     vk_caps best = *vk_engine_caps(e);
     vk_engine_destroy(e);
     char uuid[2 * VK_UUID_SIZE + 1];
-    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
-        snprintf(uuid + 2 * i, 3, "%02x", best.device_uuid[i]);
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(uuid + 2 * i, 3, "%02x", best.device_uuid[i]);
     uuid[12] = '\0';
     char part[8];
     snprintf(part, sizeof part, "%.5s", best.name);
@@ -592,7 +599,8 @@ Test(vk_engine, device_by_index_name_or_uuid) {
 
 /* VKGPT2_FAULT=create:1: the first vkCreateDevice fails; with one device that is the error, with
  * more the next candidate is created (vk_try_candidates). */
-Test(vk_engine, failed_device_creation_names_the_error) {
+Test(vk_engine, failed_device_creation_names_the_error)
+{
     use_temp_cache();
     setenv("VKGPT2_FAULT", "create:1", 1);
     vk_engine *e = NULL;
@@ -621,7 +629,8 @@ Test(vk_engine, failed_device_creation_names_the_error) {
 /* The fence timeout comes from VKGPT2_FENCE_TIMEOUT_MS; a wait that times out (VKGPT2_FAULT=hang:N
  * reports VK_TIMEOUT for the Nth submission) fails with VK_TIMEOUT, every later submission and
  * transfer fails too, and destruction still frees everything (the work did finish). */
-Test(vk_engine, fence_timeout_fails_like_a_lost_device) {
+Test(vk_engine, fence_timeout_fails_like_a_lost_device)
+{
     setenv("VKGPT2_FENCE_TIMEOUT_MS", "1234", 1);
     vk_engine *e = engine();
     cr_assert_eq(vk_engine_fence_timeout_ns(e), 1234000000ull);

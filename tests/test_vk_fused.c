@@ -16,8 +16,8 @@
 /* ---- layernorm + matmul ---- */
 
 /* float64 layernorm of n rows (stride ldx) into xn [n][cols], with each element's error scale. */
-static void ln_ref(double *xn, double *sc, const float *x, int ldx, const float *g, const float *b,
-                   int n, int cols, double eps)
+static void ln_ref(double *xn, double *sc, const float *x, int ldx, const float *g, const float *b, int n,
+                   int cols, double eps)
 {
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * ldx;
@@ -44,16 +44,29 @@ static void lnmm_ref(double *ref, double *scale, const double *xn, const double 
     for (int t = 0; t < n; t++)
         for (int o = 0; o < ldy; o++) {
             size_t yi = (size_t)t * ldy + o;
-            if (o >= rows) { ref[yi] = y0[yi]; scale[yi] = 0; continue; }
+            if (o >= rows) {
+                ref[yi] = y0[yi];
+                scale[yi] = 0;
+                continue;
+            }
             double acc = 0, s = 0;
             for (int i = 0; i < cols; i++) {
                 double wi = w[(size_t)o * cols + i];
                 acc += xn[(size_t)t * cols + i] * wi;
                 s += fabs(wi) * sc[(size_t)t * cols + i];
             }
-            if (epi & CPU_EPI_BIAS) { acc += bias[o]; s += fabs(bias[o]); }
-            if (epi & CPU_EPI_GELU) { acc = vkt_gelu_ref(acc, form); s = s * 1.13 + 1e-6; }
-            if (epi & CPU_EPI_RESIDUAL) { acc += y0[yi]; s += fabs(y0[yi]); }
+            if (epi & CPU_EPI_BIAS) {
+                acc += bias[o];
+                s += fabs(bias[o]);
+            }
+            if (epi & CPU_EPI_GELU) {
+                acc = vkt_gelu_ref(acc, form);
+                s = s * 1.13 + 1e-6;
+            }
+            if (epi & CPU_EPI_RESIDUAL) {
+                acc += y0[yi];
+                s += fabs(y0[yi]);
+            }
             ref[yi] = acc;
             scale[yi] = s;
         }
@@ -65,8 +78,16 @@ static void *rand_weights(gpt2_dtype wt, int rows, int cols, float **wf, size_t 
     size_t nw = (size_t)rows * cols;
     float *w = vkt_rand_floats(nw, -1, 1);
     *wf = w;
-    if (wt == GPT2_F32) { *bytes = nw * 4; void *c = malloc(nw * 4); memcpy(c, w, nw * 4); return c; }
-    if (wt == GPT2_F16) { *bytes = nw * 2; return vkt_to_f16(w, nw); }
+    if (wt == GPT2_F32) {
+        *bytes = nw * 4;
+        void *c = malloc(nw * 4);
+        memcpy(c, w, nw * 4);
+        return c;
+    }
+    if (wt == GPT2_F16) {
+        *bytes = nw * 2;
+        return vkt_to_f16(w, nw);
+    }
     size_t rb = gpt2_row_bytes(wt, (size_t)cols);
     unsigned char *q = malloc(rb * (size_t)rows + 16);
     cr_assert(q);
@@ -100,13 +121,13 @@ static void run_lncase(vkt *t, const lncase *c, gpt2_dtype wt, int form)
     VkDeviceAddress pb = (c->epi & CPU_EPI_BIAS) ? bbias.addr : 0;
     cr_assert(vk_op_ln_matmul_fits(t->o, n, cols, wt), "n=%d cols=%d %s fits", n, cols, gpt2_dtype_name(wt));
     vkt_begin(t);
-    vk_op_ln_matmul(t->o, t->s, by.addr, ldy, bx.addr, ldx, bg.addr, bb.addr, 1e-5f, bw.addr, wt,
-                    rows, cols, pb, n, c->epi, form, NULL);
+    vk_op_ln_matmul(t->o, t->s, by.addr, ldy, bx.addr, ldx, bg.addr, bb.addr, 1e-5f, bw.addr, wt, rows, cols,
+                    pb, n, c->epi, form, NULL);
     /* the unfused pair, the reference kernels (layernorm rows are contiguous: one per row) */
     for (int r = 0; r < n; r++)
         vk_op_layernorm(t->o, t->s, bxn.addr + (VkDeviceAddress)r * cols * 4,
                         bx.addr + (VkDeviceAddress)r * ldx * 4, bg.addr, bb.addr, 1, cols, 1e-5f);
-    vk_seq_barrier(t->s);   /* the matmul reads the normalised rows */
+    vk_seq_barrier(t->s); /* the matmul reads the normalised rows */
     vk_op_matmul(t->o, t->s, by2.addr, ldy, bxn.addr, cols, bw.addr, wt, rows, cols, pb, n, c->epi, form);
     vkt_run(t);
     cr_assert_eq(vk_seq_dispatches(t->s), 2 + n);
@@ -124,11 +145,23 @@ static void run_lncase(vkt *t, const lncase *c, gpt2_dtype wt, int form)
     vkt_check_twin(what, y, y2, scale, ny, 2e-5, 2e-6);
     vk_mem *ms[] = {&bx, &bg, &bb, &bw, &bbias, &by, &by2, &bxn};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) vk_mem_free(t->e, ms[i]);
-    free(x); free(g); free(b); free(bias); free(y0); free(w); free(wd); free(y); free(y2);
-    free(xn); free(sc); free(ref); free(scale);
+    free(x);
+    free(g);
+    free(b);
+    free(bias);
+    free(y0);
+    free(w);
+    free(wd);
+    free(y);
+    free(y2);
+    free(xn);
+    free(sc);
+    free(ref);
+    free(scale);
 }
 
-static const gpt2_dtype WTYPES[] = {GPT2_F32, GPT2_F16, GPT2_Q8_0, GPT2_Q4_0, GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1};
+static const gpt2_dtype WTYPES[] = {GPT2_F32,  GPT2_F16,  GPT2_Q8_0, GPT2_Q4_0,
+                                    GPT2_Q4_1, GPT2_Q5_0, GPT2_Q5_1};
 #define N_WTYPES 7
 
 Test(vk_fused, ln_matmul)
@@ -136,11 +169,11 @@ Test(vk_fused, ln_matmul)
     vkt t = vkt_open();
     vkt_seed(141);
     const lncase cases[] = {
-        {1, 37, 64, 0, CPU_EPI_BIAS},                     /* QKV-like, rows not filling a group */
-        {3, 130, 768, 4, CPU_EPI_BIAS | CPU_EPI_GELU},    /* FC-like, strided x */
-        {8, 20, 96, 0, CPU_EPI_BIAS | CPU_EPI_RESIDUAL},  /* 8 tokens per workgroup */
-        {2, 9, 1600, 0, 0},                               /* the widest GPT-2 row */
-        {1, 17000, 64, 0, 0},                             /* many rows: RMUL > 1 */
+        {1, 37, 64, 0, CPU_EPI_BIAS},                    /* QKV-like, rows not filling a group */
+        {3, 130, 768, 4, CPU_EPI_BIAS | CPU_EPI_GELU},   /* FC-like, strided x */
+        {8, 20, 96, 0, CPU_EPI_BIAS | CPU_EPI_RESIDUAL}, /* 8 tokens per workgroup */
+        {2, 9, 1600, 0, 0},                              /* the widest GPT-2 row */
+        {1, 17000, 64, 0, 0},                            /* many rows: RMUL > 1 */
     };
     for (int sg = 0; sg < 2; sg++) {
         vk_ops_set_subgroup(t.o, sg);
@@ -188,8 +221,8 @@ static void run_embcase(vkt *t, int n, int step_n, int n_past, gpt2_dtype tte, g
     memcpy(mstep.map, &sp, sizeof sp);
     vk_embed_src emb = {mte.addr, tte, mpe.addr, tpe, mids.addr, mstep.addr};
     vkt_begin(t);
-    vk_op_ln_matmul(t->o, t->s, my.addr, ldy, mx.addr, cols, mg.addr, mb.addr, 1e-5f, mw.addr, wt, rows,
-                    cols, mbias.addr, n, CPU_EPI_BIAS, 0, &emb);
+    vk_op_ln_matmul(t->o, t->s, my.addr, ldy, mx.addr, cols, mg.addr, mb.addr, 1e-5f, mw.addr, wt, rows, cols,
+                    mbias.addr, n, CPU_EPI_BIAS, 0, &emb);
     vkt_run(t);
     cr_assert_eq(vk_seq_dispatches(t->s), 1);
     float *x = malloc((size_t)n * cols * 4), *y = malloc((size_t)n * ldy * 4);
@@ -204,8 +237,9 @@ static void run_embcase(vkt *t, int n, int step_n, int n_past, gpt2_dtype tte, g
     float *xe = malloc((size_t)n * cols * 4);
     for (int r = 0; r < n; r++)
         for (int i = 0; i < cols; i++)
-            xe[(size_t)r * cols + i] = r < nt ? wte[(size_t)ids[r] * cols + i] + wpe[(size_t)(n_past + r) * cols + i]
-                                              : x0[(size_t)r * cols + i];
+            xe[(size_t)r * cols + i] = r < nt
+                ? wte[(size_t)ids[r] * cols + i] + wpe[(size_t)(n_past + r) * cols + i]
+                : x0[(size_t)r * cols + i];
     vkt_check_twin(what, x, xe, NULL, (size_t)n * cols, 1e-6, 1e-7);
     double *xn = malloc((size_t)n * cols * sizeof *xn), *sc = malloc((size_t)n * cols * sizeof *sc);
     double *ref = malloc((size_t)n * ldy * sizeof *ref), *scale = malloc((size_t)n * ldy * sizeof *scale);
@@ -214,8 +248,23 @@ static void run_embcase(vkt *t, int n, int step_n, int n_past, gpt2_dtype tte, g
     vkt_check(what, y, ref, scale, (size_t)nt * ldy, 1e-5, 1e-6);
     vk_mem *ms[] = {&mte, &mpe, &mw, &mg, &mb, &mbias, &mids, &mx, &my, &mstep};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) vk_mem_free(t->e, ms[i]);
-    free(wte); free(wpe); free(w); free(dte); free(dpe); free(wd); free(g); free(b); free(bias);
-    free(x0); free(x); free(y); free(xe); free(xn); free(sc); free(ref); free(scale);
+    free(wte);
+    free(wpe);
+    free(w);
+    free(dte);
+    free(dpe);
+    free(wd);
+    free(g);
+    free(b);
+    free(bias);
+    free(x0);
+    free(x);
+    free(y);
+    free(xe);
+    free(xn);
+    free(sc);
+    free(ref);
+    free(scale);
 }
 
 Test(vk_fused, embed_ln_matmul)
@@ -227,7 +276,7 @@ Test(vk_fused, embed_ln_matmul)
         run_embcase(&t, 1, 1, 0, GPT2_F32, GPT2_F32, GPT2_F32, 50, 64);
         run_embcase(&t, 1, 1, 39, GPT2_F16, GPT2_F32, GPT2_F16, 70, 768);
         run_embcase(&t, 3, 0, 5, GPT2_Q8_0, GPT2_F16, GPT2_Q8_0, 33, 96);
-        run_embcase(&t, 4, 2, 7, GPT2_Q4_1, GPT2_F32, GPT2_F32, 20, 64);   /* a shorter step */
+        run_embcase(&t, 4, 2, 7, GPT2_Q4_1, GPT2_F32, GPT2_F32, 20, 64); /* a shorter step */
     }
     vkt_close(&t);
 }
@@ -238,14 +287,19 @@ typedef struct fa_env {
     int rows, n_head, hd, n_ctx, E, slots;
     gpt2_dtype kvt;
     vk_mem bqkv, bk, bv, bout, bout2, bscratch, bscratch2, bstep;
-    vk_seq *s2;   /* the unfused recording */
+    vk_seq *s2; /* the unfused recording */
 } fa_env;
 
 /* Records the fused decode (rows > 1: batched, one slot each) into t->s and the unfused one. */
 static void fa_init(vkt *t, fa_env *a, int rows, int n_head, int hd, int n_ctx, gpt2_dtype kvt)
 {
     memset(a, 0, sizeof *a);
-    a->rows = rows; a->n_head = n_head; a->hd = hd; a->n_ctx = n_ctx; a->E = n_head * hd; a->kvt = kvt;
+    a->rows = rows;
+    a->n_head = n_head;
+    a->hd = hd;
+    a->n_ctx = n_ctx;
+    a->E = n_head * hd;
+    a->kvt = kvt;
     a->slots = rows;
     size_t kvb = (size_t)a->slots * n_ctx * a->E * gpt2_dtype_size(kvt);
     size_t scr = (size_t)rows * vk_attention_scratch_bytes(n_head, hd, n_ctx);
@@ -254,7 +308,7 @@ static void fa_init(vkt *t, fa_env *a, int rows, int n_head, int hd, int n_ctx, 
     a->bv = vkt_buf(t, kvb, NULL);
     a->bout = vkt_buf(t, (size_t)rows * a->E * 4, NULL);
     a->bout2 = vkt_buf(t, (size_t)rows * a->E * 4, NULL);
-    a->bscratch = vkt_buf(t, scr, NULL);    /* zeroed: the counters start at zero */
+    a->bscratch = vkt_buf(t, scr, NULL); /* zeroed: the counters start at zero */
     a->bscratch2 = vkt_buf(t, scr, NULL);
     a->bstep = vkt_host_buf(t, sizeof(vk_step_params) + (size_t)rows * sizeof(vk_step_row));
     for (int f = 0; f < 2; f++) {
@@ -264,7 +318,8 @@ static void fa_init(vkt *t, fa_env *a, int rows, int n_head, int hd, int n_ctx, 
         vk_seq_begin(s);
         if (rows > 1)
             vk_op_attention_rows(t->o, s, (f ? a->bout2 : a->bout).addr, a->bqkv.addr, a->bk.addr, a->bv.addr,
-                                 kvt, a->bstep.addr, rows, n_head, hd, n_ctx, (f ? a->bscratch2 : a->bscratch).addr);
+                                 kvt, a->bstep.addr, rows, n_head, hd, n_ctx,
+                                 (f ? a->bscratch2 : a->bscratch).addr);
         else
             vk_op_attention(t->o, s, (f ? a->bout2 : a->bout).addr, a->bqkv.addr, a->bk.addr, a->bv.addr, kvt,
                             a->bstep.addr, 1, n_head, hd, n_ctx, (f ? a->bscratch2 : a->bscratch).addr);
@@ -291,10 +346,13 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
     void *kc = kf, *vc = vf;
     uint16_t *kh = NULL, *vh = NULL;
-    if (a->kvt == GPT2_F16) { kc = kh = vkt_to_f16(kf, ncache); vc = vh = vkt_to_f16(vf, ncache); }
+    if (a->kvt == GPT2_F16) {
+        kc = kh = vkt_to_f16(kf, ncache);
+        vc = vh = vkt_to_f16(vf, ncache);
+    }
     cr_assert(vk_upload(t->e, &a->bqkv, 0, qkv, (size_t)R * 3 * E * 4) == 0);
-    vk_step_params sp = {.n = (uint32_t)R, .kv_base = R > 1 ? VKOPS_STEP_BATCHED : 0,
-                         .n_past = (uint32_t)pos[0]};
+    vk_step_params sp = {
+        .n = (uint32_t)R, .kv_base = R > 1 ? VKOPS_STEP_BATCHED : 0, .n_past = (uint32_t)pos[0]};
     memcpy(a->bstep.map, &sp, sizeof sp);
     vk_step_row *rw = (vk_step_row *)((char *)a->bstep.map + sizeof sp);
     for (int r = 0; r < R; r++) rw[r] = (vk_step_row){(uint32_t)(r * a->n_ctx), (uint32_t)pos[r]};
@@ -319,20 +377,25 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
                 double s = 0;
                 for (int d = 0; d < a->hd; d++) {
                     int c = h * a->hd + d;
-                    double kv = j == pos[r] ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[E + c])) : q[E + c])
-                                            : kf[(kb + j) * E + c];
+                    double kv = j == pos[r]
+                        ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[E + c])) : q[E + c])
+                        : kf[(kb + j) * E + c];
                     s += (double)q[c] * kv;
                 }
                 sc[j] = s / sqrt((double)a->hd);
                 if (sc[j] > m) m = sc[j];
             }
-            for (int j = 0; j < len; j++) { sc[j] = exp(sc[j] - m); l += sc[j]; }
+            for (int j = 0; j < len; j++) {
+                sc[j] = exp(sc[j] - m);
+                l += sc[j];
+            }
             for (int d = 0; d < a->hd; d++) {
                 int c = h * a->hd + d;
                 double acc = 0, ab = 0;
                 for (int j = 0; j < len; j++) {
-                    double v = j == pos[r] ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[2 * E + c])) : q[2 * E + c])
-                                           : vf[(kb + j) * E + c];
+                    double v = j == pos[r]
+                        ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[2 * E + c])) : q[2 * E + c])
+                        : vf[(kb + j) * E + c];
                     acc += sc[j] * v;
                     ab += sc[j] * fabs(v);
                 }
@@ -353,8 +416,17 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
     vkt_get(t, &a->bscratch, cnt, scr);
     for (int i = 0; i < R * a->n_head; i++)
         cr_assert_eq(cnt[scr / 4 - (size_t)(R * a->n_head) + (size_t)i], 0u, "%s: counter %d", what, i);
-    free(cnt); free(qkv); free(kf); free(vf); free(kh); free(vh); free(out[0]); free(out[1]);
-    free(ref); free(scale); free(sc);
+    free(cnt);
+    free(qkv);
+    free(kf);
+    free(vf);
+    free(kh);
+    free(vh);
+    free(out[0]);
+    free(out[1]);
+    free(ref);
+    free(scale);
+    free(sc);
 }
 
 Test(vk_fused, decode_attention)
@@ -396,8 +468,10 @@ static gpt2_backend *vk_backend_fused(const gpt2_model *m, bool fuse, gpt2_dtype
 {
     gpt2_backend_params bp = {.n_threads = 2, .n_batch = 32, .kv_type = kv, .device = -1, .n_slots = 3};
     char err[512];
-    if (fuse) unsetenv("VKGPT2_FUSE");
-    else setenv("VKGPT2_FUSE", "0", 1);
+    if (fuse)
+        unsetenv("VKGPT2_FUSE");
+    else
+        setenv("VKGPT2_FUSE", "0", 1);
     gpt2_backend *b = gpt2_backend_vk_create(m, &bp, NULL, err, sizeof err);
     unsetenv("VKGPT2_FUSE");
     if (!b) cr_skip_test("no Vulkan backend: %s", err);
@@ -450,14 +524,17 @@ static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
     float *lg[2];
     for (int k = 0; k < 2; k++) {
         lg[k] = malloc((size_t)(2 + STEPS) * V * sizeof(float));
-        cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, 8, 0, GPT2_STEP_LAST, lg[k], NULL, NULL, 0, err,
-                                           sizeof err), 0, "%s", err);
+        cr_assert_eq(
+            gpt2_backend_eval_seq(be[k], 0, ids, 8, 0, GPT2_STEP_LAST, lg[k], NULL, NULL, 0, err, sizeof err),
+            0, "%s", err);
         cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, PROMPT, 0, GPT2_STEP_LAST, lg[k] + V, NULL, NULL, 0,
-                                           err, sizeof err), 0, "%s", err);
+                                           err, sizeof err),
+                     0, "%s", err);
         for (int i = 0; i < STEPS; i++) {
-            int pos = i < 3 ? PROMPT + i : 60 + i;   /* the cache rows between hold the prompt's */
-            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &ids[i], 1, pos, GPT2_STEP_LAST, lg[k] + (size_t)(2 + i) * V,
-                                               NULL, NULL, 0, err, sizeof err), 0, "%s", err);
+            int pos = i < 3 ? PROMPT + i : 60 + i; /* the cache rows between hold the prompt's */
+            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &ids[i], 1, pos, GPT2_STEP_LAST,
+                                               lg[k] + (size_t)(2 + i) * V, NULL, NULL, 0, err, sizeof err),
+                         0, "%s", err);
         }
     }
     double e = rel_err(lg[0], lg[1], (size_t)(2 + STEPS) * V);
@@ -469,13 +546,15 @@ static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
     for (int k = 0; k < 2; k++) {
         memcpy(seq[k], ids, sizeof ids);
         int32_t next;
-        cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, seq[k], PROMPT, 0, GPT2_STEP_ARGMAX, NULL, &next, NULL, 0,
-                                           err, sizeof err), 0, "%s", err);
+        cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, seq[k], PROMPT, 0, GPT2_STEP_ARGMAX, NULL, &next, NULL,
+                                           0, err, sizeof err),
+                     0, "%s", err);
         for (int i = PROMPT; i < PROMPT + GEN; i++) {
             seq[k][i] = next;
             if (i + 1 < PROMPT + GEN)
                 cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &seq[k][i], 1, i, GPT2_STEP_ARGMAX, NULL, &next,
-                                                   NULL, 0, err, sizeof err), 0, "%s", err);
+                                                   NULL, 0, err, sizeof err),
+                             0, "%s", err);
         }
     }
     for (int i = PROMPT; i < PROMPT + GEN; i++)
@@ -486,7 +565,8 @@ static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
     int attn = device_memory_model() ? 1 : 2; /* without the memory model: decode + reduce */
     cr_expect_eq(be[0]->counters.dispatches_per_token, (uint64_t)((4 + attn) * L + 2),
                  "%s: fused dispatches %llu", tn, (unsigned long long)be[0]->counters.dispatches_per_token);
-    cr_expect_eq(be[0]->counters.barriers_per_token, (uint64_t)((4 + attn) * L + 1), "%s: fused barriers", tn);
+    cr_expect_eq(be[0]->counters.barriers_per_token, (uint64_t)((4 + attn) * L + 1), "%s: fused barriers",
+                 tn);
     cr_expect_eq(be[1]->counters.dispatches_per_token, (uint64_t)(8 * L + 4), "%s: unfused dispatches", tn);
 
     /* a batched decode step: 3 sequences in 3 slots at different positions, every row's logits */

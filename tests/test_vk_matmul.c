@@ -37,8 +37,8 @@ static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form,
     vk_ops_force_matmul(t->o, force);
     vk_ops_set_subgroup(t->o, subgroup);
     vkt_begin(t);
-    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, wt,
-                 rows, cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
+    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, wt, rows,
+                 cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
     vkt_run(t);
     float *y = malloc(ny * 4);
     vkt_get(t, &by, y, ny * 4);
@@ -50,7 +50,8 @@ static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form,
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
     char what[160];
     snprintf(what, sizeof what, "matmul %s n=%d rows=%d cols=%d ldx=%d ldy=%d off=%d %s epi=%d form=%d sg=%d",
-             variant, n, rows, cols, ldx, ldy, c->x_off, gpt2_dtype_name(wt), epi, form, vk_ops_subgroup(t->o));
+             variant, n, rows, cols, ldx, ldy, c->x_off, gpt2_dtype_name(wt), epi, form,
+             vk_ops_subgroup(t->o));
     if (acc.x_f16) {
         float *xr = malloc(nx * 4);
         memcpy(xr, x, nx * 4);
@@ -69,15 +70,25 @@ static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form,
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
     vkt_check_twin(what, y, yc, scale, ny, acc.rtol_f32x + 1e-5, 2e-6);
 
-    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bw); vk_mem_free(t->e, &bb); vk_mem_free(t->e, &by);
-    free(x); free(w); free(bias); free(y0); free(wh); free(y); free(yc); free(ref); free(scale);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &bw);
+    vk_mem_free(t->e, &bb);
+    vk_mem_free(t->e, &by);
+    free(x);
+    free(w);
+    free(bias);
+    free(y0);
+    free(wh);
+    free(y);
+    free(yc);
+    free(ref);
+    free(scale);
 }
 
 static const mm_case cases[] = {
-    {1, 7, 5, 0, 0, 0},      {1, 100, 768, 0, 0, 0}, {1, 2305, 768, 0, 0, 0},
-    {3, 2305, 769, 0, 0, 0}, {3, 100, 100, 3, 5, 1}, {8, 64, 96, 0, 0, 0},
-    {17, 100, 769, 0, 0, 0}, {65, 7, 100, 4, 1, 0},  {65, 130, 64, 0, 0, 0},
-    {2, 33, 64, 4, 0, 2},
+    {1, 7, 5, 0, 0, 0},     {1, 100, 768, 0, 0, 0}, {1, 2305, 768, 0, 0, 0}, {3, 2305, 769, 0, 0, 0},
+    {3, 100, 100, 3, 5, 1}, {8, 64, 96, 0, 0, 0},   {17, 100, 769, 0, 0, 0}, {65, 7, 100, 4, 1, 0},
+    {65, 130, 64, 0, 0, 0}, {2, 33, 64, 4, 0, 2},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -159,7 +170,7 @@ Test(vk_matmul, coopmat_variants_against_f16_reference)
     const vk_caps *c = vk_engine_caps(t.e);
     static const char *const variants[] = {"coopmat_nv", "coopmat_khr"};
     static const mm_case cc[] = {{32, 64, 64, 0, 0, 0},   {64, 768, 768, 0, 0, 0}, {40, 2305, 768, 0, 0, 0},
-                                 {65, 130, 100, 4, 1, 1},  {33, 7, 96, 0, 3, 2},   {130, 200, 3072, 0, 0, 0},
+                                 {65, 130, 100, 4, 1, 1}, {33, 7, 96, 0, 3, 2},    {130, 200, 3072, 0, 0, 0},
                                  {200, 50, 33, 2, 0, 0}};
     int ran = 0;
     char skipped[256] = "";
@@ -186,10 +197,7 @@ Test(vk_matmul, coopmat_variants_against_f16_reference)
     if (!ran) cr_skip_test("no cooperative-matrix variant on this device: %s", skipped);
 }
 
-static bool is_plain_variant(const char *v)
-{
-    return strcmp(v, "matvec") == 0 || strcmp(v, "tiled") == 0;
-}
+static bool is_plain_variant(const char *v) { return strcmp(v, "matvec") == 0 || strcmp(v, "tiled") == 0; }
 
 /* On a device without cooperative matrices (lavapipe) no coopmat variant is ever picked, and forcing
  * "coopmat_khr" or "coopmat_nv" falls back to the automatic plain variant, which still computes the
@@ -249,7 +257,11 @@ Test(vk_matmul, replay_residual)
         }
         cr_assert(fabs(y[o] - 3 * acc) <= 3e-5 * sc + 1e-6, "row %d: %g vs %g", o, y[o], 3 * acc);
     }
-    vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bw); vk_mem_free(t.e, &by);
-    free(x); free(w); free(y);
+    vk_mem_free(t.e, &bx);
+    vk_mem_free(t.e, &bw);
+    vk_mem_free(t.e, &by);
+    free(x);
+    free(w);
+    free(y);
     vkt_close(&t);
 }

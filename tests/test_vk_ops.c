@@ -37,19 +37,31 @@ Test(vk_ops, embed)
                 vkt_get(&t, &bx, x, (size_t)n * d * 4);
                 for (int tk = 0; tk < n; tk++)
                     for (int i = 0; i < d; i++)
-                        ref[(size_t)tk * d + i] = (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
+                        ref[(size_t)tk * d + i] =
+                            (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
                 char what[96];
-                snprintf(what, sizeof what, "embed d=%d %s/%s pos0=%d", d, gpt2_dtype_name(tte), gpt2_dtype_name(tpe), pos0);
+                snprintf(what, sizeof what, "embed d=%d %s/%s pos0=%d", d, gpt2_dtype_name(tte),
+                         gpt2_dtype_name(tpe), pos0);
                 vkt_check(what, x, ref, NULL, (size_t)n * d, 1e-6, 1e-7);
-                gpt2_tensor Tte = {tte, {d, n_vocab}, hte ? (void *)hte : (void *)wte, nte * gpt2_dtype_size(tte)};
-                gpt2_tensor Tpe = {tpe, {d, n_ctx}, hpe ? (void *)hpe : (void *)wpe, npe * gpt2_dtype_size(tpe)};
+                gpt2_tensor Tte = {
+                    tte, {d, n_vocab}, hte ? (void *)hte : (void *)wte, nte * gpt2_dtype_size(tte)};
+                gpt2_tensor Tpe = {
+                    tpe, {d, n_ctx}, hpe ? (void *)hpe : (void *)wpe, npe * gpt2_dtype_size(tpe)};
                 cpu_embed(xc, &Tte, &Tpe, ids, n, pos0);
                 vkt_check_twin(what, x, xc, NULL, (size_t)n * d, 1e-6, 1e-7);
-                free(x); free(xc); free(ref);
+                free(x);
+                free(xc);
+                free(ref);
             }
-            vk_mem_free(t.e, &bte); vk_mem_free(t.e, &bpe); vk_mem_free(t.e, &bids);
-            vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bstep);
-            free(wte); free(wpe); free(hte); free(hpe);
+            vk_mem_free(t.e, &bte);
+            vk_mem_free(t.e, &bpe);
+            vk_mem_free(t.e, &bids);
+            vk_mem_free(t.e, &bx);
+            vk_mem_free(t.e, &bstep);
+            free(wte);
+            free(wpe);
+            free(hte);
+            free(hpe);
         }
     }
     vkt_close(&t);
@@ -101,8 +113,18 @@ Test(vk_ops, layernorm)
             vkt_check(what, y2, ref, scale, nx, 1e-5, 1e-6);
             cpu_layernorm(yc, x, g, b, n, d, 1e-5f);
             vkt_check_twin(what, y, yc, scale, nx, 2e-5, 2e-6);
-            vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bg); vk_mem_free(t.e, &bb); vk_mem_free(t.e, &by);
-            free(x); free(g); free(b); free(y); free(y2); free(yc); free(ref); free(scale);
+            vk_mem_free(t.e, &bx);
+            vk_mem_free(t.e, &bg);
+            vk_mem_free(t.e, &bb);
+            vk_mem_free(t.e, &by);
+            free(x);
+            free(g);
+            free(b);
+            free(y);
+            free(y2);
+            free(yc);
+            free(ref);
+            free(scale);
         }
     }
     vkt_close(&t);
@@ -150,8 +172,15 @@ Test(vk_ops, gelu_and_add)
             memcpy(gc, a, n * 4);
             cpu_add(gc, g, n);
             vkt_check_twin(what, s, gc, NULL, n, 0, 0);
-            vk_mem_free(t.e, &bx); vk_mem_free(t.e, &ba);
-            free(x); free(a); free(g); free(s); free(gc); free(ref); free(scale);
+            vk_mem_free(t.e, &bx);
+            vk_mem_free(t.e, &ba);
+            free(x);
+            free(a);
+            free(g);
+            free(s);
+            free(gc);
+            free(ref);
+            free(scale);
         }
     }
     vkt_close(&t);
@@ -191,7 +220,10 @@ Test(vk_ops, softmax)
             cpu_softmax(yc, n, d);
             vkt_check_twin(what, y, yc, NULL, nx, 2e-5, 1e-9);
             vk_mem_free(t.e, &bx);
-            free(x); free(y); free(yc); free(ref);
+            free(x);
+            free(y);
+            free(yc);
+            free(ref);
         }
     }
     vkt_close(&t);
@@ -208,9 +240,14 @@ Test(vk_ops, argmax)
             float *x = vkt_rand_floats((size_t)n, -5, 5);
             int want;
             if (mode == 1 && n > 3) { /* ties: the lowest index wins */
-                x[n - 1] = 7.0f; x[n / 2] = 7.0f; x[n / 3 + 1] = 7.0f;
+                x[n - 1] = 7.0f;
+                x[n / 2] = 7.0f;
+                x[n / 3 + 1] = 7.0f;
             } else if (mode == 2 && n > 3) { /* NaNs are skipped; -inf elsewhere */
-                x[0] = NAN; x[n / 2] = NAN; x[n - 2] = -INFINITY; x[n - 1] = 9.0f;
+                x[0] = NAN;
+                x[n / 2] = NAN;
+                x[n - 2] = -INFINITY;
+                x[n - 1] = 9.0f;
             }
             want = 0;
             while (want < n && isnan(x[want])) want++;
@@ -224,7 +261,8 @@ Test(vk_ops, argmax)
             vkt_get(&t, &bo, &got, 4);
             cr_assert_eq((int)got, want, "argmax n=%d mode %d: got %u want %d", n, mode, got, want);
             cr_assert_eq(cpu_argmax(x, n), want, "cpu_argmax n=%d mode %d", n, mode);
-            vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bo);
+            vk_mem_free(t.e, &bx);
+            vk_mem_free(t.e, &bo);
             free(x);
         }
     }

@@ -29,7 +29,8 @@ static void *rand_quant(gpt2_dtype qt, int rows, int cols, float **deq)
         /* rows of different magnitudes, and now and then a block of one value (d from a tie) */
         float s = (float)(0.05 + vkt_unif());
         for (int i = 0; i < cols; i++) src[i] = vkt_rnd(-1, 1) * s;
-        if (r % 5 == 1) for (int i = 0; i < 32; i++) src[i] = 0.25f * s;
+        if (r % 5 == 1)
+            for (int i = 0; i < 32; i++) src[i] = 0.25f * s;
         gpt2_quantize_row(qt, src, q + (size_t)r * rb, (size_t)cols);
         gpt2_dequantize_row(qt, q + (size_t)r * rb, d + (size_t)r * cols, (size_t)cols);
     }
@@ -59,8 +60,8 @@ static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, 
     vk_ops_force_matmul(t->o, force);
     vk_ops_set_subgroup(t->o, subgroup);
     vkt_begin(t);
-    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, qt,
-                 rows, cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
+    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, qt, rows,
+                 cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
     vkt_run(t);
     float *y = malloc(ny * 4);
     vkt_get(t, &by, y, ny * 4);
@@ -70,8 +71,8 @@ static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, 
     vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
     char what[200];
     snprintf(what, sizeof what, "%s %s n=%d rows=%d cols=%d ldx=%d off=%d epi=%d form=%d sg=%d",
-             gpt2_dtype_name(qt), vk_ops_matmul_variant(t->o, n, qt), n, rows, cols, ldx, c->x_off, epi,
-             form, vk_ops_subgroup(t->o));
+             gpt2_dtype_name(qt), vk_ops_matmul_variant(t->o, n, qt), n, rows, cols, ldx, c->x_off, epi, form,
+             vk_ops_subgroup(t->o));
     vkt_check(what, y, ref, scale, ny, 1e-5, 1e-6);
 
     /* CPU twin: int8 activations (error up to amax/254 per element) -> a loose bound */
@@ -81,17 +82,31 @@ static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, 
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
     vkt_check_twin(what, y, yc, scale, ny, 1e-2, 1e-5);
 
-    vk_mem_free(t->e, &bx); vk_mem_free(t->e, &bw); vk_mem_free(t->e, &bb); vk_mem_free(t->e, &by);
-    free(x); free(w); free(wq); free(bias); free(y0); free(y); free(yc); free(ref); free(scale);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &bw);
+    vk_mem_free(t->e, &bb);
+    vk_mem_free(t->e, &by);
+    free(x);
+    free(w);
+    free(wq);
+    free(bias);
+    free(y0);
+    free(y);
+    free(yc);
+    free(ref);
+    free(scale);
 }
 
 /* matvec (n <= 8) and tiled (n > 8) shapes: odd row counts, cols multiples of 32. */
 static const qcase mv_cases[] = {
-    {1, 7, 32, 0, 0},   {1, 2305, 768, 0, 0}, {3, 7, 96, 4, 1},
-    {3, 130, 768, 0, 0}, {8, 33, 96, 0, 2},   {8, 7, 32, 4, 0},
+    {1, 7, 32, 0, 0},    {1, 2305, 768, 0, 0}, {3, 7, 96, 4, 1},
+    {3, 130, 768, 0, 0}, {8, 33, 96, 0, 2},    {8, 7, 32, 4, 0},
 };
 static const qcase tl_cases[] = {
-    {17, 7, 32, 0, 0}, {17, 2305, 96, 0, 1}, {65, 130, 768, 4, 0}, {65, 7, 96, 0, 3},
+    {17, 7, 32, 0, 0},
+    {17, 2305, 96, 0, 1},
+    {65, 130, 768, 4, 0},
+    {65, 7, 96, 0, 3},
 };
 
 Test(vk_quant, matvec)
@@ -169,7 +184,8 @@ Test(vk_quant, embed)
             vkt_get(&t, &bx, x, (size_t)n * d * 4);
             for (int tk = 0; tk < n; tk++)
                 for (int i = 0; i < d; i++)
-                    ref[(size_t)tk * d + i] = (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
+                    ref[(size_t)tk * d + i] =
+                        (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
             char what[96];
             snprintf(what, sizeof what, "embed d=%d wte %s", d, gpt2_dtype_name(tte));
             vkt_check(what, x, ref, NULL, (size_t)n * d, 1e-6, 1e-7);
@@ -177,9 +193,17 @@ Test(vk_quant, embed)
             gpt2_tensor Tpe = {GPT2_F32, {d, n_ctx}, wpe, npe * 4};
             cpu_embed(xc, &Tte, &Tpe, ids, n, pos0);
             vkt_check_twin(what, x, xc, NULL, (size_t)n * d, 1e-6, 1e-7);
-            vk_mem_free(t.e, &bte); vk_mem_free(t.e, &bpe); vk_mem_free(t.e, &bids);
-            vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bstep);
-            free(wte); free(qte); free(wpe); free(x); free(xc); free(ref);
+            vk_mem_free(t.e, &bte);
+            vk_mem_free(t.e, &bpe);
+            vk_mem_free(t.e, &bids);
+            vk_mem_free(t.e, &bx);
+            vk_mem_free(t.e, &bstep);
+            free(wte);
+            free(qte);
+            free(wpe);
+            free(x);
+            free(xc);
+            free(ref);
         }
     vkt_close(&t);
 }
@@ -214,11 +238,16 @@ static double rel_err(const float *a, const float *b, size_t n)
  * tied tensors tied (prev: the tensor it may share data with, already converted). */
 static void dequant_tensor(gpt2_tensor *t, const gpt2_tensor *prev_src, const gpt2_tensor *prev, void **buf)
 {
-    if (prev_src && t->data == prev_src->data) { *t = *prev; *buf = NULL; return; }
+    if (prev_src && t->data == prev_src->data) {
+        *t = *prev;
+        *buf = NULL;
+        return;
+    }
     size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1], rb = gpt2_row_bytes(t->type, cols);
     float *f = malloc(rows * cols * sizeof *f);
     cr_assert(f);
-    for (size_t r = 0; r < rows; r++) gpt2_dequantize_row(t->type, (const char *)t->data + r * rb, f + r * cols, cols);
+    for (size_t r = 0; r < rows; r++)
+        gpt2_dequantize_row(t->type, (const char *)t->data + r * rb, f + r * cols, cols);
     t->type = GPT2_F32;
     t->data = f;
     t->nbytes = rows * cols * sizeof *f;
@@ -277,20 +306,28 @@ Test(vk_quant, whole_model, .timeout = 120)
         float *lg[3];
         for (int k = 0; k < 3; k++) {
             lg[k] = malloc((size_t)(PROMPT + 4) * V * sizeof(float));
-            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, PROMPT, 0, GPT2_STEP_ALL, lg[k], NULL, NULL, 0, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, ids, PROMPT, 0, GPT2_STEP_ALL, lg[k], NULL, NULL, 0,
+                                               err, sizeof err),
+                         0, "%s", err);
             for (int i = 0; i < 4; i++)
                 cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &ids[i], 1, PROMPT + i, GPT2_STEP_ALL,
-                                                   lg[k] + (size_t)(PROMPT + i) * V, NULL, NULL, 0,
-                                                   err, sizeof err), 0, "%s", err);
+                                                   lg[k] + (size_t)(PROMPT + i) * V, NULL, NULL, 0, err,
+                                                   sizeof err),
+                             0, "%s", err);
         }
         cr_expect_eq(be[1]->counters.cpu_fallback_nodes, 0, "%s: every node on the GPU", tn);
         size_t nl = (size_t)(PROMPT + 4) * V;
         double e_deq = rel_err(lg[1], lg[2], nl), e_cpu = rel_err(lg[1], lg[0], nl);
-        cr_expect_lt(e_deq, 1e-5, "%s: Vulkan vs CPU on the dequantized weights: relative error %.3g", tn, e_deq);
+        cr_expect_lt(e_deq, 1e-5, "%s: Vulkan vs CPU on the dequantized weights: relative error %.3g", tn,
+                     e_deq);
         cr_expect_lt(e_cpu, 5e-2, "%s: Vulkan vs CPU (int8 activations): relative error %.3g", tn, e_cpu);
-        cr_log_info("%s: worst relative logit error, Vulkan vs CPU: %.3g (dequantized weights), %.3g (int8 activations)\n",
+        cr_log_info("%s: worst relative logit error, Vulkan vs CPU: %.3g (dequantized weights), %.3g (int8 "
+                    "activations)\n",
                     tn, e_deq, e_cpu);
-        for (int k = 0; k < 3; k++) { be[k]->destroy(be[k]); free(lg[k]); }
+        for (int k = 0; k < 3; k++) {
+            be[k]->destroy(be[k]);
+            free(lg[k]);
+        }
         for (int i = 0; i < 2 + 4 * m.hp.n_layer; i++) free(bufs[i]);
 
         /* Greedy: 32 tokens, the Vulkan default f16 KV cache against the CPU's f32. */
@@ -300,13 +337,15 @@ Test(vk_quant, whole_model, .timeout = 120)
         for (int k = 0; k < 2; k++) {
             memcpy(seq[k], ids, PROMPT * sizeof(int32_t));
             int32_t next;
-            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, seq[k], PROMPT, 0, GPT2_STEP_ARGMAX, NULL, &next, NULL, 0, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, seq[k], PROMPT, 0, GPT2_STEP_ARGMAX, NULL, &next,
+                                               NULL, 0, err, sizeof err),
+                         0, "%s", err);
             for (int i = PROMPT; i < PROMPT + GEN; i++) {
                 seq[k][i] = next;
                 if (i + 1 < PROMPT + GEN)
-                    cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &seq[k][i], 1, i, GPT2_STEP_ARGMAX, NULL, &next,
-                                                       NULL, 0, err, sizeof err), 0,
-                                 "%s", err);
+                    cr_assert_eq(gpt2_backend_eval_seq(be[k], 0, &seq[k][i], 1, i, GPT2_STEP_ARGMAX, NULL,
+                                                       &next, NULL, 0, err, sizeof err),
+                                 0, "%s", err);
             }
         }
         for (int i = PROMPT; i < PROMPT + GEN; i++)

@@ -27,17 +27,28 @@ Test(vk_sample, matches_cpu_sampler)
     vkt_begin(&t);
     vk_op_sample(t.o, t.s, bout.addr, bx.addr, bp.addr, n);
     cr_assert(vk_seq_end(t.s) == 0);
-    const struct { float temp; int top_k; float top_p; } cfg[] = {
-        {0.9f, 40, 0.9f}, {1.0f, 1, 1.0f}, {0.5f, 256, 1.0f}, {2.0f, 7, 0.5f}, {1.3f, 100, 0.95f}};
+    const struct {
+        float temp;
+        int top_k;
+        float top_p;
+    } cfg[] = {{0.9f, 40, 0.9f}, {1.0f, 1, 1.0f}, {0.5f, 256, 1.0f}, {2.0f, 7, 0.5f}, {1.3f, 100, 0.95f}};
     float *row = malloc((size_t)n * sizeof *row);
     int draws = 0, differ = 0;
     for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
-        gpt2_sampler_params sp = {.temp = cfg[c].temp, .top_k = cfg[c].top_k, .top_p = cfg[c].top_p,
-                                  .repeat_penalty = 1.0f, .repeat_last_n = 0, .seed = 0x1234567890abull + c};
+        gpt2_sampler_params sp = {.temp = cfg[c].temp,
+                                  .top_k = cfg[c].top_k,
+                                  .top_p = cfg[c].top_p,
+                                  .repeat_penalty = 1.0f,
+                                  .repeat_last_n = 0,
+                                  .seed = 0x1234567890abull + c};
         gpt2_sampler *cs = gpt2_sampler_create(&sp, n);
         for (uint32_t step = 0; step < 24; step++) {
-            vk_sample_params p = {.temp = sp.temp, .top_k = (uint32_t)sp.top_k, .top_p = sp.top_p,
-                                  .step = step, .seed_lo = (uint32_t)sp.seed, .seed_hi = (uint32_t)(sp.seed >> 32)};
+            vk_sample_params p = {.temp = sp.temp,
+                                  .top_k = (uint32_t)sp.top_k,
+                                  .top_p = sp.top_p,
+                                  .step = step,
+                                  .seed_lo = (uint32_t)sp.seed,
+                                  .seed_hi = (uint32_t)(sp.seed >> 32)};
             memcpy(bp.map, &p, sizeof p);
             cr_assert(vk_seq_run(t.s) == 0);
             int32_t gpu = *(const int32_t *)bout.map;
@@ -94,11 +105,11 @@ Test(vk_sample, argmax_rows_is_each_rows_argmax)
     vkt_seed(31);
     const int n = 3001, rows = 7;
     float *x = vkt_rand_floats((size_t)rows * n, -3, 3);
-    x[0 * n + 0] = 7.0f;                               /* row 0: first column */
-    x[1 * n + n - 1] = 7.0f;                           /* row 1: last column */
-    x[2 * n + 900] = x[2 * n + 400] = 6.5f;            /* row 2: a tie, the lower wins */
+    x[0 * n + 0] = 7.0f;                    /* row 0: first column */
+    x[1 * n + n - 1] = 7.0f;                /* row 1: last column */
+    x[2 * n + 900] = x[2 * n + 400] = 6.5f; /* row 2: a tie, the lower wins */
     x[3 * n + 5] = x[3 * n + 2999] = x[3 * n + 6] = 8.0f;
-    for (int i = 0; i < n; i++) x[4 * n + i] = -1.0f;  /* row 4: all equal */
+    for (int i = 0; i < n; i++) x[4 * n + i] = -1.0f; /* row 4: all equal */
     vk_mem bx = vkt_buf(&t, (size_t)rows * n * 4, x), bout = vkt_host_buf(&t, (size_t)rows * 4);
     vkt_begin(&t);
     vk_op_argmax_rows(t.o, t.s, bout.addr, bx.addr, n, rows);
@@ -131,12 +142,19 @@ Test(vk_sample, sample_rows_draws_as_the_single_row_op)
     vk_mem bp = vkt_host_buf(&t, (size_t)rows * sizeof(vk_sample_params));
     vk_mem bx1 = vkt_buf(&t, (size_t)n * 4, NULL), bout1 = vkt_host_buf(&t, 16);
     vk_mem bp1 = vkt_host_buf(&t, sizeof(vk_sample_params));
-    const struct { float temp; uint32_t top_k; float top_p; } cfg[5] = {
-        {0.9f, 40, 0.9f}, {1.0f, 1, 1.0f}, {0.5f, 256, 1.0f}, {2.0f, 7, 0.5f}, {1.3f, 100, 0.95f}};
+    const struct {
+        float temp;
+        uint32_t top_k;
+        float top_p;
+    } cfg[5] = {{0.9f, 40, 0.9f}, {1.0f, 1, 1.0f}, {0.5f, 256, 1.0f}, {2.0f, 7, 0.5f}, {1.3f, 100, 0.95f}};
     vk_sample_params p[5];
     for (int r = 0; r < rows; r++)
-        p[r] = (vk_sample_params){.temp = cfg[r].temp, .top_k = cfg[r].top_k, .top_p = cfg[r].top_p,
-                                  .step = (uint32_t)(3 * r + 1), .seed_lo = 0x9000u + (uint32_t)r, .seed_hi = 17};
+        p[r] = (vk_sample_params){.temp = cfg[r].temp,
+                                  .top_k = cfg[r].top_k,
+                                  .top_p = cfg[r].top_p,
+                                  .step = (uint32_t)(3 * r + 1),
+                                  .seed_lo = 0x9000u + (uint32_t)r,
+                                  .seed_hi = 17};
     memcpy(bp.map, p, sizeof p);
     vkt_begin(&t);
     vk_op_sample_rows(t.o, t.s, bout.addr, bx.addr, bp.addr, n, rows);
@@ -154,13 +172,17 @@ Test(vk_sample, sample_rows_draws_as_the_single_row_op)
         cr_assert(vk_seq_run(one) == 0);
         int32_t want = *(const int32_t *)bout1.map;
         cr_assert_eq(got[r], want, "row %d: rows op drew %d, the single-row op %d", r, got[r], want);
-        cr_assert_lt(rank_of(x + (size_t)r * n, n, got[r]), (int)p[r].top_k, "row %d: %d is outside the top %u", r,
-                     got[r], p[r].top_k);
+        cr_assert_lt(rank_of(x + (size_t)r * n, n, got[r]), (int)p[r].top_k,
+                     "row %d: %d is outside the top %u", r, got[r], p[r].top_k);
     }
     cr_expect_eq(vk_validation_messages(t.e), 0);
     vk_seq_destroy(one);
     free(x);
-    vk_mem_free(t.e, &bx); vk_mem_free(t.e, &bout); vk_mem_free(t.e, &bp);
-    vk_mem_free(t.e, &bx1); vk_mem_free(t.e, &bout1); vk_mem_free(t.e, &bp1);
+    vk_mem_free(t.e, &bx);
+    vk_mem_free(t.e, &bout);
+    vk_mem_free(t.e, &bp);
+    vk_mem_free(t.e, &bx1);
+    vk_mem_free(t.e, &bout1);
+    vk_mem_free(t.e, &bp1);
     vkt_close(&t);
 }

@@ -32,12 +32,12 @@ Test(vk_select, coopmat_shape_found_in_either_order)
 }
 
 /* Subgroup facts of real devices (as their drivers report them). */
-static const vk_subgroup_info NV_SG = {32, 32, 32, true, true, 32};      /* NVIDIA */
-static const vk_subgroup_info AMD_SG = {64, 32, 64, true, true, 16};     /* RDNA: wave64 default */
-static const vk_subgroup_info INTEL_SG = {32, 8, 32, true, true, 64};    /* Xe */
-static const vk_subgroup_info INTEL16_SG = {16, 8, 16, true, true, 64};  /* no 32-wide */
-static const vk_subgroup_info LVP_SG = {8, 8, 8, true, true, 128};       /* lavapipe, 256-bit */
-static const vk_subgroup_info FIXED32_SG = {32, 32, 32, false, false, 0};/* no size control */
+static const vk_subgroup_info NV_SG = {32, 32, 32, true, true, 32};       /* NVIDIA */
+static const vk_subgroup_info AMD_SG = {64, 32, 64, true, true, 16};      /* RDNA: wave64 default */
+static const vk_subgroup_info INTEL_SG = {32, 8, 32, true, true, 64};     /* Xe */
+static const vk_subgroup_info INTEL16_SG = {16, 8, 16, true, true, 64};   /* no 32-wide */
+static const vk_subgroup_info LVP_SG = {8, 8, 8, true, true, 128};        /* lavapipe, 256-bit */
+static const vk_subgroup_info FIXED32_SG = {32, 32, 32, false, false, 0}; /* no size control */
 
 Test(vk_select, subgroup_plan_requires_32_where_the_range_allows)
 {
@@ -179,18 +179,19 @@ Test(vk_select, matmul_accuracy)
 Test(vk_select, device_ranking)
 {
     vk_rank_info d[] = {
-        {true, VK_PHYSICAL_DEVICE_TYPE_CPU, 64 * GiB, false, true, true},            /* lavapipe */
-        {true, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 16 * GiB, false, true, true},   /* small GPU */
+        {true, VK_PHYSICAL_DEVICE_TYPE_CPU, 64 * GiB, false, true, true},          /* lavapipe */
+        {true, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 16 * GiB, false, true, true}, /* small GPU */
         {true, VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, 32 * GiB, true, true, true},
-        {true, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 141 * GiB, false, true, true},  /* H200, no coopmat */
-        {true, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 141 * GiB, true, true, true},   /* H200 */
-        {false, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 192 * GiB, true, true, true},  /* unusable */
+        {true, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 141 * GiB, false, true, true}, /* H200, no coopmat */
+        {true, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 141 * GiB, true, true, true},  /* H200 */
+        {false, VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 192 * GiB, true, true, true}, /* unusable */
     };
     int order[6];
     int n = vk_rank_devices(d, 6, order);
     cr_assert_eq(n, 5);
     const int want[] = {4, 3, 1, 2, 0};
-    for (int i = 0; i < 5; i++) cr_assert_eq(order[i], want[i], "rank %d: device %d, expected %d", i, order[i], want[i]);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(order[i], want[i], "rank %d: device %d, expected %d", i, order[i], want[i]);
     /* identical devices keep loader order */
     vk_rank_info same[] = {d[4], d[4], d[4]};
     cr_assert_eq(vk_rank_devices(same, 3, order), 3);
@@ -302,12 +303,17 @@ Test(vk_select, emulated_traits)
     cr_assert_str_eq(em.desc, "nohostvis,wg=1024,tsperiod=41.5");
     cr_assert(vk_emulate_parse("nofp16,nosubgroup,wg=256,range=64", &em, err, sizeof err) == 0, "%s", err);
     /* an H200-like device in that shape */
-    vk_caps c = {.fp16 = true, .subgroup_arith = true, .max_wg_invocations = 1024, .max_wg_size = {1024, 1024, 64},
-                 .max_storage_range = 4 * GiB - 1, .timestamp_period_ns = 1.0};
+    vk_caps c = {.fp16 = true,
+                 .subgroup_arith = true,
+                 .max_wg_invocations = 1024,
+                 .max_wg_size = {1024, 1024, 64},
+                 .max_storage_range = 4 * GiB - 1,
+                 .timestamp_period_ns = 1.0};
     vk_emulate_caps(&em, &c);
     cr_assert(!c.fp16 && !c.subgroup_arith);
     cr_assert_eq(c.max_wg_invocations, 256);
-    cr_assert(c.max_wg_size[0] == 256 && c.max_wg_size[1] == 256 && c.max_wg_size[2] == 64, "clamped, never raised");
+    cr_assert(c.max_wg_size[0] == 256 && c.max_wg_size[1] == 256 && c.max_wg_size[2] == 64,
+              "clamped, never raised");
     cr_assert_eq(c.max_storage_range, 64 * MiB);
     cr_assert_eq(c.timestamp_period_ns, 1.0);
     cr_assert_str_eq(c.emulated, "nofp16,nosubgroup,wg=256,range=64");

@@ -73,7 +73,8 @@ static void assert_same_vocab(const gpt2_vocab *a, const gpt2_vocab *b)
     }
     cr_assert_eq(a->n_merges, b->n_merges);
     for (int32_t r = 0; r < a->n_merges; r++)
-        cr_assert(a->merges[r][0] == b->merges[r][0] && a->merges[r][1] == b->merges[r][1], "merge %d", (int)r);
+        cr_assert(a->merges[r][0] == b->merges[r][0] && a->merges[r][1] == b->merges[r][1], "merge %d",
+                  (int)r);
 }
 
 Test(vocab, byte_map)
@@ -114,7 +115,8 @@ Test(vocab, load_real_files)
         int32_t a = v.merges[r][0], b = v.merges[r][1], c = 256 + r;
         cr_assert(a < c && b < c, "merge %d uses a newer token", (int)r);
         cr_assert_eq(v.len[a] + v.len[b], v.len[c]);
-        cr_assert(memcmp(v.tok[a], v.tok[c], v.len[a]) == 0 && memcmp(v.tok[b], v.tok[c] + v.len[a], v.len[b]) == 0,
+        cr_assert(memcmp(v.tok[a], v.tok[c], v.len[a]) == 0 &&
+                      memcmp(v.tok[b], v.tok[c] + v.len[a], v.len[b]) == 0,
                   "merge %d does not make token %d", (int)r, (int)c);
     }
     gpt2_vocab_free(&v);
@@ -203,7 +205,8 @@ Test(vocab, missing_file_named)
 {
     gpt2_vocab v;
     char err[512] = "";
-    cr_assert_eq(gpt2_vocab_load_files(&v, "/nonexistent/vocab.json", "/nonexistent/merges.txt", err, sizeof err), -1);
+    cr_assert_eq(
+        gpt2_vocab_load_files(&v, "/nonexistent/vocab.json", "/nonexistent/merges.txt", err, sizeof err), -1);
     cr_assert(strstr(err, "/nonexistent/vocab.json"), "message: %s", err);
     cr_assert_eq(gpt2_vocab_load_dir(&v, "/nonexistent", err, sizeof err), -1);
     cr_assert(strstr(err, "/nonexistent"), "message: %s", err);
@@ -227,8 +230,8 @@ Test(vocab, bad_json_named, .init = make_tmp, .fini = rm_tmp)
     snprintf(pj, sizeof pj, "%s/vocab.json", tmpdir);
     snprintf(pm, sizeof pm, "%s/merges.txt", tmpdir);
     write_file(pm, "#version: 0.2\n");
-    const char *bad[] = {"{\"a\": 0, \"b\": ", "[1, 2]", "{\"a\": 0, \"b\": 0}", "{\"a\": 0, \"b\": 5}",
-                         "{\"a\": \"x\"}", "{\"a\": 0, \"\\u0061\": 1}"};
+    const char *bad[] = {"{\"a\": 0, \"b\": ",   "[1, 2]",         "{\"a\": 0, \"b\": 0}",
+                         "{\"a\": 0, \"b\": 5}", "{\"a\": \"x\"}", "{\"a\": 0, \"\\u0061\": 1}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         write_file(pj, bad[i]);
         err[0] = 0;
@@ -278,7 +281,8 @@ Test(vocab, make_bytes_deterministic_and_round_trips, .init = make_tmp, .fini = 
     cr_assert(a.len[556] == 13 && memcmp(a.tok[556], "<|endoftext|>", 13) == 0);
     /* ids 0..255 are GPT-2's byte tokens */
     load_real(&real);
-    for (int i = 0; i < 256; i++) cr_assert(a.len[i] == 1 && a.tok[i][0] == real.tok[i][0], "byte token %d", i);
+    for (int i = 0; i < 256; i++)
+        cr_assert(a.len[i] == 1 && a.tok[i][0] == real.tok[i][0], "byte token %d", i);
     gpt2_vocab_free(&real);
     /* merges make ids 256 + rank from older tokens */
     for (int32_t m = 0; m < a.n_merges; m++) {
@@ -289,7 +293,8 @@ Test(vocab, make_bytes_deterministic_and_round_trips, .init = make_tmp, .fini = 
     /* a smaller vocabulary is a prefix of the larger one's merges */
     gpt2_vocab s;
     cr_assert_eq(gpt2_vocab_make_bytes(&s, 50), 0);
-    for (int32_t m = 0; m < 50; m++) cr_assert(s.merges[m][0] == a.merges[m][0] && s.merges[m][1] == a.merges[m][1]);
+    for (int32_t m = 0; m < 50; m++)
+        cr_assert(s.merges[m][0] == a.merges[m][0] && s.merges[m][1] == a.merges[m][1]);
     gpt2_vocab_free(&s);
 
     cr_assert_eq(gpt2_vocab_write_dir(&a, tmpdir, err, sizeof err), 0, "%s", err);

@@ -55,8 +55,11 @@ int cli_u64(const char *flag, const char *s, uint64_t *out)
 {
     int r = parse_u64(s, out);
     if (r == 1) return 0;
-    if (r == 0) fprintf(stderr, "vkgpt2: %s: '%s' is not an integer\n", flag, s);
-    else fprintf(stderr, "vkgpt2: %s: %s is out of range [0, %llu]\n", flag, s, (unsigned long long)UINT64_MAX);
+    if (r == 0)
+        fprintf(stderr, "vkgpt2: %s: '%s' is not an integer\n", flag, s);
+    else
+        fprintf(stderr, "vkgpt2: %s: %s is out of range [0, %llu]\n", flag, s,
+                (unsigned long long)UINT64_MAX);
     return -1;
 }
 
@@ -65,9 +68,11 @@ int cli_seed(const char *flag, const char *s, uint64_t *out, bool *random)
     int r = parse_u64(s, out);
     *random = r == -1;
     if (r == 1 || r == -1) return 0;
-    if (r == 0) fprintf(stderr, "vkgpt2: %s: '%s' is not an integer\n", flag, s);
-    else fprintf(stderr, "vkgpt2: %s: %s is out of range [0, %llu] (negative: a random seed)\n", flag, s,
-                 (unsigned long long)UINT64_MAX);
+    if (r == 0)
+        fprintf(stderr, "vkgpt2: %s: '%s' is not an integer\n", flag, s);
+    else
+        fprintf(stderr, "vkgpt2: %s: %s is out of range [0, %llu] (negative: a random seed)\n", flag, s,
+                (unsigned long long)UINT64_MAX);
     return -1;
 }
 
@@ -120,14 +125,21 @@ char *cli_read_file(const char *path, size_t *len)
         n += got;
         if (n < cap) break;
         char *nb = realloc(buf, cap * 2 + 1);
-        if (!nb) { free(buf); buf = NULL; break; }
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
         buf = nb;
         cap *= 2;
     }
     int failed = ferror(f), why = errno;
     if (f != stdin) fclose(f);
     if (!buf || failed) {
-        fprintf(stderr, "vkgpt2: %s: %s\n", path, !buf ? "out of memory" : why ? strerror(why) : "read error");
+        fprintf(stderr, "vkgpt2: %s: %s\n", path,
+                !buf      ? "out of memory"
+                    : why ? strerror(why)
+                          : "read error");
         free(buf);
         return NULL;
     }
@@ -190,8 +202,8 @@ void cli_unexpected(const char *cmd, const char *arg)
 
 /* Long options that take no value, in every command (the others take one). */
 static const char *const flag_options[] = {
-    "--help", "--version", "--json", "--csv", "--profile", "--ignore-eos", "--verbose", "--rerecord",
-    "--force", NULL,
+    "--help",       "--version", "--json",     "--csv",   "--profile",
+    "--ignore-eos", "--verbose", "--rerecord", "--force", NULL,
 };
 /* Short options that take no value. */
 static const char *const flag_short[] = {"-h", "-v", NULL};
@@ -207,13 +219,16 @@ int cli_split_equals(int *argc, char ***argv)
 {
     int n = *argc;
     char **in = *argv, **out = malloc(((size_t)n * 2 + 1) * sizeof *out);
-    if (!out) { fprintf(stderr, "vkgpt2: out of memory\n"); return -1; }
+    if (!out) {
+        fprintf(stderr, "vkgpt2: out of memory\n");
+        return -1;
+    }
     int k = 0;
     for (int i = 0; i < n; i++) {
         char *a = in[i];
         out[k++] = a;
         if (i == 0 || a[0] != '-' || !a[1]) continue; /* the program, words, "-" */
-        if (!strcmp(a, "--")) { /* everything after is words */
+        if (!strcmp(a, "--")) {                       /* everything after is words */
             while (++i < n) out[k++] = in[i];
             break;
         }
@@ -226,15 +241,18 @@ int cli_split_equals(int *argc, char ***argv)
                 return -1;
             }
             char *name = strndup(a, len); /* lives until exit, like argv */
-            if (!name) { fprintf(stderr, "vkgpt2: out of memory\n"); free(out); return -1; }
+            if (!name) {
+                fprintf(stderr, "vkgpt2: out of memory\n");
+                free(out);
+                return -1;
+            }
             out[k - 1] = name;
             out[k++] = eq + 1;
             continue;
         }
         /* An option that takes a value: the next word is that value, whatever it looks like. */
         size_t len = strlen(a);
-        if (!in_list(flag_options, a, len) && !in_list(flag_short, a, len) && i + 1 < n)
-            out[k++] = in[++i];
+        if (!in_list(flag_options, a, len) && !in_list(flag_short, a, len) && i + 1 < n) out[k++] = in[++i];
     }
     out[k] = NULL;
     *argc = k;
@@ -247,8 +265,8 @@ int cli_split_equals(int *argc, char ***argv)
  * (errno) and the last byte that went out: glibc forgets a failed write's errno once it has
  * dropped the buffer, and the notices need to know whether the text stopped mid-line. */
 
-static int out_errno;          /* errno of the first failed write to fd 1, 0 if none */
-static int out_last = '\n';    /* the last byte written to fd 1 */
+static int out_errno;       /* errno of the first failed write to fd 1, 0 if none */
+static int out_last = '\n'; /* the last byte written to fd 1 */
 
 static ssize_t out_write(void *cookie, const char *buf, size_t len)
 {

@@ -26,7 +26,8 @@ void cli_progress_clear(void)
 {
     if (!line_shown) return;
     fflush(stderr);
-    if (write(2, "\r\033[K", 4) < 0) { /* nothing to do: the terminal is gone */ }
+    if (write(2, "\r\033[K", 4) < 0) { /* nothing to do: the terminal is gone */
+    }
     line_shown = 0;
 }
 
@@ -71,7 +72,8 @@ void cli_progress_start(void)
 static void on_fatal_signal(int sig)
 {
     vkg_output_cleanup();
-    if (line_shown && write(2, "\r\033[K", 4) < 0) { /* the terminal is gone */ }
+    if (line_shown && write(2, "\r\033[K", 4) < 0) { /* the terminal is gone */
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -94,7 +96,8 @@ void cli_output_error(int rc, const char *flag, const char *path, const char *er
 {
     cli_progress_clear();
     if (rc == VKG_OUT_EXISTS)
-        fprintf(stderr, "vkgpt2: %s%s%s: already exists (--force replaces it)\n", flag ? flag : "", flag ? " " : "", path);
+        fprintf(stderr, "vkgpt2: %s%s%s: already exists (--force replaces it)\n", flag ? flag : "",
+                flag ? " " : "", path);
     else
         fprintf(stderr, "vkgpt2: %s%s%s\n", flag ? flag : "", flag ? " " : "", err);
 }

@@ -26,12 +26,12 @@ typedef struct batch_text {
 
 typedef struct batch_ctx {
     bool json;
-    batch_text *out;                     /* per sequence */
-    const char *const *prompt_text;      /* per sequence */
+    batch_text *out;                /* per sequence */
+    const char *const *prompt_text; /* per sequence */
     const size_t *prompt_len;
     volatile sig_atomic_t *interrupted;
     bool *stdout_closed;
-    bool failed;                         /* out of memory collecting text */
+    bool failed; /* out of memory collecting text */
 } batch_ctx;
 
 static int append(batch_text *t, const char *s, size_t len)
@@ -53,7 +53,10 @@ static int on_batch_token(void *user, int seq, int32_t id, const char *text, siz
 {
     batch_ctx *c = user;
     batch_text *t = &c->out[seq];
-    if (append(t, text, len)) { c->failed = true; return 1; }
+    if (append(t, text, len)) {
+        c->failed = true;
+        return 1;
+    }
     if (id >= 0) return *c->interrupted ? 1 : 0;
     /* The sequence finished: its block, unless JSON comes at the end. */
     if (!c->json && !*c->stdout_closed) {
@@ -75,14 +78,12 @@ static void print_ids(FILE *f, const int32_t *ids, size_t n)
 }
 
 int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_sample_params sp,
-                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel,
-                       bool json, double load_ms_extra, volatile sig_atomic_t *interrupted,
-                       bool *stdout_closed);
+                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel, bool json,
+                       double load_ms_extra, volatile sig_atomic_t *interrupted, bool *stdout_closed);
 
 int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_sample_params sp,
-                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel,
-                       bool json, double load_ms_extra, volatile sig_atomic_t *interrupted,
-                       bool *stdout_closed)
+                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel, bool json,
+                       double load_ms_extra, volatile sig_atomic_t *interrupted, bool *stdout_closed)
 {
     char err[1024];
     int rc = 1;
@@ -110,7 +111,11 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
             if (l) n_seq++;
             i = e + 1;
         }
-        if (!n_seq) { fprintf(stderr, "vkgpt2: --prompts %s: no prompts (one per line)\n", prompts_file); free(file); return 1; }
+        if (!n_seq) {
+            fprintf(stderr, "vkgpt2: --prompts %s: no prompts (one per line)\n", prompts_file);
+            free(file);
+            return 1;
+        }
         ptext = calloc(n_seq, sizeof *ptext);
         plens = calloc(n_seq, sizeof *plens);
         if (!ptext || !plens) goto oom;
@@ -120,7 +125,11 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
             while (e < flen && file[e] != '\n') e++;
             size_t l = e - i;
             if (l && file[i + l - 1] == '\r') l--;
-            if (l) { ptext[k] = file + i; plens[k] = l; k++; }
+            if (l) {
+                ptext[k] = file + i;
+                plens[k] = l;
+                k++;
+            }
             i = e + 1;
         }
         if (n_parallel <= 0) n_parallel = n_seq < 4 ? (int)n_seq : 4;
@@ -130,14 +139,23 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
         ptext = calloc(n_seq, sizeof *ptext);
         plens = calloc(n_seq, sizeof *plens);
         if (!ptext || !plens) goto oom;
-        for (size_t i = 0; i < n_seq; i++) { ptext[i] = prompt; plens[i] = plen; }
+        for (size_t i = 0; i < n_seq; i++) {
+            ptext[i] = prompt;
+            plens[i] = plen;
+        }
     }
     if ((size_t)n_parallel > n_seq) n_parallel = (int)n_seq;
     sess.n_seq = n_parallel;
 
     double t0 = vkg_now_ms();
-    if (!(m = vkg_model_load(model_path, err, sizeof err))) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
-    if (!(s = vkg_session_create(m, &sess, err, sizeof err))) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+    if (!(m = vkg_model_load(model_path, err, sizeof err))) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        goto out;
+    }
+    if (!(s = vkg_session_create(m, &sess, err, sizeof err))) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        goto out;
+    }
     double load_ms = vkg_now_ms() - t0 + load_ms_extra;
     vkg_model_info info = vkg_model_get_info(m);
     if (!strcmp(info.format, "synth") || sess.verbose)
@@ -157,26 +175,39 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
             pids[i] = pids[0];
             n_pids[i] = n_pids[0];
         } else if (vkg_tokenize(m, ptext[i], plens[i], &pids[i], &n_pids[i], err, sizeof err)) {
-            if (prompts_file) fprintf(stderr, "vkgpt2: --prompts %s: line %zu: %s\n", prompts_file, i + 1, err);
-            else fprintf(stderr, "vkgpt2: prompt: %s\n", err);
+            if (prompts_file)
+                fprintf(stderr, "vkgpt2: --prompts %s: line %zu: %s\n", prompts_file, i + 1, err);
+            else
+                fprintf(stderr, "vkgpt2: prompt: %s\n", err);
             goto out;
         }
         if (n_pids[i] > (size_t)info.n_ctx) {
-            fprintf(stderr, "vkgpt2: prompt %zu: %zu tokens, more than the model's context of %d\n", i, n_pids[i], info.n_ctx);
+            fprintf(stderr, "vkgpt2: prompt %zu: %zu tokens, more than the model's context of %d\n", i,
+                    n_pids[i], info.n_ctx);
             goto out;
         }
         seqs[i] = (vkg_batch_seq){.prompt = pids[i], .n_prompt = n_pids[i], .params = sp};
         seqs[i].params.seed = sp.seed + i;
     }
-    batch_ctx c = {.json = json, .out = out, .prompt_text = ptext, .prompt_len = plens,
-                   .interrupted = interrupted, .stdout_closed = stdout_closed};
+    batch_ctx c = {.json = json,
+                   .out = out,
+                   .prompt_text = ptext,
+                   .prompt_len = plens,
+                   .interrupted = interrupted,
+                   .stdout_closed = stdout_closed};
     vkg_stats st;
     if (vkg_generate_batch(s, seqs, n_seq, n_parallel, on_batch_token, &c, res, &st, err, sizeof err)) {
         fprintf(stderr, "vkgpt2: %s\n", err);
         goto out;
     }
-    if (c.failed) { fprintf(stderr, "vkgpt2: out of memory collecting the text\n"); goto out; }
-    if (*stdout_closed) { rc = 141; goto out; }
+    if (c.failed) {
+        fprintf(stderr, "vkgpt2: out of memory collecting the text\n");
+        goto out;
+    }
+    if (*stdout_closed) {
+        rc = 141;
+        goto out;
+    }
     if (json) {
         FILE *f = stdout;
         const char *dev = vkg_session_device(s);
@@ -193,45 +224,55 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
             vkg_json_string(f, out[i].text ? out[i].text : "", out[i].len);
             fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
             vkg_json_string(f, dev, strlen(dev));
-            fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
-                       "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
-                       "\"total_ms\": %.3f}",
+            fprintf(f,
+                    ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
+                    "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
+                    "\"total_ms\": %.3f}",
                     load_ms, r->prompt_tokens, r->prompt_ms, r->decode_tokens, r->decode_ms_per_token,
                     r->sample_ms, r->total_ms + load_ms);
             fprintf(f, ", \"memory\": {\"weights_bytes\": %zu, \"kv_bytes\": %zu, \"scratch_bytes\": %zu}",
                     st.weights_bytes, st.kv_bytes, st.scratch_bytes);
-            fprintf(f, ", \"counters\": {\"decode_cmdbuf_records\": %llu, \"prefill_cmdbuf_records\": %llu, "
-                       "\"batch_cmdbuf_records\": %llu, \"decode_steps\": %d, "
-                       "\"submits\": %llu, \"dispatches_per_token\": %llu, \"barriers_per_token\": %llu, "
-                       "\"readback_bytes_per_token\": %llu, \"device_memory_bytes\": %llu}",
-                    (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
-                    (unsigned long long)st.batch_cmdbuf_records, st.decode_steps,
-                    (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
-                    (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token,
-                    (unsigned long long)st.device_memory_bytes);
-            fprintf(f, ", \"stopped\": \"%s\"}\n", r->stopped && *interrupted ? "interrupted"
-                                                  : r->hit_eos ? "eos" : r->hit_context_end ? "context" : "n_predict");
+            fprintf(
+                f,
+                ", \"counters\": {\"decode_cmdbuf_records\": %llu, \"prefill_cmdbuf_records\": %llu, "
+                "\"batch_cmdbuf_records\": %llu, \"decode_steps\": %d, "
+                "\"submits\": %llu, \"dispatches_per_token\": %llu, \"barriers_per_token\": %llu, "
+                "\"readback_bytes_per_token\": %llu, \"device_memory_bytes\": %llu}",
+                (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
+                (unsigned long long)st.batch_cmdbuf_records, st.decode_steps, (unsigned long long)st.submits,
+                (unsigned long long)st.dispatches_per_token, (unsigned long long)st.barriers_per_token,
+                (unsigned long long)st.readback_bytes_per_token, (unsigned long long)st.device_memory_bytes);
+            fprintf(f, ", \"stopped\": \"%s\"}\n",
+                    r->stopped && *interrupted ? "interrupted"
+                        : r->hit_eos           ? "eos"
+                        : r->hit_context_end   ? "context"
+                                               : "n_predict");
         }
     }
     fflush(stdout);
-    if (*stdout_closed || cli_stdout_errno() == EPIPE) { rc = 141; goto out; } /* quietly */
+    if (*stdout_closed || cli_stdout_errno() == EPIPE) {
+        rc = 141;
+        goto out;
+    } /* quietly */
     fprintf(stderr, "\nvkgpt2: backend %s on %s, %zu %s, %d at once\n", vkg_session_backend(s),
             vkg_session_device(s), n_seq, cli_plural((long)n_seq, "sequence", "sequences"), n_parallel);
     fprintf(stderr, "vkgpt2:     load time = %9.2f ms\n", load_ms);
     fprintf(stderr, "vkgpt2:   prompt eval = %9.2f ms / %d %s computed\n", st.prompt_ms, st.prompt_tokens,
             cli_plural(st.prompt_tokens, "token", "tokens"));
-    fprintf(stderr, "vkgpt2:        decode = %9.2f ms / %d %s, %d %s (%.2f ms/step per sequence, %.1f tok/s in all)\n",
-            st.decode_ms, st.decode_steps, cli_plural(st.decode_steps, "step", "steps"), st.decode_tokens,
-            cli_plural(st.decode_tokens, "token", "tokens"), st.decode_steps ? st.decode_ms / st.decode_steps : 0,
-            st.decode_ms > 0 ? st.decode_tokens * 1e3 / st.decode_ms : 0);
+    fprintf(
+        stderr,
+        "vkgpt2:        decode = %9.2f ms / %d %s, %d %s (%.2f ms/step per sequence, %.1f tok/s in all)\n",
+        st.decode_ms, st.decode_steps, cli_plural(st.decode_steps, "step", "steps"), st.decode_tokens,
+        cli_plural(st.decode_tokens, "token", "tokens"), st.decode_steps ? st.decode_ms / st.decode_steps : 0,
+        st.decode_ms > 0 ? st.decode_tokens * 1e3 / st.decode_ms : 0);
     fprintf(stderr, "vkgpt2:   sample time = %9.2f ms\n", st.sample_ms);
     fprintf(stderr, "vkgpt2:    total time = %9.2f ms\n", st.total_ms + load_ms);
     fprintf(stderr, "vkgpt2:        memory = weights %.1f MiB, KV cache %.1f MiB (%d %s), scratch %.1f MiB\n",
             st.weights_bytes / 1048576.0, st.kv_bytes / 1048576.0, n_parallel,
             cli_plural(n_parallel, "slot", "slots"), st.scratch_bytes / 1048576.0);
     if (n_seq == 1)
-        fprintf(stderr, "vkgpt2:          seed = %llu (-s %llu repeats this run)\n", (unsigned long long)sp.seed,
-                (unsigned long long)sp.seed);
+        fprintf(stderr, "vkgpt2:          seed = %llu (-s %llu repeats this run)\n",
+                (unsigned long long)sp.seed, (unsigned long long)sp.seed);
     else
         fprintf(stderr, "vkgpt2:          seed = %llu (sequence i: %llu + i; -s %llu repeats this run)\n",
                 (unsigned long long)sp.seed, (unsigned long long)sp.seed, (unsigned long long)sp.seed);

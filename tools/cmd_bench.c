@@ -34,7 +34,8 @@ static double cpu_ms(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+        (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static double thread_cpu_ms(void)
@@ -63,7 +64,10 @@ static double gpt2_params(const vkg_model_info *i)
 /* Writes s as one CSV field, quoted (with "" for ") when it holds a comma, quote or line break. */
 static void csv_field(const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) { fputs(s, stdout); return; }
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
     putchar('"');
     for (; *s; s++) {
         if (*s == '"') putchar('"');
@@ -79,7 +83,8 @@ static void json_model_fields(const bench_model *bm, vkg_session *s, int threads
     vkg_json_string(stdout, bm->name, strlen(bm->name));
     printf(", \"params\": %.0f, \"format\": ", bm->params);
     vkg_json_string(stdout, bm->info.format, strlen(bm->info.format));
-    printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", \"device\": ",
+    printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", "
+           "\"device\": ",
            bm->info.n_vocab, bm->info.weight_type, bm->info.weights_bytes, vkg_session_backend(s));
     vkg_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
     printf(", \"threads\": %d", threads);
@@ -96,10 +101,11 @@ static void csv_model_fields(const bench_model *bm, vkg_session *s, int threads)
     printf(",%s,%zu,%d", bm->info.weight_type, bm->info.weights_bytes, threads);
 }
 
-static const char csv_header[] = "kind,model,params,format,n_vocab,backend,device,weight_type,weights_bytes,threads,"
-                                 "mode,n_past,decode_ms_median,decode_ms_min,decode_ms_max,prompt_tok_s,weights_gbs,"
-                                 "host_bandwidth_gbs,tokens_per_submit,host_us_per_token,gpu_us_per_token,"
-                                 "dispatches_per_token,submits_per_token\n";
+static const char csv_header[] =
+    "kind,model,params,format,n_vocab,backend,device,weight_type,weights_bytes,threads,"
+    "mode,n_past,decode_ms_median,decode_ms_min,decode_ms_max,prompt_tok_s,weights_gbs,"
+    "host_bandwidth_gbs,tokens_per_submit,host_us_per_token,gpu_us_per_token,"
+    "dispatches_per_token,submits_per_token\n";
 
 /* Decode ms/token at n_past = 0, step, 2 step, ... (< n_ctx - 4): the context is filled with
  * batched evals between the points, then 4 greedy tokens are timed at each. */
@@ -116,7 +122,8 @@ static int ctx_sweep(vkg_session *s, const bench_model *bm, int threads, int ste
     gp.ignore_eos = true;
     gp.n_predict = 5;
     if (!json && !csv)
-        printf("\n| model | backend | threads | n_past | decode ms/token |\n| --- | --- | ---: | ---: | ---: |\n");
+        printf("\n| model | backend | threads | n_past | decode ms/token |\n| --- | --- | ---: | ---: | ---: "
+               "|\n");
     for (int at = 0; at + 6 < info->n_ctx; at += step) {
         int have = vkg_session_n_past(s);
         if (at > have && vkg_eval(s, fill + have, (size_t)(at - have), NULL, err, sizeof err)) {
@@ -164,21 +171,20 @@ int cmd_bench(int argc, char **argv, int first);
 /* nftw callback of rm_tree: removes one entry (children first). */
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(path);
 }
 
 /* Removes a directory and everything under it (a --synth model). */
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void rm_tree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* --synth SIZES [--types T,...] [--vocab DIR]: each synthetic model in a temporary directory,
  * benchmarked by a nested cmd_bench with -m and --label synth-SIZE-TYPE; --threads-sweep LIST: a
  * nested run per thread count on the CPU. */
-static int bench_expand(int argc, char **argv, int first, const char *synth, const char *types, const char *vocab,
-                        const char *tsweep)
+static int bench_expand(int argc, char **argv, int first, const char *synth, const char *types,
+                        const char *vocab, const char *tsweep)
 {
     if (!synth && (types || vocab)) {
         fprintf(stderr, "vkgpt2: bench: %s applies to --synth models only\n", types ? "--types" : "--vocab");
@@ -189,8 +195,11 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
     int n = 0;
     for (int i = 0; i < first; i++) av[n++] = argv[i];
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "--synth") || !strcmp(argv[i], "--types") || !strcmp(argv[i], "--threads-sweep") ||
-            !strcmp(argv[i], "--vocab")) { i++; continue; }
+        if (!strcmp(argv[i], "--synth") || !strcmp(argv[i], "--types") ||
+            !strcmp(argv[i], "--threads-sweep") || !strcmp(argv[i], "--vocab")) {
+            i++;
+            continue;
+        }
         av[n++] = argv[i];
     }
     int base = n, rc = 0;
@@ -208,15 +217,23 @@ static int bench_expand(int argc, char **argv, int first, const char *synth, con
             if (comma) *comma = 0;
             n = base;
             if (synth) {
-                if (!made && !mkdtemp(tmpl)) { perror("vkgpt2: bench: mkdtemp"); rc = 1; break; }
+                if (!made && !mkdtemp(tmpl)) {
+                    perror("vkgpt2: bench: mkdtemp");
+                    rc = 1;
+                    break;
+                }
                 made = true;
                 snprintf(path, sizeof path, "%s/gpt2-%s-%s", tmpl, sz, ty);
                 snprintf(lbuf, sizeof lbuf, "synth-%s-%s", sz, ty);
                 vkg_synth_params sp = {.size = sz, .format = "hf", .type = ty, .vocab_dir = vocab, .seed = 1};
                 char err[512];
-                fprintf(stderr, "vkgpt2: bench: synthesizing %s (%s%s)\n", lbuf, vocab ? "vocabulary " : "byte vocabulary",
-                        vocab ? vocab : "");
-                if (vkg_synth(path, &sp, 0, err, sizeof err)) { fprintf(stderr, "vkgpt2: bench: %s\n", err); rc = 1; break; }
+                fprintf(stderr, "vkgpt2: bench: synthesizing %s (%s%s)\n", lbuf,
+                        vocab ? "vocabulary " : "byte vocabulary", vocab ? vocab : "");
+                if (vkg_synth(path, &sp, 0, err, sizeof err)) {
+                    fprintf(stderr, "vkgpt2: bench: %s\n", err);
+                    rc = 1;
+                    break;
+                }
                 av[n++] = "-m";
                 av[n++] = path;
                 av[n++] = "--label";
@@ -260,12 +277,18 @@ static int bench_parallel(vkg_model *m, const bench_model *bm, vkg_session_param
     for (int i = 0; i < n_widths; i++) max_w = widths[i] > max_w ? widths[i] : max_w;
     sp.n_seq = max_w;
     vkg_session *s = vkg_session_create(m, &sp, err, sizeof err);
-    if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    if (!s) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        return 1;
+    }
     int32_t *prompt = malloc((size_t)prompt_len * sizeof *prompt);
     vkg_batch_seq *seqs = malloc((size_t)max_w * sizeof *seqs);
     double *ms = malloc((size_t)repeats * sizeof *ms);
     int rc = 1;
-    if (!prompt || !seqs || !ms) { fprintf(stderr, "vkgpt2: out of memory\n"); goto out; }
+    if (!prompt || !seqs || !ms) {
+        fprintf(stderr, "vkgpt2: out of memory\n");
+        goto out;
+    }
     for (int i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
     vkg_sample_params gp = vkg_sample_defaults();
     gp.temp = 0;
@@ -274,14 +297,16 @@ static int bench_parallel(vkg_model *m, const bench_model *bm, vkg_session_param
     for (int i = 0; i < max_w; i++)
         seqs[i] = (vkg_batch_seq){.prompt = prompt, .n_prompt = (size_t)prompt_len, .params = gp};
     if (!json) {
-        printf("| model | backend | device | type | threads | sequences | decode steps | per-sequence ms/token (median, min-max) | aggregate tok/s | batch records |\n");
+        printf("| model | backend | device | type | threads | sequences | decode steps | per-sequence "
+               "ms/token (median, min-max) | aggregate tok/s | batch records |\n");
         printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n");
     }
     for (int w = 0; w < n_widths; w++) {
         vkg_stats st = {0};
         int steps = 0, toks = 0;
         for (int r = 0; r < repeats; r++) {
-            if (vkg_generate_batch(s, seqs, (size_t)widths[w], widths[w], NULL, NULL, NULL, &st, err, sizeof err)) {
+            if (vkg_generate_batch(s, seqs, (size_t)widths[w], widths[w], NULL, NULL, NULL, &st, err,
+                                   sizeof err)) {
                 fprintf(stderr, "vkgpt2: %s\n", err);
                 goto out;
             }
@@ -294,15 +319,16 @@ static int bench_parallel(vkg_model *m, const bench_model *bm, vkg_session_param
         if (json) {
             printf("{\"kind\": \"parallel\", ");
             json_model_fields(bm, s, sp.n_threads);
-            printf(", \"sequences\": %d, \"tokens\": %d, \"repeats\": %d, "
-                   "\"decode_steps\": %d, \"ms_per_token\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
-                   "\"aggregate_tokens_per_s\": %.2f, \"batch_cmdbuf_records\": %llu}\n",
-                   widths[w], n_tokens, repeats, steps, med, ms[0], ms[repeats - 1], tps,
-                   (unsigned long long)st.batch_cmdbuf_records);
+            printf(
+                ", \"sequences\": %d, \"tokens\": %d, \"repeats\": %d, "
+                "\"decode_steps\": %d, \"ms_per_token\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
+                "\"aggregate_tokens_per_s\": %.2f, \"batch_cmdbuf_records\": %llu}\n",
+                widths[w], n_tokens, repeats, steps, med, ms[0], ms[repeats - 1], tps,
+                (unsigned long long)st.batch_cmdbuf_records);
         } else {
             printf("| %s | %s | %s | %s | %d | %d | %d | %.2f (%.2f-%.2f) | %.1f | %llu |\n", bm->name,
-                   vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, widths[w], steps, med,
-                   ms[0], ms[repeats - 1], tps, (unsigned long long)st.batch_cmdbuf_records);
+                   vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, widths[w],
+                   steps, med, ms[0], ms[repeats - 1], tps, (unsigned long long)st.batch_cmdbuf_records);
         }
         fflush(stdout);
     }
@@ -353,13 +379,21 @@ int cmd_bench(int argc, char **argv, int first)
         bool help = false; /* --help anywhere: print it, make no model */
         for (int i = first; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
         for (int i = first; i + 1 < argc && !help; i++) {
-            if (!strcmp(argv[i], "--synth")) synth = argv[++i];
-            else if (!strcmp(argv[i], "--types")) types = argv[++i];
-            else if (!strcmp(argv[i], "--vocab")) vocab = argv[++i];
-            else if (!strcmp(argv[i], "--threads-sweep")) tsweep = argv[++i];
+            if (!strcmp(argv[i], "--synth"))
+                synth = argv[++i];
+            else if (!strcmp(argv[i], "--types"))
+                types = argv[++i];
+            else if (!strcmp(argv[i], "--vocab"))
+                vocab = argv[++i];
+            else if (!strcmp(argv[i], "--threads-sweep"))
+                tsweep = argv[++i];
         }
-        if (help) { bench_help(); return 0; }
-        if (synth || tsweep || types || vocab) return bench_expand(argc, argv, first, synth, types, vocab, tsweep);
+        if (help) {
+            bench_help();
+            return 0;
+        }
+        if (synth || tsweep || types || vocab)
+            return bench_expand(argc, argv, first, synth, types, vocab, tsweep);
     }
     const char *model = NULL, *label = NULL;
     int n_tokens = 32, repeats = 3, prompt_len = 8;
@@ -369,20 +403,38 @@ int cmd_bench(int argc, char **argv, int first)
     int widths[32], n_widths = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "--json")) { json = true; continue; }
-        if (!strcmp(a, "--rerecord")) { rerecord = true; continue; }
-        if (!strcmp(a, "--csv")) { csv = true; continue; }
-        if (!strcmp(a, "--ctx-sweep")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 20, &ctx_step)) return 2; continue; }
-        if (!(v = cli_value(argc, argv, &i))) return 2;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--label")) {
-            if (!*v) { fprintf(stderr, "vkgpt2: --label: the name is empty\n"); return 2; }
-            label = v;
+        if (!strcmp(a, "--json")) {
+            json = true;
+            continue;
         }
-        else if (!strcmp(a, "-n")) { if (cli_int(a, v, 1, 1 << 20, &n_tokens)) return 2; }
-        else if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) { if (cli_int(a, v, 1, 1000, &repeats)) return 2; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (cli_int(a, v, 1, 1024, &sp.n_threads)) return 2; }
-        else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
+        if (!strcmp(a, "--rerecord")) {
+            rerecord = true;
+            continue;
+        }
+        if (!strcmp(a, "--csv")) {
+            csv = true;
+            continue;
+        }
+        if (!strcmp(a, "--ctx-sweep")) {
+            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 20, &ctx_step)) return 2;
+            continue;
+        }
+        if (!(v = cli_value(argc, argv, &i))) return 2;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--label")) {
+            if (!*v) {
+                fprintf(stderr, "vkgpt2: --label: the name is empty\n");
+                return 2;
+            }
+            label = v;
+        } else if (!strcmp(a, "-n")) {
+            if (cli_int(a, v, 1, 1 << 20, &n_tokens)) return 2;
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) {
+            if (cli_int(a, v, 1, 1000, &repeats)) return 2;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (cli_int(a, v, 1, 1024, &sp.n_threads)) return 2;
+        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
             for (const char *p = v; *p;) {
                 char num[16];
                 size_t l = strcspn(p, ",");
@@ -396,10 +448,11 @@ int cmd_bench(int argc, char **argv, int first)
                 p += l;
                 if (*p == ',') p++;
             }
-        }
-        else if (!strcmp(a, "--prompt-len")) { if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2; }
-        else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &sp.device)) return 2; }
-        else if (!strcmp(a, "--kv")) {
+        } else if (!strcmp(a, "--prompt-len")) {
+            if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2;
+        } else if (!strcmp(a, "--device")) {
+            if (cli_int(a, v, 0, 1000, &sp.device)) return 2;
+        } else if (!strcmp(a, "--kv")) {
             int k;
             if (cli_choose(a, v, cli_kv_types, &k)) return 2;
             sp.kv = (vkg_kv_type)k;
@@ -413,7 +466,8 @@ int cmd_bench(int argc, char **argv, int first)
         }
     }
     if (!model) {
-        fprintf(stderr, "vkgpt2: bench needs -m MODEL, or --synth SIZES for synthetic GPT-2s (e.g. --synth 124M)\n");
+        fprintf(stderr,
+                "vkgpt2: bench needs -m MODEL, or --synth SIZES for synthetic GPT-2s (e.g. --synth 124M)\n");
         return 2;
     }
     /* "All cores" made explicit, so that the rows show the count the session and the bandwidth
@@ -423,12 +477,16 @@ int cmd_bench(int argc, char **argv, int first)
     }
     char err[1024];
     vkg_model *m = vkg_model_load(model, err, sizeof err);
-    if (!m) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    if (!m) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        return 1;
+    }
     bench_model bm = {.name = label ? label : model, .info = vkg_model_get_info(m)};
     bm.params = gpt2_params(&bm.info);
     const vkg_model_info info = bm.info;
     if (prompt_len + n_tokens > info.n_ctx) {
-        fprintf(stderr, "vkgpt2: --prompt-len %d + -n %d exceed the context of %d\n", prompt_len, n_tokens, info.n_ctx);
+        fprintf(stderr, "vkgpt2: --prompt-len %d + -n %d exceed the context of %d\n", prompt_len, n_tokens,
+                info.n_ctx);
         vkg_model_free(m);
         return 2;
     }
@@ -448,15 +506,21 @@ int cmd_bench(int argc, char **argv, int first)
     vkg_session *s = NULL;
     double prompt_tps[2] = {0, 0};
     int n_modes = 0;
-    if (!prompt || !ms) { fprintf(stderr, "vkgpt2: out of memory\n"); goto out; }
+    if (!prompt || !ms) {
+        fprintf(stderr, "vkgpt2: out of memory\n");
+        goto out;
+    }
     for (int i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
     static bool csv_header_done; /* one header for all the nested runs of --synth / --threads-sweep */
     if (csv) {
         if (!csv_header_done) fputs(csv_header, stdout);
         csv_header_done = true;
     } else if (!json) {
-        printf("| model | backend | device | type | threads | mode | tokens/submit | decode ms/token (median, min-max) | host us/token | GPU us/token | dispatches/token | submits/token | weights GB/s | host bandwidth GB/s | CPU %% |\n");
-        printf("| --- | --- | --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        printf("| model | backend | device | type | threads | mode | tokens/submit | decode ms/token "
+               "(median, min-max) | host us/token | GPU us/token | dispatches/token | submits/token | "
+               "weights GB/s | host bandwidth GB/s | CPU %% |\n");
+        printf("| --- | --- | --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
+               "| ---: |\n");
     }
     /* Vulkan rows: one decode token per submit, then the default (several per submit). */
     static const int ks[2] = {1, VKG_DEFAULT_TOKENS_PER_SUBMIT};
@@ -466,7 +530,10 @@ int cmd_bench(int argc, char **argv, int first)
         sp.tokens_per_submit = ks[row % 2];
         sp.time_gpu = true;
         s = vkg_session_create(m, &sp, err, sizeof err);
-        if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+        if (!s) {
+            fprintf(stderr, "vkgpt2: %s\n", err);
+            goto out;
+        }
         bool vulkan = !strcmp(vkg_session_backend(s), "vulkan");
         if (!vulkan && row > 0) break; /* the CPU: nothing recorded, nothing submitted */
         double cpu_pct = 0, host_ms = 0, gpu_us = 0, submits = 0;
@@ -474,7 +541,8 @@ int cmd_bench(int argc, char **argv, int first)
         for (int r = 0; r < repeats; r++) {
             vkg_session_reset(s);
             double c0 = cpu_ms(), w0 = vkg_now_ms(), h0 = thread_cpu_ms();
-            if (vkg_generate(s, prompt, (size_t)prompt_len, &gp, NULL, NULL, NULL, NULL, &st, err, sizeof err)) {
+            if (vkg_generate(s, prompt, (size_t)prompt_len, &gp, NULL, NULL, NULL, NULL, &st, err,
+                             sizeof err)) {
                 fprintf(stderr, "vkgpt2: %s\n", err);
                 goto out;
             }
@@ -496,21 +564,23 @@ int cmd_bench(int argc, char **argv, int first)
         if (csv) {
             printf("decode,");
             csv_model_fields(&bm, s, sp.n_threads);
-            printf(",%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f,%d,%.1f,%.1f,%llu,%.3f\n", mname, prompt_len, med, ms[0],
-                   ms[repeats - 1], prompt_tps[mode], gbs, bw, k, host_ms * 1e3, gpu_us,
+            printf(",%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.2f,%d,%.1f,%.1f,%llu,%.3f\n", mname, prompt_len, med,
+                   ms[0], ms[repeats - 1], prompt_tps[mode], gbs, bw, k, host_ms * 1e3, gpu_us,
                    (unsigned long long)st.dispatches_per_token, submits);
         } else if (json) {
             printf("{\"kind\": \"decode\", ");
             json_model_fields(&bm, s, sp.n_threads);
-            printf(", \"mode\": \"%s\", \"prompt_tokens\": %d, \"prompt_tok_s\": %.2f, "
-                   "\"tokens\": %d, \"repeats\": %d, \"decode_ms_per_token\": {\"median\": %.4f, \"min\": %.4f, "
-                   "\"max\": %.4f}, \"host_ms_per_token\": %.4f, \"weights_gbs\": %.2f, \"host_bandwidth_gbs\": %.2f, "
-                   "\"cpu_percent\": %.0f, \"dispatches_per_token\": %llu, \"decode_cmdbuf_records\": %llu, "
-                   "\"tokens_per_submit\": %d, \"host_us_per_token\": %.1f, \"gpu_us_per_token\": %.1f, "
-                   "\"submits_per_token\": %.3f}\n",
-                   mname, prompt_len, prompt_tps[mode], n_tokens, repeats, med, ms[0], ms[repeats - 1], host_ms, gbs,
-                   bw, cpu_pct, (unsigned long long)st.dispatches_per_token,
-                   (unsigned long long)st.decode_cmdbuf_records, k, host_ms * 1e3, gpu_us, submits);
+            printf(
+                ", \"mode\": \"%s\", \"prompt_tokens\": %d, \"prompt_tok_s\": %.2f, "
+                "\"tokens\": %d, \"repeats\": %d, \"decode_ms_per_token\": {\"median\": %.4f, \"min\": %.4f, "
+                "\"max\": %.4f}, \"host_ms_per_token\": %.4f, \"weights_gbs\": %.2f, \"host_bandwidth_gbs\": "
+                "%.2f, "
+                "\"cpu_percent\": %.0f, \"dispatches_per_token\": %llu, \"decode_cmdbuf_records\": %llu, "
+                "\"tokens_per_submit\": %d, \"host_us_per_token\": %.1f, \"gpu_us_per_token\": %.1f, "
+                "\"submits_per_token\": %.3f}\n",
+                mname, prompt_len, prompt_tps[mode], n_tokens, repeats, med, ms[0], ms[repeats - 1], host_ms,
+                gbs, bw, cpu_pct, (unsigned long long)st.dispatches_per_token,
+                (unsigned long long)st.decode_cmdbuf_records, k, host_ms * 1e3, gpu_us, submits);
         } else {
             char gpu[32] = "-", disp[32] = "-", subm[32] = "-"; /* the CPU backend submits nothing */
             if (vulkan) {
@@ -518,9 +588,10 @@ int cmd_bench(int argc, char **argv, int first)
                 snprintf(disp, sizeof disp, "%llu", (unsigned long long)st.dispatches_per_token);
                 snprintf(subm, sizeof subm, "%.3f", submits);
             }
-            printf("| %s | %s | %s | %s | %d | %s | %d | %.2f (%.2f-%.2f) | %.0f | %s | %s | %s | %.1f | %.1f | %.0f |\n",
-                   bm.name, vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads, mname, k,
-                   med, ms[0], ms[repeats - 1], host_ms * 1e3, gpu, disp, subm, gbs, bw, cpu_pct);
+            printf("| %s | %s | %s | %s | %d | %s | %d | %.2f (%.2f-%.2f) | %.0f | %s | %s | %s | %.1f | "
+                   "%.1f | %.0f |\n",
+                   bm.name, vkg_session_backend(s), vkg_session_device(s), info.weight_type, sp.n_threads,
+                   mname, k, med, ms[0], ms[repeats - 1], host_ms * 1e3, gpu, disp, subm, gbs, bw, cpu_pct);
         }
         fflush(stdout);
         vkg_session_free(s);
@@ -528,12 +599,15 @@ int cmd_bench(int argc, char **argv, int first)
     }
     if (!json && !csv) /* after the table, which these lines would otherwise split */
         for (int i = 0; i < n_modes; i++)
-            printf("%sprompt%s: %d tokens at %.1f tok/s\n", i ? "" : "\n", n_modes > 1 ? (i ? " (re-record)" : " (replay)") : "",
-                   prompt_len, prompt_tps[i]);
+            printf("%sprompt%s: %d tokens at %.1f tok/s\n", i ? "" : "\n",
+                   n_modes > 1 ? (i ? " (re-record)" : " (replay)") : "", prompt_len, prompt_tps[i]);
     if (ctx_step) {
         sp.rerecord = false;
         s = vkg_session_create(m, &sp, err, sizeof err);
-        if (!s) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+        if (!s) {
+            fprintf(stderr, "vkgpt2: %s\n", err);
+            goto out;
+        }
         if (ctx_sweep(s, &bm, sp.n_threads, ctx_step, json, csv)) goto out;
     }
     rc = 0;

@@ -31,7 +31,8 @@ int cmd_convert(int argc, char **argv, int first)
             return 2;
         }
         if (np == 2) {
-            fprintf(stderr, "vkgpt2: convert: unexpected argument '%s' (see vkgpt2 convert --help)\n", argv[i]);
+            fprintf(stderr, "vkgpt2: convert: unexpected argument '%s' (see vkgpt2 convert --help)\n",
+                    argv[i]);
             return 2;
         }
         pos[np++] = argv[i];

@@ -43,7 +43,8 @@ static int parse_word(const char *flag, const char *s, uint32_t *out)
 {
     char *end;
     size_t n = strlen(s);
-    bool is_float = strchr(s, '.') || strchr(s, 'e') || (n && (s[n - 1] == 'f' || s[n - 1] == 'F') && strncmp(s, "0x", 2));
+    bool is_float = strchr(s, '.') || strchr(s, 'e') ||
+        (n && (s[n - 1] == 'f' || s[n - 1] == 'F') && strncmp(s, "0x", 2));
     errno = 0;
     if (is_float) {
         float f = strtof(s, &end);
@@ -66,9 +67,16 @@ static int parse_size(const char *s, size_t *out)
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || errno) return -1;
-    if (*end == 'K' || *end == 'k') { v <<= 10; end++; }
-    else if (*end == 'M' || *end == 'm') { v <<= 20; end++; }
-    else if (*end == 'G' || *end == 'g') { v <<= 30; end++; }
+    if (*end == 'K' || *end == 'k') {
+        v <<= 10;
+        end++;
+    } else if (*end == 'M' || *end == 'm') {
+        v <<= 20;
+        end++;
+    } else if (*end == 'G' || *end == 'g') {
+        v <<= 30;
+        end++;
+    }
     if (*end && *end != ':') return -1;
     if (!v || v > ((unsigned long long)1 << 34)) return -1;
     *out = (size_t)v;
@@ -87,11 +95,23 @@ int cmd_kbench(int argc, char **argv, int first)
     memset(bufs, 0, sizeof bufs);
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(kbench_usage, stdout); return 0; }
-        if (!strcmp(a, "--json")) { json = true; continue; }
-        if (!strcmp(a, "--force")) { oflags |= VKG_OUT_FORCE; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(kbench_usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = true;
+            continue;
+        }
+        if (!strcmp(a, "--force")) {
+            oflags |= VKG_OUT_FORCE;
+            continue;
+        }
         if (a[0] != '-') {
-            if (path) { fprintf(stderr, "vkgpt2: kbench: one shader file only ('%s')\n", a); return 2; }
+            if (path) {
+                fprintf(stderr, "vkgpt2: kbench: one shader file only ('%s')\n", a);
+                return 2;
+            }
             path = a;
             continue;
         }
@@ -99,51 +119,95 @@ int cmd_kbench(int argc, char **argv, int first)
         if (!strcmp(a, "--grid")) {
             unsigned x = 0, y = 1, z = 1;
             int got = sscanf(v, "%u,%u,%u", &x, &y, &z);
-            if (got < 1 || !x || !y || !z) { fprintf(stderr, "vkgpt2: --grid: '%s' is not X[,Y[,Z]] (positive)\n", v); return 2; }
-            p.grid[0] = x; p.grid[1] = y; p.grid[2] = z;
+            if (got < 1 || !x || !y || !z) {
+                fprintf(stderr, "vkgpt2: --grid: '%s' is not X[,Y[,Z]] (positive)\n", v);
+                return 2;
+            }
+            p.grid[0] = x;
+            p.grid[1] = y;
+            p.grid[2] = z;
         } else if (!strcmp(a, "--buffer")) {
-            if (n_buf == MAX_BUF) { fprintf(stderr, "vkgpt2: --buffer: at most %d buffers\n", MAX_BUF); return 2; }
+            if (n_buf == MAX_BUF) {
+                fprintf(stderr, "vkgpt2: --buffer: at most %d buffers\n", MAX_BUF);
+                return 2;
+            }
             vkg_kbench_buffer *b = &bufs[n_buf];
-            if (parse_size(v, &b->bytes)) { fprintf(stderr, "vkgpt2: --buffer: '%s' is not SIZE[K|M|G][:INIT]\n", v); return 2; }
+            if (parse_size(v, &b->bytes)) {
+                fprintf(stderr, "vkgpt2: --buffer: '%s' is not SIZE[K|M|G][:INIT]\n", v);
+                return 2;
+            }
             const char *init = strchr(v, ':');
-            if (!init || !strcmp(init + 1, "zero")) b->init = 0;
-            else if (!strcmp(init + 1, "rand")) b->init = 1;
+            if (!init || !strcmp(init + 1, "zero"))
+                b->init = 0;
+            else if (!strcmp(init + 1, "rand"))
+                b->init = 1;
             else {
                 uint32_t w;
                 if (parse_word("--buffer", init + 1, &w)) return 2;
                 size_t l = strlen(init + 1);
-                if (init[l] == 'u') { b->init = 3; b->value = w; }
-                else { b->init = 2; b->value = strtod(init + 1, NULL); }
+                if (init[l] == 'u') {
+                    b->init = 3;
+                    b->value = w;
+                } else {
+                    b->init = 2;
+                    b->value = strtod(init + 1, NULL);
+                }
             }
             n_buf++;
         } else if (!strcmp(a, "--push")) {
-            if (n_push == MAX_WORDS) { fprintf(stderr, "vkgpt2: --push: too many words\n"); return 2; }
+            if (n_push == MAX_WORDS) {
+                fprintf(stderr, "vkgpt2: --push: too many words\n");
+                return 2;
+            }
             if (parse_word(a, v, &push[n_push])) return 2;
             n_push++;
         } else if (!strcmp(a, "--spec")) {
             const char *eq = strchr(v, '=');
             char *end;
             unsigned long id = strtoul(v, &end, 10);
-            if (!eq || end != eq || n_spec == MAX_WORDS) { fprintf(stderr, "vkgpt2: --spec: '%s' is not ID=VAL\n", v); return 2; }
+            if (!eq || end != eq || n_spec == MAX_WORDS) {
+                fprintf(stderr, "vkgpt2: --spec: '%s' is not ID=VAL\n", v);
+                return 2;
+            }
             spec_id[n_spec] = (uint32_t)id;
             if (parse_word(a, eq + 1, &spec_val[n_spec])) return 2;
             n_spec++;
         } else if (!strcmp(a, "--dump")) {
             char *end;
             long idx = strtol(v, &end, 10);
-            if (end == v || *end != ':' || idx < 0 || idx >= MAX_BUF || !end[1]) { fprintf(stderr, "vkgpt2: --dump: '%s' is not I:FILE\n", v); return 2; }
+            if (end == v || *end != ':' || idx < 0 || idx >= MAX_BUF || !end[1]) {
+                fprintf(stderr, "vkgpt2: --dump: '%s' is not I:FILE\n", v);
+                return 2;
+            }
             dump_file[idx] = end + 1;
-        } else if (!strcmp(a, "--bytes")) { p.bytes = strtod(v, NULL); }
-        else if (!strcmp(a, "--flops")) { p.flops = strtod(v, NULL); }
-        else if (!strcmp(a, "--repeat")) { if (cli_int(a, v, 1, 100000, &p.repeat)) return 2; }
-        else if (!strcmp(a, "--warmup")) { if (cli_int(a, v, 0, 100000, &p.warmup)) return 2; }
-        else if (!strcmp(a, "--device")) { if (cli_int(a, v, 0, 1000, &p.device)) return 2; }
-        else { fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 kbench --help)\n", a); return 2; }
+        } else if (!strcmp(a, "--bytes")) {
+            p.bytes = strtod(v, NULL);
+        } else if (!strcmp(a, "--flops")) {
+            p.flops = strtod(v, NULL);
+        } else if (!strcmp(a, "--repeat")) {
+            if (cli_int(a, v, 1, 100000, &p.repeat)) return 2;
+        } else if (!strcmp(a, "--warmup")) {
+            if (cli_int(a, v, 0, 100000, &p.warmup)) return 2;
+        } else if (!strcmp(a, "--device")) {
+            if (cli_int(a, v, 0, 1000, &p.device)) return 2;
+        } else {
+            fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 kbench --help)\n", a);
+            return 2;
+        }
     }
-    if (!path) { fprintf(stderr, "vkgpt2: kbench needs a shader file (see vkgpt2 kbench --help)\n"); return 2; }
-    if (!p.grid[0]) { fprintf(stderr, "vkgpt2: kbench needs --grid X[,Y[,Z]]\n"); return 2; }
+    if (!path) {
+        fprintf(stderr, "vkgpt2: kbench needs a shader file (see vkgpt2 kbench --help)\n");
+        return 2;
+    }
+    if (!p.grid[0]) {
+        fprintf(stderr, "vkgpt2: kbench needs --grid X[,Y[,Z]]\n");
+        return 2;
+    }
     for (int i = 0; i < MAX_BUF; i++)
-        if (dump_file[i] && i >= n_buf) { fprintf(stderr, "vkgpt2: --dump: there is no buffer %d\n", i); return 2; }
+        if (dump_file[i] && i >= n_buf) {
+            fprintf(stderr, "vkgpt2: --dump: there is no buffer %d\n", i);
+            return 2;
+        }
     const char *inputs[2] = {path, NULL};
     for (int i = 0; i < MAX_BUF; i++)
         if (dump_file[i] && cli_check_output("--dump", dump_file[i], oflags, inputs)) return 1;
@@ -152,7 +216,10 @@ int cmd_kbench(int argc, char **argv, int first)
     if (!src) return 1;
     int rc = 1;
     for (int i = 0; i < n_buf; i++)
-        if (dump_file[i] && !(bufs[i].dump = malloc(bufs[i].bytes))) { fprintf(stderr, "vkgpt2: out of memory\n"); goto out; }
+        if (dump_file[i] && !(bufs[i].dump = malloc(bufs[i].bytes))) {
+            fprintf(stderr, "vkgpt2: out of memory\n");
+            goto out;
+        }
     p.source = src;
     p.name = path;
     p.buffers = bufs;
@@ -164,29 +231,41 @@ int cmd_kbench(int argc, char **argv, int first)
     p.n_spec = n_spec;
     vkg_kbench_result r;
     char err[8192];
-    if (vkg_kbench(&p, &r, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+    if (vkg_kbench(&p, &r, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        goto out;
+    }
     for (int i = 0; i < n_buf; i++) {
         if (!dump_file[i]) continue;
         vkg_output *o = vkg_output_open(dump_file[i], oflags, err, sizeof err);
-        if (!o) { cli_output_error(-1, "--dump", dump_file[i], err); goto out; }
+        if (!o) {
+            cli_output_error(-1, "--dump", dump_file[i], err);
+            goto out;
+        }
         fwrite(bufs[i].dump, 1, bufs[i].bytes, vkg_output_file(o)); /* errors: reported by the commit */
         int wrc = vkg_output_commit(o, err, sizeof err);
-        if (wrc) { cli_output_error(wrc, "--dump", dump_file[i], err); goto out; }
+        if (wrc) {
+            cli_output_error(wrc, "--dump", dump_file[i], err);
+            goto out;
+        }
     }
     if (json) {
         printf("{\"shader\": ");
         vkg_json_string(stdout, path, strlen(path));
         printf(", \"device\": ");
         vkg_json_string(stdout, r.device, strlen(r.device));
-        printf(", \"grid\": [%u, %u, %u], \"repeat\": %d, \"min_ms\": %.6f, \"median_ms\": %.6f, \"mean_ms\": %.6f, "
+        printf(", \"grid\": [%u, %u, %u], \"repeat\": %d, \"min_ms\": %.6f, \"median_ms\": %.6f, "
+               "\"mean_ms\": %.6f, "
                "\"max_ms\": %.6f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f}\n",
                p.grid[0], p.grid[1], p.grid[2], p.repeat, r.min_ms, r.median_ms, r.mean_ms, r.max_ms, p.bytes,
                p.flops, r.gbs, r.gflops);
     } else {
-        printf("| shader | device | grid | runs | min ms | median ms | mean ms | max ms | GB/s | GFLOP/s |\n");
+        printf(
+            "| shader | device | grid | runs | min ms | median ms | mean ms | max ms | GB/s | GFLOP/s |\n");
         printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        printf("| %s | %s | %ux%ux%u | %d | %.4f | %.4f | %.4f | %.4f | %.2f | %.2f |\n", path, r.device, p.grid[0],
-               p.grid[1], p.grid[2], p.repeat, r.min_ms, r.median_ms, r.mean_ms, r.max_ms, r.gbs, r.gflops);
+        printf("| %s | %s | %ux%ux%u | %d | %.4f | %.4f | %.4f | %.4f | %.2f | %.2f |\n", path, r.device,
+               p.grid[0], p.grid[1], p.grid[2], p.repeat, r.min_ms, r.median_ms, r.mean_ms, r.max_ms, r.gbs,
+               r.gflops);
     }
     rc = 0;
 out:

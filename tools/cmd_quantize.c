@@ -22,10 +22,22 @@ int cmd_quantize(int argc, char **argv, int first)
     unsigned flags = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(quantize_usage, stdout); return 0; }
-        if (!strcmp(a, "--force")) { flags |= VKG_OUT_FORCE; continue; }
-        if (a[0] == '-' && a[1]) { fprintf(stderr, "vkgpt2: quantize: unknown option '%s'\n", a); return 2; }
-        if (np == 3) { fprintf(stderr, "vkgpt2: quantize: unexpected argument '%s' (IN OUT TYPE)\n", a); return 2; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(quantize_usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--force")) {
+            flags |= VKG_OUT_FORCE;
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "vkgpt2: quantize: unknown option '%s'\n", a);
+            return 2;
+        }
+        if (np == 3) {
+            fprintf(stderr, "vkgpt2: quantize: unexpected argument '%s' (IN OUT TYPE)\n", a);
+            return 2;
+        }
         pos[np++] = a;
     }
     if (np < 3) {

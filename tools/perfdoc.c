@@ -34,9 +34,9 @@ static unsigned chart_flags = GPT2_OUT_NO_REPLACE; /* --force clears it */
 static const char *const *inputs;                  /* the input FILEs (NULL-terminated) */
 static gpt2_out chart;                             /* the chart being written */
 static int failed;                                 /* a chart could not be written */
-static const json_value *profs[MAXF];      /* the "profile" objects */
-static const json_value *prof_roots[MAXF]; /* the whole generate JSON each came from */
-static const char *prof_names[MAXF];       /* --model-name in force for its file, or NULL */
+static const json_value *profs[MAXF];              /* the "profile" objects */
+static const json_value *prof_roots[MAXF];         /* the whole generate JSON each came from */
+static const char *prof_names[MAXF];               /* --model-name in force for its file, or NULL */
 static int n_profs;
 
 static char *slurp(const char *path, size_t *len)
@@ -88,9 +88,12 @@ static void add_doc(json_doc *d, const char *model_name)
 static void size_name(const json_value *r, char *buf, size_t n)
 {
     double p = num(r, "params");
-    if (p >= 9.95e6) snprintf(buf, n, "%.0fM", p / 1e6);
-    else if (p > 0) snprintf(buf, n, "%.2gM", p / 1e6);
-    else snprintf(buf, n, "%.0f MiB", num(r, "weights_bytes") / 1048576.0);
+    if (p >= 9.95e6)
+        snprintf(buf, n, "%.0fM", p / 1e6);
+    else if (p > 0)
+        snprintf(buf, n, "%.2gM", p / 1e6);
+    else
+        snprintf(buf, n, "%.0f MiB", num(r, "weights_bytes") / 1048576.0);
 }
 
 /* "f16 hf": the weight type and format of a row (older JSON: the type alone). */
@@ -102,29 +105,39 @@ static void type_desc(const json_value *r, char *buf, size_t n)
 /* ", vocab 50257" when the row has its vocabulary size, else "". */
 static void vocab_desc(const json_value *r, char *buf, size_t n)
 {
-    if (num(r, "n_vocab") > 0) snprintf(buf, n, ", vocab %.0f", num(r, "n_vocab"));
-    else if (n) buf[0] = 0;
+    if (num(r, "n_vocab") > 0)
+        snprintf(buf, n, ", vocab %.0f", num(r, "n_vocab"));
+    else if (n)
+        buf[0] = 0;
 }
 
 /* "cpu, 2 threads" or "vulkan on llvmpipe (...)": where a row ran. */
 static void where_desc(const json_value *r, char *buf, size_t n)
 {
-    if (!strcmp(str(r, "backend"), "vulkan")) snprintf(buf, n, "vulkan on %s", str(r, "device"));
-    else snprintf(buf, n, "%s, %.0f threads", str(r, "backend"), num(r, "threads"));
+    if (!strcmp(str(r, "backend"), "vulkan"))
+        snprintf(buf, n, "vulkan on %s", str(r, "device"));
+    else
+        snprintf(buf, n, "%s, %.0f threads", str(r, "backend"), num(r, "threads"));
 }
 
 /* ---- SVG ---- */
 
-static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"};
+static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
+                               "#59a14f", "#edc948", "#b07aa1", "#ff9da7"};
 
 static void xml_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -140,7 +153,8 @@ static void svg_close(void)
 
 /* Opens DIR/NAME with a white w x h canvas, the title (15 px) at y 20 and, if given, a subtitle
  * (12 px) at y 38. */
-static FILE *svg_open(const char *dir, const char *name, int w, int h, const char *title, const char *subtitle)
+static FILE *svg_open(const char *dir, const char *name, int w, int h, const char *title,
+                      const char *subtitle)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -153,7 +167,10 @@ static FILE *svg_open(const char *dir, const char *name, int w, int h, const cha
         return NULL;
     }
     FILE *f = chart.f;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", w, h);
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+            "font-size=\"12\">\n",
+            w, h);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">", w / 2);
     xml_text(f, title);
@@ -185,19 +202,20 @@ static void chart_breakdown(const char *dir, int pi)
         if (sh > maxshare) maxshare = sh;
         int w = pd_text_width(str(k, "name"), 12);
         if (w > name_w) name_w = w;
-        snprintf(note, sizeof note, "%.1f%% (%.3f ms/step, %.2f GB/s)", 100 * sh, steps > 0 ? num(k, "total_ms") / steps : 0,
-                 num(k, "gbs"));
+        snprintf(note, sizeof note, "%.1f%% (%.3f ms/step, %.2f GB/s)", 100 * sh,
+                 steps > 0 ? num(k, "total_ms") / steps : 0, num(k, "gbs"));
         w = pd_text_width(note, 12);
         if (w > note_w) note_w = w;
     }
     if (maxshare <= 0) maxshare = 1;
     char name[128], title[512], sub[512];
     snprintf(name, sizeof name, "decode_breakdown_%s.svg", str(prof, "backend"));
-    snprintf(title, sizeof title, "Decode step by kernel: %s on %s", str(prof, "backend"), str(prof, "device"));
+    snprintf(title, sizeof title, "Decode step by kernel: %s on %s", str(prof, "backend"),
+             str(prof, "device"));
     const json_value *mem = json_get(prof_roots[pi], "memory");
     snprintf(sub, sizeof sub, "%s%s%.1f MiB of weights, %.3g ms/step of kernels over %.0f steps",
-             prof_names[pi] ? prof_names[pi] : "", prof_names[pi] ? ", " : "", num(mem, "weights_bytes") / 1048576.0,
-             steps > 0 ? num(dec, "kernel_ms") / steps : 0, steps);
+             prof_names[pi] ? prof_names[pi] : "", prof_names[pi] ? ", " : "",
+             num(mem, "weights_bytes") / 1048576.0, steps > 0 ? num(dec, "kernel_ms") / steps : 0, steps);
     int left = 16 + name_w, bar_max = 360, w = left + 6 + bar_max + 6 + note_w + 16;
     int tw = pd_text_width(title, 15) + 40, sw = pd_text_width(sub, 12) + 40;
     if (w < tw) w = tw;
@@ -212,8 +230,9 @@ static void chart_breakdown(const char *dir, int pi)
         xml_text(f, str(k, "name"));
         fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"18\" fill=\"%s\"/>\n", left + 6, y,
                 bw > 1 ? bw : 1, colors[i % 8]);
-        fprintf(f, "<text x=\"%d\" y=\"%d\">%.1f%% (%.3f ms/step, %.2f GB/s)</text>\n", left + 12 + (bw > 1 ? bw : 1),
-                y + 14, 100 * share, steps > 0 ? num(k, "total_ms") / steps : 0, num(k, "gbs"));
+        fprintf(f, "<text x=\"%d\" y=\"%d\">%.1f%% (%.3f ms/step, %.2f GB/s)</text>\n",
+                left + 12 + (bw > 1 ? bw : 1), y + 14, 100 * share,
+                steps > 0 ? num(k, "total_ms") / steps : 0, num(k, "gbs"));
     }
     fputs("</svg>\n", f);
     svg_close();
@@ -222,10 +241,10 @@ static void chart_breakdown(const char *dir, int pi)
 /* Series of (x, y) points drawn as a line, one per key (the legend text), each point with an
  * optional label drawn beside it. */
 typedef struct series {
-    char key[512];          /* legend text */
-    double x[512], y[512];  /* points */
-    char label[512][32];    /* a point's label, "" for none */
-    int n;                  /* points used */
+    char key[512];         /* legend text */
+    double x[512], y[512]; /* points */
+    char label[512][32];   /* a point's label, "" for none */
+    int n;                 /* points used */
 } series;
 
 /* Orders a series' points by x, so that its line runs left to right. */
@@ -246,14 +265,18 @@ static void series_sort(series *s)
 /* A line chart: both axes chosen by pd_axis_pick (log where the values span more than a decade,
  * which the axis title then says), tick labels thinned so that none overlap, the y title clear of
  * the widest y tick label, and the legend below the plot, one line per series. */
-static void chart_lines(const char *dir, const char *file, const char *title, const char *subtitle, const char *xl,
-                        const char *yl, series *s, int ns)
+static void chart_lines(const char *dir, const char *file, const char *title, const char *subtitle,
+                        const char *xl, const char *yl, series *s, int ns)
 {
     int total = 0;
     for (int i = 0; i < ns; i++) total += s[i].n;
     if (!ns || !total) return;
     double *xs = malloc((size_t)total * sizeof *xs), *ys = malloc((size_t)total * sizeof *ys);
-    if (!xs || !ys) { free(xs); free(ys); return; }
+    if (!xs || !ys) {
+        free(xs);
+        free(ys);
+        return;
+    }
     int k = 0;
     for (int i = 0; i < ns; i++) {
         series_sort(&s[i]);
@@ -286,7 +309,8 @@ static void chart_lines(const char *dir, const char *file, const char *title, co
     int H = T + PH + 52 + 18 * ns + 8;
     FILE *f = svg_open(dir, file, W, H, title, subtitle);
     if (!f) return;
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, T + PH, L + PW, T + PH);
+    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, T + PH, L + PW,
+            T + PH);
     fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, T, L, T + PH);
     int xs_stride = pd_tick_stride(&xa, xt, nxt, PW, 12);
     for (int i = 0; i < nxt; i++) {
@@ -314,15 +338,16 @@ static void chart_lines(const char *dir, const char *file, const char *title, co
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", L + PW / 2, T + PH + 36);
     xml_text(f, xtitle);
-    fprintf(f, "</text>\n<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">", T + PH / 2,
-            T + PH / 2);
+    fprintf(f, "</text>\n<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">",
+            T + PH / 2, T + PH / 2);
     xml_text(f, ytitle);
     fputs("</text>\n", f);
     for (int i = 0; i < ns; i++) {
         const char *c = colors[i % 8];
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
         for (int j = 0; j < s[i].n; j++)
-            fprintf(f, "%.1f,%.1f ", L + PW * pd_axis_pos(&xa, s[i].x[j]), T + PH - PH * pd_axis_pos(&ya, s[i].y[j]));
+            fprintf(f, "%.1f,%.1f ", L + PW * pd_axis_pos(&xa, s[i].x[j]),
+                    T + PH - PH * pd_axis_pos(&ya, s[i].y[j]));
         fputs("\"/>\n", f);
         for (int j = 0; j < s[i].n; j++) {
             double px = L + PW * pd_axis_pos(&xa, s[i].x[j]), py = T + PH - PH * pd_axis_pos(&ya, s[i].y[j]);
@@ -334,8 +359,8 @@ static void chart_lines(const char *dir, const char *file, const char *title, co
             }
         }
         int ly = T + PH + 52 + 18 * i;
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">", 24, ly - 10,
-                c, 42, ly);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">",
+                24, ly - 10, c, 42, ly);
         xml_text(f, s[i].key);
         fputs("</text>\n", f);
     }
@@ -369,34 +394,44 @@ static void add_point(series *s, double x, double y, const char *label)
 static bool plotted_decode(const json_value *r)
 {
     return !strcmp(str(r, "kind"), "decode") && strcmp(str(r, "mode"), "re-record") &&
-           (strcmp(str(r, "backend"), "vulkan") || num(r, "tokens_per_submit") != 1);
+        (strcmp(str(r, "backend"), "vulkan") || num(r, "tokens_per_submit") != 1);
 }
 
 /* ---- the markdown section ---- */
 
 static void write_section(FILE *f, const char *img_rel)
 {
-    fputs("<!-- perfdoc:begin -->\n<!-- Generated by vkgpt2-perfdoc from benchmark JSON; edits here are overwritten. -->\n\n", f);
+    fputs("<!-- perfdoc:begin -->\n<!-- Generated by vkgpt2-perfdoc from benchmark JSON; edits here are "
+          "overwritten. -->\n\n",
+          f);
     if (n_profs) {
         fputs("### Decode step by kernel\n\n", f);
         for (int i = 0; i < n_profs; i++) {
             const json_value *p = profs[i], *ph = json_get(p, "phases");
-            fprintf(f, "![decode breakdown, %s](%s/decode_breakdown_%s.svg)\n\n", str(p, "backend"), img_rel, str(p, "backend"));
+            fprintf(f, "![decode breakdown, %s](%s/decode_breakdown_%s.svg)\n\n", str(p, "backend"), img_rel,
+                    str(p, "backend"));
             for (size_t k = 0; ph && k < ph->len; k++) {
                 const json_value *q = ph->items[k];
                 if (strcmp(str(q, "phase"), "decode")) continue;
                 double steps = num(q, "steps");
-                fprintf(f, "%s on %s%s%s, %.1f MiB of weights, %.0f decode steps: kernels %.3f ms/step (peaks %.1f GB/s, %.1f GFLOP/s)\n\n",
-                        str(p, "backend"), str(p, "device"), prof_names[i] ? ", " : "", prof_names[i] ? prof_names[i] : "",
+                fprintf(f,
+                        "%s on %s%s%s, %.1f MiB of weights, %.0f decode steps: kernels %.3f ms/step (peaks "
+                        "%.1f GB/s, %.1f GFLOP/s)\n\n",
+                        str(p, "backend"), str(p, "device"), prof_names[i] ? ", " : "",
+                        prof_names[i] ? prof_names[i] : "",
                         num(json_get(prof_roots[i], "memory"), "weights_bytes") / 1048576.0, steps,
-                        steps > 0 ? num(q, "kernel_ms") / steps : 0, num(p, "peak_gbs"), num(p, "peak_gflops"));
-                fputs("| kernel | calls/step | ms/step | share | GB/s | GFLOP/s | % peak BW |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", f);
+                        steps > 0 ? num(q, "kernel_ms") / steps : 0, num(p, "peak_gbs"),
+                        num(p, "peak_gflops"));
+                fputs("| kernel | calls/step | ms/step | share | GB/s | GFLOP/s | % peak BW |\n| --- | ---: "
+                      "| ---: | ---: | ---: | ---: | ---: |\n",
+                      f);
                 const json_value *ks = json_get(q, "kernels");
                 for (size_t j = 0; ks && j < ks->len; j++) {
                     const json_value *r = ks->items[j];
                     fprintf(f, "| %s | %.0f | %.3f | %.1f%% | %.2f | %.2f | %.1f |\n", str(r, "name"),
-                            steps > 0 ? num(r, "calls") / steps : 0, steps > 0 ? num(r, "total_ms") / steps : 0,
-                            100 * num(r, "share"), num(r, "gbs"), num(r, "gflops"), 100 * num(r, "peak_bw_share"));
+                            steps > 0 ? num(r, "calls") / steps : 0,
+                            steps > 0 ? num(r, "total_ms") / steps : 0, 100 * num(r, "share"), num(r, "gbs"),
+                            num(r, "gflops"), 100 * num(r, "peak_bw_share"));
                 }
                 fputs("\n", f);
             }
@@ -408,18 +443,25 @@ static void write_section(FILE *f, const char *img_rel)
         const json_value *r = json_root(docs[d]);
         if (strcmp(str(r, "kind"), "decode")) continue;
         if (!any) {
-            fprintf(f, "### Decode and prompt speed\n\n![tok/s against model size](%s/toks_vs_size.svg)\n\n", img_rel);
-            fputs("| model | size | type | format | vocab | backend | device | threads | mode | weights MiB | decode ms/token (median, min-max) | tok/s | prompt tok/s | weights GB/s |\n"
-                  "| --- | ---: | --- | --- | ---: | --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: |\n", f);
+            fprintf(f, "### Decode and prompt speed\n\n![tok/s against model size](%s/toks_vs_size.svg)\n\n",
+                    img_rel);
+            fputs("| model | size | type | format | vocab | backend | device | threads | mode | weights MiB "
+                  "| decode ms/token (median, min-max) | tok/s | prompt tok/s | weights GB/s |\n"
+                  "| --- | ---: | --- | --- | ---: | --- | --- | ---: | --- | ---: | --- | ---: | ---: | "
+                  "---: |\n",
+                  f);
             any = true;
         }
         const json_value *dm = json_get(r, "decode_ms_per_token");
         double med = num(dm, "median");
         size_name(r, sz, sizeof sz);
-        fprintf(f, "| %s | %s | %s | %s | %.0f | %s | %s | %.0f | %s | %.1f | %.2f (%.2f-%.2f) | %.1f | %.1f | %.2f |\n",
-                str(r, "model"), sz, str(r, "weight_type"), str(r, "format"), num(r, "n_vocab"), str(r, "backend"),
-                str(r, "device"), num(r, "threads"), str(r, "mode"), num(r, "weights_bytes") / 1048576.0, med,
-                num(dm, "min"), num(dm, "max"), med > 0 ? 1e3 / med : 0, num(r, "prompt_tok_s"), num(r, "weights_gbs"));
+        fprintf(f,
+                "| %s | %s | %s | %s | %.0f | %s | %s | %.0f | %s | %.1f | %.2f (%.2f-%.2f) | %.1f | %.1f | "
+                "%.2f |\n",
+                str(r, "model"), sz, str(r, "weight_type"), str(r, "format"), num(r, "n_vocab"),
+                str(r, "backend"), str(r, "device"), num(r, "threads"), str(r, "mode"),
+                num(r, "weights_bytes") / 1048576.0, med, num(dm, "min"), num(dm, "max"),
+                med > 0 ? 1e3 / med : 0, num(r, "prompt_tok_s"), num(r, "weights_gbs"));
     }
     if (any) fputs("\n", f);
     any = false;
@@ -427,15 +469,18 @@ static void write_section(FILE *f, const char *img_rel)
         const json_value *r = json_root(docs[d]);
         if (strcmp(str(r, "kind"), "ctx")) continue;
         if (!any) {
-            fprintf(f, "### Decode against context length\n\n![ms/token against n_past](%s/ctx_sweep.svg)\n\n", img_rel);
+            fprintf(f,
+                    "### Decode against context length\n\n![ms/token against n_past](%s/ctx_sweep.svg)\n\n",
+                    img_rel);
             fputs("| model | size | type | vocab | backend | device | threads | n_past | decode ms/token |\n"
-                  "| --- | ---: | --- | ---: | --- | --- | ---: | ---: | ---: |\n", f);
+                  "| --- | ---: | --- | ---: | --- | --- | ---: | ---: | ---: |\n",
+                  f);
             any = true;
         }
         size_name(r, sz, sizeof sz);
-        fprintf(f, "| %s | %s | %s | %.0f | %s | %s | %.0f | %.0f | %.3f |\n", str(r, "model"), sz, str(r, "weight_type"),
-                num(r, "n_vocab"), str(r, "backend"), str(r, "device"), num(r, "threads"), num(r, "n_past"),
-                num(r, "decode_ms_per_token"));
+        fprintf(f, "| %s | %s | %s | %.0f | %s | %s | %.0f | %.0f | %.3f |\n", str(r, "model"), sz,
+                str(r, "weight_type"), num(r, "n_vocab"), str(r, "backend"), str(r, "device"),
+                num(r, "threads"), num(r, "n_past"), num(r, "decode_ms_per_token"));
     }
     if (any) fputs("\n", f);
     any = false;
@@ -443,14 +488,18 @@ static void write_section(FILE *f, const char *img_rel)
         const json_value *r = json_root(docs[d]);
         if (strcmp(str(r, "kind"), "kernel")) continue;
         if (!any) {
-            fputs("### Kernels at GPT-2 shapes\n\n| backend | size | type | op | median ms | spread | GB/s | GFLOP/s | % peak BW | % peak FLOP/s |\n"
-                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", f);
+            fputs("### Kernels at GPT-2 shapes\n\n| backend | size | type | op | median ms | spread | GB/s | "
+                  "GFLOP/s | % peak BW | % peak FLOP/s |\n"
+                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+                  f);
             any = true;
         }
         double med = num(r, "median_ms"), pb = num(r, "peak_gbs"), pf = num(r, "peak_gflops");
-        fprintf(f, "| %s | %s | %s | %s | %.4f | %.0f%% | %.2f | %.2f | %.1f | %.1f |\n", str(r, "backend"), str(r, "size"),
-                str(r, "weight_type"), str(r, "op"), med, med > 0 ? 100 * (num(r, "max_ms") - num(r, "min_ms")) / med : 0,
-                num(r, "gbs"), num(r, "gflops"), pb > 0 ? 100 * num(r, "gbs") / pb : 0, pf > 0 ? 100 * num(r, "gflops") / pf : 0);
+        fprintf(f, "| %s | %s | %s | %s | %.4f | %.0f%% | %.2f | %.2f | %.1f | %.1f |\n", str(r, "backend"),
+                str(r, "size"), str(r, "weight_type"), str(r, "op"), med,
+                med > 0 ? 100 * (num(r, "max_ms") - num(r, "min_ms")) / med : 0, num(r, "gbs"),
+                num(r, "gflops"), pb > 0 ? 100 * num(r, "gbs") / pb : 0,
+                pf > 0 ? 100 * num(r, "gflops") / pf : 0);
     }
     if (any) fputs("\n", f);
     /* replay against re-record: the same model's decode rows in both modes (tools/device-run.sh) */
@@ -464,13 +513,17 @@ static void write_section(FILE *f, const char *img_rel)
                 strcmp(str(rp, "model"), str(rr, "model")) || strcmp(str(rp, "device"), str(rr, "device")))
                 continue;
             if (!any) {
-                fputs("### Replayed against re-recorded steps\n\n| model | device | replay host ms/token | re-record host ms/token | "
-                      "replay decode ms/token | re-record decode ms/token |\n| --- | --- | ---: | ---: | ---: | ---: |\n", f);
+                fputs("### Replayed against re-recorded steps\n\n| model | device | replay host ms/token | "
+                      "re-record host ms/token | "
+                      "replay decode ms/token | re-record decode ms/token |\n| --- | --- | ---: | ---: | "
+                      "---: | ---: |\n",
+                      f);
                 any = true;
             }
             fprintf(f, "| %s | %s | %.3f | %.3f | %.3f | %.3f |\n", str(rp, "model"), str(rp, "device"),
                     num(rp, "host_ms_per_token"), num(rr, "host_ms_per_token"),
-                    num(json_get(rp, "decode_ms_per_token"), "median"), num(json_get(rr, "decode_ms_per_token"), "median"));
+                    num(json_get(rp, "decode_ms_per_token"), "median"),
+                    num(json_get(rr, "decode_ms_per_token"), "median"));
             break;
         }
     }
@@ -481,13 +534,16 @@ static void write_section(FILE *f, const char *img_rel)
         const json_value *r = json_root(docs[d]);
         if (strcmp(str(r, "kind"), "selftest_summary")) continue;
         if (!any) {
-            fputs("### Self test\n\n| device | driver | emulated | subgroup size | cases | failed | validation messages | seed | s |\n"
-                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", f);
+            fputs("### Self test\n\n| device | driver | emulated | subgroup size | cases | failed | "
+                  "validation messages | seed | s |\n"
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+                  f);
             any = true;
         }
-        fprintf(f, "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %.1f |\n", str(r, "device"), str(r, "driver"),
-                str(r, "emulated")[0] ? str(r, "emulated") : "-", num(r, "subgroup_size"), num(r, "cases"), num(r, "failed"),
-                num(r, "validation_messages"), str(r, "seed"), num(r, "total_ms") / 1e3);
+        fprintf(f, "| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %.1f |\n", str(r, "device"),
+                str(r, "driver"), str(r, "emulated")[0] ? str(r, "emulated") : "-", num(r, "subgroup_size"),
+                num(r, "cases"), num(r, "failed"), num(r, "validation_messages"), str(r, "seed"),
+                num(r, "total_ms") / 1e3);
     }
     bool header = false;
     for (int d = 0; any && d < n_docs; d++) {
@@ -495,11 +551,13 @@ static void write_section(FILE *f, const char *img_rel)
         const json_value *ok = json_get(r, "pass");
         if (strcmp(str(r, "kind"), "selftest") || !ok || ok->type != JSON_BOOL || ok->b) continue;
         if (!header) {
-            fputs("\nFailed cases:\n\n| op | variant | type | shape | max err | tol |\n| --- | --- | --- | --- | ---: | ---: |\n", f);
+            fputs("\nFailed cases:\n\n| op | variant | type | shape | max err | tol |\n| --- | --- | --- | "
+                  "--- | ---: | ---: |\n",
+                  f);
             header = true;
         }
-        fprintf(f, "| %s | %s | %s | %s | %.3g | %.3g |\n", str(r, "op"), str(r, "variant"), str(r, "type"), str(r, "shape"),
-                num(r, "max_err"), num(r, "tol"));
+        fprintf(f, "| %s | %s | %s | %s | %.3g | %.3g |\n", str(r, "op"), str(r, "variant"), str(r, "type"),
+                str(r, "shape"), num(r, "max_err"), num(r, "tol"));
     }
     if (any) fputs("\n", f);
     fputs("<!-- perfdoc:end -->\n", f);
@@ -515,24 +573,38 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
-        if (!strcmp(a, "--force")) { chart_flags = 0; continue; }
+        if (!strcmp(a, "--force")) {
+            chart_flags = 0;
+            continue;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: vkgpt2-perfdoc --doc docs/PERFORMANCE.md --img docs/img [--img-link img] [--force]\n"
-                 "                      [--model-name TEXT] FILE.json [[--model-name TEXT] FILE.json]...\n"
-                 "FILEs: JSON lines of `vkgpt2 bench ... --json`, or `vkgpt2 generate --profile --json` output\n"
-                 "(--model-name names the model of the profiles in the files after it; bench rows name theirs).\n"
-                 "Writes the SVG charts into --img and the tables between <!-- perfdoc:begin --> and\n"
-                 "<!-- perfdoc:end --> in --doc (the rest of the file is kept). Existing charts are replaced\n"
-                 "only with --force. Files are written to a temporary and renamed into place.");
+            puts(
+                "usage: vkgpt2-perfdoc --doc docs/PERFORMANCE.md --img docs/img [--img-link img] [--force]\n"
+                "                      [--model-name TEXT] FILE.json [[--model-name TEXT] FILE.json]...\n"
+                "FILEs: JSON lines of `vkgpt2 bench ... --json`, or `vkgpt2 generate --profile --json` "
+                "output\n"
+                "(--model-name names the model of the profiles in the files after it; bench rows name "
+                "theirs).\n"
+                "Writes the SVG charts into --img and the tables between <!-- perfdoc:begin --> and\n"
+                "<!-- perfdoc:end --> in --doc (the rest of the file is kept). Existing charts are replaced\n"
+                "only with --force. Files are written to a temporary and renamed into place.");
             return 0;
         }
-        if (!strcmp(a, "--doc") || !strcmp(a, "--img") || !strcmp(a, "--img-link") || !strcmp(a, "--model-name")) {
-            if (!has_value) { fprintf(stderr, "vkgpt2-perfdoc: %s needs a value\n", a); return 2; }
+        if (!strcmp(a, "--doc") || !strcmp(a, "--img") || !strcmp(a, "--img-link") ||
+            !strcmp(a, "--model-name")) {
+            if (!has_value) {
+                fprintf(stderr, "vkgpt2-perfdoc: %s needs a value\n", a);
+                return 2;
+            }
             const char *v = argv[++i];
-            if (!strcmp(a, "--doc")) doc = v;
-            else if (!strcmp(a, "--img")) img = v;
-            else if (!strcmp(a, "--img-link")) img_rel = v;
-            else model_name = v;
+            if (!strcmp(a, "--doc"))
+                doc = v;
+            else if (!strcmp(a, "--img"))
+                img = v;
+            else if (!strcmp(a, "--img-link"))
+                img_rel = v;
+            else
+                model_name = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "vkgpt2-perfdoc: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -558,7 +630,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_files; i++) {
         size_t len;
         char *t = slurp(files[i], &len), err[256];
-        if (!t) { fprintf(stderr, "vkgpt2-perfdoc: %s: %s\n", files[i], strerror(errno)); return 1; }
+        if (!t) {
+            fprintf(stderr, "vkgpt2-perfdoc: %s: %s\n", files[i], strerror(errno));
+            return 1;
+        }
         json_doc *whole = json_parse(t, len, err, sizeof err);
         if (whole) {
             add_doc(whole, file_names[i]);
@@ -568,7 +643,11 @@ int main(int argc, char **argv)
                 size_t ll = e ? (size_t)(e - l) : strlen(l);
                 if (ll > 1) {
                     json_doc *d = json_parse(l, ll, err, sizeof err);
-                    if (!d) { fprintf(stderr, "vkgpt2-perfdoc: %s: %s\n", files[i], err); free(t); return 1; }
+                    if (!d) {
+                        fprintf(stderr, "vkgpt2-perfdoc: %s: %s\n", files[i], err);
+                        free(t);
+                        return 1;
+                    }
                     add_doc(d, file_names[i]);
                 }
                 l = e ? e + 1 : l + ll;
@@ -592,8 +671,8 @@ int main(int argc, char **argv)
         int k = series_for(s, &ns, key);
         if (k >= 0) add_point(&s[k], num(r, "n_past"), num(r, "decode_ms_per_token"), NULL);
     }
-    chart_lines(img, "ctx_sweep.svg", "Decode ms/token against context length", "a line per model and backend",
-                "n_past (tokens in the KV cache)", "ms/token", s, ns);
+    chart_lines(img, "ctx_sweep.svg", "Decode ms/token against context length",
+                "a line per model and backend", "n_past (tokens in the KV cache)", "ms/token", s, ns);
     ns = 0;
     for (int d = 0; d < n_docs; d++) {
         const json_value *r = json_root(docs[d]);
@@ -608,8 +687,8 @@ int main(int argc, char **argv)
         if (k >= 0 && med > 0) add_point(&s[k], num(r, "weights_bytes") / 1048576.0, 1e3 / med, sz);
     }
     chart_lines(img, "toks_vs_size.svg", "Decode tok/s against model size",
-                "a line per backend and weight type; each point named by its GPT-2 size", "weights, MiB", "tokens/s", s,
-                ns);
+                "a line per backend and weight type; each point named by its GPT-2 size", "weights, MiB",
+                "tokens/s", s, ns);
     /* the document: keep everything outside the markers */
     size_t len = 0;
     char *old = slurp(doc, &len);

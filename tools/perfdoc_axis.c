@@ -68,16 +68,17 @@ int pd_axis_ticks(const pd_axis *a, double *t, int max)
 void pd_tick_label(double v, char *buf, size_t n)
 {
     double m = fabs(v);
-    if (v == 0) snprintf(buf, n, "0");
-    else if (m >= 1e6) snprintf(buf, n, "%.3gM", v / 1e6);
-    else if (m >= 1e3) snprintf(buf, n, "%.3gk", v / 1e3);
-    else snprintf(buf, n, "%.3g", v);
+    if (v == 0)
+        snprintf(buf, n, "0");
+    else if (m >= 1e6)
+        snprintf(buf, n, "%.3gM", v / 1e6);
+    else if (m >= 1e3)
+        snprintf(buf, n, "%.3gk", v / 1e3);
+    else
+        snprintf(buf, n, "%.3g", v);
 }
 
-int pd_text_width(const char *s, int px)
-{
-    return (int)ceil(0.6 * px * (double)strlen(s));
-}
+int pd_text_width(const char *s, int px) { return (int)ceil(0.6 * px * (double)strlen(s)); }
 
 int pd_tick_stride(const pd_axis *a, const double *t, int n, double len_px, int font_px)
 {

@@ -9,9 +9,9 @@
 
 /* One axis: its scale and the range it draws. */
 typedef struct pd_axis {
-    bool log;       /* log10 scale (the data span more than a decade) */
-    double lo, hi;  /* range drawn: whole decades on a log axis, multiples of step on a linear one */
-    double step;    /* linear: distance between ticks (1, 2 or 5 x 10^k); log: 0 */
+    bool log;      /* log10 scale (the data span more than a decade) */
+    double lo, hi; /* range drawn: whole decades on a log axis, multiples of step on a linear one */
+    double step;   /* linear: distance between ticks (1, 2 or 5 x 10^k); log: 0 */
 } pd_axis;
 
 /* The axis for values v[0..n): log when every value is > 0 and max / min > 10 (more than a decade),

@@ -20,14 +20,14 @@
 /* The model tools/demo.sh makes; without -m it is used if it exists (see find_model). */
 #define DEFAULT_MODEL "models/synth-124M-f16"
 
-int cmd_bench(int argc, char **argv, int first); /* cmd_bench.c */
-int cmd_convert(int argc, char **argv, int first); /* cmd_convert.c */
+int cmd_bench(int argc, char **argv, int first);    /* cmd_bench.c */
+int cmd_convert(int argc, char **argv, int first);  /* cmd_convert.c */
 int cmd_quantize(int argc, char **argv, int first); /* cmd_quantize.c */
-int cmd_kbench(int argc, char **argv, int first); /* cmd_kbench.c */
+int cmd_kbench(int argc, char **argv, int first);   /* cmd_kbench.c */
 int cmd_selftest(int argc, char **argv, int first); /* cmd_selftest.c */
 int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_sample_params sp,
-                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel,
-                       bool json, double load_ms_extra, volatile sig_atomic_t *interrupted,
+                       const char *prompt, size_t plen, const char *prompts_file, int n_parallel, bool json,
+                       double load_ms_extra, volatile sig_atomic_t *interrupted,
                        bool *stdout_closed); /* cmd_batch.c */
 
 /* ---- signals ----
@@ -69,45 +69,47 @@ static const char synopsis_text[] =
     "       vkgpt2 eval [-m MODEL] --ids \"ID ...\" --logits OUT [options]   logits of given ids\n"
     "       vkgpt2 tokenize [-m MODEL_OR_VOCAB_DIR]  < text      (ids on one line)\n"
     "       vkgpt2 detokenize [-m MODEL_OR_VOCAB_DIR] < ids      (bytes out)\n"
-    "       vkgpt2 synth -o PATH --size S [--format hf|ggml|gguf] [--type f32|f16] [--seed N] [--vocab DIR] [--force]\n"
+    "       vkgpt2 synth -o PATH --size S [--format hf|ggml|gguf] [--type f32|f16] [--seed N] [--vocab DIR] "
+    "[--force]\n"
     "       vkgpt2 devices                               list Vulkan devices\n"
-    "       vkgpt2 selftest [--device D] [--quick] [--json]  check every kernel of a device (selftest --help)\n"
+    "       vkgpt2 selftest [--device D] [--quick] [--json]  check every kernel of a device (selftest "
+    "--help)\n"
     "       vkgpt2 bench -m MODEL [-n N] [-r R] [-t N] [--backend B]  decode speed (see bench --help)\n"
     "       vkgpt2 bench kernels [--backend cpu|vulkan|all] [--sizes 124M,...]  per-op speed\n"
     "       vkgpt2 kbench SHADER.comp --grid X,Y,Z --buffer SIZE[:init]...  time a shader (kbench --help)\n"
     "       vkgpt2 convert IN OUT.gguf [--force]        any model vkgpt2 reads, written as GGUF\n"
-    "       vkgpt2 quantize IN OUT TYPE [--force]  TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else ggml)\n"
+    "       vkgpt2 quantize IN OUT TYPE [--force]  TYPE q8_0|q5_1|q5_0|q4_1|q4_0 (OUT.gguf: GGUF, else "
+    "ggml)\n"
     "       vkgpt2 --version                             the version of vkgpt2 and its library\n"
     "Every command takes --help (its own flags and defaults); --opt=value works as --opt value.\n";
 
 /* -m, the same for every command that loads a model. */
-#define MODEL_HELP \
-    "  -m, --model PATH        model: HF directory, ggml .bin, GGUF or llm.c file (default: " \
-    DEFAULT_MODEL ",\n" \
+#define MODEL_HELP                                                                                           \
+    "  -m, --model PATH        model: HF directory, ggml .bin, GGUF or llm.c file (default: " DEFAULT_MODEL  \
+    ",\n"                                                                                                    \
     "                          the model tools/demo.sh makes, else the first model under models/)\n"
 
 /* Backend flags shared by generate and eval. */
-#define BACKEND_HELP \
-    "  -t, --threads N         CPU threads (default: the physical cores; at most 4 x the online CPUs)\n" \
-    "  -b, --batch_size N      prompt tokens per step (default 64)\n" \
-    "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n" \
-    "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n" \
-    "      --device N          Vulkan device index (see vkgpt2 devices; default: the best one); an\n" \
-    "                          index with no device behind it is an error; ignored by --backend cpu\n" \
-    "      --kv f16|f32        KV cache type (default: f16 on Vulkan, f32 on the CPU, following the\n" \
-    "                          backend actually chosen)\n" \
+#define BACKEND_HELP                                                                                         \
+    "  -t, --threads N         CPU threads (default: the physical cores; at most 4 x the online CPUs)\n"     \
+    "  -b, --batch_size N      prompt tokens per step (default 64)\n"                                        \
+    "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n"         \
+    "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n"            \
+    "      --device N          Vulkan device index (see vkgpt2 devices; default: the best one); an\n"        \
+    "                          index with no device behind it is an error; ignored by --backend cpu\n"       \
+    "      --kv f16|f32        KV cache type (default: f16 on Vulkan, f32 on the CPU, following the\n"       \
+    "                          backend actually chosen)\n"                                                   \
     "  -v, --verbose           more notices and counters on stderr\n"
 
-#define PROFILE_HELP \
-    "      --profile           per-kernel table on stderr (GPU timestamps / CPU clocks, GB/s,\n" \
-    "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n" \
-    "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n" \
+#define PROFILE_HELP                                                                                         \
+    "      --profile           per-kernel table on stderr (GPU timestamps / CPU clocks, GB/s,\n"             \
+    "                          GFLOP/s, share of the measured peaks); in --json under \"profile\"\n"         \
+    "      --trace FILE.json   Chrome trace of every dispatch, submit, CPU node, step and sampling\n"        \
     "                          (open in Perfetto or chrome://tracing); see docs/PROFILING.md\n"
 
 /* `vkgpt2 generate --help` (also the second part of `vkgpt2 --help`). */
 static const char generate_help[] =
-    "generate options (ggml's gpt-2 flags):\n"
-    MODEL_HELP
+    "generate options (ggml's gpt-2 flags):\n" MODEL_HELP
     "  -p, --prompt TEXT       prompt (UTF-8); empty: start from <|endoftext|>\n"
     "  -f, --file FILE         read the prompt from FILE ('-' for stdin)\n"
     "  -n, --n_predict N       tokens to generate (default 200; clamped to the context)\n"
@@ -122,10 +124,9 @@ static const char generate_help[] =
     "      --ignore-eos        keep going after <|endoftext|>\n"
     "      --tokens-per-submit K  decode tokens per GPU submit when the device draws (1..16,\n"
     "                          default 8): each step's pick feeds the next on the device, the\n"
-    "                          same tokens for every K; streamed output arrives K at a time\n"
-    BACKEND_HELP
-    "      --json              print one JSON object instead of text (ids, text, seed, timings, memory)\n"
-    PROFILE_HELP
+    "                          same tokens for every K; streamed output arrives K at a time\n" BACKEND_HELP
+    "      --json              print one JSON object instead of text (ids, text, seed, timings, "
+    "memory)\n" PROFILE_HELP
     "                          (--profile and --trace: single-sequence runs, not -np/--prompts)\n"
     "      --force             replace an existing --trace file (default: refuse)\n"
     "  -np, --parallel N       generate N continuations of the prompt at once, one KV cache slot\n"
@@ -154,14 +155,10 @@ static const char more_help[] =
 static const char eval_help[] =
     "usage: vkgpt2 eval [-m MODEL] --ids \"ID ID ...\" --logits OUT [options]\n"
     "Runs the ids through the model in one context and writes every position's logits.\n"
-    "\n"
-    MODEL_HELP
-    "      --ids \"ID ...\"      token ids (spaces, commas or newlines between)\n"
+    "\n" MODEL_HELP "      --ids \"ID ...\"      token ids (spaces, commas or newlines between)\n"
     "      --logits OUT        where the logits go: little-endian f32 [n_tokens][n_vocab]; '-' stdout\n"
-    "      --force             replace an existing --logits or --trace file (default: refuse)\n"
-    BACKEND_HELP
-    PROFILE_HELP
-    "      --json              with --profile: the profile as one JSON object on stdout\n"
+    "      --force             replace an existing --logits or --trace file (default: refuse)\n" BACKEND_HELP
+        PROFILE_HELP "      --json              with --profile: the profile as one JSON object on stdout\n"
     "  -h, --help              this text\n";
 
 static const char tokenize_help[] =
@@ -219,21 +216,21 @@ static void print_main_help(void)
 /* ---- options ---- */
 
 typedef struct opts {
-    const char *model;          /* -m */
-    const char *prompt;         /* -p */
-    const char *prompt_file;    /* -f */
-    const char *ids;            /* eval --ids */
-    const char *logits_out;     /* eval --logits */
-    vkg_sample_params sp;       /* sampling */
-    vkg_session_params sess;    /* backend */
-    bool json;                  /* --json */
-    bool profile;               /* --profile */
-    const char *trace;          /* --trace FILE */
-    bool force;                 /* --force: replace an existing --trace / --logits file */
-    int parallel;               /* -np / --parallel (0: not given) */
-    const char *prompts_file;   /* --prompts */
-    bool seed_given;            /* -s with a non-negative seed (else one is drawn at random) */
-    bool model_given;           /* -m given (else find_model chose) */
+    const char *model;        /* -m */
+    const char *prompt;       /* -p */
+    const char *prompt_file;  /* -f */
+    const char *ids;          /* eval --ids */
+    const char *logits_out;   /* eval --logits */
+    vkg_sample_params sp;     /* sampling */
+    vkg_session_params sess;  /* backend */
+    bool json;                /* --json */
+    bool profile;             /* --profile */
+    const char *trace;        /* --trace FILE */
+    bool force;               /* --force: replace an existing --trace / --logits file */
+    int parallel;             /* -np / --parallel (0: not given) */
+    const char *prompts_file; /* --prompts */
+    bool seed_given;          /* -s with a non-negative seed (else one is drawn at random) */
+    bool model_given;         /* -m given (else find_model chose) */
 } opts;
 
 /* The model to use without -m: DEFAULT_MODEL if it exists, else the first entry of models/ (by
@@ -256,9 +253,9 @@ static const char *find_model(char *buf, size_t len)
         snprintf(path, sizeof path, "models/%s", e);
         snprintf(probe, sizeof probe, "%s/config.json", path);
         bool model = e[0] != '.' && stat(path, &sb) == 0 &&
-                     ((S_ISDIR(sb.st_mode) && access(probe, R_OK) == 0) ||
-                      (S_ISREG(sb.st_mode) && ((el > 4 && !strcmp(e + el - 4, ".bin")) ||
-                                               (el > 5 && !strcmp(e + el - 5, ".gguf")))));
+            ((S_ISDIR(sb.st_mode) && access(probe, R_OK) == 0) ||
+             (S_ISREG(sb.st_mode) &&
+              ((el > 4 && !strcmp(e + el - 4, ".bin")) || (el > 5 && !strcmp(e + el - 5, ".gguf")))));
         if (model && !found) {
             snprintf(buf, len, "%s", path);
             found = buf;
@@ -276,9 +273,11 @@ static int resolve_model(const char **model, const char *cmd)
     static char buf[4096];
     if (*model) return 0;
     if (!(*model = find_model(buf, sizeof buf))) {
-        fprintf(stderr, "vkgpt2: %s: no -m given and no model at " DEFAULT_MODEL " or under models/ "
-                        "(run sh tools/demo.sh, or vkgpt2 synth -o " DEFAULT_MODEL " --size 124M "
-                        "--type f16, or pass -m PATH)\n", cmd);
+        fprintf(stderr,
+                "vkgpt2: %s: no -m given and no model at " DEFAULT_MODEL " or under models/ "
+                "(run sh tools/demo.sh, or vkgpt2 synth -o " DEFAULT_MODEL " --size 124M "
+                "--type f16, or pass -m PATH)\n",
+                cmd);
         return -1;
     }
     if (strcmp(*model, DEFAULT_MODEL))
@@ -296,39 +295,90 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
     o->sess = vkg_session_defaults();
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-#define VAL() do { if (!(v = cli_value(argc, argv, &i))) return -1; } while (0)
+#define VAL()                                                                                                \
+    do {                                                                                                     \
+        if (!(v = cli_value(argc, argv, &i))) return -1;                                                     \
+    } while (0)
 #define IS(s, l) (!strcmp(a, s) || !strcmp(a, l))
-        if (IS("-h", "--help")) return 1;
-        else if (IS("-m", "--model")) { VAL(); o->model = v; }
-        else if (IS("-p", "--prompt")) { VAL(); o->prompt = v; }
-        else if (IS("-f", "--file")) { VAL(); o->prompt_file = v; }
-        else if (IS("-n", "--n_predict")) { VAL(); if (cli_int(a, v, 0, 1 << 30, &o->sp.n_predict)) return -1; }
-        else if (IS("-s", "--seed")) {
+        if (IS("-h", "--help"))
+            return 1;
+        else if (IS("-m", "--model")) {
+            VAL();
+            o->model = v;
+        } else if (IS("-p", "--prompt")) {
+            VAL();
+            o->prompt = v;
+        } else if (IS("-f", "--file")) {
+            VAL();
+            o->prompt_file = v;
+        } else if (IS("-n", "--n_predict")) {
+            VAL();
+            if (cli_int(a, v, 0, 1 << 30, &o->sp.n_predict)) return -1;
+        } else if (IS("-s", "--seed")) {
             VAL();
             bool random;
             if (cli_seed(a, v, &o->sp.seed, &random)) return -1;
             o->seed_given = !random;
-        }
-        else if (IS("-t", "--threads")) { VAL(); if (cli_int(a, v, 1, 1 << 16, &o->sess.n_threads)) return -1; }
-        else if (IS("-b", "--batch_size")) { VAL(); if (cli_int(a, v, 1, 1 << 16, &o->sess.n_batch)) return -1; }
-        else if (IS("--top_k", "--top-k")) { VAL(); if (cli_int(a, v, 0, 1 << 30, &o->sp.top_k)) return -1; }
-        else if (IS("--top_p", "--top-p")) { VAL(); if (cli_float(a, v, 0.0, 1.0, &o->sp.top_p)) return -1; }
-        else if (IS("--temp", "--temperature")) { VAL(); if (cli_float(a, v, 0.0, 1e6, &o->sp.temp)) return -1; }
-        else if (IS("--repeat-penalty", "--repeat_penalty")) { VAL(); if (cli_float(a, v, 1e-6, 1e6, &o->sp.repeat_penalty)) return -1; }
-        else if (IS("--repeat-last-n", "--repeat_last_n")) { VAL(); if (cli_int(a, v, -1, 1 << 30, &o->sp.repeat_last_n)) return -1; }
-        else if (!strcmp(a, "--ignore-eos")) o->sp.ignore_eos = true;
-        else if (!strcmp(a, "--tokens-per-submit")) { VAL(); if (cli_int(a, v, 1, VKG_MAX_TOKENS_PER_SUBMIT, &o->sess.tokens_per_submit)) return -1; }
-        else if (!strcmp(a, "--json")) o->json = true;
-        else if (!strcmp(a, "--profile")) o->profile = true;
-        else if (!strcmp(a, "--trace")) { VAL(); o->trace = v; }
-        else if (!strcmp(a, "--force")) o->force = true;
-        else if (IS("-np", "--parallel")) { VAL(); if (cli_int(a, v, 1, 4096, &o->parallel)) return -1; }
-        else if (!strcmp(a, "--prompts")) { VAL(); o->prompts_file = v; }
-        else if (IS("-v", "--verbose")) o->sess.verbose = true;
-        else if (!strcmp(a, "--device")) { VAL(); if (!*v || *v == '-') { fprintf(stderr, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name\n", v); return -1; } if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) { if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1; } else o->sess.device_name = v; }
-        else if (!strcmp(a, "--ids")) { VAL(); o->ids = v; }
-        else if (!strcmp(a, "--logits")) { VAL(); o->logits_out = v; }
-        else if (!strcmp(a, "--kv")) {
+        } else if (IS("-t", "--threads")) {
+            VAL();
+            if (cli_int(a, v, 1, 1 << 16, &o->sess.n_threads)) return -1;
+        } else if (IS("-b", "--batch_size")) {
+            VAL();
+            if (cli_int(a, v, 1, 1 << 16, &o->sess.n_batch)) return -1;
+        } else if (IS("--top_k", "--top-k")) {
+            VAL();
+            if (cli_int(a, v, 0, 1 << 30, &o->sp.top_k)) return -1;
+        } else if (IS("--top_p", "--top-p")) {
+            VAL();
+            if (cli_float(a, v, 0.0, 1.0, &o->sp.top_p)) return -1;
+        } else if (IS("--temp", "--temperature")) {
+            VAL();
+            if (cli_float(a, v, 0.0, 1e6, &o->sp.temp)) return -1;
+        } else if (IS("--repeat-penalty", "--repeat_penalty")) {
+            VAL();
+            if (cli_float(a, v, 1e-6, 1e6, &o->sp.repeat_penalty)) return -1;
+        } else if (IS("--repeat-last-n", "--repeat_last_n")) {
+            VAL();
+            if (cli_int(a, v, -1, 1 << 30, &o->sp.repeat_last_n)) return -1;
+        } else if (!strcmp(a, "--ignore-eos"))
+            o->sp.ignore_eos = true;
+        else if (!strcmp(a, "--tokens-per-submit")) {
+            VAL();
+            if (cli_int(a, v, 1, VKG_MAX_TOKENS_PER_SUBMIT, &o->sess.tokens_per_submit)) return -1;
+        } else if (!strcmp(a, "--json"))
+            o->json = true;
+        else if (!strcmp(a, "--profile"))
+            o->profile = true;
+        else if (!strcmp(a, "--trace")) {
+            VAL();
+            o->trace = v;
+        } else if (!strcmp(a, "--force"))
+            o->force = true;
+        else if (IS("-np", "--parallel")) {
+            VAL();
+            if (cli_int(a, v, 1, 4096, &o->parallel)) return -1;
+        } else if (!strcmp(a, "--prompts")) {
+            VAL();
+            o->prompts_file = v;
+        } else if (IS("-v", "--verbose"))
+            o->sess.verbose = true;
+        else if (!strcmp(a, "--device")) {
+            VAL();
+            if (!*v || *v == '-') {
+                fprintf(stderr, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name\n", v);
+                return -1;
+            }
+            if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) {
+                if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1;
+            } else
+                o->sess.device_name = v;
+        } else if (!strcmp(a, "--ids")) {
+            VAL();
+            o->ids = v;
+        } else if (!strcmp(a, "--logits")) {
+            VAL();
+            o->logits_out = v;
+        } else if (!strcmp(a, "--kv")) {
             VAL();
             int k;
             if (cli_choose(a, v, cli_kv_types, &k)) return -1;
@@ -383,8 +433,8 @@ static int open_session(opts *o, vkg_model **m, vkg_session **s, double *load_ms
 /* ---- generate ---- */
 
 typedef struct gen_out {
-    bool json;              /* collect instead of printing */
-    char *text;             /* collected text */
+    bool json;  /* collect instead of printing */
+    char *text; /* collected text */
     size_t len, cap;
 } gen_out;
 
@@ -425,8 +475,11 @@ static int cmd_generate(int argc, char **argv, int first)
     opts o = {0};
     int r = parse_opts(argc, argv, first, &o, "generate");
     if (r > 0) { /* `vkgpt2 --help` is the whole page, `vkgpt2 generate --help` this command's */
-        if (first == 1) print_main_help();
-        else fputs("usage: vkgpt2 generate [options]   (or: vkgpt2 [options])\n\n", stdout), fputs(generate_help, stdout);
+        if (first == 1)
+            print_main_help();
+        else
+            fputs("usage: vkgpt2 generate [options]   (or: vkgpt2 [options])\n\n", stdout),
+                fputs(generate_help, stdout);
         return 0;
     }
     if (r) return 2;
@@ -460,8 +513,8 @@ static int cmd_generate(int argc, char **argv, int first)
     }
     if (o.parallel || o.prompts_file) { /* many sequences at once (cmd_batch.c) */
         install_sigint();
-        int brc = cmd_generate_batch(o.model, o.sess, o.sp, ptext, plen, o.prompts_file, o.parallel,
-                                     o.json, 0, &interrupted, &stdout_closed);
+        int brc = cmd_generate_batch(o.model, o.sess, o.sp, ptext, plen, o.prompts_file, o.parallel, o.json,
+                                     0, &interrupted, &stdout_closed);
         free(file_text);
         return brc;
     }
@@ -469,7 +522,10 @@ static int cmd_generate(int argc, char **argv, int first)
     vkg_model *m;
     vkg_session *s;
     double load_ms;
-    if (open_session(&o, &m, &s, &load_ms)) { free(file_text); return 1; }
+    if (open_session(&o, &m, &s, &load_ms)) {
+        free(file_text);
+        return 1;
+    }
 
     char err[1024];
     int32_t *pids = NULL, *gen = NULL;
@@ -501,7 +557,10 @@ static int cmd_generate(int argc, char **argv, int first)
     errno = 0;
     if (!o.json && (fwrite(ptext, 1, plen, stdout) != plen || fflush(stdout)) && errno == EPIPE)
         stdout_closed = true;
-    if (stdout_closed) { rc = EXIT_PIPE_CLOSED; goto out; }
+    if (stdout_closed) {
+        rc = EXIT_PIPE_CLOSED;
+        goto out;
+    }
     vkg_stats st;
     if (vkg_generate(s, pids, n_pids, &o.sp, on_token, &g, &gen, &n_gen, &st, err, sizeof err)) {
         fprintf(stderr, "vkgpt2: %s\n", err);
@@ -526,16 +585,18 @@ static int cmd_generate(int argc, char **argv, int first)
         const char *dev = vkg_session_device(s);
         vkg_json_string(f, dev, strlen(dev));
         fprintf(f, ", \"seed\": %llu", (unsigned long long)o.sp.seed);
-        fprintf(f, ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
-                   "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
-                   "\"total_ms\": %.3f}",
+        fprintf(f,
+                ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
+                "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "
+                "\"total_ms\": %.3f}",
                 st.load_ms, st.prompt_tokens, st.prompt_ms, st.decode_tokens, st.decode_ms_per_token,
                 st.sample_ms, st.total_ms + st.load_ms);
         fprintf(f, ", \"memory\": {\"weights_bytes\": %zu, \"kv_bytes\": %zu, \"scratch_bytes\": %zu}",
                 st.weights_bytes, st.kv_bytes, st.scratch_bytes);
-        fprintf(f, ", \"counters\": {\"decode_cmdbuf_records\": %llu, \"prefill_cmdbuf_records\": %llu, "
-                   "\"submits\": %llu, \"dispatches_per_token\": %llu, \"barriers_per_token\": %llu, "
-                   "\"readback_bytes_per_token\": %llu, \"device_memory_bytes\": %llu}",
+        fprintf(f,
+                ", \"counters\": {\"decode_cmdbuf_records\": %llu, \"prefill_cmdbuf_records\": %llu, "
+                "\"submits\": %llu, \"dispatches_per_token\": %llu, \"barriers_per_token\": %llu, "
+                "\"readback_bytes_per_token\": %llu, \"device_memory_bytes\": %llu}",
                 (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
                 (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
                 (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token,
@@ -544,7 +605,11 @@ static int cmd_generate(int argc, char **argv, int first)
             fputs(", \"profile\": ", f);
             vkg_profile_json(s, f);
         }
-        fprintf(f, ", \"stopped\": \"%s\"}\n", interrupted ? "interrupted" : st.hit_eos ? "eos" : st.hit_context_end ? "context" : "n_predict");
+        fprintf(f, ", \"stopped\": \"%s\"}\n",
+                interrupted              ? "interrupted"
+                    : st.hit_eos         ? "eos"
+                    : st.hit_context_end ? "context"
+                                         : "n_predict");
     } else {
         fputc('\n', stdout);
     }
@@ -571,11 +636,13 @@ static int cmd_generate(int argc, char **argv, int first)
             (unsigned long long)o.sp.seed, (unsigned long long)o.sp.seed);
     /* The counters are the Vulkan backend's (command buffers, dispatches): none on the CPU. */
     if (o.sess.verbose && strcmp(vkg_session_backend(s), "cpu"))
-        fprintf(stderr, "%s:      counters = decode records %llu, prefill records %llu, submits %llu, "
-                        "dispatches/token %llu, barriers/token %llu, readback bytes/token %llu\n", "vkgpt2",
-                (unsigned long long)st.decode_cmdbuf_records, (unsigned long long)st.prefill_cmdbuf_records,
-                (unsigned long long)st.submits, (unsigned long long)st.dispatches_per_token,
-                (unsigned long long)st.barriers_per_token, (unsigned long long)st.readback_bytes_per_token);
+        fprintf(stderr,
+                "%s:      counters = decode records %llu, prefill records %llu, submits %llu, "
+                "dispatches/token %llu, barriers/token %llu, readback bytes/token %llu\n",
+                "vkgpt2", (unsigned long long)st.decode_cmdbuf_records,
+                (unsigned long long)st.prefill_cmdbuf_records, (unsigned long long)st.submits,
+                (unsigned long long)st.dispatches_per_token, (unsigned long long)st.barriers_per_token,
+                (unsigned long long)st.readback_bytes_per_token);
     if (o.profile) vkg_profile_print(s, stderr);
     int trc;
     if (o.trace && (trc = vkg_profile_trace(s, o.trace, o.force ? VKG_OUT_FORCE : 0, err, sizeof err))) {
@@ -621,7 +688,10 @@ static int parse_ids(const char *what, const char *s, int32_t **ids, size_t *n)
         }
         if (*n == cap) {
             int32_t *t = realloc(*ids, (cap *= 2) * sizeof *t);
-            if (!t) { free(*ids); return -1; }
+            if (!t) {
+                free(*ids);
+                return -1;
+            }
             *ids = t;
         }
         (*ids)[(*n)++] = (int32_t)v;
@@ -634,7 +704,10 @@ static int cmd_eval(int argc, char **argv, int first)
 {
     opts o = {0};
     int r = parse_opts(argc, argv, first, &o, "eval");
-    if (r) { if (r > 0) fputs(eval_help, stdout); return r > 0 ? 0 : 2; }
+    if (r) {
+        if (r > 0) fputs(eval_help, stdout);
+        return r > 0 ? 0 : 2;
+    }
     if (!o.ids || !o.logits_out) {
         fprintf(stderr, "vkgpt2: eval needs --ids \"ID ...\" and --logits OUT\n");
         return 2;
@@ -642,7 +715,11 @@ static int cmd_eval(int argc, char **argv, int first)
     int32_t *ids;
     size_t n;
     if (parse_ids("--ids", o.ids, &ids, &n)) return 2;
-    if (!n) { fprintf(stderr, "vkgpt2: --ids: no token ids given\n"); free(ids); return 2; }
+    if (!n) {
+        fprintf(stderr, "vkgpt2: --ids: no token ids given\n");
+        free(ids);
+        return 2;
+    }
     /* the outputs are checked before the model loads: a bad path costs nothing */
     const char *model_input[2] = {o.model, NULL};
     const unsigned oflags = o.force ? VKG_OUT_FORCE : 0;
@@ -655,7 +732,10 @@ static int cmd_eval(int argc, char **argv, int first)
     vkg_model *m;
     vkg_session *s;
     double load_ms;
-    if (open_session(&o, &m, &s, &load_ms)) { free(ids); return 1; }
+    if (open_session(&o, &m, &s, &load_ms)) {
+        free(ids);
+        return 1;
+    }
     vkg_model_info info = vkg_model_get_info(m);
     int rc = 1;
     char err[1024];
@@ -666,7 +746,8 @@ static int cmd_eval(int argc, char **argv, int first)
     }
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= info.n_vocab) {
-            fprintf(stderr, "vkgpt2: --ids: token %d is outside the vocabulary (0..%d)\n", ids[i], info.n_vocab - 1);
+            fprintf(stderr, "vkgpt2: --ids: token %d is outside the vocabulary (0..%d)\n", ids[i],
+                    info.n_vocab - 1);
             goto out;
         }
     if (n > (size_t)info.n_ctx) {
@@ -674,19 +755,35 @@ static int cmd_eval(int argc, char **argv, int first)
         goto out;
     }
     logits = malloc(n * (size_t)info.n_vocab * sizeof *logits);
-    if (!logits) { fprintf(stderr, "vkgpt2: out of memory for %zu x %d logits\n", n, info.n_vocab); goto out; }
-    if (vkg_eval(s, ids, n, logits, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); goto out; }
+    if (!logits) {
+        fprintf(stderr, "vkgpt2: out of memory for %zu x %d logits\n", n, info.n_vocab);
+        goto out;
+    }
+    if (vkg_eval(s, ids, n, logits, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        goto out;
+    }
     /* to a temporary beside the file, renamed into place when complete */
     vkg_output *lo = to_stdout ? NULL : vkg_output_open(o.logits_out, oflags, err, sizeof err);
-    if (!to_stdout && !lo) { cli_output_error(-1, "--logits", o.logits_out, err); goto out; }
+    if (!to_stdout && !lo) {
+        cli_output_error(-1, "--logits", o.logits_out, err);
+        goto out;
+    }
     FILE *f = lo ? vkg_output_file(lo) : stdout;
     size_t w = fwrite(logits, sizeof *logits, n * (size_t)info.n_vocab, f);
     int wrc = 0;
-    if (lo && w == n * (size_t)info.n_vocab) wrc = vkg_output_commit(lo, err, sizeof err);
-    else if (lo) { vkg_output_abort(lo); wrc = -1; snprintf(err, sizeof err, "%s: write failed: %s", o.logits_out, strerror(errno)); }
-    else if (fflush(f) || ferror(f) || w != n * (size_t)info.n_vocab) {
+    if (lo && w == n * (size_t)info.n_vocab)
+        wrc = vkg_output_commit(lo, err, sizeof err);
+    else if (lo) {
+        vkg_output_abort(lo);
+        wrc = -1;
+        snprintf(err, sizeof err, "%s: write failed: %s", o.logits_out, strerror(errno));
+    } else if (fflush(f) || ferror(f) || w != n * (size_t)info.n_vocab) {
         int why = cli_stdout_errno();
-        if (why == EPIPE) { rc = EXIT_PIPE_CLOSED; goto out; } /* the reader left: quietly */
+        if (why == EPIPE) {
+            rc = EXIT_PIPE_CLOSED;
+            goto out;
+        } /* the reader left: quietly */
         wrc = -1;
         snprintf(err, sizeof err, "-: write failed: %s", strerror(why ? why : EIO));
     }
@@ -735,7 +832,10 @@ static int cmd_tokens(int argc, char **argv, int first, bool encode)
     if (resolve_model(&model, cmd)) return 1;
     char err[1024];
     vkg_model *m = vkg_vocab_load(model, err, sizeof err);
-    if (!m) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    if (!m) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        return 1;
+    }
     size_t len;
     char *in = cli_read_file("-", &len);
     int rc = 1;
@@ -779,33 +879,56 @@ static int cmd_synth(int argc, char **argv, int first)
     unsigned flags = 0;
     /* format NULL: from the name (.gguf GGUF, .bin ggml, else a Hugging Face directory) */
     vkg_synth_params p = {.size = "tiny", .format = NULL, .type = "f32", .vocab_dir = NULL, .seed = 1};
-    static const char *const valued[] = {"-o", "--output", "--size", "--format", "--type", "--vocab",
-                                         "--seed", NULL};
+    static const char *const valued[] = {"-o",     "--output", "--size", "--format",
+                                         "--type", "--vocab",  "--seed", NULL};
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(synth_help, stdout); return 0; }
-        if (!strcmp(a, "--force")) { flags |= VKG_OUT_FORCE; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(synth_help, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--force")) {
+            flags |= VKG_OUT_FORCE;
+            continue;
+        }
         bool known = false;
         for (int k = 0; valued[k]; k++) known |= !strcmp(a, valued[k]);
-        if (!known) { cli_unexpected("synth", a); return 2; }
+        if (!known) {
+            cli_unexpected("synth", a);
+            return 2;
+        }
         if (!(v = cli_value(argc, argv, &i))) return 2;
-        if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--size")) p.size = v;
-        else if (!strcmp(a, "--format")) p.format = v;
-        else if (!strcmp(a, "--type")) p.type = v;
-        else if (!strcmp(a, "--vocab")) p.vocab_dir = v;
-        else if (!strcmp(a, "--seed")) { if (cli_u64(a, v, &p.seed)) return 2; }
+        if (!strcmp(a, "-o") || !strcmp(a, "--output"))
+            out = v;
+        else if (!strcmp(a, "--size"))
+            p.size = v;
+        else if (!strcmp(a, "--format"))
+            p.format = v;
+        else if (!strcmp(a, "--type"))
+            p.type = v;
+        else if (!strcmp(a, "--vocab"))
+            p.vocab_dir = v;
+        else if (!strcmp(a, "--seed")) {
+            if (cli_u64(a, v, &p.seed)) return 2;
+        }
     }
-    if (!out) { fprintf(stderr, "vkgpt2: synth needs -o PATH\n"); return 2; }
+    if (!out) {
+        fprintf(stderr, "vkgpt2: synth needs -o PATH\n");
+        return 2;
+    }
     char err[1024];
     cli_cleanup_on_signals();
     int rc = vkg_synth(out, &p, flags, err, sizeof err);
-    if (rc) { cli_output_error(rc, NULL, out, err); return 1; }
+    if (rc) {
+        cli_output_error(rc, NULL, out, err);
+        return 1;
+    }
     cli_progress_clear();
     size_t ol = strlen(out); /* the format the library chose from the name when none was given */
-    const char *fmt = p.format ? p.format
-                    : ol >= 5 && !strcmp(out + ol - 5, ".gguf") ? "gguf"
-                    : ol >= 4 && !strcmp(out + ol - 4, ".bin") ? "ggml" : "hf";
+    const char *fmt = p.format                      ? p.format
+        : ol >= 5 && !strcmp(out + ol - 5, ".gguf") ? "gguf"
+        : ol >= 4 && !strcmp(out + ol - 4, ".bin")  ? "ggml"
+                                                    : "hf";
     fprintf(stderr, "vkgpt2: wrote synthetic GPT-2 %s (%s, %s) to %s\n", p.size, fmt, p.type, out);
     return 0;
 }
@@ -815,12 +938,18 @@ static int cmd_synth(int argc, char **argv, int first)
 static int cmd_devices(int argc, char **argv, int first)
 {
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(devices_help, stdout); return 0; }
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(devices_help, stdout);
+            return 0;
+        }
         fprintf(stderr, "vkgpt2: devices takes no arguments ('%s'; see vkgpt2 devices --help)\n", argv[i]);
         return 2;
     }
     char err[1024];
-    if (vkg_list_devices(stdout, err, sizeof err)) { fprintf(stderr, "vkgpt2: %s\n", err); return 1; }
+    if (vkg_list_devices(stdout, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
+        return 1;
+    }
     return 0;
 }
 
@@ -840,9 +969,15 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
     if (!strcmp(cmd, "kbench")) return cmd_kbench(argc, argv, 2);
     if (!strcmp(cmd, "selftest")) return cmd_selftest(argc, argv, 2);
-    if (!strcmp(cmd, "help")) { print_main_help(); return 0; }
+    if (!strcmp(cmd, "help")) {
+        print_main_help();
+        return 0;
+    }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-        if (argc > 2) { cli_unexpected("--version", argv[2]); return 2; }
+        if (argc > 2) {
+            cli_unexpected("--version", argv[2]);
+            return 2;
+        }
         printf("vkgpt2 %s (libvkgpt2 %s)\n", VKG_VERSION, vkg_version());
         return 0;
     }
@@ -859,7 +994,7 @@ int main(int argc, char **argv)
     cli_stdout_init();
     vkg_set_notice_handler(cli_notice, NULL); /* the library's notices, printed here */
     if (cli_split_equals(&argc, &argv)) return 2;
-    cli_progress_start();     /* progress of long steps on a terminal's stderr (cli_out.c) */
+    cli_progress_start(); /* progress of long steps on a terminal's stderr (cli_out.c) */
     int rc = dispatch(argc, argv);
     /* One rule for every command: output that never arrived (a full disk, a closed descriptor) is
      * a failure, with the reason; a reader that went away (EPIPE) is a quiet stop with 141. */

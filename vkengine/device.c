@@ -18,15 +18,16 @@
 #define VKG_VK_COOPMAT_KHR 0
 #endif
 
-static bool env_is_1(const char *name) {
+static bool env_is_1(const char *name)
+{
     const char *v = getenv(name);
     return v && strcmp(v, "1") == 0;
 }
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                VkDebugUtilsMessageTypeFlagsEXT types,
-                                               const VkDebugUtilsMessengerCallbackDataEXT *data,
-                                               void *user) {
+                                               const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
+{
     (void)types;
     vk_engine *e = user;
     const char *level = "info";
@@ -34,28 +35,27 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
         level = "error";
     else if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)
         level = "warning";
-    if (severity & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT |
-                    VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)) {
-        if (e)
-            e->validation_messages++;
+    if (severity &
+        (VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)) {
+        if (e) e->validation_messages++;
     }
     gpt2_notice(VKG_NOTICE_VALIDATION, "validation %s: %s", level,
-            data && data->pMessage ? data->pMessage : "(no message)");
+                data && data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }
 
-static bool has_ext(const VkExtensionProperties *exts, uint32_t n, const char *name) {
+static bool has_ext(const VkExtensionProperties *exts, uint32_t n, const char *name)
+{
     for (uint32_t i = 0; i < n; i++)
-        if (strcmp(exts[i].extensionName, name) == 0)
-            return true;
+        if (strcmp(exts[i].extensionName, name) == 0) return true;
     return false;
 }
 
 /* Instance extensions of the loader and implicit layers (layer NULL) or of one layer. */
-static VkExtensionProperties *instance_exts(const char *layer, uint32_t *n) {
+static VkExtensionProperties *instance_exts(const char *layer, uint32_t *n)
+{
     *n = 0;
-    if (vkEnumerateInstanceExtensionProperties(layer, n, NULL) != VK_SUCCESS || *n == 0)
-        return NULL;
+    if (vkEnumerateInstanceExtensionProperties(layer, n, NULL) != VK_SUCCESS || *n == 0) return NULL;
     VkExtensionProperties *exts = calloc(*n, sizeof *exts);
     if (!exts || vkEnumerateInstanceExtensionProperties(layer, n, exts) < 0) {
         free(exts);
@@ -65,21 +65,21 @@ static VkExtensionProperties *instance_exts(const char *layer, uint32_t *n) {
     return exts;
 }
 
-static bool have_layer(const char *name) {
+static bool have_layer(const char *name)
+{
     uint32_t n = 0;
-    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0)
-        return false;
+    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return false;
     VkLayerProperties *layers = calloc(n, sizeof *layers);
     bool found = false;
     if (layers && vkEnumerateInstanceLayerProperties(&n, layers) >= 0)
         for (uint32_t i = 0; i < n; i++)
-            if (strcmp(layers[i].layerName, name) == 0)
-                found = true;
+            if (strcmp(layers[i].layerName, name) == 0) found = true;
     free(layers);
     return found;
 }
 
-int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) {
+int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen)
+{
     *out = VK_NULL_HANDLE;
     VkResult r = volkInitialize();
     if (r != VK_SUCCESS) {
@@ -111,23 +111,26 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
     if (validation) {
         const char *layer = "VK_LAYER_KHRONOS_validation";
         if (!have_layer(layer)) {
-            gpt2_notice(VKG_NOTICE_WARNING, "VKGPT2_VALIDATION=1 but %s is not installed; running without "
-                            "validation", layer);
+            gpt2_notice(VKG_NOTICE_WARNING,
+                        "VKGPT2_VALIDATION=1 but %s is not installed; running without "
+                        "validation",
+                        layer);
         } else {
             layers[n_layers++] = layer;
             uint32_t n_lext = 0;
             VkExtensionProperties *lext = instance_exts(layer, &n_lext);
             debug_utils = has_ext(avail, n_avail, VK_EXT_DEBUG_UTILS_EXTENSION_NAME) ||
-                          has_ext(lext, n_lext, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
-            if (debug_utils)
-                exts[n_exts++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+                has_ext(lext, n_lext, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+            if (debug_utils) exts[n_exts++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
             if (env_is_1("VKGPT2_VALIDATION_SYNC")) {
                 if (has_ext(lext, n_lext, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME)) {
                     exts[n_exts++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
                     sync_validation = true;
                 } else {
-                    gpt2_notice(VKG_NOTICE_WARNING, "the validation layer lacks %s; no synchronization "
-                                    "validation", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+                    gpt2_notice(VKG_NOTICE_WARNING,
+                                "the validation layer lacks %s; no synchronization "
+                                "validation",
+                                VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
                 }
             }
             free(lext);
@@ -156,16 +159,14 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
      * vkDestroyInstance themselves. */
     VkDebugUtilsMessengerCreateInfoEXT dbg = {
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
-                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageSeverity =
+            VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
         .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+            VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
         .pfnUserCallback = debug_cb,
         .pUserData = e,
     };
-    VkValidationFeatureEnableEXT sync_feature =
-        VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    VkValidationFeatureEnableEXT sync_feature = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
     VkValidationFeaturesEXT vfeatures = {
         .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
         .enabledValidationFeatureCount = 1,
@@ -176,8 +177,7 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
         *tail = &dbg;
         tail = &dbg.pNext;
     }
-    if (sync_validation)
-        *tail = &vfeatures;
+    if (sync_validation) *tail = &vfeatures;
 
     r = vkCreateInstance(&ci, NULL, out);
     if (r != VK_SUCCESS) {
@@ -197,10 +197,10 @@ int vk_instance_create(vk_engine *e, VkInstance *out, char *err, size_t errlen) 
     return 0;
 }
 
-static VkExtensionProperties *device_exts(VkPhysicalDevice phys, uint32_t *n) {
+static VkExtensionProperties *device_exts(VkPhysicalDevice phys, uint32_t *n)
+{
     *n = 0;
-    if (vkEnumerateDeviceExtensionProperties(phys, NULL, n, NULL) != VK_SUCCESS || *n == 0)
-        return NULL;
+    if (vkEnumerateDeviceExtensionProperties(phys, NULL, n, NULL) != VK_SUCCESS || *n == 0) return NULL;
     VkExtensionProperties *exts = calloc(*n, sizeof *exts);
     if (!exts || vkEnumerateDeviceExtensionProperties(phys, NULL, n, exts) < 0) {
         free(exts);
@@ -210,7 +210,8 @@ static VkExtensionProperties *device_exts(VkPhysicalDevice phys, uint32_t *n) {
     return exts;
 }
 
-void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
+void vk_probe_device(VkPhysicalDevice phys, vk_probe *p)
+{
     memset(p, 0, sizeof *p);
     vk_caps *c = &p->caps;
     vkGetPhysicalDeviceProperties(phys, &p->props);
@@ -221,8 +222,8 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     VkExtensionProperties *exts = device_exts(phys, &n_ext);
     bool ext_coopmat_nv = has_ext(exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     bool ext_coopmat_khr = has_ext(exts, n_ext, "VK_KHR_cooperative_matrix");
-    p->ext_size_control = api < VK_API_VERSION_1_3 &&
-                          has_ext(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    p->ext_size_control =
+        api < VK_API_VERSION_1_3 && has_ext(exts, n_ext, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     p->ext_portability = has_ext(exts, n_ext, "VK_KHR_portability_subset");
     bool ext_driver_props = has_ext(exts, n_ext, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
     bool ext_maintenance4 = has_ext(exts, n_ext, "VK_KHR_maintenance4");
@@ -230,20 +231,18 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     free(exts);
 
     /* properties */
-    VkPhysicalDeviceSubgroupProperties sub = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sub};
-    VkPhysicalDeviceDriverProperties drv = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
     VkPhysicalDeviceSubgroupSizeControlProperties ssc = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
-    VkPhysicalDeviceIDProperties idp = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, .pNext = &m3};
+    VkPhysicalDeviceIDProperties idp = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES,
+                                        .pNext = &m3};
     VkPhysicalDeviceMaintenance4Properties m4 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
-    VkPhysicalDeviceProperties2 props2 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &idp};
+    VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                          .pNext = &idp};
     if (api >= VK_API_VERSION_1_3 || ext_maintenance4) {
         m4.pNext = props2.pNext;
         props2.pNext = &m4;
@@ -256,8 +255,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
         ssc.pNext = props2.pNext;
         props2.pNext = &ssc;
     }
-    if (api >= VK_API_VERSION_1_1)
-        vkGetPhysicalDeviceProperties2(phys, &props2);
+    if (api >= VK_API_VERSION_1_1) vkGetPhysicalDeviceProperties2(phys, &props2);
 
     /* features */
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
@@ -307,10 +305,8 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     if (fams) {
         vkGetPhysicalDeviceQueueFamilyProperties(phys, &n_fam, fams);
         for (uint32_t i = 0; i < n_fam; i++) {
-            if (!(fams[i].queueFlags & VK_QUEUE_COMPUTE_BIT) || fams[i].queueCount == 0)
-                continue;
-            if (!p->has_compute_queue ||
-                (p->timestamp_valid_bits == 0 && fams[i].timestampValidBits > 0)) {
+            if (!(fams[i].queueFlags & VK_QUEUE_COMPUTE_BIT) || fams[i].queueCount == 0) continue;
+            if (!p->has_compute_queue || (p->timestamp_valid_bits == 0 && fams[i].timestampValidBits > 0)) {
                 p->has_compute_queue = true;
                 p->queue_family = i;
                 p->timestamp_valid_bits = fams[i].timestampValidBits;
@@ -336,7 +332,7 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     p->subgroup_ops = sub.supportedOperations;
     p->subgroup_stages = sub.supportedStages;
     c->subgroup_arith = (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
-                        (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+        (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
     p->bda = f12.bufferDeviceAddress;
     c->fp16 = f12.shaderFloat16;
     c->int8 = f12.shaderInt8;
@@ -383,13 +379,15 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
                 vk_coopmat_prop *pr = calloc(n, sizeof *pr);
                 if (pr && vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, cm) >= 0) {
                     for (uint32_t i = 0; i < n; i++)
-                        pr[i] = (vk_coopmat_prop){
-                            .m = cm[i].MSize, .n = cm[i].NSize, .k = cm[i].KSize,
-                            .f16_f16_f32 = cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                                           cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                                           cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-                                           cm[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV,
-                            .subgroup_scope = cm[i].scope == VK_SCOPE_SUBGROUP_NV};
+                        pr[i] =
+                            (vk_coopmat_prop){.m = cm[i].MSize,
+                                              .n = cm[i].NSize,
+                                              .k = cm[i].KSize,
+                                              .f16_f16_f32 = cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                                                  cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                                                  cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                                                  cm[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV,
+                                              .subgroup_scope = cm[i].scope == VK_SCOPE_SUBGROUP_NV};
                     /* 16x16x16 wherever it is in the list (the kernel's shape), else the first
                      * f16 shape, reported but not used */
                     int at = vk_pick_coopmat_shape(pr, (int)n);
@@ -412,8 +410,8 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     /* cooperative matrix (KHR): the same search. The shader is SPIR-V 1.6 and may use the Vulkan
      * memory model, so a Vulkan 1.3 device with vulkanMemoryModel is required as well. */
 #if VKG_VK_COOPMAT_KHR
-    if (ext_coopmat_khr && fcmk.cooperativeMatrix && api >= VK_API_VERSION_1_3 &&
-        p->memory_model && vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR) {
+    if (ext_coopmat_khr && fcmk.cooperativeMatrix && api >= VK_API_VERSION_1_3 && p->memory_model &&
+        vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR) {
         uint32_t n = 0;
         if (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(phys, &n, NULL) == VK_SUCCESS && n) {
             VkCooperativeMatrixPropertiesKHR *cm = calloc(n, sizeof *cm);
@@ -423,14 +421,16 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
                 vk_coopmat_prop *pr = calloc(n, sizeof *pr);
                 if (pr && vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(phys, &n, cm) >= 0) {
                     for (uint32_t i = 0; i < n; i++)
-                        pr[i] = (vk_coopmat_prop){
-                            .m = cm[i].MSize, .n = cm[i].NSize, .k = cm[i].KSize,
-                            .f16_f16_f32 = cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
-                                           cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
-                                           cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
-                                           cm[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR,
-                            .subgroup_scope = cm[i].scope == VK_SCOPE_SUBGROUP_KHR,
-                            .saturating = cm[i].saturatingAccumulation};
+                        pr[i] =
+                            (vk_coopmat_prop){.m = cm[i].MSize,
+                                              .n = cm[i].NSize,
+                                              .k = cm[i].KSize,
+                                              .f16_f16_f32 = cm[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                                                  cm[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                                                  cm[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+                                                  cm[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR,
+                                              .subgroup_scope = cm[i].scope == VK_SCOPE_SUBGROUP_KHR,
+                                              .saturating = cm[i].saturatingAccumulation};
                     int at = vk_pick_coopmat_shape(pr, (int)n);
                     if (at >= 0) {
                         c->coopmat_khr_m = pr[at].m;
@@ -460,40 +460,32 @@ void vk_probe_device(VkPhysicalDevice phys, vk_probe *p) {
     }
     c->max_buffer = api >= VK_API_VERSION_1_3 || ext_maintenance4 ? m4.maxBufferSize : 0;
     c->max_block = vk_block_limit(c->max_alloc, c->max_buffer);
-    if (api >= VK_API_VERSION_1_1)
-        memcpy(c->device_uuid, idp.deviceUUID, VK_UUID_SIZE);
+    if (api >= VK_API_VERSION_1_1) memcpy(c->device_uuid, idp.deviceUUID, VK_UUID_SIZE);
     for (uint32_t i = 0; i < p->mem.memoryHeapCount; i++)
         if ((p->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
             p->mem.memoryHeaps[i].size > c->device_local_bytes)
             c->device_local_bytes = p->mem.memoryHeaps[i].size;
 }
 
-const char *vk_probe_unusable(const vk_probe *p) {
-    if (p->caps.api_version < VK_API_VERSION_1_2)
-        return "supports only Vulkan 1.0/1.1 (1.2 is needed)";
-    if (!p->has_compute_queue)
-        return "has no compute queue";
-    if (!p->bda)
-        return "has no bufferDeviceAddress";
-    if (!p->int64)
-        return "has no shaderInt64 (needed for device addresses in shaders)";
+const char *vk_probe_unusable(const vk_probe *p)
+{
+    if (p->caps.api_version < VK_API_VERSION_1_2) return "supports only Vulkan 1.0/1.1 (1.2 is needed)";
+    if (!p->has_compute_queue) return "has no compute queue";
+    if (!p->bda) return "has no bufferDeviceAddress";
+    if (!p->int64) return "has no shaderInt64 (needed for device addresses in shaders)";
     return NULL;
 }
 
-static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errlen) {
+static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errlen)
+{
     const char *exts[MAX_EXTS];
     uint32_t n_exts = 0;
-    if (p->ext_portability)
-        exts[n_exts++] = "VK_KHR_portability_subset";
-    if (p->ext_size_control && p->size_control)
-        exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
-    if (p->caps.coopmat_nv)
-        exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
-    if (p->caps.cond_render)
-        exts[n_exts++] = VK_EXT_CONDITIONAL_RENDERING_EXTENSION_NAME;
+    if (p->ext_portability) exts[n_exts++] = "VK_KHR_portability_subset";
+    if (p->ext_size_control && p->size_control) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    if (p->caps.coopmat_nv) exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    if (p->caps.cond_render) exts[n_exts++] = VK_EXT_CONDITIONAL_RENDERING_EXTENSION_NAME;
 #if VKG_VK_COOPMAT_KHR
-    if (p->caps.coopmat_khr)
-        exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    if (p->caps.coopmat_khr) exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
     VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcmk = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
         .cooperativeMatrix = VK_TRUE};
@@ -508,28 +500,24 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
         .subgroupSizeControl = p->size_control,
         .computeFullSubgroups = p->full_subgroups};
-    VkPhysicalDeviceVulkan13Features f13 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
-        .subgroupSizeControl = p->size_control,
-        .computeFullSubgroups = p->full_subgroups,
-        .maintenance4 = p->maintenance4};
-    VkPhysicalDeviceVulkan12Features f12 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-        .bufferDeviceAddress = VK_TRUE,
-        .shaderFloat16 = p->caps.fp16,
-        .shaderInt8 = p->caps.int8,
-        .storageBuffer8BitAccess = p->storage8,
-        .scalarBlockLayout = p->scalar_layout,
-        .vulkanMemoryModel = p->memory_model,
-        .vulkanMemoryModelDeviceScope = p->memory_model};
-    VkPhysicalDeviceVulkan11Features f11 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-        .pNext = &f12,
-        .storageBuffer16BitAccess = p->caps.storage16};
-    VkPhysicalDeviceFeatures2 f2 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
-        .pNext = &f11,
-        .features = {.shaderInt64 = VK_TRUE, .shaderInt16 = p->int16}};
+    VkPhysicalDeviceVulkan13Features f13 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
+                                            .subgroupSizeControl = p->size_control,
+                                            .computeFullSubgroups = p->full_subgroups,
+                                            .maintenance4 = p->maintenance4};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                            .bufferDeviceAddress = VK_TRUE,
+                                            .shaderFloat16 = p->caps.fp16,
+                                            .shaderInt8 = p->caps.int8,
+                                            .storageBuffer8BitAccess = p->storage8,
+                                            .scalarBlockLayout = p->scalar_layout,
+                                            .vulkanMemoryModel = p->memory_model,
+                                            .vulkanMemoryModelDeviceScope = p->memory_model};
+    VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                            .pNext = &f12,
+                                            .storageBuffer16BitAccess = p->caps.storage16};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                    .pNext = &f11,
+                                    .features = {.shaderInt64 = VK_TRUE, .shaderInt16 = p->int16}};
     if (p->caps.api_version >= VK_API_VERSION_1_3)
         f12.pNext = &f13;
     else if (p->ext_size_control && p->size_control)
@@ -568,8 +556,7 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
         .ppEnabledExtensionNames = exts,
     };
     VkResult r = vk_fault_create_device();
-    if (r == VK_SUCCESS)
-        r = vkCreateDevice(e->phys, &dci, NULL, &e->device);
+    if (r == VK_SUCCESS) r = vkCreateDevice(e->phys, &dci, NULL, &e->device);
     if (r != VK_SUCCESS) {
         e->device = VK_NULL_HANDLE;
         char what[400];
@@ -592,9 +579,9 @@ static int create_device(vk_engine *e, const vk_probe *p, char *err, size_t errl
  * allocations as leaks from an unknown (unloaded) module. */
 static VkInstance keep_drivers_instance;
 
-void vk_keep_drivers_loaded(void) {
-    if (keep_drivers_instance || !env_is_1("VKGPT2_KEEP_DRIVERS_LOADED"))
-        return;
+void vk_keep_drivers_loaded(void)
+{
+    if (keep_drivers_instance || !env_is_1("VKGPT2_KEEP_DRIVERS_LOADED")) return;
     char err[256];
     if (vk_instance_create(NULL, &keep_drivers_instance, err, sizeof err))
         return; /* the real instance will fail the same way and report it */
@@ -612,39 +599,37 @@ typedef struct create_ctx {
 } create_ctx;
 
 /* vk_try_candidates callback: creates the logical device of device dev. */
-static int try_create(void *ctx, int dev, char *err, size_t errlen) {
+static int try_create(void *ctx, int dev, char *err, size_t errlen)
+{
     create_ctx *cc = ctx;
     cc->e->phys = cc->phys[dev];
     cc->e->caps = cc->probes[dev].caps;
-    if (create_device(cc->e, &cc->probes[dev], err, errlen) == 0)
-        return 0;
+    if (create_device(cc->e, &cc->probes[dev], err, errlen) == 0) return 0;
     cc->e->phys = VK_NULL_HANDLE;
     memset(&cc->e->caps, 0, sizeof cc->e->caps);
     return -1;
 }
 
-int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen) {
+int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen)
+{
     char sel[16];
-    if (device_index < 0)
-        return vk_engine_create_named(out, NULL, err, errlen);
+    if (device_index < 0) return vk_engine_create_named(out, NULL, err, errlen);
     snprintf(sel, sizeof sel, "%d", device_index);
     return vk_engine_create_named(out, sel, err, errlen);
 }
 
-int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_t errlen) {
-    if (device && !*device)
-        device = NULL;
+int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_t errlen)
+{
+    if (device && !*device) device = NULL;
     *out = NULL;
     vk_keep_drivers_loaded();
-    if (err && errlen)
-        err[0] = '\0';
+    if (err && errlen) err[0] = '\0';
     vk_engine *e = calloc(1, sizeof *e);
     if (!e) {
         snprintf(err, errlen, "out of host memory");
         return -1;
     }
-    if (vk_instance_create(e, &e->instance, err, errlen))
-        goto fail;
+    if (vk_instance_create(e, &e->instance, err, errlen)) goto fail;
 
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(e->instance, &n, NULL);
@@ -653,8 +638,9 @@ int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_
         goto fail;
     }
     if (n == 0) {
-        snprintf(err, errlen, "Vulkan: no device found (no driver installed, or VK_ICD_FILENAMES / "
-                              "VK_DRIVER_FILES point nowhere)");
+        snprintf(err, errlen,
+                 "Vulkan: no device found (no driver installed, or VK_ICD_FILENAMES / "
+                 "VK_DRIVER_FILES point nowhere)");
         goto fail;
     }
     VkPhysicalDevice *phys = calloc(n, sizeof *phys);
@@ -674,7 +660,7 @@ int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_
     }
     /* Probe every device: the ranking and the matching need them all. */
     const char **names = calloc(n, sizeof *names);
-    uint8_t (*uuids)[VK_UUID_SIZE] = calloc(n, sizeof *uuids);
+    uint8_t(*uuids)[VK_UUID_SIZE] = calloc(n, sizeof *uuids);
     vk_rank_info *rank = calloc(n, sizeof *rank);
     int *order = calloc(n, sizeof *order);
     int rc = -1;
@@ -684,8 +670,7 @@ int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_
     }
     /* Emulated traits (tests): applied before ranking and device creation, so the device is
      * created without what is emulated away. */
-    if (vk_emulate_parse(getenv("VKGPT2_EMULATE"), &e->emu, err, errlen))
-        goto chosen;
+    if (vk_emulate_parse(getenv("VKGPT2_EMULATE"), &e->emu, err, errlen)) goto chosen;
     const char *why_last = NULL;
     for (uint32_t i = 0; i < n; i++) {
         vk_probe_device(phys[i], &probes[i]);
@@ -694,18 +679,18 @@ int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_
         names[i] = c->name;
         memcpy(uuids[i], c->device_uuid, VK_UUID_SIZE);
         const char *why = vk_probe_unusable(&probes[i]);
-        if (why)
-            why_last = why;
-        rank[i] = (vk_rank_info){
-            .usable = why == NULL, .type = c->type, .device_local_bytes = c->device_local_bytes,
-            .coopmat = vk_coopmat_gate(c, false, false, NULL) ||
-                       vk_coopmat_gate(c, true, VKG_VK_COOPMAT_KHR != 0, NULL),
-            .fp16 = c->fp16, .subgroup_arith = c->subgroup_arith};
+        if (why) why_last = why;
+        rank[i] = (vk_rank_info){.usable = why == NULL,
+                                 .type = c->type,
+                                 .device_local_bytes = c->device_local_bytes,
+                                 .coopmat = vk_coopmat_gate(c, false, false, NULL) ||
+                                     vk_coopmat_gate(c, true, VKG_VK_COOPMAT_KHR != 0, NULL),
+                                 .fp16 = c->fp16,
+                                 .subgroup_arith = c->subgroup_arith};
     }
     int n_cand = 0;
     if (device) {
-        int at = vk_match_device(device, names, (const uint8_t(*)[VK_UUID_SIZE])uuids, (int)n, err,
-                                 errlen);
+        int at = vk_match_device(device, names, (const uint8_t(*)[VK_UUID_SIZE])uuids, (int)n, err, errlen);
         if (at >= 0) {
             const char *why = vk_probe_unusable(&probes[at]);
             if (why)
@@ -713,8 +698,7 @@ int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_
             else
                 order[n_cand++] = at;
         }
-        if (n_cand == 0)
-            goto chosen;
+        if (n_cand == 0) goto chosen;
     } else {
         n_cand = vk_rank_devices(rank, (int)n, order);
         if (n_cand == 0) {
@@ -735,10 +719,9 @@ chosen:
     free(order);
     free(phys);
     free(probes);
-    if (rc)
-        goto fail;
-    e->fence_timeout_ns = vk_fence_timeout_ns(getenv("VKGPT2_FENCE_TIMEOUT_MS"),
-                                              e->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
+    if (rc) goto fail;
+    e->fence_timeout_ns =
+        vk_fence_timeout_ns(getenv("VKGPT2_FENCE_TIMEOUT_MS"), e->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
 
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -770,8 +753,7 @@ chosen:
         vk_set_err(err, errlen, "Vulkan: vkCreateFence failed", r);
         goto fail;
     }
-    if (vk_pipelines_init(e, err, errlen))
-        goto fail;
+    if (vk_pipelines_init(e, err, errlen)) goto fail;
     *out = e;
     return 0;
 
@@ -780,9 +762,9 @@ fail:
     return -1;
 }
 
-void vk_engine_destroy(vk_engine *e) {
-    if (!e)
-        return;
+void vk_engine_destroy(vk_engine *e)
+{
+    if (!e) return;
     if (e->device && e->xfer_pending) {
         /* a transfer whose wait timed out: one more bounded wait before anything is freed */
         if (vkWaitForFences(e->device, 1, &e->xfer_fence, VK_TRUE, e->fence_timeout_ns) != VK_SUCCESS)
@@ -798,27 +780,22 @@ void vk_engine_destroy(vk_engine *e) {
             next = p->next;
             free(p);
         }
-        for (int i = 0; i < e->n_blocks; i++)
-            free(e->blocks[i].free);
+        for (int i = 0; i < e->n_blocks; i++) free(e->blocks[i].free);
         free(e->blocks);
         free(e);
         return;
     }
     if (e->device) {
         VkResult r = vkDeviceWaitIdle(e->device);
-        if (r != VK_SUCCESS)
-            gpt2_notice(VKG_NOTICE_ERROR, "vkDeviceWaitIdle: %s", vk_result_str(r));
+        if (r != VK_SUCCESS) gpt2_notice(VKG_NOTICE_ERROR, "vkDeviceWaitIdle: %s", vk_result_str(r));
         vk_pipelines_destroy(e);
         vk_mem_destroy_all(e);
-        if (e->xfer_fence)
-            vkDestroyFence(e->device, e->xfer_fence, NULL);
-        if (e->pool)
-            vkDestroyCommandPool(e->device, e->pool, NULL); /* frees xfer_cmd */
+        if (e->xfer_fence) vkDestroyFence(e->device, e->xfer_fence, NULL);
+        if (e->pool) vkDestroyCommandPool(e->device, e->pool, NULL); /* frees xfer_cmd */
         vkDestroyDevice(e->device, NULL);
     }
     if (e->instance) {
-        if (e->messenger)
-            vkDestroyDebugUtilsMessengerEXT(e->instance, e->messenger, NULL);
+        if (e->messenger) vkDestroyDebugUtilsMessengerEXT(e->instance, e->messenger, NULL);
         vkDestroyInstance(e->instance, NULL);
     }
     free(e);

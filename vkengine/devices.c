@@ -12,7 +12,8 @@
 #define KHR_BUILT false
 #endif
 
-static const char *type_str(VkPhysicalDeviceType t) {
+static const char *type_str(VkPhysicalDeviceType t)
+{
     switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
@@ -22,7 +23,8 @@ static const char *type_str(VkPhysicalDeviceType t) {
     }
 }
 
-static void fmt_size(char *buf, size_t len, uint64_t n) {
+static void fmt_size(char *buf, size_t len, uint64_t n)
+{
     if (n >= ((uint64_t)1 << 30))
         snprintf(buf, len, "%.2f GiB", (double)n / (double)((uint64_t)1 << 30));
     else if (n >= ((uint64_t)1 << 20))
@@ -34,7 +36,8 @@ static void fmt_size(char *buf, size_t len, uint64_t n) {
 static const char *yes_no(bool b) { return b ? "yes" : "no"; }
 
 /* The driver version in the vendor's own encoding. */
-static void fmt_driver_version(char *buf, size_t len, uint32_t vendor, uint32_t v) {
+static void fmt_driver_version(char *buf, size_t len, uint32_t vendor, uint32_t v)
+{
     if (vendor == 0x10de) /* NVIDIA: 10.8.8.6 bits */
         snprintf(buf, len, "%u.%u.%u.%u", v >> 22, (v >> 14) & 0xff, (v >> 6) & 0xff, v & 0x3f);
     else if (vendor == 0x8086) /* Intel on Windows: 18.14 bits; Mesa uses the Vulkan encoding */
@@ -45,8 +48,12 @@ static void fmt_driver_version(char *buf, size_t len, uint32_t vendor, uint32_t 
                  VK_API_VERSION_PATCH(v));
 }
 
-static void subgroup_ops(char *buf, size_t len, uint32_t ops) {
-    static const struct { uint32_t bit; const char *name; } names[] = {
+static void subgroup_ops(char *buf, size_t len, uint32_t ops)
+{
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } names[] = {
         {VK_SUBGROUP_FEATURE_BASIC_BIT, "basic"},
         {VK_SUBGROUP_FEATURE_VOTE_BIT, "vote"},
         {VK_SUBGROUP_FEATURE_ARITHMETIC_BIT, "arithmetic"},
@@ -59,31 +66,28 @@ static void subgroup_ops(char *buf, size_t len, uint32_t ops) {
     size_t at = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (!(ops & names[i].bit))
-            continue;
+        if (!(ops & names[i].bit)) continue;
         int n = snprintf(buf + at, len - at, "%s%s", at ? " " : "", names[i].name);
-        if (n < 0 || (size_t)n >= len - at)
-            break;
+        if (n < 0 || (size_t)n >= len - at) break;
         at += (size_t)n;
     }
-    if (!buf[0])
-        snprintf(buf, len, "none");
+    if (!buf[0]) snprintf(buf, len, "none");
 }
 
-#define ROW(out, key, ...)                                                                         \
-    do {                                                                                           \
-        fprintf(out, "    %-24s ", key);                                                           \
-        fprintf(out, __VA_ARGS__);                                                                 \
-        fputc('\n', out);                                                                          \
+#define ROW(out, key, ...)                                                                                   \
+    do {                                                                                                     \
+        fprintf(out, "    %-24s ", key);                                                                     \
+        fprintf(out, __VA_ARGS__);                                                                           \
+        fputc('\n', out);                                                                                    \
     } while (0)
 
-static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
+static void print_device(FILE *out, uint32_t index, const vk_probe *p)
+{
     const vk_caps *c = &p->caps;
     char buf[512], b2[64];
     fprintf(out, "device %u: %s\n", index, c->name);
     ROW(out, "type", "%s", type_str(c->type));
-    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
-        snprintf(buf + 2 * i, 3, "%02x", c->device_uuid[i]);
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(buf + 2 * i, 3, "%02x", c->device_uuid[i]);
     ROW(out, "device UUID", "%s", buf);
     ROW(out, "vendor / device id", "0x%04x / 0x%04x", c->vendor_id, p->props.deviceID);
     ROW(out, "driver", "%s%s%s", p->driver_name[0] ? p->driver_name : "(unknown)",
@@ -97,8 +101,7 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
         snprintf(key, sizeof key, "memory heap %u", h);
         fmt_size(b2, sizeof b2, p->mem.memoryHeaps[h].size);
         ROW(out, key, "%s%s", b2,
-            (p->mem.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) ? " (device-local)"
-                                                                             : "");
+            (p->mem.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) ? " (device-local)" : "");
     }
     if (c->subgroup_size_control)
         ROW(out, "subgroup size", "%u (controllable %u..%u%s)", c->subgroup_size, c->subgroup_min,
@@ -112,8 +115,8 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
     ROW(out, "shaderInt8", "%s", yes_no(c->int8));
     ROW(out, "16-bit storage", "%s", yes_no(c->storage16));
     if (c->coopmat_nv)
-        ROW(out, "cooperative matrix NV", "yes (f16 x f16 -> f32, %ux%ux%u)", c->coopmat_m,
-            c->coopmat_n, c->coopmat_k);
+        ROW(out, "cooperative matrix NV", "yes (f16 x f16 -> f32, %ux%ux%u)", c->coopmat_m, c->coopmat_n,
+            c->coopmat_k);
     else
         ROW(out, "cooperative matrix NV", "no");
     if (c->coopmat_khr)
@@ -135,8 +138,8 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
         ROW(out, "maxBufferSize", "not reported");
     }
     ROW(out, "compute shared memory", "%u bytes", c->max_shared);
-    ROW(out, "workgroup invocations", "%u (size %u x %u x %u)", c->max_wg_invocations,
-        c->max_wg_size[0], c->max_wg_size[1], c->max_wg_size[2]);
+    ROW(out, "workgroup invocations", "%u (size %u x %u x %u)", c->max_wg_invocations, c->max_wg_size[0],
+        c->max_wg_size[1], c->max_wg_size[2]);
     if (c->timestamps)
         ROW(out, "timestamps", "yes (%.3f ns per tick, %u valid bits)", c->timestamp_period_ns,
             p->timestamp_valid_bits);
@@ -144,15 +147,14 @@ static void print_device(FILE *out, uint32_t index, const vk_probe *p) {
         ROW(out, "timestamps", "no");
     const char *why = vk_probe_unusable(p);
     ROW(out, "usable by vkgpt2", "%s%s", why ? "no: " : "yes", why ? why : "");
-    if (c->emulated[0])
-        ROW(out, "emulated traits", "%s (VKGPT2_EMULATE)", c->emulated);
+    if (c->emulated[0]) ROW(out, "emulated traits", "%s (VKGPT2_EMULATE)", c->emulated);
 }
 
-int vk_list_devices(FILE *out, char *err, size_t errlen) {
+int vk_list_devices(FILE *out, char *err, size_t errlen)
+{
     VkInstance instance;
     vk_keep_drivers_loaded();
-    if (vk_instance_create(NULL, &instance, err, errlen))
-        return -1;
+    if (vk_instance_create(NULL, &instance, err, errlen)) return -1;
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(instance, &n, NULL);
     VkPhysicalDevice *phys = NULL;
@@ -191,12 +193,10 @@ int vk_list_devices(FILE *out, char *err, size_t errlen) {
         return -1;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (i)
-            fputc('\n', out);
+        if (i) fputc('\n', out);
         vk_probe_device(phys[i], p);
         vk_emulate_caps(&emu, &p->caps);
-        if (emu.no_subgroup)
-            p->subgroup_ops &= ~(uint32_t)VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+        if (emu.no_subgroup) p->subgroup_ops &= ~(uint32_t)VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
         print_device(out, i, p);
     }
     free(p);
@@ -205,11 +205,11 @@ int vk_list_devices(FILE *out, char *err, size_t errlen) {
     return 0;
 }
 
-int vk_count_devices(char *err, size_t errlen) {
+int vk_count_devices(char *err, size_t errlen)
+{
     VkInstance instance;
     vk_keep_drivers_loaded();
-    if (vk_instance_create(NULL, &instance, err, errlen))
-        return -1;
+    if (vk_instance_create(NULL, &instance, err, errlen)) return -1;
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(instance, &n, NULL);
     vkDestroyInstance(instance, NULL);

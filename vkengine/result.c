@@ -4,7 +4,8 @@
 
 #include "vk_internal.h"
 
-const char *vk_result_str(VkResult r) {
+const char *vk_result_str(VkResult r)
+{
     switch (r) {
     case VK_SUCCESS: return "VK_SUCCESS: success";
     case VK_NOT_READY: return "VK_NOT_READY: not ready yet";
@@ -18,9 +19,11 @@ const char *vk_result_str(VkResult r) {
     case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST: device lost (driver crash, hang or reset)";
     case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED: memory map failed";
     case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT: requested layer not installed";
-    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT: requested extension not supported";
+    case VK_ERROR_EXTENSION_NOT_PRESENT:
+        return "VK_ERROR_EXTENSION_NOT_PRESENT: requested extension not supported";
     case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT: requested feature not supported";
-    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER: no compatible Vulkan driver (ICD) found";
+    case VK_ERROR_INCOMPATIBLE_DRIVER:
+        return "VK_ERROR_INCOMPATIBLE_DRIVER: no compatible Vulkan driver (ICD) found";
     case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS: too many objects of this type";
     case VK_ERROR_FORMAT_NOT_SUPPORTED: return "VK_ERROR_FORMAT_NOT_SUPPORTED: format not supported";
     case VK_ERROR_FRAGMENTED_POOL: return "VK_ERROR_FRAGMENTED_POOL: pool fragmented";
@@ -28,7 +31,8 @@ const char *vk_result_str(VkResult r) {
     case VK_ERROR_OUT_OF_POOL_MEMORY: return "VK_ERROR_OUT_OF_POOL_MEMORY: out of pool memory";
     case VK_ERROR_INVALID_EXTERNAL_HANDLE: return "VK_ERROR_INVALID_EXTERNAL_HANDLE: invalid external handle";
     case VK_ERROR_FRAGMENTATION: return "VK_ERROR_FRAGMENTATION: memory fragmented";
-    case VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS: return "VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS: invalid opaque capture address";
+    case VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS:
+        return "VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS: invalid opaque capture address";
     case VK_PIPELINE_COMPILE_REQUIRED: return "VK_PIPELINE_COMPILE_REQUIRED: pipeline compile required";
     case VK_ERROR_SURFACE_LOST_KHR: return "VK_ERROR_SURFACE_LOST_KHR: surface lost";
     case VK_ERROR_NATIVE_WINDOW_IN_USE_KHR: return "VK_ERROR_NATIVE_WINDOW_IN_USE_KHR: native window in use";
@@ -46,7 +50,7 @@ const char *vk_result_str(VkResult r) {
     return "unrecognized VkResult";
 }
 
-void vk_set_err(char *err, size_t errlen, const char *what, VkResult r) {
-    if (err && errlen)
-        snprintf(err, errlen, "%s: %s (%d)", what, vk_result_str(r), (int)r);
+void vk_set_err(char *err, size_t errlen, const char *what, VkResult r)
+{
+    if (err && errlen) snprintf(err, errlen, "%s: %s (%d)", what, vk_result_str(r), (int)r);
 }

@@ -36,47 +36,47 @@ typedef struct vk_engine vk_engine;
 
 /* What the chosen device can do; probed, never assumed. */
 typedef struct vk_caps {
-    char name[256];                 /* deviceName */
-    char driver[256];               /* driverName + driverInfo */
-    VkPhysicalDeviceType type;      /* discrete, integrated, virtual, cpu */
-    uint32_t api_version;           /* VkPhysicalDeviceProperties.apiVersion */
-    uint32_t vendor_id;             /* PCI vendor */
-    uint8_t uuid[VK_UUID_SIZE];     /* pipelineCacheUUID (keys the pipeline cache) */
-    uint32_t driver_version;        /* raw driverVersion */
-    uint32_t subgroup_size;         /* default subgroup size */
-    bool subgroup_arith;            /* subgroupAdd etc. in compute shaders */
-    bool fp16;                      /* shaderFloat16 */
-    bool int8;                      /* shaderInt8 */
-    bool storage16;                 /* storageBuffer16BitAccess */
-    bool coopmat_nv;                /* VK_NV_cooperative_matrix with an f16 x f16 -> f32 shape */
-    bool coopmat_khr;               /* VK_KHR_cooperative_matrix with an f16 x f16 -> f32 subgroup
+    char name[256];              /* deviceName */
+    char driver[256];            /* driverName + driverInfo */
+    VkPhysicalDeviceType type;   /* discrete, integrated, virtual, cpu */
+    uint32_t api_version;        /* VkPhysicalDeviceProperties.apiVersion */
+    uint32_t vendor_id;          /* PCI vendor */
+    uint8_t uuid[VK_UUID_SIZE];  /* pipelineCacheUUID (keys the pipeline cache) */
+    uint32_t driver_version;     /* raw driverVersion */
+    uint32_t subgroup_size;      /* default subgroup size */
+    bool subgroup_arith;         /* subgroupAdd etc. in compute shaders */
+    bool fp16;                   /* shaderFloat16 */
+    bool int8;                   /* shaderInt8 */
+    bool storage16;              /* storageBuffer16BitAccess */
+    bool coopmat_nv;             /* VK_NV_cooperative_matrix with an f16 x f16 -> f32 shape */
+    bool coopmat_khr;            /* VK_KHR_cooperative_matrix with an f16 x f16 -> f32 subgroup
                                        shape, enabled (needs Vulkan 1.3, vulkanMemoryModel and
                                        headers >= 1.3.255 at build time; else false) */
-    bool timestamps;                /* timestampComputeAndGraphics */
-    bool cond_render;               /* VK_EXT_conditional_rendering enabled: dispatches between
+    bool timestamps;             /* timestampComputeAndGraphics */
+    bool cond_render;            /* VK_EXT_conditional_rendering enabled: dispatches between
                                        vk_seq_cond_begin and vk_seq_cond_end are skipped when the
                                        predicate word is 0 */
-    double timestamp_period_ns;     /* ns per timestamp tick */
-    uint64_t max_storage_range;     /* maxStorageBufferRange */
-    uint64_t max_alloc;             /* maxMemoryAllocationSize */
-    uint32_t max_shared;            /* maxComputeSharedMemorySize */
-    uint32_t max_wg_invocations;    /* maxComputeWorkGroupInvocations */
-    uint32_t max_wg_count[3];       /* maxComputeWorkGroupCount */
-    uint64_t device_local_bytes;    /* size of the largest device-local heap */
+    double timestamp_period_ns;  /* ns per timestamp tick */
+    uint64_t max_storage_range;  /* maxStorageBufferRange */
+    uint64_t max_alloc;          /* maxMemoryAllocationSize */
+    uint32_t max_shared;         /* maxComputeSharedMemorySize */
+    uint32_t max_wg_invocations; /* maxComputeWorkGroupInvocations */
+    uint32_t max_wg_count[3];    /* maxComputeWorkGroupCount */
+    uint64_t device_local_bytes; /* size of the largest device-local heap */
     /* added by the engine implementation: */
-    uint32_t subgroup_min, subgroup_max; /* subgroup size range (both = subgroup_size without
+    uint32_t subgroup_min, subgroup_max;                  /* subgroup size range (both = subgroup_size without
                                             subgroup size control) */
-    bool subgroup_size_control;     /* subgroupSizeControl enabled */
-    uint32_t coopmat_m, coopmat_n, coopmat_k; /* the NV f16 x f16 -> f32 shape (0 if none) */
+    bool subgroup_size_control;                           /* subgroupSizeControl enabled */
+    uint32_t coopmat_m, coopmat_n, coopmat_k;             /* the NV f16 x f16 -> f32 shape (0 if none) */
     uint32_t coopmat_khr_m, coopmat_khr_n, coopmat_khr_k; /* the KHR one (16x16x16 preferred) */
-    bool full_subgroups;            /* computeFullSubgroups enabled */
-    bool memory_model;              /* vulkanMemoryModel with device scope, enabled */
-    uint32_t max_wg_subgroups;      /* maxComputeWorkgroupSubgroups (0: not reported) */
-    uint32_t max_wg_size[3];        /* maxComputeWorkGroupSize */
-    uint64_t max_buffer;            /* maxBufferSize (0: not reported, no maintenance4) */
-    uint64_t max_block;             /* the largest allocation: vk_block_limit(max_alloc, max_buffer) */
+    bool full_subgroups;                                  /* computeFullSubgroups enabled */
+    bool memory_model;                                    /* vulkanMemoryModel with device scope, enabled */
+    uint32_t max_wg_subgroups;                            /* maxComputeWorkgroupSubgroups (0: not reported) */
+    uint32_t max_wg_size[3];                              /* maxComputeWorkGroupSize */
+    uint64_t max_buffer;               /* maxBufferSize (0: not reported, no maintenance4) */
+    uint64_t max_block;                /* the largest allocation: vk_block_limit(max_alloc, max_buffer) */
     uint8_t device_uuid[VK_UUID_SIZE]; /* deviceUUID (what --device may name by prefix) */
-    char emulated[96];              /* VKGPT2_EMULATE traits applied to these caps ("": none) */
+    char emulated[96];                 /* VKGPT2_EMULATE traits applied to these caps ("": none) */
 } vk_caps;
 
 /* Creates instance and device. device_index < 0: the best device (discrete > integrated > virtual
@@ -111,24 +111,23 @@ const char *vk_result_str(VkResult r);
 
 /* ---- memory ---- */
 typedef enum vk_mem_kind {
-    VKE_MEM_DEVICE = 0,   /* device-local; filled by vk_upload or by shaders */
-    VKE_MEM_HOST = 1,     /* host-visible, coherent, mapped; for small per-step parameters and
+    VKE_MEM_DEVICE = 0, /* device-local; filled by vk_upload or by shaders */
+    VKE_MEM_HOST = 1,   /* host-visible, coherent, mapped; for small per-step parameters and
                             readbacks of results (host reads and writes through .map) */
 } vk_mem_kind;
 
 typedef struct vk_mem {
-    VkBuffer buffer;          /* the block's buffer */
-    VkDeviceSize offset;      /* offset of this allocation in it */
-    VkDeviceSize size;        /* bytes */
-    VkDeviceAddress addr;     /* device address of the first byte */
-    void *map;                /* host pointer for VKE_MEM_HOST, else NULL */
-    int block;                /* owning block (internal) */
+    VkBuffer buffer;      /* the block's buffer */
+    VkDeviceSize offset;  /* offset of this allocation in it */
+    VkDeviceSize size;    /* bytes */
+    VkDeviceAddress addr; /* device address of the first byte */
+    void *map;            /* host pointer for VKE_MEM_HOST, else NULL */
+    int block;            /* owning block (internal) */
 } vk_mem;
 
 /* Sub-allocates size bytes, 256-byte aligned. Returns 0, or -1 with err (e.g. out of device memory,
  * naming the size asked for and the heap size). */
-int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, char *err,
-                 size_t errlen);
+int vk_mem_alloc(vk_engine *e, vk_mem *m, VkDeviceSize size, vk_mem_kind kind, char *err, size_t errlen);
 void vk_mem_free(vk_engine *e, vk_mem *m);
 /* Bytes currently allocated in device-local blocks. */
 uint64_t vk_mem_device_bytes(const vk_engine *e);
@@ -181,10 +180,10 @@ typedef struct vk_seq vk_seq;
 /* A primary command buffer with a fence and a timestamp pool for up to max_dispatches dispatches. */
 vk_seq *vk_seq_create(vk_engine *e, int max_dispatches);
 void vk_seq_destroy(vk_seq *s);
-void vk_seq_begin(vk_seq *s);  /* resets and starts recording */
+void vk_seq_begin(vk_seq *s); /* resets and starts recording */
 /* Records a dispatch; label names it in profiles. push is copied (at most VKE_PUSH_BYTES). */
-void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes, uint32_t gx,
-                     uint32_t gy, uint32_t gz, const char *label);
+void vk_seq_dispatch(vk_seq *s, vk_pipeline *p, const void *push, size_t push_bytes, uint32_t gx, uint32_t gy,
+                     uint32_t gz, const char *label);
 /* Dispatches recorded between vk_seq_cond_begin and vk_seq_cond_end run only when the uint32 at
  * buf + off is not 0 when the block starts (VK_EXT_conditional_rendering; the word may be written by
  * an earlier dispatch of the same sequence). Copies and barriers inside always run. Without
@@ -197,12 +196,12 @@ void vk_seq_dispatch_indirect(vk_seq *s, vk_pipeline *p, const void *push, size_
 /* Compute-to-compute memory barrier: makes every earlier shader write visible to later reads. */
 void vk_seq_barrier(vk_seq *s);
 /* Copies n bytes between buffers inside the sequence (with the barriers it needs around it). */
-void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst,
-                 VkDeviceSize dst_off, VkDeviceSize n);
-int vk_seq_end(vk_seq *s);     /* 0 or -1 */
-int vk_seq_submit(vk_seq *s);  /* submits; 0 or -1 (e.g. device lost) */
-int vk_seq_wait(vk_seq *s);    /* waits for the last submit; 0 or -1 */
-int vk_seq_run(vk_seq *s);     /* submit + wait */
+void vk_seq_copy(vk_seq *s, const vk_mem *src, VkDeviceSize src_off, const vk_mem *dst, VkDeviceSize dst_off,
+                 VkDeviceSize n);
+int vk_seq_end(vk_seq *s);    /* 0 or -1 */
+int vk_seq_submit(vk_seq *s); /* submits; 0 or -1 (e.g. device lost) */
+int vk_seq_wait(vk_seq *s);   /* waits for the last submit; 0 or -1 */
+int vk_seq_run(vk_seq *s);    /* submit + wait */
 /* Counters of what was recorded: dispatches (direct and indirect) and vk_seq_barrier calls (the
  * barriers the engine adds by itself around copies, indirect dispatches and at the start and end
  * of a sequence are not counted). */
@@ -217,8 +216,7 @@ int vk_seq_timings(const vk_seq *s, double *ms, const char **labels, int max);
  * being the step's cached positions at run time (attention grows with it). A dispatch that was not
  * recorded (empty grid) takes no cost. vk_seq_costs evaluates them for dispatch 0.. in recording
  * order (the order of vk_seq_timings when timing is on). */
-void vk_seq_set_cost(vk_seq *s, double bytes, double flops, double bytes_per_past,
-                     double flops_per_past);
+void vk_seq_set_cost(vk_seq *s, double bytes, double flops, double bytes_per_past, double flops_per_past);
 int vk_seq_costs(const vk_seq *s, int n_past, double *bytes, double *flops, int max);
 /* After a timed run: the start of each timed dispatch on the device clock, in ns. */
 int vk_seq_timestamps(const vk_seq *s, double *t0_ns, int max);

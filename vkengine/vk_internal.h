@@ -17,24 +17,24 @@ typedef struct vk_free_range {
 } vk_free_range;
 
 typedef struct vk_block {
-    VkDeviceMemory memory;      /* VK_NULL_HANDLE: slot unused */
-    VkBuffer buffer;            /* one buffer over the whole block */
+    VkDeviceMemory memory; /* VK_NULL_HANDLE: slot unused */
+    VkBuffer buffer;       /* one buffer over the whole block */
     VkDeviceSize size;
     VkDeviceAddress addr;
-    void *map;                  /* host-visible blocks stay mapped */
+    void *map; /* host-visible blocks stay mapped */
     vk_mem_kind kind;
-    VkDeviceSize used;          /* bytes handed out */
-    vk_free_range *free;        /* free ranges, sorted by offset */
+    VkDeviceSize used;   /* bytes handed out */
+    vk_free_range *free; /* free ranges, sorted by offset */
     int n_free, cap_free;
 } vk_block;
 
 struct vk_pipeline {
     VkPipeline pipeline;
-    VkPipelineLayout layout;    /* the engine's one layout */
+    VkPipelineLayout layout; /* the engine's one layout */
     char name[64];
     uint32_t spec[VKE_MAX_SPEC];
     int n_spec;
-    vk_pipeline_opts opts;      /* subgroup requirements it was created with */
+    vk_pipeline_opts opts; /* subgroup requirements it was created with */
     struct vk_pipeline *next;
 };
 
@@ -42,20 +42,20 @@ struct vk_engine {
     vk_caps caps;
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
-    int validation_messages;    /* warnings + errors reported by the validation layer */
+    int validation_messages; /* warnings + errors reported by the validation layer */
     VkPhysicalDevice phys;
     VkDevice device;
     uint32_t queue_family;
     VkQueue queue;
     uint32_t timestamp_valid_bits;
-    uint32_t device_id;         /* PCI device id (checked in the pipeline cache header) */
+    uint32_t device_id; /* PCI device id (checked in the pipeline cache header) */
     VkPhysicalDeviceMemoryProperties mem_props;
 
     /* memory */
     vk_block *blocks;
     int n_blocks;
-    uint64_t device_bytes;      /* sub-allocated bytes in device-local blocks */
-    vk_mem staging;             /* host-visible, VKE_STAGING_BYTES, allocated on first use */
+    uint64_t device_bytes; /* sub-allocated bytes in device-local blocks */
+    vk_mem staging;        /* host-visible, VKE_STAGING_BYTES, allocated on first use */
     bool have_staging;
 
     /* one-off transfer commands (uploads, downloads, fills) */
@@ -67,16 +67,16 @@ struct vk_engine {
     VkPipelineLayout layout;
     VkPipelineCache pipeline_cache;
     vk_pipeline *pipelines;
-    char cache_path[1024];      /* where the pipeline cache is saved; "" when nowhere */
+    char cache_path[1024]; /* where the pipeline cache is saved; "" when nowhere */
 
     /* waits */
-    uint64_t fence_timeout_ns;  /* limit of every fence wait (vk_fence_timeout_ns) */
-    bool hung;                  /* a wait timed out: the device is treated as lost */
-    bool xfer_pending;          /* the transfer whose wait timed out may still run */
+    uint64_t fence_timeout_ns; /* limit of every fence wait (vk_fence_timeout_ns) */
+    bool hung;                 /* a wait timed out: the device is treated as lost */
+    bool xfer_pending;         /* the transfer whose wait timed out may still run */
     /* emulated traits (VKGPT2_EMULATE, vk_select.h) */
-    vk_emulate emu;             /* what the engine emulates beyond the caps (memory, ticks) */
+    vk_emulate emu; /* what the engine emulates beyond the caps (memory, ticks) */
 
-    int n_stuck;                /* submissions that never finished: their objects, and the
+    int n_stuck; /* submissions that never finished: their objects, and the
                                    device, are left alone at destruction rather than freed
                                    while the GPU may still use them */
 };
@@ -88,17 +88,17 @@ typedef struct vk_probe {
     VkPhysicalDeviceMemoryProperties mem;
     char driver_name[VK_MAX_DRIVER_NAME_SIZE];
     char driver_info[VK_MAX_DRIVER_INFO_SIZE];
-    uint32_t subgroup_ops;          /* VkSubgroupFeatureFlags */
-    uint32_t subgroup_stages;       /* VkShaderStageFlags */
+    uint32_t subgroup_ops;    /* VkSubgroupFeatureFlags */
+    uint32_t subgroup_stages; /* VkShaderStageFlags */
     uint32_t subgroup_min, subgroup_max;
     bool has_compute_queue;
-    uint32_t queue_family;          /* a compute queue family */
-    uint32_t timestamp_valid_bits;  /* of that family */
+    uint32_t queue_family;         /* a compute queue family */
+    uint32_t timestamp_valid_bits; /* of that family */
     /* features the device has (enabled when present) */
     bool bda, int64, int16, storage8, scalar_layout, size_control, full_subgroups, maintenance4;
-    bool memory_model;              /* vulkanMemoryModel */
-    bool ext_size_control;          /* VK_EXT_subgroup_size_control (Vulkan 1.2 devices) */
-    bool ext_portability;           /* VK_KHR_portability_subset must then be enabled */
+    bool memory_model;                        /* vulkanMemoryModel */
+    bool ext_size_control;                    /* VK_EXT_subgroup_size_control (Vulkan 1.2 devices) */
+    bool ext_portability;                     /* VK_KHR_portability_subset must then be enabled */
     uint32_t coopmat_m, coopmat_n, coopmat_k; /* an f16 x f16 -> f32 NV shape, 0 if none */
 } vk_probe;
 

@@ -10,8 +10,8 @@
 
 #define PROF_MAX 4096 /* dispatches read back per sequence */
 
-void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *cpu_node,
-                     double host_t0_us, int n, int n_past, const gpt2_hparams *hp, gpt2_dtype kv_type)
+void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *cpu_node, double host_t0_us,
+                     int n, int n_past, const gpt2_hparams *hp, gpt2_dtype kv_type)
 {
     double now = gpt2_prof_now_us();
     if (!seq) {
@@ -37,8 +37,8 @@ void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *c
     for (int i = 0; i < nt; i++) {
         double busy = ms[i] * 1e3, slot = i + 1 < nt ? (t0[i + 1] - t0[i]) / 1e3 : busy;
         if (slot < busy) slot = busy;
-        gpt2_prof_add(p, PROF_GPU, labels[i], (t0[i] + p->gpu_offset_ns) / 1e3, slot,
-                      i < nc ? bytes[i] : 0, i < nc ? flops[i] : 0);
+        gpt2_prof_add(p, PROF_GPU, labels[i], (t0[i] + p->gpu_offset_ns) / 1e3, slot, i < nc ? bytes[i] : 0,
+                      i < nc ? flops[i] : 0);
         p->ev[p->n_ev - 1].busy_us = busy;
     }
 }
@@ -114,7 +114,10 @@ int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size
         goto out;
     }
     vk_fill_zero(e, &a, 0, bytes);
-    struct { VkDeviceAddress dst, src; uint32_t count, mode; } pcopy = {b.addr, a.addr, (uint32_t)(bytes / 16), 0};
+    struct {
+        VkDeviceAddress dst, src;
+        uint32_t count, mode;
+    } pcopy = {b.addr, a.addr, (uint32_t)(bytes / 16), 0};
     uint32_t spec[1] = {wg};
     vk_pipeline *pl = vk_pipeline_get(e, "peak_copy", spec, 1);
     uint32_t groups = (uint32_t)(bytes / 16 / wg / 16); /* 16 vec4s per invocation */
@@ -126,7 +129,11 @@ int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size
     if (ms > 0 && (double)bytes / (ms * 1e6) > *gbs) *gbs = (double)bytes / (ms * 1e6);
     /* FMA: (1 << 20) / 4 invocations... as many as fit 1 MiB of output; iterations grow until a
      * dispatch takes 20 ms. */
-    struct { VkDeviceAddress out; uint32_t iters; float m; } pf = {o.addr, 16, 0.999999f};
+    struct {
+        VkDeviceAddress out;
+        uint32_t iters;
+        float m;
+    } pf = {o.addr, 16, 0.999999f};
     vk_pipeline *pq = vk_pipeline_get(e, "peak_fma", spec, 1);
     uint32_t fgroups = (uint32_t)(((size_t)1 << 20) / 4 / wg);
     for (int k = 0; pq && k < 12; k++) {
@@ -139,12 +146,22 @@ int vk_measure_peaks(vk_engine *e, double *gbs, double *gflops, char *note, size
     }
     if (*gbs > 0 && *gflops > 0) {
         rc = 0;
-        snprintf(note, notelen, "peak_copy (best of copy and read) / peak_fma shaders, measured now%s%s", path[0] ? ", cached in " : "", path);
+        snprintf(note, notelen, "peak_copy (best of copy and read) / peak_fma shaders, measured now%s%s",
+                 path[0] ? ", cached in " : "", path);
         if (path[0]) { /* the cache directory may not exist before the first pipeline cache save */
             char dir[1200];
             snprintf(dir, sizeof dir, "%s", path);
             char *sl = strrchr(dir, '/');
-            if (sl) { *sl = 0; char *up = strrchr(dir, '/'); if (up) { *up = 0; mkdir(dir, 0755); *up = '/'; } mkdir(dir, 0755); }
+            if (sl) {
+                *sl = 0;
+                char *up = strrchr(dir, '/');
+                if (up) {
+                    *up = 0;
+                    mkdir(dir, 0755);
+                    *up = '/';
+                }
+                mkdir(dir, 0755);
+            }
         }
         gpt2_out co; /* the cache: replaced whole or not at all (core/outfile.h) */
         if (path[0] && gpt2_out_open(&co, path, 0, NULL, 0) == 0) {

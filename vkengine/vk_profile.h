@@ -9,8 +9,8 @@
 /* After one segment of a step ran (host_t0_us: just before its submit): a GPU sequence adds one
  * event per timed dispatch (on the host clock through the calibrated offset) and one for the
  * submission; a CPU node (seq NULL) adds one event for the node. */
-void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *cpu_node,
-                     double host_t0_us, int n, int n_past, const gpt2_hparams *hp, gpt2_dtype kv_type);
+void vk_prof_segment(gpt2_prof *p, vk_engine *e, vk_seq *seq, const gpt2_node *cpu_node, double host_t0_us,
+                     int n, int n_past, const gpt2_hparams *hp, gpt2_dtype kv_type);
 
 /* Memory bandwidth (GB/s: the better of a copy, read + write, and a read-only pass) and FMA rate (GFLOP/s) of the device, measured by the
  * peak_copy and peak_fma shaders with timestamps, cached in peaks-<pipelineCacheUUID>.txt beside

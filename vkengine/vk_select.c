@@ -8,21 +8,19 @@
 
 /* ---- cooperative matrix ---- */
 
-int vk_pick_coopmat_shape(const vk_coopmat_prop *p, int n) {
+int vk_pick_coopmat_shape(const vk_coopmat_prop *p, int n)
+{
     int any = -1;
     for (int i = 0; i < n; i++) {
-        if (!p[i].f16_f16_f32 || !p[i].subgroup_scope || p[i].saturating)
-            continue;
-        if (p[i].m == 16 && p[i].n == 16 && p[i].k == 16)
-            return i;
-        if (any < 0)
-            any = i;
+        if (!p[i].f16_f16_f32 || !p[i].subgroup_scope || p[i].saturating) continue;
+        if (p[i].m == 16 && p[i].n == 16 && p[i].k == 16) return i;
+        if (any < 0) any = i;
     }
     return any;
 }
 
-vk_subgroup_plan vk_subgroup_plan_for(const vk_subgroup_info *s, uint32_t want, uint32_t wg,
-                                      bool spirv16) {
+vk_subgroup_plan vk_subgroup_plan_for(const vk_subgroup_info *s, uint32_t want, uint32_t wg, bool spirv16)
+{
     vk_subgroup_plan p = {0};
     if (want == 0 || wg % want != 0) {
         p.why = "the workgroup is not a whole number of subgroups";
@@ -51,7 +49,8 @@ vk_subgroup_plan vk_subgroup_plan_for(const vk_subgroup_info *s, uint32_t want, 
     return p;
 }
 
-vk_subgroup_info vk_caps_subgroup_info(const vk_caps *c) {
+vk_subgroup_info vk_caps_subgroup_info(const vk_caps *c)
+{
     vk_subgroup_info s = {
         .size = c->subgroup_size,
         .min = c->subgroup_min ? c->subgroup_min : c->subgroup_size,
@@ -63,47 +62,44 @@ vk_subgroup_info vk_caps_subgroup_info(const vk_caps *c) {
     return s;
 }
 
-bool vk_coopmat_gate(const vk_caps *c, bool khr, bool khr_built, vk_subgroup_plan *plan) {
+bool vk_coopmat_gate(const vk_caps *c, bool khr, bool khr_built, vk_subgroup_plan *plan)
+{
     vk_subgroup_plan none = {.why = "no cooperative matrix"};
-    if (plan)
-        *plan = none;
-    bool shape = khr ? c->coopmat_khr && c->coopmat_khr_m == 16 && c->coopmat_khr_n == 16 &&
-                           c->coopmat_khr_k == 16
-                     : c->coopmat_nv && c->coopmat_m == 16 && c->coopmat_n == 16 &&
-                           c->coopmat_k == 16;
+    if (plan) *plan = none;
+    bool shape = khr
+        ? c->coopmat_khr && c->coopmat_khr_m == 16 && c->coopmat_khr_n == 16 && c->coopmat_khr_k == 16
+        : c->coopmat_nv && c->coopmat_m == 16 && c->coopmat_n == 16 && c->coopmat_k == 16;
     if (!shape) {
-        if (plan && (khr ? c->coopmat_khr : c->coopmat_nv))
-            plan->why = "no 16x16x16 f16 shape";
+        if (plan && (khr ? c->coopmat_khr : c->coopmat_nv)) plan->why = "no 16x16x16 f16 shape";
         return false;
     }
     if (khr && (!khr_built || c->api_version < VK_API_VERSION_1_3)) {
-        if (plan)
-            plan->why = !khr_built ? "this build has no KHR kernel" : "needs Vulkan 1.3";
+        if (plan) plan->why = !khr_built ? "this build has no KHR kernel" : "needs Vulkan 1.3";
         return false;
     }
     if (!c->fp16 || c->max_shared < 28 * 1024) {
-        if (plan)
-            plan->why = !c->fp16 ? "no shaderFloat16" : "less than 28 KiB of shared memory";
+        if (plan) plan->why = !c->fp16 ? "no shaderFloat16" : "less than 28 KiB of shared memory";
         return false;
     }
     vk_subgroup_info s = vk_caps_subgroup_info(c);
     vk_subgroup_plan p = vk_subgroup_plan_for(&s, 32, 128, khr);
-    if (plan)
-        *plan = p;
+    if (plan) *plan = p;
     return p.ok;
 }
 
 /* "NV 16x16x16, required subgroup size 32, full subgroups" into buf. */
-static void describe_plan(const char *api, uint32_t m, uint32_t n, uint32_t k,
-                          const vk_subgroup_plan *p, char *buf, size_t len) {
+static void describe_plan(const char *api, uint32_t m, uint32_t n, uint32_t k, const vk_subgroup_plan *p,
+                          char *buf, size_t len)
+{
     if (p->required_size)
-        snprintf(buf, len, "%s %ux%ux%u, required subgroup size %u%s", api, m, n, k,
-                 p->required_size, p->full_subgroups ? ", full subgroups" : "");
+        snprintf(buf, len, "%s %ux%ux%u, required subgroup size %u%s", api, m, n, k, p->required_size,
+                 p->full_subgroups ? ", full subgroups" : "");
     else
         snprintf(buf, len, "%s %ux%ux%u, fixed subgroup size 32", api, m, n, k);
 }
 
-void vk_coopmat_describe(const vk_caps *c, bool khr_built, char *buf, size_t len) {
+void vk_coopmat_describe(const vk_caps *c, bool khr_built, char *buf, size_t len)
+{
     vk_subgroup_plan pn, pk;
     bool nv = vk_coopmat_gate(c, false, khr_built, &pn);
     bool khr = vk_coopmat_gate(c, true, khr_built, &pk);
@@ -115,36 +111,32 @@ void vk_coopmat_describe(const vk_caps *c, bool khr_built, char *buf, size_t len
         describe_plan("NV", c->coopmat_m, c->coopmat_n, c->coopmat_k, &pn, d, sizeof d);
         snprintf(buf, len, "coopmat_nv (%s)", d);
     } else {
-        snprintf(buf, len, "tiled (cooperative matrix NV: %s; KHR: %s)",
-                 c->coopmat_nv ? pn.why : "none", c->coopmat_khr ? pk.why : "none");
+        snprintf(buf, len, "tiled (cooperative matrix NV: %s; KHR: %s)", c->coopmat_nv ? pn.why : "none",
+                 c->coopmat_khr ? pk.why : "none");
     }
 }
 
 /* ---- matmul variant ---- */
 
-const char *vk_pick_matmul(int n, gpt2_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok,
-                           const char *force) {
+const char *vk_pick_matmul(int n, gpt2_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok, const char *force)
+{
     if (force) {
         bool khr = strcmp(force, "coopmat_khr") == 0;
         bool nv = strcmp(force, "coopmat_nv") == 0;
-        if (!khr && !nv)
-            return force;
-        if (wtype == GPT2_F16 && (khr ? khr_ok : nv_ok))
-            return force;
+        if (!khr && !nv) return force;
+        if (wtype == GPT2_F16 && (khr ? khr_ok : nv_ok)) return force;
         /* a cooperative-matrix variant the device cannot run: the automatic choice */
     }
-    if (n <= VKE_MATVEC_MAX_N)
-        return "matvec";
+    if (n <= VKE_MATVEC_MAX_N) return "matvec";
     if (wtype == GPT2_F16 && n >= VKE_COOPMAT_MIN_N && !exact_x) {
-        if (khr_ok)
-            return "coopmat_khr";
-        if (nv_ok)
-            return "coopmat_nv";
+        if (khr_ok) return "coopmat_khr";
+        if (nv_ok) return "coopmat_nv";
     }
     return "tiled";
 }
 
-vk_mm_accuracy vk_matmul_accuracy(const char *variant) {
+vk_mm_accuracy vk_matmul_accuracy(const char *variant)
+{
     if (variant && strncmp(variant, "coopmat", 7) == 0) {
         /* f16 x f16 products are exact in f32 and are accumulated in f32, in an order of their
          * own: as close to the f16-x reference as the plain kernels are to theirs, with margin for
@@ -157,7 +149,8 @@ vk_mm_accuracy vk_matmul_accuracy(const char *variant) {
 
 /* ---- devices ---- */
 
-static int type_rank(VkPhysicalDeviceType t) {
+static int type_rank(VkPhysicalDeviceType t)
+{
     switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
@@ -167,28 +160,27 @@ static int type_rank(VkPhysicalDeviceType t) {
     }
 }
 
-static int feature_score(const vk_rank_info *d) {
+static int feature_score(const vk_rank_info *d)
+{
     return (d->coopmat ? 4 : 0) + (d->fp16 ? 2 : 0) + (d->subgroup_arith ? 1 : 0);
 }
 
 /* a ranks before b (index order breaks the last tie). */
-static bool ranks_before(const vk_rank_info *a, int ia, const vk_rank_info *b, int ib) {
+static bool ranks_before(const vk_rank_info *a, int ia, const vk_rank_info *b, int ib)
+{
     int ta = type_rank(a->type), tb = type_rank(b->type);
-    if (ta != tb)
-        return ta > tb;
-    if (a->device_local_bytes != b->device_local_bytes)
-        return a->device_local_bytes > b->device_local_bytes;
+    if (ta != tb) return ta > tb;
+    if (a->device_local_bytes != b->device_local_bytes) return a->device_local_bytes > b->device_local_bytes;
     int fa = feature_score(a), fb = feature_score(b);
-    if (fa != fb)
-        return fa > fb;
+    if (fa != fb) return fa > fb;
     return ia < ib;
 }
 
-int vk_rank_devices(const vk_rank_info *d, int n, int *order) {
+int vk_rank_devices(const vk_rank_info *d, int n, int *order)
+{
     int k = 0;
     for (int i = 0; i < n; i++) {
-        if (!d[i].usable)
-            continue;
+        if (!d[i].usable) continue;
         int at = k++;
         while (at > 0 && ranks_before(&d[i], i, &d[order[at - 1]], order[at - 1])) {
             order[at] = order[at - 1];
@@ -200,46 +192,43 @@ int vk_rank_devices(const vk_rank_info *d, int n, int *order) {
 }
 
 /* Case-insensitive substring test. */
-static bool contains_nocase(const char *hay, const char *needle) {
+static bool contains_nocase(const char *hay, const char *needle)
+{
     size_t nl = strlen(needle);
     for (const char *h = hay; *h; h++) {
         size_t i = 0;
-        while (i < nl && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == nl)
-            return true;
+        while (i < nl && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == nl) return true;
     }
     return nl == 0;
 }
 
 /* The hex digits of sel (dashes dropped) into hex, lower case; false if sel has anything else. */
-static bool hex_digits(const char *sel, char *hex, size_t cap) {
+static bool hex_digits(const char *sel, char *hex, size_t cap)
+{
     size_t k = 0;
     for (const char *p = sel; *p; p++) {
-        if (*p == '-')
-            continue;
-        if (!isxdigit((unsigned char)*p) || k + 1 >= cap)
-            return false;
+        if (*p == '-') continue;
+        if (!isxdigit((unsigned char)*p) || k + 1 >= cap) return false;
         hex[k++] = (char)tolower((unsigned char)*p);
     }
     hex[k] = '\0';
     return k > 0;
 }
 
-int vk_match_device(const char *sel, const char *const *names, const uint8_t (*uuids)[VK_UUID_SIZE],
-                    int n, char *err, size_t errlen) {
+int vk_match_device(const char *sel, const char *const *names, const uint8_t (*uuids)[VK_UUID_SIZE], int n,
+                    char *err, size_t errlen)
+{
     if (!sel || !*sel) {
         snprintf(err, errlen, "Vulkan: an empty device name");
         return -1;
     }
     bool digits = true;
-    for (const char *p = sel; *p; p++)
-        digits &= isdigit((unsigned char)*p) != 0;
+    for (const char *p = sel; *p; p++) digits &= isdigit((unsigned char)*p) != 0;
     if (digits) {
         char *end;
         long v = strtol(sel, &end, 10);
-        if (strlen(sel) <= 6 && v >= 0 && v < n)
-            return (int)v;
+        if (strlen(sel) <= 6 && v >= 0 && v < n) return (int)v;
         snprintf(err, errlen, "Vulkan: no device %s (there are %d; see `vkgpt2 devices`)", sel, n);
         return -1;
     }
@@ -248,18 +237,16 @@ int vk_match_device(const char *sel, const char *const *names, const uint8_t (*u
         int found = -1, count = 0;
         for (int i = 0; i < n; i++) {
             char u[2 * VK_UUID_SIZE + 1];
-            for (unsigned b = 0; b < VK_UUID_SIZE; b++)
-                snprintf(u + 2 * b, 3, "%02x", uuids[i][b]);
+            for (unsigned b = 0; b < VK_UUID_SIZE; b++) snprintf(u + 2 * b, 3, "%02x", uuids[i][b]);
             if (strncmp(u, hex, strlen(hex)) == 0) {
                 found = i;
                 count++;
             }
         }
-        if (count == 1)
-            return found;
+        if (count == 1) return found;
         if (count > 1) {
-            snprintf(err, errlen, "Vulkan: UUID prefix '%s' matches %d devices; give more digits",
-                     sel, count);
+            snprintf(err, errlen, "Vulkan: UUID prefix '%s' matches %d devices; give more digits", sel,
+                     count);
             return -1;
         }
         /* no UUID starts so: it may still be part of a name ("a100") */
@@ -267,28 +254,29 @@ int vk_match_device(const char *sel, const char *const *names, const uint8_t (*u
     int found = -1, count = 0;
     for (int i = 0; i < n; i++)
         if (names[i] && contains_nocase(names[i], sel)) {
-            if (count == 0)
-                found = i;
+            if (count == 0) found = i;
             count++;
         }
-    if (count == 1)
-        return found;
+    if (count == 1) return found;
     if (count > 1)
-        snprintf(err, errlen, "Vulkan: '%s' matches %d devices (the first is %d: %s); name one by "
-                 "index or UUID prefix (see `vkgpt2 devices`)", sel, count, found, names[found]);
+        snprintf(err, errlen,
+                 "Vulkan: '%s' matches %d devices (the first is %d: %s); name one by "
+                 "index or UUID prefix (see `vkgpt2 devices`)",
+                 sel, count, found, names[found]);
     else
-        snprintf(err, errlen, "Vulkan: no device index, UUID prefix or name matches '%s' (see "
-                 "`vkgpt2 devices`)", sel);
+        snprintf(err, errlen,
+                 "Vulkan: no device index, UUID prefix or name matches '%s' (see "
+                 "`vkgpt2 devices`)",
+                 sel);
     return -1;
 }
 
-int vk_try_candidates(const int *order, int n, int (*try_one)(void *ctx, int dev, char *err,
-                                                              size_t errlen),
-                      void *ctx, char *err, size_t errlen) {
+int vk_try_candidates(const int *order, int n, int (*try_one)(void *ctx, int dev, char *err, size_t errlen),
+                      void *ctx, char *err, size_t errlen)
+{
     char last[512] = "";
     for (int i = 0; i < n; i++) {
-        if (try_one(ctx, order[i], last, sizeof last) == 0)
-            return i;
+        if (try_one(ctx, order[i], last, sizeof last) == 0) return i;
     }
     if (n == 0)
         snprintf(err, errlen, "Vulkan: no usable device");
@@ -302,54 +290,56 @@ int vk_try_candidates(const int *order, int n, int (*try_one)(void *ctx, int dev
 
 /* ---- limits ---- */
 
-uint64_t vk_block_limit(uint64_t max_alloc, uint64_t max_buffer) {
+uint64_t vk_block_limit(uint64_t max_alloc, uint64_t max_buffer)
+{
     return max_buffer && max_buffer < max_alloc ? max_buffer : max_alloc;
 }
 
-uint64_t vk_fence_timeout_ns(const char *env, bool cpu_device) {
+uint64_t vk_fence_timeout_ns(const char *env, bool cpu_device)
+{
     uint64_t ms = cpu_device ? VKE_FENCE_TIMEOUT_MS_CPU : VKE_FENCE_TIMEOUT_MS_DEFAULT;
     if (env && *env) {
         char *end;
         unsigned long long v = strtoull(env, &end, 10);
         /* a positive whole number that fits in ns; anything else keeps the default */
-        if (*end == '\0' && env[0] != '-' && v > 0 && v <= UINT64_MAX / 1000000u)
-            ms = v;
+        if (*end == '\0' && env[0] != '-' && v > 0 && v <= UINT64_MAX / 1000000u) ms = v;
     }
     return ms * 1000000u;
 }
 
-uint32_t vk_argmax_wg(uint32_t max_invocations, uint32_t max_size_x) {
+uint32_t vk_argmax_wg(uint32_t max_invocations, uint32_t max_size_x)
+{
     uint32_t wg = 1024;
-    while (wg > 64 && (wg > max_invocations || wg > max_size_x))
-        wg >>= 1;
+    while (wg > 64 && (wg > max_invocations || wg > max_size_x)) wg >>= 1;
     return wg;
 }
 
-uint64_t vk_peak_copy_bytes(uint64_t device_local_bytes, uint64_t block_limit) {
+uint64_t vk_peak_copy_bytes(uint64_t device_local_bytes, uint64_t block_limit)
+{
     const uint64_t mib = (uint64_t)1 << 20;
     uint64_t b = (uint64_t)1 << 30;
-    if (device_local_bytes && device_local_bytes / 8 < b)
-        b = device_local_bytes / 8;
-    if (block_limit && block_limit < b)
-        b = block_limit;
+    if (device_local_bytes && device_local_bytes / 8 < b) b = device_local_bytes / 8;
+    if (block_limit && block_limit < b) b = block_limit;
     b = b / mib * mib;
     return b < 16 * mib ? 16 * mib : b;
 }
 
 /* ---- emulated device traits ---- */
 
-int vk_emulate_parse(const char *s, vk_emulate *out, char *err, size_t errlen) {
+int vk_emulate_parse(const char *s, vk_emulate *out, char *err, size_t errlen)
+{
     memset(out, 0, sizeof *out);
     out->ts_scale = 1.0;
-    if (!s)
-        return 0;
+    if (!s) return 0;
     size_t at = 0;
     for (const char *p = s; *p;) {
         size_t len = strcspn(p, ",");
         char tok[48];
         if (len == 0 || len >= sizeof tok) {
-            snprintf(err, errlen, "VKGPT2_EMULATE: '%.*s' is not a trait (nohostvis, nofp16, "
-                     "nosubgroup, wg=N, range=MIB, tsperiod=P)", (int)(len > 40 ? 40 : len), p);
+            snprintf(err, errlen,
+                     "VKGPT2_EMULATE: '%.*s' is not a trait (nohostvis, nofp16, "
+                     "nosubgroup, wg=N, range=MIB, tsperiod=P)",
+                     (int)(len > 40 ? 40 : len), p);
             return -1;
         }
         memcpy(tok, p, len);
@@ -378,37 +368,32 @@ int vk_emulate_parse(const char *s, vk_emulate *out, char *err, size_t errlen) {
             ok = false;
         }
         if (!ok) {
-            snprintf(err, errlen, "VKGPT2_EMULATE: '%s' is not a trait (nohostvis, nofp16, "
-                     "nosubgroup, wg=64..65536, range=MIB, tsperiod=P)", tok);
+            snprintf(err, errlen,
+                     "VKGPT2_EMULATE: '%s' is not a trait (nohostvis, nofp16, "
+                     "nosubgroup, wg=64..65536, range=MIB, tsperiod=P)",
+                     tok);
             return -1;
         }
         int n = snprintf(out->desc + at, sizeof out->desc - at, "%s%s", at ? "," : "", tok);
-        if (n > 0 && (size_t)n < sizeof out->desc - at)
-            at += (size_t)n;
+        if (n > 0 && (size_t)n < sizeof out->desc - at) at += (size_t)n;
         out->on = true;
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == ',') p++;
     }
     return 0;
 }
 
-void vk_emulate_caps(const vk_emulate *em, vk_caps *c) {
-    if (!em->on)
-        return;
-    if (em->no_fp16)
-        c->fp16 = false;
-    if (em->no_subgroup)
-        c->subgroup_arith = false;
+void vk_emulate_caps(const vk_emulate *em, vk_caps *c)
+{
+    if (!em->on) return;
+    if (em->no_fp16) c->fp16 = false;
+    if (em->no_subgroup) c->subgroup_arith = false;
     if (em->max_wg) {
-        if (c->max_wg_invocations > em->max_wg)
-            c->max_wg_invocations = em->max_wg;
+        if (c->max_wg_invocations > em->max_wg) c->max_wg_invocations = em->max_wg;
         for (int i = 0; i < 3; i++)
-            if (c->max_wg_size[i] > em->max_wg)
-                c->max_wg_size[i] = em->max_wg;
+            if (c->max_wg_size[i] > em->max_wg) c->max_wg_size[i] = em->max_wg;
     }
-    if (em->max_range && c->max_storage_range > em->max_range)
-        c->max_storage_range = em->max_range;
+    if (em->max_range && c->max_storage_range > em->max_range) c->max_storage_range = em->max_range;
     c->timestamp_period_ns *= em->ts_scale;
     snprintf(c->emulated, sizeof c->emulated, "%s", em->desc);
 }

@@ -21,10 +21,10 @@
 
 /* One entry of a cooperative-matrix property list (NV or KHR), reduced to what the choice needs. */
 typedef struct vk_coopmat_prop {
-    uint32_t m, n, k;       /* MSize, NSize, KSize */
-    bool f16_f16_f32;       /* A and B f16, C and the result f32 */
-    bool subgroup_scope;    /* scope is a subgroup */
-    bool saturating;        /* saturatingAccumulation (KHR; always false for NV) */
+    uint32_t m, n, k;    /* MSize, NSize, KSize */
+    bool f16_f16_f32;    /* A and B f16, C and the result f32 */
+    bool subgroup_scope; /* scope is a subgroup */
+    bool saturating;     /* saturatingAccumulation (KHR; always false for NV) */
 } vk_coopmat_prop;
 
 /* The entry to report and use among n: the first f16 x f16 -> f32 subgroup-scope, non-saturating
@@ -35,20 +35,20 @@ int vk_pick_coopmat_shape(const vk_coopmat_prop *p, int n);
 
 /* How a kernel written for subgroups of `want` invocations, in workgroups of `wg`, can be built. */
 typedef struct vk_subgroup_plan {
-    bool ok;                 /* the kernel can run */
-    uint32_t required_size;  /* > 0: create the pipeline with this required subgroup size */
-    bool full_subgroups;     /* create it with REQUIRE_FULL_SUBGROUPS */
-    const char *why;         /* when !ok: the reason, in words */
+    bool ok;                /* the kernel can run */
+    uint32_t required_size; /* > 0: create the pipeline with this required subgroup size */
+    bool full_subgroups;    /* create it with REQUIRE_FULL_SUBGROUPS */
+    const char *why;        /* when !ok: the reason, in words */
 } vk_subgroup_plan;
 
 /* The subgroup facts of a device that the plan depends on (from vk_caps). */
 typedef struct vk_subgroup_info {
-    uint32_t size;              /* default subgroup size */
-    uint32_t min, max;          /* the range a pipeline may require (min = max = size without
+    uint32_t size;             /* default subgroup size */
+    uint32_t min, max;         /* the range a pipeline may require (min = max = size without
                                    subgroup size control for compute) */
-    bool size_control;          /* subgroupSizeControl, with compute in requiredSubgroupSizeStages */
-    bool full_subgroups;        /* computeFullSubgroups */
-    uint32_t max_wg_subgroups;  /* maxComputeWorkgroupSubgroups (0: not reported) */
+    bool size_control;         /* subgroupSizeControl, with compute in requiredSubgroupSizeStages */
+    bool full_subgroups;       /* computeFullSubgroups */
+    uint32_t max_wg_subgroups; /* maxComputeWorkgroupSubgroups (0: not reported) */
 } vk_subgroup_info;
 
 /* Preferred: a required subgroup size of `want` with full subgroups, where want lies in [min, max]
@@ -56,8 +56,7 @@ typedef struct vk_subgroup_info {
  * assumes on every vendor, e.g. AMD whose default is 64). Otherwise only a device whose subgroup
  * size is fixed at `want` (no size control, default == want) and a SPIR-V 1.5 module (spirv16
  * false: in SPIR-V 1.6 the size may vary unless required). */
-vk_subgroup_plan vk_subgroup_plan_for(const vk_subgroup_info *s, uint32_t want, uint32_t wg,
-                                      bool spirv16);
+vk_subgroup_plan vk_subgroup_plan_for(const vk_subgroup_info *s, uint32_t want, uint32_t wg, bool spirv16);
 
 /* The subgroup facts of caps. */
 vk_subgroup_info vk_caps_subgroup_info(const vk_caps *c);
@@ -85,16 +84,15 @@ void vk_coopmat_describe(const vk_caps *c, bool khr_built, char *buf, size_t len
  * return every row's logits): the coopmat kernels, which round x to f16, are not used then.
  * force (NULL: automatic) is honoured when it names a plain variant, or a coopmat one that the
  * device can run for f16 weights; otherwise the automatic choice stands. */
-const char *vk_pick_matmul(int n, gpt2_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok,
-                           const char *force);
+const char *vk_pick_matmul(int n, gpt2_dtype wtype, bool exact_x, bool nv_ok, bool khr_ok, const char *force);
 
 /* What a variant's result promises: |y - y64| <= rtol * sum|x_i w_i| + atol, y64 being the float64
  * result from x as the variant reads it (rounded to f16 first where x_f16), and within
  * rtol_f32x * sum|x_i w_i| + atol of the float64 result from the f32 x. */
 typedef struct vk_mm_accuracy {
-    double rtol, atol;   /* against the reference from x as the variant reads it */
-    double rtol_f32x;    /* against the reference from the f32 x (the CPU twin's input) */
-    bool x_f16;          /* the variant rounds x to f16 (|x| > 65504 becomes inf) */
+    double rtol, atol; /* against the reference from x as the variant reads it */
+    double rtol_f32x;  /* against the reference from the f32 x (the CPU twin's input) */
+    bool x_f16;        /* the variant rounds x to f16 (|x| > 65504 becomes inf) */
 } vk_mm_accuracy;
 vk_mm_accuracy vk_matmul_accuracy(const char *variant);
 
@@ -102,11 +100,11 @@ vk_mm_accuracy vk_matmul_accuracy(const char *variant);
 
 /* What the ranking looks at for one physical device. */
 typedef struct vk_rank_info {
-    bool usable;                  /* vk_probe_unusable said nothing */
+    bool usable; /* vk_probe_unusable said nothing */
     VkPhysicalDeviceType type;
-    uint64_t device_local_bytes;  /* the largest device-local heap */
-    bool coopmat;                 /* a coopmat kernel can run (vk_coopmat_gate) */
-    bool fp16, subgroup_arith;    /* other features the kernels use */
+    uint64_t device_local_bytes; /* the largest device-local heap */
+    bool coopmat;                /* a coopmat kernel can run (vk_coopmat_gate) */
+    bool fp16, subgroup_arith;   /* other features the kernels use */
 } vk_rank_info;
 
 /* Writes the usable devices of d[0..n) to order, best first: discrete > integrated > virtual >
@@ -118,13 +116,12 @@ int vk_rank_devices(const vk_rank_info *d, int n, int *order);
  * a prefix of the UUID in hex (at least 4 hex digits, dashes ignored, any case); or a substring of
  * the name (any case), which must match exactly one device. Returns the index, or -1 with a
  * one-line reason in err. */
-int vk_match_device(const char *sel, const char *const *names, const uint8_t (*uuids)[VK_UUID_SIZE],
-                    int n, char *err, size_t errlen);
+int vk_match_device(const char *sel, const char *const *names, const uint8_t (*uuids)[VK_UUID_SIZE], int n,
+                    char *err, size_t errlen);
 
 /* Tries candidates order[0..n) with try_one until one succeeds (0): returns its index in order, or
  * -1 with err naming how many failed and the last failure. try_one writes its reason to its err. */
-int vk_try_candidates(const int *order, int n, int (*try_one)(void *ctx, int dev, char *err,
-                                                              size_t errlen),
+int vk_try_candidates(const int *order, int n, int (*try_one)(void *ctx, int dev, char *err, size_t errlen),
                       void *ctx, char *err, size_t errlen);
 
 /* ---- limits ---- */
@@ -165,14 +162,14 @@ uint64_t vk_peak_copy_bytes(uint64_t device_local_bytes, uint64_t block_limit);
  *                where they are read), as a device whose period is not 1 ns
  */
 typedef struct vk_emulate {
-    bool on;                /* at least one trait */
-    bool no_host_visible;   /* nohostvis */
-    bool no_fp16;           /* nofp16 */
-    bool no_subgroup;       /* nosubgroup */
-    uint32_t max_wg;        /* wg=N (0: as the device) */
-    uint64_t max_range;     /* range=MIB in bytes (0: as the device) */
-    double ts_scale;        /* tsperiod=P (1: as the device) */
-    char desc[96];          /* the traits in canonical form, for `vkgpt2 devices` and selftest */
+    bool on;              /* at least one trait */
+    bool no_host_visible; /* nohostvis */
+    bool no_fp16;         /* nofp16 */
+    bool no_subgroup;     /* nosubgroup */
+    uint32_t max_wg;      /* wg=N (0: as the device) */
+    uint64_t max_range;   /* range=MIB in bytes (0: as the device) */
+    double ts_scale;      /* tsperiod=P (1: as the device) */
+    char desc[96];        /* the traits in canonical form, for `vkgpt2 devices` and selftest */
 } vk_emulate;
 
 /* Parses s (NULL or "": no trait). Returns 0, or -1 with a one-line reason naming the bad trait. */

@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 typedef struct vk_spirv_entry {
-    const char *name;       /* variant name */
-    const uint32_t *code;   /* SPIR-V words */
-    size_t bytes;           /* size of code in bytes */
+    const char *name;     /* variant name */
+    const uint32_t *code; /* SPIR-V words */
+    size_t bytes;         /* size of code in bytes */
 } vk_spirv_entry;
 
 /* vk_spirv_count entries, then one {0, 0, 0}. */

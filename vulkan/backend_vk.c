@@ -30,44 +30,44 @@
 #include "variant_guard.h"
 #include "vkengine/vk_select.h"
 
-#define MAX_PLANS 8      /* recorded step shapes kept at once */
-#define MAX_SEGMENTS 64  /* GPU segments of one step */
-#define MAX_CHAIN 16     /* decode steps one submit may chain (gpt2_step.n_chain) */
-#define PEN_WINDOW 256   /* recent ids kept on the device per sequence: the longest penalty window */
+#define MAX_PLANS 8     /* recorded step shapes kept at once */
+#define MAX_SEGMENTS 64 /* GPU segments of one step */
+#define MAX_CHAIN 16    /* decode steps one submit may chain (gpt2_step.n_chain) */
+#define PEN_WINDOW 256  /* recent ids kept on the device per sequence: the longest penalty window */
 
 /* What a step brings back: the argmax id, a sampled id, the last row of logits, or every row. */
 typedef enum out_mode { OUT_ARGMAX, OUT_SAMPLE, OUT_LAST, OUT_ALL, OUT_NONE } out_mode;
 
 /* A weight on the device, found by the host pointer of its data. */
 typedef struct dev_tensor {
-    const void *host;    /* tensor data in the model */
-    vk_mem mem;          /* device copy */
+    const void *host; /* tensor data in the model */
+    vk_mem mem;       /* device copy */
 } dev_tensor;
 
 /* One part of a recorded step: a GPU sequence, or (seq == NULL) one node run on the CPU. */
 typedef struct segment {
-    vk_seq *seq;                 /* GPU work, or NULL */
-    const gpt2_node *cpu_node;   /* the CPU node when seq is NULL */
+    vk_seq *seq;               /* GPU work, or NULL */
+    const gpt2_node *cpu_node; /* the CPU node when seq is NULL */
 } segment;
 
 /* A recorded step shape. */
 typedef struct plan {
-    int n;                       /* tokens (rows of a batched step) */
-    out_mode mode;               /* what comes back */
-    bool batched;                /* a batched decode step: one token per sequence */
-    int chain;                   /* one-token decode steps recorded back to back (1: a plain step) */
-    bool pen;                    /* the repetition penalty runs before each draw */
-    segment seg[MAX_SEGMENTS];   /* in order */
+    int n;                     /* tokens (rows of a batched step) */
+    out_mode mode;             /* what comes back */
+    bool batched;              /* a batched decode step: one token per sequence */
+    int chain;                 /* one-token decode steps recorded back to back (1: a plain step) */
+    bool pen;                  /* the repetition penalty runs before each draw */
+    segment seg[MAX_SEGMENTS]; /* in order */
     int n_seg;
-    uint64_t last_use;           /* for eviction */
+    uint64_t last_use; /* for eviction */
 } plan;
 
 typedef struct vk_backend {
-    gpt2_backend base;           /* must be first */
-    vk_engine *e;                /* device */
-    vk_ops *ops;                 /* shader variants */
+    gpt2_backend base;                /* must be first */
+    vk_engine *e;                     /* device */
+    vk_ops *ops;                      /* shader variants */
     gpt2_graph graph_all, graph_last; /* step descriptions */
-    dev_tensor *w;               /* uploaded weights */
+    dev_tensor *w;                    /* uploaded weights */
     int n_w;
     int max_rows;                /* max(n_batch, n_slots): rows of the widest step */
     vk_mem act[GPT2_BUF_COUNT];  /* activations, max_rows rows each */
@@ -161,8 +161,8 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bo
     const int E = hp->n_embd;
     switch (nd->op) {
     case GPT2_OP_EMBED:
-        vk_op_embed(b->ops, s, act(b, nd->out, 0), weight_addr(b, nd->w), nd->w->type,
-                    weight_addr(b, nd->b), nd->b->type, b->rec_ids, b->rec_step, n, E);
+        vk_op_embed(b->ops, s, act(b, nd->out, 0), weight_addr(b, nd->w), nd->w->type, weight_addr(b, nd->b),
+                    nd->b->type, b->rec_ids, b->rec_step, n, E);
         break;
     case GPT2_OP_LAYERNORM:
         vk_op_layernorm(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), weight_addr(b, nd->w),
@@ -182,23 +182,21 @@ static void record_node(vk_backend *b, vk_seq *s, const gpt2_node *nd, int n, bo
     }
     case GPT2_OP_ATTENTION:
         if (n > 1 && !batched) { /* one-token decode rows store their own K/V inside attention */
-            vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                           b->base.params.kv_type, act(b, nd->in, 0), b->rec_step, n, E);
+            vk_op_kv_store(b->ops, s, b->kc[nd->layer].addr, b->vc[nd->layer].addr, b->base.params.kv_type,
+                           act(b, nd->in, 0), b->rec_step, n, E);
             /* Attention reads the K/V rows kv_store just wrote. */
             vk_seq_barrier(s);
         }
         if (batched)
-            vk_op_attention_rows(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0),
-                                 b->kc[nd->layer].addr, b->vc[nd->layer].addr,
-                                 b->base.params.kv_type, b->rec_step, n, hp->n_head,
+            vk_op_attention_rows(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
+                                 b->vc[nd->layer].addr, b->base.params.kv_type, b->rec_step, n, hp->n_head,
                                  E / hp->n_head, hp->n_ctx, b->scratch.addr);
         else
             vk_op_attention(b->ops, s, act(b, nd->out, 0), act(b, nd->in, 0), b->kc[nd->layer].addr,
-                            b->vc[nd->layer].addr, b->base.params.kv_type, b->rec_step, n,
-                            hp->n_head, E / hp->n_head, hp->n_ctx, b->scratch.addr);
+                            b->vc[nd->layer].addr, b->base.params.kv_type, b->rec_step, n, hp->n_head,
+                            E / hp->n_head, hp->n_ctx, b->scratch.addr);
         break;
-    default:
-        break;
+    default: break;
     }
     /* Every node reads what the node before it wrote (the graph is a chain through X/XN/...). */
     vk_seq_barrier(s);
@@ -220,16 +218,15 @@ static bool buf_read_later(const gpt2_graph *g, int from, int to, gpt2_buf buf)
  * dispatch (the normalised rows are never stored), followed by the barrier the next node needs.
  * Returns how many nodes it recorded (3, 2), or 0 when the pattern is not there or the fused
  * kernel cannot serve it (prefill sizes, a node on the CPU, rows too wide for shared memory). */
-static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, int n_nodes, int n,
-                        bool exact)
+static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, int n_nodes, int n, bool exact)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
     const gpt2_node *emb = g->nodes[i].op == GPT2_OP_EMBED ? &g->nodes[i] : NULL;
     int k = emb ? i + 1 : i;
     if (k + 1 >= n_nodes) return 0;
     const gpt2_node *ln = &g->nodes[k], *mm = &g->nodes[k + 1];
-    if (ln->op != GPT2_OP_LAYERNORM || mm->op != GPT2_OP_MATMUL || mm->in != ln->out ||
-        mm->out == ln->in || (emb && (ln->in != emb->out || mm->last_row_only)))
+    if (ln->op != GPT2_OP_LAYERNORM || mm->op != GPT2_OP_MATMUL || mm->in != ln->out || mm->out == ln->in ||
+        (emb && (ln->in != emb->out || mm->last_row_only)))
         return 0;
     if ((emb && !on_gpu(b, emb)) || !on_gpu(b, ln) || !on_gpu(b, mm) ||
         buf_read_later(g, k + 2, n_nodes, ln->out))
@@ -241,12 +238,12 @@ static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, in
         vk_embed_src es = {0};
         if (emb)
             es = (vk_embed_src){weight_addr(b, emb->w), emb->w->type, weight_addr(b, emb->b),
-                                emb->b->type, b->rec_ids, b->rec_step};
+                                emb->b->type,           b->rec_ids,   b->rec_step};
         vk_op_ln_matmul(b->ops, s, act(b, mm->out, 0), gpt2_buf_width(hp, mm->out),
                         act(b, ln->in, mm->last_row_only ? n - 1 : 0), gpt2_buf_width(hp, ln->in),
                         weight_addr(b, ln->w), weight_addr(b, ln->b), hp->ln_eps, weight_addr(b, mm->w),
-                        mm->w->type, (int)mm->w->ne[1], E, weight_addr(b, mm->b), rows_in,
-                        mm->epilogue, (int)hp->gelu, emb ? &es : NULL);
+                        mm->w->type, (int)mm->w->ne[1], E, weight_addr(b, mm->b), rows_in, mm->epilogue,
+                        (int)hp->gelu, emb ? &es : NULL);
     }
     vk_ops_set_exact_x(b->ops, false);
     if (!fits) return 0;
@@ -257,8 +254,8 @@ static int record_fused(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, in
 
 /* Records node i of g, fused with the nodes after it where the fused lowering applies (b->fuse);
  * returns how many nodes it recorded. */
-static int record_at(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, int n_nodes, int n,
-                     bool batched, bool exact)
+static int record_at(vk_backend *b, vk_seq *s, const gpt2_graph *g, int i, int n_nodes, int n, bool batched,
+                     bool exact)
 {
     int fused = b->fuse ? record_fused(b, s, g, i, n_nodes, n, exact) : 0;
     if (fused) return fused;
@@ -315,8 +312,9 @@ static vk_seq *record_chain(vk_backend *b, const plan *p, vk_seq *reuse)
                 b->hist.offset - b->params.offset + HIST_STRIDE * sizeof(uint32_t));
     VkDeviceAddress hist = b->hist_dev.addr, steps = b->csteps_dev.addr;
     for (int k = 0; k < K; k++) {
-        if (k > 0) vk_seq_cond_begin(cur, &b->params_dev, b->live_dev.offset - b->params_dev.offset +
-                                                             (VkDeviceSize)k * sizeof(uint32_t));
+        if (k > 0)
+            vk_seq_cond_begin(cur, &b->params_dev,
+                              b->live_dev.offset - b->params_dev.offset + (VkDeviceSize)k * sizeof(uint32_t));
         b->rec_step = steps + (VkDeviceSize)k * sizeof(vk_step_params);
         b->rec_ids = hist + (VkDeviceSize)(PEN_WINDOW - 1 + k) * sizeof(uint32_t);
         for (int i = 0; i < g->n_nodes;) i += record_at(b, cur, g, i, g->n_nodes, 1, false, false);
@@ -334,9 +332,9 @@ static vk_seq *record_chain(vk_backend *b, const plan *p, vk_seq *reuse)
     }
     b->rec_step = b->step_dev.addr;
     b->rec_ids = b->ids_dev.addr;
-    vk_seq_copy(cur, &b->params_dev, b->hist_dev.offset - b->params_dev.offset +
-                                         PEN_WINDOW * sizeof(uint32_t),
-                &b->picks, 0, (VkDeviceSize)K * sizeof(uint32_t));
+    vk_seq_copy(cur, &b->params_dev,
+                b->hist_dev.offset - b->params_dev.offset + PEN_WINDOW * sizeof(uint32_t), &b->picks, 0,
+                (VkDeviceSize)K * sizeof(uint32_t));
     if (vk_seq_end(cur)) {
         vk_seq_destroy(cur);
         return NULL;
@@ -376,9 +374,9 @@ static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
         return 0;
     }
     /* Plans with a penalty read their sequences' hist rows too. */
-    VkDeviceSize copy = p->pen ? b->hist.offset - b->params.offset +
-                                     (VkDeviceSize)(batched ? n : 1) * HIST_STRIDE * sizeof(uint32_t)
-                               : b->plain_bytes;
+    VkDeviceSize copy = p->pen
+        ? b->hist.offset - b->params.offset + (VkDeviceSize)(batched ? n : 1) * HIST_STRIDE * sizeof(uint32_t)
+        : b->plain_bytes;
     int n_nodes = mode == OUT_NONE ? g->n_nodes - GPT2_HEAD_NODES : g->n_nodes; /* cache only */
     for (int i = 0; i <= n_nodes; i++) {
         const gpt2_node *nd = i < n_nodes ? &g->nodes[i] : NULL;
@@ -386,7 +384,8 @@ static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
         if (gpu && !cur) {
             cur = used < n_reuse ? reuse[used++] : vk_seq_create(b->e, 4 * g->n_nodes + 8);
             if (!cur) goto fail;
-            vk_seq_set_timing(cur, b->base.prof != NULL || b->base.params.gpu_timing); /* profiles, benchmarks:
+            vk_seq_set_timing(cur,
+                              b->base.prof != NULL || b->base.params.gpu_timing); /* profiles, benchmarks:
                                                                                  timestamps per dispatch */
             vk_seq_begin(cur);
             /* The step's inputs (positions, ids, sampling settings), written by the host into
@@ -412,8 +411,14 @@ static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
                     vk_seq_copy(cur, &b->act[GPT2_BUF_LOGITS], 0, &b->readback, 0,
                                 (VkDeviceSize)rows * hp->n_vocab * sizeof(float));
             }
-            if (vk_seq_end(cur)) { vk_seq_destroy(cur); goto fail; }
-            if (p->n_seg == MAX_SEGMENTS) { vk_seq_destroy(cur); goto fail; }
+            if (vk_seq_end(cur)) {
+                vk_seq_destroy(cur);
+                goto fail;
+            }
+            if (p->n_seg == MAX_SEGMENTS) {
+                vk_seq_destroy(cur);
+                goto fail;
+            }
             p->seg[p->n_seg++] = (segment){.seq = cur};
             cur = NULL;
         }
@@ -422,13 +427,19 @@ static int plan_record(vk_backend *b, plan *p, char *err, size_t errlen)
             p->seg[p->n_seg++] = (segment){.cpu_node = nd};
         }
     }
-    if (batched) b->base.counters.batch_cmdbuf_records++;
-    else if (n == 1) b->base.counters.decode_cmdbuf_records++;
-    else b->base.counters.prefill_cmdbuf_records++;
+    if (batched)
+        b->base.counters.batch_cmdbuf_records++;
+    else if (n == 1)
+        b->base.counters.decode_cmdbuf_records++;
+    else
+        b->base.counters.prefill_cmdbuf_records++;
     if (n == 1 && mode != OUT_ALL && mode != OUT_NONE && !batched && !p->pen) {
         uint64_t d = 0, br = 0;
         for (int i = 0; i < p->n_seg; i++)
-            if (p->seg[i].seq) { d += vk_seq_dispatches(p->seg[i].seq); br += vk_seq_barriers(p->seg[i].seq); }
+            if (p->seg[i].seq) {
+                d += vk_seq_dispatches(p->seg[i].seq);
+                br += vk_seq_barriers(p->seg[i].seq);
+            }
         b->base.counters.dispatches_per_token = d;
         b->base.counters.barriers_per_token = br;
     }
@@ -474,9 +485,10 @@ static void step_error(const vk_backend *b, const vk_seq *s, const char *what, c
 {
     VkResult r = vk_seq_last_error(s);
     if (r == VK_TIMEOUT)
-        snprintf(err, errlen, "vulkan backend: the device did not finish %s within %.0f s (%s; the "
-                 "limit is VKGPT2_FENCE_TIMEOUT_MS) and is treated as lost", what,
-                 (double)vk_engine_fence_timeout_ns(b->e) / 1e9, vk_result_str(r));
+        snprintf(err, errlen,
+                 "vulkan backend: the device did not finish %s within %.0f s (%s; the "
+                 "limit is VKGPT2_FENCE_TIMEOUT_MS) and is treated as lost",
+                 what, (double)vk_engine_fence_timeout_ns(b->e) / 1e9, vk_result_str(r));
     else
         snprintf(err, errlen, "vulkan backend: the device failed while running %s: %s", what,
                  r != VK_SUCCESS ? vk_result_str(r) : "recording or submission failed");
@@ -484,8 +496,8 @@ static void step_error(const vk_backend *b, const vk_seq *s, const char *what, c
 
 /* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back.
  * Row t of the step: cache rows from row_base[t], position row_pos[t] (cpu_exec.h). */
-static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n,
-                        const int *row_base, const int *row_pos)
+static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, const int *row_base,
+                        const int *row_pos)
 {
     const gpt2_hparams *hp = &b->base.model->hp;
     int rows_out = nd->last_row_only ? 1 : n;
@@ -497,9 +509,15 @@ static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, 
         vk_download(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes))
         return -1;
     b->base.counters.readback_bytes_last += in_bytes;
-    cpu_step s = {.model = b->base.model, .ids = ids, .n = n, .kcache = b->host_kc,
-                  .vcache = b->host_vc, .kv_type = b->base.params.kv_type, .pool = b->pool,
-                  .row_base = row_base, .row_pos = row_pos};
+    cpu_step s = {.model = b->base.model,
+                  .ids = ids,
+                  .n = n,
+                  .kcache = b->host_kc,
+                  .vcache = b->host_vc,
+                  .kv_type = b->base.params.kv_type,
+                  .pool = b->pool,
+                  .row_base = row_base,
+                  .row_pos = row_pos};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->host[i];
     cpu_exec_node(&s, nd);
     b->base.counters.cpu_fallback_nodes++;
@@ -512,9 +530,12 @@ static vk_sample_params sample_params(const gpt2_sampler_params *sp, uint64_t st
 {
     if (!sp || !gpt2_sampler_needs_logits(sp) || sp->temp <= 0)
         return (vk_sample_params){.temp = 1.0f, .top_k = 1, .top_p = 1.0f, .step = (uint32_t)step};
-    return (vk_sample_params){.temp = sp->temp, .top_k = (uint32_t)sp->top_k,
-                              .top_p = sp->top_p < 1 ? sp->top_p : 1.0f, .step = (uint32_t)step,
-                              .seed_lo = (uint32_t)sp->seed, .seed_hi = (uint32_t)(sp->seed >> 32)};
+    return (vk_sample_params){.temp = sp->temp,
+                              .top_k = (uint32_t)sp->top_k,
+                              .top_p = sp->top_p < 1 ? sp->top_p : 1.0f,
+                              .step = (uint32_t)step,
+                              .seed_lo = (uint32_t)sp->seed,
+                              .seed_hi = (uint32_t)(sp->seed >> 32)};
 }
 
 /* The one rule for "can the device draw with sp?": greedy always can (the argmax); a draw needs
@@ -526,15 +547,13 @@ static bool vk_can_draw(const gpt2_backend *base, const gpt2_sampler_params *sp)
     if (!sp || !gpt2_sampler_needs_logits(sp)) return true;
     const gpt2_node *head = &b->graph_all.nodes[b->graph_all.n_nodes - 1];
     if (!on_gpu(b, head)) return false;
-    if (gpt2_sampler_penalises(sp) && (sp->repeat_last_n < 0 || sp->repeat_last_n > PEN_WINDOW))
-        return false;
+    if (gpt2_sampler_penalises(sp) && (sp->repeat_last_n < 0 || sp->repeat_last_n > PEN_WINDOW)) return false;
     return sp->temp <= 0 || (sp->top_k >= 1 && sp->top_k <= VKOPS_SAMPLE_MAX_K);
 }
 
 /* Writes sequence i's hist row: the last PEN_WINDOW ids of its history followed by ids[0..n)
  * (0xffffffff before a short history), then 0xffffffff for the chained picks. */
-static void write_hist(vk_backend *b, int i, const int32_t *history, int n_history, const int32_t *ids,
-                       int n)
+static void write_hist(vk_backend *b, int i, const int32_t *history, int n_history, const int32_t *ids, int n)
 {
     uint32_t *row = (uint32_t *)b->hist.map + (size_t)i * HIST_STRIDE;
     for (int j = 0; j < HIST_STRIDE; j++) row[j] = 0xffffffffu;
@@ -570,10 +589,11 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
         draws |= st->sample[i] && gpt2_sampler_needs_logits(st->sample[i]);
         pen |= st->sample[i] && gpt2_sampler_penalises(st->sample[i]);
     }
-    out_mode mode = st->out == GPT2_STEP_NONE ? OUT_NONE
-                  : st->out == GPT2_STEP_ALL || (sh.batch && st->out == GPT2_STEP_LAST) ? OUT_ALL
-                  : st->out == GPT2_STEP_LAST ? OUT_LAST
-                  : draws ? OUT_SAMPLE : OUT_ARGMAX;
+    out_mode mode = st->out == GPT2_STEP_NONE                                 ? OUT_NONE
+        : st->out == GPT2_STEP_ALL || (sh.batch && st->out == GPT2_STEP_LAST) ? OUT_ALL
+        : st->out == GPT2_STEP_LAST                                           ? OUT_LAST
+        : draws                                                               ? OUT_SAMPLE
+                                                                              : OUT_ARGMAX;
     /* A chain is recorded for a power of two of steps (fewer run: the limit), so a shorter tail of
      * a generation replays a recording; without conditional rendering the steps past the limit
      * would run, so there it is recorded for exactly the steps asked. */
@@ -594,7 +614,8 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
         row_base[r] = st->rows[r].slot * hp->n_ctx;
         row_pos[r] = st->rows[r].pos;
     }
-    vk_step_params hdr = {.n_past = sh.batch ? 0 : (uint32_t)sh.n_past, .n = (uint32_t)n,
+    vk_step_params hdr = {.n_past = sh.batch ? 0 : (uint32_t)sh.n_past,
+                          .n = (uint32_t)n,
                           .kv_base = sh.batch ? VKOPS_STEP_BATCHED : (uint32_t)row_base[0]};
     memcpy(b->step.map, &hdr, sizeof hdr);
     if (sh.batch) {
@@ -605,8 +626,7 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
     memcpy(b->ids.map, st->ids, (size_t)n * sizeof *st->ids);
     if (mode == OUT_SAMPLE || pen) {
         vk_sample_params *dst = b->sparams.map;
-        for (int i = 0; i < sh.n_seq; i++)
-            dst[i] = sample_params(st->sample[i], st->draw ? st->draw[i] : 0);
+        for (int i = 0; i < sh.n_seq; i++) dst[i] = sample_params(st->sample[i], st->draw ? st->draw[i] : 0);
         for (int k = 1; k < chain; k++) /* chained step k: the next draw of the same stream */
             dst[k] = sample_params(st->sample[0], (st->draw ? st->draw[0] : 0) + (uint64_t)k);
     }
@@ -651,8 +671,8 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
             return -1;
         }
         if (prof && chain == 1)
-            vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, sh.n_past,
-                            hp, base->params.kv_type);
+            vk_prof_segment(base->prof, b->e, p->seg[i].seq, p->seg[i].cpu_node, prof_t0, n, sh.n_past, hp,
+                            base->params.kv_type);
     }
     if (sh.batch) base->counters.batch_steps++;
     if (chain > 1) base->counters.chained_steps += (uint64_t)st->n_chain;
@@ -699,15 +719,18 @@ static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, si
     const gpt2_hparams *hp = &base->model->hp;
     int ns = base->params.n_slots;
     if (dst < 0 || dst >= ns || src < 0 || src >= ns || n < 0 || n > hp->n_ctx) {
-        snprintf(err, errlen, "vulkan backend: KV copy of %d positions from slot %d to %d (%d slots)", n,
-                 src, dst, ns);
+        snprintf(err, errlen, "vulkan backend: KV copy of %d positions from slot %d to %d (%d slots)", n, src,
+                 dst, ns);
         return -1;
     }
     if (dst == src || n == 0) return 0;
     VkDeviceSize row = (VkDeviceSize)hp->n_embd * gpt2_dtype_size(base->params.kv_type);
     VkDeviceSize so = (VkDeviceSize)src * hp->n_ctx * row, dof = (VkDeviceSize)dst * hp->n_ctx * row;
     vk_seq *q = vk_seq_create(b->e, 4);
-    if (!q) { snprintf(err, errlen, "vulkan backend: no command buffer for a KV copy"); return -1; }
+    if (!q) {
+        snprintf(err, errlen, "vulkan backend: no command buffer for a KV copy");
+        return -1;
+    }
     vk_seq_begin(q);
     for (int l = 0; l < hp->n_layer; l++) {
         vk_seq_copy(q, &b->kc[l], so, &b->kc[l], dof, (VkDeviceSize)n * row);
@@ -752,7 +775,7 @@ static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p
     uint64_t nb = (uint64_t)(p->n_batch > p->n_slots ? p->n_batch : p->n_slots), E = (uint64_t)hp->n_embd;
     uint64_t weights = gpt2_weights_bytes(m);
     uint64_t kv = 2 * (uint64_t)hp->n_layer * (uint64_t)hp->n_ctx * (uint64_t)p->n_slots * E *
-                  gpt2_dtype_size(p->kv_type);
+        gpt2_dtype_size(p->kv_type);
     uint64_t act = 0;
     for (int i = 0; i < GPT2_BUF_COUNT; i++) act += nb * (uint64_t)gpt2_buf_width(hp, i) * sizeof(float);
     act += nb * vk_attention_scratch_bytes(hp->n_head, hp->n_embd / hp->n_head, hp->n_ctx);
@@ -764,11 +787,12 @@ static int check_device_memory(const gpt2_model *m, const gpt2_backend_params *p
         if (end != env) heap = v;
     }
     if (heap && need > heap) {
-        snprintf(err, errlen, "the model needs %.2f MiB (%llu bytes: weights %llu, KV cache %llu, "
+        snprintf(err, errlen,
+                 "the model needs %.2f MiB (%llu bytes: weights %llu, KV cache %llu, "
                  "activations %llu) of device memory, but the largest device-local heap holds "
-                 "%.2f MiB (%llu bytes)", need / 1048576.0, (unsigned long long)need,
-                 (unsigned long long)weights, (unsigned long long)kv, (unsigned long long)act,
-                 heap / 1048576.0, (unsigned long long)heap);
+                 "%.2f MiB (%llu bytes)",
+                 need / 1048576.0, (unsigned long long)need, (unsigned long long)weights,
+                 (unsigned long long)kv, (unsigned long long)act, heap / 1048576.0, (unsigned long long)heap);
         return -1;
     }
     return 0;
@@ -786,13 +810,15 @@ static void vk_destroy(gpt2_backend *base)
     for (int i = 0; i < MAX_PLANS; i++) plan_free(&b->plans[i]);
     if (b->e) {
         for (int i = 0; i < b->n_w; i++) vk_mem_free(b->e, &b->w[i].mem);
-        for (int i = 0; i < GPT2_BUF_COUNT; i++) if (b->act[i].size) vk_mem_free(b->e, &b->act[i]);
+        for (int i = 0; i < GPT2_BUF_COUNT; i++)
+            if (b->act[i].size) vk_mem_free(b->e, &b->act[i]);
         for (int l = 0; b->kc && l < base->model->hp.n_layer; l++) {
             if (b->kc[l].size) vk_mem_free(b->e, &b->kc[l]);
             if (b->vc[l].size) vk_mem_free(b->e, &b->vc[l]);
         }
         vk_mem *m[] = {&b->scratch, &b->params, &b->params_dev, &b->readback, &b->picks};
-        for (size_t i = 0; i < sizeof m / sizeof *m; i++) if (m[i]->size) vk_mem_free(b->e, m[i]);
+        for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+            if (m[i]->size) vk_mem_free(b->e, m[i]);
     }
     for (int i = 0; i < GPT2_BUF_COUNT; i++) free(b->host[i]);
     for (int l = 0; b->host_kc && l < base->model->hp.n_layer; l++) {
@@ -820,9 +846,11 @@ static void vk_destroy(gpt2_backend *base)
  * variable. */
 static int parse_cpu_ops(const char *list, bool forced[GPT2_OP_COUNT], char *err, size_t errlen)
 {
-    static const struct { const char *name; gpt2_op op; } names[] = {
-        {"embed", GPT2_OP_EMBED}, {"layernorm", GPT2_OP_LAYERNORM}, {"matmul", GPT2_OP_MATMUL},
-        {"gelu", GPT2_OP_MATMUL}, {"attention", GPT2_OP_ATTENTION}, {"softmax", GPT2_OP_ATTENTION}};
+    static const struct {
+        const char *name;
+        gpt2_op op;
+    } names[] = {{"embed", GPT2_OP_EMBED}, {"layernorm", GPT2_OP_LAYERNORM}, {"matmul", GPT2_OP_MATMUL},
+                 {"gelu", GPT2_OP_MATMUL}, {"attention", GPT2_OP_ATTENTION}, {"softmax", GPT2_OP_ATTENTION}};
     for (const char *s = list; s && *s;) {
         size_t len = strcspn(s, ",");
         bool found = len == 0;
@@ -832,7 +860,9 @@ static int parse_cpu_ops(const char *list, bool forced[GPT2_OP_COUNT], char *err
                 found = true;
             }
         if (!found) {
-            snprintf(err, errlen, "VKGPT2_CPU_OPS: unknown op '%.*s' (known: embed, layernorm, matmul, gelu, attention, softmax)",
+            snprintf(err, errlen,
+                     "VKGPT2_CPU_OPS: unknown op '%.*s' (known: embed, layernorm, matmul, gelu, attention, "
+                     "softmax)",
                      (int)len, s);
             return -1;
         }
@@ -850,15 +880,18 @@ static gpt2_backend_why engine_failure(void)
     return n < 0 ? GPT2_WHY_NO_LOADER : n == 0 ? GPT2_WHY_NO_DEVICE : GPT2_WHY_DEVICE_FAILED;
 }
 
-gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p,
-                                     gpt2_backend_why *why, char *err, size_t errlen)
+gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_params *p, gpt2_backend_why *why,
+                                     char *err, size_t errlen)
 {
     const gpt2_hparams *hp = &m->hp;
     gpt2_backend_why dummy;
     if (!why) why = &dummy;
     *why = GPT2_WHY_NO_MEMORY; /* every failure below that is not given another reason */
     vk_backend *b = calloc(1, sizeof *b);
-    if (!b) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     gpt2_backend *base = &b->base;
     gpt2_backend_init(base, GPT2_BACKEND_VULKAN, "vulkan", m, p, GPT2_F16);
     b->max_rows = gpt2_backend_max_rows(base);
@@ -867,9 +900,13 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     base->kv_copy = vk_kv_copy;
     base->destroy = vk_destroy;
     base->peaks = vk_peaks;
-    if (parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) { *why = GPT2_WHY_BAD_PARAMS; goto fail; }
+    if (parse_cpu_ops(p->cpu_ops, b->cpu_op, err, errlen)) {
+        *why = GPT2_WHY_BAD_PARAMS;
+        goto fail;
+    }
     if (hp->n_embd / hp->n_head > 128) {
-        snprintf(err, errlen, "head size %d is larger than the attention shaders' 128", hp->n_embd / hp->n_head);
+        snprintf(err, errlen, "head size %d is larger than the attention shaders' 128",
+                 hp->n_embd / hp->n_head);
         *why = GPT2_WHY_UNSUPPORTED;
         goto fail;
     }
@@ -879,18 +916,25 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         goto fail;
     }
     if (p->skip_cpu_device && vk_engine_caps(b->e)->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
-        snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU", vk_engine_caps(b->e)->name);
+        snprintf(err, errlen, "no GPU: the best Vulkan device, %s, runs on the CPU",
+                 vk_engine_caps(b->e)->name);
         *why = GPT2_WHY_CPU_DEVICE;
         goto fail;
     }
-    if (!(b->ops = vk_ops_create(b->e, err, errlen))) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
+    if (!(b->ops = vk_ops_create(b->e, err, errlen))) {
+        *why = GPT2_WHY_DEVICE_FAILED;
+        goto fail;
+    }
     /* No unverified kernel variant is used for real (variant_guard.h). */
     vk_guard_state guard[VKOPS_GUARD_N];
-    if (vk_guard_apply(b->e, b->ops, guard, err, errlen)) { *why = GPT2_WHY_DEVICE_FAILED; goto fail; }
+    if (vk_guard_apply(b->e, b->ops, guard, err, errlen)) {
+        *why = GPT2_WHY_DEVICE_FAILED;
+        goto fail;
+    }
     if (p->verbose)
         for (int i = 0; i < VKOPS_GUARD_N; i++)
-            gpt2_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant, guard[i].on ? "on" : "off",
-                       guard[i].how);
+            gpt2_notice(VKG_NOTICE_INFO, "kernel variant %s: %s (%s)", guard[i].variant,
+                        guard[i].on ? "on" : "off", guard[i].how);
     const char *fuse_env = getenv("VKGPT2_FUSE");
     b->fuse = !(fuse_env && strcmp(fuse_env, "0") == 0);
     vk_ops_set_fuse(b->ops, b->fuse);
@@ -912,7 +956,10 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         goto fail;
     }
     b->w = calloc((size_t)b->graph_all.n_nodes * 2 + 2, sizeof *b->w);
-    if (!b->w) { snprintf(err, errlen, "out of memory"); goto fail; }
+    if (!b->w) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     for (int i = 0; i < b->graph_all.n_nodes; i++) {
         const gpt2_node *nd = &b->graph_all.nodes[i];
         if (upload_tensor(b, nd->w, err, errlen) || upload_tensor(b, nd->b, err, errlen)) goto fail;
@@ -925,11 +972,14 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         if (vk_mem_alloc(b->e, &b->act[i], bytes, VKE_MEM_DEVICE, err, errlen)) goto fail;
         base->scratch_bytes += bytes;
     }
-    size_t kv_bytes = (size_t)base->params.n_slots * hp->n_ctx * hp->n_embd *
-                      gpt2_dtype_size(base->params.kv_type);
+    size_t kv_bytes =
+        (size_t)base->params.n_slots * hp->n_ctx * hp->n_embd * gpt2_dtype_size(base->params.kv_type);
     b->kc = calloc((size_t)hp->n_layer, sizeof *b->kc);
     b->vc = calloc((size_t)hp->n_layer, sizeof *b->vc);
-    if (!b->kc || !b->vc) { snprintf(err, errlen, "out of memory"); goto fail; }
+    if (!b->kc || !b->vc) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     for (int l = 0; l < hp->n_layer; l++) {
         if (vk_mem_alloc(b->e, &b->kc[l], kv_bytes, VKE_MEM_DEVICE, err, errlen) ||
             vk_mem_alloc(b->e, &b->vc[l], kv_bytes, VKE_MEM_DEVICE, err, errlen))
@@ -957,8 +1007,8 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         vk_mem_alloc(b->e, &b->params, b->params_bytes, VKE_MEM_HOST, err, errlen) ||
         vk_mem_alloc(b->e, &b->params_dev, b->params_bytes, VKE_MEM_DEVICE, err, errlen) ||
         vk_mem_alloc(b->e, &b->readback, rb, VKE_MEM_HOST, err, errlen) ||
-        vk_mem_alloc(b->e, &b->picks, (nb > MAX_CHAIN ? nb : MAX_CHAIN) * sizeof(uint32_t), VKE_MEM_HOST,
-                     err, errlen))
+        vk_mem_alloc(b->e, &b->picks, (nb > MAX_CHAIN ? nb : MAX_CHAIN) * sizeof(uint32_t), VKE_MEM_HOST, err,
+                     errlen))
         goto fail;
     /* The fused decode attention's per-head counters (in scratch) start at zero. */
     if (vk_fill_zero(b->e, &b->scratch, 0, scratch)) {
@@ -971,12 +1021,14 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
     b->step_dev = param_view(&b->params_dev, 0, step_bytes);
     b->ids_dev = param_view(&b->params_dev, ids_off, nb * sizeof(int32_t));
     b->sparams_dev = param_view(&b->params_dev, sp_off, n_sp * sizeof(vk_sample_params));
-    const struct { vk_mem *h, *d; VkDeviceSize off, size; } views[] = {
-        {&b->csteps, &b->csteps_dev, cs_off, MAX_CHAIN * sizeof(vk_step_params)},
-        {&b->live, &b->live_dev, live_off, (MAX_CHAIN + 1) * sizeof(uint32_t)},
-        {&b->ccfg, &b->ccfg_dev, cfg_off, sizeof(vk_chain_cfg)},
-        {&b->pen, &b->pen_dev, pen_off, nb * sizeof(vk_penalty_params)},
-        {&b->hist, &b->hist_dev, hist_off, nb * HIST_STRIDE * sizeof(uint32_t)}};
+    const struct {
+        vk_mem *h, *d;
+        VkDeviceSize off, size;
+    } views[] = {{&b->csteps, &b->csteps_dev, cs_off, MAX_CHAIN * sizeof(vk_step_params)},
+                 {&b->live, &b->live_dev, live_off, (MAX_CHAIN + 1) * sizeof(uint32_t)},
+                 {&b->ccfg, &b->ccfg_dev, cfg_off, sizeof(vk_chain_cfg)},
+                 {&b->pen, &b->pen_dev, pen_off, nb * sizeof(vk_penalty_params)},
+                 {&b->hist, &b->hist_dev, hist_off, nb * HIST_STRIDE * sizeof(uint32_t)}};
     for (size_t i = 0; i < sizeof views / sizeof *views; i++) {
         *views[i].h = param_view(&b->params, views[i].off, views[i].size);
         *views[i].d = param_view(&b->params_dev, views[i].off, views[i].size);
@@ -1005,10 +1057,12 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
             b->host_vc = calloc((size_t)hp->n_layer, sizeof *b->host_vc);
             if (!b->host_kc || !b->host_vc) goto oom;
             for (int l = 0; l < hp->n_layer; l++)
-                if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes))) goto oom;
+                if (!(b->host_kc[l] = calloc(1, kv_bytes)) || !(b->host_vc[l] = calloc(1, kv_bytes)))
+                    goto oom;
         }
-        if (p->verbose) gpt2_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
-                                p->cpu_ops ? p->cpu_ops : "", gpt2_dtype_name(m->wtype));
+        if (p->verbose)
+            gpt2_notice(VKG_NOTICE_INFO, "some nodes run on the CPU (VKGPT2_CPU_OPS=%s, weight type %s)",
+                        p->cpu_ops ? p->cpu_ops : "", gpt2_dtype_name(m->wtype));
     }
     *why = GPT2_WHY_NONE;
     return base;

@@ -18,11 +18,10 @@ static const char *const names[VKOPS_GUARD_N] = {"subgroup", "coopmat_nv", "coop
 
 const char *vk_guard_variant(int i) { return i >= 0 && i < VKOPS_GUARD_N ? names[i] : NULL; }
 
-int vk_guard_parse(const char *s, int force[VKOPS_GUARD_N], char *err, size_t errlen) {
-    for (int i = 0; i < VKOPS_GUARD_N; i++)
-        force[i] = 0;
-    if (!s)
-        return 0;
+int vk_guard_parse(const char *s, int force[VKOPS_GUARD_N], char *err, size_t errlen)
+{
+    for (int i = 0; i < VKOPS_GUARD_N; i++) force[i] = 0;
+    if (!s) return 0;
     for (const char *p = s; *p;) {
         size_t len = strcspn(p, ",");
         int sign = +1;
@@ -40,37 +39,36 @@ int vk_guard_parse(const char *s, int force[VKOPS_GUARD_N], char *err, size_t er
                 found = true;
             }
         if (!found) {
-            snprintf(err, errlen, "VKGPT2_VARIANTS: '%.*s' is not [+|-]subgroup, coopmat_nv, "
-                     "coopmat_khr or all", (int)(len > 40 ? 40 : len), p);
+            snprintf(err, errlen,
+                     "VKGPT2_VARIANTS: '%.*s' is not [+|-]subgroup, coopmat_nv, "
+                     "coopmat_khr or all",
+                     (int)(len > 40 ? 40 : len), p);
             return -1;
         }
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == ',') p++;
     }
     return 0;
 }
 
-void vk_guard_cache_path(const vk_engine *e, char *path, size_t len) {
+void vk_guard_cache_path(const vk_engine *e, char *path, size_t len)
+{
     path[0] = '\0';
     const char *pc = vk_pipeline_cache_path(e);
     const char *slash = pc ? strrchr(pc, '/') : NULL;
-    if (!slash || len < 1)
-        return;
+    if (!slash || len < 1) return;
     const vk_caps *c = vk_engine_caps(e);
     char uuid[2 * VK_UUID_SIZE + 1];
-    for (unsigned i = 0; i < VK_UUID_SIZE; i++)
-        snprintf(uuid + 2 * i, 3, "%02x", c->device_uuid[i]);
-    int n = snprintf(path, len, "%.*s/variants-%s-%08x.txt", (int)(slash - pc), pc, uuid,
-                     c->driver_version);
-    if (n < 0 || (size_t)n >= len)
-        path[0] = '\0';
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(uuid + 2 * i, 3, "%02x", c->device_uuid[i]);
+    int n = snprintf(path, len, "%.*s/variants-%s-%08x.txt", (int)(slash - pc), pc, uuid, c->driver_version);
+    if (n < 0 || (size_t)n >= len) path[0] = '\0';
 }
 
 /* ---- the checks ---- */
 
 /* xorshift64 over [-1, 1), never zero */
-static float rnd(uint64_t *s) {
+static float rnd(uint64_t *s)
+{
     float v;
     do {
         *s ^= *s << 13;
@@ -90,7 +88,8 @@ typedef struct problem {
 
 /* Records the op through rec into a fresh sequence, runs it and downloads out. */
 static int run_once(problem *pb, vk_ops *o, void (*rec)(vk_ops *, vk_seq *, const problem *, void *),
-                    void *ctx, float *y, char *err, size_t errlen) {
+                    void *ctx, float *y, char *err, size_t errlen)
+{
     vk_seq *s = vk_seq_create(pb->e, 16);
     if (!s) {
         snprintf(err, errlen, "cannot create a command sequence");
@@ -100,10 +99,8 @@ static int run_once(problem *pb, vk_ops *o, void (*rec)(vk_ops *, vk_seq *, cons
     rec(o, s, pb, ctx);
     int rc = vk_seq_end(s) || vk_seq_run(s) ? -1 : 0;
     vk_seq_destroy(s);
-    if (rc == 0)
-        rc = vk_download(pb->e, &pb->out, 0, y, pb->n_out * sizeof *y);
-    if (rc)
-        snprintf(err, errlen, "the check's run failed");
+    if (rc == 0) rc = vk_download(pb->e, &pb->out, 0, y, pb->n_out * sizeof *y);
+    if (rc) snprintf(err, errlen, "the check's run failed");
     return rc;
 }
 
@@ -112,14 +109,15 @@ typedef struct mm_ctx {
     int rows, cols, n;
     gpt2_dtype wt;
     size_t w_bytes;
-    const char *force;   /* matmul variant forced for the run */
+    const char *force; /* matmul variant forced for the run */
 } mm_ctx;
 
-static void rec_mm(vk_ops *o, vk_seq *s, const problem *pb, void *ctx) {
+static void rec_mm(vk_ops *o, vk_seq *s, const problem *pb, void *ctx)
+{
     mm_ctx *m = ctx;
     vk_ops_force_matmul(o, m->force);
-    vk_op_matmul(o, s, pb->out.addr, m->rows, pb->in.addr + m->w_bytes, m->cols, pb->in.addr, m->wt,
-                 m->rows, m->cols, 0, m->n, 0, 0);
+    vk_op_matmul(o, s, pb->out.addr, m->rows, pb->in.addr + m->w_bytes, m->cols, pb->in.addr, m->wt, m->rows,
+                 m->cols, 0, m->n, 0, 0);
     vk_ops_force_matmul(o, NULL);
 }
 
@@ -129,15 +127,15 @@ typedef struct row_ctx {
     bool softmax;
 } row_ctx;
 
-static void rec_rows(vk_ops *o, vk_seq *s, const problem *pb, void *ctx) {
+static void rec_rows(vk_ops *o, vk_seq *s, const problem *pb, void *ctx)
+{
     row_ctx *r = ctx;
     if (r->softmax) {
         /* softmax works in place: copy x to out first */
         vk_seq_copy(s, &pb->in, 0, &pb->out, 0, (VkDeviceSize)r->n * r->d * sizeof(float));
         vk_op_softmax(o, s, pb->out.addr, r->n, r->d);
     } else {
-        VkDeviceAddress g = pb->in.addr, b = g + (VkDeviceAddress)r->d * 4,
-                        x = b + (VkDeviceAddress)r->d * 4;
+        VkDeviceAddress g = pb->in.addr, b = g + (VkDeviceAddress)r->d * 4, x = b + (VkDeviceAddress)r->d * 4;
         vk_op_layernorm(o, s, pb->out.addr, x, g, b, r->n, r->d, 1e-5f);
     }
 }
@@ -147,12 +145,13 @@ static void rec_rows(vk_ops *o, vk_seq *s, const problem *pb, void *ctx) {
 typedef struct pair_run {
     void (*rec)(vk_ops *, vk_seq *, const problem *, void *);
     void *ctx;
-    const double *scale;  /* per output: the magnitude the tolerance is relative to */
+    const double *scale; /* per output: the magnitude the tolerance is relative to */
     double rtol, atol;
 } pair_run;
 
-static int compare_runs(problem *pb, vk_ops *o, const char *variant, const pair_run *pr,
-                        mm_ctx *mm, double *ratio, char *err, size_t errlen) {
+static int compare_runs(problem *pb, vk_ops *o, const char *variant, const pair_run *pr, mm_ctx *mm,
+                        double *ratio, char *err, size_t errlen)
+{
     float *y0 = malloc(pb->n_out * sizeof *y0), *y1 = malloc(pb->n_out * sizeof *y1);
     int rc = -1;
     if (!y0 || !y1) {
@@ -162,16 +161,12 @@ static int compare_runs(problem *pb, vk_ops *o, const char *variant, const pair_
     bool was = vk_ops_variant_on(o, variant);
     bool sub = strcmp(variant, "subgroup") == 0;
     /* the plain path: subgroup off, or the tiled matmul */
-    if (sub)
-        vk_ops_variant_enable(o, variant, false);
-    if (mm)
-        mm->force = sub ? NULL : "tiled";
+    if (sub) vk_ops_variant_enable(o, variant, false);
+    if (mm) mm->force = sub ? NULL : "tiled";
     rc = run_once(pb, o, pr->rec, pr->ctx, y0, err, errlen);
     vk_ops_variant_enable(o, variant, true);
-    if (mm)
-        mm->force = sub ? NULL : variant;
-    if (rc == 0)
-        rc = run_once(pb, o, pr->rec, pr->ctx, y1, err, errlen);
+    if (mm) mm->force = sub ? NULL : variant;
+    if (rc == 0) rc = run_once(pb, o, pr->rec, pr->ctx, y1, err, errlen);
     vk_ops_variant_enable(o, variant, was);
     if (rc == 0)
         for (size_t i = 0; i < pb->n_out; i++) {
@@ -186,13 +181,13 @@ done:
     return rc;
 }
 
-static int problem_init(problem *pb, vk_engine *e, const void *in, size_t in_bytes, size_t n_out,
-                        char *err, size_t errlen) {
+static int problem_init(problem *pb, vk_engine *e, const void *in, size_t in_bytes, size_t n_out, char *err,
+                        size_t errlen)
+{
     memset(pb, 0, sizeof *pb);
     pb->e = e;
     pb->n_out = n_out;
-    if (vk_mem_alloc(e, &pb->in, in_bytes, VKE_MEM_DEVICE, err, errlen))
-        return -1;
+    if (vk_mem_alloc(e, &pb->in, in_bytes, VKE_MEM_DEVICE, err, errlen)) return -1;
     if (vk_mem_alloc(e, &pb->out, n_out * sizeof(float), VKE_MEM_DEVICE, err, errlen)) {
         vk_mem_free(e, &pb->in);
         return -1;
@@ -206,7 +201,8 @@ static int problem_init(problem *pb, vk_engine *e, const void *in, size_t in_byt
     return 0;
 }
 
-static void problem_free(problem *pb) {
+static void problem_free(problem *pb)
+{
     vk_mem_free(pb->e, &pb->in);
     vk_mem_free(pb->e, &pb->out);
 }
@@ -214,7 +210,8 @@ static void problem_free(problem *pb) {
 /* A matmul of n tokens through W [rows][cols] of type wt against the plain path. The tolerance:
  * the fast variant's bound against the f32 x plus the plain one's, times sum |x_i w_i| per row. */
 static int check_matmul(vk_engine *e, vk_ops *o, const char *variant, int rows, int cols, int n,
-                        gpt2_dtype wt, uint64_t *seed, double *ratio, char *err, size_t errlen) {
+                        gpt2_dtype wt, uint64_t *seed, double *ratio, char *err, size_t errlen)
+{
     size_t nw = (size_t)rows * cols, nx = (size_t)n * cols, esz = wt == GPT2_F16 ? 2 : 4;
     size_t in_bytes = nw * esz + nx * 4, n_out = (size_t)n * rows;
     unsigned char *in = malloc(in_bytes);
@@ -237,8 +234,7 @@ static int check_matmul(vk_engine *e, vk_ops *o, const char *variant, int rows, 
         w[i] = v;
     }
     float *x = (float *)(in + nw * esz);
-    for (size_t i = 0; i < nx; i++)
-        x[i] = rnd(seed);
+    for (size_t i = 0; i < nx; i++) x[i] = rnd(seed);
     for (int t = 0; t < n; t++)
         for (int r = 0; r < rows; r++) {
             double s = 0;
@@ -247,8 +243,7 @@ static int check_matmul(vk_engine *e, vk_ops *o, const char *variant, int rows, 
             scale[(size_t)t * rows + r] = s;
         }
     problem pb;
-    if (problem_init(&pb, e, in, in_bytes, n_out, err, errlen))
-        goto done;
+    if (problem_init(&pb, e, in, in_bytes, n_out, err, errlen)) goto done;
     mm_ctx mm = {rows, cols, n, wt, nw * esz, NULL};
     vk_mm_accuracy fast = vk_matmul_accuracy(strcmp(variant, "subgroup") == 0 ? "matvec" : variant);
     vk_mm_accuracy plain = vk_matmul_accuracy("tiled");
@@ -264,8 +259,9 @@ done:
 
 /* layernorm or softmax over n rows of d: f32 arithmetic in both paths (a reduction in another
  * order), so 1e-5 of the magnitude of each output (layernorm: |g| |x_hat| + |b| + 1). */
-static int check_rows(vk_engine *e, vk_ops *o, bool softmax, int n, int d, uint64_t *seed,
-                      double *ratio, char *err, size_t errlen) {
+static int check_rows(vk_engine *e, vk_ops *o, bool softmax, int n, int d, uint64_t *seed, double *ratio,
+                      char *err, size_t errlen)
+{
     size_t n_in = softmax ? (size_t)n * d : 2 * (size_t)d + (size_t)n * d, n_out = (size_t)n * d;
     float *in = malloc(n_in * sizeof *in);
     double *scale = malloc(n_out * sizeof *scale);
@@ -274,13 +270,10 @@ static int check_rows(vk_engine *e, vk_ops *o, bool softmax, int n, int d, uint6
         snprintf(err, errlen, "out of host memory");
         goto done;
     }
-    for (size_t i = 0; i < n_in; i++)
-        in[i] = rnd(seed) * (softmax ? 4.0f : 1.0f);
-    for (size_t i = 0; i < n_out; i++)
-        scale[i] = softmax ? 1.0 : 4.0; /* softmax outputs lie in [0, 1] */
+    for (size_t i = 0; i < n_in; i++) in[i] = rnd(seed) * (softmax ? 4.0f : 1.0f);
+    for (size_t i = 0; i < n_out; i++) scale[i] = softmax ? 1.0 : 4.0; /* softmax outputs lie in [0, 1] */
     problem pb;
-    if (problem_init(&pb, e, in, n_in * sizeof *in, n_out, err, errlen))
-        goto done;
+    if (problem_init(&pb, e, in, n_in * sizeof *in, n_out, err, errlen)) goto done;
     row_ctx rc_ = {n, d, softmax};
     pair_run pr = {rec_rows, &rc_, scale, softmax ? 1e-5 : 2e-5, 1e-7};
     rc = compare_runs(&pb, o, "subgroup", &pr, NULL, ratio, err, errlen);
@@ -291,8 +284,8 @@ done:
     return rc;
 }
 
-int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, char *err,
-                   size_t errlen) {
+int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, char *err, size_t errlen)
+{
     *ratio = 0;
     if (!vk_ops_variant_runs(o, variant)) {
         snprintf(err, errlen, "%s does not run on this device", variant);
@@ -304,9 +297,11 @@ int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, 
     if (strcmp(variant, "subgroup") == 0) {
         /* matvec f32 and f16 (odd row count, columns for the wide loads), layernorm, softmax */
         rc = check_matmul(e, o, variant, 67, 256, 1, GPT2_F32, &seed, ratio, err, errlen) ||
-             check_matmul(e, o, variant, 45, 320, 3, GPT2_F16, &seed, ratio, err, errlen) ||
-             check_rows(e, o, false, 3, 300, &seed, ratio, err, errlen) ||
-             check_rows(e, o, true, 2, 500, &seed, ratio, err, errlen) ? -1 : 0;
+                check_matmul(e, o, variant, 45, 320, 3, GPT2_F16, &seed, ratio, err, errlen) ||
+                check_rows(e, o, false, 3, 300, &seed, ratio, err, errlen) ||
+                check_rows(e, o, true, 2, 500, &seed, ratio, err, errlen)
+            ? -1
+            : 0;
     } else {
         /* one 64 x 64 tile of tokens and rows, two k-steps of the kernels' 64 */
         rc = check_matmul(e, o, variant, 64, 128, 64, GPT2_F16, &seed, ratio, err, errlen);
@@ -318,35 +313,32 @@ int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, 
 /* ---- verdict cache ---- */
 
 /* Reads the cached ratios of path (-1 where none). */
-static void cache_read(const char *path, double cached[VKOPS_GUARD_N]) {
-    for (int i = 0; i < VKOPS_GUARD_N; i++)
-        cached[i] = -1;
+static void cache_read(const char *path, double cached[VKOPS_GUARD_N])
+{
+    for (int i = 0; i < VKOPS_GUARD_N; i++) cached[i] = -1;
     FILE *f = path[0] ? fopen(path, "r") : NULL;
-    if (!f)
-        return;
+    if (!f) return;
     char line[128], name[32];
     double r;
     while (fgets(line, sizeof line, f))
         if (sscanf(line, "%31s %lf", name, &r) == 2 && r >= 0)
             for (int i = 0; i < VKOPS_GUARD_N; i++)
-                if (strcmp(name, names[i]) == 0)
-                    cached[i] = r;
+                if (strcmp(name, names[i]) == 0) cached[i] = r;
     fclose(f);
 }
 
 /* Creates the directories above path (like mkdir -p of its dirname). */
-static int make_parent_dirs(const char *path) {
+static int make_parent_dirs(const char *path)
+{
     char d[1100];
     snprintf(d, sizeof d, "%s", path);
     char *slash = strrchr(d, '/');
-    if (!slash)
-        return -1;
+    if (!slash) return -1;
     *slash = '\0';
     for (char *p = d + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(d, 0755) && errno != EEXIST)
-                return -1;
+            if (mkdir(d, 0755) && errno != EEXIST) return -1;
             *p = '/';
         }
     return mkdir(d, 0755) && errno != EEXIST ? -1 : 0;
@@ -354,15 +346,16 @@ static int make_parent_dirs(const char *path) {
 
 /* Writes the ratios that are known (>= 0), replacing the file whole (core/outfile.h); failures
  * are ignored: the next session checks again. */
-static void cache_write(const char *path, const double r[VKOPS_GUARD_N], const vk_caps *c) {
-    if (!path[0] || make_parent_dirs(path))
-        return;
+static void cache_write(const char *path, const double r[VKOPS_GUARD_N], const vk_caps *c)
+{
+    if (!path[0] || make_parent_dirs(path)) return;
     gpt2_out out;
-    if (gpt2_out_open(&out, path, 0, NULL, 0) != 0)
-        return;
+    if (gpt2_out_open(&out, path, 0, NULL, 0) != 0) return;
     char line[512];
-    int n = snprintf(line, sizeof line, "# vkgpt2 kernel-variant verdicts for %s (%s): variant, "
-                     "worst error over tolerance (<= 1 passes)\n", c->name, c->driver);
+    int n = snprintf(line, sizeof line,
+                     "# vkgpt2 kernel-variant verdicts for %s (%s): variant, "
+                     "worst error over tolerance (<= 1 passes)\n",
+                     c->name, c->driver);
     gpt2_out_write(&out, line, (size_t)(n > 0 && (size_t)n < sizeof line ? n : 0));
     for (int i = 0; i < VKOPS_GUARD_N; i++)
         if (r[i] >= 0) {
@@ -372,14 +365,12 @@ static void cache_write(const char *path, const double r[VKOPS_GUARD_N], const v
     gpt2_out_close(&out, NULL, 0);
 }
 
-int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], char *err,
-                   size_t errlen) {
+int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], char *err, size_t errlen)
+{
     int force[VKOPS_GUARD_N];
-    if (vk_guard_parse(getenv("VKGPT2_VARIANTS"), force, err, errlen))
-        return -1;
+    if (vk_guard_parse(getenv("VKGPT2_VARIANTS"), force, err, errlen)) return -1;
     vk_guard_state local[VKOPS_GUARD_N];
-    if (!st)
-        st = local;
+    if (!st) st = local;
     char path[1100];
     vk_guard_cache_path(e, path, sizeof path);
     double cached[VKOPS_GUARD_N], verdict[VKOPS_GUARD_N];
@@ -388,8 +379,7 @@ int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], ch
     const vk_caps *c = vk_engine_caps(e);
     for (int i = 0; i < VKOPS_GUARD_N; i++) {
         vk_guard_state *g = &st[i];
-        *g = (vk_guard_state){.variant = names[i], .runs = vk_ops_variant_runs(o, names[i]),
-                              .ratio = -1};
+        *g = (vk_guard_state){.variant = names[i], .runs = vk_ops_variant_runs(o, names[i]), .ratio = -1};
         verdict[i] = cached[i];
         if (!g->runs) {
             g->how = "unavailable";
@@ -403,16 +393,19 @@ int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], ch
             g->ratio = cached[i];
             g->on = cached[i] <= 1.0;
             if (!g->on)
-                gpt2_notice(VKG_NOTICE_WARNING, "kernel variant %s is off on %s: it failed its "
-                           "check before (error %.3g times its tolerance, verdict in %s)", names[i],
-                           c->name, cached[i], path);
+                gpt2_notice(VKG_NOTICE_WARNING,
+                            "kernel variant %s is off on %s: it failed its "
+                            "check before (error %.3g times its tolerance, verdict in %s)",
+                            names[i], c->name, cached[i], path);
         } else {
             char why[256];
             double r = 0;
             if (vk_guard_check(e, o, names[i], &r, why, sizeof why)) {
                 g->how = "unchecked";
-                gpt2_notice(VKG_NOTICE_WARNING, "kernel variant %s is off on %s: its check could "
-                           "not run (%s)", names[i], c->name, why);
+                gpt2_notice(VKG_NOTICE_WARNING,
+                            "kernel variant %s is off on %s: its check could "
+                            "not run (%s)",
+                            names[i], c->name, why);
             } else {
                 g->how = "checked";
                 g->ratio = r;
@@ -420,14 +413,15 @@ int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], ch
                 verdict[i] = r;
                 dirty = true;
                 if (!g->on)
-                    gpt2_notice(VKG_NOTICE_WARNING, "kernel variant %s failed its check on %s "
-                               "(error %.3g times its tolerance): turned off for this device and "
-                               "driver", names[i], c->name, r);
+                    gpt2_notice(VKG_NOTICE_WARNING,
+                                "kernel variant %s failed its check on %s "
+                                "(error %.3g times its tolerance): turned off for this device and "
+                                "driver",
+                                names[i], c->name, r);
             }
         }
         vk_ops_variant_enable(o, names[i], g->on);
     }
-    if (dirty)
-        cache_write(path, verdict, c);
+    if (dirty) cache_write(path, verdict, c);
     return 0;
 }

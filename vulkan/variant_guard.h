@@ -29,12 +29,12 @@ const char *vk_guard_variant(int i);
 
 /* What the guard decided for one variant. */
 typedef struct vk_guard_state {
-    const char *variant;  /* its name */
-    bool runs;            /* the device (and build) can run it */
-    bool on;              /* in use after the guard */
-    const char *how;      /* "checked", "cached", "forced", "forbidden", "unavailable", "unchecked"
+    const char *variant; /* its name */
+    bool runs;           /* the device (and build) can run it */
+    bool on;             /* in use after the guard */
+    const char *how;     /* "checked", "cached", "forced", "forbidden", "unavailable", "unchecked"
                              (the check could not run: off, not cached) */
-    double ratio;         /* the check's worst error over its tolerance (<= 1 passes); -1 if none */
+    double ratio;        /* the check's worst error over its tolerance (<= 1 passes); -1 if none */
 } vk_guard_state;
 
 /* Parses VKGPT2_VARIANTS (s may be NULL): force[i] = +1 forced, -1 forbidden, 0 guarded, for
@@ -45,14 +45,12 @@ int vk_guard_parse(const char *s, int force[VKOPS_GUARD_N], char *err, size_t er
  * fills st (may be NULL). The check's own allocations and submissions are not counted by
  * VKGPT2_FAULT's alloc:N / submit:N (vk_fault_pause). Returns 0, or -1 with err for a bad
  * VKGPT2_VARIANTS. */
-int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], char *err,
-                   size_t errlen);
+int vk_guard_apply(vk_engine *e, vk_ops *o, vk_guard_state st[VKOPS_GUARD_N], char *err, size_t errlen);
 
 /* The check of one variant alone (selftest): runs it against the plain path and returns 0 with
  * *ratio (worst error over tolerance), or -1 with err when the check could not run. o's variant
  * settings are restored. */
-int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, char *err,
-                   size_t errlen);
+int vk_guard_check(vk_engine *e, vk_ops *o, const char *variant, double *ratio, char *err, size_t errlen);
 
 /* The verdict file of e's device ("" when there is no cache directory). */
 void vk_guard_cache_path(const vk_engine *e, char *path, size_t len);

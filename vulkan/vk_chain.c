@@ -9,8 +9,8 @@ typedef struct {
     uint32_t n, stride, base, k;
 } pc_penalty;
 
-void vk_op_penalty_rows(vk_engine *e, vk_seq *s, VkDeviceAddress x, VkDeviceAddress hist,
-                        VkDeviceAddress pen, int n, int rows, int stride, int base, int k)
+void vk_op_penalty_rows(vk_engine *e, vk_seq *s, VkDeviceAddress x, VkDeviceAddress hist, VkDeviceAddress pen,
+                        int n, int rows, int stride, int base, int k)
 {
     pc_penalty pc = {hist, x, pen, (uint32_t)n, (uint32_t)stride, (uint32_t)base, (uint32_t)k};
     uint32_t spec[1] = {64};

@@ -9,23 +9,23 @@
 
 /* The penalty settings of one row (penalty.comp's PenParams). */
 typedef struct vk_penalty_params {
-    float penalty;      /* core/sampler.h's repeat_penalty (1: off) */
-    uint32_t window;    /* ids the penalty looks at (0: off) */
+    float penalty;   /* core/sampler.h's repeat_penalty (1: off) */
+    uint32_t window; /* ids the penalty looks at (0: off) */
 } vk_penalty_params;
 _Static_assert(sizeof(vk_penalty_params) == 8, "penalty.comp reads 8 bytes per row");
 
 /* A chain's settings (chain.comp's ChainCfg). */
 typedef struct vk_chain_cfg {
-    uint32_t limit;     /* steps that may run */
-    uint32_t stop;      /* the id that ends the chain (0xffffffff: none) */
+    uint32_t limit; /* steps that may run */
+    uint32_t stop;  /* the id that ends the chain (0xffffffff: none) */
 } vk_chain_cfg;
 _Static_assert(sizeof(vk_chain_cfg) == 8, "chain.comp reads 8 bytes");
 
 /* The repetition penalty on `rows` rows of logits x ([rows][n]): row r over the pen[r].window ids
  * that end just before hist[r * stride + base + k] (uint32; ids >= n skipped), each distinct id
  * once, as gpt2_sampler_pick does. */
-void vk_op_penalty_rows(vk_engine *e, vk_seq *s, VkDeviceAddress x, VkDeviceAddress hist,
-                        VkDeviceAddress pen, int n, int rows, int stride, int base, int k);
+void vk_op_penalty_rows(vk_engine *e, vk_seq *s, VkDeviceAddress x, VkDeviceAddress hist, VkDeviceAddress pen,
+                        int n, int rows, int stride, int base, int k);
 
 /* The link after chain step k: reads step k's pick at hist[base + k], writes live[k + 1] (1: step
  * k + 1 runs; 0 after the cfg's stop id or at its limit) and step k + 1's vk_step_params at next
