@@ -70,7 +70,10 @@ static int cpu_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t e
     bool prof = base->prof && !sh.batch;
     for (int i = 0; i < n_nodes; i++) {
         double t0 = prof ? gpt2_prof_now_us() : 0;
-        cpu_exec_node(&s, &g->nodes[i]);
+        if (cpu_exec_node(&s, &g->nodes[i])) {
+            snprintf(err, errlen, "cpu backend: out of memory");
+            return -1;
+        }
         if (prof) { /* profile: the node's time on the host clock, its cost from its shape */
             double bytes, flops, t1 = gpt2_prof_now_us();
             char fam[32];

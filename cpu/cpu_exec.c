@@ -1,7 +1,7 @@
 /* cpu_exec.c - one graph node on the CPU (see cpu_exec.h). */
 #include "cpu_exec.h"
 
-void cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
+int cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
 {
     const gpt2_hparams *hp = &s->model->hp;
     const int E = hp->n_embd;
@@ -19,9 +19,8 @@ void cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
             in += (size_t)(s->n - 1) * ldx;
             rows = 1;
         }
-        cpu_matmul(out, ldy, in, ldx, nd->w, nd->b ? nd->b->data : NULL, rows, nd->epilogue, (int)hp->gelu,
-                   s->pool);
-        break;
+        return cpu_matmul(out, ldy, in, ldx, nd->w, nd->b ? nd->b->data : NULL, rows, nd->epilogue,
+                          (int)hp->gelu, s->pool);
     }
     case GPT2_OP_ATTENTION:
         /* Every row stores its K/V first, then attends over its own sequence's positions
@@ -31,4 +30,5 @@ void cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
         break;
     default: break;
     }
+    return 0;
 }

@@ -23,6 +23,7 @@ typedef struct cpu_step {
     cpu_pool *pool;                /* threads, or NULL */
 } cpu_step;
 
-void cpu_exec_node(const cpu_step *s, const gpt2_node *nd);
+/* Runs one node; returns 0, or -1 when a kernel could not allocate its scratch (out of memory). */
+int cpu_exec_node(const cpu_step *s, const gpt2_node *nd);
 
 #endif

@@ -61,9 +61,10 @@ typedef enum cpu_epilogue {
 /* y[t][o] = epilogue(sum_i x[t][i] * W[o][i]) for t < n, o < W->ne[1], i < W->ne[0].
  * x rows have stride ldx floats, y rows stride ldy floats. W is f32, f16, bf16 or a ggml block
  * format (quant.h; W->ne[0] a multiple of 32): then each x row is first quantized to int8 blocks
- * (d = amax/127, as ggml's q8 activations) and the dots run in integers. */
-void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias, int n,
-                int epilogue, int gelu_form, cpu_pool *pool);
+ * (d = amax/127, as ggml's q8 activations) and the dots run in integers. Returns 0, or -1 when
+ * the scratch it needs (quantized activations, a converted weight slice) cannot be allocated. */
+int cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias, int n,
+               int epilogue, int gelu_form, cpu_pool *pool);
 
 /* In place: x[i] = gelu(x[i]); form 0 = tanh approximation, 1 = erf. */
 void cpu_gelu(float *x, size_t n, int form);

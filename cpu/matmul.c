@@ -8,6 +8,7 @@
 #include "cpu_ops.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -162,6 +163,7 @@ typedef struct mm_job {
     size_t row_bytes;
     gpt2_dtype wt;
     int ldy, ldx, n, in, rows, epi, form, rows_per_task;
+    atomic_int oom; /* a task could not allocate its weight slice (the call fails) */
 } mm_job;
 
 static void mm_store(const mm_job *j, const float *acc, int t0, int nt, int rr, int nr)
@@ -213,9 +215,9 @@ static void mm_panel_task(void *ctx, int task)
     float *buf = NULL;
     if (j->wt == GPT2_F16) {
         buf = malloc(count * sizeof *buf);
-        if (!buf) { /* cpu_matmul has no error path; the slice is sized to the L2 cache */
-            gpt2_notice(VKG_NOTICE_ERROR, "out of memory for a %zu-element weight slice", count);
-            abort();
+        if (!buf) { /* cpu_matmul fails with -1 once every task has returned */
+            atomic_store(&((mm_job *)ctx)->oom, 1);
+            return;
         }
         cpu_f16_to_f32_avx512(buf, (const uint16_t *)(j->w + (size_t)r0 * j->row_bytes), count);
         wf = buf;
@@ -373,15 +375,12 @@ static int quant_rows_per_task(int rows, int in, int n, size_t row_bytes, int th
     return rpt;
 }
 
-static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
-                         int n, int epilogue, int gelu_form, cpu_pool *pool)
+static int matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias,
+                        int n, int epilogue, int gelu_form, cpu_pool *pool)
 {
     const int in = (int)W->ne[0], rows = (int)W->ne[1], nb = in / GPT2_QBLOCK;
     cpu_q8a *xq = malloc((size_t)n * (size_t)nb * sizeof *xq);
-    if (!xq) { /* cpu_matmul has no error path; a few KiB per token row */
-        gpt2_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
-        abort();
-    }
+    if (!xq) return -1;
     qact_job aj = {x, xq, ldx, in, nb};
     cpu_pool_run(n >= 8 ? pool : NULL, qact_task, &aj, n);
     const size_t row_bytes = gpt2_row_bytes(W->type, (size_t)in);
@@ -391,8 +390,8 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_
         const int pairs = (nb + 1) / 2;
         cpu_q8p *xp = aligned_alloc(64, (size_t)n * (size_t)pairs * sizeof *xp);
         if (!xp) {
-            gpt2_notice(VKG_NOTICE_ERROR, "out of memory for %d quantized activation rows", n);
-            abort();
+            free(xq);
+            return -1;
         }
         for (int t = 0; t < n; t++)
             cpu_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
@@ -415,7 +414,7 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_
         };
         cpu_pool_run(pool, vmm_task, &v, (rows + rpt - 1) / rpt);
         free(xp);
-        return;
+        return 0;
     }
 #endif
     qmm_job j = {
@@ -436,17 +435,16 @@ static void matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_
     };
     cpu_pool_run(pool, qmm_task, &j, (rows + rpt - 1) / rpt);
     free(xq);
+    return 0;
 }
 
-void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias, int n,
-                int epilogue, int gelu_form, cpu_pool *pool)
+int cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W, const float *bias, int n,
+               int epilogue, int gelu_form, cpu_pool *pool)
 {
     const int in = (int)W->ne[0], rows = (int)W->ne[1];
-    if (n <= 0 || rows <= 0) return;
-    if (gpt2_dtype_is_quant(W->type)) {
-        matmul_quant(y, ldy, x, ldx, W, bias, n, epilogue, gelu_form, pool);
-        return;
-    }
+    if (n <= 0 || rows <= 0) return 0;
+    if (gpt2_dtype_is_quant(W->type))
+        return matmul_quant(y, ldy, x, ldx, W, bias, n, epilogue, gelu_form, pool);
     mm_job j = {
         .y = y,
         .x = x,
@@ -485,8 +483,9 @@ void cpu_matmul(float *y, int ldy, const float *x, int ldx, const gpt2_tensor *W
     if (n >= 4 && cpu_isa_active() == CPU_ISA_AVX512 && (W->type == GPT2_F32 || W->type == GPT2_F16)) {
         j.rows_per_task = rpt = panel_rows(rows, in, threads);
         cpu_pool_run(pool, mm_panel_task, &j, (rows + rpt - 1) / rpt);
-        return;
+        return atomic_load(&j.oom) ? -1 : 0;
     }
 #endif
     cpu_pool_run(pool, mm_task, &j, (rows + rpt - 1) / rpt);
+    return 0;
 }

@@ -3,6 +3,7 @@
  * cpu_matmul / cpu_embed on quantized weights against float64 references. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -441,5 +442,45 @@ Test(quant, vnni_rows_kernel)
         }
     }
     free(xp);
+#endif
+}
+
+/* cpu_matmul reports an allocation it cannot make (its quantized activations) with -1 instead of
+ * aborting: the address space is capped just above what the test holds, then a matmul needs
+ * ~19 MB more. (Not under ASan, whose shadow memory ignores such a cap.) */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#include <sys/resource.h>
+Test(quant, matmul_out_of_memory_fails)
+{
+#ifdef UNDER_ASAN
+    cr_skip_test("the address-space cap does not apply under ASan");
+#else
+    const int in = 32, out = 2, n = 1 << 19;
+    const size_t rb = gpt2_row_bytes(GPT2_Q8_0, (size_t)in);
+    gpt2_tensor W = {.type = GPT2_Q8_0, .ne = {in, out}, .nbytes = rb * out};
+    W.data = calloc(1, W.nbytes);
+    float *x = malloc((size_t)n * in * sizeof(float)), *y = malloc((size_t)n * out * sizeof(float));
+    cr_assert(W.data && x && y);
+    for (size_t k = 0; k < (size_t)n * in; k++) x[k] = (float)(k % 13) - 6.0f;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert(f);
+    unsigned long pages = 0;
+    cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    struct rlimit lim = {.rlim_cur = pages * 4096ul + (8ul << 20), .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    int r = cpu_matmul(y, out, x, in, &W, NULL, n, CPU_EPI_NONE, 0, NULL);
+    lim.rlim_cur = RLIM_INFINITY;
+    setrlimit(RLIMIT_AS, &lim);
+    cr_expect_eq(r, -1, "cpu_matmul returned %d without the memory for its activations", r);
+    free(x);
+    free(y);
+    free(W.data);
 #endif
 }

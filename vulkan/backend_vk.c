@@ -495,6 +495,7 @@ static void step_error(const vk_backend *b, const vk_seq *s, const char *what, c
 }
 
 /* Runs one node on the CPU: fetches its input and output buffers, runs, sends the output back.
+ * Returns 0, -1 when moving the data failed, -2 when the CPU kernel ran out of host memory.
  * Row t of the step: cache rows from row_base[t], position row_pos[t] (cpu_exec.h). */
 static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, int n, const int *row_base,
                         const int *row_pos)
@@ -519,7 +520,7 @@ static int run_cpu_node(vk_backend *b, const gpt2_node *nd, const int32_t *ids, 
                   .row_base = row_base,
                   .row_pos = row_pos};
     for (int i = 0; i < GPT2_BUF_COUNT; i++) s.buf[i] = b->host[i];
-    cpu_exec_node(&s, nd);
+    if (cpu_exec_node(&s, nd)) return -2; /* host memory, not the device */
     b->base.counters.cpu_fallback_nodes++;
     return vk_upload(b->e, &b->act[nd->out], 0, b->host[nd->out], out_bytes);
 }
@@ -656,6 +657,7 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
     base->counters.cpu_fallback_nodes = 0;
     base->counters.readback_bytes_last = 0;
     bool prof = base->prof && !sh.batch;
+    int r;
     for (int i = 0; i < p->n_seg; i++) {
         double prof_t0 = prof ? gpt2_prof_now_us() : 0;
         if (p->seg[i].seq) {
@@ -666,8 +668,10 @@ static int vk_eval(gpt2_backend *base, const gpt2_step *st, char *err, size_t er
                 return -1;
             }
             if (base->params.gpu_timing) base->counters.gpu_ns += seq_span_ns(b, p->seg[i].seq);
-        } else if (run_cpu_node(b, p->seg[i].cpu_node, st->ids, n, row_base, row_pos)) {
-            snprintf(err, errlen, "vulkan backend: moving data for a CPU node failed");
+        } else if ((r = run_cpu_node(b, p->seg[i].cpu_node, st->ids, n, row_base, row_pos)) != 0) {
+            snprintf(err, errlen,
+                     r == -2 ? "vulkan backend: out of host memory in a CPU node"
+                             : "vulkan backend: moving data for a CPU node failed");
             return -1;
         }
         if (prof && chain == 1)
