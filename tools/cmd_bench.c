@@ -535,7 +535,11 @@ int cmd_bench(int argc, char **argv, int first)
             goto out;
         }
         bool vulkan = !strcmp(vkg_session_backend(s), "vulkan");
-        if (!vulkan && row > 0) break; /* the CPU: nothing recorded, nothing submitted */
+        if (!vulkan && row > 0) { /* the CPU: nothing recorded, nothing submitted */
+            vkg_session_free(s);
+            s = NULL;
+            break;
+        }
         double cpu_pct = 0, host_ms = 0, gpu_us = 0, submits = 0;
         vkg_stats st = {0};
         for (int r = 0; r < repeats; r++) {
