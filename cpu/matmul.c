@@ -259,13 +259,14 @@ static int panel_rows(int rows, int in, int threads)
 
 typedef struct qmm_job {
     float *y;
-    const cpu_q8a *xq;
+    const cpu_q8a *xq; /* quantized activations (the generic path) */
+    const cpu_q8p *xp; /* the same laid out in block pairs (the VNNI path) */
     const char *w;
     const float *bias;
-    cpu_qdot_fn dot;
+    cpu_qdot_fn dot; /* the generic path's dot product */
     size_t row_bytes;
     gpt2_dtype wt;
-    int ldy, n, nb, rows, epi, form, rows_per_task;
+    int ldy, n, nb, pairs, rows, epi, form, rows_per_task;
 } qmm_job;
 
 static inline float epi_apply(float v, int epi, const float *bias, int o, int form, float old)
@@ -310,19 +311,9 @@ static void qact_task(void *ctx, int t)
 #if defined(__x86_64__)
 /* ---- AVX-512 VNNI: activations laid out in pairs of blocks, TILE_R rows per kernel call ---- */
 
-typedef struct vmm_job {
-    float *y;
-    const cpu_q8p *xp;
-    const char *w;
-    const float *bias;
-    size_t row_bytes;
-    gpt2_dtype wt;
-    int ldy, n, nb, pairs, rows, epi, form, rows_per_task;
-} vmm_job;
-
 static void vmm_task(void *ctx, int task)
 {
-    const vmm_job *j = ctx;
+    const qmm_job *j = ctx;
     const int r0 = task * j->rows_per_task;
     const int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
     float acc[4 * TILE_R];
@@ -385,38 +376,6 @@ static int matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_t
     cpu_pool_run(n >= 8 ? pool : NULL, qact_task, &aj, n);
     const size_t row_bytes = gpt2_row_bytes(W->type, (size_t)in);
     const int rpt = quant_rows_per_task(rows, in, n, row_bytes, cpu_pool_threads(pool));
-#if defined(__x86_64__)
-    if (use_vnni()) {
-        const int pairs = (nb + 1) / 2;
-        cpu_q8p *xp = aligned_alloc(64, (size_t)n * (size_t)pairs * sizeof *xp);
-        if (!xp) {
-            free(xq);
-            return -1;
-        }
-        for (int t = 0; t < n; t++)
-            cpu_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
-        free(xq);
-        vmm_job v = {
-            .y = y,
-            .xp = xp,
-            .w = W->data,
-            .bias = bias,
-            .row_bytes = row_bytes,
-            .wt = W->type,
-            .ldy = ldy,
-            .n = n,
-            .nb = nb,
-            .pairs = pairs,
-            .rows = rows,
-            .epi = bias ? epilogue : epilogue & ~CPU_EPI_BIAS,
-            .form = gelu_form,
-            .rows_per_task = rpt,
-        };
-        cpu_pool_run(pool, vmm_task, &v, (rows + rpt - 1) / rpt);
-        free(xp);
-        return 0;
-    }
-#endif
     qmm_job j = {
         .y = y,
         .xq = xq,
@@ -433,6 +392,25 @@ static int matmul_quant(float *y, int ldy, const float *x, int ldx, const gpt2_t
         .form = gelu_form,
         .rows_per_task = rpt,
     };
+#if defined(__x86_64__)
+    if (use_vnni()) {
+        const int pairs = (nb + 1) / 2;
+        cpu_q8p *xp = aligned_alloc(64, (size_t)n * (size_t)pairs * sizeof *xp);
+        if (!xp) {
+            free(xq);
+            return -1;
+        }
+        for (int t = 0; t < n; t++)
+            cpu_prepare_act_vnni(W->type, xq + (size_t)t * nb, xp + (size_t)t * pairs, nb);
+        free(xq);
+        j.xq = NULL;
+        j.xp = xp;
+        j.pairs = pairs;
+        cpu_pool_run(pool, vmm_task, &j, (rows + rpt - 1) / rpt);
+        free(xp);
+        return 0;
+    }
+#endif
     cpu_pool_run(pool, qmm_task, &j, (rows + rpt - 1) / rpt);
     free(xq);
     return 0;
