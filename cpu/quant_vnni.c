@@ -112,12 +112,12 @@ VNNI_INLINE void make_consts(gpt2_dtype t, vnni_consts *c)
 
 /* Unpacks weight pair k of a row (full: both blocks exist) into its bytes and lane scales/mins. */
 VNNI_INLINE __m512i unpack_pair(gpt2_dtype t, const vnni_consts *c, const unsigned char *b, int full,
-                                __m512 *dv, __m512 *mv)
+                                int plain, __m512 *dv, __m512 *mv)
 {
     const int bb = (int)gpt2_dtype_block_bytes(t);
     const int bytes = full ? 2 * bb : bb;
     const __mmask64 m = bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1);
-    const __m512i raw = _mm512_maskz_loadu_epi8(m, b);
+    const __m512i raw = plain ? _mm512_loadu_si512(b) : _mm512_maskz_loadu_epi8(m, b);
     const __m512i dm = _mm512_permutexvar_epi16(c->dm_idx, raw);
     *dv = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
     if (t == GPT2_Q4_1 || t == GPT2_Q5_1) *mv = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1));
@@ -153,12 +153,16 @@ VNNI_INLINE void pair_dot(gpt2_dtype t, __m512i w, __m512 dv, __m512 mv, const c
     }
 }
 
+/* A plain 64-byte load of pair P of the current row stays inside this call's rows. */
+#define PLAIN(P) (w + (size_t)(P) * 2 * bb + 64 <= end)
+
 VNNI_INLINE void rows_impl(gpt2_dtype t, float *out, int ldo, const unsigned char *w, size_t row_bytes,
                            int nr, const cpu_q8p *x, size_t ldx, int nt, int nb, int NT)
 {
     vnni_consts c;
     make_consts(t, &c);
     const int bb = (int)gpt2_dtype_block_bytes(t), np = nb / 2, pairs = (nb + 1) / 2;
+    const unsigned char *end = w + (size_t)nr * row_bytes;
     for (int r = 0; r < nr; r++, w += row_bytes) {
         __m512 acc[4], accm[4], acc2[4];
         for (int k = 0; k < 4; k++) acc[k] = accm[k] = acc2[k] = _mm512_setzero_ps();
@@ -166,14 +170,14 @@ VNNI_INLINE void rows_impl(gpt2_dtype t, float *out, int ldo, const unsigned cha
         if (NT == 1) /* two chains: the pair's work is shorter than the FMA latency chain */
             for (; p + 2 <= np; p += 2) {
                 __m512 dv0 = _mm512_setzero_ps(), mv0 = dv0, dv1 = dv0, mv1 = dv0;
-                __m512i w0 = unpack_pair(t, &c, w + (size_t)p * 2 * bb, 1, &dv0, &mv0);
-                __m512i w1 = unpack_pair(t, &c, w + (size_t)(p + 1) * 2 * bb, 1, &dv1, &mv1);
+                __m512i w0 = unpack_pair(t, &c, w + (size_t)p * 2 * bb, 1, PLAIN(p), &dv0, &mv0);
+                __m512i w1 = unpack_pair(t, &c, w + (size_t)(p + 1) * 2 * bb, 1, PLAIN(p + 1), &dv1, &mv1);
                 pair_dot(t, w0, dv0, mv0, x + p, ldx, 1, acc, accm);
                 pair_dot(t, w1, dv1, mv1, x + p + 1, ldx, 1, acc2, accm + 1);
             }
         for (; p < pairs; p++) {
             __m512 dv = _mm512_setzero_ps(), mv = dv;
-            __m512i wq = unpack_pair(t, &c, w + (size_t)p * 2 * bb, p < np, &dv, &mv);
+            __m512i wq = unpack_pair(t, &c, w + (size_t)p * 2 * bb, p < np, PLAIN(p), &dv, &mv);
             pair_dot(t, wq, dv, mv, x + p, ldx, NT, acc, accm);
         }
         if (NT == 1) {
