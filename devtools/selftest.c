@@ -1,7 +1,8 @@
 /* selftest.c - vkg_selftest (devtools.h): every kernel variant the chosen Vulkan device can run, on
  * fresh random inputs at GPT-2 shapes and odd ones, against a float64 reference computed here,
  * with a tolerance set by each variant's arithmetic; the variant guard's checks; then synthetic
- * models end to end, Vulkan against the CPU backend (logits, greedy ids).
+ * models end to end, Vulkan against the CPU backend (logits, greedy ids). The references are
+ * ref64.h's, the ones the Criterion tests use.
  *
  * Each case fills host inputs, uploads them, records one sequence, runs it, downloads the output
  * and compares: error_i = |gpu_i - ref_i|, passing when error_i <= tol * scale_i + atol for every
@@ -17,6 +18,7 @@
 
 #include "vkgpt2.h"
 #include "devtools.h"
+#include "ref64.h"
 
 #include "core/sampler.h"
 #include "core/tensor.h"
@@ -51,17 +53,7 @@ static double now_ms(void)
 }
 
 /* Uniform in [lo, hi), never exactly zero. */
-static float rnd(st *t, float lo, float hi)
-{
-    float v;
-    do {
-        t->rng ^= t->rng << 13;
-        t->rng ^= t->rng >> 7;
-        t->rng ^= t->rng << 17;
-        v = lo + (hi - lo) * (float)((double)(t->rng >> 11) * (1.0 / 9007199254740992.0));
-    } while (v == 0.0f);
-    return v;
-}
+static float rnd(st *t, float lo, float hi) { return ref64_rnd(&t->rng, lo, hi); }
 
 static float *rnd_floats(st *t, size_t n, float lo, float hi)
 {
@@ -152,40 +144,16 @@ static void *make_weights(st *t, gpt2_dtype wt, int rows, int cols, float amp, f
 {
     size_t n = (size_t)rows * cols;
     float *f = rnd_floats(t, n, -amp, amp);
-    size_t rb = gpt2_row_bytes(wt, (size_t)cols);
-    unsigned char *w = malloc(rb * rows + 16);
-    if (!f || !w) {
+    void *w = f ? ref64_weights(wt, f, rows, cols, bytes) : NULL;
+    if (!w) {
         free(f);
-        free(w);
         return NULL;
     }
-    for (int r = 0; r < rows; r++) {
-        float *src = f + (size_t)r * cols;
-        unsigned char *dst = w + (size_t)r * rb;
-        if (wt == GPT2_F32) {
-            memcpy(dst, src, (size_t)cols * 4);
-        } else if (wt == GPT2_F16) {
-            for (int c = 0; c < cols; c++) {
-                uint16_t h = gpt2_f32_to_f16(src[c]);
-                memcpy(dst + 2 * c, &h, 2);
-                src[c] = gpt2_f16_to_f32(h);
-            }
-        } else {
-            gpt2_quantize_row(wt, src, dst, (size_t)cols);
-            gpt2_dequantize_row(wt, dst, src, (size_t)cols);
-        }
-    }
     *deq = f;
-    *bytes = rb * rows;
     return w;
 }
 
 /* ---- matmul ---- */
-
-static double gelu64(double x)
-{
-    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-}
 
 /* One matmul case: W [rows][cols] of wt, n tokens, epilogue epi (1 bias, 2 gelu, 4 residual),
  * served by `variant` (the subgroup setting as sg). */
@@ -217,28 +185,10 @@ static void case_matmul(st *t, const char *variant, bool sg, gpt2_dtype wt, int 
         ok = run_seq(t) == 0 && get(t, &by, y, (size_t)n * rows * 4) == 0;
     }
     if (ok) {
-        /* float64 from the f32 x: the coopmat kernels' bound includes their rounding of x */
-        for (int k = 0; k < n; k++)
-            for (int r = 0; r < rows; r++) {
-                double s = 0, a = 0;
-                const float *xr = x + (size_t)k * cols, *wr = wd + (size_t)r * cols;
-                for (int c = 0; c < cols; c++) {
-                    s += (double)xr[c] * wr[c];
-                    a += fabs((double)xr[c] * wr[c]);
-                }
-                if (epi & 1) {
-                    s += b[r];
-                    a += fabs(b[r]);
-                }
-                if (epi & 2) s = gelu64(s); /* |gelu'| <= 1.13: the scale carries over */
-                size_t i = (size_t)k * rows + r;
-                if (epi & 4) {
-                    s += y0[i];
-                    a += fabs(y0[i]);
-                }
-                ref[i] = s;
-                scale[i] = a;
-            }
+        /* float64 from the f32 x: the coopmat kernels' bound includes their rounding of x. The
+         * scale carries over the gelu unchanged (|gelu'| <= 1.13): the tolerance widens instead */
+        ref64_matmul(ref, scale, x, cols, wd, b, y0, rows, n, rows, cols, epi, 0,
+                     (ref64_gelu_scale){1.0, 0.0});
         vk_mm_accuracy acc = vk_matmul_accuracy(variant);
         double tol = acc.rtol_f32x * ((epi & 2) ? 1.2 : 1.0);
         cmp c = compare(y, ref, scale, (size_t)n * rows, tol, acc.atol + ((epi & 2) ? 1e-6 : 0));
@@ -325,20 +275,9 @@ static void case_layernorm(st *t, bool sg, int n, int d)
         ok = run_seq(t) == 0 && get(t, &by, y, (size_t)n * d * 4) == 0;
     }
     if (ok) {
-        for (int r = 0; r < n; r++) {
-            const float *xr = x + (size_t)r * d;
-            double m = 0, v = 0;
-            for (int i = 0; i < d; i++) m += xr[i];
-            m /= d;
-            for (int i = 0; i < d; i++) v += (xr[i] - m) * (xr[i] - m);
-            v /= d;
-            double inv = 1.0 / sqrt(v + 1e-5);
-            for (int i = 0; i < d; i++) {
-                double h = (xr[i] - m) * inv;
-                ref[(size_t)r * d + i] = h * g[i] + b[i];
-                scale[(size_t)r * d + i] = fabs(h * g[i]) + fabs(b[i]) + 1.0;
-            }
-        }
+        ref64_layernorm(ref, scale, NULL, x, d, g, b, n, d, 1e-5); /* scale holds x_hat first */
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            scale[i] = fabs(scale[i] * g[i % d]) + fabs(b[i % d]) + 1.0;
         /* f32 mean and variance over d terms, then one scaled value: 1e-5 of |g x_hat| + |b| + 1 */
         report(t, "layernorm", vname, "f32", shape, compare(y, ref, scale, (size_t)n * d, 1e-5, 0), 1e-5,
                "rel. |g*x_hat|+|b|+1", t0);
@@ -375,16 +314,8 @@ static void case_softmax(st *t, bool sg, int n, int d)
         ok = run_seq(t) == 0 && get(t, &bx, y, (size_t)n * d * 4) == 0;
     }
     if (ok) {
-        for (int r = 0; r < n; r++) {
-            const float *xr = x + (size_t)r * d;
-            double m = -INFINITY, l = 0;
-            for (int i = 0; i < d; i++) m = fmax(m, xr[i]);
-            for (int i = 0; i < d; i++) l += exp(xr[i] - m);
-            for (int i = 0; i < d; i++) {
-                ref[(size_t)r * d + i] = exp(xr[i] - m) / l;
-                scale[(size_t)r * d + i] = ref[(size_t)r * d + i] + 1.0 / d;
-            }
-        }
+        ref64_softmax(ref, x, n, d);
+        for (size_t i = 0; i < (size_t)n * d; i++) scale[i] = ref[i] + 1.0 / d;
         /* f32 exp (a few ulp) and a sum of d terms: 1e-5 of p + 1/d */
         report(t, "softmax", vname, "f32", shape, compare(y, ref, scale, (size_t)n * d, 1e-5, 0), 1e-5,
                "rel. p+1/d", t0);
@@ -423,7 +354,7 @@ static void case_elementwise(st *t, bool add, int form, size_t count)
     if (ok) {
         for (size_t i = 0; i < count; i++) {
             double v = x[i];
-            ref[i] = add ? v + y0[i] : form ? 0.5 * v * erfc(-v / sqrt(2.0)) : gelu64(v);
+            ref[i] = add ? v + y0[i] : ref64_gelu(v, form);
             scale[i] = add ? fabs(v) + fabs(y0[i]) : fabs(v) + 1e-3;
         }
         /* one rounding (add), or f32 tanh/erf formulas (a few ulp of |x|) */
@@ -470,12 +401,7 @@ static void case_embed(st *t, gpt2_dtype wt, int d, int n, int n_past)
         ok = run_seq(t) == 0 && get(t, &by, y, (size_t)n * d * 4) == 0;
     }
     if (ok) {
-        for (int k = 0; k < n; k++)
-            for (int i = 0; i < d; i++) {
-                double a = wd[(size_t)ids[k] * d + i], b = pd[(size_t)(n_past + k) * d + i];
-                ref[(size_t)k * d + i] = a + b;
-                scale[(size_t)k * d + i] = fabs(a) + fabs(b);
-            }
+        ref64_embed(ref, scale, wd, pd, ids, n, d, n_past);
         report(t, "embed", "plain", gpt2_dtype_name(wt), shape,
                compare(y, ref, scale, (size_t)n * d, 1.2e-7, 0), 1.2e-7, "rel. |wte|+|wpe| (one f32 add)",
                t0);
@@ -516,9 +442,8 @@ static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, i
     void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
     float *out = malloc((size_t)n * E * 4 + 16);
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
-    double *sc = malloc((size_t)(n_past + n) * sizeof *sc);
     vk_mem bq = {0}, bk = {0}, bv = {0}, bo = {0}, bs = {0};
-    bool ok = qkv && kf && vf && k0 && v0 && out && ref && scale && sc;
+    bool ok = qkv && kf && vf && k0 && v0 && out && ref && scale;
     if (ok) {
         /* caches as stored: f16 rounds; the new rows' K/V likewise rounded for the reference */
         for (size_t i = 0; i < ncache; i++) {
@@ -560,33 +485,7 @@ static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, i
         ok = run_seq(t) == 0 && get(t, &bo, out, (size_t)n * E * 4) == 0;
     }
     if (ok) {
-        for (int k = 0; k < n; k++) {
-            int len = n_past + k + 1;
-            for (int h = 0; h < n_head; h++) {
-                const float *q = qkv + (size_t)k * 3 * E + h * hd;
-                double m = -INFINITY, l = 0;
-                for (int j = 0; j < len; j++) {
-                    double s = 0;
-                    for (int i = 0; i < hd; i++) s += (double)q[i] * kf[(size_t)j * E + h * hd + i];
-                    sc[j] = s / sqrt((double)hd);
-                    m = fmax(m, sc[j]);
-                }
-                for (int j = 0; j < len; j++) {
-                    sc[j] = exp(sc[j] - m);
-                    l += sc[j];
-                }
-                for (int i = 0; i < hd; i++) {
-                    double acc = 0, ab = 0;
-                    for (int j = 0; j < len; j++) {
-                        double v = vf[(size_t)j * E + h * hd + i];
-                        acc += sc[j] * v;
-                        ab += sc[j] * fabs(v);
-                    }
-                    ref[(size_t)k * E + h * hd + i] = acc / l;
-                    scale[(size_t)k * E + h * hd + i] = ab / l;
-                }
-            }
-        }
+        ref64_attention(ref, scale, qkv, (size_t)3 * E, kf, vf, (size_t)E, n, n_past, n_head, hd);
         /* f32 scores, online softmax and sums over the keys (the cache values as stored): 1e-5 of
          * sum p|v|; the f16 kernels also round q and the products' partial sums: 1e-3 */
         double tol = kvt == GPT2_F16 ? 1e-3 : 1e-5;
@@ -609,7 +508,6 @@ static void case_attention(st *t, bool sg, gpt2_dtype kvt, int n_head, int hd, i
     free(out);
     free(ref);
     free(scale);
-    free(sc);
 }
 
 static void all_attention(st *t)
@@ -655,10 +553,7 @@ static void case_argmax(st *t, int n, int rows)
     if (ok) {
         cmp c = {0, true};
         for (int r = 0; r < rows; r++) {
-            int best = 0;
-            for (int i = 1; i < n; i++)
-                if (x[(size_t)r * n + i] > x[(size_t)r * n + best]) best = i;
-            if (got[r] != (uint32_t)best) {
+            if (got[r] != (uint32_t)ref64_argmax(x + (size_t)r * n, n)) {
                 c.pass = false;
                 c.worst += 1;
             }
@@ -719,10 +614,7 @@ static void case_sample(st *t, int n)
             int32_t gpu = *(const int32_t *)bo.map;
             memcpy(row, x, (size_t)n * 4);
             int32_t cpu = gpt2_sampler_pick(cs, row, NULL, 0, step);
-            int rank = 0;
-            if (gpu >= 0 && gpu < n)
-                for (int i = 0; i < n; i++) rank += x[i] > x[gpu];
-            outside += gpu < 0 || gpu >= n || rank >= sp.top_k;
+            outside += gpu < 0 || gpu >= n || ref64_rank(x, n, gpu) >= sp.top_k;
             differ += gpu != cpu;
             draws++;
         }
@@ -871,7 +763,7 @@ int vkg_selftest(const vkg_selftest_params *p, vkg_selftest_cb cb, void *user, v
     st t = {.cb = cb, .user = user, .sum = sum, .quick = p->quick};
     t.rng = p->seed ? p->seed : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + (uint64_t)getpid();
     sum->seed = t.rng;
-    t.rng = t.rng * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    t.rng = ref64_rng_seed(t.rng);
     if (vk_engine_create_named(&t.e, p->device, err, errlen)) return -1;
     const vk_caps *c = vk_engine_caps(t.e);
     snprintf(sum->device, sizeof sum->device, "%s", c->name);

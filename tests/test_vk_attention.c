@@ -51,6 +51,24 @@ static void env_free(vkt *t, attn_env *a)
 
 static float kv_get(const void *cache, gpt2_dtype t, size_t i) { return gpt2_load(cache, t, i); }
 
+/* A device cache of n values of type t holding f (rounded in place to what it holds). */
+static void *cache_bytes(float *f, gpt2_dtype t, size_t n)
+{
+    size_t bytes;
+    void *c = ref64_weights(t, f, 1, (int)n, &bytes);
+    cr_assert(c);
+    return c;
+}
+
+/* The n values of a cache of type t as floats: a fresh allocation. */
+static float *cache_floats(const void *cache, gpt2_dtype t, size_t n)
+{
+    float *f = malloc(n * sizeof *f);
+    cr_assert(f);
+    for (size_t i = 0; i < n; i++) f[i] = kv_get(cache, t, i);
+    return f;
+}
+
 /* The CPU twin's cache (head-major, cpu_kv_index) holding the same values as a device cache of
  * `rows` rows of E (row-major): a fresh allocation. */
 static void *cpu_layout(const void *rowmajor, gpt2_dtype t, size_t rows, int n_ctx, int E, int hd)
@@ -71,17 +89,7 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     size_t ncache = (size_t)a->n_ctx * E, esz = gpt2_dtype_size(a->kvt);
     float *qkv = vkt_rand_floats((size_t)n * 3 * E, -1, 1);
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
-    void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz);
-    if (a->kvt == GPT2_F16) {
-        uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
-        memcpy(k0, kh, ncache * 2);
-        memcpy(v0, vh, ncache * 2);
-        free(kh);
-        free(vh);
-    } else {
-        memcpy(k0, kf, ncache * 4);
-        memcpy(v0, vf, ncache * 4);
-    }
+    void *k0 = cache_bytes(kf, a->kvt, ncache), *v0 = cache_bytes(vf, a->kvt, ncache);
     cr_assert(vk_upload(t->e, &a->bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
     cr_assert(vk_upload(t->e, &a->bk, 0, k0, ncache * esz) == 0);
     cr_assert(vk_upload(t->e, &a->bv, 0, v0, ncache * esz) == 0);
@@ -116,35 +124,10 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     }
     /* float64 attention over the caches as stored */
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
-    double *sc = malloc((size_t)(n_past + n) * sizeof *sc);
-    for (int tk = 0; tk < nt; tk++) {
-        int len = n_past + tk + 1;
-        for (int h = 0; h < a->n_head; h++) {
-            const float *q = qkv + (size_t)tk * 3 * E + h * a->hd;
-            double m = -INFINITY, l = 0;
-            for (int j = 0; j < len; j++) {
-                double s = 0;
-                for (int d = 0; d < a->hd; d++)
-                    s += (double)q[d] * kv_get(k1, a->kvt, (size_t)j * E + h * a->hd + d);
-                sc[j] = s / sqrt((double)a->hd);
-                if (sc[j] > m) m = sc[j];
-            }
-            for (int j = 0; j < len; j++) {
-                sc[j] = exp(sc[j] - m);
-                l += sc[j];
-            }
-            for (int d = 0; d < a->hd; d++) {
-                double acc = 0, ab = 0;
-                for (int j = 0; j < len; j++) {
-                    double v = kv_get(v1, a->kvt, (size_t)j * E + h * a->hd + d);
-                    acc += sc[j] * v;
-                    ab += sc[j] * fabs(v);
-                }
-                ref[(size_t)tk * E + h * a->hd + d] = acc / l;
-                scale[(size_t)tk * E + h * a->hd + d] = ab / l;
-            }
-        }
-    }
+    float *kr = cache_floats(k1, a->kvt, ncache), *vr = cache_floats(v1, a->kvt, ncache);
+    ref64_attention(ref, scale, qkv, (size_t)3 * E, kr, vr, (size_t)E, nt, n_past, a->n_head, a->hd);
+    free(kr);
+    free(vr);
     /* rows of tokens beyond the step stay untouched (zero) */
     vkt_check(what, out, ref, scale, (size_t)n * E, 1e-5, 1e-6);
 
@@ -168,7 +151,6 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     free(v1);
     free(ref);
     free(scale);
-    free(sc);
     free(outc);
 }
 
@@ -254,20 +236,10 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
     vk_mem bstep = vkt_host_buf(t, sizeof(vk_step_params) + (size_t)n * sizeof(vk_step_row));
     float *qkv = vkt_rand_floats((size_t)n * 3 * E, -1, 1);
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
-    void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz), *k1 = malloc(ncache * esz),
-         *v1 = malloc(ncache * esz);
+    void *k0 = cache_bytes(kf, kvt, ncache), *v0 = cache_bytes(vf, kvt, ncache);
+    void *k1 = malloc(ncache * esz), *v1 = malloc(ncache * esz);
     int *base = malloc((size_t)n * sizeof *base);
-    cr_assert(k0 && v0 && k1 && v1 && base);
-    if (kvt == GPT2_F16) {
-        uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
-        memcpy(k0, kh, ncache * 2);
-        memcpy(v0, vh, ncache * 2);
-        free(kh);
-        free(vh);
-    } else {
-        memcpy(k0, kf, ncache * 4);
-        memcpy(v0, vf, ncache * 4);
-    }
+    cr_assert(k1 && v1 && base);
     cr_assert(vk_upload(t->e, &bqkv, 0, qkv, (size_t)n * 3 * E * 4) == 0);
     cr_assert(vk_upload(t->e, &bk, 0, k0, ncache * esz) == 0);
     cr_assert(vk_upload(t->e, &bv, 0, v0, ncache * esz) == 0);
@@ -307,33 +279,12 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
         }
     }
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
-    double *sc = malloc((size_t)n_ctx * sizeof *sc);
+    float *kr = cache_floats(k1, kvt, ncache), *vr = cache_floats(v1, kvt, ncache);
     for (int r = 0; r < n; r++)
-        for (int h = 0; h < n_head; h++) {
-            const float *q = qkv + (size_t)r * 3 * E + h * hd;
-            double m = -INFINITY, l = 0;
-            for (int j = 0; j <= pos[r]; j++) {
-                double s = 0;
-                for (int d = 0; d < hd; d++)
-                    s += (double)q[d] * kv_get(k1, kvt, (size_t)(base[r] + j) * E + h * hd + d);
-                sc[j] = s / sqrt((double)hd);
-                if (sc[j] > m) m = sc[j];
-            }
-            for (int j = 0; j <= pos[r]; j++) {
-                sc[j] = exp(sc[j] - m);
-                l += sc[j];
-            }
-            for (int d = 0; d < hd; d++) {
-                double acc = 0, ab = 0;
-                for (int j = 0; j <= pos[r]; j++) {
-                    double v = kv_get(v1, kvt, (size_t)(base[r] + j) * E + h * hd + d);
-                    acc += sc[j] * v;
-                    ab += sc[j] * fabs(v);
-                }
-                ref[(size_t)r * E + h * hd + d] = acc / l;
-                scale[(size_t)r * E + h * hd + d] = ab / l;
-            }
-        }
+        ref64_attention(ref + (size_t)r * E, scale + (size_t)r * E, qkv + (size_t)r * 3 * E, (size_t)3 * E,
+                        kr + (size_t)base[r] * E, vr + (size_t)base[r] * E, (size_t)E, 1, pos[r], n_head, hd);
+    free(kr);
+    free(vr);
     vkt_check(what, out, ref, scale, (size_t)n * E, 1e-5, 1e-6);
     /* CPU twin from the same initial caches */
     void *kc = cpu_layout(k0, kvt, (size_t)n * n_ctx, n_ctx, E, hd);
@@ -356,7 +307,6 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
     free(out);
     free(ref);
     free(scale);
-    free(sc);
     free(outc);
     vk_mem_free(t->e, &bqkv);
     vk_mem_free(t->e, &bk);

@@ -1,6 +1,7 @@
 /* test_vk_common.h - helpers shared by the tests of the Vulkan ops (tests/test_vk_*.c): an engine
  * on the best device (lavapipe in CI), device buffers, one-shot recordings, a seeded PRNG and
- * float64 comparisons. Header-only: each test executable includes it once. */
+ * comparisons against the float64 references of devtools/ref64.h. Header-only: each test
+ * executable includes it once. */
 #ifndef VKG_TEST_VK_COMMON_H
 #define VKG_TEST_VK_COMMON_H
 
@@ -16,25 +17,14 @@
 #include "vkengine/vk_engine.h"
 #include "vulkan/vk_ops.h"
 #include "core/tensor.h"
+#include "ref64.h"
 
-/* ---- PRNG (xorshift64, seeded per test) ---- */
+/* ---- PRNG (ref64's xorshift64, seeded per test) ---- */
 static uint64_t vkt_rng;
-static inline void vkt_seed(uint64_t s) { vkt_rng = s * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull; }
-static inline double vkt_unif(void) /* [0, 1) */
-{
-    vkt_rng ^= vkt_rng << 13;
-    vkt_rng ^= vkt_rng >> 7;
-    vkt_rng ^= vkt_rng << 17;
-    return (double)(vkt_rng >> 11) * (1.0 / 9007199254740992.0);
-}
+static inline void vkt_seed(uint64_t s) { vkt_rng = ref64_rng_seed(s); }
+static inline double vkt_unif(void) { return ref64_unif(&vkt_rng); } /* [0, 1) */
 /* Uniform in [lo, hi), never exactly zero. */
-static inline float vkt_rnd(float lo, float hi)
-{
-    float v;
-    do v = lo + (hi - lo) * (float)vkt_unif();
-    while (v == 0.0f);
-    return v;
-}
+static inline float vkt_rnd(float lo, float hi) { return ref64_rnd(&vkt_rng, lo, hi); }
 static inline float *vkt_rand_floats(size_t n, float lo, float hi)
 {
     float *p = malloc(n * sizeof *p + 16);
@@ -146,49 +136,37 @@ static inline void vkt_check_twin(const char *what, const float *got, const floa
     }
 }
 
-static inline double vkt_gelu_ref(double x, int form)
+/* float64 layernorm of n rows of d (stride ldx) into ref [n][d], with each element's error scale:
+ * the input's own rounding (|x| ulp relative to the spread) bounds the error. */
+static inline void vkt_layernorm_ref(double *ref, double *scale, const float *x, int ldx, const float *g,
+                                     const float *b, int n, int d, double eps)
 {
-    if (form == 1) return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    double *spread = malloc((size_t)n * sizeof *spread);
+    cr_assert(spread);
+    ref64_layernorm(ref, scale, spread, x, ldx, g, b, n, d, eps); /* scale holds x_hat first */
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < d; i++) {
+            double *s = scale + (size_t)r * d + i;
+            *s = (fabs(*s) + 1.0 + spread[r]) * fabs(g[i]) + fabs(b[i]);
+        }
+    free(spread);
 }
 
-/* float64 reference of vk_op_matmul / cpu_matmul: y = epi(x . w^T + bias) (+ y0 with
- * CPU_EPI_RESIDUAL) for n rows of x (stride ldx) and w as rows x cols floats (dequantized where
- * the weights are blocks). ref and scale hold n * ldy values: columns past `rows` keep y0 with
- * scale 0; elsewhere scale is the sum of |terms| (through the gelu, whose slope is below 1.13). */
-static inline void vkt_matmul_ref(double *ref, double *scale, const float *x, int ldx, const float *w,
-                                  const float *bias, const float *y0, int ldy, int n, int rows, int cols,
-                                  int epi, int form)
+/* How the Vulkan tests carry an error scale through a gelu epilogue: |gelu'| < 1.13, and the
+ * f32 formula's own rounding near zero. */
+static const ref64_gelu_scale vkt_gelu_scale = {1.13, 1e-6};
+
+/* Worst |a-b| / (|b| + rms(b)) over n values: a whole model's logits against another run's. */
+static inline double vkt_rel_err(const float *a, const float *b, size_t n)
 {
-    for (int tk = 0; tk < n; tk++)
-        for (int o = 0; o < ldy; o++) {
-            size_t yi = (size_t)tk * ldy + o;
-            if (o >= rows) {
-                ref[yi] = y0[yi];
-                scale[yi] = 0;
-                continue;
-            }
-            double acc = 0, sc = 0;
-            for (int i = 0; i < cols; i++) {
-                double p = (double)x[(size_t)tk * ldx + i] * w[(size_t)o * cols + i];
-                acc += p;
-                sc += fabs(p);
-            }
-            if (epi & CPU_EPI_BIAS) {
-                acc += bias[o];
-                sc += fabs(bias[o]);
-            }
-            if (epi & CPU_EPI_GELU) {
-                acc = vkt_gelu_ref(acc, form);
-                sc = sc * 1.13 + 1e-6;
-            }
-            if (epi & CPU_EPI_RESIDUAL) {
-                acc += y0[yi];
-                sc += fabs(y0[yi]);
-            }
-            ref[yi] = acc;
-            scale[yi] = sc;
-        }
+    double rms = 0, worst = 0;
+    for (size_t i = 0; i < n; i++) rms += (double)b[i] * b[i];
+    rms = sqrt(rms / (double)n);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + rms);
+        if (e > worst) worst = e;
+    }
+    return worst;
 }
 
 #endif

@@ -15,27 +15,6 @@
 
 /* ---- layernorm + matmul ---- */
 
-/* float64 layernorm of n rows (stride ldx) into xn [n][cols], with each element's error scale. */
-static void ln_ref(double *xn, double *sc, const float *x, int ldx, const float *g, const float *b, int n,
-                   int cols, double eps)
-{
-    for (int r = 0; r < n; r++) {
-        const float *xr = x + (size_t)r * ldx;
-        double m = 0, v = 0;
-        for (int i = 0; i < cols; i++) m += xr[i];
-        m /= cols;
-        for (int i = 0; i < cols; i++) v += (xr[i] - m) * (xr[i] - m);
-        v /= cols;
-        double inv = 1.0 / sqrt(v + eps);
-        for (int i = 0; i < cols; i++) {
-            double z = (xr[i] - m) * inv;
-            xn[(size_t)r * cols + i] = z * g[i] + b[i];
-            /* the input's own rounding (|x| ulp relative to the spread) bounds the error */
-            sc[(size_t)r * cols + i] = (fabs(z) + 1.0 + fabs(m) * inv) * fabs(g[i]) + fabs(b[i]);
-        }
-    }
-}
-
 /* y reference from the float64 normalised rows: epi(xn . w^T), with scale sum |w| * sc. */
 static void lnmm_ref(double *ref, double *scale, const double *xn, const double *sc, const float *w,
                      const float *bias, const float *y0, int ldy, int n, int rows, int cols, int epi,
@@ -55,18 +34,7 @@ static void lnmm_ref(double *ref, double *scale, const double *xn, const double 
                 acc += xn[(size_t)t * cols + i] * wi;
                 s += fabs(wi) * sc[(size_t)t * cols + i];
             }
-            if (epi & CPU_EPI_BIAS) {
-                acc += bias[o];
-                s += fabs(bias[o]);
-            }
-            if (epi & CPU_EPI_GELU) {
-                acc = vkt_gelu_ref(acc, form);
-                s = s * 1.13 + 1e-6;
-            }
-            if (epi & CPU_EPI_RESIDUAL) {
-                acc += y0[yi];
-                s += fabs(y0[yi]);
-            }
+            ref64_epilogue(&acc, &s, epi, bias[o], y0 ? y0[yi] : 0, form, vkt_gelu_scale);
             ref[yi] = acc;
             scale[yi] = s;
         }
@@ -75,27 +43,9 @@ static void lnmm_ref(double *ref, double *scale, const double *xn, const double 
 /* Random weights of type wt [rows][cols]: the device bytes, and the values as f32 in *wf. */
 static void *rand_weights(gpt2_dtype wt, int rows, int cols, float **wf, size_t *bytes)
 {
-    size_t nw = (size_t)rows * cols;
-    float *w = vkt_rand_floats(nw, -1, 1);
-    *wf = w;
-    if (wt == GPT2_F32) {
-        *bytes = nw * 4;
-        void *c = malloc(nw * 4);
-        memcpy(c, w, nw * 4);
-        return c;
-    }
-    if (wt == GPT2_F16) {
-        *bytes = nw * 2;
-        return vkt_to_f16(w, nw);
-    }
-    size_t rb = gpt2_row_bytes(wt, (size_t)cols);
-    unsigned char *q = malloc(rb * (size_t)rows + 16);
+    *wf = vkt_rand_floats((size_t)rows * cols, -1, 1);
+    void *q = ref64_weights(wt, *wf, rows, cols, bytes);
     cr_assert(q);
-    for (int r = 0; r < rows; r++) {
-        gpt2_quantize_row(wt, w + (size_t)r * cols, q + (size_t)r * rb, (size_t)cols);
-        gpt2_dequantize_row(wt, q + (size_t)r * rb, w + (size_t)r * cols, (size_t)cols);
-    }
-    *bytes = rb * (size_t)rows;
     return q;
 }
 
@@ -136,7 +86,7 @@ static void run_lncase(vkt *t, const lncase *c, gpt2_dtype wt, int form)
     vkt_get(t, &by2, y2, ny * 4);
     double *xn = malloc((size_t)n * cols * sizeof *xn), *sc = malloc((size_t)n * cols * sizeof *sc);
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
-    ln_ref(xn, sc, x, ldx, g, b, n, cols, 1e-5);
+    vkt_layernorm_ref(xn, sc, x, ldx, g, b, n, cols, 1e-5);
     lnmm_ref(ref, scale, xn, sc, w, bias, y0, ldy, n, rows, cols, c->epi, form);
     char what[160];
     snprintf(what, sizeof what, "ln_matmul %s n=%d rows=%d cols=%d ldx=%d epi=%d form=%d sg=%d",
@@ -243,7 +193,7 @@ static void run_embcase(vkt *t, int n, int step_n, int n_past, gpt2_dtype tte, g
     vkt_check_twin(what, x, xe, NULL, (size_t)n * cols, 1e-6, 1e-7);
     double *xn = malloc((size_t)n * cols * sizeof *xn), *sc = malloc((size_t)n * cols * sizeof *sc);
     double *ref = malloc((size_t)n * ldy * sizeof *ref), *scale = malloc((size_t)n * ldy * sizeof *scale);
-    ln_ref(xn, sc, xe, cols, g, b, nt, cols, 1e-5);
+    vkt_layernorm_ref(xn, sc, xe, cols, g, b, nt, cols, 1e-5);
     lnmm_ref(ref, scale, xn, sc, w, bias, NULL, ldy, nt, rows, cols, CPU_EPI_BIAS, 0);
     vkt_check(what, y, ref, scale, (size_t)nt * ldy, 1e-5, 1e-6);
     vk_mem *ms[] = {&mte, &mpe, &mw, &mg, &mb, &mbias, &mids, &mx, &my, &mstep};
@@ -366,43 +316,16 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
     }
     /* float64 attention over the caches with the new rows as stored (f16: rounded) */
     double *ref = calloc((size_t)R * E, sizeof *ref), *scale = calloc((size_t)R * E, sizeof *scale);
-    double *sc = malloc((size_t)a->n_ctx * sizeof *sc);
     for (int r = 0; r < R; r++) {
         size_t kb = (size_t)r * a->n_ctx;
         const float *q = qkv + (size_t)r * 3 * E;
-        for (int h = 0; h < a->n_head; h++) {
-            int len = pos[r] + 1;
-            double m = -INFINITY, l = 0;
-            for (int j = 0; j < len; j++) {
-                double s = 0;
-                for (int d = 0; d < a->hd; d++) {
-                    int c = h * a->hd + d;
-                    double kv = j == pos[r]
-                        ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[E + c])) : q[E + c])
-                        : kf[(kb + j) * E + c];
-                    s += (double)q[c] * kv;
-                }
-                sc[j] = s / sqrt((double)a->hd);
-                if (sc[j] > m) m = sc[j];
-            }
-            for (int j = 0; j < len; j++) {
-                sc[j] = exp(sc[j] - m);
-                l += sc[j];
-            }
-            for (int d = 0; d < a->hd; d++) {
-                int c = h * a->hd + d;
-                double acc = 0, ab = 0;
-                for (int j = 0; j < len; j++) {
-                    double v = j == pos[r]
-                        ? (a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(q[2 * E + c])) : q[2 * E + c])
-                        : vf[(kb + j) * E + c];
-                    acc += sc[j] * v;
-                    ab += sc[j] * fabs(v);
-                }
-                ref[(size_t)r * E + c] = acc / l;
-                scale[(size_t)r * E + c] = ab / l;
-            }
+        for (int c = 0; c < E; c++) {
+            float kn = q[E + c], vn = q[2 * E + c];
+            kf[(kb + pos[r]) * E + c] = a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(kn)) : kn;
+            vf[(kb + pos[r]) * E + c] = a->kvt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(vn)) : vn;
         }
+        ref64_attention(ref + (size_t)r * E, scale + (size_t)r * E, q, (size_t)3 * E, kf + kb * E,
+                        vf + kb * E, (size_t)E, 1, pos[r], a->n_head, a->hd);
     }
     char what[160];
     snprintf(what, sizeof what, "fused decode attention rows=%d pos0=%d heads=%d hd=%d n_ctx=%d %s sg=%d", R,
@@ -426,7 +349,6 @@ static void fa_step(vkt *t, fa_env *a, const int *pos)
     free(out[1]);
     free(ref);
     free(scale);
-    free(sc);
 }
 
 Test(vk_fused, decode_attention)
@@ -489,19 +411,6 @@ static bool device_memory_model(void)
     return mm;
 }
 
-/* Worst |a-b| / (|b| + rms(b)). */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double rms = 0, worst = 0;
-    for (size_t i = 0; i < n; i++) rms += (double)b[i] * b[i];
-    rms = sqrt(rms / (double)n);
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + rms);
-        if (e > worst) worst = e;
-    }
-    return worst;
-}
-
 static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
 {
     gpt2_synth_params sp;
@@ -537,7 +446,7 @@ static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
                          0, "%s", err);
         }
     }
-    double e = rel_err(lg[0], lg[1], (size_t)(2 + STEPS) * V);
+    double e = vkt_rel_err(lg[0], lg[1], (size_t)(2 + STEPS) * V);
     cr_expect_lt(e, tol, "%s: fused vs unfused logits: relative error %.3g", tn, e);
     cr_log_info("%s KV %s: worst relative logit error, fused vs unfused: %.3g\n", tn, gpt2_dtype_name(kv), e);
 
@@ -580,7 +489,7 @@ static void whole_step(gpt2_dtype wt, gpt2_dtype kv, double tol)
         gpt2_step st = {.n = 3, .ids = rid, .rows = rows, .out = GPT2_STEP_ALL, .logits = br[k]};
         cr_assert_eq(be[k]->eval(be[k], &st, err, sizeof err), 0, "%s", err);
     }
-    e = rel_err(br[0], br[1], (size_t)3 * V);
+    e = vkt_rel_err(br[0], br[1], (size_t)3 * V);
     cr_expect_lt(e, tol, "%s: batched step, fused vs unfused logits: relative error %.3g", tn, e);
     for (int k = 0; k < 2; k++) {
         cr_expect_eq(be[k]->counters.validation_messages, 0);

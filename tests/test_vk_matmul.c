@@ -56,11 +56,12 @@ static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form,
         float *xr = malloc(nx * 4);
         memcpy(xr, x, nx * 4);
         free(vkt_to_f16(xr, nx));
-        vkt_matmul_ref(ref, scale, xr + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
+        ref64_matmul(ref, scale, xr + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form,
+                     vkt_gelu_scale);
         vkt_check(what, y, ref, scale, ny, acc.rtol, acc.atol);
         free(xr);
     }
-    vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
+    ref64_matmul(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form, vkt_gelu_scale);
     vkt_check(what, y, ref, scale, ny, acc.rtol_f32x, acc.atol);
 
     /* CPU twin (from the f32 x) */

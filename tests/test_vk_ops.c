@@ -35,10 +35,7 @@ Test(vk_ops, embed)
                 float *x = malloc((size_t)n * d * 4), *xc = malloc((size_t)n * d * 4);
                 double *ref = malloc((size_t)n * d * sizeof *ref);
                 vkt_get(&t, &bx, x, (size_t)n * d * 4);
-                for (int tk = 0; tk < n; tk++)
-                    for (int i = 0; i < d; i++)
-                        ref[(size_t)tk * d + i] =
-                            (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
+                ref64_embed(ref, NULL, wte, wpe, ids, n, d, pos0);
                 char what[96];
                 snprintf(what, sizeof what, "embed d=%d %s/%s pos0=%d", d, gpt2_dtype_name(tte),
                          gpt2_dtype_name(tpe), pos0);
@@ -92,21 +89,7 @@ Test(vk_ops, layernorm)
             double *ref = malloc(nx * sizeof *ref), *scale = malloc(nx * sizeof *scale);
             vkt_get(&t, &by, y, nx * 4);
             vkt_get(&t, &bx, y2, nx * 4);
-            for (int r = 0; r < n; r++) {
-                const float *xr = x + (size_t)r * d;
-                double m = 0, v = 0;
-                for (int i = 0; i < d; i++) m += xr[i];
-                m /= d;
-                for (int i = 0; i < d; i++) v += (xr[i] - m) * (xr[i] - m);
-                v /= d;
-                double inv = 1.0 / sqrt(v + 1e-5);
-                for (int i = 0; i < d; i++) {
-                    double z = (xr[i] - m) * inv;
-                    ref[(size_t)r * d + i] = z * g[i] + b[i];
-                    /* the input's own rounding (|x| ulp relative to the spread) bounds the error */
-                    scale[(size_t)r * d + i] = (fabs(z) + 1.0 + fabs(m) * inv) * fabs(g[i]) + fabs(b[i]);
-                }
-            }
+            vkt_layernorm_ref(ref, scale, x, d, g, b, n, d, 1e-5);
             char what[96];
             snprintf(what, sizeof what, "layernorm n=%d d=%d sg=%d", n, d, vk_ops_subgroup(t.o));
             vkt_check(what, y, ref, scale, nx, 1e-5, 1e-6);
@@ -154,7 +137,7 @@ Test(vk_ops, gelu_and_add)
             vkt_get(&t, &bx, g, n * 4);
             vkt_get(&t, &ba, s, n * 4);
             for (size_t i = 0; i < n; i++) {
-                ref[i] = vkt_gelu_ref(x[i], form);
+                ref[i] = ref64_gelu(x[i], form);
                 scale[i] = fabs(x[i]);
             }
             char what[64];
@@ -205,13 +188,7 @@ Test(vk_ops, softmax)
             float *y = malloc(nx * 4), *yc = malloc(nx * 4);
             double *ref = malloc(nx * sizeof *ref);
             vkt_get(&t, &bx, y, nx * 4);
-            for (int r = 0; r < n; r++) {
-                const float *xr = x + (size_t)r * d;
-                double m = -INFINITY, s = 0;
-                for (int i = 0; i < d; i++) m = xr[i] > m ? xr[i] : m;
-                for (int i = 0; i < d; i++) s += exp(xr[i] - m);
-                for (int i = 0; i < d; i++) ref[(size_t)r * d + i] = exp(xr[i] - m) / s;
-            }
+            ref64_softmax(ref, x, n, d);
             char what[64];
             snprintf(what, sizeof what, "softmax n=%d d=%d sg=%d", n, d, vk_ops_subgroup(t.o));
             /* exp of arguments up to 20 in magnitude: relative error ~ |arg| ulp */
@@ -249,10 +226,7 @@ Test(vk_ops, argmax)
                 x[n - 2] = -INFINITY;
                 x[n - 1] = 9.0f;
             }
-            want = 0;
-            while (want < n && isnan(x[want])) want++;
-            for (int i = want + 1; i < n; i++)
-                if (x[i] > x[want]) want = i;
+            want = ref64_argmax(x, n);
             vk_mem bx = vkt_buf(&t, (size_t)n * 4, x), bo = vkt_buf(&t, 4, NULL);
             vkt_begin(&t);
             vk_op_argmax(t.o, t.s, bo.addr, bx.addr, n);

@@ -68,7 +68,7 @@ static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, 
 
     /* float64 reference on the dequantized weights */
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
-    vkt_matmul_ref(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form);
+    ref64_matmul(ref, scale, x + c->x_off, ldx, w, bias, y0, ldy, n, rows, cols, epi, form, vkt_gelu_scale);
     char what[200];
     snprintf(what, sizeof what, "%s %s n=%d rows=%d cols=%d ldx=%d off=%d epi=%d form=%d sg=%d",
              gpt2_dtype_name(qt), vk_ops_matmul_variant(t->o, n, qt), n, rows, cols, ldx, c->x_off, epi, form,
@@ -182,10 +182,7 @@ Test(vk_quant, embed)
             float *x = malloc((size_t)n * d * 4), *xc = malloc((size_t)n * d * 4);
             double *ref = malloc((size_t)n * d * sizeof *ref);
             vkt_get(&t, &bx, x, (size_t)n * d * 4);
-            for (int tk = 0; tk < n; tk++)
-                for (int i = 0; i < d; i++)
-                    ref[(size_t)tk * d + i] =
-                        (double)wte[(size_t)ids[tk] * d + i] + wpe[(size_t)(pos0 + tk) * d + i];
+            ref64_embed(ref, NULL, wte, wpe, ids, n, d, pos0);
             char what[96];
             snprintf(what, sizeof what, "embed d=%d wte %s", d, gpt2_dtype_name(tte));
             vkt_check(what, x, ref, NULL, (size_t)n * d, 1e-6, 1e-7);
@@ -219,19 +216,6 @@ static gpt2_backend *backend(const gpt2_model *m, bool vulkan, int nb, gpt2_dtyp
     if (!b && vulkan) cr_skip_test("no Vulkan backend: %s", err);
     cr_assert_not_null(b, "backend: %s", err);
     return b;
-}
-
-/* Worst |a-b| / (|b| + rms(b)). */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double rms = 0, worst = 0;
-    for (size_t i = 0; i < n; i++) rms += (double)b[i] * b[i];
-    rms = sqrt(rms / (double)n);
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + rms);
-        if (e > worst) worst = e;
-    }
-    return worst;
 }
 
 /* Replaces a block-format tensor's data by its f32 dequantization (malloc'ed into *buf), keeping
@@ -317,7 +301,7 @@ Test(vk_quant, whole_model, .timeout = 120)
         }
         cr_expect_eq(be[1]->counters.cpu_fallback_nodes, 0, "%s: every node on the GPU", tn);
         size_t nl = (size_t)(PROMPT + 4) * V;
-        double e_deq = rel_err(lg[1], lg[2], nl), e_cpu = rel_err(lg[1], lg[0], nl);
+        double e_deq = vkt_rel_err(lg[1], lg[2], nl), e_cpu = vkt_rel_err(lg[1], lg[0], nl);
         cr_expect_lt(e_deq, 1e-5, "%s: Vulkan vs CPU on the dequantized weights: relative error %.3g", tn,
                      e_deq);
         cr_expect_lt(e_cpu, 5e-2, "%s: Vulkan vs CPU (int8 activations): relative error %.3g", tn, e_cpu);

@@ -8,13 +8,6 @@
 #include "core/sampler.h"
 #include "test_vk_common.h"
 
-static int rank_of(const float *x, int n, int id)
-{
-    int r = 0;
-    for (int i = 0; i < n; i++) r += x[i] > x[id] || (x[i] == x[id] && i < id);
-    return r;
-}
-
 Test(vk_sample, matches_cpu_sampler)
 {
     vkt t = vkt_open();
@@ -55,7 +48,7 @@ Test(vk_sample, matches_cpu_sampler)
             memcpy(row, x, (size_t)n * sizeof *row);
             int32_t cpu = gpt2_sampler_pick(cs, row, NULL, 0, step);
             cr_assert(gpu >= 0 && gpu < n, "gpu picked %d", gpu);
-            cr_expect_lt(rank_of(x, n, gpu), sp.top_k, "gpu pick %d is outside the top %d", gpu, sp.top_k);
+            cr_expect_lt(ref64_rank(x, n, gpu), sp.top_k, "gpu pick %d is outside the top %d", gpu, sp.top_k);
             draws++;
             differ += gpu != cpu;
         }
@@ -116,10 +109,7 @@ Test(vk_sample, argmax_rows_is_each_rows_argmax)
     vkt_run(&t);
     for (int r = 0; r < rows; r++) {
         int want = cpu_argmax(x + (size_t)r * n, n);
-        int ref = 0;
-        for (int i = 1; i < n; i++)
-            if (x[(size_t)r * n + i] > x[(size_t)r * n + ref]) ref = i;
-        cr_assert_eq(want, ref, "cpu_argmax row %d", r);
+        cr_assert_eq(want, ref64_argmax(x + (size_t)r * n, n), "cpu_argmax row %d", r);
         cr_assert_eq(((const int32_t *)bout.map)[r], want, "row %d: gpu %d, want %d", r,
                      ((const int32_t *)bout.map)[r], want);
     }
@@ -172,7 +162,7 @@ Test(vk_sample, sample_rows_draws_as_the_single_row_op)
         cr_assert(vk_seq_run(one) == 0);
         int32_t want = *(const int32_t *)bout1.map;
         cr_assert_eq(got[r], want, "row %d: rows op drew %d, the single-row op %d", r, got[r], want);
-        cr_assert_lt(rank_of(x + (size_t)r * n, n, got[r]), (int)p[r].top_k,
+        cr_assert_lt(ref64_rank(x + (size_t)r * n, n, got[r]), (int)p[r].top_k,
                      "row %d: %d is outside the top %u", r, got[r], p[r].top_k);
     }
     cr_expect_eq(vk_validation_messages(t.e), 0);
