@@ -4,15 +4,8 @@
 #include <stdlib.h>
 
 #include "cpu/cpu_ops.h"
+#include "ref64.h"
 #include "test_rng.h"
-
-static int ref_argmax(const float *x, int n)
-{
-    int best = -1;
-    for (int i = 0; i < n; i++)
-        if (!isnan(x[i]) && (best < 0 || x[i] > x[best])) best = i;
-    return best < 0 && n > 0 ? 0 : best;
-}
 
 Test(argmax, random)
 {
@@ -30,7 +23,7 @@ Test(argmax, random)
             if (rep == 3)
                 for (int i = 0; i < n; i += 3) x[i] = NAN;
             if (rep == 4) x[n - 1] = INFINITY;
-            cr_assert_eq(cpu_argmax(x, n), ref_argmax(x, n), "n=%d rep=%d", n, rep);
+            cr_assert_eq(cpu_argmax(x, n), ref64_argmax(x, n), "n=%d rep=%d", n, rep);
         }
     }
     free(x);

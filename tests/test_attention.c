@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "ref64.h"
 #include "test_isa.h"
 #include "test_rng.h"
 
@@ -58,7 +59,8 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
             }
         }
     float *out = malloc((size_t)n * E * sizeof(float)), *first = malloc((size_t)n * E * sizeof(float));
-    double *sc = malloc((size_t)(n_past + n) * sizeof(double));
+    double *ref = malloc((size_t)n * E * sizeof *ref), *scale = malloc((size_t)n * E * sizeof *scale);
+    ref64_attention(ref, scale, qkv, (size_t)3 * E, ke, ve, (size_t)E, n, n_past, n_head, hd);
     cpu_isa isas[4];
     const int ni = isa_list(isas);
     for (int k = 0; k < ni; k++) {
@@ -83,27 +85,10 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
             }
         for (int t = 0; t < n; t++)
             for (int h = 0; h < n_head; h++) {
-                const int L = n_past + t + 1;
-                const float *q = qkv + (size_t)t * 3 * E + (size_t)h * hd;
-                double m = -INFINITY, s = 0;
-                for (int j = 0; j < L; j++) {
-                    double d = 0;
-                    for (int i = 0; i < hd; i++) d += (double)q[i] * ke[(size_t)j * E + h * hd + i];
-                    sc[j] = d / sqrt((double)hd);
-                    if (sc[j] > m) m = sc[j];
-                }
-                for (int j = 0; j < L; j++) {
-                    sc[j] = exp(sc[j] - m);
-                    s += sc[j];
-                }
                 for (int i = 0; i < hd; i++) {
-                    double o = 0, oa = 0;
-                    for (int j = 0; j < L; j++) {
-                        double v = ve[(size_t)j * E + h * hd + i];
-                        o += sc[j] / s * v;
-                        oa += sc[j] / s * fabs(v);
-                    }
-                    double got = out[(size_t)t * E + h * hd + i];
+                    const size_t oi = (size_t)t * E + (size_t)h * hd + i;
+                    double o = ref[oi], oa = scale[oi];
+                    double got = out[oi];
                     double tol = 2e-5 * oa + 1e-7;
                     if (!(fabs(got - o) <= tol))
                         cr_assert(0,
@@ -132,7 +117,8 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
     free(ve);
     free(out);
     free(first);
-    free(sc);
+    free(ref);
+    free(scale);
 }
 
 Test(attention, shapes)
@@ -178,14 +164,32 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
     void *k0 = malloc(cells * es), *v0 = malloc(cells * es), *kc = malloc(cells * es),
          *vc = malloc(cells * es);
     float *out = malloc((size_t)n * E * sizeof(float));
-    double *sc = malloc((size_t)n_ctx * sizeof(double));
+    float *kr = malloc(cells * sizeof(float)), *vr = malloc(cells * sizeof(float));
+    double *ref = malloc((size_t)n * E * sizeof *ref), *scale = malloc((size_t)n * E * sizeof *scale);
     int *base = malloc((size_t)n * sizeof(int)), *pos = malloc((size_t)n * sizeof(int));
-    cr_assert(qkv && k0 && v0 && kc && vc && out && sc && base && pos);
+    cr_assert(qkv && k0 && v0 && kc && vc && out && kr && vr && ref && scale && base && pos);
     for (int i = 0; i < n * 3 * E; i++) qkv[i] = rnd(-1.5f, 1.5f);
     fill_kv(k0, v0, kt, cells);
     for (int t = 0; t < n; t++) {
         base[t] = (n - 1 - t) * n_ctx;
         pos[t] = t == 0 ? 0 : t == 1 ? n_ctx - 1 : (int)(rng_unif() * n_ctx); /* both ends, then any */
+    }
+    /* every row's keys and values as floats, row-major: the cache, with each row's new K/V at
+     * pos[t] of its slot; the float64 reference of each row over its own slot */
+    for (size_t j = 0; j < (size_t)n * n_ctx; j++)
+        for (int e = 0; e < E; e++) {
+            kr[j * E + e] = cache_at(k0, kt, KV(j, e));
+            vr[j * E + e] = cache_at(v0, kt, KV(j, e));
+        }
+    for (int t = 0; t < n; t++) {
+        const float *r = qkv + (size_t)t * 3 * E;
+        float *kn = kr + (size_t)(base[t] + pos[t]) * E, *vn = vr + (size_t)(base[t] + pos[t]) * E;
+        for (int e = 0; e < E; e++) {
+            kn[e] = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
+            vn[e] = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
+        }
+        ref64_attention(ref + (size_t)t * E, scale + (size_t)t * E, r, (size_t)3 * E,
+                        kr + (size_t)base[t] * E, vr + (size_t)base[t] * E, (size_t)E, 1, pos[t], n_head, hd);
     }
     cpu_isa isas[4];
     const int ni = isa_list(isas);
@@ -196,34 +200,18 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
         for (int i = 0; i < n * E; i++) out[i] = NAN;
         cpu_attention_rows(out, qkv, kc, vc, kt, n_ctx, n, base, pos, n_head, hd, pool);
         for (int t = 0; t < n; t++) {
-            const float *r = qkv + (size_t)t * 3 * E;
-            /* row t's keys and values as floats: the cache, with the new row at pos[t] */
+            /* row t's new K/V at pos[t] */
+            const size_t nr = (size_t)(base[t] + pos[t]);
             for (int e = 0; e < E; e++) {
-                size_t i = KV(base[t] + pos[t], e);
-                float ke = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
-                float ve = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
-                cr_assert(cache_at(kc, kt, i) == ke && cache_at(vc, kt, i) == ve, "row %d: new K/V col %d", t,
-                          e);
+                size_t i = KV(nr, e);
+                cr_assert(cache_at(kc, kt, i) == kr[nr * E + e] && cache_at(vc, kt, i) == vr[nr * E + e],
+                          "row %d: new K/V col %d", t, e);
             }
             for (int h = 0; h < n_head; h++) {
-                const float *q = r + (size_t)h * hd;
-                double m = -INFINITY, s = 0;
-                for (int j = 0; j <= pos[t]; j++) {
-                    double d = 0;
-                    for (int i = 0; i < hd; i++)
-                        d += (double)q[i] * cache_at(kc, kt, KV(base[t] + j, h * hd + i));
-                    sc[j] = d / sqrt((double)hd);
-                    if (sc[j] > m) m = sc[j];
-                }
-                for (int j = 0; j <= pos[t]; j++) s += sc[j] = exp(sc[j] - m);
                 for (int i = 0; i < hd; i++) {
-                    double o = 0, oa = 0;
-                    for (int j = 0; j <= pos[t]; j++) {
-                        double v = cache_at(vc, kt, KV(base[t] + j, h * hd + i));
-                        o += sc[j] / s * v;
-                        oa += sc[j] / s * fabs(v);
-                    }
-                    double got = out[(size_t)t * E + h * hd + i];
+                    const size_t oi = (size_t)t * E + (size_t)h * hd + i;
+                    double o = ref[oi], oa = scale[oi];
+                    double got = out[oi];
                     if (!(fabs(got - o) <= 2e-5 * oa + 1e-7))
                         cr_assert(0, "%s %s rows=%d row %d (pos %d) h=%d i=%d: got %.9g want %.9g",
                                   cpu_isa_name(isas[k]), gpt2_dtype_name(kt), n, t, pos[t], h, i, got, o);
@@ -250,7 +238,10 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
     free(kc);
     free(vc);
     free(out);
-    free(sc);
+    free(kr);
+    free(vr);
+    free(ref);
+    free(scale);
     free(base);
     free(pos);
 }
