@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "core/tokenizer.h"
+#include "core/utf8.h"
 #include "core/vocab.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -271,28 +272,15 @@ static uint64_t rnd(void)
     return rng_state * 2685821657736338717ull;
 }
 
+/* UTF-8 of cp written another way than core/utf8.c's encoder (which it checks): the continuation
+ * bytes from the low end, six bits each, then the lead byte's length marker and what is left. */
 static size_t put_cp(char *o, uint32_t cp)
 {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
+    static const unsigned char marker[5] = {0, 0x00, 0xc0, 0xe0, 0xf0};
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (size_t k = n - 1; k > 0; k--, cp >>= 6) o[k] = (char)(0x80 | (cp & 0x3f));
+    o[0] = (char)(marker[n] | cp);
+    return n;
 }
 
 static uint32_t random_cp(void)
@@ -318,7 +306,17 @@ Test(tokenizer, random_utf8_round_trips)
     char buf[4 * 200];
     for (int it = 0; it < 3000; it++) {
         size_t len = 0, nchar = rnd() % 200;
-        for (size_t i = 0; i < nchar; i++) len += put_cp(buf + len, random_cp());
+        for (size_t i = 0; i < nchar; i++) {
+            uint32_t cp = random_cp(), back = 0;
+            char mine[4];
+            size_t n = put_cp(buf + len, cp);
+            cr_assert_eq(gpt2_utf8_encode(cp, mine), n, "U+%04X: encoded length", cp);
+            cr_assert(memcmp(mine, buf + len, n) == 0, "U+%04X: encoded bytes", cp);
+            cr_assert_eq(gpt2_utf8_decode((const unsigned char *)buf + len, n, &back), n, "U+%04X: decode",
+                         cp);
+            cr_assert_eq(back, cp);
+            len += n;
+        }
         cr_assert(valid_utf8((unsigned char *)buf, len));
         round_trip(buf, len);
     }
@@ -474,7 +472,17 @@ Test(tokenizer, random_stream_chunks_are_whole_characters)
     char buf[4 * 100];
     for (int it = 0; it < 500; it++) {
         size_t len = 0, nchar = 1 + rnd() % 100;
-        for (size_t i = 0; i < nchar; i++) len += put_cp(buf + len, random_cp());
+        for (size_t i = 0; i < nchar; i++) {
+            uint32_t cp = random_cp(), back = 0;
+            char mine[4];
+            size_t n = put_cp(buf + len, cp);
+            cr_assert_eq(gpt2_utf8_encode(cp, mine), n, "U+%04X: encoded length", cp);
+            cr_assert(memcmp(mine, buf + len, n) == 0, "U+%04X: encoded bytes", cp);
+            cr_assert_eq(gpt2_utf8_decode((const unsigned char *)buf + len, n, &back), n, "U+%04X: decode",
+                         cp);
+            cr_assert_eq(back, cp);
+            len += n;
+        }
         int32_t *ids;
         size_t n;
         char err[256] = "";

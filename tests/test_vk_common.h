@@ -110,6 +110,32 @@ static inline void vkt_run(vkt *t)
     cr_assert(vk_seq_run(t->s) == 0);
 }
 
+/* One vk_op_matmul of weights w (wbytes of type wt, rows x cols) on n rows of x (nx floats, the
+ * rows from x_off on, stride ldx) into y [n][ldy] that starts as y0, on device buffers of its own,
+ * with the variant `force` (NULL: the automatic one) and the subgroup setting: y, malloc'ed. */
+static inline float *vkt_matmul(vkt *t, const float *x, size_t nx, int x_off, int ldx, const void *w,
+                                size_t wbytes, gpt2_dtype wt, const float *bias, const float *y0, int ldy,
+                                int n, int rows, int cols, int epi, int form, const char *force, int subgroup)
+{
+    size_t ny = (size_t)n * ldy;
+    vk_mem bx = vkt_buf(t, nx * 4, x), bw = vkt_buf(t, wbytes, w);
+    vk_mem bb = vkt_buf(t, (size_t)rows * 4, bias), by = vkt_buf(t, ny * 4, y0);
+    vk_ops_force_matmul(t->o, force);
+    vk_ops_set_subgroup(t->o, subgroup);
+    vkt_begin(t);
+    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)x_off * 4, ldx, bw.addr, wt, rows, cols,
+                 (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
+    vkt_run(t);
+    float *y = malloc(ny * 4);
+    cr_assert(y);
+    vkt_get(t, &by, y, ny * 4);
+    vk_mem_free(t->e, &bx);
+    vk_mem_free(t->e, &bw);
+    vk_mem_free(t->e, &bb);
+    vk_mem_free(t->e, &by);
+    return y;
+}
+
 /* ---- comparisons ---- */
 /* |got - ref| <= rtol * scale + atol, where scale is the sum of |terms| that made ref. */
 static inline void vkt_check(const char *what, const float *got, const double *ref, const double *scale,

@@ -32,16 +32,8 @@ static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form,
     float *y0 = vkt_rand_floats(ny, -1, 1);
     uint16_t *wh = wt == GPT2_F16 ? vkt_to_f16(w, nw) : NULL;
 
-    vk_mem bx = vkt_buf(t, nx * 4, x), bw = vkt_buf(t, nw * gpt2_dtype_size(wt), wh ? (void *)wh : (void *)w);
-    vk_mem bb = vkt_buf(t, (size_t)rows * 4, bias), by = vkt_buf(t, ny * 4, y0);
-    vk_ops_force_matmul(t->o, force);
-    vk_ops_set_subgroup(t->o, subgroup);
-    vkt_begin(t);
-    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, wt, rows,
-                 cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
-    vkt_run(t);
-    float *y = malloc(ny * 4);
-    vkt_get(t, &by, y, ny * 4);
+    float *y = vkt_matmul(t, x, nx, c->x_off, ldx, wh ? (void *)wh : (void *)w, nw * gpt2_dtype_size(wt), wt,
+                          bias, y0, ldy, n, rows, cols, epi, form, force, subgroup);
 
     /* float64 reference; scale = sum of |terms|. The variant's own accuracy, against x as it reads
      * it (f16-rounded for the coopmat kernels), and its f32-x accuracy against the f32 x. */
@@ -71,10 +63,6 @@ static void run_case(vkt *t, const mm_case *c, gpt2_dtype wt, int epi, int form,
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
     vkt_check_twin(what, y, yc, scale, ny, acc.rtol_f32x + 1e-5, 2e-6);
 
-    vk_mem_free(t->e, &bx);
-    vk_mem_free(t->e, &bw);
-    vk_mem_free(t->e, &bb);
-    vk_mem_free(t->e, &by);
     free(x);
     free(w);
     free(bias);

@@ -55,16 +55,8 @@ static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, 
     float *x = vkt_rand_floats(nx, -1, 1), *bias = vkt_rand_floats((size_t)rows, -1, 1);
     float *y0 = vkt_rand_floats(ny, -1, 1);
 
-    vk_mem bx = vkt_buf(t, nx * 4, x), bw = vkt_buf(t, wbytes, wq);
-    vk_mem bb = vkt_buf(t, (size_t)rows * 4, bias), by = vkt_buf(t, ny * 4, y0);
-    vk_ops_force_matmul(t->o, force);
-    vk_ops_set_subgroup(t->o, subgroup);
-    vkt_begin(t);
-    vk_op_matmul(t->o, t->s, by.addr, ldy, bx.addr + (VkDeviceAddress)c->x_off * 4, ldx, bw.addr, qt, rows,
-                 cols, (epi & CPU_EPI_BIAS) ? bb.addr : 0, n, epi, form);
-    vkt_run(t);
-    float *y = malloc(ny * 4);
-    vkt_get(t, &by, y, ny * 4);
+    float *y = vkt_matmul(t, x, nx, c->x_off, ldx, wq, wbytes, qt, bias, y0, ldy, n, rows, cols, epi, form,
+                          force, subgroup);
 
     /* float64 reference on the dequantized weights */
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
@@ -82,10 +74,6 @@ static void run_qcase(vkt *t, const qcase *c, gpt2_dtype qt, int epi, int form, 
     cpu_matmul(yc, ldy, x + c->x_off, ldx, &W, bias, n, epi, form, NULL);
     vkt_check_twin(what, y, yc, scale, ny, 1e-2, 1e-5);
 
-    vk_mem_free(t->e, &bx);
-    vk_mem_free(t->e, &bw);
-    vk_mem_free(t->e, &bb);
-    vk_mem_free(t->e, &by);
     free(x);
     free(w);
     free(wq);
