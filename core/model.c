@@ -93,8 +93,10 @@ int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, boo
     t->ne[0] = ne[0];
     t->ne[1] = ne[1];
     t->nbytes = gpt2_row_bytes(dt, (size_t)ne[0]) * (size_t)ne[1];
-    /* block formats are read bytewise (f16 scales through memcpy): any alignment will do */
-    size_t align = gpt2_dtype_is_quant(dt) ? 1 : gpt2_dtype_size(dt);
+    /* Matrices and embeddings stay in the mapping at any alignment (ggml files have no padding):
+     * every reader loads their elements with memcpy or unaligned vector loads, and block formats
+     * are read bytewise. Biases and gains, read as float arrays, are copied when misaligned. */
+    size_t align = kind != GPT2_K_VEC || gpt2_dtype_is_quant(dt) ? 1 : gpt2_dtype_size(dt);
     if (!transpose && dt == st && ((uintptr_t)src % align) == 0) {
         t->data = (void *)src;
         return 0;
