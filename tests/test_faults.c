@@ -137,20 +137,24 @@ Test(faults, reference_is_vulkan_greedy_too)
     assert_same(&got, &want, "vulkan without faults");
 }
 
+/* Under auto, with VKGPT2_FAULT=kind:at, the run goes on on the CPU with the CPU's tokens. */
+static void expect_cpu_fallback(const char *kind, int at, const run_result *want)
+{
+    char v[32], what[64];
+    snprintf(v, sizeof v, "%s:%d", kind, at);
+    setenv("VKGPT2_FAULT", v, 1);
+    run_result got = run(VKG_BACKEND_AUTO);
+    snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
+    cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
+    assert_same(&got, want, what);
+}
+
 Test(faults, out_of_device_memory_at_load_falls_back_to_cpu)
 {
     need_vulkan();
     run_result want = cpu_reference();
     /* Every allocation the backend makes at creation, one at a time. */
-    for (int n = 1; n <= 12; n++) {
-        char v[32], what[64];
-        snprintf(v, sizeof v, "alloc:%d", n);
-        setenv("VKGPT2_FAULT", v, 1);
-        run_result got = run(VKG_BACKEND_AUTO);
-        snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
-        cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
-        assert_same(&got, &want, what);
-    }
+    for (int n = 1; n <= 12; n++) expect_cpu_fallback("alloc", n, &want);
 }
 
 Test(faults, out_of_device_memory_forced_vulkan_is_one_line)
@@ -169,15 +173,7 @@ Test(faults, device_lost_during_generation_continues_on_cpu)
     /* submit:1 hits the prompt's first step, later ones the decode steps (the prompt of ~11 tokens
      * takes 2 steps of 8). */
     static const int at[] = {1, 2, 3, 4, 7, 12, 20};
-    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
-        char v[32], what[64];
-        snprintf(v, sizeof v, "submit:%d", at[i]);
-        setenv("VKGPT2_FAULT", v, 1);
-        run_result got = run(VKG_BACKEND_AUTO);
-        snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
-        cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
-        assert_same(&got, &want, what);
-    }
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) expect_cpu_fallback("submit", at[i], &want);
 }
 
 Test(faults, device_lost_forced_vulkan_is_one_line)
@@ -199,15 +195,7 @@ Test(faults, device_hang_during_generation_continues_on_cpu)
     need_vulkan();
     run_result want = cpu_reference();
     static const int at[] = {1, 2, 5, 13};
-    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
-        char v[32], what[64];
-        snprintf(v, sizeof v, "hang:%d", at[i]);
-        setenv("VKGPT2_FAULT", v, 1);
-        run_result got = run(VKG_BACKEND_AUTO);
-        snprintf(what, sizeof what, "VKGPT2_FAULT=%s", v);
-        cr_assert_str_eq(got.backend, "cpu", "%s: still on %s", what, got.backend);
-        assert_same(&got, &want, what);
-    }
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) expect_cpu_fallback("hang", at[i], &want);
     setenv("VKGPT2_FAULT", "hang:4", 1);
     setenv("VKGPT2_FENCE_TIMEOUT_MS", "20000", 1);
     run_result got = run(VKG_BACKEND_VULKAN);

@@ -60,6 +60,26 @@ static void *cache_bytes(float *f, gpt2_dtype t, size_t n)
     return c;
 }
 
+/* The stores of a step: each cache row j < rows whose src[j] >= 0 holds the K/V of qkv row src[j]
+ * (rounded to f16 within half an ulp, or exact), every other row what it held before (k0, v0). */
+static void check_store(const char *what, const void *k1, const void *v1, const void *k0, const void *v0,
+                        gpt2_dtype kvt, const float *qkv, int E, const int *src, size_t rows)
+{
+    for (size_t j = 0; j < rows; j++)
+        for (int e = 0; e < E; e++) {
+            size_t i = j * E + e;
+            bool fresh = src[j] >= 0;
+            float gk = kv_get(k1, kvt, i), gv = kv_get(v1, kvt, i);
+            float wk = fresh ? qkv[(size_t)src[j] * 3 * E + E + e] : kv_get(k0, kvt, i);
+            float wv = fresh ? qkv[(size_t)src[j] * 3 * E + 2 * E + e] : kv_get(v0, kvt, i);
+            double tk = (fresh && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
+            double tv = (fresh && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
+            if (!(fabs(gk - wk) <= tk) || !(fabs(gv - wv) <= tv))
+                cr_assert_fail("%s: cache row %zu col %d: k %g (want %g), v %g (want %g)", what, j, e, gk, wk,
+                               gv, wv);
+        }
+}
+
 /* The n values of a cache of type t as floats: a fresh allocation. */
 static float *cache_floats(const void *cache, gpt2_dtype t, size_t n)
 {
@@ -107,21 +127,12 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
     char what[160];
     snprintf(what, sizeof what, "attention n=%d (step %d) n_past=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n, nt,
              n_past, a->n_head, a->hd, a->n_ctx, gpt2_dtype_name(a->kvt), vk_ops_subgroup(t->o));
-    /* the store: new rows hold K/V (rounded to f16 within half an ulp, or exact), others unchanged */
-    for (size_t r = 0; r < (size_t)a->n_ctx; r++) {
-        for (int e = 0; e < E; e++) {
-            size_t i = r * E + e;
-            bool fresh = r >= (size_t)n_past && r < (size_t)(n_past + nt);
-            float gk = kv_get(k1, a->kvt, i), gv = kv_get(v1, a->kvt, i);
-            float wk = fresh ? qkv[(r - n_past) * 3 * E + E + e] : kv_get(k0, a->kvt, i);
-            float wv = fresh ? qkv[(r - n_past) * 3 * E + 2 * E + e] : kv_get(v0, a->kvt, i);
-            double tol = (fresh && a->kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
-            double tolv = (fresh && a->kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
-            if (!(fabs(gk - wk) <= tol) || !(fabs(gv - wv) <= tolv))
-                cr_assert_fail("%s: cache row %zu col %d: k %g (want %g), v %g (want %g)", what, r, e, gk, wk,
-                               gv, wv);
-        }
-    }
+    /* the store: the step's rows n_past .. n_past + nt - 1 hold its tokens' K/V */
+    int *src = malloc((size_t)a->n_ctx * sizeof *src);
+    cr_assert(src);
+    for (int r = 0; r < a->n_ctx; r++) src[r] = r >= n_past && r < n_past + nt ? r - n_past : -1;
+    check_store(what, k1, v1, k0, v0, a->kvt, qkv, E, src, (size_t)a->n_ctx);
+    free(src);
     /* float64 attention over the caches as stored */
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
     float *kr = cache_floats(k1, a->kvt, ncache), *vr = cache_floats(v1, a->kvt, ncache);
@@ -262,22 +273,13 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
     char what[160];
     snprintf(what, sizeof what, "attention rows n=%d heads=%d hd=%d n_ctx=%d %s sg=%d", n, n_head, hd, n_ctx,
              gpt2_dtype_name(kvt), vk_ops_subgroup(t->o));
-    for (int j = 0; j < n * n_ctx; j++) {
-        int fresh = -1;
-        for (int r = 0; r < n; r++)
-            if (j == base[r] + pos[r]) fresh = r;
-        for (int e = 0; e < E; e++) {
-            size_t i = (size_t)j * E + e;
-            float gk = kv_get(k1, kvt, i), gv = kv_get(v1, kvt, i);
-            float wk = fresh >= 0 ? qkv[(size_t)fresh * 3 * E + E + e] : kv_get(k0, kvt, i);
-            float wv = fresh >= 0 ? qkv[(size_t)fresh * 3 * E + 2 * E + e] : kv_get(v0, kvt, i);
-            double tk = (fresh >= 0 && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wk) + 1e-7 : 0;
-            double tv = (fresh >= 0 && kvt == GPT2_F16) ? 1.0 / 1024 * fabs(wv) + 1e-7 : 0;
-            if (!(fabs(gk - wk) <= tk) || !(fabs(gv - wv) <= tv))
-                cr_assert_fail("%s: cache row %d col %d: k %g (want %g), v %g (want %g)", what, j, e, gk, wk,
-                               gv, wv);
-        }
-    }
+    /* the store: row r's K/V at pos[r] of its slot */
+    int *src = malloc((size_t)n * n_ctx * sizeof *src);
+    cr_assert(src);
+    for (int j = 0; j < n * n_ctx; j++) src[j] = -1;
+    for (int r = 0; r < n; r++) src[base[r] + pos[r]] = r;
+    check_store(what, k1, v1, k0, v0, kvt, qkv, E, src, (size_t)n * n_ctx);
+    free(src);
     double *ref = calloc((size_t)n * E, sizeof *ref), *scale = calloc((size_t)n * E, sizeof *scale);
     float *kr = cache_floats(k1, kvt, ncache), *vr = cache_floats(v1, kvt, ncache);
     for (int r = 0; r < n; r++)

@@ -178,6 +178,24 @@ static inline void vkt_layernorm_ref(double *ref, double *scale, const float *x,
     free(spread);
 }
 
+/* An embedding's output x [n][d] against the float64 reference on the tables' values (wtef, wpef:
+ * as floats) and against the CPU twin cpu_embed on the tables as stored (wte, wpe). */
+static inline void vkt_check_embed(const char *what, const float *x, const gpt2_tensor *wte,
+                                   const float *wtef, const gpt2_tensor *wpe, const float *wpef,
+                                   const int32_t *ids, int n, int d, int pos0)
+{
+    size_t nx = (size_t)n * d;
+    double *ref = malloc(nx * sizeof *ref);
+    float *xc = malloc(nx * sizeof *xc);
+    cr_assert(ref && xc);
+    ref64_embed(ref, NULL, wtef, wpef, ids, n, d, pos0);
+    vkt_check(what, x, ref, NULL, nx, 1e-6, 1e-7);
+    cpu_embed(xc, wte, wpe, ids, n, pos0);
+    vkt_check_twin(what, x, xc, NULL, nx, 1e-6, 1e-7);
+    free(ref);
+    free(xc);
+}
+
 /* How the Vulkan tests carry an error scale through a gelu epilogue: |gelu'| < 1.13, and the
  * f32 formula's own rounding near zero. */
 static const ref64_gelu_scale vkt_gelu_scale = {1.13, 1e-6};
