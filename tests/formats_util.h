@@ -165,16 +165,28 @@ __attribute__((unused)) static void tu_write_st(const char *path, const tu_st *t
     free(h);
 }
 
+/* A safetensors file read whole into *b (n bytes): its JSON header as a NUL-terminated copy,
+ * its length in *hl. */
+__attribute__((unused)) static char *tu_st_header(const char *path, unsigned char **b, size_t *n,
+                                                  uint64_t *hl)
+{
+    *b = tu_read(path, n);
+    *hl = 0;
+    for (int i = 7; i >= 0; i--) *hl = *hl << 8 | (*b)[i];
+    char *h = malloc(*hl + 1);
+    cr_assert(h);
+    memcpy(h, *b + 8, *hl);
+    h[*hl] = 0;
+    return h;
+}
+
 /* Rewrites a safetensors file with the first occurrence of `from` in its header replaced. */
 __attribute__((unused)) static void tu_st_mutate(const char *path, const char *from, const char *to)
 {
     size_t n;
-    unsigned char *b = tu_read(path, &n);
-    uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
-    char *h = malloc(hl + 1);
-    memcpy(h, b + 8, hl);
-    h[hl] = 0;
+    unsigned char *b;
+    uint64_t hl;
+    char *h = tu_st_header(path, &b, &n, &hl);
     char *at = strstr(h, from);
     cr_assert(at, "header lacks %s", from);
     size_t pre = (size_t)(at - h), fl = strlen(from), tl = strlen(to);
@@ -201,12 +213,9 @@ __attribute__((unused)) static void tu_st_offsets(const char *path, const char *
                                                   long long *b)
 {
     size_t n;
-    unsigned char *buf = tu_read(path, &n);
-    uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
-    char *h = malloc(hl + 1);
-    memcpy(h, buf + 8, hl);
-    h[hl] = 0;
+    unsigned char *buf;
+    uint64_t hl;
+    char *h = tu_st_header(path, &buf, &n, &hl);
     char key[128];
     snprintf(key, sizeof key, "\"%s\":", name);
     char *at = strstr(h, key);

@@ -301,22 +301,29 @@ static uint32_t random_cp(void)
     }
 }
 
+/* nchar random characters into buf (4 bytes each at most): their length. Each one's bytes are
+ * gpt2_utf8_encode's, and gpt2_utf8_decode reads the character back. */
+static size_t put_random_text(char *buf, size_t nchar)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < nchar; i++) {
+        uint32_t cp = random_cp(), back = 0;
+        char mine[4];
+        size_t n = put_cp(buf + len, cp);
+        cr_assert_eq(gpt2_utf8_encode(cp, mine), n, "U+%04X: encoded length", cp);
+        cr_assert(memcmp(mine, buf + len, n) == 0, "U+%04X: encoded bytes", cp);
+        cr_assert_eq(gpt2_utf8_decode((const unsigned char *)buf + len, n, &back), n, "U+%04X: decode", cp);
+        cr_assert_eq(back, cp);
+        len += n;
+    }
+    return len;
+}
+
 Test(tokenizer, random_utf8_round_trips)
 {
     char buf[4 * 200];
     for (int it = 0; it < 3000; it++) {
-        size_t len = 0, nchar = rnd() % 200;
-        for (size_t i = 0; i < nchar; i++) {
-            uint32_t cp = random_cp(), back = 0;
-            char mine[4];
-            size_t n = put_cp(buf + len, cp);
-            cr_assert_eq(gpt2_utf8_encode(cp, mine), n, "U+%04X: encoded length", cp);
-            cr_assert(memcmp(mine, buf + len, n) == 0, "U+%04X: encoded bytes", cp);
-            cr_assert_eq(gpt2_utf8_decode((const unsigned char *)buf + len, n, &back), n, "U+%04X: decode",
-                         cp);
-            cr_assert_eq(back, cp);
-            len += n;
-        }
+        size_t nchar = rnd() % 200, len = put_random_text(buf, nchar);
         cr_assert(valid_utf8((unsigned char *)buf, len));
         round_trip(buf, len);
     }
@@ -471,18 +478,7 @@ Test(tokenizer, random_stream_chunks_are_whole_characters)
 {
     char buf[4 * 100];
     for (int it = 0; it < 500; it++) {
-        size_t len = 0, nchar = 1 + rnd() % 100;
-        for (size_t i = 0; i < nchar; i++) {
-            uint32_t cp = random_cp(), back = 0;
-            char mine[4];
-            size_t n = put_cp(buf + len, cp);
-            cr_assert_eq(gpt2_utf8_encode(cp, mine), n, "U+%04X: encoded length", cp);
-            cr_assert(memcmp(mine, buf + len, n) == 0, "U+%04X: encoded bytes", cp);
-            cr_assert_eq(gpt2_utf8_decode((const unsigned char *)buf + len, n, &back), n, "U+%04X: decode",
-                         cp);
-            cr_assert_eq(back, cp);
-            len += n;
-        }
+        size_t nchar = 1 + rnd() % 100, len = put_random_text(buf, nchar);
         int32_t *ids;
         size_t n;
         char err[256] = "";
