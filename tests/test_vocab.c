@@ -55,6 +55,13 @@ static void rm_tmp(void)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+/* The paths of vocab.json and merges.txt in the temporary directory (400 bytes each). */
+static void tmp_vocab_paths(char *pj, char *pm)
+{
+    snprintf(pj, 400, "%s/vocab.json", tmpdir);
+    snprintf(pm, 400, "%s/merges.txt", tmpdir);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -216,8 +223,7 @@ Test(vocab, missing_merges_file_named, .init = make_tmp, .fini = rm_tmp)
 {
     gpt2_vocab v;
     char err[512] = "", pj[400], pm[400];
-    snprintf(pj, sizeof pj, "%s/vocab.json", tmpdir);
-    snprintf(pm, sizeof pm, "%s/merges.txt", tmpdir);
+    tmp_vocab_paths(pj, pm);
     write_file(pj, "{\"a\": 0, \"b\": 1}");
     cr_assert_eq(gpt2_vocab_load_files(&v, pj, pm, err, sizeof err), -1);
     cr_assert(strstr(err, pm), "message: %s", err);
@@ -227,8 +233,7 @@ Test(vocab, bad_json_named, .init = make_tmp, .fini = rm_tmp)
 {
     gpt2_vocab v;
     char err[512] = "", pj[400], pm[400];
-    snprintf(pj, sizeof pj, "%s/vocab.json", tmpdir);
-    snprintf(pm, sizeof pm, "%s/merges.txt", tmpdir);
+    tmp_vocab_paths(pj, pm);
     write_file(pm, "#version: 0.2\n");
     const char *bad[] = {"{\"a\": 0, \"b\": ",   "[1, 2]",         "{\"a\": 0, \"b\": 0}",
                          "{\"a\": 0, \"b\": 5}", "{\"a\": \"x\"}", "{\"a\": 0, \"\\u0061\": 1}"};
@@ -244,8 +249,7 @@ Test(vocab, bad_merge_named_with_line, .init = make_tmp, .fini = rm_tmp)
 {
     gpt2_vocab v;
     char err[512] = "", pj[400], pm[400];
-    snprintf(pj, sizeof pj, "%s/vocab.json", tmpdir);
-    snprintf(pm, sizeof pm, "%s/merges.txt", tmpdir);
+    tmp_vocab_paths(pj, pm);
     write_file(pj, "{\"a\": 0, \"b\": 1, \"c\": 2, \"ab\": 3, \"\\u0120a\": 4, \"\\u0120\": 5}");
     /* good: version line optional, merges in the byte alphabet */
     write_file(pm, "a b\n\xc4\xa0 a\n");
