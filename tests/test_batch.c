@@ -437,16 +437,25 @@ static char *ids_of(const char *line)
     return r;
 }
 
-static void cli_batch(const char *backend)
+/* A fresh temporary directory dir (named after tag) holding the command's synthetic model m
+ * (2x64x4, f16, seed 3): the build root the command lives in. */
+static const char *cli_model(const char *tag, char *dir, size_t dirlen)
 {
     const char *root = getenv("VKGPT2_BUILD_ROOT");
     cr_assert(root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
-    char dir[256], cmd[2048];
-    snprintf(dir, sizeof dir, "%s/vkg-batch-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    char cmd[2048];
+    snprintf(dir, dirlen, "%s/vkg-batch-%s-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", tag);
     cr_assert(mkdtemp(dir));
     snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null",
              root, dir);
     free(run_cmd(cmd));
+    return root;
+}
+
+static void cli_batch(const char *backend)
+{
+    char dir[256], cmd[2048];
+    const char *root = cli_model("cli", dir, sizeof dir);
     /* -np 3: three continuations of one prompt, seeds 7, 8, 9. */
     snprintf(cmd, sizeof cmd,
              "%s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 10 -s 7 -np 3 --json --backend %s 2>/dev/null",
@@ -521,14 +530,8 @@ Test(batch, cli_vulkan, .timeout = 60) { cli_batch("vulkan"); }
  * sequence ends as it does on the CPU alone. */
 Test(batch, cli_device_fault_moves_to_cpu, .timeout = 60)
 {
-    const char *root = getenv("VKGPT2_BUILD_ROOT");
-    cr_assert(root, "VKGPT2_BUILD_ROOT is not set (run through meson test)");
     char dir[256], cmd[2048];
-    snprintf(dir, sizeof dir, "%s/vkg-batch-fault-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    cr_assert(mkdtemp(dir));
-    snprintf(cmd, sizeof cmd, "%s/tools/vkgpt2 synth -o %s/m --size 2x64x4 --type f16 --seed 3 2>/dev/null",
-             root, dir);
-    free(run_cmd(cmd));
+    const char *root = cli_model("fault", dir, sizeof dir);
     snprintf(cmd, sizeof cmd,
              "VKGPT2_FAULT=submit:6 %s/tools/vkgpt2 -m %s/m -p 'Hello world' -n 8 -s 5 -np 3 --json --device "
              "0 2>/dev/null",
