@@ -148,10 +148,17 @@ void *gpt2_model_alloc(gpt2_model *m, size_t n)
         m->owned = o;
         m->cap_owned = cap;
     }
-    if (n > SIZE_MAX - 64) return NULL;
-    size_t sz = (n + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, sz ? sz : 64);
+    if (n > SIZE_MAX - ((size_t)4 << 20)) return NULL;
+    /* Large tensors (weights converted or transposed at load) in 2 MiB pages where the kernel
+     * allows, for the same reason as the mapped files (file.c). */
+    const size_t huge = (size_t)2 << 20;
+    const size_t al = n >= 2 * huge ? huge : 64;
+    size_t sz = (n + al - 1) & ~(al - 1);
+    void *p = aligned_alloc(al, sz ? sz : 64);
     if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (al == huge) (void)madvise(p, sz, MADV_HUGEPAGE);
+#endif
     m->owned[m->n_owned++] = p;
     return p;
 }
