@@ -132,8 +132,11 @@ void ref64_epilogue(double *acc, double *scale, int epi, double bias, double y0,
     }
 }
 
-void ref64_matmul(double *ref, double *scale, const float *x, int ldx, const float *w, const float *bias,
-                  const float *y0, int ldy, int n, int rows, int cols, int epi, int form, ref64_gelu_scale gs)
+/* ref64_matmul and ref64_matmul_x64 in one: x in f32 (xf) or in float64 (xd, with the scale of
+ * each element in xs). */
+static void matmul_any(double *ref, double *scale, const float *xf, const double *xd, const double *xs,
+                       int ldx, const float *w, const float *bias, const float *y0, int ldy, int n, int rows,
+                       int cols, int epi, int form, ref64_gelu_scale gs)
 {
     for (int t = 0; t < n; t++)
         for (int o = 0; o < ldy; o++) {
@@ -143,17 +146,31 @@ void ref64_matmul(double *ref, double *scale, const float *x, int ldx, const flo
                 scale[yi] = 0;
                 continue;
             }
-            const float *xr = x + (size_t)t * ldx, *wr = w + (size_t)o * cols;
+            const size_t xr = (size_t)t * ldx;
+            const float *wr = w + (size_t)o * cols;
             double acc = 0, s = 0;
             for (int i = 0; i < cols; i++) {
-                double p = (double)xr[i] * wr[i];
+                double p = (xf ? (double)xf[xr + i] : xd[xr + i]) * wr[i];
                 acc += p;
-                s += fabs(p);
+                s += xs ? fabs((double)wr[i]) * xs[xr + i] : fabs(p);
             }
             ref64_epilogue(&acc, &s, epi, bias ? bias[o] : 0, y0 ? y0[yi] : 0, form, gs);
             ref[yi] = acc;
             scale[yi] = s;
         }
+}
+
+void ref64_matmul(double *ref, double *scale, const float *x, int ldx, const float *w, const float *bias,
+                  const float *y0, int ldy, int n, int rows, int cols, int epi, int form, ref64_gelu_scale gs)
+{
+    matmul_any(ref, scale, x, NULL, NULL, ldx, w, bias, y0, ldy, n, rows, cols, epi, form, gs);
+}
+
+void ref64_matmul_x64(double *ref, double *scale, const double *x, const double *x_scale, int ldx,
+                      const float *w, const float *bias, const float *y0, int ldy, int n, int rows, int cols,
+                      int epi, int form, ref64_gelu_scale gs)
+{
+    matmul_any(ref, scale, NULL, x, x_scale, ldx, w, bias, y0, ldy, n, rows, cols, epi, form, gs);
 }
 
 void ref64_attention(double *out, double *scale, const float *q, size_t ldq, const float *k, const float *v,

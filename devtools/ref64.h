@@ -74,6 +74,12 @@ void ref64_matmul(double *ref, double *scale, const float *x, int ldx, const flo
                   const float *y0, int ldy, int n, int rows, int cols, int epi, int form,
                   ref64_gelu_scale gs);
 
+/* The same on x in float64 (n rows of stride ldx), each element's error scale in x_scale: the
+ * scale of an output is sum |w| * x_scale (+ the epilogue's terms). */
+void ref64_matmul_x64(double *ref, double *scale, const double *x, const double *x_scale, int ldx,
+                      const float *w, const float *bias, const float *y0, int ldy, int n, int rows, int cols,
+                      int epi, int form, ref64_gelu_scale gs);
+
 /* ---- attention ---- */
 
 /* Causal attention of n new tokens after n_past cached ones: token t's query q + t * ldq (heads

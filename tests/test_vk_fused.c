@@ -15,31 +15,6 @@
 
 /* ---- layernorm + matmul ---- */
 
-/* y reference from the float64 normalised rows: epi(xn . w^T), with scale sum |w| * sc. */
-static void lnmm_ref(double *ref, double *scale, const double *xn, const double *sc, const float *w,
-                     const float *bias, const float *y0, int ldy, int n, int rows, int cols, int epi,
-                     int form)
-{
-    for (int t = 0; t < n; t++)
-        for (int o = 0; o < ldy; o++) {
-            size_t yi = (size_t)t * ldy + o;
-            if (o >= rows) {
-                ref[yi] = y0[yi];
-                scale[yi] = 0;
-                continue;
-            }
-            double acc = 0, s = 0;
-            for (int i = 0; i < cols; i++) {
-                double wi = w[(size_t)o * cols + i];
-                acc += xn[(size_t)t * cols + i] * wi;
-                s += fabs(wi) * sc[(size_t)t * cols + i];
-            }
-            ref64_epilogue(&acc, &s, epi, bias[o], y0 ? y0[yi] : 0, form, vkt_gelu_scale);
-            ref[yi] = acc;
-            scale[yi] = s;
-        }
-}
-
 /* Random weights of type wt [rows][cols]: the device bytes, and the values as f32 in *wf. */
 static void *rand_weights(gpt2_dtype wt, int rows, int cols, float **wf, size_t *bytes)
 {
@@ -87,7 +62,8 @@ static void run_lncase(vkt *t, const lncase *c, gpt2_dtype wt, int form)
     double *xn = malloc((size_t)n * cols * sizeof *xn), *sc = malloc((size_t)n * cols * sizeof *sc);
     double *ref = malloc(ny * sizeof *ref), *scale = malloc(ny * sizeof *scale);
     vkt_layernorm_ref(xn, sc, x, ldx, g, b, n, cols, 1e-5);
-    lnmm_ref(ref, scale, xn, sc, w, bias, y0, ldy, n, rows, cols, c->epi, form);
+    /* y from the float64 normalised rows: epi(xn . w^T), with scale sum |w| * sc */
+    ref64_matmul_x64(ref, scale, xn, sc, cols, w, bias, y0, ldy, n, rows, cols, c->epi, form, vkt_gelu_scale);
     char what[160];
     snprintf(what, sizeof what, "ln_matmul %s n=%d rows=%d cols=%d ldx=%d epi=%d form=%d sg=%d",
              gpt2_dtype_name(wt), n, rows, cols, ldx, c->epi, form, vk_ops_subgroup(t->o));
@@ -194,7 +170,8 @@ static void run_embcase(vkt *t, int n, int step_n, int n_past, gpt2_dtype tte, g
     double *xn = malloc((size_t)n * cols * sizeof *xn), *sc = malloc((size_t)n * cols * sizeof *sc);
     double *ref = malloc((size_t)n * ldy * sizeof *ref), *scale = malloc((size_t)n * ldy * sizeof *scale);
     vkt_layernorm_ref(xn, sc, xe, cols, g, b, nt, cols, 1e-5);
-    lnmm_ref(ref, scale, xn, sc, w, bias, NULL, ldy, nt, rows, cols, CPU_EPI_BIAS, 0);
+    ref64_matmul_x64(ref, scale, xn, sc, cols, w, bias, NULL, ldy, nt, rows, cols, CPU_EPI_BIAS, 0,
+                     vkt_gelu_scale);
     vkt_check(what, y, ref, scale, (size_t)nt * ldy, 1e-5, 1e-6);
     vk_mem *ms[] = {&mte, &mpe, &mw, &mg, &mb, &mbias, &mids, &mx, &my, &mstep};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) vk_mem_free(t->e, ms[i]);
