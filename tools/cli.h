@@ -27,7 +27,8 @@ extern const cli_choice cli_backends[];
 extern const cli_choice cli_kv_types[];
 /* *out = the value of word v in choices; else "vkgpt2: FLAG: 'V' is not A, B or C" on stderr and -1. */
 int cli_choose(const char *flag, const char *v, const cli_choice *choices, int *out);
-/* Reads a whole file (or stdin for "-") into a malloc'ed buffer; prints the error itself. */
+/* Reads a whole file of any kind (or stdin for "-") into a malloc'ed buffer with gpt2_read_input
+ * (core/file.h); prints the error itself. */
 char *cli_read_file(const char *path, size_t *len);
 /* The value of the flag at argv[*i] (advancing *i), or NULL with a message if it is missing. */
 const char *cli_value(int argc, char **argv, int *i);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "vkgpt2.h"
 
 static double cpu_ms(void)
@@ -80,13 +81,13 @@ static void csv_field(const char *s)
 static void json_model_fields(const bench_model *bm, vkg_session *s, int threads)
 {
     printf("\"model\": ");
-    vkg_json_string(stdout, bm->name, strlen(bm->name));
+    json_write_string(stdout, bm->name, strlen(bm->name));
     printf(", \"params\": %.0f, \"format\": ", bm->params);
-    vkg_json_string(stdout, bm->info.format, strlen(bm->info.format));
+    json_write_string(stdout, bm->info.format, strlen(bm->info.format));
     printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", "
            "\"device\": ",
            bm->info.n_vocab, bm->info.weight_type, bm->info.weights_bytes, vkg_session_backend(s));
-    vkg_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
+    json_write_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
     printf(", \"threads\": %d", threads);
 }
 

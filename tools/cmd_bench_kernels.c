@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "devtools.h"
 #include "vkgpt2.h"
 
@@ -19,7 +20,7 @@ static void row(void *user, const vkg_bench_row *r)
            pf = r->peak_gflops > 0 ? 100 * r->gflops / r->peak_gflops : 0;
     if (o->fmt == 1) {
         printf("{\"kind\": \"kernel\", \"backend\": \"%s\", \"device\": ", r->backend);
-        vkg_json_string(stdout, r->device, strlen(r->device));
+        json_write_string(stdout, r->device, strlen(r->device));
         printf(", \"size\": \"%s\", \"weight_type\": \"%s\", \"op\": \"%s\", \"repeats\": %d, \"median_ms\": "
                "%.5f, "
                "\"min_ms\": %.5f, \"max_ms\": %.5f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, "

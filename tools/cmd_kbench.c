@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "cli_out.h"
 #include "devtools.h"
 #include "vkgpt2.h"
@@ -251,9 +252,9 @@ int cmd_kbench(int argc, char **argv, int first)
     }
     if (json) {
         printf("{\"shader\": ");
-        vkg_json_string(stdout, path, strlen(path));
+        json_write_string(stdout, path, strlen(path));
         printf(", \"device\": ");
-        vkg_json_string(stdout, r.device, strlen(r.device));
+        json_write_string(stdout, r.device, strlen(r.device));
         printf(", \"grid\": [%u, %u, %u], \"repeat\": %d, \"min_ms\": %.6f, \"median_ms\": %.6f, "
                "\"mean_ms\": %.6f, "
                "\"max_ms\": %.6f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f}\n",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "devtools.h"
 #include "vkgpt2.h"
 
@@ -31,10 +32,10 @@ static void row(void *user, const vkg_selftest_row *r)
     if (o->json) {
         printf("{\"kind\": \"selftest\", \"op\": \"%s\", \"variant\": \"%s\", \"type\": \"%s\", \"shape\": ",
                r->op, r->variant, r->type);
-        vkg_json_string(stdout, r->shape, strlen(r->shape));
+        json_write_string(stdout, r->shape, strlen(r->shape));
         printf(", \"max_err\": %.4g, \"tol\": %.4g, \"basis\": ", r->max_err > 1e300 ? 1e300 : r->max_err,
                r->tol);
-        vkg_json_string(stdout, r->basis, strlen(r->basis));
+        json_write_string(stdout, r->basis, strlen(r->basis));
         printf(", \"pass\": %s, \"ms\": %.2f}\n", r->pass ? "true" : "false", r->ms);
     } else {
         printf("| %s | %s | %s | ", r->op, r->variant, r->type);
@@ -124,9 +125,9 @@ int cmd_selftest(int argc, char **argv, int first)
     bool ok = s.n_failed == 0 && s.validation_messages == 0;
     if (o.json) {
         printf("{\"kind\": \"selftest_summary\", \"device\": ");
-        vkg_json_string(stdout, s.device, strlen(s.device));
+        json_write_string(stdout, s.device, strlen(s.device));
         printf(", \"driver\": ");
-        vkg_json_string(stdout, s.driver, strlen(s.driver));
+        json_write_string(stdout, s.driver, strlen(s.driver));
         printf(", \"emulated\": \"%s\", \"subgroup_size\": %d, \"seed\": \"%llu\", \"cases\": %d, "
                "\"failed\": %d, "
                "\"validation_messages\": %d, \"total_ms\": %.1f, \"pass\": %s}\n",

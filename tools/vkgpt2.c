@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "cli_out.h"
 #include "vkgpt2.h"
 
@@ -580,10 +581,10 @@ static int cmd_generate(int argc, char **argv, int first)
         fputs(", \"ids\": ", f);
         print_ids(f, gen, n_gen);
         fputs(", \"text\": ", f);
-        vkg_json_string(f, g.text ? g.text : "", g.len);
+        json_write_string(f, g.text ? g.text : "", g.len);
         fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
         const char *dev = vkg_session_device(s);
-        vkg_json_string(f, dev, strlen(dev));
+        json_write_string(f, dev, strlen(dev));
         fprintf(f, ", \"seed\": %llu", (unsigned long long)o.sp.seed);
         fprintf(f,
                 ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
