@@ -121,6 +121,19 @@ char *cli_read_file(const char *path, size_t *len)
     return buf;
 }
 
+int cli_device(const char *flag, const char *v, int *index, const char **name)
+{
+    if (!*v || *v == '-') {
+        fprintf(stderr, "vkgpt2: %s: '%s' is not a device index, UUID prefix or name\n", flag, v);
+        return -1;
+    }
+    /* A longer number goes to the engine as a name: it reads any number as an index and says
+     * that there is no such device. */
+    if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) return cli_int(flag, v, 0, 1000, index);
+    *name = v;
+    return 0;
+}
+
 const cli_choice cli_backends[] = {
     {"auto", VKG_BACKEND_AUTO}, {"cpu", VKG_BACKEND_CPU}, {"vulkan", VKG_BACKEND_VULKAN}, {NULL, 0}};
 const cli_choice cli_kv_types[] = {{"f16", VKG_KV_F16}, {"f32", VKG_KV_F32}, {NULL, 0}};

@@ -56,7 +56,7 @@ int cmd_selftest(int argc, char **argv, int first)
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts(
-                "usage: vkgpt2 selftest [--device N|UUID|NAME] [--quick] [--json] [--seed S]\n"
+                "usage: vkgpt2 selftest [--device D] [--quick] [--json] [--seed S]\n"
                 "Checks the Vulkan device's kernels before you trust it. On fresh random inputs (never "
                 "zeros),\n"
                 "at GPT-2 shapes (124M..1558M) and odd ones, each variant the device can run is compared "
@@ -79,9 +79,9 @@ int cmd_selftest(int argc, char **argv, int first)
                 "Prints a table (op, variant, type, shape, max error, tolerance, basis, pass, ms) and exits "
                 "1\n"
                 "when any case fails, 2 on bad arguments.\n"
-                "  --device D   the Vulkan device: an index, a deviceUUID prefix or a name substring "
-                "(default:\n"
-                "               the best one, a CPU device such as lavapipe included)\n"
+                "  --device D   the Vulkan device: " CLI_DEVICE_FORMS "\n"
+                "               (see vkgpt2 devices; default: the best one, a CPU device such as\n"
+                "               lavapipe included)\n"
                 "  --quick      fewer shapes and types (under a minute on a GPU)\n"
                 "  --json       one JSON object per case, then a summary object (kind \"selftest_summary\")\n"
                 "  --seed S     seed of the random inputs (default: drawn; printed to repeat a run)\n"
@@ -97,9 +97,13 @@ int cmd_selftest(int argc, char **argv, int first)
             continue;
         }
         if (!(v = cli_value(argc, argv, &i))) return 2;
-        if (!strcmp(a, "--device"))
+        if (!strcmp(a, "--device")) {
+            /* checked as every command checks it; the engine takes an index as a string too */
+            int index = -1;
+            const char *name = NULL;
+            if (cli_device(a, v, &index, &name)) return 2;
             p.device = v;
-        else if (!strcmp(a, "--seed")) {
+        } else if (!strcmp(a, "--seed")) {
             char *end;
             unsigned long long s = strtoull(v, &end, 10);
             if (!*v || *end || s == 0) {

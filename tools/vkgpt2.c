@@ -96,8 +96,9 @@ static const char synopsis_text[] =
     "  -b, --batch_size N      prompt tokens per step (default 64)\n"                                        \
     "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n"         \
     "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n"            \
-    "      --device N          Vulkan device index (see vkgpt2 devices; default: the best one); an\n"        \
-    "                          index with no device behind it is an error; ignored by --backend cpu\n"       \
+    "      --device D          the Vulkan device: " CLI_DEVICE_FORMS "\n"                                    \
+    "                          (see vkgpt2 devices; default: the best one); one that is not there is\n"      \
+    "                          an error; ignored by --backend cpu\n"                                         \
     "      --kv f16|f32        KV cache type (default: f16 on Vulkan, f32 on the CPU, following the\n"       \
     "                          backend actually chosen)\n"                                                   \
     "  -v, --verbose           more notices and counters on stderr\n"
@@ -365,14 +366,7 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
             o->sess.verbose = true;
         else if (!strcmp(a, "--device")) {
             VAL();
-            if (!*v || *v == '-') {
-                fprintf(stderr, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name\n", v);
-                return -1;
-            }
-            if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) {
-                if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1;
-            } else
-                o->sess.device_name = v;
+            if (cli_device(a, v, &o->sess.device, &o->sess.device_name)) return -1;
         } else if (!strcmp(a, "--ids")) {
             VAL();
             o->ids = v;
