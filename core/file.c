@@ -50,6 +50,12 @@ int gpt2_map_file(const char *path, void **map, size_t *size, char *err, size_t 
         gpt2_errf(err, errlen, "%s: cannot map %lld bytes: %s", path, (long long)st.st_size, strerror(e));
         return -1;
     }
+#ifdef MADV_HUGEPAGE
+    /* Weights are streamed whole every token: with 4 KiB pages a 3 GB model misses the TLB on every
+     * page (1558M f16 decode ~25% slower). Where the kernel and file system allow it, the page
+     * cache then holds and maps the file in 2 MiB pages. Only advice: failure changes nothing. */
+    (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
+#endif
     *map = p;
     *size = (size_t)st.st_size;
     return 0;

@@ -70,10 +70,8 @@ static int put_transposed(gpt2_out *o, const gpt2_tensor *t, gpt2_dtype dt)
                 row = (const char *)(qrow + i0);
                 rt = GPT2_F32;
             }
-            if (dt == rt && es == 4)
-                for (size_t i = 0; i < nb; i++) ((float *)tmp)[i * out + oo] = ((const float *)row)[i];
-            else if (dt == rt)
-                for (size_t i = 0; i < nb; i++) ((uint16_t *)tmp)[i * out + oo] = ((const uint16_t *)row)[i];
+            if (dt == rt) /* memcpy: the row may sit misaligned in a mapped file */
+                for (size_t i = 0; i < nb; i++) memcpy((char *)tmp + (i * out + oo) * es, row + i * es, es);
             else
                 for (size_t i = 0; i < nb; i++) {
                     float v = gpt2_load(row, rt, i);

@@ -93,8 +93,10 @@ int gpt2_place_tensor(gpt2_model *m, int id, const void *src, gpt2_dtype st, boo
     t->ne[0] = ne[0];
     t->ne[1] = ne[1];
     t->nbytes = gpt2_row_bytes(dt, (size_t)ne[0]) * (size_t)ne[1];
-    /* block formats are read bytewise (f16 scales through memcpy): any alignment will do */
-    size_t align = gpt2_dtype_is_quant(dt) ? 1 : gpt2_dtype_size(dt);
+    /* Matrices and embeddings stay in the mapping at any alignment (ggml files have no padding):
+     * every reader loads their elements with memcpy or unaligned vector loads, and block formats
+     * are read bytewise. Biases and gains, read as float arrays, are copied when misaligned. */
+    size_t align = kind != GPT2_K_VEC || gpt2_dtype_is_quant(dt) ? 1 : gpt2_dtype_size(dt);
     if (!transpose && dt == st && ((uintptr_t)src % align) == 0) {
         t->data = (void *)src;
         return 0;
@@ -146,10 +148,17 @@ void *gpt2_model_alloc(gpt2_model *m, size_t n)
         m->owned = o;
         m->cap_owned = cap;
     }
-    if (n > SIZE_MAX - 64) return NULL;
-    size_t sz = (n + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, sz ? sz : 64);
+    if (n > SIZE_MAX - ((size_t)4 << 20)) return NULL;
+    /* Large tensors (weights converted or transposed at load) in 2 MiB pages where the kernel
+     * allows, for the same reason as the mapped files (file.c). */
+    const size_t huge = (size_t)2 << 20;
+    const size_t al = n >= 2 * huge ? huge : 64;
+    size_t sz = (n + al - 1) & ~(al - 1);
+    void *p = aligned_alloc(al, sz ? sz : 64);
     if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (al == huge) (void)madvise(p, sz, MADV_HUGEPAGE);
+#endif
     m->owned[m->n_owned++] = p;
     return p;
 }

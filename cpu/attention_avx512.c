@@ -60,12 +60,10 @@ AVX512_INLINE void head_impl(float *o, const float *q, const char *k, const char
         const int nk = L - j0 < 16 ? L - j0 : 16;
         const __mmask16 live = (__mmask16)((1u << nk) - 1u);
         __m512 a[16];
-        for (int kk = 0; kk < 16; kk++) {
-            a[kk] = _mm512_setzero_ps();
-            if (kk < nk) {
-                const char *kr = k + (size_t)(j0 + kk) * row;
-                for (int i = 0; i < nv; i++) a[kk] = _mm512_fmadd_ps(qv[i], ld(kr, f16, i), a[kk]);
-            }
+        for (int kk = 0; kk < 16; kk++) { /* past the last key: its row again, masked out below */
+            const char *kr = k + (size_t)(j0 + (kk < nk ? kk : nk - 1)) * row;
+            a[kk] = _mm512_mul_ps(qv[0], ld(kr, f16, 0));
+            for (int i = 1; i < nv; i++) a[kk] = _mm512_fmadd_ps(qv[i], ld(kr, f16, i), a[kk]);
         }
         const __m512 s = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), sum16_fold(a));
         const float bm = _mm512_reduce_max_ps(s);
@@ -108,7 +106,11 @@ AVX512_FN int cpu_att_head_avx512(float *o, const float *q, const void *k, const
 {
     if (head_dim % 16 != 0 || head_dim > 16 * MAXV || head_dim <= 0) return 0;
     const int nv = head_dim / 16;
-    if (f16)
+    if (nv == 4 && f16) /* GPT-2's head_dim 64: constant trip counts keep the accumulators in registers */
+        head_impl(o, q, k, v, row_bytes, L, 4, 1, scale);
+    else if (nv == 4)
+        head_impl(o, q, k, v, row_bytes, L, 4, 0, scale);
+    else if (f16)
         head_impl(o, q, k, v, row_bytes, L, nv, 1, scale);
     else
         head_impl(o, q, k, v, row_bytes, L, nv, 0, scale);

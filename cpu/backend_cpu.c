@@ -14,7 +14,7 @@ typedef struct cpu_backend {
     gpt2_graph graph_last;      /* step with logits for the last row only */
     cpu_pool *pool;             /* worker threads */
     float *buf[GPT2_BUF_COUNT]; /* activations, max_rows rows each */
-    void **kcache, **vcache;    /* per layer [n_slots * n_ctx][E]: slot s at rows s * n_ctx */
+    void **kcache, **vcache;    /* per layer: n_slots sequences of n_ctx positions (cpu_kv_index) */
     int max_rows;               /* max(n_batch, n_slots): the widest step */
 } cpu_backend;
 
@@ -119,11 +119,10 @@ static int cpu_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, s
         return -1;
     }
     if (dst == src || n == 0) return 0;
-    size_t row = (size_t)hp->n_embd * gpt2_dtype_size(base->params.kv_type);
-    size_t so = (size_t)src * hp->n_ctx * row, dof = (size_t)dst * hp->n_ctx * row;
+    const int hd = hp->n_embd / hp->n_head;
     for (int l = 0; l < hp->n_layer; l++) {
-        memcpy((char *)b->kcache[l] + dof, (char *)b->kcache[l] + so, (size_t)n * row);
-        memcpy((char *)b->vcache[l] + dof, (char *)b->vcache[l] + so, (size_t)n * row);
+        cpu_kv_copy_slot(b->kcache[l], base->params.kv_type, hp->n_ctx, hp->n_head, hd, dst, src, n);
+        cpu_kv_copy_slot(b->vcache[l], base->params.kv_type, hp->n_ctx, hp->n_head, hd, dst, src, n);
     }
     return 0;
 }

@@ -25,8 +25,8 @@ int cpu_exec_node(const cpu_step *s, const gpt2_node *nd)
     case GPT2_OP_ATTENTION:
         /* Every row stores its K/V first, then attends over its own sequence's positions
          * 0..row_pos[t]: causal attention for a prompt chunk, per-sequence for a batch. */
-        cpu_attention_rows(out, in, s->kcache[nd->layer], s->vcache[nd->layer], s->kv_type, s->n, s->row_base,
-                           s->row_pos, hp->n_head, E / hp->n_head, s->pool);
+        cpu_attention_rows(out, in, s->kcache[nd->layer], s->vcache[nd->layer], s->kv_type, hp->n_ctx, s->n,
+                           s->row_base, s->row_pos, hp->n_head, E / hp->n_head, s->pool);
         break;
     default: break;
     }

@@ -14,7 +14,7 @@ typedef struct cpu_step {
     float *buf[GPT2_BUF_COUNT];    /* activation buffers, rows of gpt2_buf_width floats */
     const int32_t *ids;            /* the step's token ids */
     int n;                         /* tokens (rows) in the step */
-    void **kcache, **vcache;       /* per layer: [slots * n_ctx][E] of kv_type */
+    void **kcache, **vcache;       /* per layer: slots of hp.n_ctx positions (cpu_kv_index) */
     const int *row_base, *row_pos; /* row t: its sequence's cache rows start at row_base[t]
                                       (slot * n_ctx), its token sits at position row_pos[t]; a
                                       prompt chunk is n rows of one slot at consecutive positions,

@@ -75,21 +75,37 @@ void cpu_add(float *y, const float *x, size_t n);
 /* In place softmax over each of n rows of length d (max-subtracted). */
 void cpu_softmax(float *x, int n, int d);
 
-/* Causal multi-head attention for n new tokens at positions [n_past, n_past + n).
+/* The CPU's KV cache of one layer, K and V alike: n_slots sequences of n_ctx positions, head-major
+ * within a sequence ([slot][head][position][head_dim] of kv_type, f32 or f16), so the keys one head
+ * reads are contiguous. Element index of column e (head e / head_dim) of cache row r, where
+ * r = slot * n_ctx + position: */
+static inline size_t cpu_kv_index(int n_ctx, int E, int head_dim, size_t r, int e)
+{
+    const size_t slot = r / (size_t)n_ctx, pos = r % (size_t)n_ctx;
+    return slot * (size_t)n_ctx * (size_t)E +
+        ((size_t)(e / head_dim) * (size_t)n_ctx + pos) * (size_t)head_dim + (size_t)(e % head_dim);
+}
+
+/* Copies positions 0 .. n-1 of slot src_slot to slot dst_slot in one cache (as cpu_kv_index). */
+void cpu_kv_copy_slot(void *cache, gpt2_dtype kv_type, int n_ctx, int n_head, int head_dim, int dst_slot,
+                      int src_slot, int n);
+
+/* Causal multi-head attention for n new tokens at positions [n_past, n_past + n) of one sequence.
  * qkv: [n][3*E] (Q, K, V of the new tokens, E = n_head * head_dim).
- * First stores K and V of the new tokens into the caches at rows n_past .. n_past+n-1
- * (kcache/vcache: [n_ctx][E] of type kv_type, f32 or f16), then for each token t and head h
- * out[t][h*hd..] = softmax(q . K[0..n_past+t] / sqrt(hd)) . V[0..n_past+t]. */
-void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n,
-                   int n_past, int n_head, int head_dim, cpu_pool *pool);
+ * First stores K and V of the new tokens into the caches at positions n_past .. n_past+n-1
+ * (kcache/vcache: one slot of n_ctx positions, laid out as cpu_kv_index says), then for each token
+ * t and head h out[t][h*hd..] = softmax(q . K[0..n_past+t] / sqrt(hd)) . V[0..n_past+t]. */
+void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n_ctx,
+                   int n, int n_past, int n_head, int head_dim, cpu_pool *pool);
 
 /* Attention of a batched decode step: n rows, row t one new token of its own sequence whose cache
- * rows start at row_base[t] (its slot), at position row_pos[t]. Stores row t's K and V at cache row
- * row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
+ * rows start at row_base[t] (slot * n_ctx), at position row_pos[t]. Stores row t's K and V at cache
+ * row row_base[t] + row_pos[t], then out[t] = attention of q[t] over that sequence's keys
  * 0 .. row_pos[t] (as cpu_attention with n = 1, n_past = row_pos[t]). Every K/V is stored before
  * any row attends, so n rows of one slot at consecutive positions are cpu_attention's prompt chunk. */
-void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n,
-                        const int *row_base, const int *row_pos, int n_head, int head_dim, cpu_pool *pool);
+void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
+                        int n_ctx, int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
+                        cpu_pool *pool);
 
 /* Index of the largest of x[0..n) (lowest index on ties; NaNs are skipped; -1 if n <= 0). */
 int cpu_argmax(const float *x, int n);

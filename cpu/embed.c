@@ -10,10 +10,8 @@ void cpu_embed(float *x, const gpt2_tensor *wte, const gpt2_tensor *wpe, const i
         const char *tr = (const char *)wte->data + (size_t)ids[t] * trb;
         const char *pr = (const char *)wpe->data + (size_t)(pos0 + t) * prb;
         float *y = x + (size_t)t * d;
-        if (wte->type == GPT2_F32 && wpe->type == GPT2_F32) {
-            const float *a = (const float *)tr, *b = (const float *)pr;
-            for (size_t i = 0; i < d; i++) y[i] = a[i] + b[i];
-        } else if (gpt2_dtype_is_quant(wte->type)) {
+        /* gpt2_load: rows in a mapped file may be misaligned */
+        if (gpt2_dtype_is_quant(wte->type)) {
             gpt2_dequantize_row(wte->type, tr, y, d);
             for (size_t i = 0; i < d; i++) y[i] += gpt2_load_any(pr, wpe->type, i);
         } else {

@@ -197,7 +197,9 @@ static int bench_cpu(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dt
             case K_LAYERNORM: cpu_layernorm(y, x, g, g, c->n, E, 1e-5f); break;
             case K_EMBED: cpu_embed(y, &wte, &wp, ids, c->n, 0); break;
             case K_MATMUL: cpu_matmul(y, c->rows, x, c->cols, &W, g, c->n, c->epi & 3, 0, pool); break;
-            case K_ATTN: cpu_attention(y, qkv, kc, vc, GPT2_F16, c->n, c->n_past, H, E / H, pool); break;
+            case K_ATTN:
+                cpu_attention(y, qkv, kc, vc, GPT2_F16, N_CTX, c->n, c->n_past, H, E / H, pool);
+                break;
             case K_ARGMAX: cpu_argmax(y, N_VOCAB); break;
             default: break;
             }

@@ -11,8 +11,11 @@
 #include "test_isa.h"
 #include "test_rng.h"
 
-/* cache element e of row j as a float */
+/* cache element idx (a cpu_kv_index) as a float */
 static float cache_at(const void *c, gpt2_dtype t, size_t idx) { return gpt2_load(c, t, idx); }
+
+/* where column e of cache row j sits (the CPU's head-major layout) */
+#define KV(j, e) cpu_kv_index(n_ctx, E, hd, (size_t)(j), (e))
 
 /* n random K and V cache elements in [-1.5, 1.5) of type t, drawn in turn. */
 static void fill_kv(void *k, void *v, gpt2_dtype t, size_t n)
@@ -46,8 +49,8 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
         for (int e = 0; e < E; e++) {
             size_t i = (size_t)j * E + e;
             if (j < n_past) {
-                ke[i] = cache_at(k0, kt, i);
-                ve[i] = cache_at(v0, kt, i);
+                ke[i] = cache_at(k0, kt, KV(j, e));
+                ve[i] = cache_at(v0, kt, KV(j, e));
             } else {
                 const float *r = qkv + (size_t)(j - n_past) * 3 * E;
                 ke[i] = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
@@ -63,17 +66,18 @@ static void check(int n, int n_past, int n_head, int hd, gpt2_dtype kt, cpu_pool
         memcpy(kc, k0, (size_t)n_ctx * E * es);
         memcpy(vc, v0, (size_t)n_ctx * E * es);
         for (int i = 0; i < n * E; i++) out[i] = NAN;
-        cpu_attention(out, qkv, kc, vc, kt, n, n_past, n_head, hd, pool);
+        cpu_attention(out, qkv, kc, vc, kt, n_ctx, n, n_past, n_head, hd, pool);
         /* the cache: old rows untouched, new rows hold the new K/V, rows after untouched */
         for (int j = 0; j < n_ctx; j++)
             for (int e = 0; e < E; e++) {
-                size_t i = (size_t)j * E + e;
+                const size_t c = KV(j, e);
                 if (j < n_past || j >= n_past + n) {
-                    cr_assert(memcmp((char *)kc + i * es, (char *)k0 + i * es, es) == 0 &&
-                                  memcmp((char *)vc + i * es, (char *)v0 + i * es, es) == 0,
+                    cr_assert(memcmp((char *)kc + c * es, (char *)k0 + c * es, es) == 0 &&
+                                  memcmp((char *)vc + c * es, (char *)v0 + c * es, es) == 0,
                               "cache row %d changed", j);
                 } else {
-                    cr_assert(cache_at(kc, kt, i) == ke[i] && cache_at(vc, kt, i) == ve[i],
+                    const size_t i = (size_t)j * E + e;
+                    cr_assert(cache_at(kc, kt, c) == ke[i] && cache_at(vc, kt, c) == ve[i],
                               "cache row %d col %d wrong", j, e);
                 }
             }
@@ -190,12 +194,12 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
         memcpy(kc, k0, cells * es);
         memcpy(vc, v0, cells * es);
         for (int i = 0; i < n * E; i++) out[i] = NAN;
-        cpu_attention_rows(out, qkv, kc, vc, kt, n, base, pos, n_head, hd, pool);
+        cpu_attention_rows(out, qkv, kc, vc, kt, n_ctx, n, base, pos, n_head, hd, pool);
         for (int t = 0; t < n; t++) {
             const float *r = qkv + (size_t)t * 3 * E;
             /* row t's keys and values as floats: the cache, with the new row at pos[t] */
             for (int e = 0; e < E; e++) {
-                size_t i = (size_t)(base[t] + pos[t]) * E + e;
+                size_t i = KV(base[t] + pos[t], e);
                 float ke = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[E + e])) : r[E + e];
                 float ve = kt == GPT2_F16 ? gpt2_f16_to_f32(gpt2_f32_to_f16(r[2 * E + e])) : r[2 * E + e];
                 cr_assert(cache_at(kc, kt, i) == ke && cache_at(vc, kt, i) == ve, "row %d: new K/V col %d", t,
@@ -207,7 +211,7 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
                 for (int j = 0; j <= pos[t]; j++) {
                     double d = 0;
                     for (int i = 0; i < hd; i++)
-                        d += (double)q[i] * cache_at(kc, kt, (size_t)(base[t] + j) * E + h * hd + i);
+                        d += (double)q[i] * cache_at(kc, kt, KV(base[t] + j, h * hd + i));
                     sc[j] = d / sqrt((double)hd);
                     if (sc[j] > m) m = sc[j];
                 }
@@ -215,7 +219,7 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
                 for (int i = 0; i < hd; i++) {
                     double o = 0, oa = 0;
                     for (int j = 0; j <= pos[t]; j++) {
-                        double v = cache_at(vc, kt, (size_t)(base[t] + j) * E + h * hd + i);
+                        double v = cache_at(vc, kt, KV(base[t] + j, h * hd + i));
                         o += sc[j] / s * v;
                         oa += sc[j] / s * fabs(v);
                     }
@@ -231,10 +235,12 @@ static void check_rows(int n, int n_head, int hd, gpt2_dtype kt, cpu_pool *pool,
             bool written = false;
             for (int t = 0; t < n; t++) written |= j == base[t] + pos[t];
             if (written) continue;
-            size_t off = (size_t)j * E * es;
-            cr_assert(memcmp((char *)kc + off, (char *)k0 + off, E * es) == 0 &&
-                          memcmp((char *)vc + off, (char *)v0 + off, E * es) == 0,
-                      "%s: cache row %d changed", cpu_isa_name(isas[k]), j);
+            for (int e = 0; e < E; e++) {
+                const size_t off = KV(j, e) * es;
+                cr_assert(memcmp((char *)kc + off, (char *)k0 + off, es) == 0 &&
+                              memcmp((char *)vc + off, (char *)v0 + off, es) == 0,
+                          "%s: cache row %d changed", cpu_isa_name(isas[k]), j);
+            }
         }
     }
     cpu_isa_force(cpu_isa_detect());
@@ -262,4 +268,49 @@ Test(attention, rows_of_a_batched_step)
     check_rows(6, 12, 64, GPT2_F16, pool, seed++);
     check_rows(4, 4, 32, GPT2_F32, pool, seed++);
     cpu_pool_destroy(pool);
+}
+
+/* ---- the cache layout: cpu_kv_index and cpu_kv_copy_slot ---- */
+
+Test(attention, kv_index_is_head_major_and_one_to_one)
+{
+    const int n_ctx = 7, hd = 5, E = 3 * hd, slots = 2;
+    const size_t cells = (size_t)slots * n_ctx * E;
+    unsigned char *seen = calloc(cells, 1);
+    cr_assert(seen);
+    for (size_t j = 0; j < (size_t)slots * n_ctx; j++)
+        for (int e = 0; e < E; e++) {
+            const size_t c = KV(j, e);
+            cr_assert(c < cells && !seen[c], "row %zu col %d -> %zu", j, e, c);
+            seen[c] = 1;
+            /* one head's positions of a slot are contiguous rows of hd */
+            if (j % n_ctx > 0) cr_assert_eq(c, KV(j - 1, e) + (size_t)hd);
+        }
+    free(seen);
+}
+
+Test(attention, kv_copy_slot_moves_one_slot_prefix)
+{
+    const int n_ctx = 9, n_head = 3, hd = 4, E = n_head * hd, slots = 3, n = 6;
+    for (int ty = 0; ty < 2; ty++) {
+        const gpt2_dtype kt = ty ? GPT2_F16 : GPT2_F32;
+        const size_t es = gpt2_dtype_size(kt), cells = (size_t)slots * n_ctx * E;
+        rng_seed(40 + ty);
+        void *c0 = malloc(cells * es), *c1 = malloc(cells * es), *junk = malloc(cells * es);
+        cr_assert(c0 && c1 && junk);
+        fill_kv(c0, junk, kt, cells);
+        memcpy(c1, c0, cells * es);
+        cpu_kv_copy_slot(c1, kt, n_ctx, n_head, hd, 0, 2, n);
+        for (int s = 0; s < slots; s++)
+            for (int p = 0; p < n_ctx; p++)
+                for (int e = 0; e < E; e++) {
+                    const size_t d = KV(s * n_ctx + p, e);
+                    const size_t from = s == 0 && p < n ? KV(2 * n_ctx + p, e) : d;
+                    cr_assert(memcmp((char *)c1 + d * es, (char *)c0 + from * es, es) == 0,
+                              "%s slot %d pos %d col %d", gpt2_dtype_name(kt), s, p, e);
+                }
+        free(c0);
+        free(c1);
+        free(junk);
+    }
 }

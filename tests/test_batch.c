@@ -37,14 +37,22 @@ static void make_model(gpt2_model *m, gpt2_dtype wtype)
     cr_assert_eq(gpt2_synth(m, &p, err, sizeof err), 0, "%s", err);
 }
 
-static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, int slots, gpt2_dtype kv)
+/* cpu_ops: the Vulkan backend's nodes to run on the CPU (VKGPT2_CPU_OPS's syntax), or NULL. */
+static gpt2_backend *make_backend_ops(const gpt2_model *m, bool vulkan, int nb, int slots, gpt2_dtype kv,
+                                      const char *cpu_ops)
 {
-    gpt2_backend_params bp = {.n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .n_slots = slots};
+    gpt2_backend_params bp = {
+        .n_threads = 2, .n_batch = nb, .kv_type = kv, .device = -1, .n_slots = slots, .cpu_ops = cpu_ops};
     char err[512];
     gpt2_backend *b = vulkan ? gpt2_backend_vk_create(m, &bp, NULL, err, sizeof err)
                              : gpt2_backend_cpu_create(m, &bp, NULL, err, sizeof err);
     cr_assert_not_null(b, "backend: %s", err);
     return b;
+}
+
+static gpt2_backend *make_backend(const gpt2_model *m, bool vulkan, int nb, int slots, gpt2_dtype kv)
+{
+    return make_backend_ops(m, vulkan, nb, slots, kv, NULL);
 }
 
 /* A batched decode step: row r feeds ids[r] at position pos[r] of slot slot[r]; every row's logits
@@ -142,15 +150,15 @@ Test(batch, vulkan_rows_f16_match_reference, .timeout = 60)
 }
 
 /* A prompt computed once in slot 0 and copied into slot 2 gives the same logits (bit for bit) as
- * computing it in slot 1. */
-static void copy_matches_recompute(bool vulkan)
+ * computing it in slot 1 (cpu_ops "attention": the Vulkan backend's host cache is copied too). */
+static void copy_matches_recompute(bool vulkan, const char *cpu_ops)
 {
     gpt2_model m;
     make_model(&m, GPT2_F16);
     const int V = m.hp.n_vocab, n = 21;
     int32_t p[21];
     make_ids(p, n, V, 5);
-    gpt2_backend *b = make_backend(&m, vulkan, 8, 3, vulkan ? GPT2_F16 : GPT2_F32);
+    gpt2_backend *b = make_backend_ops(&m, vulkan, 8, 3, vulkan ? GPT2_F16 : GPT2_F32, cpu_ops);
     fill(b, 0, p, n - 1);
     fill(b, 1, p, n - 1);
     char err[256];
@@ -168,8 +176,12 @@ static void copy_matches_recompute(bool vulkan)
     gpt2_model_free(&m);
 }
 
-Test(batch, cpu_copy_matches_recompute) { copy_matches_recompute(false); }
-Test(batch, vulkan_copy_matches_recompute, .timeout = 60) { copy_matches_recompute(true); }
+Test(batch, cpu_copy_matches_recompute) { copy_matches_recompute(false, NULL); }
+Test(batch, vulkan_copy_matches_recompute, .timeout = 60) { copy_matches_recompute(true, NULL); }
+Test(batch, vulkan_cpu_attention_copy_matches_recompute, .timeout = 60)
+{
+    copy_matches_recompute(true, "attention");
+}
 
 /* ---- API: each sequence of a batch produces exactly what it produces alone ---- */
 

@@ -51,6 +51,19 @@ static void env_free(vkt *t, attn_env *a)
 
 static float kv_get(const void *cache, gpt2_dtype t, size_t i) { return gpt2_load(cache, t, i); }
 
+/* The CPU twin's cache (head-major, cpu_kv_index) holding the same values as a device cache of
+ * `rows` rows of E (row-major): a fresh allocation. */
+static void *cpu_layout(const void *rowmajor, gpt2_dtype t, size_t rows, int n_ctx, int E, int hd)
+{
+    const size_t es = gpt2_dtype_size(t);
+    char *c = malloc(rows * E * es);
+    cr_assert(c);
+    for (size_t r = 0; r < rows; r++)
+        for (int e = 0; e < E; e++)
+            memcpy(c + cpu_kv_index(n_ctx, E, hd, r, e) * es, (const char *)rowmajor + (r * E + e) * es, es);
+    return c;
+}
+
 /* One step: random caches and qkv, run with (n_past, step_n), check against references. */
 static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
 {
@@ -137,7 +150,11 @@ static void run_step(vkt *t, attn_env *a, int n_past, int step_n)
 
     /* CPU twin, from the same initial caches */
     float *outc = calloc((size_t)n * E, 4);
-    cpu_attention(outc, qkv, k0, v0, a->kvt, nt, n_past, a->n_head, a->hd, NULL);
+    void *kc = cpu_layout(k0, a->kvt, (size_t)a->n_ctx, a->n_ctx, E, a->hd);
+    void *vc = cpu_layout(v0, a->kvt, (size_t)a->n_ctx, a->n_ctx, E, a->hd);
+    cpu_attention(outc, qkv, kc, vc, a->kvt, a->n_ctx, nt, n_past, a->n_head, a->hd, NULL);
+    free(kc);
+    free(vc);
     double tw = a->kvt == GPT2_F16 ? 1e-3 : 2e-5;
     vkt_check_twin(what, out, outc, scale, (size_t)n * E, tw, 2e-6);
 
@@ -239,9 +256,8 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
     float *kf = vkt_rand_floats(ncache, -1, 1), *vf = vkt_rand_floats(ncache, -1, 1);
     void *k0 = malloc(ncache * esz), *v0 = malloc(ncache * esz), *k1 = malloc(ncache * esz),
          *v1 = malloc(ncache * esz);
-    void *kc = malloc(ncache * esz), *vc = malloc(ncache * esz);
     int *base = malloc((size_t)n * sizeof *base);
-    cr_assert(k0 && v0 && k1 && v1 && kc && vc && base);
+    cr_assert(k0 && v0 && k1 && v1 && base);
     if (kvt == GPT2_F16) {
         uint16_t *kh = vkt_to_f16(kf, ncache), *vh = vkt_to_f16(vf, ncache);
         memcpy(k0, kh, ncache * 2);
@@ -320,10 +336,10 @@ static void run_rows(vkt *t, int n, int n_head, int hd, int n_ctx, gpt2_dtype kv
         }
     vkt_check(what, out, ref, scale, (size_t)n * E, 1e-5, 1e-6);
     /* CPU twin from the same initial caches */
-    memcpy(kc, k0, ncache * esz);
-    memcpy(vc, v0, ncache * esz);
+    void *kc = cpu_layout(k0, kvt, (size_t)n * n_ctx, n_ctx, E, hd);
+    void *vc = cpu_layout(v0, kvt, (size_t)n * n_ctx, n_ctx, E, hd);
     float *outc = calloc((size_t)n * E, 4);
-    cpu_attention_rows(outc, qkv, kc, vc, kvt, n, base, pos, n_head, hd, NULL);
+    cpu_attention_rows(outc, qkv, kc, vc, kvt, n_ctx, n, base, pos, n_head, hd, NULL);
     vkt_check_twin(what, out, outc, scale, (size_t)n * E, kvt == GPT2_F16 ? 1e-3 : 2e-5, 2e-6);
     cr_expect_eq(vk_validation_messages(t->e), 0);
 

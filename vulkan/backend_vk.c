@@ -747,13 +747,12 @@ static int vk_kv_copy(gpt2_backend *base, int dst, int src, int n, char *err, si
         base->failed = true;
     }
     vk_seq_destroy(q);
-    if (!rc && b->host_kc) { /* attention on the CPU keeps its own cache */
-        size_t hr = (size_t)row;
+    if (!rc && b->host_kc) /* attention on the CPU keeps its own cache */
         for (int l = 0; l < hp->n_layer; l++) {
-            memcpy((char *)b->host_kc[l] + dof, (char *)b->host_kc[l] + so, (size_t)n * hr);
-            memcpy((char *)b->host_vc[l] + dof, (char *)b->host_vc[l] + so, (size_t)n * hr);
+            const int hd = hp->n_embd / hp->n_head;
+            cpu_kv_copy_slot(b->host_kc[l], base->params.kv_type, hp->n_ctx, hp->n_head, hd, dst, src, n);
+            cpu_kv_copy_slot(b->host_vc[l], base->params.kv_type, hp->n_ctx, hp->n_head, hd, dst, src, n);
         }
-    }
     return rc;
 }
 
