@@ -8,7 +8,6 @@
 
 #include "core/backend.h"
 #include "core/format_gguf.h"
-#include "core/json.h"
 #include "core/model.h"
 #include "core/notice.h"
 #include "core/outfile.h"
@@ -604,8 +603,6 @@ int vkg_synth(const char *path, const vkg_synth_params *p, unsigned flags, char 
 }
 
 const char *vkg_version(void) { return VKG_VERSION; }
-
-void vkg_json_string(void *file, const char *s, size_t len) { json_write_string(file, s, len); }
 
 int vkg_list_devices(void *file, char *err, size_t errlen)
 {

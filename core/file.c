@@ -1,6 +1,7 @@
 /* file.c - see file.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,49 @@ int gpt2_map_file(const char *path, void **map, size_t *size, char *err, size_t 
     return 0;
 }
 
+/* Reads f to its end into a NUL-terminated malloc'ed buffer, starting with room for hint bytes;
+ * more than max bytes is an error (SIZE_MAX: no limit). Errors name the input `name`. */
+static int read_stream(FILE *f, const char *name, size_t max, size_t hint, char **buf, size_t *len, char *err,
+                       size_t errlen)
+{
+    if (max > SIZE_MAX / 2) max = SIZE_MAX / 2; /* "no limit": cap + 1 never wraps */
+    size_t cap = hint < max ? hint : max, n = 0;
+    if (cap < 4096 && max > cap) cap = max < 4096 ? max : 4096;
+    char *b = malloc(cap + 1);
+    for (;;) {
+        if (!b) {
+            gpt2_errf(err, errlen, "%s: out of memory reading %zu bytes", name, cap);
+            return -1;
+        }
+        errno = 0;
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap) break;
+        /* Full: one more byte tells the end from more input. */
+        int c = fgetc(f);
+        if (c == EOF) break;
+        if (cap == max) {
+            gpt2_errf(err, errlen, "%s: file is too large (more than %zu bytes)", name, max);
+            free(b);
+            return -1;
+        }
+        size_t grown = cap > max / 2 ? max : cap * 2;
+        char *nb = realloc(b, grown + 1);
+        if (!nb) free(b);
+        b = nb;
+        cap = grown;
+        if (b) b[n++] = (char)c;
+    }
+    if (ferror(f)) {
+        gpt2_errf(err, errlen, "%s: read error: %s", name, errno ? strerror(errno) : "unknown");
+        free(b);
+        return -1;
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
 int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen)
 {
     *buf = NULL;
@@ -81,22 +125,22 @@ int gpt2_read_file(const char *path, size_t max, char **buf, size_t *len, char *
         fclose(f);
         return -1;
     }
-    size_t n = (size_t)st.st_size;
-    char *b = malloc(n + 1);
-    if (!b) {
-        gpt2_errf(err, errlen, "%s: out of memory reading %zu bytes", path, n);
-        fclose(f);
-        return -1;
-    }
-    size_t got = fread(b, 1, n, f);
+    int rc = read_stream(f, path, max, (size_t)st.st_size, buf, len, err, errlen);
     fclose(f);
-    if (got != n) {
-        gpt2_errf(err, errlen, "%s: short read (%zu of %zu bytes)", path, got, n);
-        free(b);
+    return rc;
+}
+
+int gpt2_read_input(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen)
+{
+    *buf = NULL;
+    *len = 0;
+    bool std_in = !strcmp(path, "-");
+    FILE *f = std_in ? stdin : fopen(path, "rb");
+    if (!f) {
+        gpt2_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
+    int rc = read_stream(f, std_in ? "stdin" : path, max, 0, buf, len, err, errlen);
+    if (!std_in) fclose(f);
+    return rc;
 }

@@ -244,7 +244,9 @@ static int bench_vk(const vkg_bench_kernels_params *p, const shape *sh, gpt2_dty
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (vk_engine_create(&e, p->device, err, errlen) || !(o = vk_ops_create(e, err, errlen))) goto out;
+    if (vk_engine_create_sel(&e, p->device, p->device_name, err, errlen) ||
+        !(o = vk_ops_create(e, err, errlen)))
+        goto out;
     double gbs = 0, gfl = 0;
     char note[512];
     vk_measure_peaks(e, &gbs, &gfl, note, sizeof note);

@@ -36,9 +36,11 @@ typedef struct vkg_kbench_params {
     int n_spec;
     const uint32_t *push; /* extra push words after the addresses */
     int n_push;
-    double bytes, flops; /* per run, for GB/s and GFLOP/s (0: not reported) */
-    int repeat, warmup;  /* timed runs (>= 1) and untimed ones before them */
-    int device;          /* Vulkan device index, -1 best */
+    double bytes, flops;     /* per run, for GB/s and GFLOP/s (0: not reported) */
+    int repeat, warmup;      /* timed runs (>= 1) and untimed ones before them */
+    int device;              /* Vulkan device index, -1 best */
+    const char *device_name; /* NULL, or the Vulkan device as vkg_session_params.device_name;
+                                overrides `device` */
 } vkg_kbench_params;
 
 typedef struct vkg_kbench_result {
@@ -69,6 +71,8 @@ typedef struct vkg_bench_kernels_params {
     int repeat, warmup;      /* timed and untimed runs per op */
     int n_threads;           /* CPU threads (<= 0 all) */
     int device;              /* Vulkan device, -1 best */
+    const char *device_name; /* NULL, or the Vulkan device as vkg_session_params.device_name;
+                                overrides `device` */
 } vkg_bench_kernels_params;
 int vkg_bench_kernels(const vkg_bench_kernels_params *p, vkg_bench_row_cb cb, void *user, char *err,
                       size_t errlen);

@@ -123,7 +123,7 @@ int vkg_kbench(const vkg_kbench_params *p, vkg_kbench_result *res, char *err, si
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (vk_engine_create(&e, p->device, err, errlen)) goto out;
+    if (vk_engine_create_sel(&e, p->device, p->device_name, err, errlen)) goto out;
     snprintf(res->device, sizeof res->device, "%s", vk_engine_caps(e)->name);
     if (vk_pipeline_from_spirv(e, spv, n_words, p->spec_ids, p->spec_values, p->n_spec, "kbench", &pl, err,
                                errlen))

@@ -302,9 +302,6 @@ void vkg_profile_event(vkg_session *s, const char *name, double t0_ms, double t1
 void vkg_profile_print(const vkg_session *s, void *file);
 /* The same as one JSON object ("null" without a profile). */
 void vkg_profile_json(const vkg_session *s, void *file);
-/* Writes s[0..len) as a JSON string on file (a FILE *), escaped as the library's own JSON output
- * is: '"', '\\', \n, \t, \r escaped, other control bytes as \u00XX, malformed UTF-8 as \ufffd. */
-void vkg_json_string(void *file, const char *s, size_t len);
 /* Writes a Chrome trace-event file (Perfetto, chrome://tracing) as "writing files" says; flags:
  * VKG_OUT_FORCE or 0. Returns 0, or -1 (VKG_OUT_EXISTS) with err. */
 int vkg_profile_trace(const vkg_session *s, const char *path, unsigned flags, char *err, size_t errlen);

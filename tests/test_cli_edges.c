@@ -103,6 +103,51 @@ Test(edges, device_that_does_not_exist_is_an_error_under_every_backend)
     proc_free(&c);
 }
 
+/* Every command reads --device alike: an index or a name (lavapipe's "llvmpipe" here), and a
+ * value that is none is the same one line naming the flag, before anything runs. */
+Test(edges, device_by_name_and_bad_device_alike_in_every_command)
+{
+    synth_tiny();
+    const char *shader = "#version 450\nlayout(local_size_x = 1) in;\nvoid main() {}\n";
+    write_file("k.comp", shader, strlen(shader));
+    static const char *const bad[] = {"-1", ""};
+    for (int b = 0; b < 2; b++) {
+        char want[96];
+        snprintf(want, sizeof want, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name",
+                 bad[b]);
+        proc runs[] = {
+            RUN("-m", "tiny", "-p", "hi", "-n", "1", "--device", bad[b]),
+            RUN("bench", "-m", "tiny", "-n", "1", "-r", "1", "--device", bad[b]),
+            RUN("bench", "kernels", "--backend", "vulkan", "--device", bad[b]),
+            RUN("kbench", "k.comp", "--grid", "1", "--device", bad[b]),
+            RUN("selftest", "--quick", "--device", bad[b]),
+        };
+        for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+            expect_error(&runs[i], want, want);
+            cr_assert(runs[i].code == 2, "%s: exit %d", want, runs[i].code);
+            proc_free(&runs[i]);
+        }
+    }
+    /* bench and kbench by name: the named device runs them. */
+    proc bn = RUN("bench", "-m", "tiny", "-n", "1", "-r", "1", "--backend", "vulkan", "--device", "llvmpipe",
+                  "--json");
+    expect_ok(&bn, "bench --device llvmpipe");
+    cr_assert(strstr(bn.out, "\"device\": \"llvmpipe"), "%s", bn.out);
+    proc kn = RUN("kbench", "k.comp", "--grid", "1", "--repeat", "1", "--device", "llvmpipe", "--json");
+    expect_ok(&kn, "kbench --device llvmpipe");
+    cr_assert(strstr(kn.out, "\"device\": \"llvmpipe"), "%s", kn.out);
+    /* A name that matches nothing is an error naming it, in bench as in generate. */
+    proc bx = RUN("bench", "-m", "tiny", "-n", "1", "-r", "1", "--device", "no-such-gpu");
+    no_crash(&bx, "bench --device no-such-gpu");
+    cr_assert(bx.code != 0 && strstr(bx.err, "no-such-gpu"), "exit %d: %s", bx.code, bx.err);
+    proc kx = RUN("kbench", "k.comp", "--grid", "1", "--device", "no-such-gpu");
+    expect_error(&kx, "kbench --device no-such-gpu", "no-such-gpu");
+    proc_free(&bn);
+    proc_free(&kn);
+    proc_free(&bx);
+    proc_free(&kx);
+}
+
 /* ---- (c) --profile / --trace with batches ---- */
 
 Test(edges, profile_and_trace_refused_with_batches)

@@ -1,5 +1,6 @@
 /* cli.c - see cli.h. */
 #include "cli.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -112,40 +113,25 @@ int cli_float(const char *flag, const char *s, double lo, double hi, float *out)
 
 char *cli_read_file(const char *path, size_t *len)
 {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "vkgpt2: %s: %s\n", path, strerror(errno));
+    char *buf, err[512];
+    if (gpt2_read_input(path, SIZE_MAX, &buf, len, err, sizeof err)) {
+        fprintf(stderr, "vkgpt2: %s\n", err);
         return NULL;
     }
-    errno = 0;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) break;
-        char *nb = realloc(buf, cap * 2 + 1);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int failed = ferror(f), why = errno;
-    if (f != stdin) fclose(f);
-    if (!buf || failed) {
-        fprintf(stderr, "vkgpt2: %s: %s\n", path,
-                !buf      ? "out of memory"
-                    : why ? strerror(why)
-                          : "read error");
-        free(buf);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
     return buf;
+}
+
+int cli_device(const char *flag, const char *v, int *index, const char **name)
+{
+    if (!*v || *v == '-') {
+        fprintf(stderr, "vkgpt2: %s: '%s' is not a device index, UUID prefix or name\n", flag, v);
+        return -1;
+    }
+    /* A longer number goes to the engine as a name: it reads any number as an index and says
+     * that there is no such device. */
+    if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) return cli_int(flag, v, 0, 1000, index);
+    *name = v;
+    return 0;
 }
 
 const cli_choice cli_backends[] = {

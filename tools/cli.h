@@ -27,7 +27,15 @@ extern const cli_choice cli_backends[];
 extern const cli_choice cli_kv_types[];
 /* *out = the value of word v in choices; else "vkgpt2: FLAG: 'V' is not A, B or C" on stderr and -1. */
 int cli_choose(const char *flag, const char *v, const cli_choice *choices, int *out);
-/* Reads a whole file (or stdin for "-") into a malloc'ed buffer; prints the error itself. */
+/* What --device takes, in every command's --help (with "see vkgpt2 devices"). */
+#define CLI_DEVICE_FORMS "an index, a deviceUUID prefix or a name substring"
+/* --device of every command (CLI_DEVICE_FORMS): a short decimal number is an index (0..1000) and
+ * goes to *index, anything else to *name (the engine matches it, a longer number as an index too).
+ * Returns 0, or -1 with "vkgpt2: FLAG: 'V' is not a device index, UUID prefix or name" (or the
+ * index's range) on stderr for an empty value or one that starts with '-'. */
+int cli_device(const char *flag, const char *v, int *index, const char **name);
+/* Reads a whole file of any kind (or stdin for "-") into a malloc'ed buffer with gpt2_read_input
+ * (core/file.h); prints the error itself. */
 char *cli_read_file(const char *path, size_t *len);
 /* The value of the flag at argv[*i] (advancing *i), or NULL with a message if it is missing. */
 const char *cli_value(int argc, char **argv, int *i);

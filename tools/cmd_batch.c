@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "vkgpt2.h"
 
 typedef struct batch_text {
@@ -215,15 +216,15 @@ int cmd_generate_batch(const char *model_path, vkg_session_params sess, vkg_samp
             const vkg_batch_result *r = &res[i];
             fprintf(f, "{\"seq\": %zu, \"seed\": %llu, \"slot\": %d, \"prompt_shared\": %s, \"prompt\": ", i,
                     (unsigned long long)seqs[i].params.seed, r->slot, r->prompt_shared ? "true" : "false");
-            vkg_json_string(f, ptext[i], plens[i]);
+            json_write_string(f, ptext[i], plens[i]);
             fputs(", \"prompt_ids\": ", f);
             print_ids(f, pids[i], n_pids[i]);
             fputs(", \"ids\": ", f);
             print_ids(f, r->ids, r->n_ids);
             fputs(", \"text\": ", f);
-            vkg_json_string(f, out[i].text ? out[i].text : "", out[i].len);
+            json_write_string(f, out[i].text ? out[i].text : "", out[i].len);
             fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
-            vkg_json_string(f, dev, strlen(dev));
+            json_write_string(f, dev, strlen(dev));
             fprintf(f,
                     ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "
                     "\"decode_tokens\": %d, \"decode_ms_per_token\": %.4f, \"sample_ms\": %.3f, "

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "vkgpt2.h"
 
 static double cpu_ms(void)
@@ -80,13 +81,13 @@ static void csv_field(const char *s)
 static void json_model_fields(const bench_model *bm, vkg_session *s, int threads)
 {
     printf("\"model\": ");
-    vkg_json_string(stdout, bm->name, strlen(bm->name));
+    json_write_string(stdout, bm->name, strlen(bm->name));
     printf(", \"params\": %.0f, \"format\": ", bm->params);
-    vkg_json_string(stdout, bm->info.format, strlen(bm->info.format));
+    json_write_string(stdout, bm->info.format, strlen(bm->info.format));
     printf(", \"n_vocab\": %d, \"weight_type\": \"%s\", \"weights_bytes\": %zu, \"backend\": \"%s\", "
            "\"device\": ",
            bm->info.n_vocab, bm->info.weight_type, bm->info.weights_bytes, vkg_session_backend(s));
-    vkg_json_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
+    json_write_string(stdout, vkg_session_device(s), strlen(vkg_session_device(s)));
     printf(", \"threads\": %d", threads);
 }
 
@@ -345,7 +346,7 @@ out:
 static void bench_help(void)
 {
     puts("usage: vkgpt2 bench -m MODEL [-n TOKENS] [-r REPEATS] [-t THREADS] [--backend auto|cpu|vulkan]\n"
-         "                    [--device N] [--kv f16|f32] [--prompt-len N] [--rerecord] [--json]\n"
+         "                    [--device D] [--kv f16|f32] [--prompt-len N] [--rerecord] [--json]\n"
          "                    [--parallel N1,N2,...] [--label NAME]\n"
          "       vkgpt2 bench --synth SIZES [--types f16,f32] [--vocab DIR] [same options]\n"
          "Decode ms/token (median, min, max over repeats), weight GB/s at the median, host\n"
@@ -357,6 +358,8 @@ static void bench_help(void)
          "feeding the next on the device). Host us/token: the calling thread's CPU time; GPU us/token:\n"
          "device timestamps around every dispatch (on in bench), first start to last end per submit;\n"
          "dispatches/token and submits/token of the decode.\n"
+         "  --device D          the Vulkan device: " CLI_DEVICE_FORMS "\n"
+         "                      (see vkgpt2 devices; default: the best one)\n"
          "  --label NAME        name of the model in the rows (default: the -m path)\n"
          "  --csv               CSV instead of the markdown table (--json: JSON lines, \"kind\" decode/ctx)\n"
          "  --ctx-sweep STEP    decode ms/token at n_past = 0, STEP, 2 STEP, ... up to the context\n"
@@ -451,7 +454,7 @@ int cmd_bench(int argc, char **argv, int first)
         } else if (!strcmp(a, "--prompt-len")) {
             if (cli_int(a, v, 1, 1 << 20, &prompt_len)) return 2;
         } else if (!strcmp(a, "--device")) {
-            if (cli_int(a, v, 0, 1000, &sp.device)) return 2;
+            if (cli_device(a, v, &sp.device, &sp.device_name)) return 2;
         } else if (!strcmp(a, "--kv")) {
             int k;
             if (cli_choose(a, v, cli_kv_types, &k)) return 2;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "devtools.h"
 #include "vkgpt2.h"
 
@@ -19,7 +20,7 @@ static void row(void *user, const vkg_bench_row *r)
            pf = r->peak_gflops > 0 ? 100 * r->gflops / r->peak_gflops : 0;
     if (o->fmt == 1) {
         printf("{\"kind\": \"kernel\", \"backend\": \"%s\", \"device\": ", r->backend);
-        vkg_json_string(stdout, r->device, strlen(r->device));
+        json_write_string(stdout, r->device, strlen(r->device));
         printf(", \"size\": \"%s\", \"weight_type\": \"%s\", \"op\": \"%s\", \"repeats\": %d, \"median_ms\": "
                "%.5f, "
                "\"min_ms\": %.5f, \"max_ms\": %.5f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, "
@@ -52,7 +53,7 @@ int cmd_bench_kernels(int argc, char **argv, int first)
             puts(
                 "usage: vkgpt2 bench kernels [--backend cpu|vulkan|all] [--sizes 124M,355M,774M,1558M]\n"
                 "                            [--type f16|f32] [-r REPEATS] [--warmup N] [-t THREADS] "
-                "[--device N]\n"
+                "[--device D]\n"
                 "                            [--json|--csv]\n"
                 "Times every GPT-2 op at the shapes of each size (random weights): layernorm, embed, each "
                 "weight\n"
@@ -61,7 +62,9 @@ int cmd_bench_kernels(int argc, char **argv, int first)
                 "0/256/1023 and prefill (n=64), argmax, GPU sampling. Median time, spread (max-min over the\n"
                 "median), GB/s and GFLOP/s at the median and their share of the backend's measured peaks.\n"
                 "Defaults: 124M, f16, both backends, 2 warm-up + 5 timed runs. CPU times are host clocks,\n"
-                "Vulkan times device timestamps (summed over an op's dispatches).");
+                "Vulkan times device timestamps (summed over an op's dispatches).\n"
+                "  --device D   the Vulkan device: " CLI_DEVICE_FORMS "\n"
+                "               (see vkgpt2 devices; default: the best one)");
             return 0;
         }
         if (!strcmp(a, "--json")) {
@@ -88,7 +91,7 @@ int cmd_bench_kernels(int argc, char **argv, int first)
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (cli_int(a, v, 1, 1024, &p.n_threads)) return 2;
         } else if (!strcmp(a, "--device")) {
-            if (cli_int(a, v, 0, 1000, &p.device)) return 2;
+            if (cli_device(a, v, &p.device, &p.device_name)) return 2;
         } else {
             fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 bench kernels --help)\n", a);
             return 2;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "cli_out.h"
 #include "devtools.h"
 #include "vkgpt2.h"
@@ -16,7 +17,7 @@
 static const char kbench_usage[] =
     "usage: vkgpt2 kbench SHADER.comp --grid X[,Y[,Z]] [--buffer SIZE[:INIT]]... [--spec ID=VAL]...\n"
     "                     [--push VAL]... [--bytes N] [--flops N] [--repeat N] [--warmup N]\n"
-    "                     [--dump I:FILE] [--force] [--device N] [--json]\n"
+    "                     [--dump I:FILE] [--force] [--device D] [--json]\n"
     "Compiles SHADER.comp (GLSL compute, self-contained: no #include) with glslang at run time,\n"
     "runs it on X x Y x Z workgroups and reports min / median / mean / max time from device\n"
     "timestamps, and with --bytes / --flops (per run) GB/s and GFLOP/s at the median.\n"
@@ -36,6 +37,8 @@ static const char kbench_usage[] =
     "  --dump I:FILE         write buffer I (0-based) to FILE after the runs (raw bytes; to a\n"
     "                        temporary renamed into place when complete)\n"
     "  --force               replace existing --dump files (default: refuse before running)\n"
+    "  --device D            the Vulkan device: " CLI_DEVICE_FORMS "\n"
+    "                        (see vkgpt2 devices; default: the best one)\n"
     "Compile errors print glslang's messages (ERROR: 0:LINE: ...) and exit 1.\n";
 
 /* A 32-bit word from "7", "-3", "0x10", "7u", "1.5", "2f". */
@@ -189,7 +192,7 @@ int cmd_kbench(int argc, char **argv, int first)
         } else if (!strcmp(a, "--warmup")) {
             if (cli_int(a, v, 0, 100000, &p.warmup)) return 2;
         } else if (!strcmp(a, "--device")) {
-            if (cli_int(a, v, 0, 1000, &p.device)) return 2;
+            if (cli_device(a, v, &p.device, &p.device_name)) return 2;
         } else {
             fprintf(stderr, "vkgpt2: unknown option '%s' (see vkgpt2 kbench --help)\n", a);
             return 2;
@@ -251,9 +254,9 @@ int cmd_kbench(int argc, char **argv, int first)
     }
     if (json) {
         printf("{\"shader\": ");
-        vkg_json_string(stdout, path, strlen(path));
+        json_write_string(stdout, path, strlen(path));
         printf(", \"device\": ");
-        vkg_json_string(stdout, r.device, strlen(r.device));
+        json_write_string(stdout, r.device, strlen(r.device));
         printf(", \"grid\": [%u, %u, %u], \"repeat\": %d, \"min_ms\": %.6f, \"median_ms\": %.6f, "
                "\"mean_ms\": %.6f, "
                "\"max_ms\": %.6f, \"bytes\": %.0f, \"flops\": %.0f, \"gbs\": %.3f, \"gflops\": %.3f}\n",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "devtools.h"
 #include "vkgpt2.h"
 
@@ -31,10 +32,10 @@ static void row(void *user, const vkg_selftest_row *r)
     if (o->json) {
         printf("{\"kind\": \"selftest\", \"op\": \"%s\", \"variant\": \"%s\", \"type\": \"%s\", \"shape\": ",
                r->op, r->variant, r->type);
-        vkg_json_string(stdout, r->shape, strlen(r->shape));
+        json_write_string(stdout, r->shape, strlen(r->shape));
         printf(", \"max_err\": %.4g, \"tol\": %.4g, \"basis\": ", r->max_err > 1e300 ? 1e300 : r->max_err,
                r->tol);
-        vkg_json_string(stdout, r->basis, strlen(r->basis));
+        json_write_string(stdout, r->basis, strlen(r->basis));
         printf(", \"pass\": %s, \"ms\": %.2f}\n", r->pass ? "true" : "false", r->ms);
     } else {
         printf("| %s | %s | %s | ", r->op, r->variant, r->type);
@@ -55,7 +56,7 @@ int cmd_selftest(int argc, char **argv, int first)
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts(
-                "usage: vkgpt2 selftest [--device N|UUID|NAME] [--quick] [--json] [--seed S]\n"
+                "usage: vkgpt2 selftest [--device D] [--quick] [--json] [--seed S]\n"
                 "Checks the Vulkan device's kernels before you trust it. On fresh random inputs (never "
                 "zeros),\n"
                 "at GPT-2 shapes (124M..1558M) and odd ones, each variant the device can run is compared "
@@ -78,9 +79,9 @@ int cmd_selftest(int argc, char **argv, int first)
                 "Prints a table (op, variant, type, shape, max error, tolerance, basis, pass, ms) and exits "
                 "1\n"
                 "when any case fails, 2 on bad arguments.\n"
-                "  --device D   the Vulkan device: an index, a deviceUUID prefix or a name substring "
-                "(default:\n"
-                "               the best one, a CPU device such as lavapipe included)\n"
+                "  --device D   the Vulkan device: " CLI_DEVICE_FORMS "\n"
+                "               (see vkgpt2 devices; default: the best one, a CPU device such as\n"
+                "               lavapipe included)\n"
                 "  --quick      fewer shapes and types (under a minute on a GPU)\n"
                 "  --json       one JSON object per case, then a summary object (kind \"selftest_summary\")\n"
                 "  --seed S     seed of the random inputs (default: drawn; printed to repeat a run)\n"
@@ -96,9 +97,13 @@ int cmd_selftest(int argc, char **argv, int first)
             continue;
         }
         if (!(v = cli_value(argc, argv, &i))) return 2;
-        if (!strcmp(a, "--device"))
+        if (!strcmp(a, "--device")) {
+            /* checked as every command checks it; the engine takes an index as a string too */
+            int index = -1;
+            const char *name = NULL;
+            if (cli_device(a, v, &index, &name)) return 2;
             p.device = v;
-        else if (!strcmp(a, "--seed")) {
+        } else if (!strcmp(a, "--seed")) {
             char *end;
             unsigned long long s = strtoull(v, &end, 10);
             if (!*v || *end || s == 0) {
@@ -124,9 +129,9 @@ int cmd_selftest(int argc, char **argv, int first)
     bool ok = s.n_failed == 0 && s.validation_messages == 0;
     if (o.json) {
         printf("{\"kind\": \"selftest_summary\", \"device\": ");
-        vkg_json_string(stdout, s.device, strlen(s.device));
+        json_write_string(stdout, s.device, strlen(s.device));
         printf(", \"driver\": ");
-        vkg_json_string(stdout, s.driver, strlen(s.driver));
+        json_write_string(stdout, s.driver, strlen(s.driver));
         printf(", \"emulated\": \"%s\", \"subgroup_size\": %d, \"seed\": \"%llu\", \"cases\": %d, "
                "\"failed\": %d, "
                "\"validation_messages\": %d, \"total_ms\": %.1f, \"pass\": %s}\n",

@@ -171,8 +171,8 @@ if ! grep -q 'usable by vkgpt2 *yes' "$res/devices.txt" 2>/dev/null; then
     fi
 fi
 cat "$res/devices.txt" >>"$log"
-# --device as an index for every command (bench takes indexes only): a name substring or a UUID
-# prefix is looked up in the listing
+# --device as an index for every command (each takes a name too, but $dev is split into words: a
+# name with spaces would not survive): a name substring or a UUID prefix is looked up in the listing
 if [ -n "$device" ]; then
     case "$device" in
     *[!0-9]*|'')

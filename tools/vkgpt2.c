@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "cli_out.h"
 #include "vkgpt2.h"
 
@@ -95,8 +96,9 @@ static const char synopsis_text[] =
     "  -b, --batch_size N      prompt tokens per step (default 64)\n"                                        \
     "      --backend B         auto (default: Vulkan on a GPU, else the CPU; a Vulkan device that\n"         \
     "                          runs on the CPU, like lavapipe, only when named), cpu or vulkan\n"            \
-    "      --device N          Vulkan device index (see vkgpt2 devices; default: the best one); an\n"        \
-    "                          index with no device behind it is an error; ignored by --backend cpu\n"       \
+    "      --device D          the Vulkan device: " CLI_DEVICE_FORMS "\n"                                    \
+    "                          (see vkgpt2 devices; default: the best one); one that is not there is\n"      \
+    "                          an error; ignored by --backend cpu\n"                                         \
     "      --kv f16|f32        KV cache type (default: f16 on Vulkan, f32 on the CPU, following the\n"       \
     "                          backend actually chosen)\n"                                                   \
     "  -v, --verbose           more notices and counters on stderr\n"
@@ -364,14 +366,7 @@ static int parse_opts(int argc, char **argv, int first, opts *o, const char *cmd
             o->sess.verbose = true;
         else if (!strcmp(a, "--device")) {
             VAL();
-            if (!*v || *v == '-') {
-                fprintf(stderr, "vkgpt2: --device: '%s' is not a device index, UUID prefix or name\n", v);
-                return -1;
-            }
-            if (v[strspn(v, "0123456789")] == 0 && strlen(v) < 4) {
-                if (cli_int(a, v, 0, 1000, &o->sess.device)) return -1;
-            } else
-                o->sess.device_name = v;
+            if (cli_device(a, v, &o->sess.device, &o->sess.device_name)) return -1;
         } else if (!strcmp(a, "--ids")) {
             VAL();
             o->ids = v;
@@ -580,10 +575,10 @@ static int cmd_generate(int argc, char **argv, int first)
         fputs(", \"ids\": ", f);
         print_ids(f, gen, n_gen);
         fputs(", \"text\": ", f);
-        vkg_json_string(f, g.text ? g.text : "", g.len);
+        json_write_string(f, g.text ? g.text : "", g.len);
         fprintf(f, ", \"backend\": \"%s\", \"device\": ", vkg_session_backend(s));
         const char *dev = vkg_session_device(s);
-        vkg_json_string(f, dev, strlen(dev));
+        json_write_string(f, dev, strlen(dev));
         fprintf(f, ", \"seed\": %llu", (unsigned long long)o.sp.seed);
         fprintf(f,
                 ", \"timings\": {\"load_ms\": %.3f, \"prompt_tokens\": %d, \"prompt_ms\": %.3f, "

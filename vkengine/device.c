@@ -618,6 +618,12 @@ int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen
     return vk_engine_create_named(out, sel, err, errlen);
 }
 
+int vk_engine_create_sel(vk_engine **out, int device_index, const char *name, char *err, size_t errlen)
+{
+    return name ? vk_engine_create_named(out, name, err, errlen)
+                : vk_engine_create(out, device_index, err, errlen);
+}
+
 int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_t errlen)
 {
     if (device && !*device) device = NULL;

@@ -89,6 +89,9 @@ int vk_engine_create(vk_engine **out, int device_index, char *err, size_t errlen
  * first (vk_rank_devices) and one whose vkCreateDevice fails gives way to the next; a named device
  * is the only candidate. */
 int vk_engine_create_named(vk_engine **out, const char *device, char *err, size_t errlen);
+/* The device as the pair of fields that vkg_session_params and the developer tools take: by name
+ * (vk_engine_create_named) when name is not NULL, else by index (vk_engine_create). */
+int vk_engine_create_sel(vk_engine **out, int device_index, const char *name, char *err, size_t errlen);
 void vk_engine_destroy(vk_engine *e);
 const vk_caps *vk_engine_caps(const vk_engine *e);
 VkDevice vk_engine_device(const vk_engine *e);

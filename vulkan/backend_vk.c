@@ -913,8 +913,7 @@ gpt2_backend *gpt2_backend_vk_create(const gpt2_model *m, const gpt2_backend_par
         *why = GPT2_WHY_UNSUPPORTED;
         goto fail;
     }
-    if (p->device_name ? vk_engine_create_named(&b->e, p->device_name, err, errlen)
-                       : vk_engine_create(&b->e, p->device, err, errlen)) {
+    if (vk_engine_create_sel(&b->e, p->device, p->device_name, err, errlen)) {
         *why = engine_failure();
         goto fail;
     }
