@@ -32,11 +32,18 @@ AVX512_INLINE __m512 ldw_tail(const void *w, int f16, size_t i, int r)
     return _mm512_maskz_loadu_ps(tail_mask(r), (const float *)w + i);
 }
 
+/* How far ahead (bytes) an f32 dot product prefetches its weight row. f16 rows go without: the
+ * prefetches cost more there than they gain (5.5 -> 6.7 ms/token on 124M). */
+#define F32_PREFETCH 1024
+
 AVX512_INLINE float dot_impl(const float *a, const void *b, int f16, int n)
 {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int i = 0;
     for (; i + 64 <= n; i += 64) {
+        if (!f16) /* f32 rows: the hardware prefetcher alone kept decode at ~65% of the bandwidth */
+            for (int l = 0; l < 4; l++)
+                _mm_prefetch((const char *)b + 4 * (size_t)i + F32_PREFETCH + 64 * l, _MM_HINT_T0);
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), ldw(b, f16, i), s0);
         s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), ldw(b, f16, i + 16), s1);
         s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), ldw(b, f16, i + 32), s2);
