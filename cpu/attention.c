@@ -97,48 +97,43 @@ static void store_kv(const att_job *j, void *kcache, void *vcache, int t, size_t
     }
 }
 
-/* Both entries: every row's K/V stored first, then one task per (row, head). */
-static void attend(att_job *j, void *kcache, void *vcache, int n, cpu_pool *pool)
+/* Both entries: every row's K/V stored first, then one task per (row, head). A single sequence has
+ * no row arrays (token t at n_past + t of slot 0). */
+static void attend(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n_ctx,
+                   int n, int n_past, const int *row_base, const int *row_pos, int n_head, int head_dim,
+                   cpu_pool *pool)
 {
+    if (n <= 0 || n_head * head_dim <= 0) return;
+    att_job j = {.out = out,
+                 .qkv = qkv,
+                 .k = kcache,
+                 .v = vcache,
+                 .kt = kv_type,
+                 .n_past = n_past,
+                 .n_ctx = n_ctx,
+                 .n_head = n_head,
+                 .hd = head_dim,
+                 .E = n_head * head_dim,
+                 .scale = 1.0f / sqrtf((float)head_dim),
+                 .row_base = row_base,
+                 .row_pos = row_pos};
     for (int t = 0; t < n; t++)
-        store_kv(j, kcache, vcache, t,
-                 j->row_pos ? (size_t)j->row_base[t] + (size_t)j->row_pos[t] : (size_t)(j->n_past + t));
-    j->k = kcache;
-    j->v = vcache;
-    j->scale = 1.0f / sqrtf((float)j->hd);
-    cpu_pool_run(pool, att_task, j, n * j->n_head);
+        store_kv(&j, kcache, vcache, t,
+                 row_pos ? (size_t)row_base[t] + (size_t)row_pos[t] : (size_t)(n_past + t));
+    cpu_pool_run(pool, att_task, &j, n * n_head);
 }
 
 void cpu_attention_rows(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type,
                         int n_ctx, int n, const int *row_base, const int *row_pos, int n_head, int head_dim,
                         cpu_pool *pool)
 {
-    if (n <= 0 || n_head * head_dim <= 0) return;
-    att_job j = {.out = out,
-                 .qkv = qkv,
-                 .kt = kv_type,
-                 .n_ctx = n_ctx,
-                 .n_head = n_head,
-                 .hd = head_dim,
-                 .E = n_head * head_dim,
-                 .row_base = row_base,
-                 .row_pos = row_pos};
-    attend(&j, kcache, vcache, n, pool);
+    attend(out, qkv, kcache, vcache, kv_type, n_ctx, n, 0, row_base, row_pos, n_head, head_dim, pool);
 }
 
 void cpu_attention(float *out, const float *qkv, void *kcache, void *vcache, gpt2_dtype kv_type, int n_ctx,
                    int n, int n_past, int n_head, int head_dim, cpu_pool *pool)
 {
-    if (n <= 0 || n_head * head_dim <= 0) return;
-    att_job j = {.out = out,
-                 .qkv = qkv,
-                 .kt = kv_type,
-                 .n_past = n_past,
-                 .n_ctx = n_ctx,
-                 .n_head = n_head,
-                 .hd = head_dim,
-                 .E = n_head * head_dim};
-    attend(&j, kcache, vcache, n, pool);
+    attend(out, qkv, kcache, vcache, kv_type, n_ctx, n, n_past, NULL, NULL, n_head, head_dim, pool);
 }
 
 void cpu_kv_copy_slot(void *cache, gpt2_dtype kv_type, int n_ctx, int n_head, int head_dim, int dst_slot,

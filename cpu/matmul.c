@@ -18,34 +18,24 @@
 /* ---- scalar twins ---- */
 
 /* The weight operand b is read with gpt2_load (memcpy): weight rows in a mapped file may be
- * misaligned. */
-float cpu_dot_f32_scalar(const float *a, const float *b, int n)
+ * misaligned. Four partial sums, added pairwise at the end. */
+static float dot_scalar(const float *a, const void *b, gpt2_dtype t, int n)
 {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * gpt2_load(b, GPT2_F32, (size_t)i);
-        s1 += a[i + 1] * gpt2_load(b, GPT2_F32, (size_t)i + 1);
-        s2 += a[i + 2] * gpt2_load(b, GPT2_F32, (size_t)i + 2);
-        s3 += a[i + 3] * gpt2_load(b, GPT2_F32, (size_t)i + 3);
+        s0 += a[i] * gpt2_load(b, t, (size_t)i);
+        s1 += a[i + 1] * gpt2_load(b, t, (size_t)i + 1);
+        s2 += a[i + 2] * gpt2_load(b, t, (size_t)i + 2);
+        s3 += a[i + 3] * gpt2_load(b, t, (size_t)i + 3);
     }
-    for (; i < n; i++) s0 += a[i] * gpt2_load(b, GPT2_F32, (size_t)i);
+    for (; i < n; i++) s0 += a[i] * gpt2_load(b, t, (size_t)i);
     return (s0 + s1) + (s2 + s3);
 }
 
-float cpu_dot_f16_scalar(const float *a, const uint16_t *b, int n)
-{
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * gpt2_load(b, GPT2_F16, (size_t)i);
-        s1 += a[i + 1] * gpt2_load(b, GPT2_F16, (size_t)i + 1);
-        s2 += a[i + 2] * gpt2_load(b, GPT2_F16, (size_t)i + 2);
-        s3 += a[i + 3] * gpt2_load(b, GPT2_F16, (size_t)i + 3);
-    }
-    for (; i < n; i++) s0 += a[i] * gpt2_load(b, GPT2_F16, (size_t)i);
-    return (s0 + s1) + (s2 + s3);
-}
+float cpu_dot_f32_scalar(const float *a, const float *b, int n) { return dot_scalar(a, b, GPT2_F32, n); }
+
+float cpu_dot_f16_scalar(const float *a, const uint16_t *b, int n) { return dot_scalar(a, b, GPT2_F16, n); }
 
 void cpu_axpy_f32_scalar(float *y, float a, const float *x, int n)
 {
