@@ -153,9 +153,9 @@ void *gpt2_model_alloc(gpt2_model *m, size_t n)
      * allows, for the same reason as the mapped files (file.c). */
     const size_t huge = (size_t)2 << 20;
     const size_t al = n >= 2 * huge ? huge : 64;
-    size_t sz = (n + al - 1) & ~(al - 1);
-    void *p = aligned_alloc(al, sz ? sz : 64);
-    if (!p) return NULL;
+    size_t sz = (n + 63) & ~(size_t)63; /* the start aligned, the size not rounded up to al */
+    void *p = NULL;
+    if (posix_memalign(&p, al, sz ? sz : 64) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
     if (al == huge) (void)madvise(p, sz, MADV_HUGEPAGE);
 #endif
